@@ -1,0 +1,131 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, settings, type Config } from './config.js';
+import { Authenticator, AuthError, documentRoles, type DocumentRole } from './server/auth.js';
+import { VERSION } from './version.js';
+
+const USAGE = `veza ${VERSION}: realtime server for making music together
+
+Usage:
+  veza serve [--port P] [--data-dir D] [flags]   start the server (default port 8080)
+  veza token --sub USER [--doc DOC --role owner|editor|viewer] [--tenant T] [--ttl SECONDS]
+                                                 print a token the server with the same config accepts
+  veza migrate [flags]                           bring the database schema up to date and exit
+  veza --version | --help
+
+Every setting is an environment variable or a flag (flags win):
+${Object.values(settings)
+  .map((s) => `  --${s.flag.padEnd(36)} ${s.env}`)
+  .join('\n')}
+`;
+
+const booleanFlags = new Set<string>([settings.devMode.flag, settings.trustProxy.flag]);
+
+/** Splits argv into the command, the config flags and the command's own options. */
+function parse(argv: string[], own: readonly string[]) {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const s of Object.values(settings)) options[s.flag] = { type: booleanFlags.has(s.flag) ? 'boolean' : 'string' };
+  for (const o of own) options[o] = { type: 'string' };
+  options.help = { type: 'boolean' };
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  const flags: Record<string, string> = {};
+  const mine: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (key === 'help') continue;
+    if (own.includes(key)) mine[key] = String(value);
+    else flags[key] = String(value);
+  }
+  return { flags, mine, positionals, help: values.help === true };
+}
+
+async function serve(config: Config): Promise<void> {
+  const { startVeza } = await import('./main.js');
+  const veza = await startVeza(config);
+  const { logger } = veza;
+  let signals = 0;
+  const stop = async (reason: string, code: number) => {
+    if (++signals > 1) {
+      logger.warn({ reason }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ reason }, 'shutting down');
+    setTimeout(() => {
+      logger.error('shutdown deadline passed; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 2000).unref();
+    const clean = await veza.shutdown();
+    logger.info({ clean }, 'stopped');
+    process.exit(clean ? code : 1);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  process.on('unhandledRejection', (error) => logger.error({ err: error }, 'unhandled rejection'));
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception');
+    void stop('uncaughtException', 1);
+  });
+}
+
+async function token(config: Config, options: Record<string, string>): Promise<void> {
+  if (!options.sub) throw new UsageError('token needs --sub USER');
+  if ((options.doc === undefined) !== (options.role === undefined)) throw new UsageError('--doc and --role go together');
+  if (options.role !== undefined && !documentRoles.includes(options.role as DocumentRole)) {
+    throw new UsageError(`--role must be one of ${documentRoles.join(', ')}`);
+  }
+  const ttl = options.ttl === undefined ? undefined : Number(options.ttl);
+  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0)) throw new UsageError('--ttl must be a positive number of seconds');
+  const auth = await Authenticator.create(config);
+  const jwt = await auth.sign({
+    sub: options.sub,
+    ...(options.tenant ? { tenant: options.tenant } : {}),
+    ...(options.doc ? { docs: { [options.doc]: options.role as DocumentRole } } : {}),
+    ...(ttl ? { ttlSeconds: ttl } : {}),
+  });
+  process.stdout.write(`${jwt}\n`);
+}
+
+async function migrate(config: Config): Promise<void> {
+  const { Storage } = await import('./storage/database.js');
+  const storage = await Storage.open(config);
+  try {
+    const applied = await storage.migrate();
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
+  } finally {
+    await storage.close();
+  }
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<void> {
+  const command = argv[0];
+  if (!command || command === '--help' || command === 'help') return void process.stdout.write(USAGE);
+  if (command === '--version') return void process.stdout.write(`${VERSION}\n`);
+  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : [];
+  const { flags, mine, positionals, help } = parse(argv.slice(1), own);
+  if (help) return void process.stdout.write(USAGE);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const config = loadConfig(process.env, flags);
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'token':
+      return token(config, mine);
+    case 'migrate':
+      return migrate(config);
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`veza: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (error instanceof UsageError || error instanceof AuthError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`veza: ${(error as Error).message}\nRun 'veza --help' for usage.\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`veza: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

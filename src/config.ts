@@ -1,0 +1,86 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting the server reads, with its environment variable, CLI flag and default.
+ * The README's configuration table is written from this list; keep them together.
+ */
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalUrl = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((v) => protocols.includes(new URL(v).protocol), { message: `must use ${protocols.join(' or ')}` })
+    .optional();
+
+export const settings = {
+  host: { env: 'VEZA_HOST', flag: 'host', schema: z.string().min(1).default('0.0.0.0'), doc: 'Address to listen on' },
+  port: { env: 'VEZA_PORT', flag: 'port', schema: int(0, 65535).default(8080), doc: 'HTTP/WebSocket port (0 picks a free one)' },
+  dataDir: { env: 'VEZA_DATA_DIR', flag: 'data-dir', schema: z.string().min(1).default('./data'), doc: 'Directory for the embedded database and the generated development secret' },
+  databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', schema: optionalUrl(['postgres:', 'postgresql:']), doc: 'PostgreSQL connection string; unset means embedded PGlite in the data directory' },
+  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: optionalUrl(['redis:', 'rediss:']), doc: 'Redis connection string; set it to use the Redis Streams events bus' },
+  logLevel: { env: 'VEZA_LOG_LEVEL', flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level' },
+  devMode: { env: 'VEZA_DEV', flag: 'dev', schema: bool.default(false), doc: 'Development mode (enables development-only endpoints)' },
+  jwtSecret: { env: 'VEZA_JWT_SECRET', flag: 'jwt-secret', schema: z.string().min(32, 'must be at least 32 characters').optional(), doc: 'HS256 secret; unset (and no public key) means a development secret generated into the data directory' },
+  jwtPublicKey: { env: 'VEZA_JWT_PUBLIC_KEY', flag: 'jwt-public-key', schema: z.string().min(1).optional(), doc: 'RS256 public key (PEM text, or a path to a PEM file); when set, tokens must be RS256' },
+  jwtIssuer: { env: 'VEZA_JWT_ISSUER', flag: 'jwt-issuer', schema: z.string().min(1).optional(), doc: 'Required `iss` claim, when set' },
+  jwtAudience: { env: 'VEZA_JWT_AUDIENCE', flag: 'jwt-audience', schema: z.string().min(1).optional(), doc: 'Required `aud` claim, when set' },
+  corsOrigins: { env: 'VEZA_CORS_ORIGINS', flag: 'cors-origins', schema: z.string().default('').transform(splitList), doc: 'Comma-separated origins allowed by CORS (`*` allows any); empty allows none' },
+  maxBodyBytes: { env: 'VEZA_MAX_BODY_BYTES', flag: 'max-body-bytes', schema: int(1, 1 << 30).default(1 << 20), doc: 'Largest accepted request body (413 beyond)' },
+  maxHeaderBytes: { env: 'VEZA_MAX_HEADER_BYTES', flag: 'max-header-bytes', schema: int(256, 1 << 20).default(8192), doc: 'Largest accepted total of request header names and values (431 beyond)' },
+  maxWsMessageBytes: { env: 'VEZA_MAX_WS_MESSAGE_BYTES', flag: 'max-ws-message-bytes', schema: int(1024, 1 << 30).default(16 << 20), doc: 'Largest WebSocket message (close 1009 beyond)' },
+  rateLimitRequestsPerMinute: { env: 'VEZA_RATE_LIMIT_REQUESTS_PER_MINUTE', flag: 'rate-limit-requests-per-minute', schema: int(0, 1e9).default(600), doc: 'HTTP requests per minute per IP and per user (0 disables)' },
+  rateLimitBurst: { env: 'VEZA_RATE_LIMIT_BURST', flag: 'rate-limit-burst', schema: int(1, 1e9).default(120), doc: 'Requests allowed in a burst above the steady rate' },
+  rateLimitConnectionsPerMinute: { env: 'VEZA_RATE_LIMIT_CONNECTIONS_PER_MINUTE', flag: 'rate-limit-connections-per-minute', schema: int(0, 1e9).default(120), doc: 'WebSocket upgrades per minute per IP and per user (0 disables)' },
+  maxConnectionsPerIp: { env: 'VEZA_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', schema: int(0, 1e9).default(256), doc: 'Concurrent WebSocket connections per IP (0 disables)' },
+  wsMessagesPerSecond: { env: 'VEZA_WS_MESSAGES_PER_SECOND', flag: 'ws-messages-per-second', schema: int(0, 1e9).default(500), doc: 'Messages per second per WebSocket before it is closed with 4429 (0 disables)' },
+  trustProxy: { env: 'VEZA_TRUST_PROXY', flag: 'trust-proxy', schema: bool.default(false), doc: 'Behind one trusted reverse proxy: take the client IP from the last X-Forwarded-For entry' },
+  shutdownTimeoutMs: { env: 'VEZA_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', schema: int(100, 600_000).default(10_000), doc: 'How long SIGTERM waits for requests, the bus and storage to drain' },
+  otlpEndpoint: { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', flag: 'otlp-endpoint', schema: optionalUrl(['http:', 'https:']), doc: 'OTLP/HTTP collector; spans are exported only when it is set' },
+  eventsStream: { env: 'VEZA_EVENTS_STREAM', flag: 'events-stream', schema: z.string().min(1).default('veza:events'), doc: 'Redis stream key of the events bus' },
+  eventsMaxAttempts: { env: 'VEZA_EVENTS_MAX_ATTEMPTS', flag: 'events-max-attempts', schema: int(1, 100).default(5), doc: 'Deliveries of one event to a failing consumer before it is parked' },
+} as const;
+
+type Settings = typeof settings;
+export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Flags win over the environment; an empty environment variable counts as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<string, string> = {}): Config {
+  const known = new Set<string>(Object.values(settings).map((s) => s.flag));
+  const problems: string[] = [];
+  for (const flag of Object.keys(flags)) {
+    if (!known.has(flag)) problems.push(`--${flag}: unknown flag`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings)) {
+    const fromFlag = flags[setting.flag];
+    const fromEnv = env[setting.env];
+    const raw = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
+    const parsed = setting.schema.safeParse(raw);
+    if (parsed.success) {
+      out[key] = parsed.data;
+    } else {
+      const source = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      problems.push(`${source}=${JSON.stringify(raw)}: ${why}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  out.dataDir = path.resolve(out.dataDir as string);
+  return out as Config;
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { TENANT_ID_PATTERN } from '../storage/schema.js';
+
+/**
+ * The contract between the core and the side modules. Every event type has a payload schema here;
+ * an event whose type is not in this catalog cannot be built, published or delivered.
+ */
+const id = z.string().min(1).max(200);
+const positionMs = z.number().int().min(0);
+const money = { amount: z.number().int().positive(), currency: z.string().regex(/^[A-Z]{3}$/) };
+
+export const payloadSchemas = {
+  'session.opened': z.object({ sessionId: id }),
+  'session.closed': z.object({ sessionId: id, durationMs: z.number().int().min(0) }),
+  'session.updated': z.object({
+    sessionId: id,
+    author: id,
+    bytes: z.number().int().min(0),
+    changed: z.array(z.string().max(200)).max(100),
+  }),
+  'presence.joined': z.object({ sessionId: id, userId: id }),
+  'presence.left': z.object({ sessionId: id, userId: id }),
+  'track.played': z.object({
+    trackId: id,
+    startMs: positionMs.optional(),
+    endMs: positionMs.optional(),
+    durationMs: positionMs.optional(),
+    source: z.string().max(100).optional(),
+  }),
+  'track.liked': z.object({ trackId: id }),
+  'track.shared': z.object({ trackId: id, channel: z.string().max(100).optional() }),
+  'track.purchased': z.object({ trackId: id, ...money }),
+  'stream.started': z.object({ roomId: id, streamerId: id }),
+  'stream.ended': z.object({ roomId: id, durationMs: z.number().int().min(0) }),
+  'stream.viewer.joined': z.object({ roomId: id, viewerId: id }),
+  'stream.viewer.left': z.object({ roomId: id, viewerId: id }),
+  'tip.sent': z.object({ roomId: id, fromUserId: id, toUserId: id, ...money, message: z.string().max(500).optional() }),
+} as const;
+
+export type EventType = keyof typeof payloadSchemas;
+export type EventPayload<T extends EventType> = z.output<(typeof payloadSchemas)[T]>;
+export const eventTypes = Object.keys(payloadSchemas) as EventType[];
+
+/** Types a signed-in client may report itself through the HTTP API (the rest come from the server). */
+export const clientReportableTypes = ['track.played', 'track.liked', 'track.shared'] as const satisfies readonly EventType[];
+
+export interface VezaEventOf<T extends EventType> {
+  id: string;
+  type: T;
+  tenantId: string;
+  /** ISO 8601 time at which it happened. */
+  at: string;
+  actor?: string;
+  payload: EventPayload<T>;
+}
+
+export type VezaEvent = { [T in EventType]: VezaEventOf<T> }[EventType];
+
+const envelope = z.object({
+  id: z.string().min(1).max(100),
+  type: z.enum(eventTypes as [EventType, ...EventType[]]),
+  tenantId: z.string().regex(TENANT_ID_PATTERN),
+  at: z.iso.datetime({ offset: true }),
+  actor: z.string().min(1).max(200).optional(),
+  payload: z.unknown(),
+});
+
+export type ParseResult = { ok: true; event: VezaEvent } | { ok: false; error: string };
+
+/** Validates an event from anywhere untrusted (a client, another node, a stream entry). */
+export function parseEvent(input: unknown): ParseResult {
+  const head = envelope.safeParse(input);
+  if (!head.success) return { ok: false, error: formatIssues(head.error) };
+  const payload = payloadSchemas[head.data.type].safeParse(head.data.payload);
+  if (!payload.success) return { ok: false, error: formatIssues(payload.error, 'payload') };
+  const { actor, ...rest } = head.data;
+  const event = { ...rest, ...(actor === undefined ? {} : { actor }), payload: payload.data } as VezaEvent;
+  return { ok: true, event };
+}
+
+export interface NewEvent<T extends EventType> {
+  tenantId: string;
+  actor?: string;
+  payload: EventPayload<T>;
+  id?: string;
+  at?: Date;
+}
+
+/** Builds and validates an event; throws when the payload does not match its type's schema. */
+export function createEvent<T extends EventType>(type: T, init: NewEvent<T>): VezaEventOf<T> {
+  const parsed = parseEvent({
+    id: init.id ?? randomUUID(),
+    type,
+    tenantId: init.tenantId,
+    at: (init.at ?? new Date()).toISOString(),
+    actor: init.actor,
+    payload: init.payload,
+  });
+  if (!parsed.ok) throw new Error(`invalid ${type} event: ${parsed.error}`);
+  return parsed.event as VezaEventOf<T>;
+}
+
+export function formatIssues(error: z.ZodError, prefix?: string): string {
+  return error.issues
+    .map((i) => {
+      const where = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+      return where ? `${where}: ${i.message}` : i.message;
+    })
+    .join('; ');
+}

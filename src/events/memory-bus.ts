@@ -1,0 +1,154 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../log.js';
+import { parseEvent, type VezaEvent } from './catalog.js';
+import {
+  assertGroupName,
+  BusMetrics,
+  errorMessage,
+  RecentIds,
+  type BusOptions,
+  type EventBus,
+  type EventHandler,
+  type ParkingLot,
+  type SubscribeOptions,
+  type Subscription,
+} from './bus.js';
+
+export interface MemoryBusOptions extends BusOptions {
+  /** Delay before retry n (1-based); defaults to 100 ms doubling up to 5 s. */
+  retryDelayMs?: (attempt: number) => number;
+}
+
+/** One consumer group inside this process: a queue drained by one handler, in publish order. */
+class GroupQueue implements Subscription {
+  private readonly queue: VezaEvent[] = [];
+  private readonly seen = new RecentIds();
+  private running: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    readonly group: string,
+    private readonly handler: EventHandler,
+    private readonly options: SubscribeOptions,
+    private readonly bus: { metrics: BusMetrics; parking: ParkingLot; logger: Logger; maxAttempts: number; retryDelayMs: (n: number) => number; detach(group: string): void },
+  ) {}
+
+  push(event: VezaEvent): void {
+    if (this.closed) return;
+    this.queue.push(event);
+    this.running ??= this.drain().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Resolves when everything queued so far has been handled or parked. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('events bus is closed');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.bus.detach(this.group);
+    await this.idle();
+  }
+
+  private async drain(): Promise<void> {
+    for (let event = this.queue.shift(); event; event = this.queue.shift()) {
+      await this.deliver(event);
+    }
+  }
+
+  private async deliver(event: VezaEvent): Promise<void> {
+    const { metrics, maxAttempts } = this.bus;
+    if (this.seen.has(event.id)) {
+      metrics.handled.inc({ group: this.group, outcome: 'duplicate' });
+      return;
+    }
+    if (this.options.types && !this.options.types.includes(event.type)) {
+      this.seen.add(event.id);
+      metrics.handled.inc({ group: this.group, outcome: 'skipped' });
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.handler(event);
+        metrics.handled.inc({ group: this.group, outcome: 'ok' });
+        break;
+      } catch (error) {
+        if (attempt < maxAttempts) {
+          metrics.handled.inc({ group: this.group, outcome: 'retry' });
+          await sleep(this.bus.retryDelayMs(attempt));
+          continue;
+        }
+        await this.park(event, errorMessage(error), attempt);
+        break;
+      }
+    }
+    this.seen.add(event.id);
+  }
+
+  private async park(event: VezaEvent, error: string, attempts: number): Promise<void> {
+    const { metrics, parking, logger } = this.bus;
+    metrics.handled.inc({ group: this.group, outcome: 'parked' });
+    logger.error({ group: this.group, eventId: event.id, type: event.type, attempts, error }, 'event parked after failed deliveries');
+    try {
+      await parking.park({ group: this.group, event, error, attempts });
+    } catch (parkError) {
+      // Nowhere durable to put it: the log line above carries the whole event for recovery.
+      logger.fatal({ group: this.group, event, error: errorMessage(parkError) }, 'could not park event');
+    }
+  }
+}
+
+/** The default bus: in-process, at-least-once with retries and parking, no persistence across restarts. */
+export class MemoryBus implements EventBus {
+  readonly kind = 'memory' as const;
+  private readonly groups = new Map<string, GroupQueue>();
+  private readonly metrics: BusMetrics;
+  private closed = false;
+
+  constructor(private readonly options: MemoryBusOptions) {
+    this.metrics = new BusMetrics(options.registry);
+  }
+
+  async publish(event: VezaEvent): Promise<void> {
+    if (this.closed) throw new Error('events bus is closed');
+    const parsed = parseEvent(event);
+    if (!parsed.ok) throw new Error(`refusing to publish an invalid ${String(event.type)} event: ${parsed.error}`);
+    this.metrics.published.inc({ type: event.type });
+    for (const queue of this.groups.values()) queue.push(parsed.event);
+  }
+
+  async subscribe(group: string, handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    assertGroupName(group);
+    if (this.groups.has(group)) throw new Error(`consumer group ${group} already has a handler in this process`);
+    const queue = new GroupQueue(group, handler, options, {
+      metrics: this.metrics,
+      parking: this.options.parking,
+      logger: this.options.logger,
+      maxAttempts: this.options.maxAttempts ?? 5,
+      retryDelayMs: this.options.retryDelayMs ?? ((n) => Math.min(5000, 100 * 2 ** (n - 1))),
+      detach: (g) => this.groups.delete(g),
+    });
+    this.groups.set(group, queue);
+    return queue;
+  }
+
+  /** Resolves when every group has handled (or parked) everything published so far. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.groups.values()].map((q) => q.idle()));
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('events bus is closed');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.groups.values()].map((q) => q.close()));
+  }
+}

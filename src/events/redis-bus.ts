@@ -1,0 +1,274 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { Logger } from '../log.js';
+import { parseEvent, type VezaEvent } from './catalog.js';
+import {
+  assertGroupName,
+  BusMetrics,
+  errorMessage,
+  type BusOptions,
+  type EventBus,
+  type EventHandler,
+  type ParkingLot,
+  type SubscribeOptions,
+  type Subscription,
+} from './bus.js';
+
+export interface RedisBusOptions extends BusOptions {
+  url: string;
+  /** Stream key; every node of one deployment uses the same. */
+  stream?: string;
+  /** Approximate number of entries kept in the stream. */
+  maxLen?: number;
+  /** A pending entry idle this long is redelivered: its consumer crashed, or its handler failed. */
+  claimIdleMs?: number;
+  /** How long one XREADGROUP blocks waiting for new entries. */
+  blockMs?: number;
+  /** How long a group remembers the event ids it has handled. */
+  doneTtlSeconds?: number;
+}
+
+type StreamEntry = [id: string, fields: string[] | null];
+
+/**
+ * Events bus on one Redis Stream with a consumer group per subscriber group. Entries are acknowledged
+ * only after their handler succeeded (or they were parked), so a consumer that dies leaves them
+ * pending and a live consumer of its group claims them with XAUTOCLAIM. Deliveries are counted in
+ * Redis before each call, so an event that crashes its consumer every time is still parked.
+ */
+export class RedisBus implements EventBus {
+  readonly kind = 'redis' as const;
+  private readonly publisher: Redis;
+  private readonly consumers = new Set<RedisConsumer>();
+  private readonly metrics: BusMetrics;
+  private readonly stream: string;
+  private closed = false;
+
+  constructor(private readonly options: RedisBusOptions) {
+    this.stream = options.stream ?? 'veza:events';
+    this.metrics = new BusMetrics(options.registry);
+    this.publisher = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    this.publisher.on('error', (error: Error) => options.logger.warn({ error: error.message }, 'redis events bus connection error'));
+  }
+
+  async connect(): Promise<this> {
+    await this.publisher.connect();
+    return this;
+  }
+
+  async publish(event: VezaEvent): Promise<void> {
+    if (this.closed) throw new Error('events bus is closed');
+    const parsed = parseEvent(event);
+    if (!parsed.ok) throw new Error(`refusing to publish an invalid ${String(event.type)} event: ${parsed.error}`);
+    await this.publisher.xadd(this.stream, 'MAXLEN', '~', String(this.options.maxLen ?? 1_000_000), '*', 'event', JSON.stringify(parsed.event));
+    this.metrics.published.inc({ type: event.type });
+  }
+
+  async subscribe(group: string, handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    assertGroupName(group);
+    if (this.closed) throw new Error('events bus is closed');
+    const consumer = new RedisConsumer(group, handler, options, {
+      connection: this.publisher.duplicate({ maxRetriesPerRequest: null }),
+      stream: this.stream,
+      logger: this.options.logger,
+      parking: this.options.parking,
+      metrics: this.metrics,
+      maxAttempts: this.options.maxAttempts ?? 5,
+      claimIdleMs: this.options.claimIdleMs ?? 30_000,
+      blockMs: this.options.blockMs ?? 2_000,
+      doneTtlSeconds: this.options.doneTtlSeconds ?? 7 * 24 * 3600,
+      detach: (c) => this.consumers.delete(c),
+    });
+    await consumer.start();
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('events bus is closed');
+    await this.publisher.ping();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.consumers].map((c) => c.close()));
+    await this.publisher.quit().catch(() => this.publisher.disconnect());
+  }
+}
+
+interface ConsumerContext {
+  connection: Redis;
+  stream: string;
+  logger: Logger;
+  parking: ParkingLot;
+  metrics: BusMetrics;
+  maxAttempts: number;
+  claimIdleMs: number;
+  blockMs: number;
+  doneTtlSeconds: number;
+  detach(consumer: RedisConsumer): void;
+}
+
+class RedisConsumer implements Subscription {
+  private readonly name = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private readonly redis: Redis;
+  private closed = false;
+  private loop: Promise<void> = Promise.resolve();
+  private busy: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly group: string,
+    private readonly handler: EventHandler,
+    private readonly options: SubscribeOptions,
+    private readonly ctx: ConsumerContext,
+  ) {
+    this.redis = ctx.connection;
+    this.redis.on('error', (error: Error) => ctx.logger.warn({ group, error: error.message }, 'redis consumer connection error'));
+  }
+
+  private key(kind: 'done' | 'attempts' | 'errors', id = ''): string {
+    return `${this.ctx.stream}:${kind}:${this.group}${id ? `:${id}` : ''}`;
+  }
+
+  async start(): Promise<void> {
+    await this.ensureGroup();
+    this.loop = this.run();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.busy;
+    this.redis.disconnect();
+    await this.loop;
+    this.ctx.detach(this);
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.ctx.stream, this.group, '$', 'MKSTREAM');
+    } catch (error) {
+      if (!errorMessage(error).includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  private async run(): Promise<void> {
+    let nextClaimAt = 0;
+    while (!this.closed) {
+      try {
+        if (Date.now() >= nextClaimAt) {
+          await this.claimStale();
+          nextClaimAt = Date.now() + Math.max(50, this.ctx.claimIdleMs / 2);
+        }
+        const block = Math.max(10, Math.min(this.ctx.blockMs, nextClaimAt - Date.now()));
+        const reply = (await this.redis.xreadgroup('GROUP', this.group, this.name, 'COUNT', 100, 'BLOCK', block, 'STREAMS', this.ctx.stream, '>')) as
+          | [string, StreamEntry[]][]
+          | null;
+        for (const [, entries] of reply ?? []) await this.handleAll(entries);
+      } catch (error) {
+        if (this.closed) break;
+        const message = errorMessage(error);
+        if (message.includes('NOGROUP')) {
+          await this.ensureGroup().catch(() => undefined);
+        } else {
+          this.ctx.logger.warn({ group: this.group, error: message }, 'events consumer waiting for redis');
+          await sleep(500);
+        }
+      }
+    }
+  }
+
+  /** Takes over entries that stayed unacknowledged too long: a dead consumer's, or failed ones. */
+  private async claimStale(): Promise<void> {
+    let cursor = '0-0';
+    for (let page = 0; page < 100 && !this.closed; page++) {
+      const [next, entries] = (await this.redis.xautoclaim(this.ctx.stream, this.group, this.name, this.ctx.claimIdleMs, cursor, 'COUNT', 100)) as [
+        string,
+        StreamEntry[],
+      ];
+      await this.handleAll(entries);
+      if (next === '0-0') return;
+      cursor = next;
+    }
+  }
+
+  private async handleAll(entries: StreamEntry[]): Promise<void> {
+    for (const [entryId, fields] of entries) {
+      if (this.closed) return;
+      if (!fields) continue; // trimmed from the stream while pending
+      const work = this.handleEntry(entryId, fields);
+      this.busy = work.catch(() => undefined);
+      await work;
+    }
+  }
+
+  private async handleEntry(entryId: string, fields: string[]): Promise<void> {
+    const { metrics } = this.ctx;
+    const raw = fields[fields.indexOf('event') + 1];
+    let parsed;
+    try {
+      parsed = parseEvent(JSON.parse(raw ?? ''));
+    } catch (error) {
+      parsed = { ok: false as const, error: errorMessage(error) };
+    }
+    if (!parsed.ok) {
+      await this.ctx.parking.park({
+        group: this.group,
+        event: { raw: raw ?? null, tenantId: '', id: `stream:${entryId}`, type: 'invalid' },
+        error: `unreadable stream entry: ${parsed.error}`,
+        attempts: 1,
+      });
+      metrics.handled.inc({ group: this.group, outcome: 'parked' });
+      await this.acknowledge(entryId);
+      return;
+    }
+    const event = parsed.event;
+    if (await this.redis.exists(this.key('done', event.id))) {
+      metrics.handled.inc({ group: this.group, outcome: 'duplicate' });
+      await this.acknowledge(entryId);
+      return;
+    }
+    if (this.options.types && !this.options.types.includes(event.type)) {
+      metrics.handled.inc({ group: this.group, outcome: 'skipped' });
+      await this.acknowledge(entryId, event.id);
+      return;
+    }
+    const attempt = await this.redis.hincrby(this.key('attempts'), entryId, 1);
+    if (attempt > this.ctx.maxAttempts) {
+      const lastError = (await this.redis.hget(this.key('errors'), entryId)) ?? 'consumer stopped while handling it';
+      await this.park(entryId, event, lastError, attempt - 1);
+      return;
+    }
+    try {
+      await this.handler(event);
+    } catch (error) {
+      const message = errorMessage(error);
+      if (attempt >= this.ctx.maxAttempts) {
+        await this.park(entryId, event, message, attempt);
+      } else {
+        // Left pending: XAUTOCLAIM hands it out again once it has been idle for claimIdleMs.
+        await this.redis.hset(this.key('errors'), entryId, message.slice(0, 2000));
+        metrics.handled.inc({ group: this.group, outcome: 'retry' });
+      }
+      return;
+    }
+    metrics.handled.inc({ group: this.group, outcome: 'ok' });
+    await this.acknowledge(entryId, event.id);
+  }
+
+  private async park(entryId: string, event: VezaEvent, error: string, attempts: number): Promise<void> {
+    this.ctx.logger.error({ group: this.group, eventId: event.id, type: event.type, attempts, error }, 'event parked after failed deliveries');
+    await this.ctx.parking.park({ group: this.group, event, error, attempts });
+    this.ctx.metrics.handled.inc({ group: this.group, outcome: 'parked' });
+    await this.acknowledge(entryId, event.id);
+  }
+
+  /** Acknowledges the entry and remembers the event id, in one MULTI. */
+  private async acknowledge(entryId: string, eventId?: string): Promise<void> {
+    const tx = this.redis.multi().xack(this.ctx.stream, this.group, entryId).hdel(this.key('attempts'), entryId).hdel(this.key('errors'), entryId);
+    if (eventId) tx.set(this.key('done', eventId), '1', 'EX', this.ctx.doneTtlSeconds);
+    await tx.exec();
+  }
+}

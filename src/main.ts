@@ -1,0 +1,103 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Config } from './config.js';
+import type { EventBus } from './events/bus.js';
+import { registerEventRoutes } from './events/http.js';
+import { MemoryBus } from './events/memory-bus.js';
+import { DatabaseParkingLot } from './events/parking.js';
+import { RedisBus } from './events/redis-bus.js';
+import { createLogger, type Logger } from './log.js';
+import { VezaServer } from './server/app.js';
+import { Authenticator } from './server/auth.js';
+import { registerHealthRoutes, registerIdentityRoute } from './server/health.js';
+import { ServerMetrics } from './server/metrics.js';
+import { startTracing } from './server/tracing.js';
+import { uwsImplementation } from './server/uws.js';
+import { Storage } from './storage/database.js';
+import { VERSION } from './version.js';
+
+export interface Veza {
+  config: Config;
+  logger: Logger;
+  port: number;
+  storage: Storage;
+  bus: EventBus;
+  auth: Authenticator;
+  server: VezaServer;
+  metrics: ServerMetrics;
+  /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
+  shutdown(): Promise<boolean>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Spans go here instead of OTLP (tests). */
+  spanExporter?: SpanExporter;
+}
+
+/** Builds the whole server from a config: storage (migrated), auth, bus, routes; then listens. */
+export async function startVeza(config: Config, options: StartOptions = {}): Promise<Veza> {
+  const logger = options.logger ?? createLogger(config);
+  const startedAt = Date.now();
+  if (uwsImplementation === 'fallback') {
+    logger.warn('uWebSockets.js native binary did not load for this Node version; running its slow fallback');
+  }
+  const storage = await Storage.open(config);
+  const cleanups: (() => Promise<unknown>)[] = [() => storage.close()];
+  try {
+    const applied = await storage.migrate();
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    const auth = await Authenticator.create(config);
+    if (auth.secretSource === 'generated') logger.warn({ dataDir: config.dataDir }, 'using the development JWT secret from the data directory; set VEZA_JWT_SECRET in production');
+    const metrics = new ServerMetrics();
+    const busOptions = { logger, parking: new DatabaseParkingLot(storage), registry: metrics.registry, maxAttempts: config.eventsMaxAttempts };
+    const bus: EventBus = config.redisUrl
+      ? await new RedisBus({ ...busOptions, url: config.redisUrl, stream: config.eventsStream }).connect()
+      : new MemoryBus(busOptions);
+    cleanups.unshift(() => bus.close());
+    const tracing = await startTracing({ otlpEndpoint: config.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
+    cleanups.splice(1, 0, () => tracing.shutdown());
+
+    const server = new VezaServer({ config, logger, auth, metrics, tracer: tracing.tracer });
+    registerHealthRoutes(server.http, { storage, bus, metrics, startedAt });
+    registerIdentityRoute(server.http);
+    registerEventRoutes(server.http, bus);
+    const port = await server.listen(config.host, config.port);
+    logger.info({ port, host: config.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.host}:${port}`);
+
+    let stopping: Promise<boolean> | null = null;
+    const shutdown = () =>
+      (stopping ??= (async () => {
+        const deadline = Date.now() + config.shutdownTimeoutMs;
+        const drained = await server.drain(config.shutdownTimeoutMs);
+        const flushed = await withDeadline(runAll(cleanups, logger), deadline - Date.now());
+        return drained && flushed;
+      })());
+    return { config, logger, port, storage, bus, auth, server, metrics, shutdown };
+  } catch (error) {
+    await runAll(cleanups, logger);
+    throw error;
+  }
+}
+
+async function runAll(steps: (() => Promise<unknown>)[], logger: Logger): Promise<boolean> {
+  let ok = true;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      ok = false;
+      logger.error({ err: error }, 'shutdown step failed');
+    }
+  }
+  return ok;
+}
+
+async function withDeadline(work: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  const result = await Promise.race([work, late]);
+  clearTimeout(timer);
+  return result;
+}

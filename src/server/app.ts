@@ -1,0 +1,60 @@
+import type { Tracer } from '@opentelemetry/api';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Authenticator } from './auth.js';
+import { CloseCode } from './errors.js';
+import { HttpRouter } from './http.js';
+import type { ServerMetrics } from './metrics.js';
+import { uws, type TemplatedApp, type us_listen_socket } from './uws.js';
+import { WebSocketRouter } from './websocket.js';
+
+export interface ServerDeps {
+  config: Config;
+  logger: Logger;
+  auth: Authenticator;
+  metrics: ServerMetrics;
+  tracer: Tracer;
+}
+
+/** The uWS app with its HTTP and WebSocket routers; knows how to listen and how to drain. */
+export class VezaServer {
+  readonly app: TemplatedApp = uws.App();
+  readonly http: HttpRouter;
+  readonly ws: WebSocketRouter;
+  private listenSocket: us_listen_socket | null = null;
+
+  constructor(private readonly deps: ServerDeps) {
+    this.http = new HttpRouter(this.app, deps);
+    this.ws = new WebSocketRouter(this.app, deps);
+  }
+
+  /** Resolves with the bound port (useful with port 0). */
+  listen(host: string, port: number): Promise<number> {
+    this.http.finish();
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${host}:${port} (in use, or not permitted)`));
+        this.listenSocket = socket;
+        resolve(uws.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  /** Stops accepting, tells WebSocket clients to go, and waits (bounded) for requests in flight. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.http.draining = true;
+    if (this.listenSocket) {
+      uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+    this.ws.closeAll(CloseCode.goingAway, 'server shutting down');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const done = await Promise.race([this.http.idle().then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    if (!done) this.deps.logger.warn({ timeoutMs }, 'requests still in flight at the drain deadline');
+    return done;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Errors that reach a client. HTTP answers are RFC 9457 problem details; WebSocket closes use the
+ * codes in `CloseCode`, always with a reason.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: string,
+    message: string,
+    readonly extra: { headers?: Record<string, string>; errors?: unknown } = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export const badRequest = (message: string, errors?: unknown) => new HttpError(400, 'bad-request', message, errors === undefined ? {} : { errors });
+export const unauthorized = (message: string) => new HttpError(401, 'unauthorized', message, { headers: { 'www-authenticate': 'Bearer' } });
+export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
+export const notFound = (message: string) => new HttpError(404, 'not-found', message);
+export const tooManyRequests = (retryAfterSeconds: number, message = 'rate limit exceeded') =>
+  new HttpError(429, 'rate-limited', message, { headers: { 'retry-after': String(retryAfterSeconds) } });
+
+export const statusText: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  requestId: string;
+  errors?: unknown;
+}
+
+export function problemBody(error: HttpError, instance: string, requestId: string): Problem {
+  return {
+    type: `urn:veza:problem:${error.problem}`,
+    title: statusText[error.status] ?? 'Error',
+    status: error.status,
+    detail: error.message,
+    instance,
+    requestId,
+    ...(error.extra.errors === undefined ? {} : { errors: error.extra.errors }),
+  };
+}
+
+/** WebSocket close codes used anywhere in the server: one table, so clients can rely on it. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+  tryAgainLater: 1013,
+  unauthorized: 4401,
+  forbidden: 4403,
+  rateLimited: 4429,
+} as const;

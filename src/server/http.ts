@@ -1,0 +1,288 @@
+import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import type { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { AuthError, type Authenticator, type Principal } from './auth.js';
+import { badRequest, HttpError, problemBody, statusText, tooManyRequests, unauthorized } from './errors.js';
+import type { ServerMetrics } from './metrics.js';
+import { RateLimiter } from './rate-limit.js';
+import { bearerToken, paramNames, patternMatcher, snapshotRequest, type RequestSnapshot } from './request.js';
+import type { HttpResponse, TemplatedApp } from './uws.js';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpContext extends RequestSnapshot {
+  /** Set when the route asked for auth and the token verified. */
+  principal: Principal | null;
+  readonly aborted: boolean;
+  /** The whole body, at most `maxBodyBytes` (413 beyond). */
+  body(): Promise<Buffer>;
+  /** The body parsed as JSON and validated; 400 with the field errors otherwise. */
+  json<S extends z.ZodType>(schema: S): Promise<z.output<S>>;
+}
+
+export interface HttpReply {
+  status?: number;
+  headers?: Record<string, string>;
+  /** Serialised as JSON unless `body` is given. */
+  json?: unknown;
+  body?: string | Uint8Array;
+}
+
+export type HttpHandler = (ctx: HttpContext) => Promise<HttpReply> | HttpReply;
+
+export interface RouteOptions {
+  /** `required`: 401 without a valid token. `none`: the token is not read. */
+  auth?: 'required' | 'none';
+  /** Health and metrics routes skip rate limits and keep answering while draining. */
+  operational?: boolean;
+}
+
+export interface HttpDeps {
+  config: Config;
+  logger: Logger;
+  auth: Authenticator;
+  metrics: ServerMetrics;
+  tracer: Tracer;
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+/**
+ * Small routing layer over uWS: copies the request out, reads bodies with a limit, applies rate
+ * limits, auth, CORS and security headers, times the request, and turns every error into problem
+ * JSON. Handlers are plain async functions of a context.
+ */
+export class HttpRouter {
+  readonly ipLimiter: RateLimiter;
+  readonly userLimiter: RateLimiter;
+  private readonly routes: { method: Method; matcher: RegExp }[] = [];
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  draining = false;
+
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly deps: HttpDeps,
+  ) {
+    const { rateLimitRequestsPerMinute: perMinute, rateLimitBurst: burst } = deps.config;
+    this.ipLimiter = new RateLimiter(perMinute, burst);
+    this.userLimiter = new RateLimiter(perMinute, burst);
+  }
+
+  route(method: Method, pattern: string, handler: HttpHandler, options: RouteOptions = {}): this {
+    this.routes.push({ method, matcher: patternMatcher(pattern) });
+    const names = paramNames(pattern);
+    const register = { GET: this.app.get, POST: this.app.post, PUT: this.app.put, PATCH: this.app.patch, DELETE: this.app.del }[method].bind(this.app);
+    register(pattern, (res, req) => {
+      const snapshot = snapshotRequest(res, req, names, this.deps.config.trustProxy);
+      void this.serve(res, snapshot, pattern, handler, options);
+    });
+    return this;
+  }
+
+  /** Registers the fallbacks (404/405, CORS preflight); call after every route. */
+  finish(): void {
+    this.app.options('/*', (res, req) => {
+      const snapshot = snapshotRequest(res, req, [], this.deps.config.trustProxy);
+      void this.serve(res, snapshot, 'preflight', () => this.preflight(snapshot), { operational: true });
+    });
+    this.app.any('/*', (res, req) => {
+      const snapshot = snapshotRequest(res, req, [], this.deps.config.trustProxy);
+      void this.serve(res, snapshot, 'unmatched', () => this.unmatched(snapshot), {});
+    });
+  }
+
+  /** Resolves once no request is being served (or at once). */
+  async idle(): Promise<void> {
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  corsHeaders(origin: string | undefined): Record<string, string> {
+    const allowed = this.deps.config.corsOrigins;
+    if (!origin || !(allowed.includes('*') || allowed.includes(origin))) return {};
+    return {
+      'access-control-allow-origin': origin,
+      'access-control-expose-headers': 'x-request-id, retry-after',
+      vary: 'origin',
+    };
+  }
+
+  private preflight(snapshot: RequestSnapshot): HttpReply {
+    const cors = this.corsHeaders(snapshot.headers.origin);
+    if (!cors['access-control-allow-origin']) throw new HttpError(403, 'cors-origin', `origin ${snapshot.headers.origin ?? '(none)'} is not allowed`);
+    return {
+      status: 204,
+      headers: {
+        'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE',
+        'access-control-allow-headers': 'authorization, content-type, x-request-id',
+        'access-control-max-age': '600',
+      },
+    };
+  }
+
+  private unmatched(snapshot: RequestSnapshot): HttpReply {
+    const allowed = this.routes.filter((r) => r.matcher.test(snapshot.path)).map((r) => r.method);
+    if (allowed.length > 0) {
+      throw new HttpError(405, 'method-not-allowed', `${snapshot.method} is not allowed on ${snapshot.path}`, { headers: { allow: allowed.join(', ') } });
+    }
+    throw new HttpError(404, 'not-found', `no route for ${snapshot.method} ${snapshot.path}`);
+  }
+
+  private async serve(res: HttpResponse, snapshot: RequestSnapshot, route: string, handler: HttpHandler, options: RouteOptions): Promise<void> {
+    const started = process.hrtime.bigint();
+    this.inFlight++;
+    const state = { aborted: false, closeConnection: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    const body = BODY_METHODS.has(snapshot.method) ? collectBody(res, snapshot, this.deps.config.maxBodyBytes, state) : Promise.resolve(Buffer.alloc(0));
+    body.catch(() => undefined); // observed by ctx.body() or never needed
+    const span = this.deps.tracer.startSpan(`${snapshot.method} ${route}`, {
+      attributes: { 'http.request.method': snapshot.method, 'url.path': snapshot.path, 'http.route': route, 'veza.request_id': snapshot.requestId },
+    });
+    let status = 500;
+    try {
+      const ctx = this.context(snapshot, body, state);
+      await this.admit(ctx, options);
+      const reply = await handler(ctx);
+      status = reply.status ?? 200;
+      const payload = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
+      const type = reply.body === undefined && reply.json !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {};
+      this.send(res, state, snapshot, status, { ...type, ...reply.headers }, payload);
+    } catch (error) {
+      const httpError = this.asHttpError(error, snapshot);
+      status = httpError.status;
+      if (status === 413) state.closeConnection = true;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: httpError.message });
+      const problem = JSON.stringify(problemBody(httpError, snapshot.path, snapshot.requestId));
+      this.send(res, state, snapshot, status, { 'content-type': 'application/problem+json', ...httpError.extra.headers }, problem);
+    } finally {
+      span.setAttribute('http.response.status_code', status);
+      span.end();
+      const labels = { method: snapshot.method, route };
+      this.deps.metrics.httpRequests.inc({ ...labels, status: String(status) });
+      this.deps.metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+      if (--this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    }
+  }
+
+  /** Limits and auth, in the order that keeps cheap refusals first. */
+  private async admit(ctx: HttpContext, options: RouteOptions): Promise<void> {
+    const { config, metrics } = this.deps;
+    if (ctx.headerBytes > config.maxHeaderBytes) {
+      throw new HttpError(431, 'headers-too-large', `request headers total ${ctx.headerBytes} bytes; the limit is ${config.maxHeaderBytes}`);
+    }
+    if (options.operational) return;
+    if (Number(ctx.headers['content-length'] ?? 0) > config.maxBodyBytes) {
+      throw new HttpError(413, 'body-too-large', `request body is larger than ${config.maxBodyBytes} bytes`);
+    }
+    if (this.draining) throw new HttpError(503, 'shutting-down', 'server is shutting down', { headers: { 'retry-after': '5' } });
+    const ipWait = this.ipLimiter.take(`ip:${ctx.ip}`);
+    if (ipWait > 0) {
+      metrics.rateLimited.inc({ kind: 'http-ip' });
+      throw tooManyRequests(ipWait);
+    }
+    if (options.auth !== 'required') return;
+    try {
+      ctx.principal = await this.deps.auth.verify(bearerToken(ctx, false));
+    } catch (error) {
+      if (error instanceof AuthError) throw unauthorized(error.message);
+      throw error;
+    }
+    const userWait = this.userLimiter.take(`user:${ctx.principal.tenantId}/${ctx.principal.userId}`);
+    if (userWait > 0) {
+      metrics.rateLimited.inc({ kind: 'http-user' });
+      throw tooManyRequests(userWait);
+    }
+  }
+
+  private context(snapshot: RequestSnapshot, body: Promise<Buffer>, state: { aborted: boolean }): HttpContext {
+    return {
+      ...snapshot,
+      principal: null,
+      get aborted() {
+        return state.aborted;
+      },
+      body: () => body,
+      json: async (schema) => {
+        const type = snapshot.headers['content-type'] ?? '';
+        if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+          throw new HttpError(415, 'unsupported-media-type', `expected content-type application/json, got ${type || 'none'}`);
+        }
+        let value: unknown;
+        try {
+          value = JSON.parse((await body).toString('utf8'));
+        } catch (error) {
+          if (error instanceof HttpError) throw error;
+          throw badRequest(`body is not valid JSON: ${(error as Error).message}`);
+        }
+        const parsed = schema.safeParse(value);
+        if (!parsed.success) {
+          throw badRequest(
+            'body does not match the expected shape',
+            parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+          );
+        }
+        return parsed.data;
+      },
+    };
+  }
+
+  private asHttpError(error: unknown, snapshot: RequestSnapshot): HttpError {
+    if (error instanceof HttpError) return error;
+    this.deps.logger.error({ err: error, requestId: snapshot.requestId, path: snapshot.path }, 'request failed');
+    return new HttpError(500, 'internal', `internal error; quote request id ${snapshot.requestId}`);
+  }
+
+  private send(res: HttpResponse, state: { aborted: boolean; closeConnection: boolean }, snapshot: RequestSnapshot, status: number, headers: Record<string, string>, body: string | Uint8Array): void {
+    if (state.aborted) return;
+    const all = { ...SECURITY_HEADERS, ...this.corsHeaders(snapshot.headers.origin), 'x-request-id': snapshot.requestId, ...headers };
+    if (this.draining) state.closeConnection = true;
+    res.cork(() => {
+      res.writeStatus(`${status} ${statusText[status] ?? ''}`.trim());
+      for (const [name, value] of Object.entries(all)) res.writeHeader(name, value);
+      res.end(body, state.closeConnection);
+    });
+  }
+}
+
+/** Starts reading the body at once (uWS requires it); rejects with 413 past `limit`. */
+function collectBody(res: HttpResponse, snapshot: RequestSnapshot, limit: number, state: { aborted: boolean; closeConnection: boolean }): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, 'body-too-large', `request body is larger than ${limit} bytes`);
+  const declared = Number(snapshot.headers['content-length'] ?? NaN);
+  if (declared > limit) {
+    state.closeConnection = true;
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    res.onData((chunk, isLast) => {
+      if (failed) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        failed = true;
+        state.closeConnection = true;
+        reject(tooLarge());
+        return;
+      }
+      // uWS reuses the chunk's memory after this callback returns: copy it.
+      chunks.push(Buffer.from(new Uint8Array(chunk)));
+      if (isLast) resolve(Buffer.concat(chunks, size));
+    });
+    res.onAborted(() => {
+      state.aborted = true;
+      reject(new HttpError(400, 'aborted', 'request aborted'));
+    });
+  });
+}

@@ -1,0 +1,201 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { AuthError, type Authenticator, type Principal } from './auth.js';
+import { CloseCode, HttpError, problemBody, statusText } from './errors.js';
+import type { ServerMetrics } from './metrics.js';
+import { RateLimiter } from './rate-limit.js';
+import { bearerToken, paramNames, snapshotRequest, type RequestSnapshot } from './request.js';
+import type { TemplatedApp, WebSocket } from './uws.js';
+
+export interface UpgradeContext extends RequestSnapshot {
+  principal: Principal;
+}
+
+/** What each open socket carries: who it is, and the route's own state. */
+export interface SocketData<S> {
+  principal: Principal;
+  ip: string;
+  state: S;
+  messageTokens: number;
+  messageAt: number;
+}
+
+export type VezaSocket<S> = WebSocket<SocketData<S>>;
+
+export interface WebSocketRoute<S> {
+  /**
+   * Runs after the token verified and before anything else: decide whether this principal may open
+   * this route (throw an HttpError to refuse) and return the connection's state.
+   */
+  authorize(ctx: UpgradeContext): S | Promise<S>;
+  open?(ws: VezaSocket<S>): void;
+  message?(ws: VezaSocket<S>, data: ArrayBuffer, isBinary: boolean): void;
+  drain?(ws: VezaSocket<S>): void;
+  close?(ws: VezaSocket<S>, code: number, reason: ArrayBuffer): void;
+  /** Defaults to the server's `maxWsMessageBytes`. */
+  maxPayloadLength?: number;
+  idleTimeout?: number;
+  maxBackpressure?: number;
+}
+
+interface WsDeps {
+  config: Config;
+  logger: Logger;
+  auth: Authenticator;
+  metrics: ServerMetrics;
+}
+
+/**
+ * WebSocket routes with authentication at upgrade: nothing of the route runs before the token has
+ * verified, the connection limits have passed and `authorize` accepted. Refusals are HTTP answers
+ * with problem JSON (401, 403, 429), so clients see why before any socket exists.
+ */
+export class WebSocketRouter {
+  readonly upgradeLimiter: RateLimiter;
+  private readonly perIp = new Map<string, number>();
+  private readonly open = new Set<VezaSocket<unknown>>();
+
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly deps: WsDeps,
+  ) {
+    this.upgradeLimiter = new RateLimiter(deps.config.rateLimitConnectionsPerMinute, Math.max(1, Math.ceil(deps.config.rateLimitConnectionsPerMinute / 4)));
+  }
+
+  get connections(): number {
+    return this.open.size;
+  }
+
+  route<S>(pattern: string, route: WebSocketRoute<S>): this {
+    const { config, logger, metrics } = this.deps;
+    const names = paramNames(pattern);
+    const perSecond = config.wsMessagesPerSecond;
+    this.app.ws<SocketData<S>>(pattern, {
+      maxPayloadLength: route.maxPayloadLength ?? config.maxWsMessageBytes,
+      idleTimeout: route.idleTimeout ?? 120,
+      maxBackpressure: route.maxBackpressure ?? 16 * 1024 * 1024,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const snapshot = snapshotRequest(res, req, names, config.trustProxy);
+        const key = req.getHeader('sec-websocket-key');
+        const protocol = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        let aborted = false;
+        res.onAborted(() => {
+          aborted = true;
+        });
+        const refuse = (error: HttpError, reason: string) => {
+          metrics.wsRejected.inc({ route: pattern, reason });
+          if (aborted) return;
+          res.cork(() => {
+            res.writeStatus(`${error.status} ${statusText[error.status] ?? ''}`.trim());
+            res.writeHeader('content-type', 'application/problem+json');
+            res.writeHeader('x-request-id', snapshot.requestId);
+            for (const [name, value] of Object.entries(error.extra.headers ?? {})) res.writeHeader(name, value);
+            res.end(JSON.stringify(problemBody(error, snapshot.path, snapshot.requestId)), true);
+          });
+        };
+        void this.admit(snapshot, route).then(
+          ({ principal, state }) => {
+            if (aborted) return;
+            const data: SocketData<S> = { principal, ip: snapshot.ip, state, messageTokens: perSecond, messageAt: Date.now() };
+            res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+          },
+          (error: unknown) => {
+            if (error instanceof HttpError) return refuse(error, error.problem);
+            logger.error({ err: error, path: snapshot.path }, 'websocket upgrade failed');
+            refuse(new HttpError(500, 'internal', 'internal error'), 'internal');
+          },
+        );
+      },
+      open: (ws) => {
+        const data = ws.getUserData();
+        this.open.add(ws as VezaSocket<unknown>);
+        this.perIp.set(data.ip, (this.perIp.get(data.ip) ?? 0) + 1);
+        metrics.wsConnections.inc({ route: pattern });
+        this.guard(ws, pattern, () => route.open?.(ws));
+      },
+      message: (ws, message, isBinary) => {
+        if (perSecond > 0 && !takeMessageToken(ws.getUserData(), perSecond)) {
+          metrics.rateLimited.inc({ kind: 'ws-message' });
+          ws.end(CloseCode.rateLimited, 'message rate limit exceeded');
+          return;
+        }
+        this.guard(ws, pattern, () => route.message?.(ws, message, isBinary));
+      },
+      drain: (ws) => this.guard(ws, pattern, () => route.drain?.(ws)),
+      close: (ws, code, reason) => {
+        const data = ws.getUserData();
+        this.open.delete(ws as VezaSocket<unknown>);
+        const left = (this.perIp.get(data.ip) ?? 1) - 1;
+        if (left > 0) this.perIp.set(data.ip, left);
+        else this.perIp.delete(data.ip);
+        metrics.wsConnections.dec({ route: pattern });
+        try {
+          route.close?.(ws, code, reason);
+        } catch (error) {
+          logger.error({ err: error, route: pattern }, 'websocket close handler failed');
+        }
+      },
+    });
+    return this;
+  }
+
+  /** Closes every socket, e.g. on shutdown. */
+  closeAll(code: number, reason: string): void {
+    for (const ws of [...this.open]) ws.end(code, reason);
+  }
+
+  private async admit<S>(snapshot: RequestSnapshot, route: WebSocketRoute<S>): Promise<{ principal: Principal; state: S }> {
+    const { config, metrics, auth } = this.deps;
+    if (snapshot.headerBytes > config.maxHeaderBytes) {
+      throw new HttpError(431, 'headers-too-large', `request headers total ${snapshot.headerBytes} bytes; the limit is ${config.maxHeaderBytes}`);
+    }
+    const ipWait = this.upgradeLimiter.take(`ip:${snapshot.ip}`);
+    if (ipWait > 0) {
+      metrics.rateLimited.inc({ kind: 'ws-upgrade-ip' });
+      throw new HttpError(429, 'rate-limited', 'too many connections from this address', { headers: { 'retry-after': String(ipWait) } });
+    }
+    if (config.maxConnectionsPerIp > 0 && (this.perIp.get(snapshot.ip) ?? 0) >= config.maxConnectionsPerIp) {
+      metrics.rateLimited.inc({ kind: 'ws-concurrent-ip' });
+      throw new HttpError(429, 'rate-limited', `at most ${config.maxConnectionsPerIp} open connections per address`, { headers: { 'retry-after': '5' } });
+    }
+    let principal: Principal;
+    try {
+      principal = await auth.verify(bearerToken(snapshot, true));
+    } catch (error) {
+      if (error instanceof AuthError) throw new HttpError(401, 'unauthorized', error.message);
+      throw error;
+    }
+    const userWait = this.upgradeLimiter.take(`user:${principal.tenantId}/${principal.userId}`);
+    if (userWait > 0) {
+      metrics.rateLimited.inc({ kind: 'ws-upgrade-user' });
+      throw new HttpError(429, 'rate-limited', 'too many connections for this user', { headers: { 'retry-after': String(userWait) } });
+    }
+    const state = await route.authorize({ ...snapshot, principal });
+    return { principal, state };
+  }
+
+  /** A throwing route handler closes its socket with 1011; it never takes the process down. */
+  private guard<S>(ws: VezaSocket<S>, route: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.deps.logger.error({ err: error, route }, 'websocket handler failed');
+      try {
+        ws.end(CloseCode.internalError, 'internal error');
+      } catch {
+        // already closed
+      }
+    }
+  }
+}
+
+function takeMessageToken(data: SocketData<unknown>, perSecond: number): boolean {
+  const now = Date.now();
+  data.messageTokens = Math.min(perSecond, data.messageTokens + ((now - data.messageAt) * perSecond) / 1000);
+  data.messageAt = now;
+  if (data.messageTokens < 1) return false;
+  data.messageTokens -= 1;
+  return true;
+}

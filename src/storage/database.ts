@@ -1,0 +1,74 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PGliteDialect, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import pg from 'pg';
+import { migrationProvider } from './migrations/index.js';
+import type { Database } from './schema.js';
+import { TENANT_ID_PATTERN } from './schema.js';
+import { APP_ROLE, TENANT_SETTING } from './tenancy.js';
+
+export type StorageKind = 'pglite' | 'postgres';
+
+export interface StorageOptions {
+  /** PostgreSQL connection string; without it, PGlite in `dataDir`. */
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  /** Pool size for PostgreSQL. */
+  poolSize?: number;
+}
+
+/**
+ * The one way into the database. `db` is the owner connection (migrations, cross-tenant
+ * maintenance); application queries go through `withTenant`, which runs them as the non-owner
+ * application role with the tenant set for that transaction only, so RLS decides what they see.
+ */
+export class Storage {
+  private constructor(
+    readonly kind: StorageKind,
+    readonly db: Kysely<Database>,
+  ) {}
+
+  static async open(options: StorageOptions): Promise<Storage> {
+    if (options.databaseUrl) {
+      const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+      // An idle client losing its server must not crash the process; the next query reconnects.
+      pool.on('error', () => undefined);
+      return new Storage('postgres', new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }));
+    }
+    const dir = path.join(options.dataDir, 'pglite');
+    mkdirSync(dir, { recursive: true });
+    const pglite = new PGlite(dir);
+    await pglite.waitReady;
+    return new Storage('pglite', new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) }));
+  }
+
+  /** Brings the schema up to date. Safe to run from several nodes at once (PostgreSQL advisory lock). */
+  async migrate(): Promise<string[]> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+      throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  /** Runs `fn` in one transaction as the application role, seeing only `tenantId`'s rows. */
+  async withTenant<T>(tenantId: string, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
+    return this.db.transaction().execute(async (trx) => {
+      await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config(${TENANT_SETTING}, ${tenantId}, true)`.execute(trx);
+      return fn(trx);
+    });
+  }
+
+  async ping(): Promise<void> {
+    await sql`SELECT 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}

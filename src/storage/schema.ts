@@ -1,0 +1,30 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Table types as kysely sees them. One interface per table, named after it. */
+export interface TenantsTable {
+  id: string;
+  name: string;
+  created_at: Generated<Date>;
+}
+
+export interface ParkedEventsTable {
+  tenant_id: string;
+  consumer_group: string;
+  event_id: string;
+  type: string;
+  event: ColumnType<unknown, string, string>;
+  error: string;
+  attempts: number;
+  parked_at: Generated<Date>;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  parked_events: ParkedEventsTable;
+}
+
+/** The tenant every single-tenant install uses; created by the first migration. */
+export const DEFAULT_TENANT = 'default';
+
+/** Tenant ids are short slugs: they appear in tokens, URLs and Redis keys. */
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
