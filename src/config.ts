@@ -11,7 +11,7 @@ const optionalUrl = (protocols: string[]) =>
   z
     .string()
     .url()
-    .refine((v) => protocols.includes(new URL(v).protocol), { message: `must use ${protocols.join(' or ')}` })
+    .refine((v) => URL.canParse(v) && protocols.includes(new URL(v).protocol), { message: `must use ${protocols.join(' or ')}` })
     .optional();
 
 export const settings = {

@@ -70,8 +70,11 @@ export class WebSocketRouter {
     const { config, logger, metrics } = this.deps;
     const names = paramNames(pattern);
     const perSecond = config.wsMessagesPerSecond;
+    const maxMessage = route.maxPayloadLength ?? config.maxWsMessageBytes;
     this.app.ws<SocketData<S>>(pattern, {
-      maxPayloadLength: route.maxPayloadLength ?? config.maxWsMessageBytes,
+      // uWS drops a connection whose frame exceeds its limit without a close frame. Giving it twice
+      // our limit lets us close the common oversize case ourselves, with 1009 and a reason.
+      maxPayloadLength: Math.min(2 * maxMessage, 2 ** 31 - 1),
       idleTimeout: route.idleTimeout ?? 120,
       maxBackpressure: route.maxBackpressure ?? 16 * 1024 * 1024,
       sendPingsAutomatically: true,
@@ -116,6 +119,11 @@ export class WebSocketRouter {
         this.guard(ws, pattern, () => route.open?.(ws));
       },
       message: (ws, message, isBinary) => {
+        if (message.byteLength > maxMessage) {
+          metrics.wsRejected.inc({ route: pattern, reason: 'message-too-big' });
+          ws.end(CloseCode.tooBig, `message of ${message.byteLength} bytes exceeds the limit of ${maxMessage}`);
+          return;
+        }
         if (perSecond > 0 && !takeMessageToken(ws.getUserData(), perSecond)) {
           metrics.rateLimited.inc({ kind: 'ws-message' });
           ws.end(CloseCode.rateLimited, 'message rate limit exceeded');
