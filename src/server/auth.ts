@@ -37,7 +37,7 @@ export interface TokenRequest {
   ttlSeconds?: number;
 }
 
-type AuthConfig = Pick<Config, 'dataDir' | 'jwtSecret' | 'jwtPublicKey' | 'jwtIssuer' | 'jwtAudience'>;
+type AuthConfig = Pick<Config, 'dataDir'> & Partial<Pick<Config, 'jwtSecret' | 'jwtPublicKey' | 'jwtIssuer' | 'jwtAudience'>>;
 type VerifyKey = Uint8Array | Awaited<ReturnType<typeof importSPKI>>;
 
 /**
