@@ -21,7 +21,6 @@ export const settings = {
   databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', schema: optionalUrl(['postgres:', 'postgresql:']), doc: 'PostgreSQL connection string; unset means embedded PGlite in the data directory' },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: optionalUrl(['redis:', 'rediss:']), doc: 'Redis connection string; set it to use the Redis Streams events bus' },
   logLevel: { env: 'VEZA_LOG_LEVEL', flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level' },
-  devMode: { env: 'VEZA_DEV', flag: 'dev', schema: bool.default(false), doc: 'Development mode (enables development-only endpoints)' },
   jwtSecret: { env: 'VEZA_JWT_SECRET', flag: 'jwt-secret', schema: z.string().min(32, 'must be at least 32 characters').optional(), doc: 'HS256 secret; unset (and no public key) means a development secret generated into the data directory' },
   jwtPublicKey: { env: 'VEZA_JWT_PUBLIC_KEY', flag: 'jwt-public-key', schema: z.string().min(1).optional(), doc: 'RS256 public key (PEM text, or a path to a PEM file); when set, tokens must be RS256' },
   jwtIssuer: { env: 'VEZA_JWT_ISSUER', flag: 'jwt-issuer', schema: z.string().min(1).optional(), doc: 'Required `iss` claim, when set' },

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, settings } from '../src/config.js';
 
@@ -13,13 +14,13 @@ describe('loadConfig', () => {
 
   it('reads the environment and lets flags win', () => {
     const config = loadConfig(
-      { VEZA_PORT: '9000', DATABASE_URL: 'postgres://u@h:5432/db', VEZA_CORS_ORIGINS: 'https://a.example, https://b.example', VEZA_DEV: 'true' },
+      { VEZA_PORT: '9000', DATABASE_URL: 'postgres://u@h:5432/db', VEZA_CORS_ORIGINS: 'https://a.example, https://b.example', VEZA_TRUST_PROXY: 'true' },
       { port: '9100' },
     );
     expect(config.port).toBe(9100);
     expect(config.databaseUrl).toBe('postgres://u@h:5432/db');
     expect(config.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
-    expect(config.devMode).toBe(true);
+    expect(config.trustProxy).toBe(true);
   });
 
   it('treats an empty variable as unset', () => {
@@ -33,7 +34,7 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'not a url' }, 'REDIS_URL'],
     [{ VEZA_JWT_SECRET: 'short' }, 'VEZA_JWT_SECRET'],
     [{ VEZA_LOG_LEVEL: 'loud' }, 'VEZA_LOG_LEVEL'],
-    [{ VEZA_DEV: 'maybe' }, 'VEZA_DEV'],
+    [{ VEZA_TRUST_PROXY: 'maybe' }, 'VEZA_TRUST_PROXY'],
   ])('names the variable in the error for %j', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`${name}=`));
@@ -58,5 +59,12 @@ describe('loadConfig', () => {
     const flags = Object.values(settings).map((s) => s.flag);
     expect(new Set(envs).size).toBe(envs.length);
     expect(new Set(flags).size).toBe(flags.length);
+  });
+
+  it('is documented in the README, one row per setting', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const s of Object.values(settings)) {
+      expect(readme, s.env).toMatch(new RegExp(`^\\| \`${s.env}\` \\| \`--${s.flag}\` \\|`, 'm'));
+    }
   });
 });

@@ -17,8 +17,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
        END $$`,
     )
     .execute(db);
-  // The connecting (owner) role switches to the application role per transaction.
-  await sql.raw(`GRANT ${APP_ROLE} TO CURRENT_USER`).execute(db);
+  // The connecting (owner) role switches to the application role per transaction. Where a DBA
+  // created the role and granted it already, the owner may lack the right to grant it again.
+  await sql
+    .raw(
+      `DO $$ BEGIN
+         IF NOT pg_has_role(current_user, '${APP_ROLE}', 'MEMBER') THEN
+           EXECUTE format('GRANT ${APP_ROLE} TO %I', current_user);
+         END IF;
+       END $$`,
+    )
+    .execute(db);
   await sql.raw(`GRANT USAGE ON SCHEMA public TO ${APP_ROLE}`).execute(db);
 
   await db.schema

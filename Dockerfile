@@ -1,0 +1,12 @@
+# The server image: Node 20 (the version uWebSockets.js ships native binaries for) on Debian 12.
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+ENV VEZA_HOST=0.0.0.0 VEZA_PORT=8080 VEZA_DATA_DIR=/data
+VOLUME /data
+EXPOSE 8080
+USER node
+CMD ["node", "bin/veza.js", "serve"]
