@@ -11,7 +11,11 @@ export interface SubscribeOptions {
 
 export interface Subscription {
   readonly group: string;
-  /** Stops delivering to this handler once the event in hand is finished. */
+  /**
+   * Stops taking new events. The in-process bus first delivers what is already queued (it would be
+   * lost otherwise); the Redis bus stops after the event in hand and leaves the rest pending for the
+   * group's other consumers.
+   */
   close(): Promise<void>;
 }
 

@@ -36,9 +36,10 @@ class GroupQueue implements Subscription {
   push(event: VezaEvent): void {
     if (this.closed) return;
     this.queue.push(event);
-    this.running ??= this.drain().finally(() => {
-      this.running = null;
-    });
+    if (this.running) return;
+    // Drain from the next microtask, so `running` is set before any handler runs: a handler that
+    // publishes (re-entering push) then only queues its event instead of starting a second drain.
+    this.running = Promise.resolve().then(() => this.drain());
   }
 
   /** Resolves when everything queued so far has been handled or parked. */
@@ -57,8 +58,14 @@ class GroupQueue implements Subscription {
   }
 
   private async drain(): Promise<void> {
-    for (let event = this.queue.shift(); event; event = this.queue.shift()) {
-      await this.deliver(event);
+    try {
+      for (let event = this.queue.shift(); event; event = this.queue.shift()) {
+        await this.deliver(event);
+      }
+    } finally {
+      // Cleared in the same step that found the queue empty: were it cleared later (in a `.finally`
+      // callback), an event pushed in between would see `running` set, start no drain, and be stranded.
+      this.running = null;
     }
   }
 
@@ -125,6 +132,7 @@ export class MemoryBus implements EventBus {
 
   async subscribe(group: string, handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
     assertGroupName(group);
+    if (this.closed) throw new Error('events bus is closed');
     if (this.groups.has(group)) throw new Error(`consumer group ${group} already has a handler in this process`);
     const queue = new GroupQueue(group, handler, options, {
       metrics: this.metrics,

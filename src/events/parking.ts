@@ -3,12 +3,27 @@ import type { Storage } from '../storage/database.js';
 import { DEFAULT_TENANT, TENANT_ID_PATTERN } from '../storage/schema.js';
 import type { ParkedEvent, ParkingLot } from './bus.js';
 
-/** Parks events in the tenant's `parked_events` table; a second park of the same event updates it. */
+const FOREIGN_KEY_VIOLATION = '23503';
+
+/**
+ * Parks events in the tenant's `parked_events` table; a second park of the same event updates it.
+ * An event whose tenant is unknown (malformed, or no `tenants` row) is parked under the default
+ * tenant with the whole event kept, rather than lost.
+ */
 export class DatabaseParkingLot implements ParkingLot {
   constructor(private readonly storage: Storage) {}
 
-  async park({ group, event, error, attempts }: ParkedEvent): Promise<void> {
-    const tenantId = TENANT_ID_PATTERN.test(event.tenantId) ? event.tenantId : DEFAULT_TENANT;
+  async park(parked: ParkedEvent): Promise<void> {
+    const tenantId = TENANT_ID_PATTERN.test(parked.event.tenantId) ? parked.event.tenantId : DEFAULT_TENANT;
+    try {
+      await this.insert(tenantId, parked);
+    } catch (error) {
+      if (tenantId === DEFAULT_TENANT || (error as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw error;
+      await this.insert(DEFAULT_TENANT, { ...parked, error: `tenant ${tenantId} does not exist; ${parked.error}` });
+    }
+  }
+
+  private async insert(tenantId: string, { group, event, error, attempts }: ParkedEvent): Promise<void> {
     await this.storage.withTenant(tenantId, (trx) =>
       trx
         .insertInto('parked_events')

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import { parseEvent, type VezaEvent } from './catalog.js';
+import { parseEvent, type ParseResult, type VezaEvent } from './catalog.js';
 import {
   assertGroupName,
   BusMetrics,
@@ -31,6 +31,12 @@ export interface RedisBusOptions extends BusOptions {
 }
 
 type StreamEntry = [id: string, fields: string[] | null];
+
+/** The value of the entry's `event` field; fields alternate name, value (a value may itself be "event"). */
+function eventField(fields: string[]): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'event') return fields[i + 1];
+  return undefined;
+}
 
 /**
  * Events bus on one Redis Stream with a consumer group per subscriber group. Entries are acknowledged
@@ -128,7 +134,7 @@ class RedisConsumer implements Subscription {
     this.redis.on('error', (error: Error) => ctx.logger.warn({ group, error: error.message }, 'redis consumer connection error'));
   }
 
-  private key(kind: 'done' | 'attempts' | 'errors', id = ''): string {
+  private key(kind: 'done' | 'attempts' | 'errors' | 'lease', id = ''): string {
     return `${this.ctx.stream}:${kind}:${this.group}${id ? `:${id}` : ''}`;
   }
 
@@ -206,17 +212,18 @@ class RedisConsumer implements Subscription {
 
   private async handleEntry(entryId: string, fields: string[]): Promise<void> {
     const { metrics } = this.ctx;
-    const raw = fields[fields.indexOf('event') + 1];
-    let parsed;
+    const raw = eventField(fields);
+    let parsed: ParseResult;
     try {
-      parsed = parseEvent(JSON.parse(raw ?? ''));
+      parsed = raw === undefined ? { ok: false, error: 'no "event" field' } : parseEvent(JSON.parse(raw));
     } catch (error) {
-      parsed = { ok: false as const, error: errorMessage(error) };
+      parsed = { ok: false, error: errorMessage(error) };
     }
     if (!parsed.ok) {
       await this.ctx.parking.park({
         group: this.group,
-        event: { raw: raw ?? null, tenantId: '', id: `stream:${entryId}`, type: 'invalid' },
+        // Without an `event` field, park the whole entry (names and values) so nothing of it is lost.
+        event: { raw: raw ?? fields, tenantId: '', id: `stream:${entryId}`, type: 'invalid' },
         error: `unreadable stream entry: ${parsed.error}`,
         attempts: 1,
       });
@@ -225,14 +232,23 @@ class RedisConsumer implements Subscription {
       return;
     }
     const event = parsed.event;
-    if (await this.redis.exists(this.key('done', event.id))) {
-      metrics.handled.inc({ group: this.group, outcome: 'duplicate' });
-      await this.acknowledge(entryId);
-      return;
-    }
     if (this.options.types && !this.options.types.includes(event.type)) {
       metrics.handled.inc({ group: this.group, outcome: 'skipped' });
       await this.acknowledge(entryId, event.id);
+      return;
+    }
+    // Two entries of one event (a publisher retry) can reach two consumers of the group at once, so
+    // "done?" and "mine?" are asked together: the entry holding the event's lease handles it; another
+    // entry of the same event stays pending until it is claimed again and finds the event done (or,
+    // should the holder's entry be gone, the lease expired, and takes over).
+    const [done, mine] = await this.leaseFor(entryId, event.id);
+    if (done) {
+      metrics.handled.inc({ group: this.group, outcome: 'duplicate' });
+      await this.acknowledge(entryId, mine ? event.id : undefined);
+      return;
+    }
+    if (!mine) {
+      this.ctx.logger.debug({ group: this.group, eventId: event.id, entryId }, 'event is being handled from another entry; left pending');
       return;
     }
     const attempt = await this.redis.hincrby(this.key('attempts'), entryId, 1);
@@ -265,10 +281,24 @@ class RedisConsumer implements Subscription {
     await this.acknowledge(entryId, event.id);
   }
 
-  /** Acknowledges the entry and remembers the event id, in one MULTI. */
+  /**
+   * Whether the group is done with the event, and whether this entry holds (or just took) the
+   * event's lease. The lease is sized to outlast the holder's retries, so a copy takes over only
+   * from a holder whose entry disappeared.
+   */
+  private async leaseFor(entryId: string, eventId: string): Promise<[done: boolean, mine: boolean]> {
+    const lease = this.key('lease', eventId);
+    const ttlMs = this.ctx.claimIdleMs * (this.ctx.maxAttempts + 1);
+    const replies = await this.redis.multi().set(lease, entryId, 'PX', ttlMs, 'NX').get(lease).exists(this.key('done', eventId)).exec();
+    if (!replies) throw new Error('events bus lease transaction was discarded');
+    for (const [error] of replies) if (error) throw error;
+    return [replies[2]![1] === 1, replies[1]![1] === entryId];
+  }
+
+  /** Acknowledges the entry and, given its event id, remembers the event as done and frees its lease, in one MULTI. */
   private async acknowledge(entryId: string, eventId?: string): Promise<void> {
     const tx = this.redis.multi().xack(this.ctx.stream, this.group, entryId).hdel(this.key('attempts'), entryId).hdel(this.key('errors'), entryId);
-    if (eventId) tx.set(this.key('done', eventId), '1', 'EX', this.ctx.doneTtlSeconds);
+    if (eventId) tx.set(this.key('done', eventId), '1', 'EX', this.ctx.doneTtlSeconds).del(this.key('lease', eventId));
     await tx.exec();
   }
 }
