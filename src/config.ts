@@ -31,7 +31,7 @@ export const settings = {
   maxWsMessageBytes: { env: 'VEZA_MAX_WS_MESSAGE_BYTES', flag: 'max-ws-message-bytes', schema: int(1024, 1 << 30).default(16 << 20), doc: 'Largest WebSocket message (close 1009 beyond)' },
   rateLimitRequestsPerMinute: { env: 'VEZA_RATE_LIMIT_REQUESTS_PER_MINUTE', flag: 'rate-limit-requests-per-minute', schema: int(0, 1e9).default(600), doc: 'HTTP requests per minute per IP and per user (0 disables)' },
   rateLimitBurst: { env: 'VEZA_RATE_LIMIT_BURST', flag: 'rate-limit-burst', schema: int(1, 1e9).default(120), doc: 'Requests allowed in a burst above the steady rate' },
-  rateLimitConnectionsPerMinute: { env: 'VEZA_RATE_LIMIT_CONNECTIONS_PER_MINUTE', flag: 'rate-limit-connections-per-minute', schema: int(0, 1e9).default(120), doc: 'WebSocket upgrades per minute per IP and per user (0 disables)' },
+  rateLimitConnectionsPerMinute: { env: 'VEZA_RATE_LIMIT_CONNECTIONS_PER_MINUTE', flag: 'rate-limit-connections-per-minute', schema: int(0, 1e9).default(120), doc: 'WebSocket upgrades per minute per IP and per user, in bursts of up to a quarter of it (0 disables)' },
   maxConnectionsPerIp: { env: 'VEZA_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', schema: int(0, 1e9).default(256), doc: 'Concurrent WebSocket connections per IP (0 disables)' },
   wsMessagesPerSecond: { env: 'VEZA_WS_MESSAGES_PER_SECOND', flag: 'ws-messages-per-second', schema: int(0, 1e9).default(500), doc: 'Messages per second per WebSocket before it is closed with 4429 (0 disables)' },
   trustProxy: { env: 'VEZA_TRUST_PROXY', flag: 'trust-proxy', schema: bool.default(false), doc: 'Behind one trusted reverse proxy: take the client IP from the last X-Forwarded-For entry' },

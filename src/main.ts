@@ -8,7 +8,7 @@ import { RedisBus } from './events/redis-bus.js';
 import { createLogger, type Logger } from './log.js';
 import { VezaServer } from './server/app.js';
 import { Authenticator } from './server/auth.js';
-import { registerHealthRoutes, registerIdentityRoute } from './server/health.js';
+import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js';
 import { ServerMetrics } from './server/metrics.js';
 import { startTracing } from './server/tracing.js';
 import { uwsImplementation } from './server/uws.js';
@@ -42,6 +42,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     logger.warn('uWebSockets.js native binary did not load for this Node version; running its slow fallback');
   }
   const storage = await Storage.open(config);
+  // Closed last-opened first: the bus finishes its handlers while tracing and storage still work.
   const cleanups: (() => Promise<unknown>)[] = [() => storage.close()];
   try {
     const applied = await storage.migrate();
@@ -49,13 +50,13 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const auth = await Authenticator.create(config);
     if (auth.secretSource === 'generated') logger.warn({ dataDir: config.dataDir }, 'using the development JWT secret from the data directory; set VEZA_JWT_SECRET in production');
     const metrics = new ServerMetrics();
+    const tracing = await startTracing({ otlpEndpoint: config.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
+    cleanups.push(() => tracing.shutdown());
     const busOptions = { logger, parking: new DatabaseParkingLot(storage), registry: metrics.registry, maxAttempts: config.eventsMaxAttempts };
     const bus: EventBus = config.redisUrl
       ? await new RedisBus({ ...busOptions, url: config.redisUrl, stream: config.eventsStream }).connect()
       : new MemoryBus(busOptions);
-    cleanups.unshift(() => bus.close());
-    const tracing = await startTracing({ otlpEndpoint: config.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
-    cleanups.splice(1, 0, () => tracing.shutdown());
+    cleanups.push(() => bus.close());
 
     const server = new VezaServer({ config, logger, auth, metrics, tracer: tracing.tracer });
     registerHealthRoutes(server.http, { storage, bus, metrics, startedAt });
@@ -69,12 +70,12 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       (stopping ??= (async () => {
         const deadline = Date.now() + config.shutdownTimeoutMs;
         const drained = await server.drain(config.shutdownTimeoutMs);
-        const flushed = await withDeadline(runAll(cleanups, logger), deadline - Date.now());
+        const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
     return { config, logger, port, storage, bus, auth, server, metrics, shutdown };
   } catch (error) {
-    await runAll(cleanups, logger);
+    await runAll(cleanups.toReversed(), logger);
     throw error;
   }
 }

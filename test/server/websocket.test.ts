@@ -150,6 +150,23 @@ describe('open sockets', () => {
   });
 });
 
+describe('upgrade rate', () => {
+  it('answers 429 with Retry-After once an address has used its upgrades for the minute', async () => {
+    const own = await startTestServer({ 'rate-limit-connections-per-minute': '8' });
+    try {
+      own.veza.server.ws.route('/test-rate', { authorize: () => ({}) });
+      const url = `${own.url.replace('http', 'ws')}/test-rate?token=${await own.veza.auth.sign({ sub: 'x' })}`;
+      const first = await Promise.all([connect(url), connect(url)]);
+      const error = (await connect(url).catch((e: unknown) => e)) as { status: number; body: string };
+      expect(error.status).toBe(429);
+      expect(JSON.parse(error.body).detail).toBe('too many connections from this address');
+      first.forEach((ws) => ws.close());
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe('shutdown', () => {
   it('tells connected clients the server is going away (1001)', async () => {
     const own = await startTestServer();
