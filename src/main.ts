@@ -1,4 +1,5 @@
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { CollabService } from './collab/service.js';
 import type { Config } from './config.js';
 import type { EventBus } from './events/bus.js';
 import { registerEventRoutes } from './events/http.js';
@@ -24,6 +25,7 @@ export interface Veza {
   auth: Authenticator;
   server: VezaServer;
   metrics: ServerMetrics;
+  collab: CollabService;
   /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
   shutdown(): Promise<boolean>;
 }
@@ -62,6 +64,10 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     registerHealthRoutes(server.http, { storage, bus, metrics, startedAt });
     registerIdentityRoute(server.http);
     registerEventRoutes(server.http, bus);
+    const collab = new CollabService({ config, storage, bus, server, logger });
+    cleanups.push(async () => {
+      if (!(await collab.close(Date.now() + config.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
+    });
     const port = await server.listen(config.host, config.port);
     logger.info({ port, host: config.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.host}:${port}`);
 
@@ -73,7 +79,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, collab, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;

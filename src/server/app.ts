@@ -23,7 +23,10 @@ export class VezaServer {
   readonly ws: WebSocketRouter;
   private listenSocket: us_listen_socket | null = null;
 
+  readonly metrics: ServerMetrics;
+
   constructor(private readonly deps: ServerDeps) {
+    this.metrics = deps.metrics;
     this.http = new HttpRouter(this.app, deps);
     this.ws = new WebSocketRouter(this.app, deps);
   }

@@ -36,6 +36,7 @@ export interface WebSocketRoute<S> {
   maxPayloadLength?: number;
   idleTimeout?: number;
   maxBackpressure?: number;
+  closeOnBackpressureLimit?: boolean;
 }
 
 interface WsDeps {
@@ -77,6 +78,7 @@ export class WebSocketRouter {
       maxPayloadLength: Math.min(2 * maxMessage, 2 ** 31 - 1),
       idleTimeout: route.idleTimeout ?? 120,
       maxBackpressure: route.maxBackpressure ?? 16 * 1024 * 1024,
+      closeOnBackpressureLimit: Number(route.closeOnBackpressureLimit ?? false),
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
         const snapshot = snapshotRequest(res, req, names, config.trustProxy);

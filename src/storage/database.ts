@@ -72,3 +72,8 @@ export class Storage {
     await this.db.destroy();
   }
 }
+
+/** bytea arrives as Buffer from pg and as Uint8Array from PGlite; callers get a plain Uint8Array. */
+export function bytes(value: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : value;
+}

@@ -18,9 +18,38 @@ export interface ParkedEventsTable {
   parked_at: Generated<Date>;
 }
 
+export interface DocumentsTable {
+  tenant_id: string;
+  id: string;
+  created_at: Generated<Date>;
+}
+
+/** bigint ids come back as strings from both drivers; kept as strings (they pass through, never computed on). */
+export interface DocumentUpdatesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  doc_id: string;
+  at: Date;
+  author: string;
+  size: number;
+  update: Uint8Array;
+}
+
+export interface DocumentSnapshotsTable {
+  tenant_id: string;
+  doc_id: string;
+  upto_id: string;
+  at: Generated<Date>;
+  updates: number;
+  state: Uint8Array;
+}
+
 export interface Database {
   tenants: TenantsTable;
   parked_events: ParkedEventsTable;
+  documents: DocumentsTable;
+  document_updates: DocumentUpdatesTable;
+  document_snapshots: DocumentSnapshotsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

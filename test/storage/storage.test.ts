@@ -73,7 +73,7 @@ function storageSuite(name: string, backend: () => Backend) {
       });
       expect(who).toEqual({ user: 'veza_app', tenant: 'acme', bypass: false, superuser: false });
       const forced = await sql<{ relname: string; relforcerowsecurity: boolean }>`
-        SELECT relname, relforcerowsecurity FROM pg_class WHERE relname IN ('tenants', 'parked_events')`.execute(storage.db);
+        SELECT relname, relforcerowsecurity FROM pg_class WHERE relname IN ('tenants', 'parked_events', 'documents', 'document_updates', 'document_snapshots')`.execute(storage.db);
       expect(forced.rows.every((r) => r.relforcerowsecurity)).toBe(true);
     });
 
@@ -134,7 +134,7 @@ describe.skipIf(!hasPostgres)('PostgreSQL only', () => {
     const nodes = await Promise.all([1, 2, 3].map(() => Storage.open({ dataDir: '/nonexistent', databaseUrl: db.url })));
     try {
       const applied = await Promise.all(nodes.map((n) => n.migrate()));
-      expect(applied.flat()).toEqual(['0001_foundation']);
+      expect(applied.flat()).toEqual(['0001_foundation', '0002_documents']);
     } finally {
       await Promise.all(nodes.map((n) => n.close()));
       await db.drop();

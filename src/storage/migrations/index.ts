@@ -1,9 +1,11 @@
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import * as foundation from './0001_foundation.js';
+import * as documents from './0002_documents.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
   '0001_foundation': foundation,
+  '0002_documents': documents,
 };
 
 export const migrationProvider: MigrationProvider = {

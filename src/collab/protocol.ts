@@ -1,0 +1,67 @@
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+
+/** y-websocket's message types (first varuint of every message). */
+export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const;
+/** Sync sub-messages (y-protocols/sync). */
+export const SyncType = { step1: 0, step2: 1, update: 2 } as const;
+
+export type ClientMessage =
+  | { type: 'sync-step1'; stateVector: Uint8Array }
+  | { type: 'sync-step2' | 'update'; update: Uint8Array }
+  | { type: 'awareness'; update: Uint8Array }
+  | { type: 'query-awareness' }
+  | { type: 'ignored'; messageType: number };
+
+export class ProtocolError extends Error {}
+
+/**
+ * Reads one client message. The arrays returned are views into `data`; copy what must outlive the
+ * call (uWS reuses the buffer after the message handler returns).
+ */
+export function readMessage(data: Uint8Array): ClientMessage {
+  try {
+    const decoder = decoding.createDecoder(data);
+    const type = decoding.readVarUint(decoder);
+    switch (type) {
+      case MessageType.sync: {
+        const sub = decoding.readVarUint(decoder);
+        const payload = decoding.readVarUint8Array(decoder);
+        if (sub === SyncType.step1) return { type: 'sync-step1', stateVector: payload };
+        if (sub === SyncType.step2) return { type: 'sync-step2', update: payload };
+        if (sub === SyncType.update) return { type: 'update', update: payload };
+        throw new ProtocolError(`unknown sync message ${sub}`);
+      }
+      case MessageType.awareness:
+        return { type: 'awareness', update: decoding.readVarUint8Array(decoder) };
+      case MessageType.queryAwareness:
+        return { type: 'query-awareness' };
+      default:
+        // Auth (2) belongs to an optional y-websocket extension; unknown types may be newer
+        // extensions. Neither changes the document, so they are counted and skipped.
+        return { type: 'ignored', messageType: type };
+    }
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError(`malformed message: ${(error as Error).message}`);
+  }
+}
+
+function syncMessage(sub: number, payload: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, MessageType.sync);
+  encoding.writeVarUint(encoder, sub);
+  encoding.writeVarUint8Array(encoder, payload);
+  return encoding.toUint8Array(encoder);
+}
+
+export const syncStep1 = (stateVector: Uint8Array) => syncMessage(SyncType.step1, stateVector);
+export const syncStep2 = (update: Uint8Array) => syncMessage(SyncType.step2, update);
+export const updateMessage = (update: Uint8Array) => syncMessage(SyncType.update, update);
+
+export function awarenessMessage(update: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, MessageType.awareness);
+  encoding.writeVarUint8Array(encoder, update);
+  return encoding.toUint8Array(encoder);
+}

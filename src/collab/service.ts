@@ -1,0 +1,218 @@
+import type { Config } from '../config.js';
+import { createEvent } from '../events/catalog.js';
+import type { EventBus } from '../events/bus.js';
+import type { Logger } from '../log.js';
+import type { VezaServer } from '../server/app.js';
+import { roleFor } from '../server/auth.js';
+import { badRequest, CloseCode, forbidden } from '../server/errors.js';
+import type { Storage } from '../storage/database.js';
+import { DocumentStore } from './document-store.js';
+import { CollabMetrics } from './metrics.js';
+import { ProtocolError } from './protocol.js';
+import { Room, type CollabConnection, type CollabSocket } from './room.js';
+import { UpdateWriter } from './update-writer.js';
+
+/** Document ids are one path segment: letters, digits and `._:-`. */
+export const DOC_ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
+const MAX_QUEUED_WHILE_LOADING = 8 << 20;
+
+export interface CollabDeps {
+  config: Config;
+  storage: Storage;
+  bus: EventBus;
+  server: VezaServer;
+  logger: Logger;
+}
+
+/**
+ * The collaboration service: `ws://HOST/collab/<docId>?token=…` speaking y-websocket's protocol,
+ * a registry of loaded rooms (loaded on first connection, unloaded when idle) and the group-commit
+ * writer they share.
+ */
+export class CollabService {
+  readonly store: DocumentStore;
+  readonly writer: UpdateWriter;
+  readonly metrics: CollabMetrics;
+  private readonly rooms = new Map<string, Room>();
+  private readonly loading = new Map<string, Promise<Room>>();
+  private readonly unloadTimers = new Map<string, NodeJS.Timeout>();
+  private readonly sockets = new Set<CollabSocket>();
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(private readonly deps: CollabDeps) {
+    const { config, storage, logger, server } = deps;
+    this.metrics = new CollabMetrics(server.metrics.registry);
+    this.store = new DocumentStore(storage);
+    this.writer = new UpdateWriter(this.store, { flushMs: config.collabFlushMs, maxPendingBytes: config.collabMaxPendingBytes, logger, metrics: this.metrics });
+    this.sweep = setInterval(() => this.closeSlowConsumers(), 1000);
+    this.sweep.unref();
+    this.registerRoute();
+  }
+
+  get loadedRooms(): number {
+    return this.rooms.size;
+  }
+
+  private registerRoute(): void {
+    const { config, server } = this.deps;
+    server.ws.route<CollabConnection>('/collab/:doc', {
+      // uWS closes a socket abruptly past this; the sweep closes slow ones cleanly (1013) before.
+      maxBackpressure: 2 * config.collabMaxBackpressureBytes,
+      closeOnBackpressureLimit: true,
+      authorize: ({ params, principal }) => {
+        const docId = params.doc ?? '';
+        if (!DOC_ID_PATTERN.test(docId)) throw badRequest('document id must be 1-200 characters of letters, digits and ._:-');
+        const role = roleFor(principal, docId);
+        if (!role) throw forbidden(`no role on document ${docId}`);
+        return { tenantId: principal.tenantId, docId, userId: principal.userId, role, room: null, queued: [], queuedBytes: 0, awarenessIds: new Set(), closed: false };
+      },
+      open: (ws) => this.onOpen(ws),
+      message: (ws, data) => this.onMessage(ws, data),
+      close: (ws) => this.onClose(ws),
+    });
+  }
+
+  private onOpen(ws: CollabSocket): void {
+    const conn = ws.getUserData().state;
+    this.sockets.add(ws);
+    this.metrics.connections.inc({ role: conn.role });
+    this.room(conn.tenantId, conn.docId).then(
+      (room) => {
+        if (conn.closed) return;
+        room.join(ws);
+        const queued = conn.queued;
+        conn.queued = [];
+        for (const data of queued) {
+          if (conn.closed) return;
+          this.receive(ws, room, data);
+        }
+      },
+      (error: unknown) => {
+        this.deps.logger.error({ err: error, doc: conn.docId, tenant: conn.tenantId }, 'document load failed');
+        if (!conn.closed) ws.end(CloseCode.internalError, 'document could not be loaded; retry later');
+      },
+    );
+  }
+
+  private onMessage(ws: CollabSocket, data: ArrayBuffer): void {
+    const conn = ws.getUserData().state;
+    if (conn.room) return this.receive(ws, conn.room, new Uint8Array(data));
+    conn.queuedBytes += data.byteLength;
+    if (conn.queuedBytes > MAX_QUEUED_WHILE_LOADING) {
+      ws.end(CloseCode.tryAgainLater, 'too much data while the document loads');
+      return;
+    }
+    conn.queued.push(new Uint8Array(data.slice(0)));
+  }
+
+  private receive(ws: CollabSocket, room: Room, data: Uint8Array): void {
+    try {
+      room.receive(ws, data);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.metrics.malformed.inc({ kind: 'protocol' });
+      ws.end(CloseCode.protocolError, error.message.slice(0, 120));
+    }
+  }
+
+  private onClose(ws: CollabSocket): void {
+    const conn = ws.getUserData().state;
+    conn.closed = true;
+    this.sockets.delete(ws);
+    this.metrics.connections.dec({ role: conn.role });
+    conn.room?.leave(ws);
+  }
+
+  /** The loaded room, loading it once however many connections ask at the same time. */
+  private room(tenantId: string, docId: string): Promise<Room> {
+    const key = `${tenantId}/${docId}`;
+    const timer = this.unloadTimers.get(key);
+    if (timer) {
+      clearTimeout(timer);
+      this.unloadTimers.delete(key);
+    }
+    const loaded = this.rooms.get(key);
+    if (loaded) return Promise.resolve(loaded);
+    let loading = this.loading.get(key);
+    if (!loading) {
+      loading = this.load(key, tenantId, docId).finally(() => this.loading.delete(key));
+      this.loading.set(key, loading);
+    }
+    return loading;
+  }
+
+  private async load(key: string, tenantId: string, docId: string): Promise<Room> {
+    const { config, bus, logger } = this.deps;
+    const started = process.hrtime.bigint();
+    const stored = await this.store.load(tenantId, docId);
+    this.metrics.loadSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    const room = new Room(key, tenantId, docId, stored, {
+      store: this.store,
+      writer: this.writer,
+      bus,
+      metrics: this.metrics,
+      logger,
+      publish: (topic, message) => this.deps.server.app.publish(topic, message, true),
+      onEmpty: (r) => this.scheduleUnload(r),
+      maxDocBytes: config.collabMaxDocBytes,
+      snapshotEvery: config.collabSnapshotEvery,
+      eventIntervalMs: 1000,
+    });
+    this.rooms.set(key, room);
+    this.metrics.loadedDocuments.set(this.rooms.size);
+    bus.publish(createEvent('session.opened', { tenantId, payload: { sessionId: docId } })).catch((error: unknown) => logger.warn({ err: error }, 'could not publish session.opened'));
+    return room;
+  }
+
+  private scheduleUnload(room: Room): void {
+    const existing = this.unloadTimers.get(room.key);
+    if (existing) clearTimeout(existing);
+    this.unloadTimers.set(
+      room.key,
+      setTimeout(() => {
+        this.unloadTimers.delete(room.key);
+        void this.unload(room);
+      }, this.deps.config.collabUnloadDelayMs),
+    );
+  }
+
+  /** Stores what the room holds, then frees it; if storage fails the room stays and is retried. */
+  private async unload(room: Room): Promise<void> {
+    try {
+      room.applyPending();
+      if (this.writer.isPending(room.key)) await this.writer.flush();
+      await room.snapshot();
+    } catch (error) {
+      this.deps.logger.warn({ err: error, doc: room.key }, 'could not store document before unloading; keeping it loaded');
+      if (room.size === 0) this.scheduleUnload(room);
+      return;
+    }
+    if (room.size > 0 || this.rooms.get(room.key) !== room) return;
+    this.rooms.delete(room.key);
+    this.metrics.loadedDocuments.set(this.rooms.size);
+    room.destroy();
+  }
+
+  private closeSlowConsumers(): void {
+    const limit = this.deps.config.collabMaxBackpressureBytes;
+    for (const ws of this.sockets) {
+      if (ws.getBufferedAmount() > limit) ws.end(CloseCode.tryAgainLater, 'client too slow to keep up; reconnect');
+    }
+  }
+
+  /** Shutdown: everything accepted is written (or the deadline passes), then snapshots, then memory. */
+  async close(deadline: number): Promise<boolean> {
+    clearInterval(this.sweep);
+    for (const timer of this.unloadTimers.values()) clearTimeout(timer);
+    this.unloadTimers.clear();
+    for (const room of this.rooms.values()) room.applyPending();
+    const written = await this.writer.drain(deadline);
+    for (const room of this.rooms.values()) {
+      await room.snapshot().catch((error: unknown) => this.deps.logger.warn({ err: error, doc: room.key }, 'snapshot at shutdown failed'));
+      room.destroy();
+    }
+    this.rooms.clear();
+    if (!written) this.deps.logger.error('shutdown deadline passed with updates not yet stored');
+    return written;
+  }
+}
