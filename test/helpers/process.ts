@@ -15,7 +15,8 @@ export interface ServerProcess {
 
 /** Runs `veza serve` as its own process and resolves once it logs the port it listens on. */
 export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [VEZA_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
+  const port = args.includes('--port') ? [] : ['--port', '0'];
+  const child = spawn(process.execPath, [VEZA_BIN, 'serve', '--host', '127.0.0.1', ...port, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -23,7 +24,7 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): 
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const port = await new Promise<number>((resolve, reject) => {
+  const listening = await new Promise<number>((resolve, reject) => {
     let buffer = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -42,7 +43,7 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): 
     });
     void exited.then(({ code }) => reject(new Error(`veza serve exited with ${code} before listening:\n${stderr}`)));
   });
-  return { child, port, url: `http://127.0.0.1:${port}`, logs, exited };
+  return { child, port: listening, url: `http://127.0.0.1:${listening}`, logs, exited };
 }
 
 /** Runs a short `veza` command to completion. */
