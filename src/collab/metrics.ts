@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export class CollabMetrics {
   readonly loadedDocuments: Gauge;
   readonly connections: Gauge<'role'>;
+  readonly messagesIn: Counter;
   readonly updatesIn: Counter;
   readonly updatesOut: Counter;
   readonly bytesIn: Counter;
@@ -21,6 +22,7 @@ export class CollabMetrics {
     const registers = [registry];
     this.loadedDocuments = new Gauge({ name: 'veza_collab_documents_loaded', help: 'Documents held in memory', registers });
     this.connections = new Gauge({ name: 'veza_collab_connections', help: 'Open collaboration connections by role', labelNames: ['role'], registers });
+    this.messagesIn = new Counter({ name: 'veza_collab_messages_in_total', help: 'Collaboration messages received (any type, valid or not)', registers });
     this.updatesIn = new Counter({ name: 'veza_collab_updates_in_total', help: 'Document updates accepted from clients', registers });
     this.updatesOut = new Counter({ name: 'veza_collab_updates_out_total', help: 'Update deliveries to clients (one per receiving connection)', registers });
     this.bytesIn = new Counter({ name: 'veza_collab_bytes_in_total', help: 'Bytes of collaboration messages received', registers });

@@ -37,19 +37,19 @@ export interface RoomDeps {
   /** Sends to every connection of a topic (used when no sender is left to exclude). */
   publish(topic: string, message: Uint8Array): void;
   onEmpty(room: Room): void;
+  /** The room's document can no longer be trusted: close its connections and forget it. */
+  onCorrupt(room: Room): void;
   maxDocBytes: number;
   snapshotEvery: number;
   /** How often a room reports `session.updated` (accumulated per author). */
   eventIntervalMs: number;
 }
 
-const APPLY_ORIGIN = Symbol('veza-apply');
 const isEmptyUpdate = (u: Uint8Array) => u.byteLength === 2 && u[0] === 0 && u[1] === 0;
 
 /**
- * One loaded document and its connections. The hot path forwards an accepted update's bytes to the
- * other connections at once (uWS pub/sub, fan-out in C++) and hands it to the group-commit writer;
- * applying it to the server's Y.Doc happens in batches, once per event-loop turn, in one transaction.
+ * One loaded document and its connections. An accepted update is applied to the server's Y.Doc at
+ * once; what integrated is forwarded to the other connections and handed to the group-commit writer.
  */
 export class Room {
   readonly doc = new Y.Doc();
@@ -58,8 +58,6 @@ export class Room {
   readonly openedAt = Date.now();
   private readonly sockets = new Set<CollabSocket>();
   private readonly usersOnline = new Map<string, number>();
-  private pending: Uint8Array[] = [];
-  private applyScheduled = false;
   private docBytes: number;
   private lastPersistedId: string | null;
   private sinceSnapshot: number;
@@ -67,6 +65,7 @@ export class Room {
   private readonly authorBytes = new Map<string, number>();
   private readonly changedTypes = new Set<string>();
   private eventTimer: NodeJS.Timeout | null = null;
+  private lastTransaction: Y.Transaction | null = null;
 
   constructor(
     readonly key: string,
@@ -82,6 +81,8 @@ export class Room {
     this.sinceSnapshot = loaded.tail;
     this.awareness.setLocalState(null);
     this.awareness.on('update', this.trackAwareness);
+    this.doc.on('update', this.onDocUpdate);
+    this.doc.on('beforeTransaction', this.rememberTransaction);
     this.doc.on('afterTransaction', this.trackChanges);
   }
 
@@ -94,7 +95,6 @@ export class Room {
     this.sockets.add(ws);
     conn.room = this;
     ws.subscribe(this.topic);
-    this.applyPending();
     ws.send(syncStep1(Y.encodeStateVector(this.doc)), true);
     if (this.awareness.getStates().size > 0) {
       ws.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])), true);
@@ -127,7 +127,6 @@ export class Room {
     const message = readMessage(data);
     switch (message.type) {
       case 'sync-step1': {
-        this.applyPending();
         let diff: Uint8Array;
         try {
           diff = Y.encodeStateAsUpdate(this.doc, message.stateVector);
@@ -139,7 +138,7 @@ export class Room {
       }
       case 'sync-step2':
       case 'update':
-        return this.acceptUpdate(ws, conn, message.update, message.type === 'update' ? data : null);
+        return this.acceptUpdate(ws, conn, message.update);
       case 'awareness':
         try {
           awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, ws);
@@ -157,18 +156,12 @@ export class Room {
     }
   }
 
-  /** `raw` is the received message when it is already an update message (forwarded as is). */
-  private acceptUpdate(ws: CollabSocket, conn: CollabConnection, update: Uint8Array, raw: Uint8Array | null): void {
+  private acceptUpdate(ws: CollabSocket, conn: CollabConnection, update: Uint8Array): void {
     const { metrics, writer } = this.deps;
     if (isEmptyUpdate(update)) return;
     if (!canWrite(conn.role)) {
       metrics.rejectedWrites.inc({ reason: 'read-only' });
       return;
-    }
-    try {
-      Y.decodeUpdate(update);
-    } catch (error) {
-      throw new ProtocolError(`malformed update: ${(error as Error).message}`);
     }
     if (this.docBytes + update.byteLength > this.deps.maxDocBytes) {
       metrics.rejectedWrites.inc({ reason: 'document-too-big' });
@@ -180,53 +173,75 @@ export class Room {
       ws.end(CloseCode.tryAgainLater, 'storage unavailable; update not accepted, retry later');
       return;
     }
+    metrics.updatesIn.inc();
+    metrics.bytesIn.inc(update.byteLength);
+    try {
+      // What integrates is forwarded and logged by `onDocUpdate`, re-encoded by Yjs itself.
+      Y.applyUpdate(this.doc, update, ws);
+    } catch (error) {
+      metrics.malformed.inc({ kind: 'apply' });
+      this.repairAfterFailedApply(ws);
+      throw new ProtocolError(`malformed update: ${(error as Error).message}`);
+    } finally {
+      this.dropUnresolved();
+    }
+  }
+
+  /**
+   * Structs whose dependencies the server has not seen stay "pending" in Yjs, unvalidated, and Yjs
+   * would include their raw bytes in every sync answer. The server keeps only what integrated; a
+   * client that really holds the missing part sends it (with the rest) when it syncs again.
+   */
+  private dropUnresolved(): void {
+    const store = this.doc.store;
+    if (store.pendingStructs === null && store.pendingDs === null) return;
+    store.pendingStructs = null;
+    store.pendingDs = null;
+    this.deps.metrics.rejectedWrites.inc({ reason: 'unresolved-dependencies' });
+  }
+
+  /**
+   * Yjs trusts its input: a crafted update can decode and still throw halfway through integrating,
+   * after some of it entered the document without an 'update' event. Whatever the document gained
+   * since the transaction began is re-encoded by Yjs, logged and sent to the others, so memory,
+   * storage and peers hold the same. Should even that fail, the room is dropped and reloads from
+   * storage on the next connection.
+   */
+  private repairAfterFailedApply(ws: CollabSocket): void {
+    const before = this.lastTransaction?.beforeState;
+    try {
+      if (!before) throw new Error('no transaction to repair');
+      const gained = Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(before));
+      if (!isEmptyUpdate(gained)) this.onDocUpdate(gained, ws);
+    } catch (error) {
+      this.deps.logger.error({ err: error, doc: this.key }, 'document state unreadable after a failed update; reloading it');
+      this.deps.onCorrupt(this);
+    }
+  }
+
+  /**
+   * Every change that integrates into the server's document, with its origin: a client's changes go
+   * to the other connections at once (uWS pub/sub, fan-out in C++) and to the group-commit writer.
+   * Forwarding what Yjs emitted, never the client's raw bytes, means nothing malformed reaches peers.
+   */
+  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (typeof origin !== 'object' || origin === null) return;
+    const ws = origin as CollabSocket;
+    const conn = ws.getUserData().state;
     const started = process.hrtime.bigint();
-    const copy = update.slice();
-    const message = raw ?? updateMessage(copy);
+    const message = updateMessage(update);
     ws.publish(this.topic, message, true);
     const receivers = this.sockets.size - 1;
-    metrics.propagationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    metrics.updatesIn.inc();
-    metrics.bytesIn.inc(message.byteLength);
+    this.deps.metrics.propagationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (receivers > 0) {
-      metrics.updatesOut.inc(receivers);
-      metrics.bytesOut.inc(receivers * message.byteLength);
+      this.deps.metrics.updatesOut.inc(receivers);
+      this.deps.metrics.bytesOut.inc(receivers * message.byteLength);
     }
-    this.docBytes += copy.byteLength;
-    this.pending.push(copy);
-    this.scheduleApply();
-    writer.append(this.key, this.tenantId, this.docId, { update: copy, author: conn.userId, at: new Date() }, this.onPersisted);
-    this.authorBytes.set(conn.userId, (this.authorBytes.get(conn.userId) ?? 0) + copy.byteLength);
+    this.docBytes += update.byteLength;
+    this.deps.writer.append(this.key, this.tenantId, this.docId, { update, author: conn.userId, at: new Date() }, this.onPersisted);
+    this.authorBytes.set(conn.userId, (this.authorBytes.get(conn.userId) ?? 0) + update.byteLength);
     this.eventTimer ??= setTimeout(this.reportUpdates, this.deps.eventIntervalMs);
-  }
-
-  private scheduleApply(): void {
-    if (this.applyScheduled) return;
-    this.applyScheduled = true;
-    setImmediate(() => this.applyPending());
-  }
-
-  /** Brings the server's Y.Doc up to date with everything accepted so far. */
-  applyPending(): void {
-    this.applyScheduled = false;
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    Y.transact(
-      this.doc,
-      () => {
-        for (const update of batch) {
-          try {
-            Y.applyUpdate(this.doc, update);
-          } catch (error) {
-            this.deps.metrics.malformed.inc({ kind: 'apply' });
-            this.deps.logger.error({ err: error, doc: this.key }, 'validated update failed to apply');
-          }
-        }
-      },
-      APPLY_ORIGIN,
-    );
-  }
+  };
 
   private readonly onPersisted = (lastId: string, count: number): void => {
     this.lastPersistedId = lastId;
@@ -238,7 +253,6 @@ export class Room {
   snapshot(): Promise<void> {
     if (this.snapshotting) return this.snapshotting;
     if (this.sinceSnapshot === 0 || this.lastPersistedId === null) return Promise.resolve();
-    this.applyPending();
     const uptoId = this.lastPersistedId;
     const covered = this.sinceSnapshot;
     const state = Y.encodeStateAsUpdate(this.doc);
@@ -273,8 +287,12 @@ export class Room {
     for (const id of change.removed) conn.awarenessIds.delete(id);
   };
 
+  private readonly rememberTransaction = (tr: Y.Transaction): void => {
+    this.lastTransaction = tr;
+  };
+
   private readonly trackChanges = (tr: Y.Transaction): void => {
-    if (tr.origin !== APPLY_ORIGIN) return;
+    if (typeof tr.origin !== 'object' || tr.origin === null) return;
     for (const [name, type] of this.doc.share) {
       if (tr.changed.has(type) || tr.changedParentTypes.has(type)) this.changedTypes.add(name);
     }

@@ -96,6 +96,7 @@ export class CollabService {
 
   private onMessage(ws: CollabSocket, data: ArrayBuffer): void {
     const conn = ws.getUserData().state;
+    this.metrics.messagesIn.inc();
     if (conn.room) return this.receive(ws, conn.room, new Uint8Array(data));
     conn.queuedBytes += data.byteLength;
     if (conn.queuedBytes > MAX_QUEUED_WHILE_LOADING) {
@@ -154,6 +155,7 @@ export class CollabService {
       logger,
       publish: (topic, message) => this.deps.server.app.publish(topic, message, true),
       onEmpty: (r) => this.scheduleUnload(r),
+      onCorrupt: (r) => this.evict(r),
       maxDocBytes: config.collabMaxDocBytes,
       snapshotEvery: config.collabSnapshotEvery,
       eventIntervalMs: 1000,
@@ -179,7 +181,6 @@ export class CollabService {
   /** Stores what the room holds, then frees it; if storage fails the room stays and is retried. */
   private async unload(room: Room): Promise<void> {
     try {
-      room.applyPending();
       if (this.writer.isPending(room.key)) await this.writer.flush();
       await room.snapshot();
     } catch (error) {
@@ -190,6 +191,17 @@ export class CollabService {
     if (room.size > 0 || this.rooms.get(room.key) !== room) return;
     this.rooms.delete(room.key);
     this.metrics.loadedDocuments.set(this.rooms.size);
+    room.destroy();
+  }
+
+  /** Drops a room without storing its memory state; clients reconnect and reload from storage. */
+  private evict(room: Room): void {
+    if (this.rooms.get(room.key) !== room) return;
+    this.rooms.delete(room.key);
+    this.metrics.loadedDocuments.set(this.rooms.size);
+    for (const ws of this.sockets) {
+      if (ws.getUserData().state.room === room) ws.end(CloseCode.internalError, 'document reloaded after a failed update; reconnect');
+    }
     room.destroy();
   }
 
@@ -205,7 +217,6 @@ export class CollabService {
     clearInterval(this.sweep);
     for (const timer of this.unloadTimers.values()) clearTimeout(timer);
     this.unloadTimers.clear();
-    for (const room of this.rooms.values()) room.applyPending();
     const written = await this.writer.drain(deadline);
     for (const room of this.rooms.values()) {
       await room.snapshot().catch((error: unknown) => this.deps.logger.warn({ err: error, doc: room.key }, 'snapshot at shutdown failed'));
