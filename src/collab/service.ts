@@ -44,7 +44,7 @@ export class CollabService {
     this.metrics = new CollabMetrics(server.metrics.registry);
     this.store = new DocumentStore(storage);
     this.writer = new UpdateWriter(this.store, { flushMs: config.collabFlushMs, maxPendingBytes: config.collabMaxPendingBytes, logger, metrics: this.metrics });
-    this.sweep = setInterval(() => this.closeSlowConsumers(), 1000);
+    this.sweep = setInterval(() => this.closeSlowConsumers(), 250);
     this.sweep.unref();
     this.registerRoute();
   }
