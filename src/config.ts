@@ -44,6 +44,7 @@ export const settings = {
   collabSnapshotEvery: { env: 'VEZA_COLLAB_SNAPSHOT_EVERY', flag: 'collab-snapshot-every', schema: int(1, 1e9).default(1000), doc: 'Write a snapshot after this many logged updates (loading is snapshot + tail)' },
   collabUnloadDelayMs: { env: 'VEZA_COLLAB_UNLOAD_DELAY_MS', flag: 'collab-unload-delay-ms', schema: int(0, 3_600_000).default(5000), doc: 'How long a document with no connections stays in memory' },
   collabMaxPendingBytes: { env: 'VEZA_COLLAB_MAX_PENDING_BYTES', flag: 'collab-max-pending-bytes', schema: int(1024, 1 << 30).default(64 << 20), doc: 'Accepted updates kept in memory while storage is unreachable; past it writers are closed with 1013' },
+  collabStreamPrefix: { env: 'VEZA_COLLAB_STREAM_PREFIX', flag: 'collab-stream-prefix', schema: z.string().min(1).default('veza:doc:'), doc: 'With REDIS_URL: key prefix of the per-document Redis streams that nodes sync through' },
   collabMaxBackpressureBytes: { env: 'VEZA_COLLAB_MAX_BACKPRESSURE_BYTES', flag: 'collab-max-backpressure-bytes', schema: int(1024, 1 << 30).default(4 << 20), doc: 'Bytes queued to one slow client before it is closed with 1013' },
 } as const;
 

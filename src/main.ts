@@ -64,7 +64,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     registerHealthRoutes(server.http, { storage, bus, metrics, startedAt });
     registerIdentityRoute(server.http);
     registerEventRoutes(server.http, bus);
-    const collab = new CollabService({ config, storage, bus, server, logger });
+    const collab = await new CollabService({ config, storage, bus, server, logger }).start();
     cleanups.push(async () => {
       if (!(await collab.close(Date.now() + config.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
     });

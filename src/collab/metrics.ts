@@ -17,6 +17,8 @@ export class CollabMetrics {
   readonly flushSeconds: Histogram;
   readonly loadSeconds: Histogram;
   readonly propagationSeconds: Histogram;
+  readonly clusterUpdatesIn: Counter;
+  readonly clusterPartitions: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -34,6 +36,8 @@ export class CollabMetrics {
     this.pendingBytes = new Gauge({ name: 'veza_collab_pending_bytes', help: 'Accepted update bytes not yet in storage', registers });
     this.flushSeconds = new Histogram({ name: 'veza_collab_flush_seconds', help: 'Group commit duration', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers });
     this.loadSeconds = new Histogram({ name: 'veza_collab_load_seconds', help: 'Document load duration', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });
+    this.clusterUpdatesIn = new Counter({ name: 'veza_collab_cluster_updates_in_total', help: 'Updates applied from other nodes (Redis streams)', registers });
+    this.clusterPartitions = new Counter({ name: 'veza_collab_cluster_partitions_total', help: 'Times this node lost Redis (it keeps serving local clients and catches up)', registers });
     this.propagationSeconds = new Histogram({
       name: 'veza_collab_propagation_seconds',
       help: 'From receiving an update to handing it to the other connections (server side)',

@@ -9,6 +9,7 @@ import type { VezaSocket } from '../server/websocket.js';
 import type { DocumentStore, LoadedDocument } from './document-store.js';
 import type { CollabMetrics } from './metrics.js';
 import { awarenessMessage, ProtocolError, readMessage, syncStep1, syncStep2, updateMessage } from './protocol.js';
+import type { ClusterRoom, ClusterSync } from './cluster.js';
 import type { UpdateWriter } from './update-writer.js';
 
 /** Per-connection state, set at upgrade. */
@@ -43,7 +44,12 @@ export interface RoomDeps {
   snapshotEvery: number;
   /** How often a room reports `session.updated` (accumulated per author). */
   eventIntervalMs: number;
+  /** Other nodes serving the same documents (Redis), when configured. */
+  cluster: ClusterSync | null;
 }
+
+/** Origin of updates that another node accepted. */
+const REMOTE = Symbol('remote');
 
 const isEmptyUpdate = (u: Uint8Array) => u.byteLength === 2 && u[0] === 0 && u[1] === 0;
 
@@ -51,7 +57,7 @@ const isEmptyUpdate = (u: Uint8Array) => u.byteLength === 2 && u[0] === 0 && u[1
  * One loaded document and its connections. An accepted update is applied to the server's Y.Doc at
  * once; what integrated is forwarded to the other connections and handed to the group-commit writer.
  */
-export class Room {
+export class Room implements ClusterRoom {
   readonly doc = new Y.Doc();
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   readonly topic: string;
@@ -225,6 +231,11 @@ export class Room {
    * Forwarding what Yjs emitted, never the client's raw bytes, means nothing malformed reaches peers.
    */
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin === REMOTE) {
+      this.docBytes += update.byteLength;
+      this.deps.publish(this.topic, updateMessage(update));
+      return;
+    }
     if (typeof origin !== 'object' || origin === null) return;
     const ws = origin as CollabSocket;
     const conn = ws.getUserData().state;
@@ -239,9 +250,27 @@ export class Room {
     }
     this.docBytes += update.byteLength;
     this.deps.writer.append(this.key, this.tenantId, this.docId, { update, author: conn.userId, at: new Date() }, this.onPersisted);
+    this.deps.cluster?.publish(this, update);
     this.authorBytes.set(conn.userId, (this.authorBytes.get(conn.userId) ?? 0) + update.byteLength);
     this.eventTimer ??= setTimeout(this.reportUpdates, this.deps.eventIntervalMs);
   };
+
+  applyRemote(update: Uint8Array): void {
+    try {
+      Y.applyUpdate(this.doc, update, REMOTE);
+    } finally {
+      this.dropUnresolved();
+    }
+  }
+
+  fullState(): Uint8Array {
+    return Y.encodeStateAsUpdate(this.doc);
+  }
+
+  async reloadFromStorage(): Promise<void> {
+    const stored = await this.deps.store.load(this.tenantId, this.docId);
+    this.applyRemote(stored.state);
+  }
 
   private readonly onPersisted = (lastId: string, count: number): void => {
     this.lastPersistedId = lastId;

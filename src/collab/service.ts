@@ -7,6 +7,7 @@ import { roleFor } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden } from '../server/errors.js';
 import type { Storage } from '../storage/database.js';
 import { DocumentStore } from './document-store.js';
+import { ClusterSync } from './cluster.js';
 import { CollabMetrics } from './metrics.js';
 import { ProtocolError } from './protocol.js';
 import { Room, type CollabConnection, type CollabSocket } from './room.js';
@@ -38,6 +39,7 @@ export class CollabService {
   private readonly unloadTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<CollabSocket>();
   private readonly sweep: NodeJS.Timeout;
+  private cluster: ClusterSync | null = null;
 
   constructor(private readonly deps: CollabDeps) {
     const { config, storage, logger, server } = deps;
@@ -47,6 +49,15 @@ export class CollabService {
     this.sweep = setInterval(() => this.closeSlowConsumers(), 250);
     this.sweep.unref();
     this.registerRoute();
+  }
+
+  /** Joins the other nodes through Redis, when configured. */
+  async start(): Promise<this> {
+    const { config, logger } = this.deps;
+    if (config.redisUrl) {
+      this.cluster = await new ClusterSync(config.redisUrl, { prefix: config.collabStreamPrefix, maxLen: 10_000, logger, metrics: this.metrics }).connect();
+    }
+    return this;
   }
 
   get loadedRooms(): number {
@@ -159,7 +170,9 @@ export class CollabService {
       maxDocBytes: config.collabMaxDocBytes,
       snapshotEvery: config.collabSnapshotEvery,
       eventIntervalMs: 1000,
+      cluster: this.cluster,
     });
+    await this.cluster?.attach(room);
     this.rooms.set(key, room);
     this.metrics.loadedDocuments.set(this.rooms.size);
     bus.publish(createEvent('session.opened', { tenantId, payload: { sessionId: docId } })).catch((error: unknown) => logger.warn({ err: error }, 'could not publish session.opened'));
@@ -190,6 +203,7 @@ export class CollabService {
     }
     if (room.size > 0 || this.rooms.get(room.key) !== room) return;
     this.rooms.delete(room.key);
+    this.cluster?.detach(room);
     this.metrics.loadedDocuments.set(this.rooms.size);
     room.destroy();
   }
@@ -198,6 +212,7 @@ export class CollabService {
   private evict(room: Room): void {
     if (this.rooms.get(room.key) !== room) return;
     this.rooms.delete(room.key);
+    this.cluster?.detach(room);
     this.metrics.loadedDocuments.set(this.rooms.size);
     for (const ws of this.sockets) {
       if (ws.getUserData().state.room === room) ws.end(CloseCode.internalError, 'document reloaded after a failed update; reconnect');
@@ -215,6 +230,7 @@ export class CollabService {
   /** Shutdown: everything accepted is written (or the deadline passes), then snapshots, then memory. */
   async close(deadline: number): Promise<boolean> {
     clearInterval(this.sweep);
+    await this.cluster?.close();
     for (const timer of this.unloadTimers.values()) clearTimeout(timer);
     this.unloadTimers.clear();
     const written = await this.writer.drain(deadline);
