@@ -40,7 +40,7 @@ export const settings = {
   eventsStream: { env: 'VEZA_EVENTS_STREAM', flag: 'events-stream', schema: z.string().min(1).default('veza:events'), doc: 'Redis stream key of the events bus' },
   eventsMaxAttempts: { env: 'VEZA_EVENTS_MAX_ATTEMPTS', flag: 'events-max-attempts', schema: int(1, 100).default(5), doc: 'Deliveries of one event to a failing consumer before it is parked' },
   collabMaxDocBytes: { env: 'VEZA_COLLAB_MAX_DOC_BYTES', flag: 'collab-max-doc-bytes', schema: int(1024, 1 << 30).default(64 << 20), doc: 'Largest document (encoded state plus updates since load); an update past it is refused with close 1009' },
-  collabFlushMs: { env: 'VEZA_COLLAB_FLUSH_MS', flag: 'collab-flush-ms', schema: int(1, 60_000).default(20), doc: 'Group commit: accepted updates are written to the update log at least this often' },
+  collabFlushMs: { env: 'VEZA_COLLAB_FLUSH_MS', flag: 'collab-flush-ms', schema: int(1, 60_000).default(20), doc: 'Group commit: accepted updates reach the update log within this many milliseconds' },
   collabSnapshotEvery: { env: 'VEZA_COLLAB_SNAPSHOT_EVERY', flag: 'collab-snapshot-every', schema: int(1, 1e9).default(1000), doc: 'Write a snapshot after this many logged updates (loading is snapshot + tail)' },
   collabUnloadDelayMs: { env: 'VEZA_COLLAB_UNLOAD_DELAY_MS', flag: 'collab-unload-delay-ms', schema: int(0, 3_600_000).default(5000), doc: 'How long a document with no connections stays in memory' },
   collabMaxPendingBytes: { env: 'VEZA_COLLAB_MAX_PENDING_BYTES', flag: 'collab-max-pending-bytes', schema: int(1024, 1 << 30).default(64 << 20), doc: 'Accepted updates kept in memory while storage is unreachable; past it writers are closed with 1013' },
