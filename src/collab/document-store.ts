@@ -42,18 +42,30 @@ export class DocumentStore {
     });
   }
 
-  /** Appends updates in one transaction (group commit); returns the id of the last one. */
-  async append(tenantId: string, docId: string, updates: readonly LoggedUpdate[]): Promise<string | null> {
-    if (updates.length === 0) return null;
-    return this.storage.withTenant(tenantId, async (trx) => {
-      await trx.insertInto('documents').values({ tenant_id: tenantId, id: docId }).onConflict((oc) => oc.doNothing()).execute();
-      const rows = await trx
-        .insertInto('document_updates')
-        .values(updates.map((u) => ({ tenant_id: tenantId, doc_id: docId, at: u.at, author: u.author, size: u.update.byteLength, update: u.update })))
-        .returning('id')
+  /**
+   * Appends the updates of several documents of one tenant in one transaction (group commit).
+   * Returns, per document id, the id of its last appended update.
+   */
+  async append(tenantId: string, batches: readonly { docId: string; updates: readonly LoggedUpdate[] }[]): Promise<Map<string, string>> {
+    const rows = batches.flatMap(({ docId, updates }) =>
+      updates.map((u) => ({ tenant_id: tenantId, doc_id: docId, at: u.at, author: u.author, size: u.update.byteLength, update: u.update })),
+    );
+    const last = new Map<string, string>();
+    if (rows.length === 0) return last;
+    await this.storage.withTenant(tenantId, async (trx) => {
+      await trx
+        .insertInto('documents')
+        .values(batches.map((b) => ({ tenant_id: tenantId, id: b.docId })))
+        .onConflict((oc) => oc.doNothing())
         .execute();
-      return String(rows.at(-1)!.id);
+      const inserted = await trx.insertInto('document_updates').values(rows).returning(['id', 'doc_id']).execute();
+      for (const row of inserted) {
+        const id = String(row.id);
+        const previous = last.get(row.doc_id);
+        if (previous === undefined || BigInt(id) > BigInt(previous)) last.set(row.doc_id, id);
+      }
     });
+    return last;
   }
 
   /** Stores the merged state covering every update up to `uptoId`. */

@@ -11,8 +11,8 @@ interface DocQueue {
 }
 
 /**
- * Group commit for the update log. Rooms hand over accepted updates; a single loop writes each
- * document's batch in one transaction every `flushMs`. When storage fails, the batches stay in
+ * Group commit for the update log. Rooms hand over accepted updates; a single loop writes every
+ * tenant's queued updates (all its documents) in one transaction every `flushMs`. When storage fails, the batches stay in
  * memory and are retried with backoff until it returns; `hasRoom` tells rooms when the memory bound
  * is reached so they refuse new writes instead of accepting what they could not keep.
  */
@@ -98,19 +98,30 @@ export class UpdateWriter {
     }, delay);
   }
 
+  /** One transaction per tenant with everything queued for its documents. */
   private async writeAll(): Promise<void> {
     const started = process.hrtime.bigint();
-    for (const [key, queue] of [...this.queues]) {
-      const batch = queue.updates.slice();
-      const lastId = await this.store.append(queue.tenantId, queue.docId, batch);
-      // Updates appended while the write ran stay for the next round.
-      queue.updates.splice(0, batch.length);
-      if (queue.updates.length === 0) this.queues.delete(key);
-      const bytes = batch.reduce((n, u) => n + u.update.byteLength, 0);
-      this.pendingBytes -= bytes;
+    const byTenant = new Map<string, [string, DocQueue, LoggedUpdate[]][]>();
+    for (const [key, queue] of this.queues) {
+      const group = byTenant.get(queue.tenantId) ?? [];
+      group.push([key, queue, queue.updates.slice()]);
+      byTenant.set(queue.tenantId, group);
+    }
+    for (const [tenantId, group] of byTenant) {
+      const lastIds = await this.store.append(
+        tenantId,
+        group.map(([, queue, batch]) => ({ docId: queue.docId, updates: batch })),
+      );
+      for (const [key, queue, batch] of group) {
+        // Updates appended while the write ran stay for the next round.
+        queue.updates.splice(0, batch.length);
+        if (queue.updates.length === 0) this.queues.delete(key);
+        this.pendingBytes -= batch.reduce((n, u) => n + u.update.byteLength, 0);
+        this.options.metrics.storedUpdates.inc(batch.length);
+        const lastId = lastIds.get(queue.docId);
+        if (lastId) queue.onPersisted(lastId, batch.length);
+      }
       this.options.metrics.pendingBytes.set(this.pendingBytes);
-      this.options.metrics.storedUpdates.inc(batch.length);
-      if (lastId) queue.onPersisted(lastId, batch.length);
     }
     this.options.metrics.flushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
