@@ -24,6 +24,8 @@ export interface CollabConnection {
   queuedBytes: number;
   /** Awareness client ids this connection announced; removed for everyone when it leaves. */
   awarenessIds: Set<number>;
+  /** Bytes of the latest sync answer: the slow-client check allows that much extra while it drains. */
+  syncAllowance: number;
   closed: boolean;
 }
 
@@ -139,7 +141,9 @@ export class Room implements ClusterRoom {
         } catch (error) {
           throw new ProtocolError(`malformed state vector: ${(error as Error).message}`);
         }
-        ws.send(syncStep2(diff), true);
+        const answer = syncStep2(diff);
+        conn.syncAllowance = Math.max(conn.syncAllowance, answer.byteLength);
+        ws.send(answer, true);
         return;
       }
       case 'sync-step2':

@@ -67,15 +67,16 @@ export class CollabService {
   private registerRoute(): void {
     const { config, server } = this.deps;
     server.ws.route<CollabConnection>('/collab/:doc', {
-      // uWS closes a socket abruptly past this; the sweep closes slow ones cleanly (1013) before.
-      maxBackpressure: 2 * config.collabMaxBackpressureBytes,
+      // uWS closes a socket abruptly past this; the sweep closes slow ones cleanly (1013) first. It
+      // leaves room for a whole document: a sync answer is sent as one message, however slow the link.
+      maxBackpressure: Math.min(2 ** 31 - 1, config.collabMaxDocBytes + 2 * config.collabMaxBackpressureBytes),
       closeOnBackpressureLimit: true,
       authorize: ({ params, principal }) => {
         const docId = params.doc ?? '';
         if (!DOC_ID_PATTERN.test(docId)) throw badRequest('document id must be 1-200 characters of letters, digits and ._:-');
         const role = roleFor(principal, docId);
         if (!role) throw forbidden(`no role on document ${docId}`);
-        return { tenantId: principal.tenantId, docId, userId: principal.userId, role, room: null, queued: [], queuedBytes: 0, awarenessIds: new Set(), closed: false };
+        return { tenantId: principal.tenantId, docId, userId: principal.userId, role, room: null, queued: [], queuedBytes: 0, awarenessIds: new Set(), syncAllowance: 0, closed: false };
       },
       open: (ws) => this.onOpen(ws),
       message: (ws, data) => this.onMessage(ws, data),
@@ -220,10 +221,18 @@ export class CollabService {
     room.destroy();
   }
 
+  /**
+   * A client whose queue passes the limit is closed with 1013, except while the sync answer that
+   * brought it the document is still draining: that one message may be as large as the document,
+   * and closing for it would make a large document unreachable over a slow link (a reconnect loop).
+   */
   private closeSlowConsumers(): void {
     const limit = this.deps.config.collabMaxBackpressureBytes;
     for (const ws of this.sockets) {
-      if (ws.getBufferedAmount() > limit) ws.end(CloseCode.tryAgainLater, 'client too slow to keep up; reconnect');
+      const conn = ws.getUserData().state;
+      const buffered = ws.getBufferedAmount();
+      if (buffered <= limit) conn.syncAllowance = 0;
+      else if (buffered > limit + conn.syncAllowance) ws.end(CloseCode.tryAgainLater, 'client too slow to keep up; reconnect');
     }
   }
 
