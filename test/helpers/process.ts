@@ -42,6 +42,11 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): 
       }
     });
     void exited.then(({ code }) => reject(new Error(`veza serve exited with ${code} before listening:\n${stderr}`)));
+    // It logs "veza listening" at info level: a quieter --log-level would leave us waiting.
+    setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`veza serve did not report listening within 30 s:\n${stderr}`));
+    }, 30_000).unref();
   });
   return { child, port: listening, url: `http://127.0.0.1:${listening}`, logs, exited };
 }
