@@ -1,0 +1,195 @@
+// Starts each server under test as its own child process and reads its CPU time and memory from /proc.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { ProtocolName } from './protocol-clients.js';
+
+export const serverNames = ['y-websocket', 'hocuspocus', 'veza'] as const;
+export type ServerName = (typeof serverNames)[number];
+
+export interface RunningServer {
+  readonly name: ServerName;
+  readonly pid: number;
+  readonly protocol: ProtocolName;
+  url(docName: string): string;
+  /** The last lines the process wrote, for error reports. */
+  outputTail(): string;
+  stop(): Promise<void>;
+}
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const host = '127.0.0.1';
+const startTimeoutMs = 30_000;
+
+/** Environment for the children: no persistence, callbacks, external database or Redis leaks in. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('VEZA_') || ['YPERSISTENCE', 'CALLBACK_URL', 'DATABASE_URL', 'REDIS_URL', 'NODE_OPTIONS'].includes(key)) delete env[key];
+  }
+  return env;
+}
+
+/** Servers still running, so that an interrupted benchmark leaves none behind. */
+const live = new Set<() => void>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const kill of live) kill();
+    process.exit(130);
+  });
+}
+
+export async function startServer(name: ServerName): Promise<RunningServer> {
+  const port = await freePort();
+  const dataDir = name === 'veza' ? mkdtempSync(join(tmpdir(), 'veza-bench-')) : undefined;
+  const args: Record<ServerName, string[]> = {
+    'y-websocket': ['bench/anchors/y-websocket-server.cjs', String(port)],
+    hocuspocus: ['bench/anchors/hocuspocus-server.mjs', String(port)],
+    veza: [
+      'bin/veza.js', 'serve', '--host', host, '--port', String(port), '--data-dir', dataDir ?? '', '--log-level', 'warn',
+      '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0',
+      // Extra flags for what-if runs, e.g. BENCH_VEZA_ARGS="--collab-flush-ms 100 --database-url postgres://…".
+      ...(process.env.BENCH_VEZA_ARGS?.split(' ').filter(Boolean) ?? []),
+    ],
+  };
+  const child = spawn(process.execPath, args[name], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail = captureTail(child);
+  const kill = () => {
+    child.kill('SIGKILL');
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  live.add(kill);
+  const cleanup = async () => {
+    live.delete(kill);
+    await stopChild(child);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  let token = '';
+  try {
+    await waitForPort(port, child);
+    if (dataDir) token = await vezaToken(dataDir);
+  } catch (error) {
+    await cleanup();
+    throw new Error(`${(error as Error).message}${tail() ? `\n${tail()}` : ''}`);
+  }
+  const base = `ws://${host}:${port}`;
+  const urls: Record<ServerName, (doc: string) => string> = {
+    'y-websocket': (doc) => `${base}/${encodeURIComponent(doc)}`,
+    hocuspocus: () => base,
+    veza: (doc) => `${base}/collab/${encodeURIComponent(doc)}?token=${encodeURIComponent(token)}`,
+  };
+  return {
+    name,
+    pid: child.pid!,
+    protocol: name === 'hocuspocus' ? 'hocuspocus' : 'plain',
+    url: urls[name],
+    outputTail: tail,
+    stop: cleanup,
+  };
+}
+
+async function vezaToken(dataDir: string): Promise<string> {
+  const args = ['bin/veza.js', 'token', '--sub', 'bench', '--doc', '*', '--role', 'editor', '--data-dir', dataDir];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, env: childEnv(), timeout: 20_000 });
+  return stdout.trim();
+}
+
+function captureTail(child: ChildProcess): () => string {
+  let text = '';
+  const keep = (chunk: Buffer) => {
+    text = (text + chunk.toString()).slice(-2000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => text.trim();
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited during start (${child.exitCode ?? child.signalCode})`);
+    if (Date.now() > deadline) throw new Error(`not listening on ${port} after ${startTimeoutMs / 1000} s`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, host);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+}
+
+/** SIGTERM, then SIGKILL if it is still there after its shutdown deadline. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 12_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of the process, all its threads included (/proc/<pid>/stat fields 14, 15). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+/** Busy core-seconds of the whole machine (/proc/stat: user, nice, system, steal; not interrupts). */
+export function machineBusySeconds(): number {
+  const [user, nice, system, , , , , steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + steal!) / clockTicks;
+}
+
+/** CPU seen at one moment: the whole machine's, the server's and this generator's, in core-seconds. */
+export interface CpuSample {
+  at: number;
+  machine: number;
+  server: number;
+  generator: number;
+}
+
+export function sampleCpu(pid: number): CpuSample {
+  const own = process.cpuUsage();
+  return { at: performance.now(), machine: machineBusySeconds(), server: cpuSeconds(pid), generator: (own.user + own.system) / 1e6 };
+}
+
+/** Percent of one core used between two samples by the server, and by everything but server and generator. */
+export function cpuBetween(a: CpuSample, b: CpuSample): { server: number; other: number } {
+  const wall = (b.at - a.at) / 1000;
+  const server = b.server - a.server;
+  const other = b.machine - a.machine - server - (b.generator - a.generator);
+  return { server: (100 * server) / wall, other: Math.max(0, (100 * other) / wall) };
+}
+
+/** Resident set size in bytes (/proc/<pid>/status VmRSS). */
+export function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? Number.NaN) * 1024;
+}
