@@ -75,6 +75,7 @@ export class Room implements ClusterRoom {
   private eventTimer: NodeJS.Timeout | null = null;
   private lastTransaction: Y.Transaction | null = null;
   private updateCount = 0;
+  private destroyed = false;
 
   constructor(
     readonly key: string,
@@ -114,7 +115,7 @@ export class Room implements ClusterRoom {
   }
 
   leave(ws: CollabSocket): void {
-    if (!this.sockets.delete(ws)) return;
+    if (!this.sockets.delete(ws) || this.destroyed) return;
     const conn = ws.getUserData().state;
     if (conn.awarenessIds.size > 0) {
       const ids = [...conn.awarenessIds];
@@ -287,7 +288,8 @@ export class Room implements ClusterRoom {
   /** Writes the current state as a snapshot covering the log up to the last persisted id. */
   snapshot(): Promise<void> {
     if (this.snapshotting) return this.snapshotting;
-    if (this.sinceSnapshot === 0 || this.lastPersistedId === null) return Promise.resolve();
+    // An evicted room's memory is not trusted; storage already holds everything it logged.
+    if (this.destroyed || this.sinceSnapshot === 0 || this.lastPersistedId === null) return Promise.resolve();
     const uptoId = this.lastPersistedId;
     const covered = this.sinceSnapshot;
     const state = Y.encodeStateAsUpdate(this.doc);
@@ -305,6 +307,8 @@ export class Room implements ClusterRoom {
 
   /** Frees the document's memory; the caller made sure its updates are stored. */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     if (this.eventTimer) {
       clearTimeout(this.eventTimer);
       this.reportUpdates();
