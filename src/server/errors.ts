@@ -67,11 +67,8 @@ export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
   protocolError: 1002,
-  policyViolation: 1008,
   tooBig: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
-  unauthorized: 4401,
-  forbidden: 4403,
   rateLimited: 4429,
 } as const;
