@@ -41,15 +41,26 @@ export class CollabMetrics {
   readonly malformed: Counter<'kind'>;
   readonly storedUpdates: Counter;
   readonly storeFailures: Counter;
-  readonly pendingBytes: Gauge;
   readonly flushSeconds: Histogram;
   readonly loadSeconds: Histogram;
   readonly propagationSeconds: Histogram;
-  readonly clusterUpdatesIn: Counter;
+  readonly clusterUpdatesIn: HotCounter;
   readonly clusterPartitions: Counter;
+
+  /** Read at scrape time, so the hot path never touches a gauge. */
+  pendingBytes: () => number = () => 0;
 
   constructor(registry: Registry) {
     const registers = [registry];
+    const pending = () => this.pendingBytes();
+    new Gauge({
+      name: 'veza_collab_pending_bytes',
+      help: 'Accepted update bytes not yet in storage',
+      registers,
+      collect() {
+        this.set(pending());
+      },
+    });
     this.loadedDocuments = new Gauge({ name: 'veza_collab_documents_loaded', help: 'Documents held in memory', registers });
     this.connections = new Gauge({ name: 'veza_collab_connections', help: 'Open collaboration connections by role', labelNames: ['role'], registers });
     this.messagesIn = new HotCounter('veza_collab_messages_in_total', 'Collaboration messages received (any type, valid or not)', registry);
@@ -61,10 +72,9 @@ export class CollabMetrics {
     this.malformed = new Counter({ name: 'veza_collab_malformed_messages_total', help: 'Messages that could not be decoded, by kind', labelNames: ['kind'], registers });
     this.storedUpdates = new Counter({ name: 'veza_collab_updates_stored_total', help: 'Updates written to the update log', registers });
     this.storeFailures = new Counter({ name: 'veza_collab_store_failures_total', help: 'Failed update log writes (retried)', registers });
-    this.pendingBytes = new Gauge({ name: 'veza_collab_pending_bytes', help: 'Accepted update bytes not yet in storage', registers });
     this.flushSeconds = new Histogram({ name: 'veza_collab_flush_seconds', help: 'Group commit duration', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers });
     this.loadSeconds = new Histogram({ name: 'veza_collab_load_seconds', help: 'Document load duration', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });
-    this.clusterUpdatesIn = new Counter({ name: 'veza_collab_cluster_updates_in_total', help: 'Updates applied from other nodes (Redis streams)', registers });
+    this.clusterUpdatesIn = new HotCounter('veza_collab_cluster_updates_in_total', 'Updates applied from other nodes (Redis streams)', registry);
     this.clusterPartitions = new Counter({ name: 'veza_collab_cluster_partitions_total', help: 'Times this node lost Redis (it keeps serving local clients and catches up)', registers });
     this.propagationSeconds = new Histogram({
       name: 'veza_collab_propagation_seconds',

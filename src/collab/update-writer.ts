@@ -27,7 +27,9 @@ export class UpdateWriter {
   constructor(
     private readonly store: DocumentStore,
     private readonly options: { flushMs: number; maxPendingBytes: number; logger: Logger; metrics: CollabMetrics },
-  ) {}
+  ) {
+    options.metrics.pendingBytes = () => this.pendingBytes;
+  }
 
   hasRoom(bytes: number): boolean {
     return this.pendingBytes + bytes <= this.options.maxPendingBytes;
@@ -42,7 +44,6 @@ export class UpdateWriter {
     }
     queue.updates.push(update);
     this.pendingBytes += update.update.byteLength;
-    this.options.metrics.pendingBytes.set(this.pendingBytes);
     this.schedule();
   }
 
@@ -121,7 +122,6 @@ export class UpdateWriter {
         const lastId = lastIds.get(queue.docId);
         if (lastId) queue.onPersisted(lastId, batch.length);
       }
-      this.options.metrics.pendingBytes.set(this.pendingBytes);
     }
     this.options.metrics.flushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
