@@ -7,7 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DELIVERED_MIN, GENERATOR_BUSY, OTHER_BUSY, P99_LIMIT_MS, measureIdleMemory, probe, runStep, type IdleMemory, type StepResult } from './lib/load.js';
-import { serverNames, startServer, type ServerName } from './lib/servers.js';
+import { referenceNames, serverNames, startServer, type ServerName } from './lib/servers.js';
 
 const USAGE = `bench/collab.ts: propagation latency, delivery, server CPU and idle memory per collaboration server
 
@@ -101,6 +101,7 @@ function stepLine(s: StepResult): string {
     `${fmt(100 * s.deliveredFraction, 3)}%`.padStart(10),
     fmt(s.serverCpuPercent, 0).padStart(7),
     fmt(s.cpuUsPerUpdatePerObserver, 1).padStart(12),
+    fmt(s.systemUsPerUpdatePerObserver, 1).padStart(6),
     fmt(s.generatorCpuPercent, 0).padStart(7),
     fmt(s.generatorLagMs.max, 0).padStart(8),
     fmt(s.otherCpuPercent, 0).padStart(8),
@@ -108,7 +109,7 @@ function stepLine(s: StepResult): string {
   ].join('');
 }
 
-const tableHeader = `${'rate'.padStart(6)}${'sent/s'.padStart(7)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'delivered'.padStart(10)}${'srv %'.padStart(7)}${'µs/upd/obs'.padStart(12)}${'gen %'.padStart(7)}${'gen lag'.padStart(8)}${'other %'.padStart(8)}  result`;
+const tableHeader = `${'rate'.padStart(6)}${'sent/s'.padStart(7)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'delivered'.padStart(10)}${'srv %'.padStart(7)}${'µs/upd/obs'.padStart(12)}${'(sys)'.padStart(6)}${'gen %'.padStart(7)}${'gen lag'.padStart(8)}${'other %'.padStart(8)}  result`;
 
 /** The highest rate that passed, and the lower rates that did not (a noisy or unstable result). */
 function sustained(steps: ServerReport['steps']): { rate: number; failedBelow: number[] } {
@@ -155,7 +156,7 @@ async function benchServer(name: ServerName, options: Options): Promise<ServerRe
         log(stepLine(step));
       } catch (error) {
         report.steps.push({ rate, error: (error as Error).message });
-        log(`${String(rate).padStart(6)}  ERROR ${(error as Error).message}`);
+        log(`${String(rate).padStart(6)}  ERROR ${(error as Error).message}${server.outputTail() ? `\n  server output:\n${server.outputTail()}` : ''}`);
       }
     }
     const { rate, failedBelow } = sustained(report.steps);
@@ -193,7 +194,8 @@ function printReport(reports: ServerReport[], options: Options): void {
 function compare(reports: ServerReport[], out: (line?: string) => void): void {
   const measured = reports.filter((r) => !r.skipped && r.steps.some((s) => 'sustained' in s));
   const veza = measured.find((r) => r.server === 'veza');
-  const anchors = measured.filter((r) => r.server !== 'veza');
+  const anchors = measured.filter((r) => r.server !== 'veza' && !referenceNames.includes(r.server));
+  const floor = measured.find((r) => referenceNames.includes(r.server));
   out();
   if (!veza || anchors.length === 0) {
     out(`comparison: ${!veza ? 'veza was not measured' : 'no anchor was measured'}`);
@@ -215,6 +217,10 @@ function compare(reports: ServerReport[], out: (line?: string) => void): void {
     );
   }
   out(`sustained rate ${veza.sustainedRate} vs ${anchor.sustainedRate} (${ratio(veza.sustainedRate, anchor.sustainedRate)})`);
+  if (floor) {
+    out(`${floor.server} ÷ ${anchor.server}, CPU per update per observer (the share no uWS server doing one write per delivery goes below):`);
+    for (const s of anchor.steps) out(`${String(s.rate).padStart(6)}${ratio(stepAt(floor, s.rate)?.cpuUsPerUpdatePerObserver, stepAt(anchor, s.rate)?.cpuUsPerUpdatePerObserver).padStart(9)}`);
+  }
   out(`idle memory ${ratio(veza.idleMemory?.bytesPerConnection, anchor.idleMemory?.bytesPerConnection)}`);
 }
 

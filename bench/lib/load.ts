@@ -46,6 +46,8 @@ export interface StepResult {
   /** Other processes' CPU (and hypervisor steal) during the step, in % of a core: noise when high. */
   otherCpuPercent: number;
   cpuUsPerUpdatePerObserver: number;
+  /** The part of it spent in the kernel (system time). */
+  systemUsPerUpdatePerObserver: number;
   generatorCpuPercent: number;
   /** The generator's own event-loop delay while sending: a stall here inflates the latencies it measures. */
   generatorLagMs: { p99: number; max: number };
@@ -254,6 +256,8 @@ async function stateCheck(server: RunningServer, doc: DocLoad): Promise<string> 
 }
 
 let stepRuns = 0;
+/** Distinguishes this invocation's documents from those a server with a persistent database kept from an earlier one. */
+const invocation = Date.now().toString(36);
 
 export async function runStep(server: RunningServer, options: StepOptions, log: (line: string) => void): Promise<StepResult> {
   const { docs: docCount, clients, rate } = options;
@@ -264,7 +268,7 @@ export async function runStep(server: RunningServer, options: StepOptions, log: 
   const tally = new Tally();
   // Fresh documents for every run of a step: y-websocket keeps documents after their clients leave.
   const run = ++stepRuns;
-  const docs = Array.from({ length: docCount }, (_, d) => prepareDoc(server, `bench-r${run}-d${d}`, perDoc));
+  const docs = Array.from({ length: docCount }, (_, d) => prepareDoc(server, `bench-${invocation}-r${run}-d${d}`, perDoc));
   try {
     await connectDocs(server, docs, clients, tally);
     const serverRestPercent = await settle(server.pid, log);
@@ -305,6 +309,7 @@ export async function runStep(server: RunningServer, options: StepOptions, log: 
       serverRestPercent,
       otherCpuPercent,
       cpuUsPerUpdatePerObserver: ((end.server - start.server) * 1e6) / expected,
+      systemUsPerUpdatePerObserver: ((end.serverSystem - start.serverSystem) * 1e6) / expected,
       generatorCpuPercent,
       generatorLagMs: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
       stateCheck: await stateCheck(server, docs[0]!),
@@ -334,7 +339,7 @@ export async function measureIdleMemory(server: RunningServer, connections: numb
   await settle(server.pid, log);
   const rssBeforeBytes = rssBytes(server.pid);
   const tasks = Array.from({ length: connections }, (_, i) => {
-    const name = `bench-idle-d${i % docs}`;
+    const name = `bench-${invocation}-idle-d${i % docs}`;
     return () => WireClient.connect(server.url(name), new Framing(server.protocol, name), { timeoutMs: 30_000 });
   });
   const clients = await connectAll(tasks);
@@ -348,7 +353,7 @@ export async function measureIdleMemory(server: RunningServer, connections: numb
 
 /** One client's update must reach another client of the same document: the endpoint really forwards. */
 export async function probe(server: RunningServer): Promise<void> {
-  const doc = prepareDoc(server, 'bench-probe', 1);
+  const doc = prepareDoc(server, `bench-${invocation}-probe`, 1);
   let received: () => void = () => {};
   const arrived = new Promise<void>((resolve) => (received = resolve));
   const observer = await WireClient.connect(server.url(doc.name), doc.framing, { onUpdate: () => received(), timeoutMs: 5000 });

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ProtocolName } from './protocol-clients.js';
 
-export const serverNames = ['y-websocket', 'hocuspocus', 'veza'] as const;
+export const serverNames = ['y-websocket', 'hocuspocus', 'veza', 'uws-floor'] as const;
+/** Not anchors: references that show a floor (not counted as "the better anchor"). */
+export const referenceNames: readonly ServerName[] = ['uws-floor'];
 export type ServerName = (typeof serverNames)[number];
 
 export interface RunningServer {
@@ -49,6 +51,7 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
   const args: Record<ServerName, string[]> = {
     'y-websocket': ['bench/anchors/y-websocket-server.cjs', String(port)],
     hocuspocus: ['bench/anchors/hocuspocus-server.mjs', String(port)],
+    'uws-floor': ['bench/anchors/uws-floor.mjs', String(port)],
     veza: [
       'bin/veza.js', 'serve', '--host', host, '--port', String(port), '--data-dir', dataDir ?? '', '--log-level', 'warn',
       '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0',
@@ -56,7 +59,9 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
       ...(process.env.BENCH_VEZA_ARGS?.split(' ').filter(Boolean) ?? []),
     ],
   };
-  const child = spawn(process.execPath, args[name], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // Node flags for the server under test, e.g. BENCH_NODE_ARGS="--prof" (V8's tick profiler works with uWS; --cpu-prof does not).
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...args[name]], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = captureTail(child);
   const kill = () => {
     child.kill('SIGKILL');
@@ -80,6 +85,7 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
   const urls: Record<ServerName, (doc: string) => string> = {
     'y-websocket': (doc) => `${base}/${encodeURIComponent(doc)}`,
     hocuspocus: () => base,
+    'uws-floor': (doc) => `${base}/${encodeURIComponent(doc)}`,
     veza: (doc) => `${base}/collab/${encodeURIComponent(doc)}?token=${encodeURIComponent(token)}`,
   };
   return {
@@ -154,11 +160,11 @@ const clockTicks = (() => {
   }
 })();
 
-/** User + system CPU seconds of the process, all its threads included (/proc/<pid>/stat fields 14, 15). */
-export function cpuSeconds(pid: number): number {
+/** User and system CPU seconds of the process, all its threads included (/proc/<pid>/stat fields 14, 15). */
+export function cpuSeconds(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  return { user: Number(fields[11]) / clockTicks, system: Number(fields[12]) / clockTicks };
 }
 
 /** Busy core-seconds of the whole machine (/proc/stat: user, nice, system, steal; not interrupts). */
@@ -172,12 +178,15 @@ export interface CpuSample {
   at: number;
   machine: number;
   server: number;
+  /** The kernel's share of `server` (system time: socket writes, and on loopback the peer's receive path). */
+  serverSystem: number;
   generator: number;
 }
 
 export function sampleCpu(pid: number): CpuSample {
   const own = process.cpuUsage();
-  return { at: performance.now(), machine: machineBusySeconds(), server: cpuSeconds(pid), generator: (own.user + own.system) / 1e6 };
+  const server = cpuSeconds(pid);
+  return { at: performance.now(), machine: machineBusySeconds(), server: server.user + server.system, serverSystem: server.system, generator: (own.user + own.system) / 1e6 };
 }
 
 /** Percent of one core used between two samples by the server, and by everything but server and generator. */

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, createPublicKey, randomBytes, timingSafeEqual, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { errors as joseErrors, importSPKI, jwtVerify, SignJWT, type JWTVerifyOptions } from 'jose';
+import { SignJWT } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { DEFAULT_TENANT, TENANT_ID_PATTERN } from '../storage/schema.js';
@@ -38,12 +38,18 @@ export interface TokenRequest {
 }
 
 type AuthConfig = Pick<Config, 'dataDir'> & Partial<Pick<Config, 'jwtSecret' | 'jwtPublicKey' | 'jwtIssuer' | 'jwtAudience'>>;
-type VerifyKey = Uint8Array | Awaited<ReturnType<typeof importSPKI>>;
+type VerifyKey = Uint8Array | KeyObject;
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
  * Verifies JWTs: HS256 with a shared secret (configured, or a development secret generated into the
  * data directory), or RS256 with a configured public key. Only the configured algorithm is
  * accepted, so an HS256 token signed with the public key as secret is refused.
+ *
+ * Verification is synchronous (node:crypto), so that WebSocket upgrades complete inside uWS's own
+ * upgrade handler: uWS 20.30 can close a socket upgraded later, from a promise continuation
+ * (uNetworking/uWebSockets PR #1929). Signing uses jose.
  */
 export class Authenticator {
   private constructor(
@@ -56,26 +62,63 @@ export class Authenticator {
   static async create(config: AuthConfig): Promise<Authenticator> {
     if (config.jwtPublicKey) {
       const pem = config.jwtPublicKey.includes('-----BEGIN') ? config.jwtPublicKey : readFileSync(config.jwtPublicKey, 'utf8');
-      return new Authenticator('RS256', await importSPKI(pem, 'RS256'), 'public-key', config);
+      const key = createPublicKey(pem);
+      if (key.asymmetricKeyType !== 'rsa') throw new Error(`the JWT public key must be an RSA key for RS256, not ${key.asymmetricKeyType}`);
+      return new Authenticator('RS256', key, 'public-key', config);
     }
     if (config.jwtSecret) return new Authenticator('HS256', new TextEncoder().encode(config.jwtSecret), 'configured', config);
     return new Authenticator('HS256', new TextEncoder().encode(developmentSecret(config.dataDir)), 'generated', config);
   }
 
-  async verify(token: string | undefined | null): Promise<Principal> {
+  /** The principal a valid token names; throws AuthError saying what is wrong with any other. */
+  verify(token: string | undefined | null): Principal {
     if (!token) throw new AuthError('missing token');
-    const options: JWTVerifyOptions = { algorithms: [this.algorithm], requiredClaims: ['sub', 'exp'] };
-    if (this.config.jwtIssuer) options.issuer = this.config.jwtIssuer;
-    if (this.config.jwtAudience) options.audience = this.config.jwtAudience;
-    let payload: unknown;
-    try {
-      ({ payload } = await jwtVerify(token, this.key, options));
-    } catch (error) {
-      throw new AuthError(describeJoseError(error));
+    const parts = token.split('.');
+    if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) throw new AuthError('token is malformed');
+    const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
+    const header = decodeJson(encodedHeader);
+    if (header.alg !== this.algorithm) throw new AuthError('token algorithm is not accepted');
+    // No JWS extension is understood here, so none may be critical (RFC 7515 §4.1.11).
+    if (header.crit !== undefined || header.b64 !== undefined) throw new AuthError('token uses unsupported header parameters');
+    if (!this.signatureValid(`${encodedHeader}.${encodedPayload}`, Buffer.from(encodedSignature, 'base64url'))) {
+      throw new AuthError('token signature is not valid');
     }
+    const payload = decodeJson(encodedPayload);
+    this.checkRegisteredClaims(payload);
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthError(`invalid token claims: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     return { userId: claims.data.sub, tenantId: claims.data.tid ?? DEFAULT_TENANT, docs: claims.data.docs ?? {} };
+  }
+
+  private signatureValid(signingInput: string, signature: Buffer): boolean {
+    if (this.key instanceof Uint8Array) {
+      const expected = createHmac('sha256', this.key).update(signingInput).digest();
+      return signature.length === expected.length && timingSafeEqual(signature, expected);
+    }
+    return verifySignature('sha256', Buffer.from(signingInput), this.key, signature);
+  }
+
+  /** exp (required), nbf, iat, iss and aud as RFC 7519 §4.1 defines them, with no clock tolerance. */
+  private checkRegisteredClaims(payload: Record<string, unknown>): void {
+    const now = Math.floor(Date.now() / 1000);
+    const invalid = (claim: string, reason: string) => new AuthError(`token claim ${claim} is not valid: ${reason}`);
+    const numeric = (claim: string) => {
+      const value = payload[claim];
+      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) throw invalid(claim, 'not a number');
+      return value as number | undefined;
+    };
+    const exp = numeric('exp');
+    if (exp === undefined) throw invalid('exp', 'missing');
+    if (exp <= now) throw new AuthError('token expired');
+    const nbf = numeric('nbf');
+    if (nbf !== undefined && nbf > now) throw invalid('nbf', 'not yet valid');
+    numeric('iat');
+    const { jwtIssuer, jwtAudience } = this.config;
+    if (jwtIssuer && payload.iss !== jwtIssuer) throw invalid('iss', 'unexpected issuer');
+    if (jwtAudience) {
+      const aud = payload.aud;
+      if (!(aud === jwtAudience || (Array.isArray(aud) && aud.includes(jwtAudience)))) throw invalid('aud', 'unexpected audience');
+    }
   }
 
   /** Signs a token this server accepts; only possible with an HS256 secret. */
@@ -120,11 +163,14 @@ function developmentSecret(dataDir: string): string {
   return secret;
 }
 
-function describeJoseError(error: unknown): string {
-  if (error instanceof joseErrors.JWTExpired) return 'token expired';
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is not valid';
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not accepted';
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return `token claim ${error.claim} is not valid: ${error.reason}`;
-  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'token is malformed';
-  return 'token is not valid';
+/** A JWT segment that must hold a JSON object. */
+function decodeJson(segment: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch {
+    throw new AuthError('token is malformed');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AuthError('token is malformed');
+  return value as Record<string, unknown>;
 }

@@ -25,9 +25,10 @@ export type VezaSocket<S> = WebSocket<SocketData<S>>;
 export interface WebSocketRoute<S> {
   /**
    * Runs after the token verified and before anything else: decide whether this principal may open
-   * this route (throw an HttpError to refuse) and return the connection's state.
+   * this route (throw an HttpError to refuse) and return the connection's state. Synchronous: the
+   * upgrade completes inside uWS's handler (see `route`); do I/O after open.
    */
-  authorize(ctx: UpgradeContext): S | Promise<S>;
+  authorize(ctx: UpgradeContext): S;
   open?(ws: VezaSocket<S>): void;
   message?(ws: VezaSocket<S>, data: ArrayBuffer, isBinary: boolean): void;
   drain?(ws: VezaSocket<S>): void;
@@ -80,38 +81,27 @@ export class WebSocketRouter {
       maxBackpressure: route.maxBackpressure ?? 16 * 1024 * 1024,
       closeOnBackpressureLimit: Number(route.closeOnBackpressureLimit ?? false),
       sendPingsAutomatically: true,
+      // Admission is synchronous and the upgrade happens inside this handler: uWS 20.30 can close a
+      // socket upgraded later from a promise continuation inside res.cork (uWebSockets PR #1929),
+      // and uncorked it warns on every upgrade. Routes that need I/O do it after open.
       upgrade: (res, req, context) => {
         const snapshot = snapshotRequest(res, req, names, config.trustProxy);
-        const key = req.getHeader('sec-websocket-key');
-        const protocol = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        let aborted = false;
-        res.onAborted(() => {
-          aborted = true;
-        });
-        const refuse = (error: HttpError, reason: string) => {
-          metrics.wsRejected.inc({ route: pattern, reason });
-          if (aborted) return;
-          res.cork(() => {
-            res.writeStatus(`${error.status} ${statusText[error.status] ?? ''}`.trim());
-            res.writeHeader('content-type', 'application/problem+json');
-            res.writeHeader('x-request-id', snapshot.requestId);
-            for (const [name, value] of Object.entries(error.extra.headers ?? {})) res.writeHeader(name, value);
-            res.end(JSON.stringify(problemBody(error, snapshot.path, snapshot.requestId)), true);
-          });
-        };
-        void this.admit(snapshot, route).then(
-          ({ principal, state }) => {
-            if (aborted) return;
-            const data: SocketData<S> = { principal, ip: snapshot.ip, state, messageTokens: perSecond, messageAt: Date.now() };
-            res.cork(() => res.upgrade(data, key, protocol, extensions, context));
-          },
-          (error: unknown) => {
-            if (error instanceof HttpError) return refuse(error, error.problem);
-            logger.error({ err: error, path: snapshot.path }, 'websocket upgrade failed');
-            refuse(new HttpError(500, 'internal', 'internal error'), 'internal');
-          },
-        );
+        let admitted: { principal: Principal; state: S };
+        try {
+          admitted = this.admit(snapshot, route);
+        } catch (error) {
+          const refusal = error instanceof HttpError ? error : new HttpError(500, 'internal', 'internal error');
+          if (!(error instanceof HttpError)) logger.error({ err: error, path: snapshot.path }, 'websocket upgrade failed');
+          metrics.wsRejected.inc({ route: pattern, reason: refusal.problem });
+          res.writeStatus(`${refusal.status} ${statusText[refusal.status] ?? ''}`.trim());
+          res.writeHeader('content-type', 'application/problem+json');
+          res.writeHeader('x-request-id', snapshot.requestId);
+          for (const [name, value] of Object.entries(refusal.extra.headers ?? {})) res.writeHeader(name, value);
+          res.end(JSON.stringify(problemBody(refusal, snapshot.path, snapshot.requestId)), true);
+          return;
+        }
+        const data: SocketData<S> = { ...admitted, ip: snapshot.ip, messageTokens: perSecond, messageAt: Date.now() };
+        res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws) => {
         const data = ws.getUserData();
@@ -156,7 +146,7 @@ export class WebSocketRouter {
     for (const ws of [...this.open]) ws.end(code, reason);
   }
 
-  private async admit<S>(snapshot: RequestSnapshot, route: WebSocketRoute<S>): Promise<{ principal: Principal; state: S }> {
+  private admit<S>(snapshot: RequestSnapshot, route: WebSocketRoute<S>): { principal: Principal; state: S } {
     const { config, metrics, auth } = this.deps;
     if (snapshot.headerBytes > config.maxHeaderBytes) {
       throw new HttpError(431, 'headers-too-large', `request headers total ${snapshot.headerBytes} bytes; the limit is ${config.maxHeaderBytes}`);
@@ -172,7 +162,7 @@ export class WebSocketRouter {
     }
     let principal: Principal;
     try {
-      principal = await auth.verify(bearerToken(snapshot, true));
+      principal = auth.verify(bearerToken(snapshot, true));
     } catch (error) {
       if (error instanceof AuthError) throw new HttpError(401, 'unauthorized', error.message);
       throw error;
@@ -182,7 +172,7 @@ export class WebSocketRouter {
       metrics.rateLimited.inc({ kind: 'ws-upgrade-user' });
       throw new HttpError(429, 'rate-limited', 'too many connections for this user', { headers: { 'retry-after': String(userWait) } });
     }
-    const state = await route.authorize({ ...snapshot, principal });
+    const state = route.authorize({ ...snapshot, principal });
     return { principal, state };
   }
 

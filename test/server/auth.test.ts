@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
@@ -13,26 +14,27 @@ describe('HS256', () => {
   it('verifies what it signs, with tenant and document roles', async () => {
     const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
     const token = await auth.sign({ sub: 'bob', tenant: 'acme', docs: { song: 'owner' } });
-    expect(await auth.verify(token)).toEqual({ userId: 'bob', tenantId: 'acme', docs: { song: 'owner' } });
+    expect(auth.verify(token)).toEqual({ userId: 'bob', tenantId: 'acme', docs: { song: 'owner' } });
   });
 
   it('defaults the tenant and refuses claims it does not understand', async () => {
     const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
-    expect((await auth.verify(await auth.sign({ sub: 'bob' }))).tenantId).toBe('default');
+    expect(auth.verify(await auth.sign({ sub: 'bob' })).tenantId).toBe('default');
     const key = new TextEncoder().encode(secret);
     const badRole = await new SignJWT({ docs: { song: 'admin' } }).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setExpirationTime('1h').sign(key);
-    await expect(auth.verify(badRole)).rejects.toThrow(/invalid token claims: docs.song/);
+    expect(() => auth.verify(badRole)).toThrow(/invalid token claims: docs.song/);
     const badTenant = await new SignJWT({ tid: 'Not A Slug' }).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setExpirationTime('1h').sign(key);
-    await expect(auth.verify(badTenant)).rejects.toThrow(/tid/);
+    expect(() => auth.verify(badTenant)).toThrow(/tid/);
     const noExpiry = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').sign(key);
-    await expect(auth.verify(noExpiry)).rejects.toThrow(/exp/);
+    expect(() => auth.verify(noExpiry)).toThrow(/exp/);
   });
 
   it('enforces issuer and audience when configured', async () => {
     const strict = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret, jwtIssuer: 'https://id.example', jwtAudience: 'veza' });
     const loose = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
-    await expect(strict.verify(await loose.sign({ sub: 'bob' }))).rejects.toThrow(/claim/);
-    expect((await strict.verify(await strict.sign({ sub: 'bob' }))).userId).toBe('bob');
+    const unscoped = await loose.sign({ sub: 'bob' });
+    expect(() => strict.verify(unscoped)).toThrow(/claim iss/);
+    expect(strict.verify(await strict.sign({ sub: 'bob' })).userId).toBe('bob');
   });
 
   it('generates one development secret, private to its owner, and reuses it', async () => {
@@ -40,10 +42,60 @@ describe('HS256', () => {
     const first = await Authenticator.create({ dataDir: dir });
     const second = await Authenticator.create({ dataDir: dir });
     expect(first.secretSource).toBe('generated');
-    expect(await second.verify(await first.sign({ sub: 'carol' }))).toMatchObject({ userId: 'carol' });
+    expect(second.verify(await first.sign({ sub: 'carol' }))).toMatchObject({ userId: 'carol' });
     expect(statSync(path.join(dir, 'dev-jwt-secret')).mode & 0o777).toBe(0o600);
     const other = await Authenticator.create({ dataDir: path.join(data.dir, 'other') });
-    await expect(other.verify(await first.sign({ sub: 'carol' }))).rejects.toThrow(/signature/);
+    const foreign = await first.sign({ sub: 'carol' });
+    expect(() => other.verify(foreign)).toThrow(/signature/);
+  });
+});
+
+describe('token validation (tokens made by jose, an independent implementation, or by hand)', () => {
+  const key = new TextEncoder().encode(secret);
+  const auth = Authenticator.create({ dataDir: data.dir, jwtSecret: secret, jwtAudience: 'veza' });
+  const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+  const signed = (claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256' }) =>
+    new SignJWT(claims).setProtectedHeader(header as { alg: string }).setSubject('bob').sign(key);
+
+  it('accepts an audience list that names this server, and time claims in range', async () => {
+    const token = await signed({ aud: ['other', 'veza'], iat: Math.floor(Date.now() / 1000) - 5, nbf: Math.floor(Date.now() / 1000) - 5, exp: Math.floor(Date.now() / 1000) + 60 });
+    expect((await auth).verify(token).userId).toBe('bob');
+  });
+
+  it('refuses expired, not-yet-valid, wrong-audience and non-numeric time claims, saying which', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const verifier = await auth;
+    expect(() => verifier.verify(undefined)).toThrow('missing token');
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ aud: 'veza', exp: now - 1 }, /token expired/],
+      [{ aud: 'veza', exp: now + 60, nbf: now + 30 }, /claim nbf is not valid/],
+      [{ aud: 'someone-else', exp: now + 60 }, /claim aud is not valid/],
+      [{ aud: 'veza', exp: String(now + 60) }, /claim exp is not valid: not a number/],
+      [{ aud: 'veza', exp: now + 60, iat: 'yesterday' }, /claim iat is not valid/],
+    ];
+    for (const [claims, error] of cases) {
+      const token = await signed(claims);
+      expect(() => verifier.verify(token)).toThrow(error);
+    }
+  });
+
+  it('refuses malformed tokens, critical header extensions, "none" and tampered payloads', async () => {
+    const verifier = await auth;
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const good = await signed({ aud: 'veza', exp });
+    const [header, payload, signature] = good.split('.') as [string, string, string];
+    // Correctly signed by hand, so that only the property under test is wrong.
+    const handSigned = (h: unknown, p: unknown) => `${b64(h)}.${b64(p)}.${createHmac('sha256', key).update(`${b64(h)}.${b64(p)}`).digest('base64url')}`;
+    expect(verifier.verify(handSigned({ alg: 'HS256' }, { sub: 'bob', aud: 'veza', exp })).userId).toBe('bob');
+    for (const bad of ['abc', `${header}.${payload}`, `${header}.${payload}.${signature}.x`, `${header}.${payload}.not base64!`, handSigned([1], { sub: 'bob', aud: 'veza', exp }), handSigned({ alg: 'HS256' }, 'not json'), handSigned({ alg: 'HS256' }, [1, 2])]) {
+      expect(() => verifier.verify(bad), bad).toThrow(/malformed/);
+    }
+    expect(() => verifier.verify(handSigned({ alg: 'none' }, { sub: 'bob', aud: 'veza', exp }))).toThrow(/algorithm/);
+    expect(() => verifier.verify(handSigned({ alg: 'HS256', crit: ['x'], x: 1 }, { sub: 'bob', aud: 'veza', exp }))).toThrow(/unsupported header/);
+    expect(() => verifier.verify(handSigned({ alg: 'HS256', b64: false, crit: ['b64'] }, { sub: 'bob', aud: 'veza', exp }))).toThrow(/unsupported header/);
+    const escalated = `${header}.${b64({ sub: 'bob', aud: 'veza', exp, docs: { '*': 'owner' } })}.${signature}`;
+    expect(() => verifier.verify(escalated)).toThrow(/signature/);
+    expect(() => verifier.verify(`${header}.${payload}.${signature.slice(0, -4)}`)).toThrow(/signature/);
   });
 });
 
@@ -54,10 +106,10 @@ describe('RS256 with a configured public key', () => {
     const auth = await Authenticator.create({ dataDir: data.dir, jwtPublicKey: pem });
     expect(auth.algorithm).toBe('RS256');
     const good = await new SignJWT({ tid: 'acme', docs: { '*': 'viewer' } }).setProtectedHeader({ alg: 'RS256' }).setSubject('dan').setExpirationTime('1h').sign(privateKey);
-    expect(await auth.verify(good)).toEqual({ userId: 'dan', tenantId: 'acme', docs: { '*': 'viewer' } });
+    expect(auth.verify(good)).toEqual({ userId: 'dan', tenantId: 'acme', docs: { '*': 'viewer' } });
     // The classic algorithm-confusion attack: HMAC keyed with the (public) PEM text.
     const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory').setExpirationTime('1h').sign(new TextEncoder().encode(pem));
-    await expect(auth.verify(confused)).rejects.toThrow(/algorithm/);
+    expect(() => auth.verify(confused)).toThrow(/algorithm/);
     await expect(auth.sign({ sub: 'dan' })).rejects.toThrow(/private key/);
   });
 });

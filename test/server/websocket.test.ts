@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect as connect_ } from 'node:net';
 import WebSocket from 'ws';
 import { roleFor, type DocumentRole } from '../../src/server/auth.js';
 import { CloseCode, forbidden } from '../../src/server/errors.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The upgrade path with a route registered the way modules do it (server.ws.route). The route
@@ -66,6 +68,27 @@ describe('upgrade', () => {
     expect(error.status).toBe(401);
     expect(JSON.parse(error.body)).toMatchObject({ status: 401, detail: 'missing token' });
     expect(authorized.length).toBe(before);
+  });
+
+  it('keeps a socket whose upgrade request says "Connection: close" (uWS closed it after an async upgrade)', async () => {
+    const token = await tokenFor({ d1: 'editor' });
+    const { port } = new URL(server.url);
+    const socket = connect_(Number(port), '127.0.0.1');
+    let received = Buffer.alloc(0);
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    socket.write(
+      `GET /test-echo/d1?token=${token} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: close\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await waitFor(() => received.includes('\r\n\r\n'), 'the upgrade answer', 5000);
+    expect(received.toString()).toMatch(/^HTTP\/1\.1 101/);
+    // A masked text frame "hi"; the route answers "editor:hi" on the same socket.
+    const mask = Buffer.from([1, 2, 3, 4]);
+    socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | 2]), mask, Buffer.from([...'hi'].map((c, i) => c.charCodeAt(0) ^ mask[i % 4]!))]));
+    await waitFor(() => received.includes('editor:hi'), 'the echo on the upgraded socket', 5000);
+    socket.destroy();
+    await ended;
   });
 
   it('refuses a forged token with 401', async () => {

@@ -1,0 +1,69 @@
+// Reference, not an anchor: the least work a uWebSockets.js server can do per delivery and still pass
+// the benchmark. It forwards each client's bytes unchecked (ws.publish, one write per observer), keeps
+// them in a list, and merges that list only when a client syncs. No validation, no storage, no auth:
+// unsafe for real use. Its CPU per update per observer is the socket floor every server here pays.
+// Usage: node bench/anchors/uws-floor.mjs PORT
+import uWS from 'uWebSockets.js';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import * as Y from 'yjs';
+
+const port = Number(process.argv[2] ?? 1234);
+const host = process.env.HOST ?? '127.0.0.1';
+/** Per document: the raw updates received so far, merged lazily. */
+const docs = new Map();
+
+function stateOf(name) {
+  let updates = docs.get(name);
+  if (!updates) docs.set(name, (updates = []));
+  if (updates.length > 1) updates.splice(0, updates.length, Y.mergeUpdates(updates));
+  return updates[0] ?? new Uint8Array([0, 0]);
+}
+
+function syncMessage(step, payload) {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, 0);
+  encoding.writeVarUint(e, step);
+  encoding.writeVarUint8Array(e, payload);
+  return encoding.toUint8Array(e);
+}
+
+const app = uWS.App().ws('/*', {
+  maxPayloadLength: 16 << 20,
+  idleTimeout: 0,
+  upgrade: (res, req, context) => {
+    res.upgrade({ doc: req.getUrl() }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+  },
+  open: (ws) => {
+    const { doc } = ws.getUserData();
+    ws.subscribe(doc);
+    // Sync step 1 with an empty state vector: the client answers with everything it holds.
+    ws.send(syncMessage(0, new Uint8Array([0])), true);
+  },
+  message: (ws, message) => {
+    const bytes = new Uint8Array(message);
+    const d = decoding.createDecoder(bytes);
+    if (decoding.readVarUint(d) !== 0) return;
+    const step = decoding.readVarUint(d);
+    const { doc } = ws.getUserData();
+    if (step === 0) {
+      ws.send(syncMessage(1, Y.diffUpdate(stateOf(doc), decoding.readVarUint8Array(d))), true);
+      return;
+    }
+    const update = decoding.readVarUint8Array(d);
+    if (update.byteLength <= 2) return;
+    ws.publish(doc, bytes, true);
+    const list = docs.get(doc);
+    if (list) list.push(update.slice());
+    else docs.set(doc, [update.slice()]);
+  },
+});
+
+app.listen(host, port, (token) => {
+  if (!token) {
+    console.error(`uws-floor: could not listen on ${host}:${port}`);
+    process.exit(1);
+  }
+  console.log(`uws-floor listening on ${host}:${port}`);
+});
+process.on('SIGTERM', () => process.exit(0));
