@@ -19,6 +19,7 @@ export const settings = {
   port: { env: 'VEZA_PORT', flag: 'port', schema: int(0, 65535).default(8080), doc: 'HTTP/WebSocket port (0 picks a free one)' },
   dataDir: { env: 'VEZA_DATA_DIR', flag: 'data-dir', schema: z.string().min(1).default('./data'), doc: 'Directory for the embedded database and the generated development secret' },
   databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', schema: optionalUrl(['postgres:', 'postgresql:']), doc: 'PostgreSQL connection string; unset means embedded PGlite in the data directory' },
+  storageThread: { env: 'VEZA_STORAGE_THREAD', flag: 'storage-thread', schema: bool.default(true), doc: 'Run the database client (embedded PGlite, or the PostgreSQL driver) on a worker thread, so that queries never stall WebSocket traffic' },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: optionalUrl(['redis:', 'rediss:']), doc: 'Redis connection string; set it to use the Redis Streams events bus' },
   logLevel: { env: 'VEZA_LOG_LEVEL', flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level' },
   jwtSecret: { env: 'VEZA_JWT_SECRET', flag: 'jwt-secret', schema: z.string().min(32, 'must be at least 32 characters').optional(), doc: 'HS256 secret; unset (and no public key) means a development secret generated into the data directory' },

@@ -1,4 +1,5 @@
 import * as Y from 'yjs';
+import { sql } from 'kysely';
 import { bytes, type Storage } from '../storage/database.js';
 
 export interface LoggedUpdate {
@@ -44,22 +45,48 @@ export class DocumentStore {
 
   /**
    * Appends the updates of several documents of one tenant in one transaction (group commit).
-   * Returns, per document id, the id of its last appended update.
+   * Returns, per document id, the id of its last appended update. One statement whatever the batch
+   * size: the updates travel as one bytea with their lengths, the other columns as arrays, so the
+   * cost on the event loop does not grow with a query builder's per-row work.
    */
   async append(tenantId: string, batches: readonly { docId: string; updates: readonly LoggedUpdate[] }[]): Promise<Map<string, string>> {
-    const rows = batches.flatMap(({ docId, updates }) =>
-      updates.map((u) => ({ tenant_id: tenantId, doc_id: docId, at: u.at, author: u.author, size: u.update.byteLength, update: u.update })),
-    );
+    const docIds: string[] = [];
+    const authors: string[] = [];
+    const times: number[] = [];
+    const sizes: number[] = [];
+    let total = 0;
+    for (const { docId, updates } of batches) {
+      for (const u of updates) {
+        docIds.push(docId);
+        authors.push(u.author);
+        times.push(u.at.getTime());
+        sizes.push(u.update.byteLength);
+        total += u.update.byteLength;
+      }
+    }
     const last = new Map<string, string>();
-    if (rows.length === 0) return last;
+    if (docIds.length === 0) return last;
+    const blob = Buffer.allocUnsafe(total);
+    let offset = 0;
+    for (const { updates } of batches) {
+      for (const u of updates) {
+        blob.set(u.update, offset);
+        offset += u.update.byteLength;
+      }
+    }
     await this.storage.withTenant(tenantId, async (trx) => {
-      await trx
-        .insertInto('documents')
-        .values(batches.map((b) => ({ tenant_id: tenantId, id: b.docId })))
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-      const inserted = await trx.insertInto('document_updates').values(rows).returning(['id', 'doc_id']).execute();
-      for (const row of inserted) {
+      await sql`INSERT INTO documents (tenant_id, id) SELECT ${tenantId}, unnest(${batches.map((b) => b.docId)}::text[]) ON CONFLICT DO NOTHING`.execute(trx);
+      // Rows are inserted in batch order, so ids (an identity) keep each document's update order.
+      const inserted = await sql<{ id: string | number | bigint; doc_id: string }>`
+        INSERT INTO document_updates (tenant_id, doc_id, author, at, size, update)
+        SELECT ${tenantId}, u.doc_id, u.author, to_timestamp(u.at_ms / 1000.0), u.size, substring(${blob}::bytea FROM u.start + 1 FOR u.size)
+        FROM (
+          SELECT *, (sum(size) OVER (ORDER BY ord) - size)::int AS start
+          FROM unnest(${docIds}::text[], ${authors}::text[], ${times}::float8[], ${sizes}::int[]) WITH ORDINALITY AS x(doc_id, author, at_ms, size, ord)
+        ) u
+        ORDER BY u.ord
+        RETURNING id, doc_id`.execute(trx);
+      for (const row of inserted.rows) {
         const id = String(row.id);
         const previous = last.get(row.doc_id);
         if (previous === undefined || BigInt(id) > BigInt(previous)) last.set(row.doc_id, id);

@@ -1,13 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PGliteDialect, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { TENANT_ID_PATTERN } from './schema.js';
 import { APP_ROLE, TENANT_SETTING } from './tenancy.js';
+import { WorkerDialect } from './worker-dialect.js';
 
 export type StorageKind = 'pglite' | 'postgres';
 
@@ -17,6 +18,8 @@ export interface StorageOptions {
   dataDir: string;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
+  /** Run the database client on a worker thread (default); false keeps it on the calling thread. */
+  storageThread?: boolean;
 }
 
 /**
@@ -31,17 +34,29 @@ export class Storage {
   ) {}
 
   static async open(options: StorageOptions): Promise<Storage> {
-    if (options.databaseUrl) {
+    const kind: StorageKind = options.databaseUrl ? 'postgres' : 'pglite';
+    const pgliteDir = path.join(options.dataDir, 'pglite');
+    if (kind === 'pglite') mkdirSync(pgliteDir, { recursive: true });
+    let dialect: Dialect;
+    if (options.storageThread ?? true) {
+      dialect = new WorkerDialect({ kind, databaseUrl: options.databaseUrl, pgliteDir, poolSize: options.poolSize ?? 10 });
+    } else if (options.databaseUrl) {
       const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
       // An idle client losing its server must not crash the process; the next query reconnects.
       pool.on('error', () => undefined);
-      return new Storage('postgres', new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }));
+      dialect = new PostgresDialect({ pool });
+    } else {
+      const pglite = new PGlite(pgliteDir);
+      await pglite.waitReady;
+      dialect = new PGliteDialect({ pglite });
     }
-    const dir = path.join(options.dataDir, 'pglite');
-    mkdirSync(dir, { recursive: true });
-    const pglite = new PGlite(dir);
-    await pglite.waitReady;
-    return new Storage('pglite', new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) }));
+    const storage = new Storage(kind, new Kysely<Database>({ dialect }));
+    // The embedded database opens now, so that a bad data directory fails here; PostgreSQL connects on first use.
+    if (kind === 'pglite') await storage.ping().catch(async (error: unknown) => {
+      await storage.close().catch(() => undefined);
+      throw error;
+    });
+    return storage;
   }
 
   /** Brings the schema up to date. Safe to run from several nodes at once (PostgreSQL advisory lock). */
