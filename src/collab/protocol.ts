@@ -1,5 +1,6 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import { CLOCK_MESSAGE, readClockRequest } from '../studio/clock.js';
 
 /** y-websocket's message types (first varuint of every message). */
 export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const;
@@ -11,6 +12,7 @@ export type ClientMessage =
   | { type: 'sync-step2' | 'update'; update: Uint8Array }
   | { type: 'awareness'; update: Uint8Array }
   | { type: 'query-awareness' }
+  | { type: 'clock'; sentAt: number }
   | { type: 'ignored'; messageType: number };
 
 export class ProtocolError extends Error {}
@@ -36,6 +38,8 @@ export function readMessage(data: Uint8Array): ClientMessage {
         return { type: 'awareness', update: decoding.readVarUint8Array(decoder) };
       case MessageType.queryAwareness:
         return { type: 'query-awareness' };
+      case CLOCK_MESSAGE:
+        return { type: 'clock', sentAt: readClockRequest(decoder) };
       default:
         // Auth (2) belongs to an optional y-websocket extension; unknown types may be newer
         // extensions. Neither changes the document, so they are counted and skipped.

@@ -11,6 +11,7 @@ import type { CollabMetrics } from './metrics.js';
 import { awarenessMessage, ProtocolError, readMessage, syncStep1, syncStep2, updateMessage } from './protocol.js';
 import type { ClusterRoom, ClusterSync } from './cluster.js';
 import type { UpdateWriter } from './update-writer.js';
+import { clockAnswer, preciseNow } from '../studio/clock.js';
 
 /** Per-connection state, set at upgrade. */
 export interface CollabConnection {
@@ -161,6 +162,9 @@ export class Room implements ClusterRoom {
         return;
       case 'query-awareness':
         ws.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])), true);
+        return;
+      case 'clock':
+        ws.send(clockAnswer(message.sentAt, preciseNow()), true);
         return;
       case 'ignored':
         this.deps.metrics.malformed.inc({ kind: `type-${message.messageType === 2 ? 'auth' : 'unknown'}` });

@@ -9,7 +9,8 @@ import type { Storage } from '../storage/database.js';
 import { DocumentStore } from './document-store.js';
 import { ClusterSync } from './cluster.js';
 import { CollabMetrics } from './metrics.js';
-import { ProtocolError } from './protocol.js';
+import { ProtocolError, readMessage } from './protocol.js';
+import { CLOCK_MESSAGE, clockAnswer, preciseNow } from '../studio/clock.js';
 import { Room, type CollabConnection, type CollabSocket } from './room.js';
 import { UpdateWriter } from './update-writer.js';
 
@@ -110,12 +111,26 @@ export class CollabService {
     const conn = ws.getUserData().state;
     this.metrics.messagesIn.inc();
     if (conn.room) return this.receive(ws, conn.room, new Uint8Array(data));
+    // Beat-clock samples are answered even while the document loads: a late answer is a bad sample.
+    if (new Uint8Array(data, 0, Math.min(1, data.byteLength))[0] === CLOCK_MESSAGE) return this.answerClock(ws, new Uint8Array(data));
     conn.queuedBytes += data.byteLength;
     if (conn.queuedBytes > MAX_QUEUED_WHILE_LOADING) {
       ws.end(CloseCode.tryAgainLater, 'too much data while the document loads');
       return;
     }
     conn.queued.push(new Uint8Array(data.slice(0)));
+  }
+
+  private answerClock(ws: CollabSocket, data: Uint8Array): void {
+    let message;
+    try {
+      message = readMessage(data);
+    } catch (error) {
+      this.metrics.malformed.inc({ kind: 'protocol' });
+      ws.end(CloseCode.protocolError, (error as Error).message.slice(0, 120));
+      return;
+    }
+    if (message.type === 'clock') ws.send(clockAnswer(message.sentAt, preciseNow()), true);
   }
 
   private receive(ws: CollabSocket, room: Room, data: Uint8Array): void {

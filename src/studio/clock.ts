@@ -1,0 +1,120 @@
+// The shared beat clock. Each client estimates its offset to the server's clock (NTP-style: several
+// request/answer samples, trusting the one with the shortest round trip, whose one-way delays can
+// differ least), and the session's transport in the document says when beat 0 fell in server time.
+// Every client then computes the same beat for the same instant. Browser-safe: no Node imports.
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import type { Transport } from './model.js';
+
+/** A veza extension of the y-websocket protocol on /collab: clock request and answer. */
+export const CLOCK_MESSAGE = 100;
+
+export interface ClockSample {
+  /** Client time when the request left, ms. */
+  sentAt: number;
+  /** Server time in the answer, ms. */
+  serverTime: number;
+  /** Client time when the answer arrived, ms. */
+  receivedAt: number;
+}
+
+/** Client → server: [100, float64 client time]. */
+export function clockRequest(sentAt: number): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, CLOCK_MESSAGE);
+  encoding.writeFloat64(e, sentAt);
+  return encoding.toUint8Array(e);
+}
+
+/** Server → client: [100, float64 the client's time echoed, float64 server time]. */
+export function clockAnswer(sentAt: number, serverTime: number): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, CLOCK_MESSAGE);
+  encoding.writeFloat64(e, sentAt);
+  encoding.writeFloat64(e, serverTime);
+  return encoding.toUint8Array(e);
+}
+
+/** Reads a request's client time (after the type varuint has been read by the caller's decoder). */
+export function readClockRequest(decoder: decoding.Decoder): number {
+  const sentAt = decoding.readFloat64(decoder);
+  if (!Number.isFinite(sentAt)) throw new RangeError('clock request time is not a finite number');
+  return sentAt;
+}
+
+/** Parses an answer; null when `message` is not one. */
+export function readClockAnswer(message: Uint8Array): { sentAt: number; serverTime: number } | null {
+  try {
+    const d = decoding.createDecoder(message);
+    if (decoding.readVarUint(d) !== CLOCK_MESSAGE) return null;
+    return { sentAt: decoding.readFloat64(d), serverTime: decoding.readFloat64(d) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Offset estimate from samples: the sample with the shortest round trip wins, offset =
+ * serverTime − midpoint(sent, received). Its error is at most half that round trip, and only as large
+ * as the difference between its two one-way delays.
+ */
+export class ClockEstimator {
+  private readonly samples: (ClockSample & { rtt: number })[] = [];
+
+  constructor(private readonly keep = 16) {}
+
+  add(sample: ClockSample): void {
+    const rtt = sample.receivedAt - sample.sentAt;
+    if (!(rtt >= 0)) return;
+    this.samples.push({ ...sample, rtt });
+    if (this.samples.length > this.keep) this.samples.shift();
+  }
+
+  get size(): number {
+    return this.samples.length;
+  }
+
+  /** Server time minus client time, ms; null before the first sample. */
+  offset(): number | null {
+    const best = this.best();
+    return best ? best.serverTime - (best.sentAt + best.receivedAt) / 2 : null;
+  }
+
+  /** Worst-case error of `offset()`, ms: half the best round trip. */
+  uncertainty(): number | null {
+    const best = this.best();
+    return best ? best.rtt / 2 : null;
+  }
+
+  /** The server's time now, given the client's clock. */
+  serverNow(clientNow: number): number {
+    return clientNow + (this.offset() ?? 0);
+  }
+
+  private best(): (ClockSample & { rtt: number }) | undefined {
+    let best: (ClockSample & { rtt: number }) | undefined;
+    for (const s of this.samples) if (!best || s.rtt < best.rtt) best = s;
+    return best;
+  }
+}
+
+/** The beat (fractional, from 0) of the transport at a server time. */
+export function beatAt(transport: Transport, serverTime: number): number {
+  if (!transport.playing) return transport.stoppedAtBeat;
+  return Math.max(0, ((serverTime - transport.beatZeroAt) * transport.bpm) / 60_000);
+}
+
+/** The transport fields that start playback from `fromBeat` at server time `serverTime`. */
+export function startTransport(bpm: number, fromBeat: number, serverTime: number): Pick<Transport, 'playing' | 'bpm' | 'beatZeroAt' | 'stoppedAtBeat'> {
+  return { playing: true, bpm, beatZeroAt: serverTime - (fromBeat * 60_000) / bpm, stoppedAtBeat: fromBeat };
+}
+
+/** The transport fields that stop playback at server time `serverTime`, remembering the beat. */
+export function stopTransport(transport: Transport, serverTime: number): Pick<Transport, 'playing' | 'stoppedAtBeat'> {
+  return { playing: false, stoppedAtBeat: beatAt(transport, serverTime) };
+}
+
+/** Server time in ms with sub-millisecond resolution where the platform has it. */
+export function preciseNow(): number {
+  return globalThis.performance ? globalThis.performance.timeOrigin + globalThis.performance.now() : Date.now();
+}
