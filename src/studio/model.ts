@@ -442,9 +442,11 @@ export class StudioDoc {
   }
 }
 
-function stripId<T extends { id?: unknown }>(value: T): Omit<T, 'id'> {
-  const { id: _id, ...rest } = value;
-  return rest;
+/** The fields of `value` without an `id` (ids are assigned, never patched). */
+function stripId<T extends object>(value: T): Omit<T, 'id'> {
+  const copy: Partial<T> & { id?: unknown } = { ...value };
+  delete copy.id;
+  return copy as Omit<T, 'id'>;
 }
 
 function sortedFromZero<T extends { tick: number }>(what: string, items: readonly T[], check: (item: T) => T): T[] {
