@@ -1,4 +1,5 @@
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { registerAutomerge } from './automerge/service.js';
 import { CollabService } from './collab/service.js';
 import type { Config } from './config.js';
 import type { EventBus } from './events/bus.js';
@@ -14,6 +15,9 @@ import { ServerMetrics } from './server/metrics.js';
 import { startTracing } from './server/tracing.js';
 import { uwsImplementation } from './server/uws.js';
 import { Storage } from './storage/database.js';
+import { ReplayService } from './studio/replay-service.js';
+import { ReplayStore } from './studio/replay-store.js';
+import { registerStudioRoutes } from './studio/routes.js';
 import { VERSION } from './version.js';
 
 export interface Veza {
@@ -68,6 +72,12 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     cleanups.push(async () => {
       if (!(await collab.close(Date.now() + config.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
     });
+    const automerge = registerAutomerge({ config, storage, server, logger });
+    cleanups.push(() => automerge.close());
+    const replay = new ReplayStore(storage);
+    registerStudioRoutes(server.http, { collab, replay });
+    const replayService = new ReplayService(replay, server, logger, config.collabMaxDocBytes);
+    cleanups.push(async () => replayService.close());
     const port = await server.listen(config.host, config.port);
     logger.info({ port, host: config.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.host}:${port}`);
 

@@ -54,6 +54,14 @@ export interface RoomDeps {
 /** Origin of updates that another node accepted. */
 const REMOTE = Symbol('remote');
 
+/** Origin of changes the server makes itself, on behalf of a user. */
+class ServerEdit {
+  constructor(readonly userId: string) {}
+}
+
+/** The room cannot take a change now (storage over its bound, document too large). */
+export class RoomBusyError extends Error {}
+
 const isEmptyUpdate = (u: Uint8Array) => u.byteLength === 2 && u[0] === 0 && u[1] === 0;
 
 /**
@@ -246,25 +254,53 @@ export class Room implements ClusterRoom {
       this.deps.publish(this.topic, updateMessage(update));
       return;
     }
+    if (origin instanceof ServerEdit) {
+      const message = updateMessage(update);
+      this.deps.publish(this.topic, message);
+      this.countOut(this.sockets.size, message.byteLength);
+      return this.accepted(update, origin.userId);
+    }
     if (typeof origin !== 'object' || origin === null) return;
     const ws = origin as CollabSocket;
-    const conn = ws.getUserData().state;
     const timed = (++this.updateCount & 15) === 0;
     const started = timed ? process.hrtime.bigint() : 0n;
     const message = updateMessage(update);
     ws.publish(this.topic, message, true);
-    const receivers = this.sockets.size - 1;
     if (timed) this.deps.metrics.propagationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    if (receivers > 0) {
-      this.deps.metrics.updatesOut.inc(receivers);
-      this.deps.metrics.bytesOut.inc(receivers * message.byteLength);
-    }
-    this.docBytes += update.byteLength;
-    this.deps.writer.append(this.key, this.tenantId, this.docId, { update, author: conn.userId, at: new Date() }, this.onPersisted);
-    this.deps.cluster?.publish(this, update);
-    this.authorBytes.set(conn.userId, (this.authorBytes.get(conn.userId) ?? 0) + update.byteLength);
-    this.eventTimer ??= setTimeout(this.reportUpdates, this.deps.eventIntervalMs);
+    this.countOut(this.sockets.size - 1, message.byteLength);
+    this.accepted(update, ws.getUserData().state.userId);
   };
+
+  private countOut(receivers: number, bytes: number): void {
+    if (receivers <= 0) return;
+    this.deps.metrics.updatesOut.inc(receivers);
+    this.deps.metrics.bytesOut.inc(receivers * bytes);
+  }
+
+  /** An update this node accepted (from a client or the server itself): logged, shared, reported. */
+  private accepted(update: Uint8Array, author: string): void {
+    this.docBytes += update.byteLength;
+    this.deps.writer.append(this.key, this.tenantId, this.docId, { update, author, at: new Date() }, this.onPersisted);
+    this.deps.cluster?.publish(this, update);
+    this.authorBytes.set(author, (this.authorBytes.get(author) ?? 0) + update.byteLength);
+    this.eventTimer ??= setTimeout(this.reportUpdates, this.deps.eventIntervalMs);
+  }
+
+  /**
+   * Changes made by the server on behalf of `userId` (a MIDI import, say): applied as one
+   * transaction, sent to every connection, logged with that author. Refused like a client's write
+   * when storage is over its memory bound or the document would pass its size limit.
+   */
+  edit<T>(userId: string, change: (doc: Y.Doc) => T): T {
+    if (this.destroyed) throw new Error('document was unloaded; retry');
+    if (!this.deps.writer.hasRoom(0)) throw new RoomBusyError('storage unavailable; change not accepted, retry later');
+    if (this.docBytes > this.deps.maxDocBytes) throw new RoomBusyError(`document is over ${this.deps.maxDocBytes} bytes`);
+    let result!: T;
+    this.doc.transact(() => {
+      result = change(this.doc);
+    }, new ServerEdit(userId));
+    return result;
+  }
 
   applyRemote(update: Uint8Array): void {
     try {

@@ -1,3 +1,4 @@
+import type * as Y from 'yjs';
 import type { Config } from '../config.js';
 import { createEvent } from '../events/catalog.js';
 import type { EventBus } from '../events/bus.js';
@@ -63,6 +64,26 @@ export class CollabService {
 
   get loadedRooms(): number {
     return this.rooms.size;
+  }
+
+  /**
+   * A change made by the server on behalf of `userId` (a MIDI import, say): it goes through the
+   * document's room like a client's update, so connected clients see it and the log records it.
+   */
+  async edit<T>(tenantId: string, docId: string, userId: string, change: (doc: Y.Doc) => T): Promise<T> {
+    const room = await this.room(tenantId, docId);
+    try {
+      return room.edit(userId, change);
+    } finally {
+      if (room.size === 0) this.scheduleUnload(room);
+    }
+  }
+
+  /** The document's current state: the loaded room's, else what storage holds. */
+  async state(tenantId: string, docId: string): Promise<Uint8Array> {
+    const room = this.rooms.get(`${tenantId}/${docId}`);
+    if (room) return room.fullState();
+    return (await this.store.load(tenantId, docId)).state;
   }
 
   private registerRoute(): void {

@@ -44,12 +44,25 @@ export interface DocumentSnapshotsTable {
   state: Uint8Array;
 }
 
+/** Exact states for replay: every logged update of the document with id <= upto_id, and nothing else. */
+export interface ReplayCheckpointsTable {
+  tenant_id: string;
+  doc_id: string;
+  upto_id: string;
+  /** Time of update `upto_id`. */
+  at: Date;
+  /** Updates the state holds (those with id <= upto_id). */
+  updates: number;
+  state: Uint8Array;
+}
+
 export interface Database {
   tenants: TenantsTable;
   parked_events: ParkedEventsTable;
   documents: DocumentsTable;
   document_updates: DocumentUpdatesTable;
   document_snapshots: DocumentSnapshotsTable;
+  replay_checkpoints: ReplayCheckpointsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

@@ -1,11 +1,15 @@
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import * as foundation from './0001_foundation.js';
 import * as documents from './0002_documents.js';
+import * as automerge from './0003_automerge.js';
+import * as replay from './0004_replay.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
   '0001_foundation': foundation,
   '0002_documents': documents,
+  '0003_automerge': automerge,
+  '0004_replay': replay,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { beatAt, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
+import { StudioDoc } from '../../src/studio/model.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
+import { connectClient } from '../helpers/yjs.js';
+
+/**
+ * The shared beat clock over the real /collab socket: two clients whose clocks are off by seconds,
+ * behind links with jittery delays (added in both directions by the test), estimate the server's
+ * clock and must compute the same beat for the same instant.
+ */
+let server: TestServer;
+let token: string;
+const doc = 'clock-song';
+
+beforeAll(async () => {
+  server = await startTestServer();
+  token = await server.veza.auth.sign({ sub: 'dj', docs: { [doc]: 'owner' } });
+});
+afterAll(() => server?.stop());
+
+/** A seeded generator, so that a failure can be replayed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A client whose clock reads `skewMs` off the true time, sending `samples` clock requests through
+ * a link that delays each direction by 0 or, half the time, up to `jitterMs` more.
+ */
+async function estimateOffset(skewMs: number, seed: number, samples = 24, jitterMs = 30): Promise<ClockEstimator> {
+  const rand = random(seed);
+  const delay = () => (rand() < 0.5 ? 0 : rand() * jitterMs);
+  const localNow = () => preciseNow() + skewMs;
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/collab/${doc}?token=${token}`);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const estimator = new ClockEstimator(samples);
+  const pending = new Map<number, (answer: { sentAt: number; serverTime: number }) => void>();
+  ws.on('message', (data: Buffer) => {
+    const answer = readClockAnswer(new Uint8Array(data));
+    if (!answer) return;
+    // The downlink delay: the answer "arrives" later.
+    void sleep(delay()).then(() => pending.get(answer.sentAt)?.(answer));
+  });
+  for (let i = 0; i < samples; i++) {
+    const sentAt = localNow();
+    const answered = new Promise<{ sentAt: number; serverTime: number }>((resolve) => pending.set(sentAt, resolve));
+    await sleep(delay()); // uplink delay
+    ws.send(clockRequest(sentAt));
+    const answer = await answered;
+    estimator.add({ sentAt: answer.sentAt, serverTime: answer.serverTime, receivedAt: localNow() });
+  }
+  ws.close();
+  return estimator;
+}
+
+describe('shared beat clock', () => {
+  it('two clients with clocks 4.2 s ahead and 2.7 s behind agree on the beat within 5 ms', async () => {
+    const [ahead, behind] = await Promise.all([estimateOffset(4200, 1), estimateOffset(-2700, 2)]);
+    expect(ahead.size).toBe(24);
+    // The offset each learned is the negative of its skew, to within its round trip's uncertainty.
+    expect(Math.abs(ahead.offset()! + 4200)).toBeLessThanOrEqual(ahead.uncertainty()! + 0.5);
+    expect(Math.abs(behind.offset()! - 2700)).toBeLessThanOrEqual(behind.uncertainty()! + 0.5);
+
+    // The transport lives in the document: one client starts playback at 93 bpm from beat 8.
+    const writer = await connectClient(server.url, doc, token);
+    const studio = new StudioDoc(writer.doc);
+    studio.setTransport(startTransport(93, 8, ahead.serverNow(preciseNow() + 4200)));
+    const reader = await connectClient(server.url, doc, token);
+    await waitFor(() => new StudioDoc(reader.doc).transport().playing, 'the transport to reach the other client');
+    const transport = new StudioDoc(reader.doc).transport();
+
+    // The same true instant, read on each client's own (skewed) clock.
+    const trueNow = preciseNow();
+    const beatAhead = beatAt(transport, ahead.serverNow(trueNow + 4200));
+    const beatBehind = beatAt(transport, behind.serverNow(trueNow - 2700));
+    const msApart = (Math.abs(beatAhead - beatBehind) * 60_000) / transport.bpm;
+    expect(msApart).toBeLessThan(5);
+    expect(beatAhead).toBeGreaterThanOrEqual(8);
+    writer.destroy();
+    reader.destroy();
+  });
+
+  it('stops at the beat reached and restarts from it', () => {
+    const studio = new StudioDoc(new Y.Doc());
+    studio.setTransport(startTransport(120, 0, 1_000_000));
+    expect(beatAt(studio.transport(), 1_000_000 + 1500)).toBeCloseTo(3, 9);
+    studio.setTransport(stopTransport(studio.transport(), 1_000_000 + 2000));
+    expect(beatAt(studio.transport(), 9_999_999)).toBeCloseTo(4, 9);
+    studio.setTransport(startTransport(60, studio.transport().stoppedAtBeat, 2_000_000));
+    expect(beatAt(studio.transport(), 2_000_000 + 1000)).toBeCloseTo(5, 9);
+  });
+
+  it('answers clock requests before the document has loaded, and closes on a truncated one', async () => {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/collab/clock-fresh?token=${await server.veza.auth.sign({ sub: 'dj', docs: { '*': 'viewer' } })}`);
+    const answers: number[] = [];
+    ws.on('message', (data: Buffer) => {
+      const answer = readClockAnswer(new Uint8Array(data));
+      if (answer) answers.push(answer.sentAt);
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(clockRequest(12345.5));
+    await waitFor(() => answers.includes(12345.5), 'the clock answer');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.send(clockRequest(1).subarray(0, 4));
+    expect(await closed).toBe(1002);
+  });
+});
