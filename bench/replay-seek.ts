@@ -94,6 +94,17 @@ async function main(): Promise<void> {
     console.log(`built ${built} checkpoints in ${(buildMs / 1000).toFixed(1)} s (in the background in the server)`);
     const warm = await measure('seeks with checkpoints', checkpointed, targets);
     const naive = await measure('seeks merging from the start', new ReplayStore(storage, Number.MAX_SAFE_INTEGER), targets.slice(0, Math.min(10, seeks)));
+    // A viewer that already holds the document at t and seeks one minute ahead gets only what lies between.
+    const forwardTimes: number[] = [];
+    for (const [i, t] of targets.entries()) {
+      const from = await checkpointed.lastUpdateAt('default', docId, t);
+      const to = await checkpointed.lastUpdateAt('default', docId, t + 60_000);
+      const began = performance.now();
+      await checkpointed.updatesBetween('default', docId, from?.id ?? null, to!.id);
+      forwardTimes.push(performance.now() - began);
+      progress('forward seeks of one minute', i + 1, targets.length);
+    }
+    const forward = summarize(forwardTimes);
     const check = async (t: number) => {
       const a = await checkpointed.stateAt('default', docId, t);
       const b = await new ReplayStore(storage, Number.MAX_SAFE_INTEGER).stateAt('default', docId, t);
@@ -108,6 +119,7 @@ async function main(): Promise<void> {
     console.log(row('first seek to the end, before any checkpoint (reads the whole log)', first));
     console.log(row('random seeks with checkpoints every 1,000 updates', warm));
     console.log(row('random seeks without checkpoints (read the log from the start)', naive));
+    console.log(`| forward seeks of one minute (≈${Math.round(total / 60)} updates) from a held state | ${forward.count} | ${forward.p50.toFixed(1)} | ${forward.p99.toFixed(1)} | – | – |`);
     console.log(`states with and without checkpoints identical: ${same ? 'yes' : 'NO'}`);
   } finally {
     await storage.close();

@@ -30,6 +30,8 @@ interface Viewer {
   playing: boolean;
   /** Log id of the last update the viewer holds. */
   position: string | null;
+  /** Whether the viewer has been sent a state (a forward seek then only needs what follows). */
+  hasState: boolean;
   /** Timeline time (Unix ms) that corresponded to wall time `wallStart` (performance.now()). */
   timelineStart: number;
   wallStart: number;
@@ -48,7 +50,8 @@ type ViewerSocket = VezaSocket<Viewer>;
  * sync step 2 with the nearest checkpoint, then the updates logged after it up to `at`), then the recorded updates (sync update messages) at their
  * original pace times `speed`. Text messages steer it: {"type":"seek","at":ms}, {"type":"pause"},
  * {"type":"play"}, {"type":"speed","speed":x}. The server reports {"type":"state",…} after each
- * change, {"type":"reset","at":ms} before the state of a seek (start from a fresh Y.Doc), and
+ * change, {"type":"reset","at":ms} before the state of a backward seek (start from a fresh Y.Doc;
+ * a forward seek sends only the updates in between), and
  * {"type":"end","at":ms} when it has played everything recorded so far (it then pauses).
  */
 export class ReplayService {
@@ -72,7 +75,7 @@ export class ReplayService {
         const speed = query.has('speed') ? Number(query.get('speed')) : 1;
         if (!Number.isFinite(at) || at < 0) throw badRequest('at must be a time in Unix milliseconds');
         if (!(speed > 0 && speed <= MAX_SPEED)) throw badRequest(`speed must be above 0 and at most ${MAX_SPEED}`);
-        return { tenantId: principal.tenantId, docId, at, speed, playing: true, position: null, timelineStart: at, wallStart: 0, queue: [], exhausted: false, timer: null, generation: 0, closed: false };
+        return { tenantId: principal.tenantId, docId, at, speed, playing: true, position: null, hasState: false, timelineStart: at, wallStart: 0, queue: [], exhausted: false, timer: null, generation: 0, closed: false };
       },
       open: (ws) => {
         this.viewers.add(ws);
@@ -137,26 +140,36 @@ export class ReplayService {
     this.report(ws);
   }
 
-  /** Sends the state at `at` (after a reset notice), then plays on from there if playing. */
+  /**
+   * Moves the viewer to `at`. Forward from where it is, it only needs the updates in between (no
+   * reset: the viewer's document already holds the rest); otherwise it gets a reset notice and the
+   * whole state at `at`. Then playback goes on from there if playing.
+   */
   private async seek(ws: ViewerSocket, at: number): Promise<void> {
     const viewer = ws.getUserData().state;
     const generation = ++viewer.generation;
     this.stopTimer(viewer);
     try {
-      const found = await this.store.stateAt(viewer.tenantId, viewer.docId, at);
+      const { tenantId, docId } = viewer;
+      const target = await this.store.lastUpdateAt(tenantId, docId, at);
+      const forward = viewer.hasState && (target === null ? viewer.position === null : viewer.position === null || BigInt(target.id) >= BigInt(viewer.position));
+      const parts = forward ? (target ? await this.store.updatesBetween(tenantId, docId, viewer.position, target.id) : []) : (await this.store.stateAt(tenantId, docId, at)).parts;
       // Before the first update there is nothing to wait for: the timeline starts at the recording's start.
-      const first = found.uptoId === null ? (await this.store.updatesAfter(viewer.tenantId, viewer.docId, null, 1))[0] : undefined;
+      const first = target === null ? (await this.store.updatesAfter(tenantId, docId, null, 1))[0] : undefined;
       if (viewer.closed || generation !== viewer.generation) return;
-      viewer.position = found.uptoId;
+      viewer.position = target?.id ?? null;
       viewer.timelineStart = first ? Math.max(at, first.at) : at;
       viewer.wallStart = performance.now();
       viewer.queue = [];
       viewer.exhausted = false;
       ws.cork(() => {
-        ws.send(JSON.stringify({ type: 'reset', at }), false);
-        ws.send(syncStep2(found.parts[0] ?? EMPTY_STATE), true);
-        for (const part of found.parts.slice(1)) ws.send(updateMessage(part), true);
+        if (!forward) {
+          ws.send(JSON.stringify({ type: 'reset', at }), false);
+          ws.send(syncStep2(parts[0] ?? EMPTY_STATE), true);
+        }
+        for (const part of forward ? parts : parts.slice(1)) ws.send(updateMessage(part), true);
       });
+      viewer.hasState = true;
       this.report(ws);
       this.schedule(ws);
     } catch (error) {

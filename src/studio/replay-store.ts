@@ -87,8 +87,8 @@ export class ReplayStore {
     });
   }
 
-  /** The document as it was at `at` (Unix ms). */
-  async stateAt(tenantId: string, docId: string, at: number): Promise<StateAt> {
+  /** The last logged update accepted at or before `at` (Unix ms): where "the document at `at`" ends. */
+  async lastUpdateAt(tenantId: string, docId: string, at: number): Promise<{ id: string; at: number } | null> {
     const target = await this.storage.withTenant(tenantId, (trx) =>
       trx
         .selectFrom('document_updates')
@@ -100,20 +100,30 @@ export class ReplayStore {
         .limit(1)
         .executeTakeFirst(),
     );
-    if (!target) return { parts: [], uptoId: null, at: null, updates: 0 };
-    const uptoId = String(target.id);
-    const checkpoint = await this.checkpointAtOrBefore(tenantId, docId, uptoId);
-    const parts = checkpoint ? [checkpoint.state] : [];
-    let after = checkpoint?.uptoId ?? null;
+    return target ? { id: String(target.id), at: new Date(target.at).getTime() } : null;
+  }
+
+  /** The updates after `afterId` up to `uptoId`, in log order (read in pages). */
+  async updatesBetween(tenantId: string, docId: string, afterId: string | null, uptoId: string): Promise<Uint8Array[]> {
+    const parts: Uint8Array[] = [];
+    let after = afterId;
     for (;;) {
       const page = await this.updatesAfter(tenantId, docId, after, TAIL_PAGE, uptoId);
       for (const row of page) parts.push(row.update);
-      if (page.length < TAIL_PAGE) break;
+      if (page.length < TAIL_PAGE) return parts;
       after = page.at(-1)!.id;
     }
-    const tail = parts.length - (checkpoint ? 1 : 0);
-    if (tail > this.checkpointEvery) void this.buildCheckpoints(tenantId, docId).catch(this.onBackgroundError);
-    return { parts, uptoId, at: new Date(target.at).getTime(), updates: (checkpoint?.updates ?? 0) + tail };
+  }
+
+  /** The document as it was at `at` (Unix ms). */
+  async stateAt(tenantId: string, docId: string, at: number): Promise<StateAt> {
+    const target = await this.lastUpdateAt(tenantId, docId, at);
+    if (!target) return { parts: [], uptoId: null, at: null, updates: 0 };
+    const uptoId = target.id;
+    const checkpoint = await this.checkpointAtOrBefore(tenantId, docId, uptoId);
+    const tail = await this.updatesBetween(tenantId, docId, checkpoint?.uptoId ?? null, uptoId);
+    if (tail.length > this.checkpointEvery) void this.buildCheckpoints(tenantId, docId).catch(this.onBackgroundError);
+    return { parts: checkpoint ? [checkpoint.state, ...tail] : tail, uptoId, at: target.at, updates: (checkpoint?.updates ?? 0) + tail.length };
   }
 
   /** At most `limit` logged updates after `afterId` (from the start when null), up to `uptoId`, in log order. */

@@ -140,6 +140,17 @@ describe('replay socket', () => {
     viewer.ws.close();
   });
 
+  it('seeks forward with only the updates in between (no reset)', async () => {
+    const viewer = await openViewer(`at=${written[0]!.after}&speed=0.01`);
+    await waitFor(() => names(viewer).length === 1, 'the first track');
+    viewer.send({ type: 'pause' });
+    viewer.send({ type: 'seek', at: written[3]!.after });
+    await waitFor(() => names(viewer).length === 4, 'the forward seek');
+    expect(names(viewer)).toEqual(['drums', 'bass', 'keys', 'lead']);
+    expect(viewer.texts.filter((t) => t.type === 'reset')).toHaveLength(1);
+    viewer.ws.close();
+  });
+
   it('closes with 1002 and a reason on a binary or malformed control message', async () => {
     for (const bad of [Buffer.from([1, 2, 3]), '{"type":"warp"}', 'not json', '{"type":"speed","speed":-1}']) {
       const viewer = await openViewer('at=0');
