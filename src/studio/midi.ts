@@ -2,10 +2,12 @@
 // sit on top). Import reads a Standard MIDI File in three passes before it touches the document:
 // 1. the chunk structure, checked here because @tonejs/midi (through midi-file) reads past a cut
 //    file's end without a word and returns fewer tracks or garbage events;
-// 2. every event of every track, which proves each track well formed and collects what @tonejs/midi
-//    keeps no channel or encoding for (controllers, names, markers, key signature);
-// 3. @tonejs/midi for the notes (its note-on/note-off pairing), tempo map and time signatures,
-//    one track chunk at a time so each studio track knows which MIDI track it came from.
+// 2. every event of every track, which proves each track well formed and collects the notes (paired
+//    here, see `readEvents`) and what @tonejs/midi keeps no channel or encoding for (controllers,
+//    names, markers, key signature);
+// 3. @tonejs/midi for the tempo map and time signatures, one track chunk at a time. Not for notes:
+//    it pairs a note-on with a note-off only within one (program, channel) part of a track, so a
+//    program change while a note sounds loses that note or gives it another's note-off.
 // Only then is everything written, in one Yjs transaction. Browser-safe: no Node imports.
 import tonejs from '@tonejs/midi';
 import {
@@ -119,6 +121,16 @@ function readChunks(file: Uint8Array): SmfChunks {
 // ---------------------------------------------------------------------------------------------
 // Pass 2: events
 
+/** A note of a MIDI track, in the track's ticks, with the program its channel had at its note-on. */
+interface RawNote {
+  pitch: number;
+  start: number;
+  duration: number;
+  velocity: number;
+  channel: number;
+  program: number;
+}
+
 interface RawTrack {
   name: string | undefined;
   /** Absolute ticks, file order. */
@@ -127,7 +139,10 @@ interface RawTrack {
   firstProgram: number | undefined;
   /** Program changes to another program on a channel that already had one. */
   programSwitches: number;
-  noteOns: number;
+  /** Every note-on (velocity > 0) of the track as a note, in file order. */
+  notes: RawNote[];
+  /** Notes still sounding at the end of the track (no note-off follows): they end at `endTick`. */
+  unterminated: number;
   markers: { tick: number; name: string }[];
   /** "C major" etc. when the track sets a key signature at tick 0. */
   key: string | undefined;
@@ -164,9 +179,32 @@ const META_DROPPED: Record<number, string> = {
   0x7f: 'sequencer-specific',
 };
 
-/** Walks every event of one MTrk chunk; throws MidiError at the first byte that does not fit. */
+/**
+ * Walks every event of one MTrk chunk; throws MidiError at the first byte that does not fit.
+ *
+ * Notes: a note-on (velocity > 0) is ended by the next note-off, or note-on of velocity 0, of the
+ * same channel and pitch in the same track, first in first out: when a pitch is struck again before
+ * it is released, the first note-off ends the first note (as most sequencers and players, and
+ * @tonejs/midi within one part, pair them; the exporter writes notes so that this pairing gives
+ * them back). Program changes do not affect pairing; a note takes the program its channel has at
+ * its note-on (0 before any program change, as in @tonejs/midi). A note still sounding when the
+ * track ends (no note-off follows) is kept and ends at the track's last event, End of Track, where
+ * a player silences it; `unterminated` counts those for a warning. A note-off with nothing
+ * sounding to end is counted as dropped.
+ */
 function readEvents(body: Uint8Array, trackNumber: number): RawTrack {
-  const raw: RawTrack = { name: undefined, controllers: [], firstProgram: undefined, programSwitches: 0, noteOns: 0, markers: [], key: undefined, endTick: 0, dropped: new Map() };
+  const raw: RawTrack = {
+    name: undefined,
+    controllers: [],
+    firstProgram: undefined,
+    programSwitches: 0,
+    notes: [],
+    unterminated: 0,
+    markers: [],
+    key: undefined,
+    endTick: 0,
+    dropped: new Map(),
+  };
   let at = 0;
   const fail = (what: string): never => {
     throw new MidiError(`malformed MIDI file: track ${trackNumber}, byte ${at}: ${what}`);
@@ -196,6 +234,8 @@ function readEvents(body: Uint8Array, trackNumber: number): RawTrack {
 
   let tick = 0;
   const programs = new Map<number, number>();
+  /** Notes sounding, oldest first, by channel * 128 + pitch. */
+  const sounding = new Map<number, RawNote[]>();
   // Running status survives meta and sysex events, as in midi-file (the parser under @tonejs/midi).
   let status = 0;
   while (at < body.length) {
@@ -232,8 +272,18 @@ function readEvents(body: Uint8Array, trackNumber: number): RawTrack {
     const channel = status & 0x0f;
     const a = first ?? dataByte();
     const b = kind === 0xc0 || kind === 0xd0 ? 0 : dataByte();
-    if (kind === 0x90 && b > 0) raw.noteOns++;
-    else if (kind === 0xb0) raw.controllers.push({ tick, controller: a, value: b, channel });
+    if (kind === 0x90 && b > 0) {
+      const note: RawNote = { pitch: a, start: tick, duration: 0, velocity: b, channel, program: programs.get(channel) ?? 0 };
+      raw.notes.push(note);
+      const key = channel * 128 + a;
+      const queue = sounding.get(key);
+      if (queue) queue.push(note);
+      else sounding.set(key, [note]);
+    } else if (kind === 0x80 || kind === 0x90) {
+      const note = sounding.get(channel * 128 + a)?.shift();
+      if (note) note.duration = tick - note.start;
+      else drop('note-offs with no note sounding');
+    } else if (kind === 0xb0) raw.controllers.push({ tick, controller: a, value: b, channel });
     else if (kind === 0xc0) {
       raw.firstProgram ??= a;
       if (programs.has(channel) && programs.get(channel) !== a) raw.programSwitches++;
@@ -243,6 +293,12 @@ function readEvents(body: Uint8Array, trackNumber: number): RawTrack {
     else if (kind === 0xe0) drop('pitch bend events');
     raw.endTick = tick;
   }
+  for (const queue of sounding.values()) {
+    for (const note of queue) {
+      note.duration = raw.endTick - note.start;
+      raw.unterminated++;
+    }
+  }
   return raw;
 }
 
@@ -251,7 +307,7 @@ function readEvents(body: Uint8Array, trackNumber: number): RawTrack {
 
 type ToneMidi = InstanceType<typeof Midi>;
 
-/** One MTrk chunk as a format 0 file, so @tonejs/midi's tracks for it are known to come from it. */
+/** One MTrk chunk as a format 0 file, for @tonejs/midi's reading of its tempo and time signature events. */
 function parseTrackWithTone(ppq: number, body: Uint8Array, trackNumber: number): ToneMidi {
   const file = new Uint8Array(22 + body.length);
   file.set([0x4d, 0x54, 0x68, 0x64, 0, 0, 0, 6, 0, 0, 0, 1, ppq >> 8, ppq & 0xff, 0x4d, 0x54, 0x72, 0x6b]);
@@ -298,7 +354,7 @@ function parseMidi(file: Uint8Array): ParsedMidi {
   const warnings = [...chunks.warnings];
   const raws = chunks.tracks.map((body, i) => readEvents(body, i + 1));
   const tones = chunks.tracks.map((body, i) => parseTrackWithTone(chunks.ppq, body, i + 1));
-  const tracks = raws.flatMap((raw, i) => sessionTracksOf(raw, tones[i]!, i + 1, warnings));
+  const tracks = raws.flatMap((raw, i) => sessionTracksOf(raw, i + 1, warnings));
   const dropped = new Map<string, number>();
   for (const raw of raws) for (const [kind, n] of raw.dropped) dropped.set(kind, (dropped.get(kind) ?? 0) + n);
   if (dropped.size > 0) warnings.push(`dropped what a session cannot hold: ${[...dropped].map(([kind, n]) => `${kind} (${n})`).join(', ')}`);
@@ -306,30 +362,22 @@ function parseMidi(file: Uint8Array): ParsedMidi {
 }
 
 /**
- * The session tracks of one MIDI track: one per program its notes play (a session track has one
- * program), each with the notes of its channels and their controllers; none without notes or controllers.
+ * The session tracks of one MIDI track: one per program its notes play (a note's program is its
+ * channel's at its note-on; a session track has one program), in the order of their first notes,
+ * each with the notes of its channels and their controllers; none without notes or controllers.
  */
-function sessionTracksOf(raw: RawTrack, tone: ToneMidi, number: number, warnings: string[]): PlannedTrack[] {
+function sessionTracksOf(raw: RawTrack, number: number, warnings: string[]): PlannedTrack[] {
   const baseName = raw.name?.trim() || `Track ${number}`;
   const label = `MIDI track ${number} ("${baseName}")`;
-  // @tonejs/midi splits a MIDI track by (program, channel); its parts of one program go together.
   const groups = new Map<number, { channels: Set<number>; notes: PlannedNote[] }>();
-  let paired = 0;
-  for (const part of tone.tracks) {
-    if (part.notes.length === 0) continue;
-    const group = groups.get(part.instrument.number) ?? { channels: new Set<number>(), notes: [] };
-    groups.set(part.instrument.number, group);
-    group.channels.add(part.channel);
-    for (const n of part.notes) {
-      // @tonejs/midi keeps velocity as v / 127: round, never truncate, to get v back.
-      const velocity = Math.min(127, Math.max(1, Math.round(n.velocity * 127)));
-      group.notes.push({ pitch: n.midi, start: n.ticks, duration: n.durationTicks, velocity, channel: part.channel });
-    }
-    paired += part.notes.length;
+  for (const { program, ...note } of raw.notes) {
+    const group = groups.get(program) ?? { channels: new Set<number>(), notes: [] };
+    groups.set(program, group);
+    group.channels.add(note.channel);
+    group.notes.push(note);
   }
-  if (paired < raw.noteOns) {
-    // @tonejs/midi pairs a note-on with the next note-off of its pitch within one (program, channel) part.
-    warnings.push(`${label}: ${raw.noteOns - paired} of ${raw.noteOns} note-ons found no note-off (none follows, or a program change falls in between) and were dropped`);
+  if (raw.unterminated > 0) {
+    warnings.push(`${label}: ${raw.unterminated} of ${raw.notes.length} notes have no note-off before the end of the track and were ended there, at tick ${raw.endTick}`);
   }
   if (groups.size === 0 && raw.controllers.length === 0) return [];
   if (groups.size === 0) groups.set(raw.firstProgram ?? 0, { channels: new Set(), notes: [] });

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import tonejs from '@tonejs/midi';
 import * as Y from 'yjs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { exportMidi, importMidi, MidiError } from '../../src/studio/midi.js';
 import { StudioDoc, type StudioSnapshot } from '../../src/studio/model.js';
 
@@ -44,9 +44,89 @@ const blupi = corpus('planetblupi-music-midi', () =>
 const realFiles = [...openmsx, ...blupi];
 
 // ---------------------------------------------------------------------------------------------
-// What is compared: notes as @tonejs/midi reads them, effective tempo map and signatures, a snapshot without ids.
+// What is compared: notes as the reference below reads them, effective tempo map, signatures and
+// controllers as @tonejs/midi reads them, a snapshot without ids.
 
-/** Every note of a file as [channel, pitch, ticks, durationTicks, velocity 1-127], sorted. */
+interface ReferenceReading {
+  ppq: number;
+  /** [channel, pitch, start, duration, velocity, program], sorted. */
+  notes: number[][];
+  noteOns: number;
+  /** Note-ons that some later note-off ends. */
+  paired: number;
+  /** Note-ons with no note-off after them: they end at their track's last event. */
+  unterminated: number;
+}
+
+/**
+ * The notes of a Standard MIDI File, read without the importer's code so that a pairing bug there
+ * shows: a flat list of each track's events, then, deliberately simply, each note-on (velocity > 0)
+ * in file order takes the first note-off (or note-on of velocity 0) after it, of its channel and
+ * pitch, that no earlier note-on took (first in first out). Program changes only set the program a
+ * note gets at its note-on (0 before any). No checks: the files are known to be well formed.
+ */
+function referenceNotes(file: Uint8Array): ReferenceReading {
+  const reading: ReferenceReading = { ppq: (file[12]! << 8) | file[13]!, notes: [], noteOns: 0, paired: 0, unterminated: 0 };
+  const length = (at: number): number => ((file[at]! << 24) | (file[at + 1]! << 16) | (file[at + 2]! << 8) | file[at + 3]!) >>> 0;
+  let at = 8 + length(4);
+  while (at < file.length) {
+    const end = at + 8 + length(at + 4);
+    at += 8;
+    const events: { tick: number; kind: 'on' | 'off' | 'program'; channel: number; a: number; b: number }[] = [];
+    let tick = 0;
+    let status = 0;
+    const varLength = (): number => {
+      let value = 0;
+      let b: number;
+      do {
+        b = file[at++]!;
+        value = value * 128 + (b & 0x7f);
+      } while (b & 0x80);
+      return value;
+    };
+    while (at < end) {
+      tick += varLength();
+      if (file[at] === 0xff || file[at] === 0xf0 || file[at] === 0xf7) {
+        at += file[at] === 0xff ? 2 : 1;
+        const skip = varLength();
+        at += skip;
+      } else {
+        if (file[at]! & 0x80) status = file[at++]!;
+        const type = status >> 4;
+        const a = file[at++]!;
+        const b = type === 0xc || type === 0xd ? 0 : file[at++]!;
+        const channel = status & 0x0f;
+        if (type === 0x9 && b > 0) events.push({ tick, kind: 'on', channel, a, b });
+        else if (type === 0x8 || type === 0x9) events.push({ tick, kind: 'off', channel, a, b });
+        else if (type === 0xc) events.push({ tick, kind: 'program', channel, a, b });
+      }
+    }
+    at = end;
+    const program = Array<number>(16).fill(0);
+    const taken = new Set<number>();
+    events.forEach((on, i) => {
+      if (on.kind === 'program') program[on.channel] = on.a;
+      if (on.kind !== 'on') return;
+      reading.noteOns++;
+      const off = events.findIndex((e, j) => j > i && !taken.has(j) && e.kind === 'off' && e.channel === on.channel && e.a === on.a);
+      if (off === -1) reading.unterminated++;
+      else {
+        reading.paired++;
+        taken.add(off);
+      }
+      reading.notes.push([on.channel, on.a, on.tick, (off === -1 ? tick : events[off]!.tick) - on.tick, on.b, program[on.channel]!]);
+    });
+  }
+  reading.notes.sort(byNumbers);
+  return reading;
+}
+
+/** A session's notes as the reference writes them: [channel, pitch, start, duration, velocity, program of the track], sorted. */
+function sessionNotes(s: StudioSnapshot): number[][] {
+  return s.tracks.flatMap((t) => t.clips.flatMap((c) => c.notes.map((n) => [n.channel, n.pitch, c.start + n.start, n.duration, n.velocity, t.program]))).sort(byNumbers);
+}
+
+/** Every note of a file as @tonejs/midi reads it: [channel, pitch, ticks, durationTicks, velocity 1-127], sorted. */
 function toneNotes(midi: ToneMidi): number[][] {
   return midi.tracks
     .flatMap((t) =>
@@ -161,17 +241,41 @@ function notesOf(s: StudioSnapshot): number[][] {
 
 describe('MIDI round trip of real files', () => {
   describe.skipIf(realFiles.length === 0)(`${openmsx.length} openttd-openmsx and ${blupi.length} planetblupi files`, () => {
-    it.each(realFiles.map((f) => [path.basename(f), f]))('%s: notes, tempo map, signatures and controllers survive import and export', (_, file) => {
+    const totals = { files: 0, noteOns: 0, paired: 0, unterminated: 0, imported: 0 };
+    afterAll(() => {
+      console.log(
+        `MIDI corpus: ${totals.files} files, ${totals.noteOns} note-ons, ${totals.paired} with a note-off, ${totals.unterminated} ended at the end of their track; ${totals.imported} notes imported`,
+      );
+    });
+
+    it.each(realFiles.map((f) => [path.basename(f), f]))('%s: every note, the tempo map, signatures and controllers survive import and export', (base, file) => {
       const original = readFileSync(file);
       const { studio, result } = imported(original);
       const source = new Midi(original);
-      expect(result.notes).toBe(source.tracks.reduce((n, t) => n + t.notes.length, 0));
-      expect(studio.settings().ppq).toBe(source.header.ppq);
+      const reference = referenceNotes(original);
+      console.log(`${base}: ${reference.noteOns} note-ons, ${reference.paired} with a note-off, ${reference.unterminated} without; ${result.notes} notes imported`);
+      Object.assign(totals, {
+        files: totals.files + 1,
+        noteOns: totals.noteOns + reference.noteOns,
+        paired: totals.paired + reference.paired,
+        unterminated: totals.unterminated + reference.unterminated,
+        imported: totals.imported + result.notes,
+      });
+      // No note is dropped: each note-on with a note-off is a note, and so is each without one (ended
+      // at the end of its track, with a warning).
+      expect(result.notes).toBe(reference.paired + reference.unterminated);
+      expect(result.notes).toBe(reference.noteOns);
+      if (reference.unterminated > 0) expect(result.warnings.join('\n')).toMatch(new RegExp(`${reference.unterminated} of \\d+ notes have no note-off`));
+      expect(studio.settings().ppq).toBe(reference.ppq);
+      // Pitch, start, duration, velocity, channel and program of every note, as the reference pairs them.
+      expect(sessionNotes(studio.snapshot())).toEqual(reference.notes);
 
       const exported = exportMidi(studio.snapshot());
+      const written = referenceNotes(exported);
+      expect(written.ppq).toBe(reference.ppq);
+      expect(written.unterminated).toBe(0);
+      expect(written.notes).toEqual(reference.notes);
       const again = new Midi(exported);
-      expect(again.header.ppq).toBe(source.header.ppq);
-      expect(toneNotes(again)).toEqual(toneNotes(source));
       expect(tempoMap(again)).toEqual(tempoMap(source));
       expect(signatureMap(again)).toEqual(signatureMap(source));
       expect(toneControllers(again)).toEqual(toneControllers(source));
@@ -290,6 +394,59 @@ describe('importMidi', () => {
     ]);
   });
 
+  it('pairs each note-on with the next note-off of its channel and pitch, first in first out, whatever program changes fall between', () => {
+    const track = [
+      name('Keys'),
+      ev(0, 0xc0, 3),
+      ev(0, 0xc1, 3),
+      ev(0, 0x80, 60, 0), // nothing sounding yet: dropped, reported
+      ev(0, 0x90, 60, 100), // program 3
+      ev(10, 0xc0, 7), // program change while 60 sounds
+      ev(10, 0x90, 64, 90), // program 7
+      ev(80, 0x80, 60, 0), // ends the note of program 3 at 100
+      ev(20, 0x90, 64, 0), // velocity 0: ends 64 at 120
+      ev(80, 0x90, 72, 50), // 200: struck twice before any note-off…
+      ev(10, 0x91, 72, 60), // (the same pitch on another channel is another note)
+      ev(0, 0x90, 72, 51),
+      ev(90, 0x80, 72, 0), // …the first note-off ends the first note (200-300)…
+      ev(0, 0xc0, 3),
+      ev(100, 0x80, 72, 0), // …the second the second (210-400)
+      ev(0, 0x81, 72, 0),
+      ev(0, 0x90, 48, 70), // 400, program 3 again: no note-off follows
+      ev(0, 0x90, 50, 71),
+      ev(0, 0x80, 50, 0), // zero length
+      ev(100, 0xff, 0x2f, 0), // End of Track at 500 ends 48
+    ];
+    const { studio, result } = imported(smf(96, [track], { format: 0, endOfTrack: false }));
+    const snap = studio.snapshot();
+    expect(result.notes).toBe(7);
+    expect(snap.tracks.map((t) => [t.name, t.program])).toEqual([
+      ['Keys (ch 1, 2)', 3],
+      ['Keys (ch 1)', 7],
+    ]);
+    // [channel, pitch, start, duration, velocity, program]
+    const expected = [
+      [0, 48, 400, 100, 70, 3],
+      [0, 50, 400, 0, 71, 3],
+      [0, 60, 0, 100, 100, 3],
+      [0, 64, 20, 100, 90, 7],
+      [0, 72, 200, 100, 50, 7],
+      [0, 72, 210, 190, 51, 7],
+      [1, 72, 210, 190, 60, 3],
+    ];
+    expect(sessionNotes(snap)).toEqual(expected);
+    expect(referenceNotes(smf(96, [track], { format: 0, endOfTrack: false })).notes).toEqual(expected);
+    const warnings = result.warnings.join('\n');
+    expect(warnings).toMatch(/MIDI track 1 \("Keys"\): 1 of 7 notes have no note-off before the end of the track and were ended there, at tick 500/);
+    expect(warnings).toMatch(/note-offs with no note sounding \(1\)/);
+    expect(warnings).toMatch(/plays several programs/);
+
+    const exported = exportMidi(snap);
+    expect(referenceNotes(exported).notes).toEqual(expected);
+    expect(referenceNotes(exported).unterminated).toBe(0);
+    expect(sessionNotes(imported(exported).studio.snapshot())).toEqual(expected);
+  });
+
   it('pairs repeated pitches as a MIDI reader does: equal starts, back-to-back and zero-length notes survive', () => {
     const studio = new StudioDoc();
     const track = studio.addTrack({ name: 'Repeats', program: 5 });
@@ -382,10 +539,10 @@ describe('importMidi', () => {
     const studio = new StudioDoc();
     studio.addTrack({ name: 'Existing' });
     importMidi(studio, original);
-    const exported = new Midi(exportMidi(studio.snapshot()));
-    expect(exported.header.ppq).toBe(480);
-    const scaled = toneNotes(new Midi(original)).map(([channel, pitch, ticks, duration, velocity]) => [channel!, pitch!, ticks! * 5, duration! * 5, velocity!]);
-    expect(toneNotes(exported)).toEqual(scaled.sort(byNumbers));
+    const exported = referenceNotes(exportMidi(studio.snapshot()));
+    expect(exported.ppq).toBe(480);
+    const scaled = referenceNotes(original).notes.map(([channel, pitch, ticks, duration, velocity, program]) => [channel!, pitch!, ticks! * 5, duration! * 5, velocity!, program!]);
+    expect(exported.notes).toEqual(scaled.sort(byNumbers));
   });
 });
 
