@@ -8,6 +8,7 @@ import { MemoryBus } from './events/memory-bus.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
 import { createLogger, type Logger } from './log.js';
+import { locateMediaWorker } from './media/worker-binary.js';
 import { VezaServer } from './server/app.js';
 import { Authenticator } from './server/auth.js';
 import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js';
@@ -65,7 +66,9 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     cleanups.push(() => bus.close());
 
     const server = new VezaServer({ config, logger, auth, metrics, tracer: tracing.tracer });
-    registerHealthRoutes(server.http, { storage, bus, metrics, startedAt });
+    const media = locateMediaWorker();
+    if (!media.available) logger.warn({ reason: media.reason, fix: media.fix }, `media unavailable: ${media.reason}; build the mediasoup worker with: ${media.fix}`);
+    registerHealthRoutes(server.http, { storage, bus, metrics, startedAt, media });
     registerIdentityRoute(server.http);
     registerEventRoutes(server.http, bus);
     const collab = await new CollabService({ config, storage, bus, server, logger }).start();

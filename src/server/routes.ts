@@ -1,4 +1,5 @@
 import type { EventBus } from '../events/bus.js';
+import type { MediaWorkerBinary } from '../media/worker-binary.js';
 import type { Storage } from '../storage/database.js';
 import { VERSION } from '../version.js';
 import type { HttpRouter } from './http.js';
@@ -10,6 +11,8 @@ interface HealthDeps {
   bus: EventBus;
   metrics: ServerMetrics;
   startedAt: number;
+  /** Whether the mediasoup worker binary was found at start, and if not why and how to build it. */
+  media: MediaWorkerBinary;
 }
 
 async function check(fn: () => Promise<void>): Promise<{ ok: boolean; error?: string }> {
@@ -29,6 +32,7 @@ export function registerIdentityRoute(http: HttpRouter): void {
 /** Liveness (/healthz), readiness (/readyz) and Prometheus metrics (/metrics). */
 export function registerHealthRoutes(http: HttpRouter, deps: HealthDeps): void {
   const operational = { operational: true };
+  const media = deps.media.available ? { available: true } : { available: false, reason: deps.media.reason, fix: deps.media.fix };
   http.route(
     'GET',
     '/healthz',
@@ -40,6 +44,7 @@ export function registerHealthRoutes(http: HttpRouter, deps: HealthDeps): void {
         storage: deps.storage.kind,
         bus: deps.bus.kind,
         uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+        media,
       },
       headers: { 'cache-control': 'no-store' },
     }),
