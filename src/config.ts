@@ -47,6 +47,11 @@ export const settings = {
   collabMaxPendingBytes: { env: 'VEZA_COLLAB_MAX_PENDING_BYTES', flag: 'collab-max-pending-bytes', schema: int(1024, 1 << 30).default(64 << 20), doc: 'Accepted updates kept in memory while storage is unreachable; past it writers are closed with 1013' },
   collabStreamPrefix: { env: 'VEZA_COLLAB_STREAM_PREFIX', flag: 'collab-stream-prefix', schema: z.string().min(1).default('veza:doc:'), doc: 'With REDIS_URL: key prefix of the per-document Redis streams that nodes sync through' },
   collabMaxBackpressureBytes: { env: 'VEZA_COLLAB_MAX_BACKPRESSURE_BYTES', flag: 'collab-max-backpressure-bytes', schema: int(1024, 1 << 30).default(4 << 20), doc: 'Bytes queued to one slow client before it is closed with 1013' },
+  mediaWorkers: { env: 'VEZA_MEDIA_WORKERS', flag: 'media-workers', schema: int(0, 1024).default(0), doc: 'mediasoup worker processes (0: one per CPU core)' },
+  mediaListenIp: { env: 'VEZA_MEDIA_LISTEN_IP', flag: 'media-listen-ip', schema: z.ipv4().or(z.ipv6()).default('127.0.0.1'), doc: 'Local IP that WebRTC and plain RTP transports listen on' },
+  mediaAnnouncedAddress: { env: 'VEZA_MEDIA_ANNOUNCED_ADDRESS', flag: 'media-announced-address', schema: z.string().min(1).max(255).optional(), doc: 'Public IP or host name put in ICE candidates instead of the listen IP (behind NAT, or listening on 0.0.0.0)' },
+  mediaRtcMinPort: { env: 'VEZA_MEDIA_RTC_MIN_PORT', flag: 'media-rtc-min-port', schema: int(1024, 65535).default(40000), doc: 'Lowest UDP/TCP port of media transports' },
+  mediaRtcMaxPort: { env: 'VEZA_MEDIA_RTC_MAX_PORT', flag: 'media-rtc-max-port', schema: int(1024, 65535).default(49999), doc: 'Highest UDP/TCP port of media transports' },
 } as const;
 
 type Settings = typeof settings;
@@ -86,6 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
       const why = parsed.error.issues.map((i) => i.message).join('; ');
       problems.push(`${source}=${JSON.stringify(raw)}: ${why}`);
     }
+  }
+  if (typeof out.mediaRtcMinPort === 'number' && typeof out.mediaRtcMaxPort === 'number' && out.mediaRtcMinPort > out.mediaRtcMaxPort) {
+    problems.push(`VEZA_MEDIA_RTC_MIN_PORT (${out.mediaRtcMinPort}) is above VEZA_MEDIA_RTC_MAX_PORT (${out.mediaRtcMaxPort})`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   out.dataDir = path.resolve(out.dataDir as string);

@@ -8,6 +8,8 @@ import { MemoryBus } from './events/memory-bus.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
 import { createLogger, type Logger } from './log.js';
+import { MediaPlane } from './media/plane.js';
+import { MediaSignaling } from './media/signaling.js';
 import { locateMediaWorker } from './media/worker-binary.js';
 import { VezaServer } from './server/app.js';
 import { Authenticator } from './server/auth.js';
@@ -31,6 +33,8 @@ export interface Veza {
   server: VezaServer;
   metrics: ServerMetrics;
   collab: CollabService;
+  /** The mediasoup workers and live rooms; null when the worker is not built (the media route answers 503). */
+  media: MediaPlane | null;
   /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
   shutdown(): Promise<boolean>;
 }
@@ -81,7 +85,22 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     registerStudioRoutes(server.http, { collab, replay });
     const replayService = new ReplayService(replay, server, logger, config.collabMaxDocBytes);
     cleanups.push(async () => replayService.close());
+    const mediaSignaling = new MediaSignaling({ server, logger });
     const port = await server.listen(config.host, config.port);
+    let mediaPlane: MediaPlane | null = null;
+    if (media.available) {
+      try {
+        mediaPlane = await MediaPlane.start({ config, logger, workerBin: media.path });
+        const plane = mediaPlane;
+        cleanups.push(() => plane.close());
+        mediaSignaling.attach(plane);
+      } catch (error) {
+        logger.error({ err: error }, 'media plane could not start; /media answers 503');
+        mediaSignaling.markUnavailable({ reason: `the mediasoup workers did not start: ${(error as Error).message}`, fix: 'see the server log; check the worker with npm run build:media' });
+      }
+    } else {
+      mediaSignaling.markUnavailable(media);
+    }
     logger.info({ port, host: config.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.host}:${port}`);
 
     let stopping: Promise<boolean> | null = null;
@@ -92,7 +111,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, collab, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;

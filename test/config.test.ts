@@ -23,6 +23,11 @@ describe('loadConfig', () => {
     expect(config.trustProxy).toBe(true);
   });
 
+  it('refuses a media port range whose minimum is above its maximum', () => {
+    expect(() => loadConfig({ VEZA_MEDIA_RTC_MIN_PORT: '45000', VEZA_MEDIA_RTC_MAX_PORT: '44000' })).toThrow(/VEZA_MEDIA_RTC_MIN_PORT \(45000\) is above VEZA_MEDIA_RTC_MAX_PORT \(44000\)/);
+    expect(loadConfig({ VEZA_MEDIA_RTC_MIN_PORT: '44000', VEZA_MEDIA_RTC_MAX_PORT: '44000' }).mediaRtcMaxPort).toBe(44000);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ REDIS_URL: '' }).redisUrl).toBeUndefined();
   });

@@ -6,18 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startVeza } from '../../src/main.js';
 import { BUILD_MEDIA_COMMAND, installedMediasoupVersion, locateMediaWorker, workerCachePath } from '../../src/media/worker-binary.js';
+import { builtWorker } from '../helpers/media.js';
 import { startTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/services.js';
 
-/** The built worker, or null (a printed skip; a failure with REQUIRE_SERVICES=1, as in CI). */
-function builtWorker(): string | null {
-  const found = locateMediaWorker();
-  if (found.available) return found.path;
-  const reason = `no mediasoup worker: ${found.reason}; build it with \`${found.fix}\``;
-  if (process.env.REQUIRE_SERVICES === '1') throw new Error(`${reason} (REQUIRE_SERVICES=1)`);
-  console.warn(`SKIP: ${reason}`);
-  return null;
-}
 
 const worker = builtWorker();
 const version = installedMediasoupVersion()!;

@@ -1,0 +1,130 @@
+// Runs in headless Chromium (bundled by esbuild in signaling.test.ts): a mediasoup-client peer
+// speaking Veza's /media signaling. `window.vezaPeer` publishes fake audio and video, or consumes
+// whatever the room sends, and reports the receive side's getStats().
+import { Device } from 'mediasoup-client';
+import type { types } from 'mediasoup-client';
+
+type Consumer = types.Consumer;
+type Transport = types.Transport;
+// This file runs in the browser; the project's TypeScript settings carry no DOM library.
+declare const navigator: { mediaDevices: { getUserMedia(constraints: unknown): Promise<{ getAudioTracks(): types.Producer['track'][]; getVideoTracks(): types.Producer['track'][] }> } };
+const window = globalThis as unknown as Record<string, unknown>;
+
+interface Notification {
+  method: string;
+  data: Record<string, unknown>;
+}
+
+interface PeerReport {
+  notifications: Notification[];
+  consumers: { kind: string; producerId: string }[];
+  errors: string[];
+}
+
+class Signaling {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (data: unknown) => void; reject: (error: Error) => void }>();
+  readonly notifications: Notification[] = [];
+  onNotification: (n: Notification) => void = () => undefined;
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.onmessage = (event) => {
+      const message = JSON.parse(String(event.data)) as { id?: number; ok?: boolean; data?: unknown; error?: { code: string; message: string }; method?: string };
+      if (message.id !== undefined) {
+        const waiter = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (message.ok) waiter?.resolve(message.data);
+        else waiter?.reject(new Error(`${message.error?.code}: ${message.error?.message}`));
+      } else if (message.method) {
+        const n = { method: message.method, data: (message.data ?? {}) as Record<string, unknown> };
+        this.notifications.push(n);
+        this.onNotification(n);
+      }
+    };
+  }
+
+  static open(url: string): Promise<Signaling> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      const signaling = new Signaling(ws);
+      ws.onopen = () => resolve(signaling);
+      ws.onerror = () => reject(new Error(`could not open ${url}`));
+    });
+  }
+
+  request<T = Record<string, unknown>>(method: string, data: unknown = {}): Promise<T> {
+    const id = this.nextId++;
+    this.ws.send(JSON.stringify({ id, method, data }));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve: resolve as (data: unknown) => void, reject }));
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+async function transport(signaling: Signaling, device: Device, direction: 'send' | 'recv'): Promise<Transport> {
+  const params = await signaling.request<{ id: string; iceParameters: never; iceCandidates: never; dtlsParameters: never }>('createWebRtcTransport', {
+    producing: direction === 'send',
+    consuming: direction === 'recv',
+  });
+  const created = direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
+  created.on('connect', ({ dtlsParameters }, done, fail) => {
+    signaling.request('connectWebRtcTransport', { transportId: created.id, dtlsParameters }).then(() => done(), fail);
+  });
+  if (direction === 'send') {
+    created.on('produce', ({ kind, rtpParameters, appData }, done, fail) => {
+      signaling.request<{ id: string }>('produce', { transportId: created.id, kind, rtpParameters, appData }).then(done, fail);
+    });
+  }
+  return created;
+}
+
+async function start(url: string, role: 'publish' | 'consume'): Promise<void> {
+  const report: PeerReport = { notifications: [], consumers: [], errors: [] };
+  window.vezaReport = report;
+  const signaling = await Signaling.open(url);
+  const device = new Device();
+  await device.load({ routerRtpCapabilities: await signaling.request('getRouterRtpCapabilities') });
+  if (role === 'publish') {
+    const send = await transport(signaling, device, 'send');
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240, frameRate: 15 } });
+    await send.produce({ track: stream.getAudioTracks()[0]!, appData: { source: 'mic' } });
+    await send.produce({ track: stream.getVideoTracks()[0]!, appData: { source: 'camera' } });
+    window.vezaLeave = () => signaling.close();
+    return;
+  }
+  const recv = await transport(signaling, device, 'recv');
+  const consumers: Consumer[] = [];
+  const consume = async (producerId: string) => {
+    const params = await signaling.request<{ id: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: never }>('consume', {
+      transportId: recv.id,
+      producerId,
+      rtpCapabilities: device.rtpCapabilities,
+    });
+    const consumer = await recv.consume({ id: params.id, producerId: params.producerId, kind: params.kind, rtpParameters: params.rtpParameters });
+    consumers.push(consumer);
+    report.consumers.push({ kind: consumer.kind, producerId });
+    await signaling.request('resumeConsumer', { consumerId: consumer.id });
+  };
+  const seen = (n: Notification) => {
+    report.notifications.push(n);
+    if (n.method === 'newProducer') consume(String(n.data.producerId)).catch((error: Error) => report.errors.push(error.message));
+  };
+  for (const n of signaling.notifications) seen(n);
+  signaling.onNotification = seen;
+  window.vezaStats = async () => {
+    const out: Record<string, { packetsReceived: number; framesDecoded: number }> = {};
+    const stats = await recv.getStats();
+    stats.forEach((entry: { type: string; kind?: string; packetsReceived?: number; framesDecoded?: number }) => {
+      if (entry.type !== 'inbound-rtp' || !entry.kind) return;
+      const current = out[entry.kind] ?? { packetsReceived: 0, framesDecoded: 0 };
+      current.packetsReceived += entry.packetsReceived ?? 0;
+      current.framesDecoded += entry.framesDecoded ?? 0;
+      out[entry.kind] = current;
+    });
+    return out;
+  };
+}
+
+window.vezaPeer = start;
