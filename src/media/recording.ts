@@ -1,0 +1,166 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { types as ms } from 'mediasoup';
+import type { LiveRoom } from './plane.js';
+
+/** A free even UDP port whose successor is free too (ffmpeg's RTP demuxer takes RTCP on port + 1). */
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20000 + 2 * Math.floor(Math.random() * 10000);
+    const ok = await Promise.all([port, port + 1].map((p) => new Promise<boolean>((resolve) => {
+      const socket = createSocket('udp4');
+      socket.once('error', () => resolve(false));
+      socket.bind(p, '127.0.0.1', () => socket.close(() => resolve(true)));
+    })));
+    if (ok.every(Boolean)) return port;
+  }
+  throw new Error('no free UDP port pair for ffmpeg');
+}
+
+interface Leg {
+  transport: ms.PlainTransport;
+  consumer: ms.Consumer;
+  port: number;
+}
+
+/** The SDP ffmpeg reads: one m-line per consumer, with the payload type and SSRC mediasoup sends. */
+export function sdpFor(legs: Leg[]): string {
+  const lines = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=veza', 'c=IN IP4 127.0.0.1', 't=0 0'];
+  for (const { consumer, port } of legs) {
+    const codec = consumer.rtpParameters.codecs[0]!;
+    const name = codec.mimeType.split('/')[1]!;
+    lines.push(`m=${consumer.kind} ${port} RTP/AVP ${codec.payloadType}`);
+    lines.push(`a=rtpmap:${codec.payloadType} ${name}/${codec.clockRate}${codec.channels ? `/${codec.channels}` : ''}`);
+    if (codec.parameters && Object.keys(codec.parameters).length > 0) {
+      lines.push(`a=fmtp:${codec.payloadType} ${Object.entries(codec.parameters).map(([k, v]) => `${k}=${String(v)}`).join(';')}`);
+    }
+    lines.push('a=recvonly');
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+export interface RecordingResult {
+  status: 'finished' | 'failed';
+  error: string | null;
+  bytes: number;
+  durationMs: number;
+}
+
+export interface RecordingOptions {
+  /** Output file; its extension picks the container (.webm/.mkv copies Opus and VP8 as they are). */
+  file: string;
+  /** Extra ffmpeg output arguments (HLS); default: copy the streams. */
+  outputArgs?: string[];
+  /** Called once when ffmpeg exits on its own (crash, killed) before stop(). */
+  onUnexpectedExit?: (result: RecordingResult) => void;
+}
+
+/**
+ * Consumes producers of a room through PlainTransports (rtcpMux off, comedia off: the server
+ * connects each transport to the port ffmpeg listens on) into ffmpeg reading an SDP file.
+ * Consumers start paused and are resumed once ffmpeg is listening; video gets a keyframe request.
+ */
+export class Recording {
+  private stopped = false;
+  private readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private stderr = '';
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    readonly file: string,
+    private readonly legs: Leg[],
+    readonly ffmpeg: ChildProcess,
+    private readonly options: RecordingOptions,
+  ) {
+    ffmpeg.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-4000);
+    });
+    this.exit = new Promise((resolve) => ffmpeg.once('exit', (code, signal) => resolve({ code, signal })));
+    void this.exit.then(async () => {
+      if (this.stopped) return;
+      this.closeLegs();
+      this.options.onUnexpectedExit?.(await this.result('ffmpeg exited before the recording was stopped'));
+    });
+  }
+
+  static async start(room: LiveRoom, producers: ms.Producer[], options: RecordingOptions): Promise<Recording> {
+    if (producers.length === 0) throw new Error('nothing to record: the room has no producers');
+    await mkdir(path.dirname(options.file), { recursive: true });
+    const legs: Leg[] = [];
+    try {
+      for (const producer of producers) {
+        const transport = await room.createPlainTransport({ rtcpMux: false, comedia: false });
+        const port = await freePortPair();
+        await transport.connect({ ip: '127.0.0.1', port, rtcpPort: port + 1 });
+        const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: room.router.rtpCapabilities, paused: true });
+        legs.push({ transport, consumer, port });
+      }
+      const sdpFile = `${options.file}.sdp`;
+      await writeFile(sdpFile, sdpFor(legs));
+      const ffmpeg = spawn(
+        'ffmpeg',
+        [
+          '-hide_banner', '-loglevel', 'warning', '-nostdin',
+          '-protocol_whitelist', 'file,udp,rtp', '-analyzeduration', '2000000', '-fflags', '+genpts',
+          '-i', sdpFile,
+          ...(options.outputArgs ?? ['-map', '0', '-c', 'copy', '-y', options.file]),
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      const recording = new Recording(options.file, legs, ffmpeg, options);
+      // ffmpeg binds its sockets once it has read the SDP; give it a moment before media flows.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      for (const leg of legs) {
+        await leg.consumer.resume();
+        if (leg.consumer.kind === 'video') await leg.consumer.requestKeyFrame();
+      }
+      return recording;
+    } catch (error) {
+      for (const leg of legs) leg.transport.close();
+      throw error;
+    }
+  }
+
+  get running(): boolean {
+    return !this.stopped && this.ffmpeg.exitCode === null && this.ffmpeg.signalCode === null;
+  }
+
+  /** Asks a keyframe again (a segmenter starting a new rendition). */
+  async requestKeyFrames(): Promise<void> {
+    for (const leg of this.legs) if (leg.consumer.kind === 'video' && !leg.consumer.closed) await leg.consumer.requestKeyFrame();
+  }
+
+  /** Stops ffmpeg (SIGINT: it finishes the file) and reports what was written. */
+  async stop(): Promise<RecordingResult> {
+    const wasRunning = this.running;
+    this.stopped = true;
+    if (wasRunning) {
+      // Media keeps flowing until ffmpeg has gone: its RTP input only notices SIGINT between packets.
+      this.ffmpeg.kill('SIGINT');
+      const timer = setTimeout(() => this.ffmpeg.kill('SIGKILL'), 5000);
+      await this.exit;
+      clearTimeout(timer);
+    }
+    this.closeLegs();
+    return this.result(wasRunning ? null : 'ffmpeg exited before the recording was stopped');
+  }
+
+  private closeLegs(): void {
+    for (const leg of this.legs) leg.transport.close();
+  }
+
+  private async result(early: string | null): Promise<RecordingResult> {
+    const { code, signal } = await this.exit;
+    const durationMs = Date.now() - this.startedAt;
+    const bytes = await stat(this.file).then((s) => s.size, () => 0);
+    const tail = this.stderr.trim().split('\n').slice(-3).join(' | ');
+    // ffmpeg exits 255 on SIGINT after finishing the file cleanly.
+    const clean = early === null && (code === 0 || code === 255 || signal === 'SIGINT');
+    let error: string | null = null;
+    if (!clean) error = `${early ?? 'ffmpeg failed'} (code ${String(code)}, signal ${String(signal)})${tail ? `: ${tail}` : ''}`;
+    else if (bytes === 0) error = `no media was written (no packets reached ffmpeg)${tail ? `: ${tail}` : ''}`;
+    return { status: error ? 'failed' : 'finished', error, bytes, durationMs };
+  }
+}

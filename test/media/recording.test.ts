@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+import { MediaPlane, type LiveRoom } from '../../src/media/plane.js';
+import { Recording, type RecordingResult } from '../../src/media/recording.js';
+import { builtWorker } from '../helpers/media.js';
+import { ffmpegAvailable, startRtpSource, type RtpSource } from '../helpers/rtp-source.js';
+
+const worker = builtWorker();
+const ready = worker !== null && ffmpegAvailable();
+
+function probe(file: string): { duration: number; kinds: string[] } {
+  const out = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name', '-of', 'json', file], { encoding: 'utf8' });
+  expect(out.status, out.stderr).toBe(0);
+  const parsed = JSON.parse(out.stdout) as { format: { duration: string }; streams: { codec_type: string }[] };
+  return { duration: Number(parsed.format.duration), kinds: parsed.streams.map((s) => s.codec_type).sort() };
+}
+
+describe.skipIf(!ready)('recording a live room with ffmpeg', () => {
+  let plane: MediaPlane;
+  let room: LiveRoom;
+  let dir: string;
+  const sources: RtpSource[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'veza-rec-'));
+    plane = await MediaPlane.start({
+      config: { mediaWorkers: 1, mediaListenIp: '127.0.0.1', mediaAnnouncedAddress: undefined, mediaRtcMinPort: 40000, mediaRtcMaxPort: 49999 },
+      logger: createLogger({ logLevel: 'silent' }),
+      workerBin: worker!,
+    });
+    room = await plane.room('t1/rec-room');
+    sources.push(await startRtpSource(room, 'audio'), await startRtpSource(room, 'video'));
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const source of sources) await source.stop();
+    await plane?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records ~3 s of Opus + VP8 into a WebM that ffprobe reads', async () => {
+    const file = path.join(dir, 'a.webm');
+    const recording = await Recording.start(room, sources.map((s) => s.producer), { file });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const result = await recording.stop();
+    expect(result.error).toBeNull();
+    expect(result.status).toBe('finished');
+    expect(result.bytes).toBeGreaterThan(1000);
+    const { duration, kinds } = probe(file);
+    console.info(`recorded ${result.durationMs} ms wall, file ${duration.toFixed(2)} s, ${result.bytes} bytes`);
+    expect(kinds).toEqual(['audio', 'video']);
+    expect(duration).toBeGreaterThan(1.5);
+    expect(duration).toBeLessThan(6);
+  }, 30_000);
+
+  it('reports a recording whose ffmpeg is killed as failed, with the error', async () => {
+    const file = path.join(dir, 'b.webm');
+    let unexpected: RecordingResult | null = null;
+    const recording = await Recording.start(room, [sources[0]!.producer], { file, onUnexpectedExit: (r) => (unexpected = r) });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const exited = new Promise((resolve) => recording.ffmpeg.once('exit', resolve));
+    recording.ffmpeg.kill('SIGKILL');
+    await exited;
+    const result = await recording.stop();
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatch(/ffmpeg exited before the recording was stopped.*SIGKILL/);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(unexpected).not.toBeNull();
+    expect(unexpected!.status).toBe('failed');
+  }, 30_000);
+
+  it('refuses to start without producers', async () => {
+    await expect(Recording.start(room, [], { file: path.join(dir, 'c.webm') })).rejects.toThrow(/no producers/);
+  });
+});
