@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { types as ms } from 'mediasoup';
-import type { LiveRoom } from '../../src/media/plane.js';
+import { createLogger } from '../../src/log.js';
+import { MediaPlane, type LiveRoom } from '../../src/media/plane.js';
 
 /** ffmpeg and ffprobe on PATH, or null (a printed skip; a failure with REQUIRE_SERVICES=1). */
 export function ffmpegAvailable(): boolean {
@@ -64,6 +65,33 @@ export async function startRtpSource(room: LiveRoom, kind: ms.MediaKind): Promis
         await exited;
       }
       transport.close();
+    },
+  };
+}
+
+/** A one-worker media plane with one room fed audio and video by ffmpeg test sources. */
+export interface FedRoom {
+  plane: MediaPlane;
+  room: LiveRoom;
+  sources: RtpSource[];
+  stop(): Promise<void>;
+}
+
+export async function startFedRoom(workerBin: string, roomKey: string): Promise<FedRoom> {
+  const plane = await MediaPlane.start({
+    config: { mediaWorkers: 1, mediaListenIp: '127.0.0.1', mediaAnnouncedAddress: undefined, mediaRtcMinPort: 40000, mediaRtcMaxPort: 49999 },
+    logger: createLogger({ logLevel: 'silent' }),
+    workerBin,
+  });
+  const room = await plane.room(roomKey);
+  const sources = [await startRtpSource(room, 'audio'), await startRtpSource(room, 'video')];
+  return {
+    plane,
+    room,
+    sources,
+    stop: async () => {
+      for (const source of sources) await source.stop();
+      await plane.close();
     },
   };
 }

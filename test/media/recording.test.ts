@@ -3,11 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { MediaPlane, type LiveRoom } from '../../src/media/plane.js';
+import type { LiveRoom } from '../../src/media/plane.js';
 import { Recording, type RecordingResult } from '../../src/media/recording.js';
 import { builtWorker } from '../helpers/media.js';
-import { ffmpegAvailable, startRtpSource, type RtpSource } from '../helpers/rtp-source.js';
+import { ffmpegAvailable, startFedRoom, type FedRoom, type RtpSource } from '../helpers/rtp-source.js';
 
 const worker = builtWorker();
 const ready = worker !== null && ffmpegAvailable();
@@ -20,25 +19,19 @@ function probe(file: string): { duration: number; kinds: string[] } {
 }
 
 describe.skipIf(!ready)('recording a live room with ffmpeg', () => {
-  let plane: MediaPlane;
+  let fed: FedRoom;
   let room: LiveRoom;
+  let sources: RtpSource[];
   let dir: string;
-  const sources: RtpSource[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'veza-rec-'));
-    plane = await MediaPlane.start({
-      config: { mediaWorkers: 1, mediaListenIp: '127.0.0.1', mediaAnnouncedAddress: undefined, mediaRtcMinPort: 40000, mediaRtcMaxPort: 49999 },
-      logger: createLogger({ logLevel: 'silent' }),
-      workerBin: worker!,
-    });
-    room = await plane.room('t1/rec-room');
-    sources.push(await startRtpSource(room, 'audio'), await startRtpSource(room, 'video'));
+    fed = await startFedRoom(worker!, 't1/rec-room');
+    ({ room, sources } = fed);
   }, 30_000);
 
   afterAll(async () => {
-    for (const source of sources) await source.stop();
-    await plane?.close();
+    await fed?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
