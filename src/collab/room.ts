@@ -11,7 +11,6 @@ import type { CollabMetrics } from './metrics.js';
 import { awarenessMessage, ProtocolError, readMessage, syncStep1, syncStep2, updateMessage } from './protocol.js';
 import type { ClusterRoom, ClusterSync } from './cluster.js';
 import type { UpdateWriter } from './update-writer.js';
-import { clockAnswer, preciseNow } from '../studio/clock.js';
 
 /** Per-connection state, set at upgrade. */
 export interface CollabConnection {
@@ -172,7 +171,7 @@ export class Room implements ClusterRoom {
         ws.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])), true);
         return;
       case 'clock':
-        ws.send(clockAnswer(message.sentAt, preciseNow()), true);
+        // Answered by CollabService before any room sees it; nothing here.
         return;
       case 'ignored':
         this.deps.metrics.malformed.inc({ kind: `type-${message.messageType === 2 ? 'auth' : 'unknown'}` });

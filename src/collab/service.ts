@@ -131,9 +131,9 @@ export class CollabService {
   private onMessage(ws: CollabSocket, data: ArrayBuffer): void {
     const conn = ws.getUserData().state;
     this.metrics.messagesIn.inc();
-    if (conn.room) return this.receive(ws, conn.room, new Uint8Array(data));
-    // Beat-clock samples are answered even while the document loads: a late answer is a bad sample.
+    // Beat-clock samples are answered here, at once, even while the document loads: a late answer is a bad sample.
     if (new Uint8Array(data, 0, Math.min(1, data.byteLength))[0] === CLOCK_MESSAGE) return this.answerClock(ws, new Uint8Array(data));
+    if (conn.room) return this.receive(ws, conn.room, new Uint8Array(data));
     conn.queuedBytes += data.byteLength;
     if (conn.queuedBytes > MAX_QUEUED_WHILE_LOADING) {
       ws.end(CloseCode.tryAgainLater, 'too much data while the document loads');
