@@ -8,7 +8,10 @@ import { MemoryBus } from './events/memory-bus.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
 import { createLogger, type Logger } from './log.js';
+import { LiveService } from './media/live.js';
+import { MediaOutputs } from './media/outputs.js';
 import { MediaPlane } from './media/plane.js';
+import { registerMediaRoutes } from './media/routes.js';
 import { MediaSignaling } from './media/signaling.js';
 import { locateMediaWorker } from './media/worker-binary.js';
 import { VezaServer } from './server/app.js';
@@ -35,6 +38,10 @@ export interface Veza {
   collab: CollabService;
   /** The mediasoup workers and live rooms; null when the worker is not built (the media route answers 503). */
   media: MediaPlane | null;
+  /** Recordings and HLS egress of live rooms. */
+  outputs: MediaOutputs;
+  /** Stream and voice events, quality stats; null without a media plane. */
+  live: LiveService | null;
   /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
   shutdown(): Promise<boolean>;
 }
@@ -86,13 +93,25 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const replayService = new ReplayService(replay, server, logger, config.collabMaxDocBytes);
     cleanups.push(async () => replayService.close());
     const mediaSignaling = new MediaSignaling({ server, logger });
-    const port = await server.listen(config.host, config.port);
     let mediaPlane: MediaPlane | null = null;
+    let live: LiveService | null = null;
+    const outputs = new MediaOutputs({ storage, bus, logger, dataDir: config.dataDir, plane: () => mediaPlane });
+    if (!config.redisUrl) {
+      const abandoned = await outputs.markAbandoned();
+      if (abandoned > 0) logger.warn({ abandoned }, 'recordings or HLS runs left running by a previous process were marked failed');
+    }
+    registerMediaRoutes(server.http, outputs);
+    const port = await server.listen(config.host, config.port);
     if (media.available) {
       try {
         mediaPlane = await MediaPlane.start({ config, logger, workerBin: media.path });
         const plane = mediaPlane;
+        live = new LiveService({ config, plane, bus, collab, logger });
+        const liveService = live;
+        // Outputs finish their files before the workers go; the room events stop first.
         cleanups.push(() => plane.close());
+        cleanups.push(async () => liveService.close());
+        cleanups.push(() => outputs.close());
         mediaSignaling.attach(plane);
       } catch (error) {
         logger.error({ err: error }, 'media plane could not start; /media answers 503');
@@ -111,7 +130,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;

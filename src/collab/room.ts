@@ -99,6 +99,7 @@ export class Room implements ClusterRoom {
     this.sinceSnapshot = loaded.tail;
     this.awareness.setLocalState(null);
     this.awareness.on('update', this.trackAwareness);
+    this.awareness.on('update', this.announceOwnPresence);
     this.doc.on('update', this.onDocUpdate);
     this.doc.on('beforeTransaction', this.rememberTransaction);
     this.doc.on('afterTransaction', this.trackChanges);
@@ -106,6 +107,14 @@ export class Room implements ClusterRoom {
 
   get size(): number {
     return this.sockets.size;
+  }
+
+  /**
+   * The server's own awareness entry (who talks in the session's voice room, say), under the room
+   * doc's client id; y-protocols renews it every 15 s so clients keep it, and null removes it.
+   */
+  setServerPresence(state: Record<string, unknown> | null): void {
+    if (!this.destroyed) this.awareness.setLocalState(state);
   }
 
   join(ws: CollabSocket): void {
@@ -353,6 +362,7 @@ export class Room implements ClusterRoom {
       this.reportUpdates();
     }
     this.awareness.off('update', this.trackAwareness);
+    this.awareness.off('update', this.announceOwnPresence);
     this.awareness.destroy();
     this.doc.destroy();
     this.emit('session.closed', undefined, { sessionId: this.docId, durationMs: Date.now() - this.openedAt });
@@ -363,6 +373,11 @@ export class Room implements ClusterRoom {
     const conn = (origin as CollabSocket).getUserData().state;
     for (const id of [...change.added, ...change.updated]) conn.awarenessIds.add(id);
     for (const id of change.removed) conn.awarenessIds.delete(id);
+  };
+
+  private readonly announceOwnPresence = (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
+    if (origin !== 'local' || this.destroyed) return;
+    this.deps.publish(this.topic, awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.doc.clientID])));
   };
 
   private readonly rememberTransaction = (tr: Y.Transaction): void => {

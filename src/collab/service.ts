@@ -37,6 +37,7 @@ export class CollabService {
   readonly writer: UpdateWriter;
   readonly metrics: CollabMetrics;
   private readonly rooms = new Map<string, Room>();
+  private readonly presence = new Map<string, Record<string, unknown>>();
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly unloadTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<CollabSocket>();
@@ -77,6 +78,17 @@ export class CollabService {
     } finally {
       if (room.size === 0) this.scheduleUnload(room);
     }
+  }
+
+  /**
+   * Sets the server's awareness entry in a session (null removes it). It is kept while the
+   * document is not loaded and applied when it loads, so late joiners see it too.
+   */
+  setPresence(tenantId: string, docId: string, state: Record<string, unknown> | null): void {
+    const key = `${tenantId}/${docId}`;
+    if (state) this.presence.set(key, state);
+    else this.presence.delete(key);
+    this.rooms.get(key)?.setServerPresence(state);
   }
 
   /** The document's current state: the loaded room's, else what storage holds. */
@@ -211,6 +223,8 @@ export class CollabService {
     });
     await this.cluster?.attach(room);
     this.rooms.set(key, room);
+    const presence = this.presence.get(key);
+    if (presence) room.setServerPresence(presence);
     this.metrics.loadedDocuments.set(this.rooms.size);
     bus.publish(createEvent('session.opened', { tenantId, payload: { sessionId: docId } })).catch((error: unknown) => logger.warn({ err: error }, 'could not publish session.opened'));
     return room;

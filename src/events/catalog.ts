@@ -35,6 +35,43 @@ export const payloadSchemas = {
   'stream.ended': z.object({ roomId: id, durationMs: z.number().int().min(0) }),
   'stream.viewer.joined': z.object({ roomId: id, viewerId: id }),
   'stream.viewer.left': z.object({ roomId: id, viewerId: id }),
+  'stream.quality': z.object({
+    roomId: id,
+    /** One entry per consumer: what the SFU sends it and what its receiver reports back. */
+    consumers: z
+      .array(
+        z.object({
+          consumerId: id,
+          userId: id,
+          producerId: id,
+          kind: z.enum(['audio', 'video']),
+          /** Bits per second sent to the consumer over the last second. */
+          bitrate: z.number().min(0),
+          packetsSent: z.number().int().min(0),
+          /** Cumulative and recent (0..1) loss the receiver reported in RTCP. */
+          packetsLost: z.number().int(),
+          fractionLost: z.number().min(0).max(1),
+          /** Interarrival jitter of the incoming stream, milliseconds. */
+          jitterMs: z.number().min(0),
+          roundTripTimeMs: z.number().min(0).optional(),
+          /** mediasoup's 0..10 quality score of the stream to this consumer. */
+          score: z.number().min(0).max(10),
+        }),
+      )
+      .max(500),
+    /** Consumers left out past 500. */
+    omitted: z.number().int().min(0),
+  }),
+  'voice.speaker.changed': z.object({ sessionId: id, userId: id.nullable() }),
+  'recording.ended': z.object({
+    roomId: id,
+    outputId: id,
+    kind: z.enum(['recording', 'hls']),
+    status: z.enum(['finished', 'failed']),
+    durationMs: z.number().int().min(0),
+    bytes: z.number().int().min(0),
+    error: z.string().max(2000).optional(),
+  }),
   'tip.sent': z.object({ roomId: id, fromUserId: id, toUserId: id, ...money, message: z.string().max(500).optional() }),
 } as const;
 

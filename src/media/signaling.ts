@@ -7,7 +7,7 @@ import { canWrite, roleFor, type DocumentRole } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden, HttpError } from '../server/errors.js';
 import type { VezaSocket } from '../server/websocket.js';
 import { DOC_ID_PATTERN } from '../collab/service.js';
-import type { LivePeer, LiveRoom, MediaPlane } from './plane.js';
+import { isCamera, MAX_CAMERAS, type LivePeer, type LiveRoom, type MediaPlane, type RoomKind } from './plane.js';
 import type { MediaWorkerBinary } from './worker-binary.js';
 
 /** Per peer, so that one client cannot exhaust a worker's ports or memory. */
@@ -16,6 +16,7 @@ export const MEDIA_LIMITS = { transports: 4, producers: 8, consumers: 256 } as c
 interface MediaConnection {
   tenantId: string;
   roomId: string;
+  kind: RoomKind;
   role: DocumentRole;
   peer: LivePeer | null;
   room: LiveRoom | null;
@@ -77,6 +78,8 @@ const requests = {
   pauseProducer: z.object({ producerId: id }).strict(),
   resumeProducer: z.object({ producerId: id }).strict(),
   closeProducer: z.object({ producerId: id }).strict(),
+  setPreferredLayers: z.object({ consumerId: id, spatialLayer: z.number().int().min(0).max(15), temporalLayer: z.number().int().min(0).max(15).optional() }).strict(),
+  setLiveCamera: z.object({ producerId: id }).strict(),
 } as const;
 
 type Method = keyof typeof requests;
@@ -104,6 +107,18 @@ function mayProduce(peer: LivePeer): void {
   if (!peer.canProduce) throw new SignalingError('forbidden', 'viewers may only consume');
 }
 
+/**
+ * What each room kind lets a peer publish: voice rooms carry audio only; in a live room the owner
+ * (the DJ) sends music and up to MAX_CAMERAS cameras, and guests (editors) send their voice.
+ */
+function mayPublish(room: LiveRoom, peer: LivePeer, kind: 'audio' | 'video', appData: Record<string, unknown>): void {
+  if (kind === 'audio') return;
+  if (room.info.kind === 'voice') throw new SignalingError('forbidden', 'a studio voice room carries audio only');
+  if (peer.role !== 'owner') throw new SignalingError('forbidden', 'guests join a live room with voice only; video is the owner\'s');
+  if (appData.source !== 'camera') throw new SignalingError('bad-request', 'video in a live room is a camera: appData.source must be "camera"');
+  if (room.cameraCount() >= MAX_CAMERAS) throw new SignalingError('limit', `at most ${MAX_CAMERAS} cameras per live room`);
+}
+
 /** One small handler per request; the room holds the state. */
 const handlers: { [M in Method]: Handler<M> } = {
   getRouterRtpCapabilities: async (room) => room.router.rtpCapabilities,
@@ -124,6 +139,7 @@ const handlers: { [M in Method]: Handler<M> } = {
     const foreign = rtpParameters.codecs.find((codec) => !codec.mimeType.toLowerCase().startsWith(`${kind}/`));
     if (foreign) throw new SignalingError('bad-request', `produce: codec ${foreign.mimeType} is not a ${kind} codec`);
     if (peer.producers.size >= MEDIA_LIMITS.producers) throw new SignalingError('limit', `at most ${MEDIA_LIMITS.producers} producers per connection`);
+    mayPublish(room, peer, kind, appData ?? {});
     const producer = await room.produce(peer, transport, { kind, rtpParameters: rtpParameters as ms.RtpParameters, appData: appData ?? {} });
     return { id: producer.id };
   },
@@ -139,13 +155,30 @@ const handlers: { [M in Method]: Handler<M> } = {
     const consumer = await room.consume(peer, transport, producerId, rtpCapabilities as ms.RtpCapabilities);
     return { id: consumer.id, producerId, peerId: owner.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, type: consumer.type, producerPaused: consumer.producerPaused };
   },
-  resumeConsumer: async (_room, peer, { consumerId }) => {
-    await consumerOf(peer, consumerId).resume();
+  resumeConsumer: async (room, peer, { consumerId }) => {
+    const consumer = consumerOf(peer, consumerId);
+    await room.resumeConsumer(peer, consumer);
+    // `paused` true: a camera that is not live; it starts when the DJ switches to it.
+    return { paused: consumer.paused };
+  },
+  pauseConsumer: async (room, peer, { consumerId }) => {
+    await room.pauseConsumer(consumerOf(peer, consumerId));
     return {};
   },
-  pauseConsumer: async (_room, peer, { consumerId }) => {
-    await consumerOf(peer, consumerId).pause();
-    return {};
+  setPreferredLayers: async (_room, peer, { consumerId, spatialLayer, temporalLayer }) => {
+    const consumer = consumerOf(peer, consumerId);
+    if (consumer.type !== 'simulcast' && consumer.type !== 'svc') throw new SignalingError('bad-request', `consumer ${consumerId} is ${consumer.type}, not simulcast or svc`);
+    await consumer.setPreferredLayers({ spatialLayer, ...(temporalLayer === undefined ? {} : { temporalLayer }) });
+    return { preferredLayers: consumer.preferredLayers ?? null };
+  },
+  setLiveCamera: async (room, peer, { producerId }) => {
+    if (room.info.kind !== 'live') throw new SignalingError('bad-request', 'only live rooms have cameras');
+    if (peer.role !== 'owner') throw new SignalingError('forbidden', 'only the room\'s owner switches the live camera');
+    const camera = room.producers().find(({ producer }) => producer.id === producerId)?.producer;
+    if (!camera) throw new SignalingError('not-found', `no producer ${producerId} in this room`);
+    if (!isCamera(camera)) throw new SignalingError('bad-request', `producer ${producerId} is not a camera`);
+    room.setLiveCamera(producerId);
+    return { producerId };
   },
   pauseProducer: async (_room, peer, { producerId }) => {
     await producerOf(peer, producerId).pause();
@@ -191,22 +224,28 @@ export class MediaSignaling {
     this.unavailable = { reason: media.reason, fix: media.fix };
   }
 
+  /**
+   * `/media/<room>`: a live room (DJ set, stream), roles on `<room>`. `/voice/<session>`: the voice
+   * chat of a studio session, with the caller's role on that session's document.
+   */
   private register(): void {
-    this.deps.server.ws.route<MediaConnection>('/media/:room', {
-      authorize: ({ params, principal }) => {
-        if (!this.plane) {
-          throw new HttpError(503, 'media-unavailable', `media is unavailable: ${this.unavailable.reason}; fix: ${this.unavailable.fix}`);
-        }
-        const roomId = params.room ?? '';
-        if (!DOC_ID_PATTERN.test(roomId)) throw badRequest('room id must be 1-200 characters of letters, digits and ._:-');
-        const role = roleFor(principal, roomId);
-        if (!role) throw forbidden(`no role on room ${roomId}`);
-        return { tenantId: principal.tenantId, roomId, role, peer: null, room: null, chain: Promise.resolve(), closed: false };
-      },
-      open: (ws) => this.onOpen(ws),
-      message: (ws, data, isBinary) => this.onMessage(ws, data, isBinary),
-      close: (ws) => this.onClose(ws),
-    });
+    for (const [pattern, kind] of [['/media/:room', 'live'], ['/voice/:room', 'voice']] as const) {
+      this.deps.server.ws.route<MediaConnection>(pattern, {
+        authorize: ({ params, principal }) => {
+          if (!this.plane) {
+            throw new HttpError(503, 'media-unavailable', `media is unavailable: ${this.unavailable.reason}; fix: ${this.unavailable.fix}`);
+          }
+          const roomId = params.room ?? '';
+          if (!DOC_ID_PATTERN.test(roomId)) throw badRequest(`${kind === 'voice' ? 'session' : 'room'} id must be 1-200 characters of letters, digits and ._:-`);
+          const role = roleFor(principal, roomId);
+          if (!role) throw forbidden(`no role on ${kind === 'voice' ? 'session' : 'room'} ${roomId}`);
+          return { tenantId: principal.tenantId, roomId, kind, role, peer: null, room: null, chain: Promise.resolve(), closed: false };
+        },
+        open: (ws) => this.onOpen(ws),
+        message: (ws, data, isBinary) => this.onMessage(ws, data, isBinary),
+        close: (ws) => this.onClose(ws),
+      });
+    }
   }
 
   private onOpen(ws: MediaSocket): void {
@@ -216,6 +255,7 @@ export class MediaSignaling {
     const peer: LivePeer = {
       id: randomUUID(),
       userId: principal.userId,
+      role: conn.role,
       canProduce: canWrite(conn.role),
       transports: new Map(),
       producers: new Map(),
@@ -239,7 +279,7 @@ export class MediaSignaling {
   /** A room that closes (emptied, its worker died) while this peer waits is replaced by a new one. */
   private async join(plane: MediaPlane, conn: MediaConnection, peer: LivePeer): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const room = await plane.room(`${conn.tenantId}/${conn.roomId}`);
+      const room = await plane.room({ tenantId: conn.tenantId, roomId: conn.roomId, kind: conn.kind });
       if (conn.closed) {
         if (room.peers.size === 0) room.close('empty');
         return;

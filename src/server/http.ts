@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { z } from 'zod';
 import type { Config } from '../config.js';
@@ -27,6 +28,15 @@ export interface HttpReply {
   /** Serialised as JSON unless `body` is given. */
   json?: unknown;
   body?: string | Uint8Array;
+  /** A file (or a byte range of one) streamed with backpressure instead of `body`; see files.ts. */
+  file?: FileBody;
+}
+
+/** Bytes `start` to `end` inclusive of the file at `path`; `total` is the file's size. */
+export interface FileBody {
+  path: string;
+  start: number;
+  end: number;
 }
 
 export type HttpHandler = (ctx: HttpContext) => Promise<HttpReply> | HttpReply;
@@ -155,6 +165,10 @@ export class HttpRouter {
       await this.admit(ctx, options);
       const reply = await handler(ctx);
       status = reply.status ?? 200;
+      if (reply.file) {
+        this.sendFile(res, state, snapshot, status, reply.headers ?? {}, reply.file);
+        return;
+      }
       const payload = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
       const type = reply.body === undefined && reply.json !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {};
       this.send(res, state, snapshot, status, { ...type, ...reply.headers }, payload);
@@ -243,6 +257,21 @@ export class HttpRouter {
     return new HttpError(500, 'internal', `internal error; quote request id ${snapshot.requestId}`);
   }
 
+  private sendFile(res: HttpResponse, state: { aborted: boolean; closeConnection: boolean }, snapshot: RequestSnapshot, status: number, headers: Record<string, string>, file: FileBody): void {
+    if (state.aborted) return;
+    const all = { ...SECURITY_HEADERS, ...this.corsHeaders(snapshot.headers.origin), 'x-request-id': snapshot.requestId, ...headers };
+    streamFile(
+      res,
+      state,
+      file,
+      () => {
+        res.writeStatus(`${status} ${statusText[status] ?? ''}`.trim());
+        for (const [name, value] of Object.entries(all)) res.writeHeader(name, value);
+      },
+      (error) => this.deps.logger.error({ err: error, path: snapshot.path, requestId: snapshot.requestId }, 'file could not be sent'),
+    );
+  }
+
   private send(res: HttpResponse, state: { aborted: boolean; closeConnection: boolean }, snapshot: RequestSnapshot, status: number, headers: Record<string, string>, body: string | Uint8Array): void {
     if (state.aborted) return;
     const all = { ...SECURITY_HEADERS, ...this.corsHeaders(snapshot.headers.origin), 'x-request-id': snapshot.requestId, ...headers };
@@ -253,6 +282,51 @@ export class HttpRouter {
       res.end(body, state.closeConnection);
     });
   }
+}
+
+/**
+ * Streams a file range over the response, pausing the read while uWS's buffer is full (its
+ * `tryEnd`/`onWritable` protocol). A read error after the headers went out ends the connection,
+ * so the client sees a short body rather than a wrong one.
+ */
+function streamFile(res: HttpResponse, state: { aborted: boolean }, file: FileBody, writeHead: () => void, log: (error: Error) => void): void {
+  const total = file.end - file.start + 1;
+  res.cork(writeHead);
+  if (total === 0) {
+    res.cork(() => res.end());
+    return;
+  }
+  const stream = createReadStream(file.path, { start: file.start, end: file.end, highWaterMark: 256 * 1024 });
+  res.onAborted(() => {
+    state.aborted = true;
+    stream.destroy();
+  });
+  stream.on('error', (error) => {
+    log(error);
+    if (!state.aborted) res.cork(() => res.close());
+  });
+  stream.on('data', (data) => {
+    if (state.aborted) return;
+    const chunk = data as Buffer;
+    const pending = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer;
+    const offsetBefore = res.getWriteOffset();
+    let ok = false;
+    let done = false;
+    res.cork(() => ([ok, done] = res.tryEnd(pending, total)));
+    if (done) {
+      stream.destroy();
+    } else if (!ok) {
+      stream.pause();
+      res.onWritable((offset) => {
+        let retryOk = false;
+        let retryDone = false;
+        res.cork(() => ([retryOk, retryDone] = res.tryEnd(pending.slice(offset - offsetBefore), total)));
+        if (retryDone) stream.destroy();
+        else if (retryOk) stream.resume();
+        return retryOk;
+      });
+    }
+  });
 }
 
 /** Starts reading the body at once (uWS requires it); rejects with 413 past `limit`. */

@@ -56,6 +56,25 @@ export interface ReplayCheckpointsTable {
   state: Uint8Array;
 }
 
+/** A recording or an HLS egress run of a live room (see migration 0005). */
+export interface MediaOutputsTable {
+  id: string;
+  tenant_id: string;
+  room_id: string;
+  kind: 'recording' | 'hls';
+  status: 'running' | 'finished' | 'failed';
+  started_by: string;
+  started_at: Date;
+  ended_at: Date | null;
+  /** Relative to the data directory. */
+  path: string;
+  /** What was recorded: one entry per producer, `{ kind, producerId, userId, source }`. */
+  tracks: ColumnType<unknown, string, string>;
+  bytes: ColumnType<string | null, number | null, number | null>;
+  duration_ms: number | null;
+  error: string | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   parked_events: ParkedEventsTable;
@@ -63,6 +82,7 @@ export interface Database {
   document_updates: DocumentUpdatesTable;
   document_snapshots: DocumentSnapshotsTable;
   replay_checkpoints: ReplayCheckpointsTable;
+  media_outputs: MediaOutputsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

@@ -37,6 +37,9 @@ describe('event catalog', () => {
         'stream.ended',
         'stream.viewer.joined',
         'stream.viewer.left',
+        'stream.quality',
+        'voice.speaker.changed',
+        'recording.ended',
         'tip.sent',
       ].sort(),
     );

@@ -79,11 +79,11 @@ export interface FedRoom {
 
 export async function startFedRoom(workerBin: string, roomKey: string): Promise<FedRoom> {
   const plane = await MediaPlane.start({
-    config: { mediaWorkers: 1, mediaListenIp: '127.0.0.1', mediaAnnouncedAddress: undefined, mediaRtcMinPort: 40000, mediaRtcMaxPort: 49999 },
+    config: { mediaWorkers: 1, mediaListenIp: '127.0.0.1', mediaAnnouncedAddress: undefined, mediaRtcMinPort: 40000, mediaRtcMaxPort: 49999, mediaRouterMaxConsumers: 300 },
     logger: createLogger({ logLevel: 'silent' }),
     workerBin,
   });
-  const room = await plane.room(roomKey);
+  const room = await plane.room({ tenantId: 'default', roomId: roomKey, kind: 'live' });
   const sources = [await startRtpSource(room, 'audio'), await startRtpSource(room, 'video')];
   return {
     plane,

@@ -3,6 +3,7 @@ import * as foundation from './0001_foundation.js';
 import * as documents from './0002_documents.js';
 import * as automerge from './0003_automerge.js';
 import * as replay from './0004_replay.js';
+import * as media from './0005_media.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '0002_documents': documents,
   '0003_automerge': automerge,
   '0004_replay': replay,
+  '0005_media': media,
 };
 
 export const migrationProvider: MigrationProvider = {
