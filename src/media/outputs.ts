@@ -128,7 +128,8 @@ export class MediaOutputs {
     );
     const running: Partial<Running> = { id, tenantId: info.tenantId, roomKey, kind, location, finishing: null };
     const onUnexpectedExit = (result: RecordingResult) => {
-      this.deps.logger.error({ output: id, room: roomKey, error: result.error }, `${kind} stopped on its own`);
+      if (result.status === 'finished') this.deps.logger.info({ output: id, room: roomKey, note: result.note }, `${kind} ended by itself`);
+      else this.deps.logger.error({ output: id, room: roomKey, error: result.error }, `${kind} stopped on its own`);
       running.finishing ??= this.complete(running as Running, result);
       running.finishing.catch(() => undefined);
     };

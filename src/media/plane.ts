@@ -61,6 +61,8 @@ export interface LivePeer {
   readonly transports: Map<string, ms.WebRtcTransport>;
   readonly producers: Map<string, ms.Producer>;
   readonly consumers: Map<string, ms.Consumer>;
+  /** An ingest's plain RTP transport (see `LiveRoom.ingest`); closed when the peer leaves. */
+  plain?: ms.PlainTransport;
   notify: Notify;
   /** Ends the peer's signaling connection (room closed, worker died). */
   disconnect(code: number, reason: string): void;
@@ -192,6 +194,7 @@ export class LiveRoom {
     this.peers.delete(peer.id);
     for (const transport of peer.transports.values()) transport.close();
     peer.transports.clear();
+    peer.plain?.close();
     this.emit((o) => o.peerLeft?.(peer));
     if (this.peers.size === 0) this.close('empty');
   }
@@ -228,7 +231,39 @@ export class LiveRoom {
     });
   }
 
-  async produce(peer: LivePeer, transport: ms.WebRtcTransport, options: { kind: ms.MediaKind; rtpParameters: ms.RtpParameters; appData: Record<string, unknown> }): Promise<ms.Producer> {
+  /**
+   * A participant that sends over plain RTP instead of WebRTC (a hardware encoder, OBS or ffmpeg
+   * pushing a DJ set): a comedia PlainTransport and one producer, counted as `userId`'s with
+   * `role`, so that events, recordings and viewers treat it like a browser's. It leaves the room
+   * when its transport closes.
+   */
+  async ingest(options: { userId: string; role: DocumentRole; kind: ms.MediaKind; rtpParameters: ms.RtpParameters; appData?: Record<string, unknown>; rtcpMux?: boolean }): Promise<{ peer: LivePeer; transport: ms.PlainTransport; producer: ms.Producer }> {
+    const transport = await this.createPlainTransport({ rtcpMux: options.rtcpMux ?? false, comedia: true });
+    const peer: LivePeer = {
+      id: `ingest-${transport.id}`,
+      userId: options.userId,
+      role: options.role,
+      canProduce: true,
+      transports: new Map(),
+      producers: new Map(),
+      consumers: new Map(),
+      plain: transport,
+      notify: () => undefined,
+      disconnect: () => transport.close(),
+    };
+    try {
+      this.join(peer);
+      const producer = await this.produce(peer, transport, { kind: options.kind, rtpParameters: options.rtpParameters, appData: options.appData ?? {} });
+      transport.observer.once('close', () => this.leave(peer));
+      return { peer, transport, producer };
+    } catch (error) {
+      transport.close();
+      this.leave(peer);
+      throw error;
+    }
+  }
+
+  async produce(peer: LivePeer, transport: ms.WebRtcTransport | ms.PlainTransport, options: { kind: ms.MediaKind; rtpParameters: ms.RtpParameters; appData: Record<string, unknown> }): Promise<ms.Producer> {
     const producer = await transport.produce({ kind: options.kind, rtpParameters: options.rtpParameters, appData: { ...options.appData, peerId: peer.id } });
     peer.producers.set(producer.id, producer);
     producer.observer.once('close', () => {

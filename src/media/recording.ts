@@ -5,6 +5,9 @@ import path from 'node:path';
 import type { types as ms } from 'mediasoup';
 import type { LiveRoom } from './plane.js';
 
+/** ffmpeg's RTP input (libavformat/rtsp.c) gives up after this long without a packet on any stream. */
+const INPUT_TIMEOUT_MS = 10_000;
+
 /** A free even UDP port whose successor is free too (ffmpeg's RTP demuxer takes RTCP on port + 1). */
 async function freePortPair(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -46,6 +49,8 @@ export interface RecordingResult {
   error: string | null;
   bytes: number;
   durationMs: number;
+  /** Why a recording ended by itself without failing (the room went quiet). */
+  note?: string;
 }
 
 export interface RecordingOptions {
@@ -132,14 +137,18 @@ export class Recording {
     for (const leg of this.legs) if (leg.consumer.kind === 'video' && !leg.consumer.closed) await leg.consumer.requestKeyFrame();
   }
 
-  /** Stops ffmpeg (SIGINT: it finishes the file) and reports what was written. */
+  /**
+   * Stops ffmpeg and reports what was written. SIGINT makes ffmpeg finish the file at its next
+   * packet; when no media flows any more (the producers left), it only notices once its RTP input
+   * times out, 10 s after the last packet, and then finishes the file too. A second SIGINT would
+   * not help: it also aborts writing the trailer. SIGKILL is the last resort, past that.
+   */
   async stop(): Promise<RecordingResult> {
     const wasRunning = this.running;
     this.stopped = true;
     if (wasRunning) {
-      // Media keeps flowing until ffmpeg has gone: its RTP input only notices SIGINT between packets.
       this.ffmpeg.kill('SIGINT');
-      const timer = setTimeout(() => this.ffmpeg.kill('SIGKILL'), 5000);
+      const timer = setTimeout(() => this.ffmpeg.kill('SIGKILL'), INPUT_TIMEOUT_MS + 3000);
       await this.exit;
       clearTimeout(timer);
     }
@@ -157,10 +166,13 @@ export class Recording {
     const bytes = await stat(this.file).then((s) => s.size, () => 0);
     const tail = this.stderr.trim().split('\n').slice(-3).join(' | ');
     // ffmpeg exits 255 on SIGINT after finishing the file cleanly.
-    const clean = early === null && (code === 0 || code === 255 || signal === 'SIGINT');
+    const finishedFile = code === 0 || code === 255 || signal === 'SIGINT';
+    // Nobody sent media for INPUT_TIMEOUT_MS: ffmpeg ended the file itself, which is an end, not a failure.
+    const wentQuiet = early !== null && finishedFile && /Connection timed out/.test(this.stderr) && bytes > 0;
+    const clean = (early === null || wentQuiet) && finishedFile;
     let error: string | null = null;
     if (!clean) error = `${early ?? 'ffmpeg failed'} (code ${String(code)}, signal ${String(signal)})${tail ? `: ${tail}` : ''}`;
     else if (bytes === 0) error = `no media was written (no packets reached ffmpeg)${tail ? `: ${tail}` : ''}`;
-    return { status: error ? 'failed' : 'finished', error, bytes, durationMs };
+    return { status: error ? 'failed' : 'finished', error, bytes, durationMs, ...(wentQuiet ? { note: `the room sent no media for ${INPUT_TIMEOUT_MS / 1000} s, so the recording ended` } : {}) };
   }
 }

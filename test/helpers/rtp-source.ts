@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { types as ms } from 'mediasoup';
 import { createLogger } from '../../src/log.js';
 import { MediaPlane, type LiveRoom } from '../../src/media/plane.js';
+import type { DocumentRole } from '../../src/server/auth.js';
 
 /** ffmpeg and ffprobe on PATH, or null (a printed skip; a failure with REQUIRE_SERVICES=1). */
 export function ffmpegAvailable(): boolean {
@@ -38,13 +39,14 @@ const SOURCES = {
  * rtcpMux is off: ffmpeg sends RTCP from a second socket, and with a muxed comedia transport the
  * first packet (an RTCP SR) would latch that socket and every RTP packet would then be ignored.
  */
-export async function startRtpSource(room: LiveRoom, kind: ms.MediaKind): Promise<RtpSource> {
+export async function startRtpSource(room: LiveRoom, kind: ms.MediaKind, as: { userId: string; role: DocumentRole } = { userId: 'ffmpeg', role: 'owner' }): Promise<RtpSource> {
   const source = SOURCES[kind];
-  const transport = await room.createPlainTransport({ rtcpMux: false, comedia: true });
-  const producer = await transport.produce({
+  const { transport, producer } = await room.ingest({
+    ...as,
     kind,
     rtpParameters: { codecs: [{ ...source.codec }], encodings: [{ ssrc: source.ssrc }] },
-    appData: { source: 'ffmpeg-test' },
+    // Video from the owner of a live room is a camera.
+    appData: { source: kind === 'video' ? 'camera' : 'ffmpeg-test' },
   });
   const port = transport.tuple.localPort;
   const rtcpPort = transport.rtcpTuple?.localPort ?? port;
