@@ -17,7 +17,7 @@ export interface LiveServiceDeps {
 
 /** Quality entries per stream.quality event; the rest are counted in `omitted`. */
 const MAX_QUALITY_ENTRIES = 500;
-/** A voice counts as speaking above this level (dBov; the observer reports -60 and louder). */
+/** A voice counts as speaking at this average level or louder (dBov over the observer's 500 ms; it reports -70 and louder). */
 const SPEAKING_DB = -50;
 
 /** Counts connections per user, so that a user with two tabs joins once and leaves once. */

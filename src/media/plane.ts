@@ -142,7 +142,7 @@ export class LiveRoom {
   static async create(key: string, info: RoomInfo, slot: WorkerSlot, plane: MediaPlane): Promise<LiveRoom> {
     const router = await slot.worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { room: key } });
     try {
-      const audioLevelObserver = await router.createAudioLevelObserver({ maxEntries: 16, threshold: -60, interval: 500 });
+      const audioLevelObserver = await router.createAudioLevelObserver({ maxEntries: 16, threshold: -70, interval: 500 });
       const activeSpeakerObserver = await router.createActiveSpeakerObserver({ interval: 300 });
       return new LiveRoom(key, info, router, audioLevelObserver, activeSpeakerObserver, plane, slot.worker);
     } catch (error) {

@@ -7,6 +7,11 @@ import type { types } from 'mediasoup-client';
 type Consumer = types.Consumer;
 type Transport = types.Transport;
 // This file runs in the browser; the project's TypeScript settings carry no DOM library.
+declare class AudioContext {
+  createOscillator(): { frequency: { value: number }; connect<T>(node: T): T; start(): void };
+  createGain(): { gain: { value: number }; connect<T>(node: T): T };
+  createMediaStreamDestination(): { stream: { getAudioTracks(): types.Producer['track'][] } };
+}
 declare const navigator: { mediaDevices: { getUserMedia(constraints: unknown): Promise<{ getAudioTracks(): types.Producer['track'][]; getVideoTracks(): types.Producer['track'][] }> } };
 const window = globalThis as unknown as Record<string, unknown>;
 
@@ -80,14 +85,29 @@ async function transport(signaling: Signaling, device: Device, direction: 'send'
   return created;
 }
 
-async function start(url: string, role: 'publish' | 'consume'): Promise<void> {
+/** `publish`: fake microphone and camera; `publish-audio`: the microphone only (a voice room); `consume`: receive everything. */
+async function start(url: string, role: 'publish' | 'publish-audio' | 'consume'): Promise<void> {
   const report: PeerReport = { notifications: [], consumers: [], errors: [] };
   window.vezaReport = report;
   const signaling = await Signaling.open(url);
   const device = new Device();
   await device.load({ routerRtpCapabilities: await signaling.request('getRouterRtpCapabilities') });
-  if (role === 'publish') {
+  if (role !== 'consume') {
     const send = await transport(signaling, device, 'send');
+    if (role === 'publish-audio') {
+      // A voice at speaking level: a 220 Hz tone at -12 dBFS (the fake microphone only beeps, near -75 dBov on average).
+      const context = new AudioContext();
+      const tone = context.createOscillator();
+      const gain = context.createGain();
+      gain.gain.value = 0.25;
+      const out = context.createMediaStreamDestination();
+      tone.frequency.value = 220;
+      tone.connect(gain).connect(out);
+      tone.start();
+      await send.produce({ track: out.stream.getAudioTracks()[0]!, appData: { source: 'mic' } });
+      window.vezaLeave = () => signaling.close();
+      return;
+    }
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240, frameRate: 15 } });
     await send.produce({ track: stream.getAudioTracks()[0]!, appData: { source: 'mic' } });
     await send.produce({ track: stream.getVideoTracks()[0]!, appData: { source: 'camera' } });
@@ -113,6 +133,7 @@ async function start(url: string, role: 'publish' | 'consume'): Promise<void> {
   };
   for (const n of signaling.notifications) seen(n);
   signaling.onNotification = seen;
+  window.vezaLeave = () => signaling.close();
   window.vezaStats = async () => {
     const out: Record<string, { packetsReceived: number; framesDecoded: number }> = {};
     const stats = await recv.getStats();
