@@ -139,7 +139,7 @@ export class MediaOutputs {
       recording =
         kind === 'hls'
           ? await startHls(room, list, location, { onUnexpectedExit })
-          : await Recording.start(room, list, { file: location, outputArgs: recordingArgs(list, location), onUnexpectedExit });
+          : await Recording.start(room, list, { file: location, outputArgs: recordingArgs(list, location), validate: true, onUnexpectedExit });
     } catch (error) {
       const message = `${kind} could not start: ${(error as Error).message}`;
       await this.update(info.tenantId, id, { status: 'failed', ended_at: new Date(), error: message, bytes: 0, duration_ms: 0 });

@@ -8,6 +8,27 @@ import type { LiveRoom } from './plane.js';
 /** ffmpeg's RTP input (libavformat/rtsp.c) gives up after this long without a packet on any stream. */
 const INPUT_TIMEOUT_MS = 10_000;
 
+/**
+ * Why ffprobe cannot read the file, or null when it reads it with a duration. ffmpeg stopped while
+ * it still probes its input (the first second or two) exits "normally" with a file that holds only
+ * part of a header.
+ */
+function unreadable(file: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const probe = spawn('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    probe.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    probe.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    probe.once('error', (error) => resolve(`the file could not be checked: ${error.message}`));
+    probe.once('close', (code) => {
+      const duration = Number(out.trim());
+      if (code === 0 && Number.isFinite(duration) && duration > 0) resolve(null);
+      else resolve(`the file ffmpeg left is not readable media (stopped too early?): ${err.trim().split('\n').slice(-2).join(' | ') || `ffprobe exit ${String(code)}, duration ${out.trim() || 'none'}`}`);
+    });
+  });
+}
+
 /** A free even UDP port whose successor is free too (ffmpeg's RTP demuxer takes RTCP on port + 1). */
 async function freePortPair(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -58,6 +79,8 @@ export interface RecordingOptions {
   file: string;
   /** Extra ffmpeg output arguments (HLS); default: copy the streams. */
   outputArgs?: string[];
+  /** Check the finished file with ffprobe, and report an unreadable one as failed (recordings, not HLS). */
+  validate?: boolean;
   /** Called once when ffmpeg exits on its own (crash, killed) before stop(). */
   onUnexpectedExit?: (result: RecordingResult) => void;
 }
@@ -173,6 +196,7 @@ export class Recording {
     let error: string | null = null;
     if (!clean) error = `${early ?? 'ffmpeg failed'} (code ${String(code)}, signal ${String(signal)})${tail ? `: ${tail}` : ''}`;
     else if (bytes === 0) error = `no media was written (no packets reached ffmpeg)${tail ? `: ${tail}` : ''}`;
+    else if (this.options.validate) error = await unreadable(this.file);
     return { status: error ? 'failed' : 'finished', error, bytes, durationMs, ...(wentQuiet ? { note: `the room sent no media for ${INPUT_TIMEOUT_MS / 1000} s, so the recording ended` } : {}) };
   }
 }

@@ -118,7 +118,7 @@ describe.skipIf(!ready)('recording and HLS over HTTP', () => {
     const second = await startRtpSource(room, 'audio');
     const started = await json(await api('POST', '/api/v1/rooms/set/recordings'));
     expect(started.status).toBe(201);
-    await sleep(2000);
+    await sleep(3500);
     const stopped = await json(await api('POST', `/api/v1/rooms/set/recordings/${started.body.id}/stop`));
     expect(stopped.body.status).toBe('finished');
     const local = path.join(dir, 'mixed.webm');
@@ -146,6 +146,16 @@ describe.skipIf(!ready)('recording and HLS over HTTP', () => {
     await sleep(1500);
     expect((await json(await api('POST', `/api/v1/rooms/set/recordings/${again.body.id}/stop`))).body.status).toBe('finished');
   }, 60_000);
+
+  it('reports a recording stopped before ffmpeg wrote readable media as failed', async () => {
+    const started = await json(await api('POST', '/api/v1/rooms/set/recordings'));
+    // At once: ffmpeg is still probing its input (analyzeduration 2 s) and has at most a partial header.
+    const stopped = await json(await api('POST', `/api/v1/rooms/set/recordings/${started.body.id}/stop`));
+    expect(stopped.body.status).toBe('failed');
+    // Which words depend on how far ffmpeg got: no packets yet, a partial header, or an error exit.
+    expect(stopped.body.error).toMatch(/no media was written|not readable media|ffmpeg failed/);
+    expect((await api('GET', `/api/v1/recordings/${started.body.id}/file`)).status).toBe(stopped.body.bytes ? 200 : 410);
+  }, 30_000);
 
   it('answers bad requests with problem JSON', async () => {
     const noRoom = await json(await api('POST', '/api/v1/rooms/empty/recordings'));
