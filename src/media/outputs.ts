@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { types as ms } from 'mediasoup';
 import type { EventBus } from '../events/bus.js';
 import { createEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import type { MediaOutputsTable } from '../storage/schema.js';
-import { mixedAudio, startHls } from './hls.js';
-import { isCamera, type LiveRoom, type MediaPlane, type RoomInfo } from './plane.js';
+import { CAMERA_SWITCH, startHls } from './hls.js';
+import type { LiveRoom, MediaPlane, RoomInfo } from './plane.js';
 import { Recording, type RecordingResult } from './recording.js';
 
 export type OutputKind = MediaOutputsTable['kind'];
@@ -58,6 +57,11 @@ interface Running {
   /** Absolute: the recording's file, or the HLS run's directory. */
   location: string;
   unobserve?: () => void;
+  onUnexpectedExit?: (result: RecordingResult) => void;
+  /** HLS: the video producers the running ffmpeg carries, in its camera switch's order. */
+  videos?: string[];
+  restartTimer?: NodeJS.Timeout | null;
+  swap?: Promise<void> | null;
   /** Set once the output is being finished, so that a stop and an ffmpeg crash finish it once. */
   finishing: Promise<MediaOutput> | null;
 }
@@ -76,9 +80,11 @@ export interface MediaOutputsDeps {
  * `finished` (with size and duration) or `failed` (with ffmpeg's last words), and either way a
  * `recording.ended` event says so. A room that closes stops its outputs; so does shutdown.
  *
- * What is recorded: every audio producer (mixed into one Opus track when there are several, copied
- * as it is when there is one) and every camera as its own video track (WebM when all are VP8,
- * Matroska otherwise). HLS carries the mixed audio and the camera that was live when it started.
+ * What is recorded: every producer as its own track, copied as it arrives (WebM when all video is
+ * VP8, Matroska otherwise). HLS carries the audio mixed into one and the live camera, following the
+ * switch; when a producer it carries stops, pauses or appears, its ffmpeg is restarted on what
+ * flows now (a mix or a switch waits for every input, so a stopped one would stall it), appending
+ * to the same playlists after an EXT-X-DISCONTINUITY.
  */
 export class MediaOutputs {
   private readonly running = new Map<string, Running>();
@@ -111,7 +117,7 @@ export class MediaOutputs {
     if ([...this.running.values()].some((r) => r.roomKey === roomKey && r.kind === kind)) {
       throw new OutputError('busy', `room ${info.roomId} already has a running ${kind === 'hls' ? 'HLS egress' : 'recording'}; stop it first`);
     }
-    const producers = this.select(kind, room);
+    const producers = this.select(room);
     if (!producers.some(({ producer }) => producer.kind === 'audio')) throw new OutputError('no-media', `room ${info.roomId} has no audio to ${kind === 'hls' ? 'stream' : 'record'}`);
     const id = randomUUID();
     const video = producers.filter(({ producer }) => producer.kind === 'video');
@@ -133,13 +139,13 @@ export class MediaOutputs {
       running.finishing ??= this.complete(running as Running, result);
       running.finishing.catch(() => undefined);
     };
+    running.onUnexpectedExit = onUnexpectedExit;
     let recording: Recording;
     try {
-      const list = producers.map(({ producer }) => producer);
       recording =
         kind === 'hls'
-          ? await startHls(room, list, location, { onUnexpectedExit })
-          : await Recording.start(room, list, { file: location, outputArgs: recordingArgs(list, location), validate: true, onUnexpectedExit });
+          ? await this.launchHls(running as Running, room, producers, false)
+          : await Recording.start(room, producers.map(({ producer }) => producer), { file: location, outputArgs: recordingArgs(location), validate: true, onUnexpectedExit });
     } catch (error) {
       const message = `${kind} could not start: ${(error as Error).message}`;
       await this.update(info.tenantId, id, { status: 'failed', ended_at: new Date(), error: message, bytes: 0, duration_ms: 0 });
@@ -151,7 +157,16 @@ export class MediaOutputs {
       const failed = await running.finishing;
       throw new OutputError('failed', `${kind} could not start: ${failed.error ?? 'ffmpeg exited'} (output ${id})`);
     }
-    Object.assign(running, { recording, unobserve: room.observe({ closed: () => void this.stopRunning(running as Running).catch(() => undefined) }) });
+    running.recording = recording;
+    running.unobserve = room.observe({
+      closed: () => void this.stopRunning(running as Running).catch(() => undefined),
+      ...(kind === 'hls'
+        ? {
+            liveCamera: (producerId: string | null) => this.switchCamera(running as Running, producerId),
+            producerAdded: () => this.restartSoon(running as Running, room),
+          }
+        : {}),
+    });
     this.running.set(id, running as Running);
     this.deps.logger.info({ output: id, room: roomKey, kind, tracks: tracks.length }, `${kind} started`);
     return toOutput({ id, room_id: info.roomId, kind, status: 'running', started_by: userId, started_at: startedAt, ended_at: null, path: relative, tracks, bytes: null, duration_ms: null, error: null });
@@ -205,18 +220,76 @@ export class MediaOutputs {
     await Promise.allSettled([...this.running.values()].map((running) => this.stopRunning(running)));
   }
 
-  /** Recordings take every audio and video producer; HLS the audio and the live camera (else the first video). */
-  private select(kind: OutputKind, room: LiveRoom): RoomProducer[] {
+  /** Every audio producer, then every video producer (the cameras), in the room's order. */
+  private select(room: LiveRoom): RoomProducer[] {
     const all = room.producers().filter(({ producer }) => !producer.closed);
-    const audio = all.filter(({ producer }) => producer.kind === 'audio');
-    const video = all.filter(({ producer }) => producer.kind === 'video');
-    if (kind === 'recording') return [...audio, ...video];
-    const live = video.find(({ producer }) => producer.id === room.liveCamera) ?? video.find(({ producer }) => isCamera(producer)) ?? video[0];
-    return live ? [...audio, live] : audio;
+    return [...all.filter(({ producer }) => producer.kind === 'audio'), ...all.filter(({ producer }) => producer.kind === 'video')];
+  }
+
+  /** Starts (or restarts, appending to its playlists) a running HLS egress on what the room sends now. */
+  private async launchHls(running: Running, room: LiveRoom, producers: RoomProducer[], append: boolean): Promise<Recording> {
+    const videos = producers.filter(({ producer }) => producer.kind === 'video').map(({ producer }) => producer.id);
+    running.videos = videos;
+    return startHls(
+      room,
+      producers.map(({ producer }) => producer),
+      running.location,
+      {
+        ...(running.onUnexpectedExit ? { onUnexpectedExit: running.onUnexpectedExit } : {}),
+        onSourceChange: () => this.restartSoon(running, room),
+        live: Math.max(0, videos.indexOf(room.liveCamera ?? '')),
+        append,
+      },
+    );
+  }
+
+  /** HLS shows the live camera: ffmpeg's camera switch follows the room's, at once. */
+  private switchCamera(running: Running, producerId: string | null): void {
+    const index = producerId ? (running.videos ?? []).indexOf(producerId) : -1;
+    // A camera HLS does not carry yet arrives with the restart its producer triggered.
+    if (index >= 0) running.recording.command(CAMERA_SWITCH, 'map', String(index));
+  }
+
+  /**
+   * A producer HLS carries stopped, paused or resumed, or one appeared: ffmpeg's mix and camera
+   * switch wait for every input, so the egress restarts on what flows now (after 300 ms, so that a
+   * burst of changes restarts it once).
+   */
+  private restartSoon(running: Running, room: LiveRoom): void {
+    if (running.finishing || running.restartTimer) return;
+    running.restartTimer = setTimeout(() => {
+      running.restartTimer = null;
+      running.swap = this.restart(running, room).finally(() => (running.swap = null));
+    }, 300);
+  }
+
+  private async restart(running: Running, room: LiveRoom): Promise<void> {
+    if (running.finishing || room.closed) return;
+    const previous = await running.recording.stop();
+    if (previous.status === 'failed') this.deps.logger.warn({ output: running.id, error: previous.error }, 'HLS egress ended badly before its restart');
+    if (running.finishing) return;
+    // What flows now: producers the DJ paused send nothing and would stall the mix.
+    const producers = this.select(room).filter(({ producer }) => !producer.paused);
+    if (!producers.some(({ producer }) => producer.kind === 'audio')) {
+      running.finishing = this.complete(running, { ...previous, status: 'finished', error: null, note: 'no audio left in the room' });
+      return;
+    }
+    try {
+      running.recording = await this.launchHls(running, room, producers, true);
+      this.deps.logger.info({ output: running.id, tracks: producers.length }, 'HLS egress restarted on the producers the room has now');
+    } catch (error) {
+      running.finishing = this.complete(running, { ...previous, status: 'failed', error: `HLS egress could not restart: ${(error as Error).message}` });
+    }
   }
 
   private stopRunning(running: Running): Promise<MediaOutput> {
-    running.finishing ??= running.recording.stop().then((result) => this.complete(running, result));
+    if (running.restartTimer) clearTimeout(running.restartTimer);
+    running.restartTimer = null;
+    running.finishing ??= (async () => {
+      // A restart in progress sees `finishing` and launches nothing; then what runs is stopped.
+      await running.swap;
+      return this.complete(running, await running.recording.stop());
+    })();
     return running.finishing;
   }
 
@@ -262,15 +335,12 @@ export class MediaOutputs {
 }
 
 /**
- * ffmpeg output arguments of a recording: the audio streams mixed (or copied when there is one),
- * each video stream copied as its own track.
+ * ffmpeg output arguments of a recording: every stream copied as its own track, without
+ * re-encoding. No mixing on purpose: a filter waits for all its inputs, so a guest who leaves
+ * would stall a mix, while the muxer carries on without a stream that stopped.
  */
-export function recordingArgs(producers: ms.Producer[], file: string): string[] {
-  const audioCount = producers.filter((p) => p.kind === 'audio').length;
-  const videoCount = producers.length - audioCount;
-  const audio = audioCount === 1 ? ['-map', '0:a:0', '-c:a', 'copy'] : ['-filter_complex', mixedAudio(audioCount, 'mix'), '-map', '[mix]', '-c:a', 'libopus', '-b:a', '128k'];
-  const video = videoCount > 0 ? ['-map', '0:v', '-c:v', 'copy'] : [];
-  return [...audio, ...video, '-y', file];
+export function recordingArgs(file: string): string[] {
+  return ['-map', '0', '-c', 'copy', '-y', file];
 }
 
 function toOutput(row: Omit<MediaOutputsTable, 'tenant_id' | 'tracks' | 'bytes'> & { tenant_id?: string; tracks: unknown; bytes: string | number | null }): MediaOutput {

@@ -79,6 +79,10 @@ export interface RecordingOptions {
   file: string;
   /** Extra ffmpeg output arguments (HLS); default: copy the streams. */
   outputArgs?: string[];
+  /** Called when a recorded producer pauses, resumes or closes (its stream stops or starts again). */
+  onSourceChange?: (change: 'pause' | 'resume' | 'close', producerId: string) => void;
+  /** Keep ffmpeg's stdin open for runtime filter commands (`Recording.command`). */
+  interactive?: boolean;
   /** Check the finished file with ffprobe, and report an unreadable one as failed (recordings, not HLS). */
   validate?: boolean;
   /** Called once when ffmpeg exits on its own (crash, killed) before stop(). */
@@ -92,6 +96,7 @@ export interface RecordingOptions {
  */
 export class Recording {
   private stopped = false;
+  private stopping: Promise<RecordingResult> | null = null;
   private readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private stderr = '';
   private readonly startedAt = Date.now();
@@ -102,6 +107,8 @@ export class Recording {
     readonly ffmpeg: ChildProcess,
     private readonly options: RecordingOptions,
   ) {
+    // Writes after ffmpeg exited fail with EPIPE; the exit is reported on its own.
+    ffmpeg.stdin?.on('error', () => undefined);
     ffmpeg.stderr?.on('data', (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-4000);
     });
@@ -124,18 +131,24 @@ export class Recording {
         await transport.connect({ ip: '127.0.0.1', port, rtcpPort: port + 1 });
         const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: room.router.rtpCapabilities, paused: true });
         legs.push({ transport, consumer, port });
+        const changed = options.onSourceChange;
+        if (changed) {
+          consumer.on('producerpause', () => changed('pause', producer.id));
+          consumer.on('producerresume', () => changed('resume', producer.id));
+          consumer.on('producerclose', () => changed('close', producer.id));
+        }
       }
       const sdpFile = `${options.file}.sdp`;
       await writeFile(sdpFile, sdpFor(legs));
       const ffmpeg = spawn(
         'ffmpeg',
         [
-          '-hide_banner', '-loglevel', 'warning', '-nostdin',
+          '-hide_banner', '-loglevel', 'warning', ...(options.interactive ? [] : ['-nostdin']),
           '-protocol_whitelist', 'file,udp,rtp', '-analyzeduration', '2000000', '-fflags', '+genpts',
           '-i', sdpFile,
           ...(options.outputArgs ?? ['-map', '0', '-c', 'copy', '-y', options.file]),
         ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
+        { stdio: [options.interactive ? 'pipe' : 'ignore', 'ignore', 'pipe'] },
       );
       const recording = new Recording(options.file, legs, ffmpeg, options);
       // ffmpeg binds its sockets once it has read the SDP; give it a moment before media flows.
@@ -155,6 +168,17 @@ export class Recording {
     return !this.stopped && this.ffmpeg.exitCode === null && this.ffmpeg.signalCode === null;
   }
 
+  /**
+   * Sends a command to a named filter of the running ffmpeg through its interactive stdin (`c`,
+   * then `<target> -1 <command> <argument>`: applied at once), e.g. `streamselect@cams map 2`.
+   */
+  command(target: string, command: string, argument: string): boolean {
+    const stdin = this.ffmpeg.stdin;
+    if (!this.running || !stdin || stdin.destroyed) return false;
+    stdin.write(`c${target} -1 ${command} ${argument}\n`);
+    return true;
+  }
+
   /** Asks a keyframe again (a segmenter starting a new rendition). */
   async requestKeyFrames(): Promise<void> {
     for (const leg of this.legs) if (leg.consumer.kind === 'video' && !leg.consumer.closed) await leg.consumer.requestKeyFrame();
@@ -166,7 +190,12 @@ export class Recording {
    * times out, 10 s after the last packet, and then finishes the file too. A second SIGINT would
    * not help: it also aborts writing the trailer. SIGKILL is the last resort, past that.
    */
-  async stop(): Promise<RecordingResult> {
+  stop(): Promise<RecordingResult> {
+    this.stopping ??= this.finish();
+    return this.stopping;
+  }
+
+  private async finish(): Promise<RecordingResult> {
     const wasRunning = this.running;
     this.stopped = true;
     if (wasRunning) {

@@ -39,8 +39,10 @@ const SOURCES = {
  * rtcpMux is off: ffmpeg sends RTCP from a second socket, and with a muxed comedia transport the
  * first packet (an RTCP SR) would latch that socket and every RTP packet would then be ignored.
  */
-export async function startRtpSource(room: LiveRoom, kind: ms.MediaKind, as: { userId: string; role: DocumentRole } = { userId: 'ffmpeg', role: 'owner' }): Promise<RtpSource> {
+export async function startRtpSource(room: LiveRoom, kind: ms.MediaKind, as: { userId: string; role: DocumentRole } = { userId: 'ffmpeg', role: 'owner' }, options: { lavfi?: string } = {}): Promise<RtpSource> {
   const source = SOURCES[kind];
+  // Another lavfi source (`color=red:size=320x240:rate=25`, say) tells cameras apart in a picture.
+  const args = options.lavfi ? source.args.map((arg, i, all) => (all[i - 1] === '-i' ? options.lavfi! : arg)) : source.args;
   const { transport, producer } = await room.ingest({
     ...as,
     kind,
@@ -52,7 +54,7 @@ export async function startRtpSource(room: LiveRoom, kind: ms.MediaKind, as: { u
   const rtcpPort = transport.rtcpTuple?.localPort ?? port;
   const ffmpeg = spawn(
     'ffmpeg',
-    ['-hide_banner', '-loglevel', 'error', ...source.args, '-payload_type', String(source.codec.payloadType), '-ssrc', String(source.ssrc), '-f', 'rtp', `rtp://127.0.0.1:${port}?rtcpport=${rtcpPort}&pkt_size=1200`],
+    ['-hide_banner', '-loglevel', 'error', ...args, '-payload_type', String(source.codec.payloadType), '-ssrc', String(source.ssrc), '-f', 'rtp', `rtp://127.0.0.1:${port}?rtcpport=${rtcpPort}&pkt_size=1200`],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   ffmpeg.stderr?.resume();
