@@ -1,24 +1,12 @@
-import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILD_MEDIA_COMMAND } from '../../src/media/worker-binary.js';
+import { chromiumPath, launchChromium, serveBundle, type TestPage } from '../helpers/browser.js';
 import { builtWorker } from '../helpers/media.js';
 import { OPUS_RTP, RawPeer } from '../helpers/signaling-peer.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-function chromium(): string | null {
-  if (existsSync(CHROMIUM)) return CHROMIUM;
-  const reason = `no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
-  if (process.env.REQUIRE_SERVICES === '1') throw new Error(`${reason} (REQUIRE_SERVICES=1)`);
-  console.warn(`SKIP: ${reason}`);
-  return null;
-}
-
 const worker = builtWorker();
-const browserPath = worker ? chromium() : null;
+const browserPath = worker ? chromiumPath() : null;
 
 describe('the media route without a worker', () => {
   it('answers 503 at upgrade with the reason and the command that builds the worker', async () => {
@@ -167,59 +155,24 @@ describe.skipIf(!worker)('media signaling with the real worker', () => {
   });
 
   describe.skipIf(!browserPath)('two Chromium peers', () => {
-    let page: Server;
-    let pageUrl: string;
+    let page: TestPage;
 
     beforeAll(async () => {
-      const esbuild = await import('esbuild');
-      const bundle = await esbuild.build({
-        entryPoints: [new URL('./browser-peer.ts', import.meta.url).pathname],
-        bundle: true,
-        format: 'iife',
-        platform: 'browser',
-        target: 'chrome110',
-        write: false,
-        logLevel: 'silent',
-      });
-      const script = bundle.outputFiles[0]!.text;
-      page = createServer((req, res) => {
-        if (req.url === '/peer.js') {
-          res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-          return;
-        }
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>veza media test</title><script src="/peer.js"></script>');
-      });
-      await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
-      pageUrl = `http://127.0.0.1:${(page.address() as AddressInfo).port}/`;
+      page = await serveBundle(new URL('./browser-peer.ts', import.meta.url));
     });
 
     afterAll(async () => {
-      await new Promise((resolve) => page?.close(resolve));
+      await page?.close();
     });
 
     it('a publisher sends fake audio and video, and a viewer receives packets and decodes frames', { timeout: 60_000 }, async () => {
-      const { chromium } = await import('playwright-core');
-      const browser = await chromium.launch({
-        executablePath: browserPath!,
-        args: [
-          '--headless=new',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--use-fake-device-for-media-stream',
-          '--use-fake-ui-for-media-stream',
-          '--allow-loopback-in-peer-connection',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-      });
+      const browser = await launchChromium(browserPath!);
       try {
         const context = await browser.newContext();
         const [publisher, viewer] = [await context.newPage(), await context.newPage()];
         const logs: string[] = [];
         for (const p of [publisher, viewer]) p.on('console', (message) => logs.push(message.text()));
-        await Promise.all([publisher.goto(pageUrl), viewer.goto(pageUrl)]);
+        await Promise.all([publisher.goto(page.url), viewer.goto(page.url)]);
         const room = `live-${Date.now()}`;
         await viewer.evaluate(async ([url]) => (globalThis as unknown as { vezaPeer: (u: string, r: string) => Promise<void> }).vezaPeer(url!, 'consume'), [`${wsUrl}/media/${room}?token=${tokens.viewer}`]);
         await publisher.evaluate(async ([url]) => (globalThis as unknown as { vezaPeer: (u: string, r: string) => Promise<void> }).vezaPeer(url!, 'publish'), [`${wsUrl}/media/${room}?token=${tokens.owner}`]);
