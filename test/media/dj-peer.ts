@@ -317,6 +317,8 @@ export interface ConsumerStats {
   packetsLost: number;
   bytesReceived: number;
   framesDecoded: number;
+  /** Width of the last decoded frame (video): which simulcast layer arrives. */
+  frameWidth: number;
   nackCount: number;
   jitterMs: number;
   /** Mean time a frame or sample spent in the jitter buffer, and the mean of its target over the session (lip sync raises it). */
@@ -468,14 +470,15 @@ class Viewer {
   async stats(): Promise<ConsumerStats[]> {
     return Promise.all(
       this.consumers.map(async (consumer) => {
-        const out: ConsumerStats = { consumerId: consumer.id, producerId: consumer.producerId, kind: consumer.kind, packetsReceived: 0, packetsLost: 0, bytesReceived: 0, framesDecoded: 0, nackCount: 0, jitterMs: 0, jitterBufferMs: 0, jitterBufferTargetMs: 0 };
-        type Inbound = { type: string; packetsReceived?: number; packetsLost?: number; bytesReceived?: number; framesDecoded?: number; nackCount?: number; jitter?: number; jitterBufferDelay?: number; jitterBufferEmittedCount?: number; jitterBufferTargetDelay?: number };
+        const out: ConsumerStats = { consumerId: consumer.id, producerId: consumer.producerId, kind: consumer.kind, packetsReceived: 0, packetsLost: 0, bytesReceived: 0, framesDecoded: 0, frameWidth: 0, nackCount: 0, jitterMs: 0, jitterBufferMs: 0, jitterBufferTargetMs: 0 };
+        type Inbound = { type: string; frameWidth?: number; packetsReceived?: number; packetsLost?: number; bytesReceived?: number; framesDecoded?: number; nackCount?: number; jitter?: number; jitterBufferDelay?: number; jitterBufferEmittedCount?: number; jitterBufferTargetDelay?: number };
         (await consumer.getStats()).forEach((entry: Inbound) => {
           if (entry.type !== 'inbound-rtp') return;
           out.packetsReceived += entry.packetsReceived ?? 0;
           out.packetsLost += entry.packetsLost ?? 0;
           out.bytesReceived += entry.bytesReceived ?? 0;
           out.framesDecoded += entry.framesDecoded ?? 0;
+          out.frameWidth = Math.max(out.frameWidth, entry.frameWidth ?? 0);
           out.nackCount += entry.nackCount ?? 0;
           out.jitterMs = Math.max(out.jitterMs, (entry.jitter ?? 0) * 1000);
           const emitted = entry.jitterBufferEmittedCount ?? 0;
@@ -487,6 +490,11 @@ class Viewer {
         return out;
       }),
     );
+  }
+
+  /** Any other signaling request of this viewer (e.g. choosing a simulcast layer). */
+  request(method: string, data: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return this.signaling.request(method, data);
   }
 
   leave(): void {
@@ -520,6 +528,7 @@ const api = {
     return viewers.length - 1;
   },
   stats: (viewer: number): Promise<ConsumerStats[]> => viewers[viewer]!.stats(),
+  viewerRequest: (viewer: number, method: string, data: Record<string, unknown> = {}): Promise<Record<string, unknown>> => viewers[viewer]!.request(method, data),
   allStats: (): Promise<ConsumerStats[][]> => Promise.all(viewers.map((v) => v.stats())),
   report: (viewer: number): { notifications: Notification[]; errors: string[]; consumers: number } => ({
     notifications: viewers[viewer]!.notifications,
