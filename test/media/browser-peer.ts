@@ -1,11 +1,10 @@
 // Runs in headless Chromium (bundled by esbuild in signaling.test.ts): a mediasoup-client peer
 // speaking Veza's /media signaling. `window.vezaPeer` publishes fake audio and video, or consumes
 // whatever the room sends, and reports the receive side's getStats().
-import { Device } from 'mediasoup-client';
 import type { types } from 'mediasoup-client';
+import { join, transport, type Notification } from './browser-signaling.js';
 
 type Consumer = types.Consumer;
-type Transport = types.Transport;
 // This file runs in the browser; the project's TypeScript settings carry no DOM library.
 declare class AudioContext {
   createOscillator(): { frequency: { value: number }; connect<T>(node: T): T; start(): void };
@@ -15,83 +14,17 @@ declare class AudioContext {
 declare const navigator: { mediaDevices: { getUserMedia(constraints: unknown): Promise<{ getAudioTracks(): types.Producer['track'][]; getVideoTracks(): types.Producer['track'][] }> } };
 const window = globalThis as unknown as Record<string, unknown>;
 
-interface Notification {
-  method: string;
-  data: Record<string, unknown>;
-}
-
 interface PeerReport {
   notifications: Notification[];
   consumers: { kind: string; producerId: string }[];
   errors: string[];
 }
 
-class Signaling {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (data: unknown) => void; reject: (error: Error) => void }>();
-  readonly notifications: Notification[] = [];
-  onNotification: (n: Notification) => void = () => undefined;
-
-  private constructor(private readonly ws: WebSocket) {
-    ws.onmessage = (event) => {
-      const message = JSON.parse(String(event.data)) as { id?: number; ok?: boolean; data?: unknown; error?: { code: string; message: string }; method?: string };
-      if (message.id !== undefined) {
-        const waiter = this.pending.get(message.id);
-        this.pending.delete(message.id);
-        if (message.ok) waiter?.resolve(message.data);
-        else waiter?.reject(new Error(`${message.error?.code}: ${message.error?.message}`));
-      } else if (message.method) {
-        const n = { method: message.method, data: (message.data ?? {}) as Record<string, unknown> };
-        this.notifications.push(n);
-        this.onNotification(n);
-      }
-    };
-  }
-
-  static open(url: string): Promise<Signaling> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
-      const signaling = new Signaling(ws);
-      ws.onopen = () => resolve(signaling);
-      ws.onerror = () => reject(new Error(`could not open ${url}`));
-    });
-  }
-
-  request<T = Record<string, unknown>>(method: string, data: unknown = {}): Promise<T> {
-    const id = this.nextId++;
-    this.ws.send(JSON.stringify({ id, method, data }));
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve: resolve as (data: unknown) => void, reject }));
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
-
-async function transport(signaling: Signaling, device: Device, direction: 'send' | 'recv'): Promise<Transport> {
-  const params = await signaling.request<{ id: string; iceParameters: never; iceCandidates: never; dtlsParameters: never }>('createWebRtcTransport', {
-    producing: direction === 'send',
-    consuming: direction === 'recv',
-  });
-  const created = direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
-  created.on('connect', ({ dtlsParameters }, done, fail) => {
-    signaling.request('connectWebRtcTransport', { transportId: created.id, dtlsParameters }).then(() => done(), fail);
-  });
-  if (direction === 'send') {
-    created.on('produce', ({ kind, rtpParameters, appData }, done, fail) => {
-      signaling.request<{ id: string }>('produce', { transportId: created.id, kind, rtpParameters, appData }).then(done, fail);
-    });
-  }
-  return created;
-}
-
 /** `publish`: fake microphone and camera; `publish-audio`: the microphone only (a voice room); `consume`: receive everything. */
 async function start(url: string, role: 'publish' | 'publish-audio' | 'consume'): Promise<void> {
   const report: PeerReport = { notifications: [], consumers: [], errors: [] };
   window.vezaReport = report;
-  const signaling = await Signaling.open(url);
-  const device = new Device();
-  await device.load({ routerRtpCapabilities: await signaling.request('getRouterRtpCapabilities') });
+  const { signaling, device } = await join(url);
   if (role !== 'consume') {
     const send = await transport(signaling, device, 'send');
     if (role === 'publish-audio') {

@@ -3,8 +3,8 @@
 // `window.vezaDj` publishes (fake devices, or audio/video marks generated in the page) and
 // subscribes (any number of viewers per page, each with its own socket, Device and recv transport),
 // and reports receive statistics and the times at which marks were seen and heard.
-import { Device } from 'mediasoup-client';
-import type { types } from 'mediasoup-client';
+import type { Device, types } from 'mediasoup-client';
+import { join, transport, type Notification, type Signaling } from './browser-signaling.js';
 
 type Transport = types.Transport;
 type Producer = types.Producer;
@@ -73,77 +73,6 @@ interface Browser {
   URL: { createObjectURL(blob: unknown): string };
 }
 const page = globalThis as unknown as Browser & Record<string, unknown>;
-
-interface Notification {
-  method: string;
-  data: Record<string, unknown>;
-}
-
-class Signaling {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (data: unknown) => void; reject: (error: Error) => void }>();
-  readonly notifications: Notification[] = [];
-  onNotification: (n: Notification) => void = () => undefined;
-
-  private constructor(private readonly ws: WebSocket) {
-    ws.onmessage = (event) => {
-      const message = JSON.parse(String(event.data)) as { id?: number; ok?: boolean; data?: unknown; error?: { code: string; message: string }; method?: string };
-      if (message.id !== undefined) {
-        const waiter = this.pending.get(message.id);
-        this.pending.delete(message.id);
-        if (message.ok) waiter?.resolve(message.data);
-        else waiter?.reject(new Error(`${message.error?.code}: ${message.error?.message}`));
-      } else if (message.method) {
-        const n = { method: message.method, data: (message.data ?? {}) as Record<string, unknown> };
-        this.notifications.push(n);
-        this.onNotification(n);
-      }
-    };
-  }
-
-  static open(url: string): Promise<Signaling> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
-      const signaling = new Signaling(ws);
-      ws.onopen = () => resolve(signaling);
-      ws.onerror = () => reject(new Error(`could not open ${url}`));
-    });
-  }
-
-  request<T = Record<string, unknown>>(method: string, data: unknown = {}): Promise<T> {
-    const id = this.nextId++;
-    this.ws.send(JSON.stringify({ id, method, data }));
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve: resolve as (data: unknown) => void, reject }));
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
-
-async function join(url: string): Promise<{ signaling: Signaling; device: Device }> {
-  const signaling = await Signaling.open(url);
-  const device = new Device();
-  await device.load({ routerRtpCapabilities: await signaling.request('getRouterRtpCapabilities') });
-  return { signaling, device };
-}
-
-async function transport(signaling: Signaling, device: Device, direction: 'send' | 'recv'): Promise<Transport> {
-  const params = await signaling.request<{ id: string; iceParameters: never; iceCandidates: never; dtlsParameters: never }>('createWebRtcTransport', {
-    producing: direction === 'send',
-    consuming: direction === 'recv',
-  });
-  const created = direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
-  created.on('connect', ({ dtlsParameters }, done, fail) => {
-    signaling.request('connectWebRtcTransport', { transportId: created.id, dtlsParameters }).then(() => done(), fail);
-  });
-  if (direction === 'send') {
-    created.on('produce', ({ kind, rtpParameters, appData }, done, fail) => {
-      signaling.request<{ id: string }>('produce', { transportId: created.id, kind, rtpParameters, appData }).then(done, fail);
-    });
-  }
-  return created;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The DJ

@@ -1,0 +1,78 @@
+// Runs in headless Chromium (bundled by esbuild with the page modules that import it): the client
+// side of Veza's /media signaling (JSON requests by id, notifications) and mediasoup-client
+// transports wired to it. Shared by browser-peer.ts, dj-peer.ts and the latency bench's page.
+import { Device } from 'mediasoup-client';
+import type { types } from 'mediasoup-client';
+
+type Transport = types.Transport;
+
+export interface Notification {
+  method: string;
+  data: Record<string, unknown>;
+}
+
+export class Signaling {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (data: unknown) => void; reject: (error: Error) => void }>();
+  readonly notifications: Notification[] = [];
+  onNotification: (n: Notification) => void = () => undefined;
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.onmessage = (event) => {
+      const message = JSON.parse(String(event.data)) as { id?: number; ok?: boolean; data?: unknown; error?: { code: string; message: string }; method?: string };
+      if (message.id !== undefined) {
+        const waiter = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (message.ok) waiter?.resolve(message.data);
+        else waiter?.reject(new Error(`${message.error?.code}: ${message.error?.message}`));
+      } else if (message.method) {
+        const n = { method: message.method, data: (message.data ?? {}) as Record<string, unknown> };
+        this.notifications.push(n);
+        this.onNotification(n);
+      }
+    };
+  }
+
+  static open(url: string): Promise<Signaling> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      const signaling = new Signaling(ws);
+      ws.onopen = () => resolve(signaling);
+      ws.onerror = () => reject(new Error(`could not open ${url}`));
+    });
+  }
+
+  request<T = Record<string, unknown>>(method: string, data: unknown = {}): Promise<T> {
+    const id = this.nextId++;
+    this.ws.send(JSON.stringify({ id, method, data }));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve: resolve as (data: unknown) => void, reject }));
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export async function join(url: string): Promise<{ signaling: Signaling; device: Device }> {
+  const signaling = await Signaling.open(url);
+  const device = new Device();
+  await device.load({ routerRtpCapabilities: await signaling.request('getRouterRtpCapabilities') });
+  return { signaling, device };
+}
+
+export async function transport(signaling: Signaling, device: Device, direction: 'send' | 'recv'): Promise<Transport> {
+  const params = await signaling.request<{ id: string; iceParameters: never; iceCandidates: never; dtlsParameters: never }>('createWebRtcTransport', {
+    producing: direction === 'send',
+    consuming: direction === 'recv',
+  });
+  const created = direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
+  created.on('connect', ({ dtlsParameters }, done, fail) => {
+    signaling.request('connectWebRtcTransport', { transportId: created.id, dtlsParameters }).then(() => done(), fail);
+  });
+  if (direction === 'send') {
+    created.on('produce', ({ kind, rtpParameters, appData }, done, fail) => {
+      signaling.request<{ id: string }>('produce', { transportId: created.id, kind, rtpParameters, appData }).then(done, fail);
+    });
+  }
+  return created;
+}
