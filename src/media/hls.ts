@@ -18,7 +18,7 @@ export const CAMERA_SWITCH = 'streamselect@cams';
 
 /**
  * ffmpeg output arguments for fMP4 HLS with EXT-X-PROGRAM-DATE-TIME and a two-rendition ladder:
- * with video, 720p-capped and 360p-capped H.264 (libx264 ultrafast zerolatency, 1 s GOP) each with
+ * with video, 720p-capped and 360p-capped H.264 (libx264 ultrafast zerolatency, a keyframe each second) each with
  * AAC; audio only, AAC at 128k and 48k. Several audio streams are mixed into one. With several
  * cameras, all of them are decoded and a `streamselect` shows the live one, switched at runtime.
  * Debian's ffmpeg 5.1 has no LL-HLS.
@@ -41,7 +41,9 @@ export function hlsOutputArgs(dir: string, cameras: number, audioCount = 1, live
   return [
     '-filter_complex', `${picture};[pic]split=2[a][b];[a]scale=-2:'min(720,ih)'[v0];[b]scale=-2:'min(360,ih/2)'[v1];${audio}`,
     '-map', '[v0]', '-map', '[v1]', '-map', '[a0]', '-map', '[a1]',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-keyint_min', '25', '-sc_threshold', '0',
+    // A keyframe every second of media time whatever the camera's frame rate, so segments last 1 s
+    // (a GOP in frames gives 0.83 s and 1.67 s segments at 30 fps and a 2 s target duration).
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-force_key_frames', 'expr:gte(t,n_forced*1)', '-sc_threshold', '0',
     '-b:v:0', '2500k', '-b:v:1', '600k', '-c:a', 'aac', '-b:a:0', '128k', '-b:a:1', '64k',
     ...common, '-var_stream_map', 'v:0,a:0 v:1,a:1', path.join(dir, 's%v.m3u8'),
   ];

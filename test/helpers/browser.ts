@@ -25,9 +25,10 @@ export interface TestPage {
 
 /**
  * Bundles a browser-side module with esbuild and serves it from a blank page on 127.0.0.1, so that
- * Chromium pages can load it with `page.goto(url)`.
+ * Chromium pages can load it with `page.goto(url)`. `scripts` (path → source) load before it, in
+ * order (hls.js, say).
  */
-export async function serveBundle(entry: URL): Promise<TestPage> {
+export async function serveBundle(entry: URL, scripts: Record<string, string> = {}): Promise<TestPage> {
   const esbuild = await import('esbuild');
   const bundle = await esbuild.build({
     entryPoints: [entry.pathname],
@@ -38,13 +39,12 @@ export async function serveBundle(entry: URL): Promise<TestPage> {
     write: false,
     logLevel: 'silent',
   });
-  const script = bundle.outputFiles[0]!.text;
+  const files: Record<string, string> = { ...scripts, '/peer.js': bundle.outputFiles[0]!.text };
+  const tags = Object.keys(files).map((src) => `<script src="${src}"></script>`).join('');
   const server = createServer((req, res) => {
-    if (req.url === '/peer.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>veza media test</title><body style="margin:0;background:#000"><script src="/peer.js"></script></body>');
+    const script = files[req.url ?? ''];
+    if (script !== undefined) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    else res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>veza media test</title><body style="margin:0;background:#000">${tags}</body>`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -2,7 +2,7 @@
 // speaking Veza's /media signaling. `window.vezaPeer` publishes fake audio and video, or consumes
 // whatever the room sends, and reports the receive side's getStats().
 import type { types } from 'mediasoup-client';
-import { join, transport, type Notification } from './browser-signaling.js';
+import { consume, join, transport, type Notification } from './browser-signaling.js';
 
 type Consumer = types.Consumer;
 // This file runs in the browser; the project's TypeScript settings carry no DOM library.
@@ -49,20 +49,15 @@ async function start(url: string, role: 'publish' | 'publish-audio' | 'consume')
   }
   const recv = await transport(signaling, device, 'recv');
   const consumers: Consumer[] = [];
-  const consume = async (producerId: string) => {
-    const params = await signaling.request<{ id: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: never }>('consume', {
-      transportId: recv.id,
-      producerId,
-      rtpCapabilities: device.rtpCapabilities,
-    });
-    const consumer = await recv.consume({ id: params.id, producerId: params.producerId, kind: params.kind, rtpParameters: params.rtpParameters });
+  const take = async (producerId: string) => {
+    const consumer = await consume(signaling, device, recv, producerId);
     consumers.push(consumer);
     report.consumers.push({ kind: consumer.kind, producerId });
     await signaling.request('resumeConsumer', { consumerId: consumer.id });
   };
   const seen = (n: Notification) => {
     report.notifications.push(n);
-    if (n.method === 'newProducer') consume(String(n.data.producerId)).catch((error: Error) => report.errors.push(error.message));
+    if (n.method === 'newProducer') take(String(n.data.producerId)).catch((error: Error) => report.errors.push(error.message));
   };
   for (const n of signaling.notifications) seen(n);
   signaling.onNotification = seen;

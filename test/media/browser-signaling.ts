@@ -76,3 +76,16 @@ export async function transport(signaling: Signaling, device: Device, direction:
   }
   return created;
 }
+
+/**
+ * Asks the server for a consumer of `producerId` and creates it on `recv` (paused on the server
+ * until `resumeConsumer`). `streamId` groups tracks for lip sync: the same id for audio and video.
+ */
+export async function consume(signaling: Signaling, device: Device, recv: Transport, producerId: string, streamId?: string): Promise<types.Consumer> {
+  const params = await signaling.request<{ id: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: never }>('consume', {
+    transportId: recv.id,
+    producerId,
+    rtpCapabilities: device.rtpCapabilities,
+  });
+  return recv.consume({ id: params.id, producerId: params.producerId, kind: params.kind, rtpParameters: params.rtpParameters, ...(streamId ? { streamId } : {}) });
+}

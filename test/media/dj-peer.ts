@@ -4,7 +4,7 @@
 // subscribes (any number of viewers per page, each with its own socket, Device and recv transport),
 // and reports receive statistics and the times at which marks were seen and heard.
 import type { Device, types } from 'mediasoup-client';
-import { join, transport, type Notification, type Signaling } from './browser-signaling.js';
+import { consume, join, transport, type Notification, type Signaling } from './browser-signaling.js';
 
 type Transport = types.Transport;
 type Producer = types.Producer;
@@ -375,13 +375,9 @@ class Viewer {
   }
 
   private async consume(producerId: string): Promise<void> {
-    const params = await this.signaling.request<{ id: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: never }>('consume', {
-      transportId: this.recv.id,
-      producerId,
-      rtpCapabilities: this.device.rtpCapabilities,
-    });
-    const streamId = this.options.streams === 'separate' ? `${params.kind}-${producerId}` : 'dj';
-    const consumer = await this.recv.consume({ id: params.id, producerId: params.producerId, kind: params.kind, rtpParameters: params.rtpParameters, streamId });
+    const kind = this.signaling.notifications.find((n) => n.method === 'newProducer' && n.data.producerId === producerId)?.data.kind;
+    const streamId = this.options.streams === 'separate' ? `${String(kind)}-${producerId}` : 'dj';
+    const consumer = await consume(this.signaling, this.device, this.recv, producerId, streamId);
     if (consumer.kind === 'audio' && this.options.audioDelayMs) (consumer.rtpReceiver as { jitterBufferTarget: number | null }).jitterBufferTarget = this.options.audioDelayMs;
     this.consumers.push(consumer);
     await this.signaling.request('resumeConsumer', { consumerId: consumer.id });

@@ -142,7 +142,8 @@ describe.skipIf(!ready)('recording and HLS over HTTP', () => {
     // The room can be recorded again.
     const again = await json(await api('POST', '/api/v1/rooms/set/recordings'));
     expect(again.status).toBe(201);
-    await sleep(1500);
+    // Past ffmpeg's 2 s of input probing, or the file has no readable media yet (see the next test).
+    await sleep(3500);
     expect((await json(await api('POST', `/api/v1/rooms/set/recordings/${again.body.id}/stop`))).body.status).toBe('finished');
   }, 60_000);
 
