@@ -4,7 +4,7 @@
 // signaling) or by HLS (hls.js, loaded by the page as the global `Hls`), read the stamp back from
 // each presented frame and record how old it was. All pages share one browser, hence one clock.
 import type { types } from 'mediasoup-client';
-import { consume, join, transport, type Notification } from '../test/media/browser-signaling.js';
+import { consume, join, transport, type Notification } from '../web/src/media-signaling.js';
 
 type Track = types.Producer['track'] & object;
 

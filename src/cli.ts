@@ -18,7 +18,7 @@ ${Object.values(settings)
   .join('\n')}
 `;
 
-const booleanFlags = new Set<string>([settings.trustProxy.flag]);
+const booleanFlags = new Set<string>([settings.trustProxy.flag, settings.dev.flag]);
 
 /** Splits argv into the command, the config flags and the command's own options. */
 function parse(argv: string[], own: readonly string[]) {

@@ -1,5 +1,9 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+
+/** The package's root directory (web/dist and other shipped files are found from here). */
+const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * Every setting the server reads, with its environment variable, CLI flag and default.
@@ -35,6 +39,8 @@ export const settings = {
   rateLimitConnectionsPerMinute: { env: 'VEZA_RATE_LIMIT_CONNECTIONS_PER_MINUTE', flag: 'rate-limit-connections-per-minute', schema: int(0, 1e9).default(120), doc: 'WebSocket upgrades per minute per IP and per user, in bursts of up to a quarter of it (0 disables)' },
   maxConnectionsPerIp: { env: 'VEZA_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', schema: int(0, 1e9).default(256), doc: 'Concurrent WebSocket connections per IP (0 disables)' },
   wsMessagesPerSecond: { env: 'VEZA_WS_MESSAGES_PER_SECOND', flag: 'ws-messages-per-second', schema: int(0, 1e9).default(500), doc: 'Messages per second per WebSocket before it is closed with 4429 (0 disables)' },
+  dev: { env: 'VEZA_DEV', flag: 'dev', schema: bool.default(false), doc: 'Development mode: POST /api/v1/dev/token signs anyone in (the web client\'s sign-in); never in production' },
+  webDir: { env: 'VEZA_WEB_DIR', flag: 'web-dir', schema: z.string().min(1).default('web/dist'), doc: 'The built web client served at / (`npm run build:web`); relative to the package' },
   trustProxy: { env: 'VEZA_TRUST_PROXY', flag: 'trust-proxy', schema: bool.default(false), doc: 'Behind one trusted reverse proxy: take the client IP from the last X-Forwarded-For entry' },
   shutdownTimeoutMs: { env: 'VEZA_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', schema: int(100, 600_000).default(10_000), doc: 'How long SIGTERM waits for requests, the bus and storage to drain' },
   otlpEndpoint: { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', flag: 'otlp-endpoint', schema: optionalUrl(['http:', 'https:']), doc: 'OTLP/HTTP collector; spans are exported only when it is set' },
@@ -99,5 +105,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
   }
   if (problems.length > 0) throw new ConfigError(problems);
   out.dataDir = path.resolve(out.dataDir as string);
+  out.webDir = path.resolve(PACKAGE_ROOT, out.webDir as string);
   return out as Config;
 }

@@ -20,6 +20,7 @@ import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js'
 import { ServerMetrics } from './server/metrics.js';
 import { startTracing } from './server/tracing.js';
 import { uwsImplementation } from './server/uws.js';
+import { registerDevSignIn, registerWebClient } from './server/web.js';
 import { Storage } from './storage/database.js';
 import { ReplayService } from './studio/replay-service.js';
 import { ReplayStore } from './studio/replay-store.js';
@@ -81,6 +82,11 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     if (!media.available) logger.warn({ reason: media.reason, fix: media.fix }, `media unavailable: ${media.reason}; build the mediasoup worker with: ${media.fix}`);
     registerHealthRoutes(server.http, { storage, bus, metrics, startedAt, media });
     registerIdentityRoute(server.http);
+    registerWebClient(server.http, config.webDir);
+    if (config.dev) {
+      registerDevSignIn(server.http, auth);
+      logger.warn('development mode: POST /api/v1/dev/token signs anyone in; never run this in production');
+    }
     registerEventRoutes(server.http, bus);
     const collab = await new CollabService({ config, storage, bus, server, logger }).start();
     cleanups.push(async () => {

@@ -209,6 +209,12 @@ export class MediaOutputs {
     return { output: toOutput(row), file: path.join(this.deps.dataDir, row.path) };
   }
 
+  /** The room's running HLS egress on this node, or null. */
+  async currentHls(info: RoomInfo): Promise<MediaOutput | null> {
+    const running = [...this.running.values()].find((r) => r.tenantId === info.tenantId && r.kind === 'hls' && r.roomKey.endsWith(`/${info.kind}/${info.roomId}`));
+    return running ? this.get(info.tenantId, running.id) : null;
+  }
+
   /** The directory of a running HLS egress (public by its unguessable id), or null. */
   hlsDirectory(id: string): string | null {
     const running = this.running.get(id);

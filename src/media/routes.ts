@@ -101,6 +101,18 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
   http.route('POST', '/api/v1/rooms/:room/hls', (ctx) => start(ctx, 'hls', (role) => role === 'owner'), { auth: 'required' });
 
   http.route(
+    'GET',
+    '/api/v1/rooms/:room/hls',
+    async (ctx) => {
+      const { info } = roomOf(ctx);
+      const current = await outputs.currentHls(info);
+      if (!current) throw notFound(`room ${info.roomId} has no running HLS egress`);
+      return { json: current };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
     'DELETE',
     '/api/v1/rooms/:room/hls',
     async (ctx) => {

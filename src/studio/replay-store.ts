@@ -61,6 +61,22 @@ export class ReplayStore {
     private readonly onBackgroundError: (error: unknown) => void = () => undefined,
   ) {}
 
+  /**
+   * The tenant's most recently created sessions (at most `limit`), each with how many edits its log
+   * holds and when the last one was made. Each is one index lookup on the update log.
+   */
+  async sessions(tenantId: string, limit: number): Promise<{ id: string; createdAt: string; updates: number; lastUpdateAt: string | null }[]> {
+    return this.storage.withTenant(tenantId, async (trx) => {
+      const docs = await trx.selectFrom('documents').select(['id', 'created_at']).orderBy('created_at', 'desc').limit(limit).execute();
+      return Promise.all(
+        docs.map(async (doc) => {
+          const stats = await trx.selectFrom('document_updates').select([sql<string>`count(*)`.as('updates'), sql<Date | null>`max(at)`.as('last')]).where('doc_id', '=', doc.id).executeTakeFirstOrThrow();
+          return { id: doc.id, createdAt: new Date(doc.created_at).toISOString(), updates: Number(stats.updates), lastUpdateAt: stats.last ? new Date(stats.last).toISOString() : null };
+        }),
+      );
+    });
+  }
+
   /** The session's timeline, or null when it has never been stored. */
   async history(tenantId: string, docId: string): Promise<SessionHistory | null> {
     return this.storage.withTenant(tenantId, async (trx) => {

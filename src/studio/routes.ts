@@ -38,6 +38,21 @@ function timeParam(ctx: HttpContext, name: string): number | undefined {
 export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): void {
   http.route(
     'GET',
+    '/api/v1/sessions',
+    async (ctx) => {
+      const principal = ctx.principal!;
+      const raw = ctx.query.get('limit') ?? '50';
+      const limit = Number(raw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw badRequest('limit must be an integer from 1 to 200');
+      const sessions = await deps.replay.sessions(principal.tenantId, limit);
+      // Only those the caller has a role on.
+      return { json: { sessions: sessions.filter((s) => roleFor(principal, s.id) !== null) } };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
     '/api/v1/sessions/:id/history',
     async (ctx) => {
       const { id, principal } = session(ctx);

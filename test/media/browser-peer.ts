@@ -2,7 +2,7 @@
 // speaking Veza's /media signaling. `window.vezaPeer` publishes fake audio and video, or consumes
 // whatever the room sends, and reports the receive side's getStats().
 import type { types } from 'mediasoup-client';
-import { consume, join, transport, type Notification } from './browser-signaling.js';
+import { consume, join, transport, type Notification } from '../../web/src/media-signaling.js';
 
 type Consumer = types.Consumer;
 // This file runs in the browser; the project's TypeScript settings carry no DOM library.

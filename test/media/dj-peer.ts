@@ -4,7 +4,7 @@
 // subscribes (any number of viewers per page, each with its own socket, Device and recv transport),
 // and reports receive statistics and the times at which marks were seen and heard.
 import type { Device, types } from 'mediasoup-client';
-import { consume, join, transport, type Notification, type Signaling } from './browser-signaling.js';
+import { consume, join, transport, type Notification, type Signaling } from '../../web/src/media-signaling.js';
 
 type Transport = types.Transport;
 type Producer = types.Producer;

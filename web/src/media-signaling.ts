@@ -1,6 +1,6 @@
-// Runs in headless Chromium (bundled by esbuild with the page modules that import it): the client
-// side of Veza's /media signaling (JSON requests by id, notifications) and mediasoup-client
-// transports wired to it. Shared by browser-peer.ts, dj-peer.ts and the latency bench's page.
+// The browser side of Veza's /media and /voice signaling (JSON requests by id, notifications) and
+// mediasoup-client transports wired to it: used by the web client's voice chat and DJ room, and by
+// the test and bench pages (test/media/browser-peer.ts, dj-peer.ts, bench/media-latency-page.ts).
 import { Device } from 'mediasoup-client';
 import type { types } from 'mediasoup-client';
 

@@ -1,0 +1,186 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StudioDoc } from '../../src/studio/model.js';
+import { chromiumPath, launchChromium } from '../helpers/browser.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const browserPath = chromiumPath();
+const MIDI_DIR = '/usr/share/games/openttd/baseset/openmsx';
+const SHOTS = path.join(process.cwd(), 'test-results', 'screenshots');
+
+/** What the page exposes as `window.veza` (web/src/main.ts). */
+interface PageWindow {
+  veza: { studio?: { studio: StudioDoc }; replay?: { studio(): StudioDoc } | null };
+}
+
+/** The session's notes as the page's own document holds them: trackId → clip notes (pitch, start). */
+type Seen = Record<string, { pitch: number; start: number }[]>;
+const notesIn = (page: Page) =>
+  page.evaluate(() => {
+    const studio = (globalThis as unknown as PageWindow).veza.studio!.studio;
+    const out: Record<string, { pitch: number; start: number }[]> = {};
+    for (const track of studio.tracks()) out[track.id] = studio.clips(track.id).flatMap((clip) => studio.notes(track.id, clip.id).map((n) => ({ pitch: n.pitch, start: n.start })));
+    return out;
+  }) as Promise<Seen>;
+
+describe.skipIf(!browserPath)('the web client in Chromium', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let webDir: string;
+
+  beforeAll(async () => {
+    // Build the client fresh into a temporary directory, and serve it from a dev-mode server.
+    webDir = mkdtempSync(path.join(os.tmpdir(), 'veza-web-'));
+    const { build } = await import('vite');
+    await build({ configFile: path.join(process.cwd(), 'web', 'vite.config.ts'), build: { outDir: webDir, emptyOutDir: true, sourcemap: false }, logLevel: 'warn' });
+    server = await startTestServer({ dev: 'true', 'web-dir': webDir, 'rate-limit-connections-per-minute': '0', 'collab-flush-ms': '5' });
+    browser = await launchChromium(browserPath!);
+    mkdirSync(SHOTS, { recursive: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (webDir) rmSync(webDir, { recursive: true, force: true });
+  });
+
+  const signedIn = async (user: string, hash = '#/'): Promise<Page> => {
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+    page.on('pageerror', (error) => console.warn(`[${user}] page error: ${error.message}`));
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('user name').fill(user);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForSelector('[data-testid=sessions]');
+    await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), hash);
+    return page;
+  };
+
+  it('serves the built client with its own content security policy, and signs in only in dev mode', async () => {
+    const index = await fetch(`${server.url}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toContain("connect-src 'self' ws: wss:");
+    const asset = readdirSync(path.join(webDir, 'assets')).find((f) => f.endsWith('.js'))!;
+    const script = await fetch(`${server.url}/assets/${asset}`);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    expect(script.headers.get('cache-control')).toContain('immutable');
+    expect((await fetch(`${server.url}/assets/..%2F..%2Fpackage.json`)).status).toBe(404);
+    const token = await fetch(`${server.url}/api/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'x y' }) });
+    expect(token.status).toBe(400);
+
+    const production = await startTestServer({ 'web-dir': webDir });
+    try {
+      const refused = await fetch(`${production.url}/api/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'mallory' }) });
+      expect(refused.status).toBe(404);
+    } finally {
+      await production.stop();
+    }
+    const unbuilt = await startTestServer({ 'web-dir': path.join(webDir, 'missing') });
+    try {
+      const answer = await fetch(`${unbuilt.url}/`);
+      expect(answer.status).toBe(404);
+      expect(((await answer.json()) as { detail: string }).detail).toContain('npm run build:web');
+    } finally {
+      await unbuilt.stop();
+    }
+  }, 60_000);
+
+  it('two pages edit one session and converge: notes added, moved and deleted in one appear in the other', { timeout: 90_000 }, async () => {
+    const session = `song-${Date.now()}`;
+    const ann = await signedIn('ann', `#/studio/${session}`);
+    const bob = await signedIn('bob', `#/studio/${session}`);
+    await expect.poll(() => ann.getByTestId('status').textContent()).toBe('connected');
+    await expect.poll(() => bob.getByTestId('status').textContent()).toBe('connected');
+
+    await ann.getByTestId('add-track').click();
+    await expect.poll(async () => (await bob.locator('[data-track]').count())).toBe(1);
+
+    // Ann clicks three places on the grid: three notes.
+    // The grid's box moves with the roll's scroll position: a pitch's row is at 12 px × (107 − pitch).
+    const box = (await ann.getByTestId('piano-roll').boundingBox())!;
+    const clickAt = (beat: number, pitch: number) => ann.mouse.click(box.x + beat * 48 + 10, box.y + (107 - pitch) * 12 + 6);
+    await clickAt(0, 60);
+    await clickAt(2, 64);
+    await clickAt(4, 67);
+    await expect.poll(async () => Object.values(await notesIn(ann)).flat().length).toBe(3);
+    await expect.poll(async () => Object.values(await notesIn(bob)).flat().length).toBe(3);
+    await expect.poll(async () => bob.locator('.note').count()).toBe(3);
+
+    // Bob drags the first note two beats right and deletes the last one; Ann sees both.
+    const bobNotes = bob.locator('.note');
+    const first = (await bobNotes.first().boundingBox())!;
+    await bob.mouse.move(first.x + 5, first.y + 5);
+    await bob.mouse.down();
+    await bob.mouse.move(first.x + 5 + 96, first.y + 5, { steps: 5 });
+    await bob.mouse.up();
+    const last = bob.locator('.note').nth(2);
+    await last.dblclick({ position: { x: 4, y: 4 } });
+    await expect.poll(async () => Object.values(await notesIn(ann)).flat().length).toBe(2);
+    const annSees = Object.values(await notesIn(ann)).flat();
+    const bobSees = Object.values(await notesIn(bob)).flat();
+    expect(annSees).toEqual(bobSees);
+    expect(annSees.some((n) => n.start === 2 * 480)).toBe(true);
+
+    // Each sees the other in the session, and chat goes both ways.
+    await expect.poll(() => ann.getByTestId('people').textContent()).toContain('bob');
+    await bob.getByLabel('chat message').fill('nice groove');
+    await bob.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => ann.getByTestId('chat').textContent()).toContain('nice groove');
+    await ann.screenshot({ path: path.join(SHOTS, 'studio-ann.png') });
+    await bob.screenshot({ path: path.join(SHOTS, 'studio-bob.png') });
+    await ann.context().close();
+    await bob.context().close();
+  });
+
+  it.skipIf(!existsSync(MIDI_DIR))('imports a MIDI file through the page into the piano roll, and the replay viewer scrubs to a moment and shows it', { timeout: 120_000 }, async () => {
+    const session = `import-${Date.now()}`;
+    const page = await signedIn('cy', `#/studio/${session}`);
+    await expect.poll(() => page.getByTestId('status').textContent()).toBe('connected');
+    // One note first, so the session's timeline starts before the import.
+    await page.getByTestId('add-track').click();
+    const box = (await page.getByTestId('piano-roll').boundingBox())!;
+    await page.mouse.click(box.x + 20, box.y + (107 - 60) * 12 + 6);
+    await expect.poll(async () => Object.values(await notesIn(page)).flat().length).toBe(1);
+    const beforeImport = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const file = path.join(MIDI_DIR, readdirSync(MIDI_DIR).filter((f) => f.endsWith('.mid')).sort()[0]!);
+    await page.getByTestId('midi-file').setInputFiles(file);
+    await expect.poll(() => page.getByTestId('import-result').textContent(), { timeout: 20_000 }).toMatch(/\d+ notes on \d+ tracks/);
+    const imported = Number(/(\d+) notes/.exec((await page.getByTestId('import-result').textContent())!)![1]);
+    expect(imported).toBeGreaterThan(100);
+    // The piano roll shows the imported track's notes.
+    await expect.poll(async () => Number(await page.getByTestId('piano-roll').getAttribute('data-notes'))).toBeGreaterThan(10);
+    expect(await page.locator('.note').count()).toBe(Number(await page.getByTestId('piano-roll').getAttribute('data-notes')));
+    await page.screenshot({ path: path.join(SHOTS, 'studio-import.png') });
+    const total = Object.values(await notesIn(page)).flat().length;
+    expect(total).toBe(imported + 1);
+
+    // Wait until the log has it all, then replay: at the end, everything; before the import, one note.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), `#/replay/${session}`);
+    await page.waitForSelector('[data-testid=scrubber]');
+    const replayNotes = () => page.evaluate(() => {
+      const studio = (globalThis as unknown as PageWindow).veza.replay!.studio();
+      return studio.tracks().reduce((n, t) => n + studio.clips(t.id).reduce((m, c) => m + studio.notes(t.id, c.id).length, 0), 0);
+    });
+    const seek = async (at: number) => {
+      await page.getByTestId('scrubber').evaluate((el, value) => {
+        const input = el as unknown as { value: string; dispatchEvent(event: Event): boolean };
+        input.value = String(value);
+        input.dispatchEvent(new Event('change'));
+      }, at);
+    };
+    const end = Number(await page.getByTestId('scrubber').getAttribute('max'));
+    await seek(end);
+    await expect.poll(replayNotes, { timeout: 20_000 }).toBe(total);
+    await page.screenshot({ path: path.join(SHOTS, 'replay-end.png') });
+    await seek(beforeImport);
+    await expect.poll(replayNotes, { timeout: 20_000 }).toBe(1);
+    expect(await page.locator('.note').count()).toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, 'replay-before-import.png') });
+    await page.context().close();
+  });
+});

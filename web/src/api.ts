@@ -1,0 +1,73 @@
+// The server's HTTP API as the page uses it: the development sign-in, authorised requests, and the
+// WebSocket URLs of the collaboration, replay and media routes.
+
+export interface Session {
+  token: string;
+  userId: string;
+}
+
+const KEY = 'veza.session';
+
+export function currentSession(): Session | null {
+  const raw = sessionStorage.getItem(KEY);
+  return raw ? (JSON.parse(raw) as Session) : null;
+}
+
+/** Development sign-in: the server must run with VEZA_DEV=true (404 otherwise). */
+export async function signIn(userId: string): Promise<Session> {
+  const response = await fetch('/api/v1/dev/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId }) });
+  if (!response.ok) throw new Error(await problem(response, 'sign-in failed (is the server in development mode, VEZA_DEV=true?)'));
+  const { token } = (await response.json()) as { token: string };
+  const session = { token, userId };
+  sessionStorage.setItem(KEY, JSON.stringify(session));
+  return session;
+}
+
+export function signOut(): void {
+  sessionStorage.removeItem(KEY);
+}
+
+/** The `detail` of a problem+json answer, or `fallback`. */
+export async function problem(response: Response, fallback: string): Promise<string> {
+  try {
+    const body = (await response.json()) as { detail?: string };
+    return body.detail ? `${fallback}: ${body.detail}` : `${fallback} (HTTP ${response.status})`;
+  } catch {
+    return `${fallback} (HTTP ${response.status})`;
+  }
+}
+
+export async function api(session: Session, method: string, path: string, body?: BodyInit, type?: string): Promise<Response> {
+  const headers: Record<string, string> = { authorization: `Bearer ${session.token}` };
+  if (type) headers['content-type'] = type;
+  return fetch(path, { method, headers, ...(body === undefined ? {} : { body }) });
+}
+
+export function wsUrl(path: string): string {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+}
+
+/** Saves a response body as a file the browser downloads. */
+export async function download(response: Response, name: string): Promise<void> {
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** A small element builder: `h('button', { class: 'x', onclick }, 'Play')`. */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, unknown> = {}, ...children: (Node | string | null | undefined)[]): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') element.addEventListener(key.slice(2), value as EventListener);
+    else if (key === 'class') element.className = String(value);
+    else if (key === 'style' && typeof value === 'object') Object.assign(element.style, value);
+    else if (key in element && typeof value !== 'string') (element as unknown as Record<string, unknown>)[key] = value;
+    else element.setAttribute(key, String(value));
+  }
+  for (const child of children) if (child !== null && child !== undefined) element.append(child);
+  return element;
+}

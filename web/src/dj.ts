@@ -1,0 +1,164 @@
+// The DJ room: the DJ's view (publish the music and cameras, pick the live camera, see guests and
+// viewers, start HLS for a large audience) and the viewer's view (the music and the live camera in
+// sync over WebRTC, or the HLS stream when the room is past its WebRTC audience).
+import Hls from 'hls.js';
+import type { types } from 'mediasoup-client';
+import { api, h, problem, wsUrl, type Session } from './api.js';
+import { consume, join, transport, type Notification, type Signaling } from './media-signaling.js';
+
+export interface DjHandle {
+  /** What this page receives or sends, for tests. */
+  state(): { role: 'dj' | 'viewer' | 'hls' | null; liveCamera: string | null; cameras: string[]; framesShown: number; hlsUrl: string | null };
+  destroy(): void;
+}
+
+export async function openDj(root: HTMLElement, session: Session, roomId: string): Promise<DjHandle> {
+  const url = wsUrl(`/media/${encodeURIComponent(roomId)}?token=${session.token}`);
+  let signaling: Signaling | null = null;
+  let role: 'dj' | 'viewer' | 'hls' | null = null;
+  let liveCamera: string | null = null;
+  let hls: Hls | null = null;
+  let hlsUrl: string | null = null;
+  let framesShown = 0;
+  const cameras: string[] = [];
+  const cameraTracks = new Map<string, MediaStreamTrack>();
+  const stream = new MediaStream();
+  const video = h('video', { autoplay: true, playsInline: true, muted: false, class: 'stage', 'data-testid': 'stage' });
+  const countFrames = () => {
+    framesShown++;
+    video.requestVideoFrameCallback(countFrames);
+  };
+  video.requestVideoFrameCallback(countFrames);
+  const status = h('div', { class: 'muted', 'data-testid': 'dj-status' }, 'Choose how to join.');
+  const errorLine = h('div', { class: 'error', role: 'alert' });
+  const fail = (message: string) => (errorLine.textContent = message);
+  const cameraList = h('div', { class: 'cameras', 'data-testid': 'cameras' });
+  const people = h('ul', { class: 'people', 'data-testid': 'room-people' });
+  const seenUsers = new Map<string, string>();
+
+  const showLive = (producerId: string | null) => {
+    liveCamera = producerId;
+    for (const button of cameraList.querySelectorAll<HTMLButtonElement>('button[data-camera]')) button.classList.toggle('on', button.dataset.camera === producerId);
+    // Viewers hold one consumer per camera; the server only lets the live one flow.
+    const track = producerId ? cameraTracks.get(producerId) : undefined;
+    if (track && role === 'viewer') {
+      for (const old of stream.getVideoTracks()) stream.removeTrack(old);
+      stream.addTrack(track);
+    }
+  };
+
+  const onNotification = (device: Awaited<ReturnType<typeof join>>['device'], recv: types.Transport | null) => (n: Notification) => {
+    if (n.method === 'liveCamera') showLive((n.data.producerId as string | null) ?? null);
+    if (n.method === 'newProducer') {
+      seenUsers.set(String(n.data.peerId), `${String(n.data.userId)} (${String((n.data.appData as { source?: string }).source ?? n.data.kind)})`);
+      people.replaceChildren(...[...seenUsers.values()].map((u) => h('li', {}, u)));
+      if (recv && signaling) {
+        const producerId = String(n.data.producerId);
+        consume(signaling, device, recv, producerId, 'stage')
+          .then(async (consumer) => {
+            if (consumer.kind === 'audio') stream.addTrack(consumer.track);
+            else cameraTracks.set(producerId, consumer.track);
+            if (consumer.kind === 'video' && producerId === liveCamera) showLive(producerId);
+            await signaling!.request('resumeConsumer', { consumerId: consumer.id });
+          })
+          .catch((error: Error) => fail(`could not receive ${producerId}: ${error.message}`));
+      }
+    }
+  };
+
+  const goLive = async () => {
+    const joined = await join(url);
+    signaling = joined.signaling;
+    role = 'dj';
+    const send = await transport(signaling, joined.device, 'send');
+    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 1280, height: 720 } });
+    await send.produce({ track: media.getAudioTracks()[0]!, appData: { source: 'music' } });
+    const camera = await send.produce({
+      track: media.getVideoTracks()[0]!,
+      appData: { source: 'camera' },
+      encodings: [{ scaleResolutionDownBy: 4, maxBitrate: 150_000 }, { scaleResolutionDownBy: 2, maxBitrate: 500_000 }, { maxBitrate: 2_000_000 }],
+    });
+    addCamera(camera.id);
+    stream.addTrack(media.getVideoTracks()[0]!);
+    video.muted = true; // the DJ does not hear themself
+    signaling.onNotification = onNotification(joined.device, null);
+    signaling.notifications.forEach(signaling.onNotification);
+    status.textContent = 'You are live. Add cameras, pick the live one, start HLS for a large audience.';
+    controls.replaceChildren(
+      h('button', { onclick: () => addExtraCamera(send).catch((e: Error) => fail(e.message)) }, '+ Camera'),
+      h('button', { onclick: () => startHls().catch((e: Error) => fail(e.message)), 'data-testid': 'start-hls' }, 'Start HLS'),
+    );
+  };
+
+  const addCamera = (producerId: string) => {
+    cameras.push(producerId);
+    cameraList.append(
+      h('button', { 'data-camera': producerId, onclick: () => signaling?.request('setLiveCamera', { producerId }).catch((e: Error) => fail(e.message)) }, `Camera ${cameras.length}`),
+    );
+    if (!liveCamera) showLive(producerId);
+  };
+
+  const addExtraCamera = async (send: types.Transport) => {
+    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 } });
+    const camera = await send.produce({ track: media.getVideoTracks()[0]!, appData: { source: 'camera' } });
+    addCamera(camera.id);
+  };
+
+  const startHls = async () => {
+    const response = await api(session, 'POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/hls`);
+    if (!response.ok) throw new Error(await problem(response, 'HLS did not start'));
+    hlsUrl = ((await response.json()) as { url: string }).url;
+    status.textContent = `HLS: ${location.origin}${hlsUrl}`;
+  };
+
+  const watch = async () => {
+    const joined = await join(url);
+    signaling = joined.signaling;
+    role = 'viewer';
+    const recv = await transport(signaling, joined.device, 'recv');
+    signaling.onNotification = onNotification(joined.device, recv);
+    signaling.notifications.forEach(signaling.onNotification);
+    status.textContent = 'Watching over WebRTC.';
+  };
+
+  const watchHls = async () => {
+    const response = await api(session, 'GET', `/api/v1/rooms/${encodeURIComponent(roomId)}/hls`);
+    if (!response.ok) throw new Error(await problem(response, 'this room has no HLS stream'));
+    hlsUrl = ((await response.json()) as { url: string }).url;
+    role = 'hls';
+    video.srcObject = null;
+    if (Hls.isSupported()) {
+      hls = new Hls({ liveSyncDurationCount: 2 });
+      hls.loadSource(hlsUrl);
+      hls.attachMedia(video);
+    } else video.src = hlsUrl;
+    status.textContent = 'Watching the HLS stream.';
+  };
+
+  video.srcObject = stream;
+  const controls = h(
+    'div',
+    { class: 'toolbar' },
+    h('button', { class: 'primary', onclick: () => goLive().catch((e: Error) => fail(`going live failed: ${e.message}`)), 'data-testid': 'go-live' }, 'Go live (DJ)'),
+    h('button', { onclick: () => watch().catch((e: Error) => fail(`could not watch: ${e.message}; try HLS`)), 'data-testid': 'watch' }, 'Watch'),
+    h('button', { onclick: () => watchHls().catch((e: Error) => fail(e.message)), 'data-testid': 'watch-hls' }, 'Watch via HLS'),
+  );
+  root.replaceChildren(
+    h(
+      'div',
+      { class: 'dj' },
+      h('div', { class: 'toolbar' }, h('h2', {}, `DJ room: ${roomId}`), status),
+      controls,
+      errorLine,
+      h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Tips'), h('p', { class: 'muted' }, 'Tips and superchat arrive with the gamification module (issue 9).'))),
+    ),
+  );
+  return {
+    state: () => ({ role, liveCamera, cameras: [...cameras], framesShown, hlsUrl }),
+    destroy: () => {
+      signaling?.close();
+      hls?.destroy();
+      for (const track of stream.getTracks()) track.stop();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// The Veza web client: development sign-in, then the studio (#/studio/<session>), the replay viewer
+// (#/replay/<session>) and the DJ room (#/dj/<room>), routed by the URL's hash.
+import { api, currentSession, h, problem, signIn, signOut, type Session } from './api.js';
+import { openDj, type DjHandle } from './dj.js';
+import { openReplay, type ReplayHandle } from './replay.js';
+import { openStudio, type StudioHandle } from './studio.js';
+
+interface Current {
+  studio?: StudioHandle;
+  replay?: ReplayHandle | null;
+  dj?: DjHandle | null;
+}
+
+declare global {
+  interface Window {
+    /** The open view, for end-to-end tests and the console. */
+    veza: Current;
+  }
+}
+
+const app = document.getElementById('app')!;
+const who = document.getElementById('who')!;
+const nav = document.getElementById('nav')!;
+window.veza = {};
+const ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+function close(): void {
+  window.veza.studio?.destroy();
+  window.veza.replay?.destroy();
+  window.veza.dj?.destroy();
+  window.veza = {};
+}
+
+function signInForm(): void {
+  const name = h('input', { name: 'user', placeholder: 'your name (letters, digits, ._@-)', required: true, pattern: '[A-Za-z0-9._@-]{1,100}', 'aria-label': 'user name' });
+  const error = h('div', { class: 'error', role: 'alert' });
+  const form = h('form', { class: 'card' }, h('h2', {}, 'Sign in (development)'), name, h('button', { class: 'primary', type: 'submit' }, 'Sign in'), error);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await signIn(name.value.trim());
+      route();
+    } catch (e) {
+      error.textContent = (e as Error).message;
+    }
+  });
+  app.replaceChildren(form);
+}
+
+async function home(session: Session): Promise<void> {
+  const list = h('ul', { class: 'sessions', 'data-testid': 'sessions' });
+  const name = h('input', { placeholder: 'session name', pattern: ID.source.slice(1, -1), required: true, 'aria-label': 'session name' });
+  const room = h('input', { placeholder: 'room name', pattern: ID.source.slice(1, -1), required: true, 'aria-label': 'room name' });
+  const open = h('form', { class: 'card' }, h('h2', {}, 'Open or create a session'), name, h('button', { class: 'primary', type: 'submit' }, 'Open'));
+  open.addEventListener('submit', (event) => {
+    event.preventDefault();
+    location.hash = `#/studio/${encodeURIComponent(name.value.trim())}`;
+  });
+  const live = h('form', { class: 'card' }, h('h2', {}, 'DJ room'), room, h('button', { type: 'submit' }, 'Enter'));
+  live.addEventListener('submit', (event) => {
+    event.preventDefault();
+    location.hash = `#/dj/${encodeURIComponent(room.value.trim())}`;
+  });
+  app.replaceChildren(h('div', { class: 'home' }, open, live, h('div', { class: 'card' }, h('h2', {}, 'Recorded sessions'), list)));
+  const response = await api(session, 'GET', '/api/v1/sessions');
+  if (!response.ok) {
+    list.append(h('li', { class: 'error' }, await problem(response, 'sessions could not be listed')));
+    return;
+  }
+  const { sessions } = (await response.json()) as { sessions: { id: string; updates: number; lastUpdateAt: string | null }[] };
+  list.replaceChildren(
+    ...sessions.map((s) =>
+      h('li', {}, h('a', { href: `#/studio/${encodeURIComponent(s.id)}` }, s.id), ' ', h('span', { class: 'muted' }, `${s.updates} edits${s.lastUpdateAt ? `, last ${new Date(s.lastUpdateAt).toLocaleString()}` : ''}`), ' ', h('a', { href: `#/replay/${encodeURIComponent(s.id)}` }, 'replay')),
+    ),
+  );
+  if (sessions.length === 0) list.append(h('li', { class: 'muted' }, 'none yet'));
+}
+
+function route(): void {
+  close();
+  const session = currentSession();
+  who.replaceChildren();
+  nav.replaceChildren();
+  if (!session) return signInForm();
+  who.append(`signed in as ${session.userId} `, h('button', { class: 'link', onclick: () => (signOut(), route()) }, 'sign out'));
+  const [, view, raw] = /^#\/(studio|replay|dj)\/(.+)$/.exec(location.hash) ?? [];
+  const id = raw ? decodeURIComponent(raw) : '';
+  if (view && !ID.test(id)) {
+    app.replaceChildren(h('div', { class: 'error', role: 'alert' }, `${id} is not a valid name: 1-200 letters, digits and ._:-`));
+    return;
+  }
+  if (view === 'studio') window.veza.studio = openStudio(app, session, id);
+  else if (view === 'replay') void openReplay(app, session, id).then((handle) => (window.veza.replay = handle));
+  else if (view === 'dj') void openDj(app, session, id).then((handle) => (window.veza.dj = handle));
+  else void home(session);
+}
+
+window.addEventListener('hashchange', route);
+route();

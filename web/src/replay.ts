@@ -1,0 +1,137 @@
+// The replay viewer: a recorded session played back from its update log through /replay/<session>,
+// with a scrubber, play/pause and speed, the piano roll changing as it was edited, and the state at
+// any moment exported as MIDI.
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import * as syncProtocol from 'y-protocols/sync';
+import * as Y from 'yjs';
+import { StudioDoc } from '../../src/studio/model.js';
+import { api, download, h, problem, wsUrl, type Session } from './api.js';
+import { PianoRoll } from './piano-roll.js';
+
+interface History {
+  start: number | null;
+  end: number | null;
+  updates: number;
+  authors: { userId: string; updates: number }[];
+}
+
+export interface ReplayHandle {
+  /** The replayed document as it is on screen now. */
+  studio(): StudioDoc;
+  /** The timeline position the server last reported (Unix ms). */
+  at(): number;
+  destroy(): void;
+}
+
+const time = (ms: number) => new Date(ms).toLocaleTimeString();
+
+export async function openReplay(root: HTMLElement, session: Session, sessionId: string): Promise<ReplayHandle | null> {
+  const response = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/history`);
+  if (!response.ok) {
+    root.replaceChildren(h('div', { class: 'error', role: 'alert' }, await problem(response, `session ${sessionId} cannot be replayed`)));
+    return null;
+  }
+  const history = (await response.json()) as History;
+  if (history.start === null || history.end === null) {
+    root.replaceChildren(h('p', {}, `Session ${sessionId} has no recorded edits yet.`));
+    return null;
+  }
+  const start = history.start;
+  const end = history.end;
+
+  let doc = new Y.Doc();
+  let studio = new StudioDoc(doc);
+  let position = start;
+  let playing = false;
+  const trackSelect = h('select', { 'aria-label': 'track' });
+  const rollBox = h('div', { class: 'replay-roll' });
+  let roll = new PianoRoll(studio, { cursor: () => undefined, selection: () => undefined, error: () => undefined });
+  rollBox.append(roll.element);
+
+  const scrubber = h('input', { type: 'range', min: String(start), max: String(end), step: '1', value: String(start), 'data-testid': 'scrubber', 'aria-label': 'position' });
+  const clockLabel = h('span', { 'data-testid': 'replay-at' }, time(start));
+  const playButton = h('button', { class: 'primary', 'data-testid': 'replay-play' }, 'Play');
+  const speed = h('select', { 'data-testid': 'speed', 'aria-label': 'speed' }, ...['0.5', '1', '2', '4', '8', '16'].map((s) => h('option', { value: s, selected: s === '1' }, `${s}×`)));
+  const exportButton = h('button', { 'data-testid': 'replay-export' }, 'Export MIDI at this moment');
+  const summary = h('span', { class: 'muted' }, `${history.updates} edits by ${history.authors.map((a) => a.userId).join(', ')}, ${time(start)}–${time(end)}`);
+
+  const ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?token=${session.token}&at=${start}&speed=1`));
+  ws.binaryType = 'arraybuffer';
+  const control = (message: Record<string, unknown>) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(message));
+
+  const showTracks = () => {
+    const tracks = studio.tracks();
+    const current = trackSelect.value;
+    trackSelect.replaceChildren(...tracks.map((t) => h('option', { value: t.id, selected: t.id === current }, t.name)));
+    const track = tracks.find((t) => t.id === trackSelect.value) ?? tracks[0];
+    const clip = track ? studio.clips(track.id)[0] : undefined;
+    if (track && clip) {
+      if (rollBox.dataset.showing !== `${track.id}/${clip.id}`) {
+        roll.show(track.id, clip.id, track.color);
+        rollBox.dataset.showing = `${track.id}/${clip.id}`;
+      } else roll.render();
+    }
+  };
+  trackSelect.addEventListener('change', () => {
+    rollBox.dataset.showing = '';
+    showTracks();
+  });
+
+  const fresh = () => {
+    doc.destroy();
+    doc = new Y.Doc();
+    studio = new StudioDoc(doc);
+    roll = new PianoRoll(studio, { cursor: () => undefined, selection: () => undefined, error: () => undefined });
+    rollBox.replaceChildren(roll.element);
+    rollBox.dataset.showing = '';
+    doc.on('afterTransaction', showTracks);
+  };
+  doc.on('afterTransaction', showTracks);
+
+  ws.onmessage = (event) => {
+    if (typeof event.data === 'string') {
+      const message = JSON.parse(event.data) as { type: string; at: number; playing?: boolean; speed?: number };
+      if (message.type === 'reset') fresh();
+      if (message.type === 'end') playing = false;
+      if (message.type === 'state') playing = message.playing ?? false;
+      position = message.at;
+      scrubber.value = String(message.at);
+      clockLabel.textContent = time(message.at);
+      playButton.textContent = playing ? 'Pause' : 'Play';
+      rollBox.dataset.at = String(message.at);
+      return;
+    }
+    // y-websocket sync messages: the state at the start, then the recorded updates as they happened.
+    const decoder = decoding.createDecoder(new Uint8Array(event.data as ArrayBuffer));
+    if (decoding.readVarUint(decoder) !== 0) return;
+    syncProtocol.readSyncMessage(decoder, encoding.createEncoder(), doc, 'replay');
+  };
+
+  scrubber.addEventListener('input', () => (clockLabel.textContent = time(Number(scrubber.value))));
+  scrubber.addEventListener('change', () => control({ type: 'seek', at: Number(scrubber.value) }));
+  playButton.addEventListener('click', () => control({ type: playing ? 'pause' : 'play' }));
+  speed.addEventListener('change', () => control({ type: 'speed', speed: Number(speed.value) }));
+  exportButton.addEventListener('click', async () => {
+    const exported = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/export.mid?at=${Math.round(position)}`);
+    if (exported.ok) await download(exported, `${sessionId}-at-${Math.round(position)}.mid`);
+  });
+
+  root.replaceChildren(
+    h(
+      'div',
+      { class: 'replay' },
+      h('div', { class: 'toolbar' }, h('h2', {}, `Replay: ${sessionId}`), summary, h('a', { href: `#/studio/${encodeURIComponent(sessionId)}` }, 'Open the live session')),
+      h('div', { class: 'toolbar' }, playButton, speed, scrubber, clockLabel, trackSelect, exportButton),
+      rollBox,
+    ),
+  );
+  return {
+    studio: () => studio,
+    at: () => position,
+    destroy: () => {
+      ws.close();
+      doc.destroy();
+    },
+  };
+}

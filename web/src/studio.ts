@@ -1,0 +1,279 @@
+// The studio: one session's tracks, piano roll, transport with sound on the shared beat clock,
+// collaborators' cursors and selections, chat, MIDI in and out, and voice chat. The session is a
+// Y.Doc kept in sync with the server by y-websocket's WebsocketProvider.
+import * as decoding from 'lib0/decoding';
+import { WebsocketProvider } from 'y-websocket';
+import * as Y from 'yjs';
+import { beatAt, CLOCK_MESSAGE, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
+import { StudioDoc } from '../../src/studio/model.js';
+import { api, download, h, problem, wsUrl, type Session } from './api.js';
+import { PianoRoll, type Peer } from './piano-roll.js';
+import { Player } from './synth.js';
+import { VoiceChat } from './voice.js';
+
+const COLORS = ['#e5484d', '#3e63dd', '#30a46c', '#f76b15', '#8e4ec6', '#0090ff', '#d6409f', '#ffc53d'];
+const colorOf = (name: string) => COLORS[[...name].reduce((sum, c) => sum + c.charCodeAt(0), 0) % COLORS.length]!;
+
+/** What the page exposes for end-to-end tests and the console (`window.veza`). */
+export interface StudioHandle {
+  doc: Y.Doc;
+  studio: StudioDoc;
+  provider: WebsocketProvider;
+  player: Player;
+  clockOffset(): number | null;
+  destroy(): void;
+}
+
+export function openStudio(root: HTMLElement, session: Session, sessionId: string): StudioHandle {
+  const doc = new Y.Doc();
+  const studio = new StudioDoc(doc);
+  const provider = new WebsocketProvider(wsUrl('/collab'), sessionId, doc, { params: { token: session.token }, disableBc: true });
+  const clock = new ClockEstimator();
+  const serverNow = () => clock.serverNow(preciseNow());
+  const player = new Player(studio, serverNow);
+  const voice = new VoiceChat(wsUrl(`/voice/${encodeURIComponent(sessionId)}?token=${session.token}`));
+  let selectedTrack: string | null = null;
+  /** Tracks a MIDI import created, until one with notes has arrived and is shown. */
+  let awaitingImport: string[] = [];
+
+  // The beat clock: samples over the collaboration socket (message type 100).
+  provider.messageHandlers[CLOCK_MESSAGE] = (_encoder, decoder: decoding.Decoder) => {
+    const answer = readClockAnswer(decoder.arr);
+    if (answer) clock.add({ sentAt: answer.sentAt, serverTime: answer.serverTime, receivedAt: preciseNow() });
+  };
+  const sampleClock = () => {
+    if (provider.ws?.readyState === WebSocket.OPEN) provider.ws.send(clockRequest(preciseNow()));
+  };
+  const clockTimer = window.setInterval(sampleClock, 1000);
+  provider.on('status', ({ status }: { status: string }) => {
+    statusLine.textContent = status === 'connected' ? 'connected' : `${status}…`;
+    if (status === 'connected') for (let i = 0; i < 5; i++) window.setTimeout(sampleClock, i * 100);
+  });
+
+  const errorLine = h('div', { class: 'error', role: 'alert' });
+  const fail = (message: string) => {
+    errorLine.textContent = message;
+    window.setTimeout(() => (errorLine.textContent === message ? (errorLine.textContent = '') : undefined), 6000);
+  };
+  const statusLine = h('span', { class: 'muted', 'data-testid': 'status' }, 'connecting…');
+
+  // --- piano roll and awareness -------------------------------------------------------------
+  provider.awareness.setLocalStateField('user', { id: session.userId, name: session.userId, color: colorOf(session.userId) });
+  const roll = new PianoRoll(studio, {
+    cursor: (at) => provider.awareness.setLocalStateField('cursor', at),
+    selection: (ids) => provider.awareness.setLocalStateField('selection', ids),
+    error: fail,
+  });
+
+  // --- tracks ---------------------------------------------------------------------------------
+  const trackList = h('div', { class: 'tracks', 'data-testid': 'tracks' });
+  const ensureClip = (trackId: string): string => {
+    const clips = studio.clips(trackId);
+    if (clips.length > 0) return clips[0]!.id;
+    return studio.addClip(trackId, { name: 'Clip 1', start: 0, length: 64 * studio.settings().ppq });
+  };
+  const selectTrack = (trackId: string | null) => {
+    selectedTrack = trackId;
+    if (!trackId) return;
+    const track = studio.tracks().find((t) => t.id === trackId);
+    if (!track) return;
+    try {
+      const clipId = studio.clips(trackId)[0]?.id ?? (roleCanWrite() ? ensureClip(trackId) : null);
+      if (clipId) roll.show(trackId, clipId, track.color);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    renderTracks();
+  };
+  const roleCanWrite = () => true; // the server refuses a viewer's changes; the page does not guess roles
+  const renderTracks = () => {
+    const tracks = studio.tracks();
+    trackList.replaceChildren(
+      ...tracks.map((track) =>
+        h(
+          'div',
+          { class: `track${track.id === selectedTrack ? ' selected' : ''}`, 'data-track': track.id, onclick: (e: Event) => (e.target as HTMLElement).closest('input,button') || selectTrack(track.id) },
+          h('span', { class: 'swatch', style: { background: track.color } }),
+          h('input', { class: 'track-name', value: track.name, 'aria-label': 'track name', onchange: (e: Event) => studio.updateTrack(track.id, { name: (e.target as HTMLInputElement).value }) }),
+          h('button', { class: `toggle${track.mute ? ' on' : ''}`, title: 'mute', onclick: () => studio.updateTrack(track.id, { mute: !track.mute }) }, 'M'),
+          h('button', { class: `toggle${track.solo ? ' on' : ''}`, title: 'solo', onclick: () => studio.updateTrack(track.id, { solo: !track.solo }) }, 'S'),
+          h('input', { type: 'range', min: '0', max: '2', step: '0.01', value: String(track.volume), title: 'volume', onchange: (e: Event) => studio.updateTrack(track.id, { volume: Number((e.target as HTMLInputElement).value) }) }),
+          h('input', { type: 'range', min: '-1', max: '1', step: '0.01', value: String(track.pan), title: 'pan', onchange: (e: Event) => studio.updateTrack(track.id, { pan: Number((e.target as HTMLInputElement).value) }) }),
+        ),
+      ),
+    );
+  };
+  const addTrack = () => {
+    try {
+      const id = studio.addTrack({ name: `Track ${studio.tracks().length + 1}`, color: COLORS[studio.tracks().length % COLORS.length]! });
+      ensureClip(id);
+      selectTrack(id);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  };
+
+  // --- transport ------------------------------------------------------------------------------
+  const beatLabel = h('span', { class: 'beat', 'data-testid': 'beat' }, '1.1');
+  const bpmInput = h('input', { type: 'number', min: '20', max: '300', value: '120', title: 'tempo (BPM)', 'aria-label': 'tempo' });
+  const playButton = h('button', { class: 'primary', 'data-testid': 'play' }, 'Play');
+  playButton.addEventListener('click', async () => {
+    const transport = studio.transport();
+    try {
+      if (transport.playing) studio.setTransport(stopTransport(transport, serverNow()));
+      else {
+        await player.start();
+        studio.setTransport(startTransport(Number(bpmInput.value) || transport.bpm, transport.stoppedAtBeat, serverNow()));
+      }
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  });
+  bpmInput.addEventListener('change', () => {
+    const bpm = Number(bpmInput.value);
+    const transport = studio.transport();
+    try {
+      if (transport.playing) studio.setTransport(startTransport(bpm, beatAt(transport, serverNow()), serverNow()));
+      else studio.setTransport({ bpm });
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  });
+  let frame = 0;
+  const animate = () => {
+    const transport = studio.transport();
+    const beat = beatAt(transport, serverNow());
+    beatLabel.textContent = `${Math.floor(beat / 4) + 1}.${(Math.floor(beat) % 4) + 1}`;
+    playButton.textContent = transport.playing ? 'Stop' : 'Play';
+    if (document.activeElement !== bpmInput) bpmInput.value = String(Math.round(transport.bpm));
+    roll.playheadAt(transport.playing || beat > 0 ? beat : null);
+    // Someone else pressed play: start the sound here too (the browser may need a click first).
+    if (transport.playing) void player.start().catch(() => undefined);
+    else player.stop();
+    frame = requestAnimationFrame(animate);
+  };
+  frame = requestAnimationFrame(animate);
+
+  // --- people, voice and chat -----------------------------------------------------------------
+  const people = h('ul', { class: 'people', 'data-testid': 'people' });
+  const renderPeople = () => {
+    const peers: Peer[] = [];
+    const names: HTMLElement[] = [];
+    let voiceState: { inCall?: string[]; speaking?: string[] } = {};
+    provider.awareness.getStates().forEach((state, clientId) => {
+      if (state.voice) voiceState = state.voice as typeof voiceState;
+      const user = state.user as { id: string; name: string; color: string } | undefined;
+      if (!user) return;
+      names.push(h('li', { 'data-user': user.id, style: { color: user.color } }, user.name + (clientId === doc.clientID ? ' (you)' : '')));
+      if (clientId !== doc.clientID) peers.push({ clientId, name: user.name, color: user.color, cursor: state.cursor as Peer['cursor'], selection: state.selection as string[] | undefined });
+    });
+    for (const item of names) {
+      const id = item.dataset.user!;
+      if (voiceState.inCall?.includes(id)) item.append(' 🎙');
+      if (voiceState.speaking?.includes(id)) item.classList.add('speaking');
+    }
+    people.replaceChildren(...names);
+    roll.renderPeers(peers);
+  };
+  provider.awareness.on('change', renderPeople);
+
+  const voiceButton = h('button', { 'data-testid': 'voice' }, 'Join voice');
+  voiceButton.addEventListener('click', async () => {
+    try {
+      if (voice.active) voice.stop();
+      else await voice.start();
+    } catch (error) {
+      fail(`voice: ${(error as Error).message}`);
+      voice.stop();
+    }
+    voiceButton.textContent = voice.active ? 'Leave voice' : 'Join voice';
+  });
+
+  const chatLog = h('div', { class: 'chat-log', 'data-testid': 'chat' });
+  const chatInput = h('input', { placeholder: 'Say something', 'aria-label': 'chat message' });
+  const renderChat = () => {
+    chatLog.replaceChildren(...studio.chat().slice(-100).map((m) => h('div', { class: 'chat-line' }, h('b', {}, m.author), ' ', m.text)));
+    chatLog.scrollTop = chatLog.scrollHeight;
+  };
+  const chatForm = h('form', { class: 'chat-form' }, chatInput, h('button', { type: 'submit' }, 'Send'));
+  chatForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = chatInput.value.trim();
+    if (!text) return;
+    try {
+      studio.postChat(session.userId, text);
+      chatInput.value = '';
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  });
+
+  // --- MIDI in and out --------------------------------------------------------------------------
+  const fileInput = h('input', { type: 'file', accept: '.mid,.midi,audio/midi', 'data-testid': 'midi-file', 'aria-label': 'import a MIDI file' });
+  const importNote = h('span', { class: 'muted', 'data-testid': 'import-result' });
+  fileInput.addEventListener('change', async () => {
+    const file = fileInput.files?.[0];
+    if (!file) return;
+    importNote.textContent = `importing ${file.name}…`;
+    const response = await api(session, 'POST', `/api/v1/sessions/${encodeURIComponent(sessionId)}/midi`, await file.arrayBuffer(), 'audio/midi');
+    fileInput.value = '';
+    if (!response.ok) {
+      importNote.textContent = '';
+      fail(await problem(response, `${file.name} was not imported`));
+      return;
+    }
+    const result = (await response.json()) as { trackIds: string[]; notes: number; warnings: string[] };
+    importNote.textContent = `${file.name}: ${result.notes} notes on ${result.trackIds.length} tracks${result.warnings.length ? ` (${result.warnings.length} warnings)` : ''}`;
+    // The import arrives through the live document, maybe after this answer: show its first track
+    // with notes once the document has it.
+    awaitingImport = result.trackIds;
+    onChange();
+  });
+  const exportButton = h('button', { 'data-testid': 'export' }, 'Export MIDI');
+  exportButton.addEventListener('click', async () => {
+    const response = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/export.mid`);
+    if (!response.ok) return fail(await problem(response, 'export failed'));
+    await download(response, `${sessionId}.mid`);
+  });
+
+  // --- layout and updates ---------------------------------------------------------------------
+  root.replaceChildren(
+    h(
+      'div',
+      { class: 'studio' },
+      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), statusLine, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
+      errorLine,
+      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, h('button', { onclick: addTrack, 'data-testid': 'add-track' }, '+ Track')), roll.element, h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
+    ),
+  );
+  const onChange = () => {
+    const arrived = awaitingImport.find((id) => studio.tracks().some((t) => t.id === id) && studio.clips(id).some((c) => studio.notes(id, c.id).length > 0));
+    if (arrived) {
+      awaitingImport = [];
+      selectTrack(arrived);
+    }
+    renderTracks();
+    if (selectedTrack && !studio.tracks().some((t) => t.id === selectedTrack)) selectedTrack = null;
+    if (!selectedTrack && studio.tracks().length > 0) selectTrack(studio.tracks()[0]!.id);
+    roll.render();
+    renderChat();
+  };
+  doc.on('afterTransaction', onChange);
+  provider.on('sync', (synced: boolean) => synced && onChange());
+
+  return {
+    doc,
+    studio,
+    provider,
+    player,
+    clockOffset: () => clock.offset(),
+    destroy: () => {
+      cancelAnimationFrame(frame);
+      window.clearInterval(clockTimer);
+      player.stop();
+      voice.stop();
+      provider.destroy();
+      doc.destroy();
+    },
+  };
+}

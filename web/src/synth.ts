@@ -1,0 +1,87 @@
+// Sound for the studio: a small synth voice per note (an oscillator through an envelope, the track's
+// volume and pan), scheduled ahead from the shared transport. Every client computes the same beat
+// from the transport in the document and its estimate of the server's clock, so everyone hears the
+// same bar at the same time.
+import { beatAt } from '../../src/studio/clock.js';
+import type { StudioDoc } from '../../src/studio/model.js';
+
+const LOOKAHEAD_MS = 150;
+const TICK_MS = 40;
+const WAVES: OscillatorType[] = ['triangle', 'square', 'sawtooth', 'sine'];
+
+export class Player {
+  private context: AudioContext | null = null;
+  private timer: number | null = null;
+  /** Beats already scheduled up to here (exclusive). */
+  private scheduledTo = -1;
+  /** Notes started, for tests and the level meter. */
+  played = 0;
+
+  constructor(
+    private readonly studio: StudioDoc,
+    /** The server's time now (ms), from the clock estimate. */
+    private readonly serverNow: () => number,
+  ) {}
+
+  /** Starts scheduling (call from a user gesture: browsers start audio then). */
+  async start(): Promise<void> {
+    this.context ??= new AudioContext();
+    await this.context.resume();
+    if (this.timer !== null) return;
+    this.scheduledTo = -1;
+    this.timer = window.setInterval(() => this.schedule(), TICK_MS);
+  }
+
+  stop(): void {
+    if (this.timer !== null) window.clearInterval(this.timer);
+    this.timer = null;
+    this.scheduledTo = -1;
+  }
+
+  private schedule(): void {
+    const context = this.context;
+    const transport = this.studio.transport();
+    if (!context || !transport.playing) {
+      this.scheduledTo = -1;
+      return;
+    }
+    const now = this.serverNow();
+    const from = Math.max(this.scheduledTo, beatAt(transport, now));
+    const to = beatAt(transport, now + LOOKAHEAD_MS);
+    if (to <= from) return;
+    this.scheduledTo = to;
+    const ppq = this.studio.settings().ppq;
+    const msPerBeat = 60_000 / transport.bpm;
+    const tracks = this.studio.tracks();
+    const soloed = tracks.some((t) => t.solo);
+    for (const track of tracks) {
+      if (track.mute || (soloed && !track.solo)) continue;
+      for (const clip of this.studio.clips(track.id)) {
+        for (const note of this.studio.notes(track.id, clip.id)) {
+          const beat = (clip.start + note.start) / ppq;
+          if (beat < from || beat >= to) continue;
+          const when = context.currentTime + Math.max(0, (beat - beatAt(transport, now)) * msPerBeat) / 1000;
+          this.voice(context, when, (note.duration / ppq) * (msPerBeat / 1000), note.pitch, (note.velocity / 127) * track.volume, track.pan, WAVES[track.program % WAVES.length]!);
+        }
+      }
+    }
+  }
+
+  private voice(context: AudioContext, when: number, seconds: number, pitch: number, level: number, pan: number, wave: OscillatorType): void {
+    const osc = context.createOscillator();
+    osc.type = wave;
+    osc.frequency.value = 440 * 2 ** ((pitch - 69) / 12);
+    const gain = context.createGain();
+    const peak = 0.15 * level;
+    gain.gain.setValueAtTime(0, when);
+    gain.gain.linearRampToValueAtTime(peak, when + 0.005);
+    gain.gain.setValueAtTime(peak, when + Math.max(0.01, seconds - 0.03));
+    gain.gain.linearRampToValueAtTime(0, when + Math.max(0.02, seconds));
+    const panner = context.createStereoPanner();
+    panner.pan.value = pan;
+    osc.connect(gain).connect(panner).connect(context.destination);
+    osc.start(when);
+    osc.stop(when + Math.max(0.02, seconds) + 0.05);
+    this.played++;
+  }
+}
