@@ -98,7 +98,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     registerStudioRoutes(server.http, { collab, replay });
     const replayService = new ReplayService(replay, server, logger, config.collabMaxDocBytes);
     cleanups.push(async () => replayService.close());
-    const mediaSignaling = new MediaSignaling({ server, logger });
+    const mediaSignaling = new MediaSignaling({ server, logger, maxViewers: config.mediaMaxViewers });
     let mediaPlane: MediaPlane | null = null;
     let live: LiveService | null = null;
     const outputs = new MediaOutputs({ storage, bus, logger, dataDir: config.dataDir, plane: () => mediaPlane });

@@ -197,7 +197,11 @@ const handlers: { [M in Method]: Handler<M> } = {
 export interface MediaSignalingDeps {
   server: VezaServer;
   logger: Logger;
+  /** Viewers one live room takes over WebRTC; past it they are closed with 1013 (0: no limit). */
+  maxViewers: number;
 }
+
+class RoomFullError extends Error {}
 
 /**
  * `ws://HOST/media/<room>?token=…`: mediasoup signaling as JSON requests `{id, method, data}`,
@@ -271,6 +275,10 @@ export class MediaSignaling {
       return;
     }
     conn.chain = this.join(plane, conn, peer).catch((error: unknown) => {
+      if (error instanceof RoomFullError) {
+        if (!conn.closed) ws.end(CloseCode.tryAgainLater, error.message.slice(0, 120));
+        return;
+      }
       this.deps.logger.error({ err: error, room: conn.roomId, tenant: conn.tenantId }, 'live room could not be joined');
       if (!conn.closed) ws.end(CloseCode.internalError, 'live room could not be joined; retry later');
     });
@@ -285,6 +293,12 @@ export class MediaSignaling {
         return;
       }
       if (room.closed) continue;
+      const limit = this.deps.maxViewers;
+      if (peer.role === 'viewer' && limit > 0 && [...room.peers.values()].filter((p) => p.role === 'viewer').length >= limit) {
+        // Past the room's WebRTC audience: the client falls back to the HLS stream.
+        if (room.peers.size === 0) room.close('empty');
+        throw new RoomFullError(`room full: ${limit} WebRTC viewers; watch the HLS stream (GET /api/v1/rooms/${conn.roomId}/hls)`);
+      }
       conn.room = room;
       room.join(peer);
       return;

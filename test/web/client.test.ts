@@ -5,15 +5,21 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudioDoc } from '../../src/studio/model.js';
 import { chromiumPath, launchChromium } from '../helpers/browser.js';
+import { builtWorker } from '../helpers/media.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const browserPath = chromiumPath();
+const worker = browserPath ? builtWorker() : null;
 const MIDI_DIR = '/usr/share/games/openttd/baseset/openmsx';
 const SHOTS = path.join(process.cwd(), 'test-results', 'screenshots');
 
 /** What the page exposes as `window.veza` (web/src/main.ts). */
 interface PageWindow {
-  veza: { studio?: { studio: StudioDoc }; replay?: { studio(): StudioDoc } | null };
+  veza: {
+    studio?: { studio: StudioDoc; player: { played: number } };
+    replay?: { studio(): StudioDoc } | null;
+    dj?: { state(): { role: string | null; liveCamera: string | null; cameras: string[]; framesShown: number; hlsUrl: string | null } } | null;
+  };
 }
 
 /** The session's notes as the page's own document holds them: trackId → clip notes (pitch, start). */
@@ -47,11 +53,12 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     if (webDir) rmSync(webDir, { recursive: true, force: true });
   });
 
-  const signedIn = async (user: string, hash = '#/'): Promise<Page> => {
+  const signedIn = async (user: string, hash = '#/', role = 'owner', on = server): Promise<Page> => {
     const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
     page.on('pageerror', (error) => console.warn(`[${user}] page error: ${error.message}`));
-    await page.goto(`${server.url}/`);
+    await page.goto(`${on.url}/`);
     await page.getByLabel('user name').fill(user);
+    await page.getByLabel('role').selectOption(role);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForSelector('[data-testid=sessions]');
     await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), hash);
@@ -123,6 +130,16 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     expect(annSees).toEqual(bobSees);
     expect(annSees.some((n) => n.start === 2 * 480)).toBe(true);
 
+    // Ann points at the grid: Bob sees her cursor. Ann presses play: both transports run, and Bob's
+    // page plays the notes on the shared clock.
+    await ann.mouse.move(box.x + 200, box.y + (107 - 62) * 12 + 6);
+    await expect.poll(() => bob.locator('.peer-cursor').textContent()).toBe('ann');
+    await ann.getByTestId('play').click();
+    await expect.poll(() => bob.getByTestId('play').textContent()).toBe('Stop');
+    await expect.poll(() => bob.evaluate(() => (globalThis as unknown as PageWindow).veza.studio!.player.played), { timeout: 15_000 }).toBeGreaterThan(0);
+    await bob.getByTestId('play').click();
+    await expect.poll(() => ann.getByTestId('play').textContent()).toBe('Play');
+
     // Each sees the other in the session, and chat goes both ways.
     await expect.poll(() => ann.getByTestId('people').textContent()).toContain('bob');
     await bob.getByLabel('chat message').fill('nice groove');
@@ -182,5 +199,52 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     expect(await page.locator('.note').count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, 'replay-before-import.png') });
     await page.context().close();
+  });
+
+  describe.skipIf(!worker)('the DJ room', () => {
+    let live: TestServer;
+
+    beforeAll(async () => {
+      process.env.MEDIASOUP_WORKER_BIN = worker!;
+      // One WebRTC viewer per room, so that the second one is sent to HLS.
+      live = await startTestServer({ dev: 'true', 'web-dir': webDir, 'media-workers': '1', 'media-max-viewers': '1', 'rate-limit-connections-per-minute': '0' });
+    }, 60_000);
+
+    afterAll(async () => {
+      await live?.stop();
+    });
+
+    it('the DJ goes live with two cameras and switches; a viewer follows over WebRTC; past the WebRTC audience the next one watches HLS', { timeout: 150_000 }, async () => {
+      const room = `set-${Date.now()}`;
+      const state = (page: Page) => page.evaluate(() => (globalThis as unknown as PageWindow).veza.dj!.state());
+      const dj = await signedIn('dj', `#/dj/${room}`, 'owner', live);
+      await dj.getByTestId('go-live').click();
+      await expect.poll(async () => (await state(dj)).cameras.length, { timeout: 20_000 }).toBe(1);
+
+      const fan = await signedIn('fan', `#/dj/${room}`, 'viewer', live);
+      await fan.getByTestId('watch').click();
+      await expect.poll(async () => (await state(fan)).framesShown, { timeout: 30_000 }).toBeGreaterThan(10);
+      expect((await state(fan)).liveCamera).toBe((await state(dj)).cameras[0]);
+
+      await dj.getByRole('button', { name: '+ Camera' }).click();
+      await expect.poll(async () => (await state(dj)).cameras.length, { timeout: 20_000 }).toBe(2);
+      const second = (await state(dj)).cameras[1]!;
+      await dj.locator(`button[data-camera="${second}"]`).click();
+      await expect.poll(async () => (await state(fan)).liveCamera, { timeout: 10_000 }).toBe(second);
+      const shown = (await state(fan)).framesShown;
+      await expect.poll(async () => (await state(fan)).framesShown, { timeout: 10_000 }).toBeGreaterThan(shown + 10);
+      await dj.screenshot({ path: path.join(SHOTS, 'dj-view.png') });
+      await fan.screenshot({ path: path.join(SHOTS, 'dj-viewer-webrtc.png') });
+
+      await dj.getByTestId('start-hls').click();
+      await expect.poll(async () => (await state(dj)).hlsUrl, { timeout: 20_000 }).toMatch(/^\/hls\/.+\/master\.m3u8$/);
+      const late = await signedIn('late', `#/dj/${room}`, 'viewer', live);
+      await late.getByTestId('watch').click();
+      await expect.poll(async () => (await state(late)).role, { timeout: 15_000 }).toBe('hls');
+      expect(await late.getByTestId('dj-status').textContent()).toContain('room full');
+      await expect.poll(async () => (await state(late)).framesShown, { timeout: 60_000, interval: 500 }).toBeGreaterThan(10);
+      await late.screenshot({ path: path.join(SHOTS, 'dj-viewer-hls.png') });
+      for (const page of [dj, fan, late]) await page.context().close();
+    });
   });
 });

@@ -121,18 +121,35 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     status.textContent = 'Watching over WebRTC.';
   };
 
-  const watchHls = async () => {
+  const watchHls = async (reason?: string) => {
     const response = await api(session, 'GET', `/api/v1/rooms/${encodeURIComponent(roomId)}/hls`);
     if (!response.ok) throw new Error(await problem(response, 'this room has no HLS stream'));
     hlsUrl = ((await response.json()) as { url: string }).url;
     role = 'hls';
     video.srcObject = null;
+    // A freshly started egress names its playlist once the first segments are written.
+    status.textContent = `Waiting for the HLS stream${reason ? ` (${reason})` : ''}…`;
+    for (let attempt = 0; attempt < 60 && (await fetch(hlsUrl, { method: 'GET', cache: 'no-store' })).status === 404; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
     if (Hls.isSupported()) {
-      hls = new Hls({ liveSyncDurationCount: 2 });
+      hls = new Hls({ liveSyncDurationCount: 2, manifestLoadPolicy: { default: { maxTimeToFirstByteMs: 10_000, maxLoadTimeMs: 20_000, timeoutRetry: { maxNumRetry: 4, retryDelayMs: 0, maxRetryDelayMs: 0 }, errorRetry: { maxNumRetry: 6, retryDelayMs: 1000, maxRetryDelayMs: 4000 } } } });
+      hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (data.fatal) fail(`HLS: ${data.type} ${data.details}`);
+      });
+      hls.on(Hls.Events.MANIFEST_PARSED, () => void video.play().catch((e: Error) => fail(`HLS playback: ${e.message}`)));
       hls.loadSource(hlsUrl);
       hls.attachMedia(video);
     } else video.src = hlsUrl;
-    status.textContent = 'Watching the HLS stream.';
+    status.textContent = `Watching the HLS stream${reason ? ` (${reason})` : ''}.`;
+  };
+
+  /** The room is past its WebRTC audience (the server closed with 1013): watch its HLS stream. */
+  const fallBackToHls = (why: string) => {
+    const reason = why.replace(/^signaling closed 1013: /, '').replace(/;.*/, '');
+    status.textContent = `${reason}: switching to HLS.`;
+    signaling = null;
+    watchHls(reason).catch((e: Error) => fail(`the room is full and has no HLS stream: ${e.message}`));
   };
 
   video.srcObject = stream;
@@ -140,7 +157,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     'div',
     { class: 'toolbar' },
     h('button', { class: 'primary', onclick: () => goLive().catch((e: Error) => fail(`going live failed: ${e.message}`)), 'data-testid': 'go-live' }, 'Go live (DJ)'),
-    h('button', { onclick: () => watch().catch((e: Error) => fail(`could not watch: ${e.message}; try HLS`)), 'data-testid': 'watch' }, 'Watch'),
+    h('button', { onclick: () => watch().catch((e: Error) => (/closed 1013/.test(e.message) ? fallBackToHls(e.message) : fail(`could not watch: ${e.message}; try HLS`))), 'data-testid': 'watch' }, 'Watch'),
     h('button', { onclick: () => watchHls().catch((e: Error) => fail(e.message)), 'data-testid': 'watch-hls' }, 'Watch via HLS'),
   );
   root.replaceChildren(

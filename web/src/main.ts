@@ -33,12 +33,13 @@ function close(): void {
 
 function signInForm(): void {
   const name = h('input', { name: 'user', placeholder: 'your name (letters, digits, ._@-)', required: true, pattern: '[A-Za-z0-9._@-]{1,100}', 'aria-label': 'user name' });
+  const role = h('select', { 'aria-label': 'role' }, ...['owner', 'editor', 'viewer'].map((r) => h('option', { value: r }, `${r} of every session and room`)));
   const error = h('div', { class: 'error', role: 'alert' });
-  const form = h('form', { class: 'card' }, h('h2', {}, 'Sign in (development)'), name, h('button', { class: 'primary', type: 'submit' }, 'Sign in'), error);
+  const form = h('form', { class: 'card' }, h('h2', {}, 'Sign in (development)'), name, role, h('button', { class: 'primary', type: 'submit' }, 'Sign in'), error);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
-      await signIn(name.value.trim());
+      await signIn(name.value.trim(), role.value as 'owner' | 'editor' | 'viewer');
       route();
     } catch (e) {
       error.textContent = (e as Error).message;

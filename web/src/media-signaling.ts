@@ -16,8 +16,16 @@ export class Signaling {
   private readonly pending = new Map<number, { resolve: (data: unknown) => void; reject: (error: Error) => void }>();
   readonly notifications: Notification[] = [];
   onNotification: (n: Notification) => void = () => undefined;
+  /** The server closed the connection (1013 "room full" in a live room past its WebRTC audience, say). */
+  onClose: (code: number, reason: string) => void = () => undefined;
 
   private constructor(private readonly ws: WebSocket) {
+    ws.onclose = (event) => {
+      // Requests still waiting will never be answered.
+      for (const waiter of this.pending.values()) waiter.reject(new Error(`signaling closed ${event.code}: ${event.reason}`));
+      this.pending.clear();
+      this.onClose(event.code, event.reason);
+    };
     ws.onmessage = (event) => {
       const message = JSON.parse(String(event.data)) as { id?: number; ok?: boolean; data?: unknown; error?: { code: string; message: string }; method?: string };
       if (message.id !== undefined) {
