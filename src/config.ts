@@ -59,7 +59,7 @@ export const settings = {
   mediaRtcMinPort: { env: 'VEZA_MEDIA_RTC_MIN_PORT', flag: 'media-rtc-min-port', schema: int(1024, 65535).default(40000), doc: 'Lowest UDP/TCP port of media transports' },
   mediaRtcMaxPort: { env: 'VEZA_MEDIA_RTC_MAX_PORT', flag: 'media-rtc-max-port', schema: int(1024, 65535).default(49999), doc: 'Highest UDP/TCP port of media transports' },
   mediaRouterMaxConsumers: { env: 'VEZA_MEDIA_ROUTER_MAX_CONSUMERS', flag: 'media-router-max-consumers', schema: int(0, 100_000).default(300), doc: 'Consumers on one router of a room before new viewers go to a router on another worker (pipeToRouter); 0: no limit' },
-  mediaMaxViewers: { env: 'VEZA_MEDIA_MAX_VIEWERS', flag: 'media-max-viewers', schema: int(0, 1_000_000).default(0), doc: 'WebRTC viewers per live room; past it a viewer is closed with 1013 "room full" and watches HLS instead (0: no limit)' },
+  mediaMaxViewers: { env: 'VEZA_MEDIA_MAX_VIEWERS', flag: 'media-max-viewers', schema: int(0, 1_000_000).default(0), doc: 'Viewers receiving a live room over WebRTC; past it a viewer\'s receiving transport is refused with `room-full` and the client watches HLS (0: no limit)' },
   mediaStatsIntervalMs: { env: 'VEZA_MEDIA_STATS_INTERVAL_MS', flag: 'media-stats-interval-ms', schema: int(0, 3_600_000).default(10_000), doc: 'Period of the stream.quality events (bitrate, loss, jitter per consumer); 0: off' },
 } as const;
 

@@ -25,6 +25,9 @@ type PlaneConfig = Pick<Config, 'mediaWorkers' | 'mediaListenIp' | 'mediaAnnounc
  */
 export type RoomKind = 'live' | 'voice';
 
+/** Chat lines a room keeps for those who join later (in memory, for the room's life). */
+const CHAT_KEPT = 50;
+
 /** Cameras the owner of a live room may publish at once. */
 export const MAX_CAMERAS = 4;
 
@@ -112,6 +115,8 @@ export class LiveRoom {
   private readonly origin: RouterSlot;
   private readonly extra: RouterSlot[] = [];
   private liveCameraId: string | null = null;
+  /** The room's latest chat lines, sent to whoever joins. */
+  private readonly chatLog: { userId: string; text: string; at: number }[] = [];
 
   private constructor(
     readonly key: string,
@@ -185,6 +190,7 @@ export class LiveRoom {
       for (const producer of other.producers.values()) peer.notify('newProducer', producerInfo(other, producer));
     }
     if (this.liveCameraId) peer.notify('liveCamera', { producerId: this.liveCameraId });
+    for (const line of this.chatLog) peer.notify('chat', line);
     this.emit((o) => o.peerJoined?.(peer));
   }
 
@@ -319,6 +325,14 @@ export class LiveRoom {
   async pauseConsumer(consumer: ms.Consumer): Promise<void> {
     (consumer.appData as { wanted: boolean }).wanted = false;
     await consumer.pause();
+  }
+
+  /** A chat line from a peer (anyone in the room, viewers too), to everyone, the sender included. */
+  chat(peer: LivePeer, text: string): void {
+    const line = { userId: peer.userId, text, at: Date.now() };
+    this.chatLog.push(line);
+    if (this.chatLog.length > CHAT_KEPT) this.chatLog.shift();
+    this.broadcast(null, 'chat', line);
   }
 
   /** Makes a camera of the room the live one (the owner's director switch). */

@@ -29,7 +29,7 @@ type MediaSocket = VezaSocket<MediaConnection>;
 
 export class SignalingError extends Error {
   constructor(
-    readonly code: 'bad-request' | 'not-found' | 'forbidden' | 'unknown-method' | 'cannot-consume' | 'limit' | 'invalid-parameters' | 'media-error',
+    readonly code: 'bad-request' | 'not-found' | 'forbidden' | 'unknown-method' | 'cannot-consume' | 'limit' | 'room-full' | 'invalid-parameters' | 'media-error',
     message: string,
   ) {
     super(message);
@@ -80,10 +80,14 @@ const requests = {
   closeProducer: z.object({ producerId: id }).strict(),
   setPreferredLayers: z.object({ consumerId: id, spatialLayer: z.number().int().min(0).max(15), temporalLayer: z.number().int().min(0).max(15).optional() }).strict(),
   setLiveCamera: z.object({ producerId: id }).strict(),
+  chat: z.object({ text: z.string().trim().min(1).max(500) }).strict(),
 } as const;
 
 type Method = keyof typeof requests;
-type Handler<M extends Method> = (room: LiveRoom, peer: LivePeer, data: z.output<(typeof requests)[M]>) => Promise<unknown>;
+interface HandlerContext {
+  maxViewers: number;
+}
+type Handler<M extends Method> = (room: LiveRoom, peer: LivePeer, data: z.output<(typeof requests)[M]>, context: HandlerContext) => Promise<unknown>;
 
 function transportOf(peer: LivePeer, transportId: string): ms.WebRtcTransport {
   const transport = peer.transports.get(transportId);
@@ -122,8 +126,13 @@ function mayPublish(room: LiveRoom, peer: LivePeer, kind: 'audio' | 'video', app
 /** One small handler per request; the room holds the state. */
 const handlers: { [M in Method]: Handler<M> } = {
   getRouterRtpCapabilities: async (room) => room.router.rtpCapabilities,
-  createWebRtcTransport: async (room, peer, { producing, consuming }) => {
+  createWebRtcTransport: async (room, peer, { producing, consuming }, { maxViewers }) => {
     if (producing) mayProduce(peer);
+    if (consuming && peer.role === 'viewer' && maxViewers > 0 && room.info.kind === 'live') {
+      const watching = [...room.peers.values()].filter((p) => p !== peer && p.role === 'viewer' && [...p.transports.values()].some((t) => (t.appData as { consuming?: boolean }).consuming)).length;
+      // Past the room's WebRTC audience: the client watches the HLS stream (and may stay for chat).
+      if (watching >= maxViewers) throw new SignalingError('room-full', `room full: ${maxViewers} WebRTC viewers; watch the HLS stream (GET /api/v1/rooms/${room.info.roomId}/hls)`);
+    }
     if (peer.transports.size >= MEDIA_LIMITS.transports) throw new SignalingError('limit', `at most ${MEDIA_LIMITS.transports} transports per connection`);
     const transport = await room.createWebRtcTransport(peer, { producing, consuming });
     return { id: transport.id, iceParameters: transport.iceParameters, iceCandidates: transport.iceCandidates, dtlsParameters: transport.dtlsParameters };
@@ -171,6 +180,10 @@ const handlers: { [M in Method]: Handler<M> } = {
     await consumer.setPreferredLayers({ spatialLayer, ...(temporalLayer === undefined ? {} : { temporalLayer }) });
     return { preferredLayers: consumer.preferredLayers ?? null };
   },
+  chat: async (room, peer, { text }) => {
+    room.chat(peer, text);
+    return {};
+  },
   setLiveCamera: async (room, peer, { producerId }) => {
     if (room.info.kind !== 'live') throw new SignalingError('bad-request', 'only live rooms have cameras');
     if (peer.role !== 'owner') throw new SignalingError('forbidden', 'only the room\'s owner switches the live camera');
@@ -197,11 +210,10 @@ const handlers: { [M in Method]: Handler<M> } = {
 export interface MediaSignalingDeps {
   server: VezaServer;
   logger: Logger;
-  /** Viewers one live room takes over WebRTC; past it they are closed with 1013 (0: no limit). */
+  /** Viewers one live room sends media to over WebRTC; past it `room-full` (0: no limit). */
   maxViewers: number;
 }
 
-class RoomFullError extends Error {}
 
 /**
  * `ws://HOST/media/<room>?token=…`: mediasoup signaling as JSON requests `{id, method, data}`,
@@ -275,10 +287,6 @@ export class MediaSignaling {
       return;
     }
     conn.chain = this.join(plane, conn, peer).catch((error: unknown) => {
-      if (error instanceof RoomFullError) {
-        if (!conn.closed) ws.end(CloseCode.tryAgainLater, error.message.slice(0, 120));
-        return;
-      }
       this.deps.logger.error({ err: error, room: conn.roomId, tenant: conn.tenantId }, 'live room could not be joined');
       if (!conn.closed) ws.end(CloseCode.internalError, 'live room could not be joined; retry later');
     });
@@ -293,12 +301,6 @@ export class MediaSignaling {
         return;
       }
       if (room.closed) continue;
-      const limit = this.deps.maxViewers;
-      if (peer.role === 'viewer' && limit > 0 && [...room.peers.values()].filter((p) => p.role === 'viewer').length >= limit) {
-        // Past the room's WebRTC audience: the client falls back to the HLS stream.
-        if (room.peers.size === 0) room.close('empty');
-        throw new RoomFullError(`room full: ${limit} WebRTC viewers; watch the HLS stream (GET /api/v1/rooms/${conn.roomId}/hls)`);
-      }
       conn.room = room;
       room.join(peer);
       return;
@@ -335,7 +337,7 @@ export class MediaSignaling {
       const method = request.method as Method;
       const parsed = requests[method].safeParse(request.data);
       if (!parsed.success) throw new SignalingError('bad-request', `${method}: ${describeIssues(parsed.error)}`);
-      const result = await (handlers[method] as Handler<Method>)(room, peer, parsed.data);
+      const result = await (handlers[method] as Handler<Method>)(room, peer, parsed.data, { maxViewers: this.deps.maxViewers });
       send(ws, conn, { id: request.id, ok: true, data: result });
     } catch (error) {
       const refusal = asSignalingError(error);

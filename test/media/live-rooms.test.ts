@@ -136,6 +136,35 @@ describe.skipIf(!worker)('live rooms: stream events, DJ rules, the live camera',
     fan.close();
   });
 
+  it('has a room chat for everyone, kept for latecomers, and sends viewers past VEZA_MEDIA_MAX_VIEWERS to HLS', async () => {
+    const small = await startTestServer({ 'media-workers': '1', 'media-max-viewers': '1', 'rate-limit-connections-per-minute': '0', 'media-stats-interval-ms': '0' });
+    const url = (who: string) => `${small.url.replace('http', 'ws')}/media/club?token=${who}`;
+    const fanToken = await small.veza.auth.sign({ sub: 'fan', docs: { '*': 'viewer' } });
+    const otherToken = await small.veza.auth.sign({ sub: 'other', docs: { '*': 'viewer' } });
+    const djToken = await small.veza.auth.sign({ sub: 'dj', docs: { '*': 'owner' } });
+    try {
+      const dj = await RawPeer.open(url(djToken));
+      const fan = await RawPeer.open(url(fanToken));
+      const other = await RawPeer.open(url(otherToken));
+      await fan.ok('createWebRtcTransport', { producing: false, consuming: true });
+      const refused = await other.request('createWebRtcTransport', { producing: false, consuming: true });
+      expect(refused.error).toMatchObject({ code: 'room-full', message: expect.stringContaining('/api/v1/rooms/club/hls') });
+      // The owner is not a viewer: it may still receive.
+      await dj.ok('createWebRtcTransport', { producing: false, consuming: true });
+
+      // The viewer sent to HLS still chats on its connection.
+      await other.ok('chat', { text: '  what a set  ' });
+      for (const peer of [dj, fan, other]) await expect.poll(() => peer.notifications.find((n) => n.method === 'chat')).toMatchObject({ data: { userId: 'other', text: 'what a set' } });
+      expect((await other.request('chat', { text: '   ' })).error).toMatchObject({ code: 'bad-request' });
+      expect((await other.request('chat', { text: 'x'.repeat(501) })).error).toMatchObject({ code: 'bad-request' });
+      const late = await RawPeer.open(url(fanToken));
+      await expect.poll(() => late.notifications.filter((n) => n.method === 'chat').map((n) => n.data!.text)).toEqual(['what a set']);
+      for (const peer of [dj, fan, other, late]) peer.close();
+    } finally {
+      await small.stop();
+    }
+  });
+
   describe.skipIf(!browserPath)('with Chromium', () => {
     let page: TestPage;
     let browser: Browser;

@@ -243,6 +243,10 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
       await expect.poll(async () => (await state(late)).role, { timeout: 15_000 }).toBe('hls');
       expect(await late.getByTestId('dj-status').textContent()).toContain('room full');
       await expect.poll(async () => (await state(late)).framesShown, { timeout: 60_000, interval: 500 }).toBeGreaterThan(10);
+      // The room's chat reaches everyone, the HLS viewer included.
+      await late.getByLabel('room chat message').fill('what a set');
+      await late.getByRole('button', { name: 'Send' }).click();
+      for (const page of [dj, fan, late]) await expect.poll(() => page.getByTestId('room-chat').textContent()).toContain('late what a set');
       await late.screenshot({ path: path.join(SHOTS, 'dj-viewer-hls.png') });
       for (const page of [dj, fan, late]) await page.context().close();
     });

@@ -47,7 +47,22 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     }
   };
 
+  const chatLog = h('div', { class: 'chat-log', 'data-testid': 'room-chat' });
+  const chatInput = h('input', { placeholder: 'Say something', 'aria-label': 'room chat message' });
+  const chatForm = h('form', { class: 'chat-form' }, chatInput, h('button', { type: 'submit' }, 'Send'));
+  chatForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = chatInput.value.trim();
+    if (!text) return;
+    if (!signaling) return fail('join the room (go live or watch) to chat');
+    signaling.request('chat', { text }).then(() => (chatInput.value = ''), (e: Error) => fail(`chat: ${e.message}`));
+  });
+
   const onNotification = (device: Awaited<ReturnType<typeof join>>['device'], recv: types.Transport | null) => (n: Notification) => {
+    if (n.method === 'chat') {
+      chatLog.append(h('div', { class: 'chat-line' }, h('b', {}, String(n.data.userId)), ' ', String(n.data.text)));
+      chatLog.scrollTop = chatLog.scrollHeight;
+    }
     if (n.method === 'liveCamera') showLive((n.data.producerId as string | null) ?? null);
     if (n.method === 'newProducer') {
       seenUsers.set(String(n.data.peerId), `${String(n.data.userId)} (${String((n.data.appData as { source?: string }).source ?? n.data.kind)})`);
@@ -115,7 +130,18 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     const joined = await join(url);
     signaling = joined.signaling;
     role = 'viewer';
-    const recv = await transport(signaling, joined.device, 'recv');
+    let recv: types.Transport;
+    try {
+      recv = await transport(signaling, joined.device, 'recv');
+    } catch (error) {
+      // Past the room's WebRTC audience: HLS for the picture, this connection for the chat.
+      const full = /^room-full: (.*?);/.exec((error as Error).message);
+      if (!full) throw error;
+      signaling.onNotification = onNotification(joined.device, null);
+      signaling.notifications.forEach(signaling.onNotification);
+      await watchHls(full[1]);
+      return;
+    }
     signaling.onNotification = onNotification(joined.device, recv);
     signaling.notifications.forEach(signaling.onNotification);
     status.textContent = 'Watching over WebRTC.';
@@ -144,20 +170,12 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     status.textContent = `Watching the HLS stream${reason ? ` (${reason})` : ''}.`;
   };
 
-  /** The room is past its WebRTC audience (the server closed with 1013): watch its HLS stream. */
-  const fallBackToHls = (why: string) => {
-    const reason = why.replace(/^signaling closed 1013: /, '').replace(/;.*/, '');
-    status.textContent = `${reason}: switching to HLS.`;
-    signaling = null;
-    watchHls(reason).catch((e: Error) => fail(`the room is full and has no HLS stream: ${e.message}`));
-  };
-
   video.srcObject = stream;
   const controls = h(
     'div',
     { class: 'toolbar' },
     h('button', { class: 'primary', onclick: () => goLive().catch((e: Error) => fail(`going live failed: ${e.message}`)), 'data-testid': 'go-live' }, 'Go live (DJ)'),
-    h('button', { onclick: () => watch().catch((e: Error) => (/closed 1013/.test(e.message) ? fallBackToHls(e.message) : fail(`could not watch: ${e.message}; try HLS`))), 'data-testid': 'watch' }, 'Watch'),
+    h('button', { onclick: () => watch().catch((e: Error) => fail(`could not watch: ${e.message}; try HLS`)), 'data-testid': 'watch' }, 'Watch'),
     h('button', { onclick: () => watchHls().catch((e: Error) => fail(e.message)), 'data-testid': 'watch-hls' }, 'Watch via HLS'),
   );
   root.replaceChildren(
@@ -167,7 +185,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
       h('div', { class: 'toolbar' }, h('h2', {}, `DJ room: ${roomId}`), status),
       controls,
       errorLine,
-      h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Tips'), h('p', { class: 'muted' }, 'Tips and superchat arrive with the gamification module (issue 9).'))),
+      h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Chat'), chatLog, chatForm, h('h3', {}, 'Tips'), h('p', { class: 'muted' }, 'Tips and superchat are not built yet: they come with the gamification module (issue 9).'))),
     ),
   );
   return {
