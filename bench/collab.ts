@@ -1,13 +1,12 @@
 // Collaboration benchmark: the same raw-protocol load against y-websocket 1.5.4, Hocuspocus 3.4.4
 // and our /collab endpoint, each in its own process, one after the other on this machine.
 // Usage: node --import tsx bench/collab.ts [--quick] [--servers a,b] [--docs N] [--clients M] ...
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DELIVERED_MIN, GENERATOR_BUSY, OTHER_BUSY, P99_LIMIT_MS, measureIdleMemory, probe, runStep, type IdleMemory, type StepResult } from './lib/load.js';
-import { referenceNames, serverNames, startServer, type ServerName } from './lib/servers.js';
+import { gitDescribe, referenceNames, serverNames, startServer, type ServerName } from './lib/servers.js';
 
 const USAGE = `bench/collab.ts: propagation latency, delivery, server CPU and idle memory per collaboration server
 
@@ -222,14 +221,6 @@ function compare(reports: ServerReport[], out: (line?: string) => void): void {
     for (const s of anchor.steps) out(`${String(s.rate).padStart(6)}${ratio(stepAt(floor, s.rate)?.cpuUsPerUpdatePerObserver, stepAt(anchor, s.rate)?.cpuUsPerUpdatePerObserver).padStart(9)}`);
   }
   out(`idle memory ${ratio(veza.idleMemory?.bytesPerConnection, anchor.idleMemory?.bytesPerConnection)}`);
-}
-
-function gitDescribe(): string {
-  try {
-    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function main(): Promise<void> {
