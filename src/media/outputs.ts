@@ -88,6 +88,7 @@ export interface MediaOutputsDeps {
  */
 export class MediaOutputs {
   private readonly running = new Map<string, Running>();
+  private readonly starting = new Set<string>();
 
   constructor(private readonly deps: MediaOutputsDeps) {}
 
@@ -114,9 +115,21 @@ export class MediaOutputs {
     const room = plane.existing(info);
     if (!room) throw new OutputError('no-room', `room ${info.roomId} is not live: nobody is connected to it`);
     const roomKey = room.key;
-    if ([...this.running.values()].some((r) => r.roomKey === roomKey && r.kind === kind)) {
+    const slot = `${roomKey}#${kind}`;
+    if (this.starting.has(slot) || [...this.running.values()].some((r) => r.roomKey === roomKey && r.kind === kind)) {
       throw new OutputError('busy', `room ${info.roomId} already has a running ${kind === 'hls' ? 'HLS egress' : 'recording'}; stop it first`);
     }
+    // Held until the output runs or has failed, so that two requests at once cannot both start one.
+    this.starting.add(slot);
+    try {
+      return await this.launch(kind, info, userId, room);
+    } finally {
+      this.starting.delete(slot);
+    }
+  }
+
+  private async launch(kind: OutputKind, info: RoomInfo, userId: string, room: LiveRoom): Promise<MediaOutput> {
+    const roomKey = room.key;
     const producers = this.select(room);
     if (!producers.some(({ producer }) => producer.kind === 'audio')) throw new OutputError('no-media', `room ${info.roomId} has no audio to ${kind === 'hls' ? 'stream' : 'record'}`);
     const id = randomUUID();

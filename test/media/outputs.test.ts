@@ -157,6 +157,13 @@ describe.skipIf(!ready)('recording and HLS over HTTP', () => {
     expect((await api('GET', `/api/v1/recordings/${started.body.id}/file`)).status).toBe(stopped.body.bytes ? 200 : 410);
   }, 30_000);
 
+  it('starts one recording when two requests arrive at once', async () => {
+    const both = await Promise.all([api('POST', '/api/v1/rooms/set/recordings'), api('POST', '/api/v1/rooms/set/recordings', 'editor')]);
+    expect(both.map((r) => r.status).sort()).toEqual([201, 409]);
+    const started = (await both.find((r) => r.status === 201)!.json()) as Output;
+    await api('POST', `/api/v1/rooms/set/recordings/${started.id}/stop`);
+  }, 30_000);
+
   it('answers bad requests with problem JSON', async () => {
     const noRoom = await json(await api('POST', '/api/v1/rooms/empty/recordings'));
     expect(noRoom.status).toBe(409);
