@@ -78,14 +78,13 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     const track = studio.tracks().find((t) => t.id === trackId);
     if (!track) return;
     try {
-      const clipId = studio.clips(trackId)[0]?.id ?? (roleCanWrite() ? ensureClip(trackId) : null);
-      if (clipId) roll.show(trackId, clipId, track.color);
+      // A track without a clip gets one (a viewer's would be refused by the server and vanish).
+      roll.show(trackId, ensureClip(trackId), track.color);
     } catch (error) {
       fail((error as Error).message);
     }
     renderTracks();
   };
-  const roleCanWrite = () => true; // the server refuses a viewer's changes; the page does not guess roles
   const renderTracks = () => {
     const tracks = studio.tracks();
     trackList.replaceChildren(
