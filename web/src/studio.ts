@@ -85,8 +85,14 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     }
     renderTracks();
   };
+  let shownTracks = '';
   const renderTracks = () => {
     const tracks = studio.tracks();
+    // Rebuilt only when a track or the selection changed: a note edit must not take the focus away
+    // from someone typing a track name.
+    const signature = JSON.stringify([selectedTrack, tracks]);
+    if (signature === shownTracks) return;
+    shownTracks = signature;
     trackList.replaceChildren(
       ...tracks.map((track) =>
         h(
