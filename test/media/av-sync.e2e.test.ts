@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath, exclusiveMediaSlot, launchChromium, pageApi, serveBundle, type TestPage } from '../helpers/browser.js';
+import { chromiumPath, pageApi, type TestPage } from '../helpers/browser.js';
 import { builtWorker } from '../helpers/media.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 import type { ConsumerStats, DjApi, MarkTimes, SubscribeOptions } from './dj-peer.js';
+import { startDjRig, type DjRig } from './dj-rig.js';
 
 const worker = builtWorker();
 const browserPath = worker ? chromiumPath() : null;
@@ -73,16 +74,10 @@ describe.skipIf(!worker || !browserPath)('audio/video sync of a DJ set at the vi
   const stats = {} as Record<ViewerName, ConsumerStats[]>;
   let flashes: number[];
 
-  let release: (() => void) | undefined;
+  let rig: DjRig;
   beforeAll(async () => {
-    release = await exclusiveMediaSlot();
-  }, 180_000);
-
-  beforeAll(async () => {
-    process.env.MEDIASOUP_WORKER_BIN = worker!;
-    server = await startTestServer({ 'media-workers': '1', 'rate-limit-connections-per-minute': '0', 'media-stats-interval-ms': '0' });
-    bundle = await serveBundle(new URL('./dj-peer.ts', import.meta.url));
-    browser = await launchChromium(browserPath!);
+    rig = await startDjRig(worker!, browserPath!);
+    ({ server, bundle, browser } = rig);
     context = await browser.newContext();
     const open = async (name: string) => {
       const page = await context.newPage();
@@ -125,14 +120,8 @@ describe.skipIf(!worker || !browserPath)('audio/video sync of a DJ set at the vi
   }, (MARKS + 40) * 1000);
 
   afterAll(async () => {
-    try {
-      await context?.close();
-      await browser?.close();
-      await bundle?.close();
-      await server?.stop();
-    } finally {
-      release?.();
-    }
+    await context?.close();
+    await rig?.close();
   });
 
   const buffers = (name: ViewerName) => stats[name].map((c) => `${c.kind} jitter buffer ${c.jitterBufferMs.toFixed(0)} ms (target ${c.jitterBufferTargetMs.toFixed(0)})`).join(', ');

@@ -1,9 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath, exclusiveMediaSlot, launchChromium, pageApi, serveBundle, type TestPage } from '../helpers/browser.js';
+import { chromiumPath, pageApi, type TestPage } from '../helpers/browser.js';
 import { builtWorker } from '../helpers/media.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { TestServer } from '../helpers/server.js';
 import type { ConsumerStats, DjApi } from './dj-peer.js';
+import { startDjRig, type DjRig } from './dj-rig.js';
 
 const worker = builtWorker();
 const browserPath = worker ? chromiumPath() : null;
@@ -12,27 +13,18 @@ const api = (page: Page) => pageApi<DjApi>(page, 'vezaDj');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!worker || !browserPath)('a DJ room in Chromium: two simulcast cameras, the live one switched', () => {
+  let rig: DjRig;
   let server: TestServer;
   let bundle: TestPage;
   let browser: Browser;
-  let release: (() => void) | undefined;
 
   beforeAll(async () => {
-    release = await exclusiveMediaSlot();
-    process.env.MEDIASOUP_WORKER_BIN = worker!;
-    server = await startTestServer({ 'media-workers': '1', 'rate-limit-connections-per-minute': '0', 'media-stats-interval-ms': '0' });
-    bundle = await serveBundle(new URL('./dj-peer.ts', import.meta.url));
-    browser = await launchChromium(browserPath!);
+    rig = await startDjRig(worker!, browserPath!);
+    ({ server, bundle, browser } = rig);
   }, 180_000);
 
   afterAll(async () => {
-    try {
-      await browser?.close();
-      await bundle?.close();
-      await server?.stop();
-    } finally {
-      release?.();
-    }
+    await rig?.close();
   });
 
   it('shows viewers the live camera only, switches them all at once, and lets them pick a simulcast layer', { timeout: 90_000 }, async () => {

@@ -3,9 +3,10 @@ import type { Browser, Page } from 'playwright-core';
 import type { types as ms } from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VezaEvent } from '../../src/events/catalog.js';
-import { chromiumPath, exclusiveMediaSlot, launchChromium, pageApi, serveBundle, type TestPage } from '../helpers/browser.js';
+import { chromiumPath, pageApi, type TestPage } from '../helpers/browser.js';
 import { builtWorker } from '../helpers/media.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { TestServer } from '../helpers/server.js';
+import { startDjRig, type DjRig } from './dj-rig.js';
 import type { ConsumerStats, DjApi } from './dj-peer.js';
 
 const worker = builtWorker();
@@ -20,35 +21,23 @@ const MEDIA_MS = 4000;
 const dj = (page: Page) => pageApi<DjApi>(page, 'vezaDj');
 
 describe.skipIf(!worker || !browserPath)('a DJ set fanned out to 20 Chromium viewers', () => {
+  let rig: DjRig;
   let server: TestServer;
   let bundle: TestPage;
   let browser: Browser;
   const events: VezaEvent[] = [];
 
-  let release: (() => void) | undefined;
   beforeAll(async () => {
-    release = await exclusiveMediaSlot();
-  }, 180_000);
-
-  beforeAll(async () => {
-    process.env.MEDIASOUP_WORKER_BIN = worker!;
+    rig = await startDjRig(worker!, browserPath!);
+    ({ server, bundle, browser } = rig);
     // stream.quality is published on demand below, not on a timer.
-    server = await startTestServer({ 'media-workers': '1', 'rate-limit-connections-per-minute': '0', 'media-stats-interval-ms': '0' });
     await server.veza.bus.subscribe('fanout-test', (event) => {
       events.push(event);
     });
-    bundle = await serveBundle(new URL('./dj-peer.ts', import.meta.url));
-    browser = await launchChromium(browserPath!);
-  });
+  }, 180_000);
 
   afterAll(async () => {
-    try {
-      await browser?.close();
-      await bundle?.close();
-      await server?.stop();
-    } finally {
-      release?.();
-    }
+    await rig?.close();
   });
 
   it('forwards the DJ\'s audio and video to every viewer without loss', { timeout: 90_000 }, async () => {

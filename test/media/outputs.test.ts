@@ -218,52 +218,6 @@ describe.skipIf(!ready)('recording and HLS over HTTP', () => {
     expect((await fetch(`${base}/master.m3u8`)).status).toBe(404);
   }, 60_000);
 
-  it('follows the live camera in HLS', async () => {
-    const cams = await server.veza.media!.room({ tenantId: 'default', roomId: 'cams', kind: 'live' });
-    const feeds = [
-      await startRtpSource(cams, 'audio'),
-      await startRtpSource(cams, 'video', undefined, { lavfi: 'color=c=blue:size=320x240:rate=25' }),
-      await startRtpSource(cams, 'video', undefined, { lavfi: 'color=c=red:size=320x240:rate=25' }),
-    ];
-    try {
-      expect(cams.liveCamera).toBe(feeds[1]!.producer.id);
-      const started = await json(await api('POST', '/api/v1/rooms/cams/hls'));
-      expect(started.status).toBe(201);
-      const base = `${server.url}/hls/${started.body.id}`;
-      /** The colour (r, g, b) in the middle of the newest segment's first frame of the small rendition. */
-      const newestColour = async (): Promise<number[]> => {
-        const playlist = await (await fetch(`${base}/s1.m3u8`)).text();
-        const map = /#EXT-X-MAP:URI="([^"]+)"/.exec(playlist)?.[1];
-        const segment = playlist.split('\n').filter((line) => line.endsWith('.m4s')).at(-1);
-        if (!map || !segment) return [];
-        const file = path.join(dir, `cams-${Date.now()}.mp4`);
-        writeFileSync(file, Buffer.concat([Buffer.from(await (await fetch(`${base}/${map}`)).arrayBuffer()), Buffer.from(await (await fetch(`${base}/${segment}`)).arrayBuffer())]));
-        const pixel = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-frames:v', '1', '-vf', 'crop=8:8:(iw-8)/2:(ih-8)/2,scale=1:1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { encoding: 'buffer' });
-        return [...pixel.stdout];
-      };
-      const isBlue = (rgb: number[]) => rgb.length === 3 && rgb[2]! > 150 && rgb[0]! < 80;
-      const isRed = (rgb: number[]) => rgb.length === 3 && rgb[0]! > 150 && rgb[2]! < 80;
-      // Generous waits: two decodes and two H.264 encodes share two cores with the rest of the suite.
-      await expect.poll(async () => isBlue(await newestColour()), { timeout: 45_000, interval: 500 }).toBe(true);
-      cams.setLiveCamera(feeds[2]!.producer.id);
-      await expect.poll(async () => isRed(await newestColour()), { timeout: 30_000, interval: 500 }).toBe(true);
-      cams.setLiveCamera(feeds[1]!.producer.id);
-      await expect.poll(async () => isBlue(await newestColour()), { timeout: 30_000, interval: 500 }).toBe(true);
-      // A camera that is not live leaves: ffmpeg's switch would wait for it forever, so the egress
-      // restarts on what flows and the playlist goes on after a discontinuity.
-      const newest = async () => Number(/s1_(\d+)\.m4s\s*$/.exec(await (await fetch(`${base}/s1.m3u8`)).text())?.[1] ?? -1);
-      const before = await newest();
-      await feeds[2]!.stop();
-      await expect.poll(newest, { timeout: 40_000, interval: 500 }).toBeGreaterThan(before + 2);
-      const playlist = await (await fetch(`${base}/s1.m3u8`)).text();
-      expect(playlist).toContain('#EXT-X-DISCONTINUITY');
-      expect(isBlue(await newestColour())).toBe(true);
-      expect((await json(await api('DELETE', '/api/v1/rooms/cams/hls'))).body.status).toBe('finished');
-    } finally {
-      for (const feed of feeds) await feed.stop();
-    }
-  }, 180_000);
-
   it('finishes what runs when the room closes, with the media it had', async () => {
     const closing = await server.veza.media!.room({ tenantId: 'default', roomId: 'closing', kind: 'live' });
     const tone = await startRtpSource(closing, 'audio');
