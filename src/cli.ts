@@ -7,9 +7,11 @@ const USAGE = `veza ${VERSION}: realtime server for making music together
 
 Usage:
   veza serve [--port P] [--data-dir D] [flags]   start the server (default port 8080)
-  veza token --sub USER [--doc DOC --role owner|editor|viewer] [--tenant T] [--ttl SECONDS]
+  veza token --sub USER [--doc DOC --role owner|editor|viewer] [--tenant T] [--ttl SECONDS] [--admin]
                                                  print a token the server with the same config accepts
   veza migrate [flags]                           bring the database schema up to date and exit
+  veza recommend train [--tenant T]              train the tenant's recommendation model now (default tenant:
+                                                 default), with progress; running servers pick it up
   veza --version | --help
 
 Every setting is an environment variable or a flag (flags win):
@@ -21,17 +23,18 @@ ${Object.values(settings)
 const booleanFlags = new Set<string>([settings.trustProxy.flag, settings.dev.flag]);
 
 /** Splits argv into the command, the config flags and the command's own options. */
-function parse(argv: string[], own: readonly string[]) {
+function parse(argv: string[], own: readonly string[], ownBoolean: readonly string[] = []) {
   const options: Record<string, { type: 'string' | 'boolean' }> = {};
   for (const s of Object.values(settings)) options[s.flag] = { type: booleanFlags.has(s.flag) ? 'boolean' : 'string' };
   for (const o of own) options[o] = { type: 'string' };
+  for (const o of ownBoolean) options[o] = { type: 'boolean' };
   options.help = { type: 'boolean' };
   const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   const flags: Record<string, string> = {};
   const mine: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
     if (key === 'help') continue;
-    if (own.includes(key)) mine[key] = String(value);
+    if (own.includes(key) || ownBoolean.includes(key)) mine[key] = String(value);
     else flags[key] = String(value);
   }
   return { flags, mine, positionals, help: values.help === true };
@@ -79,6 +82,7 @@ async function token(config: Config, options: Record<string, string>): Promise<v
     ...(options.tenant ? { tenant: options.tenant } : {}),
     ...(options.doc ? { docs: { [options.doc]: options.role as DocumentRole } } : {}),
     ...(ttl ? { ttlSeconds: ttl } : {}),
+    ...(options.admin === 'true' ? { admin: true } : {}),
   });
   process.stdout.write(`${jwt}\n`);
 }
@@ -94,16 +98,50 @@ async function migrate(config: Config): Promise<void> {
   }
 }
 
+/** Trains one tenant's model against the configured database, drawing a progress bar on stderr. */
+async function recommendTrain(config: Config, options: Record<string, string>): Promise<void> {
+  const { Storage } = await import('./storage/database.js');
+  const { RecommendationStore } = await import('./recommendations/store.js');
+  const { trainTenant } = await import('./recommendations/trainer.js');
+  const { RecommendationError } = await import('./recommendations/errors.js');
+  const tenantId = options.tenant ?? 'default';
+  const storage = await Storage.open(config);
+  try {
+    await storage.migrate();
+    const tty = process.stderr.isTTY;
+    let lastLine = '';
+    const result = await trainTenant(new RecommendationStore(storage), config.dataDir, tenantId, {
+      onProgress: (p) => {
+        const width = 30;
+        const filled = Math.round(p.fraction * width);
+        const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(p.fraction * 100)).padStart(3)}% ${p.phase}: ${p.message}${p.loss === undefined ? '' : ` (loss ${p.loss.toFixed(4)})`}`;
+        if (tty) process.stderr.write(`\r${line.padEnd(lastLine.length)}`);
+        else process.stderr.write(`${line}\n`);
+        lastLine = line;
+      },
+    }).catch((error: unknown) => {
+      if (error instanceof RecommendationError) throw new UsageError(error.message);
+      throw error;
+    });
+    if (tty) process.stderr.write('\n');
+    process.stdout.write(`${JSON.stringify({ tenant: tenantId, version: result.version, ...result.summary })}\n`);
+  } finally {
+    await storage.close();
+  }
+}
+
 class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<void> {
   const command = argv[0];
   if (!command || command === '--help' || command === 'help') return void process.stdout.write(USAGE);
   if (command === '--version') return void process.stdout.write(`${VERSION}\n`);
-  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : [];
-  const { flags, mine, positionals, help } = parse(argv.slice(1), own);
+  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : command === 'recommend' ? ['tenant'] : [];
+  const { flags, mine, positionals, help } = parse(argv.slice(1), own, command === 'token' ? ['admin'] : []);
   if (help) return void process.stdout.write(USAGE);
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const expected = command === 'recommend' ? ['train'] : [];
+  if (command === 'recommend' && positionals[0] !== 'train') throw new UsageError('usage: veza recommend train [--tenant T]');
+  if (positionals.length > expected.length) throw new UsageError(`unexpected argument ${positionals[expected.length]}`);
   const config = loadConfig(process.env, flags);
   switch (command) {
     case 'serve':
@@ -112,6 +150,8 @@ export async function main(argv: string[]): Promise<void> {
       return token(config, mine);
     case 'migrate':
       return migrate(config);
+    case 'recommend':
+      return recommendTrain(config, mine);
     default:
       throw new UsageError(`unknown command ${command}`);
   }

@@ -61,6 +61,10 @@ export const settings = {
   mediaRouterMaxConsumers: { env: 'VEZA_MEDIA_ROUTER_MAX_CONSUMERS', flag: 'media-router-max-consumers', schema: int(0, 100_000).default(300), doc: 'Consumers on one router of a room before new viewers go to a router on another worker (pipeToRouter); 0: no limit' },
   mediaMaxViewers: { env: 'VEZA_MEDIA_MAX_VIEWERS', flag: 'media-max-viewers', schema: int(0, 1_000_000).default(0), doc: 'Viewers receiving a live room over WebRTC; past it a viewer\'s receiving transport is refused with `room-full` and the client watches HLS (0: no limit)' },
   mediaStatsIntervalMs: { env: 'VEZA_MEDIA_STATS_INTERVAL_MS', flag: 'media-stats-interval-ms', schema: int(0, 3_600_000).default(10_000), doc: 'Period of the stream.quality events (bitrate, loss, jitter per consumer); 0: off' },
+  recsTrainIntervalS: { env: 'VEZA_RECS_TRAIN_INTERVAL_S', flag: 'recs-train-interval-s', schema: int(0, 30 * 86_400).default(86_400), doc: 'Period of scheduled recommendation training for every tenant with interactions; 0: only on demand' },
+  recsReloadIntervalMs: { env: 'VEZA_RECS_RELOAD_INTERVAL_MS', flag: 'recs-reload-interval-ms', schema: int(0, 3_600_000).default(30_000), doc: 'How often serving looks for a model version trained elsewhere (another node, `veza recommend train`); 0: never' },
+  recsMaxImportBytes: { env: 'VEZA_RECS_MAX_IMPORT_BYTES', flag: 'recs-max-import-bytes', schema: int(1, 1 << 30).default(64 << 20), doc: 'Largest NDJSON body of POST /api/v1/interactions (413 beyond)' },
+  recsThreads: { env: 'VEZA_RECS_THREADS', flag: 'recs-threads', schema: int(1, 64).default(1), doc: 'Threads of one ONNX scoring call (requests already run side by side)' },
 } as const;
 
 type Settings = typeof settings;

@@ -22,6 +22,8 @@ import { startTracing } from './server/tracing.js';
 import { uwsImplementation } from './server/uws.js';
 import { registerDevSignIn, registerWebClient } from './server/web.js';
 import { Storage } from './storage/database.js';
+import { RecommendationService } from './recommendations/service.js';
+import { registerRecommendationRoutes } from './recommendations/routes.js';
 import { ReplayService } from './studio/replay-service.js';
 import { ReplayStore } from './studio/replay-store.js';
 import { registerStudioRoutes } from './studio/routes.js';
@@ -43,6 +45,8 @@ export interface Veza {
   outputs: MediaOutputs;
   /** Stream and voice events, quality stats; null without a media plane. */
   live: LiveService | null;
+  /** Signals, training jobs, serving and experiments of the recommendations module. */
+  recommendations: RecommendationService;
   /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
   shutdown(): Promise<boolean>;
 }
@@ -107,6 +111,9 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       if (abandoned > 0) logger.warn({ abandoned }, 'recordings or HLS runs left running by a previous process were marked failed');
     }
     registerMediaRoutes(server.http, outputs);
+    const recommendations = await new RecommendationService({ config, storage, bus, logger }).start();
+    cleanups.push(() => recommendations.close());
+    registerRecommendationRoutes(server.http, recommendations, config.recsMaxImportBytes);
     const port = await server.listen(config.host, config.port);
     if (media.available) {
       try {
@@ -136,7 +143,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;

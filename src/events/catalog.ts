@@ -73,6 +73,12 @@ export const payloadSchemas = {
     error: z.string().max(2000).optional(),
   }),
   'tip.sent': z.object({ roomId: id, fromUserId: id, toUserId: id, ...money, message: z.string().max(500).optional() }),
+  /** The actor follows a creator. */
+  'user.followed': z.object({ userId: id }),
+  /** A user was shown what an experiment's variant serves (the actor is the user). */
+  'experiment.exposed': z.object({ experimentId: id, variant: id, context: z.string().max(100).optional(), items: z.array(id).max(200).optional() }),
+  /** A user did what an experiment measures (a play, a like, a purchase of a recommended item). */
+  'experiment.outcome': z.object({ experimentId: id, variant: id.optional(), metric: z.string().min(1).max(100), itemId: id.optional(), value: z.number().finite().optional() }),
 } as const;
 
 export type EventType = keyof typeof payloadSchemas;
@@ -80,7 +86,7 @@ export type EventPayload<T extends EventType> = z.output<(typeof payloadSchemas)
 export const eventTypes = Object.keys(payloadSchemas) as EventType[];
 
 /** Types a signed-in client may report itself through the HTTP API (the rest come from the server). */
-export const clientReportableTypes = ['track.played', 'track.liked', 'track.shared'] as const satisfies readonly EventType[];
+export const clientReportableTypes = ['track.played', 'track.liked', 'track.shared', 'user.followed', 'experiment.outcome'] as const satisfies readonly EventType[];
 
 export interface VezaEventOf<T extends EventType> {
   id: string;

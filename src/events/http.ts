@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { badRequest } from '../server/errors.js';
 import type { HttpRouter } from '../server/http.js';
 import type { EventBus } from './bus.js';
-import { clientReportableTypes, createEvent, payloadSchemas } from './catalog.js';
+import { clientReportableTypes, createEvent, payloadSchemas, type VezaEvent } from './catalog.js';
 
 const reportSchema = z.object({
   type: z.enum(clientReportableTypes),
@@ -37,7 +37,7 @@ export function registerEventRoutes(http: HttpRouter, bus: EventBus): void {
         ...(report.id ? { id: report.id } : {}),
         ...(report.at ? { at: new Date(report.at) } : {}),
       });
-      await bus.publish(event);
+      await bus.publish(event as VezaEvent);
       return { status: 202, json: { id: event.id, type: event.type, at: event.at } };
     },
     { auth: 'required' },

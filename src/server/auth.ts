@@ -14,6 +14,8 @@ export interface Principal {
   userId: string;
   tenantId: string;
   docs: Record<string, DocumentRole>;
+  /** A tenant administrator (claim `adm`): defines experiments, bulk-loads history, trains models. */
+  admin?: boolean;
 }
 
 export class AuthError extends Error {
@@ -27,12 +29,15 @@ const claimsSchema = z.object({
   sub: z.string().min(1).max(200),
   tid: z.string().regex(TENANT_ID_PATTERN).optional(),
   docs: z.record(z.string().min(1).max(200), z.enum(documentRoles)).optional(),
+  adm: z.boolean().optional(),
 });
 
 export interface TokenRequest {
   sub: string;
   tenant?: string;
   docs?: Record<string, DocumentRole>;
+  /** Tenant administrator. */
+  admin?: boolean;
   /** Lifetime in seconds; default one day. */
   ttlSeconds?: number;
 }
@@ -87,7 +92,7 @@ export class Authenticator {
     this.checkRegisteredClaims(payload);
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthError(`invalid token claims: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    return { userId: claims.data.sub, tenantId: claims.data.tid ?? DEFAULT_TENANT, docs: claims.data.docs ?? {} };
+    return { userId: claims.data.sub, tenantId: claims.data.tid ?? DEFAULT_TENANT, docs: claims.data.docs ?? {}, ...(claims.data.adm === true ? { admin: true } : {}) };
   }
 
   private signatureValid(signingInput: string, signature: Buffer): boolean {
@@ -126,8 +131,8 @@ export class Authenticator {
     if (this.algorithm !== 'HS256' || !(this.key instanceof Uint8Array)) {
       throw new AuthError('this server verifies RS256 tokens with a public key; sign them with the matching private key');
     }
-    const claims = claimsSchema.parse({ sub: request.sub, tid: request.tenant, docs: request.docs });
-    let jwt = new SignJWT({ tid: claims.tid ?? DEFAULT_TENANT, docs: claims.docs ?? {} })
+    const claims = claimsSchema.parse({ sub: request.sub, tid: request.tenant, docs: request.docs, adm: request.admin });
+    let jwt = new SignJWT({ tid: claims.tid ?? DEFAULT_TENANT, docs: claims.docs ?? {}, ...(claims.adm ? { adm: true } : {}) })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(claims.sub)
       .setIssuedAt()

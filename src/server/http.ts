@@ -46,6 +46,8 @@ export interface RouteOptions {
   auth?: 'required' | 'none';
   /** Health and metrics routes skip rate limits and keep answering while draining. */
   operational?: boolean;
+  /** This route's body limit, where it differs from `VEZA_MAX_BODY_BYTES` (bulk uploads). */
+  maxBodyBytes?: number;
 }
 
 export interface HttpDeps {
@@ -154,7 +156,7 @@ export class HttpRouter {
     res.onAborted(() => {
       state.aborted = true;
     });
-    const body = BODY_METHODS.has(snapshot.method) ? collectBody(res, snapshot, this.deps.config.maxBodyBytes, state) : Promise.resolve(Buffer.alloc(0));
+    const body = BODY_METHODS.has(snapshot.method) ? collectBody(res, snapshot, options.maxBodyBytes ?? this.deps.config.maxBodyBytes, state) : Promise.resolve(Buffer.alloc(0));
     body.catch(() => undefined); // observed by ctx.body() or never needed
     const span = this.deps.tracer.startSpan(`${snapshot.method} ${route}`, {
       attributes: { 'http.request.method': snapshot.method, 'url.path': snapshot.path, 'http.route': route, 'veza.request_id': snapshot.requestId },
@@ -196,8 +198,9 @@ export class HttpRouter {
       throw new HttpError(431, 'headers-too-large', `request headers total ${ctx.headerBytes} bytes; the limit is ${config.maxHeaderBytes}`);
     }
     if (options.operational) return;
-    if (Number(ctx.headers['content-length'] ?? 0) > config.maxBodyBytes) {
-      throw new HttpError(413, 'body-too-large', `request body is larger than ${config.maxBodyBytes} bytes`);
+    const maxBodyBytes = options.maxBodyBytes ?? config.maxBodyBytes;
+    if (Number(ctx.headers['content-length'] ?? 0) > maxBodyBytes) {
+      throw new HttpError(413, 'body-too-large', `request body is larger than ${maxBodyBytes} bytes`);
     }
     if (this.draining) throw new HttpError(503, 'shutting-down', 'server is shutting down', { headers: { 'retry-after': '5' } });
     const ipWait = this.ipLimiter.take(`ip:${ctx.ip}`);

@@ -75,6 +75,80 @@ export interface MediaOutputsTable {
   error: string | null;
 }
 
+/** Recommendations (see migration 0006). */
+export interface RecItemsTable {
+  tenant_id: string;
+  item_id: string;
+  kind: 'track' | 'sample';
+  artist_id: string | null;
+  title: string | null;
+  tags: ColumnType<string[], string, string>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface RecInteractionsTable {
+  tenant_id: string;
+  user_id: string;
+  item_id: string;
+  /** Σ weight · 2^((at − epoch) / half-life), see src/recommendations/signals.ts. */
+  strength: number;
+  events: number;
+  last_at: Date;
+}
+
+export interface RecFollowsTable {
+  tenant_id: string;
+  user_id: string;
+  artist_id: string;
+  at: Date;
+}
+
+export interface RecCoeditsTable {
+  tenant_id: string;
+  session_id: string;
+  user_id: string;
+  edits: number;
+  last_at: Date;
+}
+
+export interface RecModelsTable {
+  tenant_id: string;
+  version: string;
+  created_at: Date;
+  path: string;
+  summary: ColumnType<unknown, string, string>;
+}
+
+export interface RecExperimentsTable {
+  tenant_id: string;
+  id: string;
+  definition: ColumnType<unknown, string, string>;
+  status: 'running' | 'stopped';
+  created_by: string;
+  created_at: Date;
+  stopped_at: Date | null;
+}
+
+export interface RecExposuresTable {
+  tenant_id: string;
+  experiment_id: string;
+  user_id: string;
+  variant: string;
+  first_at: Date;
+  exposures: number;
+  items: ColumnType<string[], string, string>;
+}
+
+export interface RecOutcomesTable {
+  tenant_id: string;
+  experiment_id: string;
+  user_id: string;
+  metric: string;
+  count: number;
+  value: number;
+  first_at: Date;
+}
+
 export interface Database {
   tenants: TenantsTable;
   parked_events: ParkedEventsTable;
@@ -83,6 +157,14 @@ export interface Database {
   document_snapshots: DocumentSnapshotsTable;
   replay_checkpoints: ReplayCheckpointsTable;
   media_outputs: MediaOutputsTable;
+  rec_items: RecItemsTable;
+  rec_interactions: RecInteractionsTable;
+  rec_follows: RecFollowsTable;
+  rec_coedits: RecCoeditsTable;
+  rec_models: RecModelsTable;
+  rec_experiments: RecExperimentsTable;
+  rec_exposures: RecExposuresTable;
+  rec_outcomes: RecOutcomesTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

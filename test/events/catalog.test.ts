@@ -41,6 +41,9 @@ describe('event catalog', () => {
         'voice.speaker.changed',
         'recording.ended',
         'tip.sent',
+        'user.followed',
+        'experiment.exposed',
+        'experiment.outcome',
       ].sort(),
     );
     for (const type of eventTypes) expect(typeof payloadSchemas[type].safeParse).toBe('function');

@@ -4,6 +4,7 @@ import * as documents from './0002_documents.js';
 import * as automerge from './0003_automerge.js';
 import * as replay from './0004_replay.js';
 import * as media from './0005_media.js';
+import * as recommendations from './0006_recommendations.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '0003_automerge': automerge,
   '0004_replay': replay,
   '0005_media': media,
+  '0006_recommendations': recommendations,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,206 @@
+// Serving speed of recommendations at the scale the issue names: 100 000 items × 64 factors.
+//
+// 1. Scoring core, side by side in one run: the ONNX graph (Gemm + mask + TopK in onnxruntime-node)
+//    on 1 and 2 threads, against the TypeScript reference topK, for one user (ANCHORS: 0.5–1 ms for
+//    one user on 2 threads) and for the batch of 4 rows one API answer scores.
+// 2. The API end to end, `GET /api/v1/recommendations` on a `veza serve` child process over
+//    PostgreSQL (or PGlite with --pglite), closed loop at each concurrency for a fixed time, with
+//    p50/p95/p99 and throughput. Users have 30 items each in the database (read per request).
+// Usage: node --import tsx bench/recs-serving.ts [--seconds 15] [--concurrency 1,4,16] [--pglite]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
+import { buildScoringModel, EXCLUDED, OnnxScorer } from '../src/recommendations/onnx-model.js';
+import { seededRandom } from '../src/recommendations/random.js';
+import { RecommendationStore } from '../src/recommendations/store.js';
+import { topK } from '../src/recommendations/topk.js';
+import { Authenticator } from '../src/server/auth.js';
+import { Storage } from '../src/storage/database.js';
+import { freePort, gitDescribe, sleep } from './lib/servers.js';
+import { percentile } from './lib/stats.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    concurrency: { type: 'string', default: '1,4,16' },
+    pglite: { type: 'boolean', default: false },
+    items: { type: 'string', default: '100000' },
+    users: { type: 'string', default: '20000' },
+  },
+});
+const ITEMS = Number(values.items);
+const USERS = Number(values.users);
+const FACTORS = 64;
+const HISTORY = 30;
+const POSTGRES = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const ms = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+
+function summary(samples: number[]): { p50: number; p95: number; p99: number; mean: number } {
+  const sorted = Float64Array.from(samples).sort();
+  return { p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99), mean: samples.reduce((s, v) => s + v, 0) / samples.length };
+}
+
+/** Normal-ish factors (sum of uniforms), like a trained model's: a few large, most small. */
+function factors(rows: number, seed: number): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: rows * FACTORS }, () => (random() + random() + random() - 1.5) * 0.2);
+}
+
+async function scoringCore(itemFactors: Float32Array, userFactors: Float32Array): Promise<void> {
+  log(`\n## Scoring core: ${ITEMS} items × ${FACTORS} factors, 300 calls each after 30 warm-up calls`);
+  const exclude = Array.from({ length: HISTORY }, (_, i) => i * 97);
+  const mask = new Float32Array(ITEMS);
+  for (const i of exclude) mask[i] = EXCLUDED;
+  const user = (u: number) => userFactors.subarray(u * FACTORS, (u + 1) * FACTORS);
+  const onnx = buildScoringModel(itemFactors, ITEMS, FACTORS, { version: 'bench' });
+  const rows: string[] = ['| scorer | rows per call | p50 ms | p95 ms | p99 ms |', '|---|---|---|---|---|'];
+  const measure = async (name: string, batch: number, call: (u: number) => Promise<unknown> | unknown) => {
+    for (let u = 0; u < 30; u++) await call(u);
+    const samples: number[] = [];
+    for (let u = 0; u < 300; u++) {
+      const started = performance.now();
+      await call(u);
+      samples.push(performance.now() - started);
+    }
+    const s = summary(samples);
+    rows.push(`| ${name} | ${batch} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} |`);
+    log(rows.at(-1)!);
+  };
+  for (const threads of [1, 2]) {
+    const scorer = await OnnxScorer.load(onnx, { intraOpThreads: threads });
+    await measure(`ONNX, ${threads} thread${threads > 1 ? 's' : ''}`, 1, (u) => scorer.score(user(u).slice(), mask, 200));
+    const batchMasks = new Float32Array(4 * ITEMS);
+    for (let b = 0; b < 4; b++) batchMasks.set(mask, b * ITEMS);
+    await measure(`ONNX, ${threads} thread${threads > 1 ? 's' : ''}`, 4, (u) => {
+      const users = new Float32Array(4 * FACTORS);
+      for (let b = 0; b < 4; b++) users.set(user((u + b) % USERS), b * FACTORS);
+      return scorer.score(users, batchMasks, 200);
+    });
+    await scorer.release();
+  }
+  await measure('TypeScript topK (reference)', 1, (u) => topK(user(u), itemFactors, exclude, 200));
+  console.log(rows.join('\n'));
+}
+
+async function prepare(dataDir: string, databaseUrl: string | undefined, itemFactors: Float32Array, userFactors: Float32Array): Promise<void> {
+  const storage = await Storage.open({ dataDir, databaseUrl });
+  await storage.migrate();
+  const store = new RecommendationStore(storage);
+  const random = seededRandom(5);
+  const artists = Array.from({ length: 10_000 }, (_, a) => `artist-${a}`);
+  const tags = Array.from({ length: 20 }, (_, t) => `tag-${t}`);
+  const meta: ModelMeta = {
+    version: 'bench-1',
+    tenantId: 'default',
+    trainedAt: new Date().toISOString(),
+    factors: FACTORS,
+    users: Array.from({ length: USERS }, (_, u) => `user-${u}`),
+    items: Array.from({ length: ITEMS }, (_, i) => `item-${i}`),
+    kinds: Array.from({ length: ITEMS }, (_, i) => (i % 20 === 0 ? 1 : 0)),
+    artistOf: Array.from({ length: ITEMS }, (_, i) => i % artists.length),
+    artists,
+    tags: Array.from({ length: ITEMS }, (_, i) => [tags[i % tags.length]!]),
+    titles: Array.from({ length: ITEMS }, (_, i) => `Track ${i}`),
+    popularity: Array.from({ length: ITEMS }, () => Math.floor(random() * 1000)),
+    coldItems: 0,
+    summary: { regularization: 100, alpha: 4, epsilon: 1, confidence: 'log' },
+  };
+  const relative = await writeModel(dataDir, { meta, userFactors, itemFactors });
+  await store.addModel('default', { version: meta.version, createdAt: new Date(), path: relative, summary: meta.summary });
+  const at = new Date();
+  const interactions = [];
+  for (let u = 0; u < USERS; u++) {
+    for (let k = 0; k < HISTORY; k++) interactions.push({ userId: `user-${u}`, itemId: `item-${Math.floor(random() * ITEMS)}`, weight: 1 + Math.floor(random() * 10), at });
+  }
+  for (let k = 0; k < interactions.length; k += 50_000) await store.addInteractions('default', interactions.slice(k, k + 50_000));
+  await storage.close();
+}
+
+async function api(itemFactors: Float32Array, userFactors: Float32Array): Promise<void> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'veza-recs-bench-'));
+  let databaseUrl: string | undefined;
+  let dropDatabase = async () => {};
+  if (!values.pglite) {
+    const name = `veza_bench_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: POSTGRES });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(POSTGRES);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    dropDatabase = async () => {
+      const client = new pg.Client({ connectionString: POSTGRES });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    };
+  }
+  const storageName = databaseUrl ? 'PostgreSQL' : 'PGlite';
+  log(`\n## API: GET /api/v1/recommendations on ${storageName}; preparing ${USERS} users × ${HISTORY} items`);
+  await prepare(dataDir, databaseUrl, itemFactors, userFactors);
+  const port = await freePort();
+  const args = ['bin/veza.js', 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--rate-limit-requests-per-minute', '0', '--recs-train-interval-s', '0', '--log-level', 'warn'];
+  if (databaseUrl) args.push('--database-url', databaseUrl);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    for (let tries = 0; ; tries++) {
+      if (tries > 300) throw new Error('the server did not start');
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
+      } catch {
+        // not yet listening
+      }
+      await sleep(100);
+    }
+    const auth = await Authenticator.create(loadConfig({}, { 'data-dir': dataDir }));
+    const token = await auth.sign({ sub: 'bench', admin: true });
+    const random = seededRandom(9);
+    const request = async (context: string) => {
+      const user = `user-${Math.floor(random() * USERS)}`;
+      const started = performance.now();
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/recommendations?user_id=${user}&context=${context}&limit=20`, { headers: { authorization: `Bearer ${token}` } });
+      const body = (await res.json()) as { source?: string; tracks?: unknown[] };
+      if (res.status !== 200 || body.source !== 'model' || body.tracks?.length !== 20) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      return performance.now() - started;
+    };
+    // Warm-up: the first request loads the model (24 MiB ONNX + factors).
+    for (let i = 0; i < 50; i++) await request('discovery');
+    const rows = ['| context | concurrency | requests/s | p50 ms | p95 ms | p99 ms |', '|---|---|---|---|---|---|'];
+    for (const context of ['discovery', 'collaboration']) {
+      for (const concurrency of values.concurrency.split(',').map(Number)) {
+        const samples: number[] = [];
+        const until = performance.now() + Number(values.seconds) * 1000;
+        const started = performance.now();
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (performance.now() < until) samples.push(await request(context));
+          }),
+        );
+        const elapsed = (performance.now() - started) / 1000;
+        const s = summary(samples);
+        rows.push(`| ${context} | ${concurrency} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} |`);
+        log(rows.at(-1)!);
+      }
+    }
+    console.log(`\nAPI on ${storageName}:\n${rows.join('\n')}`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await dropDatabase();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+log(`recs-serving on ${gitDescribe()}, node ${process.version}`);
+const itemFactors = factors(ITEMS, 1);
+const userFactors = factors(USERS, 2);
+await scoringCore(itemFactors, userFactors);
+await api(itemFactors, userFactors);

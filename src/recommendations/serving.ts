@@ -1,0 +1,223 @@
+// A loaded model version and its hot swap. Each tenant has one slot holding the version that serves;
+// a request takes a lease on it, so a swap never releases an ONNX session that a request is still
+// scoring with: the old version retires when its last lease ends.
+import { ALS_DEFAULTS } from './als.js';
+import { readModel, type ModelMeta } from './model-files.js';
+import { EXCLUDED, OnnxScorer } from './onnx-model.js';
+
+export class ServingModel {
+  readonly version: string;
+  readonly userIndex: Map<string, number>;
+  readonly itemIndex: Map<string, number>;
+  readonly artistIndex: Map<string, number>;
+  /** ‖yᵢ‖ per item, for cosine similarities (reasons, playlists, collaborators). */
+  readonly itemNorms: Float32Array;
+  private popularOrder: Int32Array | null = null;
+  private readonly kindMasks: (Float32Array | null)[] = [null, null];
+  private tagsByArtist: Map<number, Set<string>> | null = null;
+  /** YᵀY + λI, shared by every fold-in solve. */
+  private gramMatrix: Float64Array | null = null;
+  private leases = 0;
+  private retired = false;
+  private released: Promise<void> | null = null;
+  private wakeRetired: (() => void) | null = null;
+
+  private constructor(
+    readonly meta: ModelMeta,
+    readonly userFactors: Float32Array,
+    readonly itemFactors: Float32Array,
+    readonly scorer: OnnxScorer,
+  ) {
+    this.version = meta.version;
+    this.userIndex = new Map(meta.users.map((id, i) => [id, i]));
+    this.itemIndex = new Map(meta.items.map((id, i) => [id, i]));
+    this.artistIndex = new Map(meta.artists.map((id, i) => [id, i]));
+    const f = meta.factors;
+    this.itemNorms = new Float32Array(meta.items.length);
+    for (let i = 0; i < meta.items.length; i++) {
+      let sum = 0;
+      for (let d = 0; d < f; d++) sum += itemFactors[i * f + d]! ** 2;
+      this.itemNorms[i] = Math.sqrt(sum);
+    }
+  }
+
+  static async load(dataDir: string, relativePath: string, intraOpThreads = 1): Promise<ServingModel> {
+    const { meta, userFactors, itemFactors, onnx } = await readModel(dataDir, relativePath);
+    const scorer = await OnnxScorer.load(onnx, { intraOpThreads });
+    return new ServingModel(meta, userFactors, itemFactors, scorer);
+  }
+
+  get factors(): number {
+    return this.meta.factors;
+  }
+
+  get items(): number {
+    return this.meta.items.length;
+  }
+
+  /** Item indices, most popular first (ties by index): the fallback ranking, sorted once. */
+  get popularityOrder(): Int32Array {
+    const popularity = this.meta.popularity;
+    return (this.popularOrder ??= Int32Array.from(popularity.keys()).sort((a, b) => popularity[b]! - popularity[a]! || a - b));
+  }
+
+  /** 0 for items of `kind` (0 track, 1 sample), EXCLUDED for the others: the base of every mask. */
+  kindMask(kind: 0 | 1): Float32Array {
+    let mask = this.kindMasks[kind];
+    if (!mask) {
+      mask = new Float32Array(this.items);
+      for (let i = 0; i < this.items; i++) if (this.meta.kinds[i] !== kind) mask[i] = EXCLUDED;
+      this.kindMasks[kind] = mask;
+    }
+    return mask;
+  }
+
+  /** The tags each artist's items carry: what an artist makes. */
+  get artistTags(): Map<number, Set<string>> {
+    if (!this.tagsByArtist) {
+      const tagsBy = new Map<number, Set<string>>();
+      this.meta.artistOf.forEach((artist, item) => {
+        if (artist < 0) return;
+        const tags = tagsBy.get(artist) ?? tagsBy.set(artist, new Set()).get(artist)!;
+        for (const tag of this.meta.tags[item]!) tags.add(tag);
+      });
+      this.tagsByArtist = tagsBy;
+    }
+    return this.tagsByArtist;
+  }
+
+  userVector(user: number): Float32Array {
+    return this.userFactors.subarray(user * this.factors, (user + 1) * this.factors);
+  }
+
+  itemVector(item: number): Float32Array {
+    return this.itemFactors.subarray(item * this.factors, (item + 1) * this.factors);
+  }
+
+  /** cos(yₐ, y_b); 0 when either vector is zero. */
+  itemCosine(a: number, b: number): number {
+    const na = this.itemNorms[a]!;
+    const nb = this.itemNorms[b]!;
+    if (na === 0 || nb === 0) return 0;
+    const f = this.factors;
+    let dot = 0;
+    for (let d = 0; d < f; d++) dot += this.itemFactors[a * f + d]! * this.itemFactors[b * f + d]!;
+    return dot / (na * nb);
+  }
+
+  /**
+   * A vector for a user the model has not seen, from the items they have now: the exact ALS user
+   * step (Hu et al. eq. 4) against the trained item factors, solved by conjugate gradient (exact in
+   * `factors` steps). This is "fold-in": new users get personal results before the next training.
+   */
+  foldIn(items: { item: number; weight: number }[]): Float32Array {
+    const f = this.factors;
+    const summary = this.meta.summary as { alpha?: number; epsilon?: number; regularization?: number; confidence?: string };
+    const alpha = summary.alpha ?? ALS_DEFAULTS.alpha;
+    const epsilon = summary.epsilon ?? ALS_DEFAULTS.epsilon;
+    const gram = (this.gramMatrix ??= this.computeGram(summary.regularization ?? ALS_DEFAULTS.regularization));
+    const linear = summary.confidence === 'linear';
+    const confidence = items.map(({ item, weight }) => ({ item, c: 1 + alpha * (linear ? weight : Math.log1p(weight / epsilon)) }));
+    const multiply = (v: Float64Array, out: Float64Array) => {
+      for (let a = 0; a < f; a++) {
+        let sum = 0;
+        for (let b = 0; b < f; b++) sum += gram[a * f + b]! * v[b]!;
+        out[a] = sum;
+      }
+      for (const { item, c } of confidence) {
+        let dot = 0;
+        for (let d = 0; d < f; d++) dot += this.itemFactors[item * f + d]! * v[d]!;
+        for (let d = 0; d < f; d++) out[d]! += (c - 1) * dot * this.itemFactors[item * f + d]!;
+      }
+    };
+    const x = new Float64Array(f);
+    const r = new Float64Array(f);
+    for (const { item, c } of confidence) for (let d = 0; d < f; d++) r[d]! += c * this.itemFactors[item * f + d]!;
+    const p = Float64Array.from(r);
+    const ap = new Float64Array(f);
+    let rs = r.reduce((s, v) => s + v * v, 0);
+    for (let step = 0; step < f && rs > 1e-20; step++) {
+      multiply(p, ap);
+      let pap = 0;
+      for (let d = 0; d < f; d++) pap += p[d]! * ap[d]!;
+      const a = rs / pap;
+      for (let d = 0; d < f; d++) {
+        x[d]! += a * p[d]!;
+        r[d]! -= a * ap[d]!;
+      }
+      const next = r.reduce((s, v) => s + v * v, 0);
+      for (let d = 0; d < f; d++) p[d] = r[d]! + (next / rs) * p[d]!;
+      rs = next;
+    }
+    return Float32Array.from(x);
+  }
+
+  private computeGram(regularization: number): Float64Array {
+    const f = this.factors;
+    const g = new Float64Array(f * f);
+    const y = this.itemFactors;
+    for (let offset = 0; offset < y.length; offset += f) {
+      for (let a = 0; a < f; a++) {
+        const ya = y[offset + a]!;
+        if (ya === 0) continue;
+        for (let b = 0; b < f; b++) g[a * f + b]! += ya * y[offset + b]!;
+      }
+    }
+    for (let a = 0; a < f; a++) g[a * f + a]! += regularization;
+    return g;
+  }
+
+  /** Takes a lease; the returned function ends it. */
+  lease(): () => void {
+    this.leases++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (--this.leases === 0 && this.retired) this.wakeRetired?.();
+    };
+  }
+
+  /** No new leases will be taken; the ONNX session is released once the current ones end. */
+  retire(): Promise<void> {
+    this.retired = true;
+    this.released ??= (async () => {
+      if (this.leases > 0) await new Promise<void>((resolve) => (this.wakeRetired = resolve));
+      await this.scorer.release();
+    })();
+    return this.released;
+  }
+
+  get activeLeases(): number {
+    return this.leases;
+  }
+}
+
+/** The version that serves a tenant now; `swap` puts a new one in and retires the old one. */
+export class ModelSlot {
+  private current: ServingModel | null = null;
+  checkedAt = 0;
+  loading: Promise<ServingModel | null> | null = null;
+
+  get model(): ServingModel | null {
+    return this.current;
+  }
+
+  /** The serving model with a lease taken, or null; call `end` when the request is done. */
+  acquire(): { model: ServingModel; end: () => void } | null {
+    const model = this.current;
+    return model ? { model, end: model.lease() } : null;
+  }
+
+  swap(next: ServingModel): Promise<void> | null {
+    const previous = this.current;
+    this.current = next;
+    return previous && previous !== next ? previous.retire() : null;
+  }
+
+  async close(): Promise<void> {
+    const previous = this.current;
+    this.current = null;
+    await previous?.retire();
+  }
+}
