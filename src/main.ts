@@ -22,6 +22,8 @@ import { startTracing } from './server/tracing.js';
 import { uwsImplementation } from './server/uws.js';
 import { registerDevSignIn, registerWebClient } from './server/web.js';
 import { Storage } from './storage/database.js';
+import { InsightsService } from './insights/service.js';
+import { registerInsightsRoutes } from './insights/routes.js';
 import { RecommendationService } from './recommendations/service.js';
 import { registerRecommendationRoutes } from './recommendations/routes.js';
 import { ReplayService } from './studio/replay-service.js';
@@ -47,6 +49,8 @@ export interface Veza {
   live: LiveService | null;
   /** Signals, training jobs, serving and experiments of the recommendations module. */
   recommendations: RecommendationService;
+  /** Creator insights: the rollups' writer, queries and live dashboards. */
+  insights: InsightsService;
   /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
   shutdown(): Promise<boolean>;
 }
@@ -114,6 +118,9 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const recommendations = await new RecommendationService({ config, storage, bus, logger }).start();
     cleanups.push(() => recommendations.close());
     registerRecommendationRoutes(server.http, recommendations, config.recsMaxImportBytes);
+    const insights = await new InsightsService({ storage, bus, logger }).start();
+    cleanups.push(() => insights.close());
+    registerInsightsRoutes(server.http, server.ws, insights);
     const port = await server.listen(config.host, config.port);
     if (media.available) {
       try {
@@ -143,7 +150,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, insights, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;

@@ -7,6 +7,12 @@ export type EventHandler = (event: VezaEvent) => Promise<void> | void;
 export interface SubscribeOptions {
   /** Only these types reach the handler (others are acknowledged without a call). */
   types?: readonly EventType[];
+  /**
+   * Events the handler may have in flight at once (default 1: one after another, in order). A
+   * handler that batches its writes (it resolves when the batch is stored) needs more than one, or
+   * every event waits for its own batch.
+   */
+  concurrency?: number;
 }
 
 export interface Subscription {

@@ -36,6 +36,7 @@ class GroupQueue implements Subscription {
   push(event: VezaEvent): void {
     if (this.closed) return;
     this.queue.push(event);
+    this.wake?.();
     if (this.running) return;
     // Drain from the next microtask, so `running` is set before any handler runs: a handler that
     // publishes (re-entering push) then only queues its event instead of starting a second drain.
@@ -58,9 +59,21 @@ class GroupQueue implements Subscription {
   }
 
   private async drain(): Promise<void> {
+    const limit = Math.max(1, this.options.concurrency ?? 1);
+    const inFlight = new Set<Promise<void>>();
     try {
-      for (let event = this.queue.shift(); event; event = this.queue.shift()) {
-        await this.deliver(event);
+      for (;;) {
+        const event = this.queue.shift();
+        if (!event) {
+          if (inFlight.size === 0) break;
+          // Until one finishes or another event is queued.
+          await Promise.race([...inFlight, new Promise<void>((resolve) => (this.wake = resolve))]);
+          this.wake = null;
+          continue;
+        }
+        const delivery: Promise<void> = this.deliver(event).finally(() => inFlight.delete(delivery));
+        inFlight.add(delivery);
+        if (inFlight.size >= limit) await Promise.race(inFlight);
       }
     } finally {
       // Cleared in the same step that found the queue empty: were it cleared later (in a `.finally`
@@ -69,7 +82,24 @@ class GroupQueue implements Subscription {
     }
   }
 
+  private wake: (() => void) | null = null;
+  /** Ids being delivered now: a copy arriving meanwhile is a duplicate too. */
+  private readonly delivering = new Set<string>();
+
   private async deliver(event: VezaEvent): Promise<void> {
+    if (this.delivering.has(event.id)) {
+      this.bus.metrics.handled.inc({ group: this.group, outcome: 'duplicate' });
+      return;
+    }
+    this.delivering.add(event.id);
+    try {
+      await this.deliverOnce(event);
+    } finally {
+      this.delivering.delete(event.id);
+    }
+  }
+
+  private async deliverOnce(event: VezaEvent): Promise<void> {
     const { metrics, maxAttempts } = this.bus;
     if (this.seen.has(event.id)) {
       metrics.handled.inc({ group: this.group, outcome: 'duplicate' });

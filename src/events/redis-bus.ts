@@ -122,7 +122,7 @@ class RedisConsumer implements Subscription {
   private readonly redis: Redis;
   private closed = false;
   private loop: Promise<void> = Promise.resolve();
-  private busy: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     readonly group: string,
@@ -146,7 +146,7 @@ class RedisConsumer implements Subscription {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.busy;
+    await Promise.all(this.inFlight);
     this.redis.disconnect();
     await this.loop;
     this.ctx.detach(this);
@@ -162,17 +162,27 @@ class RedisConsumer implements Subscription {
 
   private async run(): Promise<void> {
     let nextClaimAt = 0;
+    const limit = Math.max(1, this.options.concurrency ?? 1);
     while (!this.closed) {
       try {
+        if (this.inFlight.size >= limit) {
+          await Promise.race(this.inFlight);
+          continue;
+        }
         if (Date.now() >= nextClaimAt) {
           await this.claimStale();
           nextClaimAt = Date.now() + Math.max(50, this.ctx.claimIdleMs / 2);
         }
+        // While handlers are in flight, read without blocking: a blocked read would hold up their
+        // acknowledgements, which share this connection.
         const block = Math.max(10, Math.min(this.ctx.blockMs, nextClaimAt - Date.now()));
-        const reply = (await this.redis.xreadgroup('GROUP', this.group, this.name, 'COUNT', 100, 'BLOCK', block, 'STREAMS', this.ctx.stream, '>')) as
+        const wait: (string | number)[] = this.inFlight.size > 0 ? [] : ['BLOCK', block];
+        const count = Math.min(100, limit - this.inFlight.size);
+        const reply = (await this.redis.call('XREADGROUP', 'GROUP', this.group, this.name, 'COUNT', count, ...wait, 'STREAMS', this.ctx.stream, '>')) as
           | [string, StreamEntry[]][]
           | null;
         for (const [, entries] of reply ?? []) await this.handleAll(entries);
+        if (!reply && this.inFlight.size > 0) await Promise.race([...this.inFlight, sleep(20)]);
       } catch (error) {
         if (this.closed) break;
         const message = errorMessage(error);
@@ -200,13 +210,22 @@ class RedisConsumer implements Subscription {
     }
   }
 
+  /**
+   * Entries one after another, or (with `concurrency`, see SubscribeOptions) up to that many in
+   * flight while the loop reads more. A failure of Redis itself leaves the entry pending: it is
+   * claimed again later.
+   */
   private async handleAll(entries: StreamEntry[]): Promise<void> {
+    const limit = Math.max(1, this.options.concurrency ?? 1);
     for (const [entryId, fields] of entries) {
       if (this.closed) return;
       if (!fields) continue; // trimmed from the stream while pending
-      const work = this.handleEntry(entryId, fields);
-      this.busy = work.catch(() => undefined);
-      await work;
+      while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
+      const work: Promise<void> = this.handleEntry(entryId, fields)
+        .catch((error: unknown) => this.ctx.logger.warn({ group: this.group, entryId, error: errorMessage(error) }, 'event left pending after a redis error'))
+        .finally(() => this.inFlight.delete(work));
+      this.inFlight.add(work);
+      if (limit === 1) await work;
     }
   }
 

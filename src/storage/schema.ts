@@ -149,6 +149,74 @@ export interface RecOutcomesTable {
   first_at: Date;
 }
 
+/** Creator insights rollups (see migration 0007). bigint columns arrive as strings from pg. */
+type Count = ColumnType<number, number | undefined, number>;
+type BigCount = ColumnType<string | number, number | undefined, number>;
+export interface InsTrackHoursTable {
+  tenant_id: string;
+  track_id: string;
+  hour: Date;
+  plays: Count;
+  completes: Count;
+  skips: Count;
+  listen_ms: BigCount;
+  likes: Count;
+  shares: Count;
+  purchases: Count;
+}
+
+export interface InsTrackListenersTable {
+  tenant_id: string;
+  track_id: string;
+  day: ColumnType<Date | string, string, string>;
+  user_id: string;
+  plays: number;
+}
+
+export interface InsTrackPositionsTable {
+  tenant_id: string;
+  track_id: string;
+  day: ColumnType<Date | string, string, string>;
+  segment: string;
+  bucket: number;
+  listens: Count;
+  drops: Count;
+  seeks: Count;
+  replays: Count;
+}
+
+export interface InsUserTracksTable {
+  tenant_id: string;
+  user_id: string;
+  track_id: string;
+  segment: string;
+  first_play_at: Date | null;
+  first_like_at: Date | null;
+  first_share_at: Date | null;
+  first_purchase_at: Date | null;
+}
+
+export interface InsUserDaysTable {
+  tenant_id: string;
+  user_id: string;
+  day: ColumnType<Date | string, string, string>;
+  plays: Count;
+  listen_ms: BigCount;
+  likes: Count;
+  shares: Count;
+  purchases: Count;
+  skips: Count;
+}
+
+export interface InsRevenueDaysTable {
+  tenant_id: string;
+  track_id: string;
+  day: ColumnType<Date | string, string, string>;
+  currency: string;
+  purchases: number;
+  amount_minor: BigCount;
+}
+
 export interface Database {
   tenants: TenantsTable;
   parked_events: ParkedEventsTable;
@@ -165,6 +233,12 @@ export interface Database {
   rec_experiments: RecExperimentsTable;
   rec_exposures: RecExposuresTable;
   rec_outcomes: RecOutcomesTable;
+  ins_track_hours: InsTrackHoursTable;
+  ins_track_listeners: InsTrackListenersTable;
+  ins_track_positions: InsTrackPositionsTable;
+  ins_user_tracks: InsUserTracksTable;
+  ins_user_days: InsUserDaysTable;
+  ins_revenue_days: InsRevenueDaysTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

@@ -51,6 +51,30 @@ describe('MemoryBus', () => {
     expect(seen.b).toEqual(ids);
   });
 
+  it('keeps up to `concurrency` events in flight, one at a time by default, and a copy in flight counts once', async () => {
+    for (const limit of [1, 8]) {
+      const { bus } = makeBus();
+      let inFlight = 0;
+      let most = 0;
+      const handled: string[] = [];
+      const release = gate();
+      await bus.subscribe('batched', async (e) => {
+        most = Math.max(most, ++inFlight);
+        await release.promise;
+        handled.push(e.id);
+        inFlight--;
+      }, { concurrency: limit });
+      const events = Array.from({ length: 20 }, () => liked());
+      for (const e of events) await bus.publish(e);
+      await bus.publish(events[0]!);
+      await waitFor(() => inFlight === limit, `${limit} in flight`);
+      release.open();
+      await bus.idle();
+      expect(most).toBe(limit);
+      expect(handled.sort()).toEqual(events.map((e) => e.id).sort());
+    }
+  });
+
   it('hands handlers the typed, validated event', async () => {
     const { bus } = makeBus();
     const got: VezaEvent[] = [];

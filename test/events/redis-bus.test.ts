@@ -117,6 +117,29 @@ describe.skipIf(!hasRedis)('RedisBus on a real Redis', () => {
     expect(first.payload.currency).toBe('USD');
   });
 
+  it('hands a group with `concurrency` several events at once, and still handles each once', async () => {
+    const stream = newStream('concurrent');
+    const { bus } = await node(stream);
+    let inFlight = 0;
+    let most = 0;
+    const handled: string[] = [];
+    const release = gate();
+    await bus.subscribe('insights', async (e) => {
+      most = Math.max(most, ++inFlight);
+      await release.promise;
+      handled.push(e.id);
+      inFlight--;
+    }, { concurrency: 5 });
+    const events = Array.from({ length: 12 }, () => liked());
+    for (const e of events) await bus.publish(e);
+    await waitFor(() => inFlight === 5, '5 in flight');
+    release.open();
+    await waitFor(() => handled.length === 12, 'every event handled');
+    await settled(stream, 'insights');
+    expect(most).toBe(5);
+    expect(handled.sort()).toEqual(events.map((e) => e.id).sort());
+  });
+
   it('refuses to publish an invalid event: nothing reaches the stream', async () => {
     const stream = newStream('invalid-publish');
     const { bus } = await node(stream);

@@ -5,6 +5,7 @@ import * as automerge from './0003_automerge.js';
 import * as replay from './0004_replay.js';
 import * as media from './0005_media.js';
 import * as recommendations from './0006_recommendations.js';
+import * as insights from './0007_insights.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0004_replay': replay,
   '0005_media': media,
   '0006_recommendations': recommendations,
+  '0007_insights': insights,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,193 @@
+// HTTP and WebSocket API of creator insights. A creator reads their own insights (creator_id is
+// their user id, the `artistId` of their catalogue items); a tenant administrator reads anyone's.
+import type { Principal } from '../server/auth.js';
+import { badRequest, CloseCode, forbidden, notFound } from '../server/errors.js';
+import type { HttpContext, HttpRouter } from '../server/http.js';
+import type { WebSocketRouter } from '../server/websocket.js';
+import { SEGMENTS, type Segment } from './listening.js';
+import type { Period } from './queries.js';
+import type { InsightsService } from './service.js';
+
+const ID = /^[^\s]{1,200}$/;
+const DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+const MAX_DAYS = 366;
+const DAY_MS = 86_400_000;
+
+function param(ctx: HttpContext, name: string): string | null {
+  const value = ctx.query.get(name);
+  if (value === null) return null;
+  if (!ID.test(value)) throw badRequest(`${name} must be 1-200 characters without spaces`);
+  return value;
+}
+
+/** `from` and `to` as dates or ISO times; the last 28 days by default; at most a year. */
+export function parsePeriod(fromRaw: string | null, toRaw: string | null, now = new Date()): Period {
+  const parse = (name: string, raw: string) => {
+    const at = DATE.test(raw) ? new Date(raw.length === 10 ? `${raw}T00:00:00Z` : raw) : new Date(Number.NaN);
+    if (Number.isNaN(at.getTime())) throw badRequest(`${name} must be a date (YYYY-MM-DD) or an ISO 8601 time, got ${JSON.stringify(raw)}`);
+    return at;
+  };
+  const to = toRaw === null ? new Date(Math.floor(now.getTime() / DAY_MS + 1) * DAY_MS) : parse('to', toRaw);
+  const from = fromRaw === null ? new Date(to.getTime() - 28 * DAY_MS) : parse('from', fromRaw);
+  if (from >= to) throw badRequest(`from (${from.toISOString()}) must be before to (${to.toISOString()})`);
+  if (to.getTime() - from.getTime() > MAX_DAYS * DAY_MS) throw badRequest(`the period may span at most ${MAX_DAYS} days`);
+  return { from, to };
+}
+
+function mayRead(principal: Principal, creatorId: string): void {
+  if (principal.userId !== creatorId && !principal.admin) throw forbidden(`only ${creatorId} or a tenant administrator may read these insights`);
+}
+
+const round = (x: number | null, digits = 3) => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
+
+export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, service: InsightsService): void {
+  const { queries } = service;
+
+  /** The creator of the query (creator_id, or the creator of track_id) and their tracks; 404 when none. */
+  async function scope(ctx: HttpContext, allowTrack: boolean) {
+    const principal = ctx.principal!;
+    const creatorParam = param(ctx, 'creator_id');
+    const trackId = allowTrack ? param(ctx, 'track_id') : null;
+    if (!creatorParam && !trackId) throw badRequest(allowTrack ? 'give creator_id or track_id' : 'creator_id is required');
+    const creatorId = creatorParam ?? (await queries.trackCreator(principal.tenantId, trackId!));
+    if (!creatorId) throw notFound(`track ${trackId} is not in the catalogue`);
+    mayRead(principal, creatorId);
+    const tracks = await queries.tracksOf(principal.tenantId, creatorId);
+    if (tracks.length === 0) throw notFound(`unknown creator ${creatorId}: no tracks of theirs are in the catalogue`);
+    if (trackId && !tracks.some((t) => t.trackId === trackId)) throw notFound(`track ${trackId} is not one of ${creatorId}'s`);
+    return { principal, creatorId, trackId, tracks };
+  }
+
+  http.route(
+    'GET',
+    '/api/v1/insights',
+    async (ctx) => {
+      const period = parsePeriod(ctx.query.get('from'), ctx.query.get('to'));
+      const { principal, creatorId, tracks } = await scope(ctx, false);
+      const trackIds = tracks.map((t) => t.trackId);
+      const titles = new Map(tracks.map((t) => [t.trackId, t.title]));
+      const [listening, funnel, collaboration] = await Promise.all([
+        queries.listening(principal.tenantId, trackIds, period),
+        queries.funnel(principal.tenantId, trackIds, period),
+        queries.collaboration(principal.tenantId, creatorId, period),
+      ]);
+      const buyers = funnel.all[3]!.users;
+      const streamers = funnel.all[0]!.users;
+      // Both scores are 0-100 and saturate: five collaborators (or twenty sessions) score 63, and
+      // one buyer in ten new listeners scores 63.
+      const collaborationScore = Math.round(100 * (1 - Math.exp(-(collaboration.collaborators + collaboration.sessions / 4) / 5)));
+      const monetizationScore = streamers ? Math.round(100 * (1 - Math.exp(-10 * (buyers / streamers)))) : 0;
+      return {
+        json: {
+          creatorId,
+          from: period.from.toISOString(),
+          to: period.to.toISOString(),
+          listening: {
+            ...listening,
+            completionRate: round(listening.completionRate),
+            skipRate: round(listening.skipRate),
+            tracks: listening.tracks.map((t) => ({ ...t, title: titles.get(t.trackId) ?? null })),
+            peakHourOfDay: listening.plays ? listening.byHourOfDay.indexOf(Math.max(...listening.byHourOfDay)) : null,
+          },
+          funnel: funnel.all,
+          collaboration: { ...collaboration, score: collaborationScore },
+          monetization: { revenue: listening.revenue, buyers, score: monetizationScore },
+          recommendations: advice(listening, funnel.all),
+        },
+      };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
+    '/api/v1/insights/heatmap',
+    async (ctx) => {
+      const period = parsePeriod(ctx.query.get('from'), ctx.query.get('to'));
+      const segment = (ctx.query.get('segment') ?? 'all') as Segment | 'all';
+      if (segment !== 'all' && !SEGMENTS.includes(segment)) throw badRequest(`segment must be all or one of ${SEGMENTS.join(', ')}`);
+      if (!ctx.query.get('track_id')) throw badRequest('track_id is required');
+      const { principal, trackId, tracks } = await scope(ctx, true);
+      const others = tracks.map((t) => t.trackId).filter((id) => id !== trackId);
+      return { json: await queries.heatmap(principal.tenantId, trackId!, others, period, segment) };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
+    '/api/v1/insights/funnel',
+    async (ctx) => {
+      const period = parsePeriod(ctx.query.get('from'), ctx.query.get('to'));
+      const { principal, creatorId, trackId, tracks } = await scope(ctx, true);
+      const funnel = await queries.funnel(principal.tenantId, trackId ? [trackId] : tracks.map((t) => t.trackId), period);
+      return { json: { creatorId, trackId, from: period.from.toISOString(), to: period.to.toISOString(), ...funnel } };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
+    '/api/v1/insights/cohorts',
+    async (ctx) => {
+      const period = parsePeriod(ctx.query.get('from'), ctx.query.get('to'));
+      const kind = ctx.query.get('kind') ?? 'listeners';
+      if (kind !== 'listeners' && kind !== 'followers') throw badRequest('kind must be listeners (first-listen week) or followers (follow week)');
+      const weeksRaw = ctx.query.get('weeks') ?? '8';
+      const weeks = Number(weeksRaw);
+      if (!Number.isInteger(weeks) || weeks < 1 || weeks > 26) throw badRequest('weeks must be an integer from 1 to 26');
+      const { principal, creatorId, tracks } = await scope(ctx, false);
+      const cohorts = await queries.cohorts(principal.tenantId, creatorId, tracks.map((t) => t.trackId), kind, period, weeks);
+      return { json: { creatorId, kind, weeks, cohorts } };
+    },
+    { auth: 'required' },
+  );
+
+  /** `/insights/live/<creator>`: a snapshot, then an update whenever the creator's counters move. */
+  ws.route<{ tenantId: string; creatorId: string; unsubscribe: (() => void) | null; closed: boolean }>('/insights/live/:creator', {
+    authorize: ({ params, principal }) => {
+      const creatorId = params.creator ?? '';
+      if (!ID.test(creatorId)) throw badRequest('creator id must be 1-200 characters without spaces');
+      mayRead(principal, creatorId);
+      return { tenantId: principal.tenantId, creatorId, unsubscribe: null, closed: false };
+    },
+    open: (socket) => {
+      const state = socket.getUserData().state;
+      service.live
+        .subscribe(state.tenantId, state.creatorId, (frame) => {
+          if (!state.closed) socket.send(JSON.stringify(frame), false);
+        })
+        .then((unsubscribe) => {
+          if (state.closed) unsubscribe();
+          else state.unsubscribe = unsubscribe;
+        })
+        .catch(() => {
+          if (!state.closed) socket.end(CloseCode.internalError, 'the dashboard could not be loaded; retry later');
+        });
+    },
+    message: (socket) => socket.end(CloseCode.protocolError, 'this socket only sends; it takes no messages'),
+    close: (socket) => {
+      const state = socket.getUserData().state;
+      state.closed = true;
+      state.unsubscribe?.();
+    },
+  });
+}
+
+/** Plain-language suggestions from the numbers, each with the figure behind it. */
+function advice(
+  listening: { plays: number; skipRate: number | null; completionRate: number | null; byHourOfDay: number[]; tracks: { trackId: string; plays: number; skips: number }[] },
+  funnel: { step: string; users: number; conversion: number | null }[],
+): string[] {
+  const out: string[] = [];
+  if (listening.plays === 0) return ['no plays in this period: share a track to get your first listeners'];
+  const peak = listening.byHourOfDay.indexOf(Math.max(...listening.byHourOfDay));
+  out.push(`your listeners play most at ${String(peak).padStart(2, '0')}:00 UTC: release and go live around then`);
+  const worst = listening.tracks.filter((t) => t.plays >= 20).sort((a, b) => b.skips / b.plays - a.skips / a.plays)[0];
+  if (worst && worst.skips / worst.plays > 0.3) out.push(`${Math.round((100 * worst.skips) / worst.plays)}% of plays of ${worst.trackId} are skipped in the first 30 s: look at its intro (see its heat-map)`);
+  const like = funnel[1]?.conversion;
+  if (like !== null && like !== undefined && like < 0.05) out.push(`only ${Math.round(like * 100)}% of new listeners like a track: ask for the like in your description or live`);
+  const purchase = funnel[3];
+  if (purchase && purchase.users === 0 && funnel[0]!.users >= 50) out.push('nobody bought a track yet: offer one for sale or a tip jar in your next live set');
+  return out;
+}

@@ -1,0 +1,300 @@
+// Listening, engagement and commerce events into the insights rollups (migration 0007). Events are
+// gathered for a moment (or up to a batch size) and applied in one transaction per tenant: each
+// rollup row gets one upsert per batch, however many events touched it. An event's promise settles
+// when its batch is stored, so the bus acknowledges it only then (at-least-once, as everywhere).
+import { sql } from 'kysely';
+import type { VezaEvent } from '../events/catalog.js';
+import type { Storage } from '../storage/database.js';
+import { CONTINUATION_MS, bucketOf, dayNumber, dayString, describeListen, segmentOf, type Segment } from './listening.js';
+
+/** Rows per INSERT: well under PostgreSQL's 65 535 bind parameters. */
+const CHUNK = 2000;
+/** Listeners whose last segment per track is remembered, for seeks and replays. */
+const REMEMBERED_SEGMENTS = 200_000;
+
+export const INSIGHT_TYPES = ['track.played', 'track.liked', 'track.shared', 'track.purchased'] as const;
+
+interface Counters {
+  plays: number;
+  completes: number;
+  skips: number;
+  listen_ms: number;
+  likes: number;
+  shares: number;
+  purchases: number;
+}
+const zero = (): Counters => ({ plays: 0, completes: 0, skips: 0, listen_ms: 0, likes: 0, shares: 0, purchases: 0 });
+
+interface Batch {
+  hours: Map<string, { track_id: string; hour: Date } & Counters>;
+  listeners: Map<string, { track_id: string; day: string; user_id: string; plays: number }>;
+  positions: Map<string, { track_id: string; day: string; segment: Segment; bucket: number; listens: number; drops: number; seeks: number; replays: number }>;
+  userTracks: Map<string, { user_id: string; track_id: string; segment: Segment; first_play_at: Date | null; first_like_at: Date | null; first_share_at: Date | null; first_purchase_at: Date | null }>;
+  userDays: Map<string, { user_id: string; day: string; plays: number; listen_ms: number; likes: number; shares: number; purchases: number; skips: number }>;
+  revenue: Map<string, { track_id: string; day: string; currency: string; purchases: number; amount_minor: number }>;
+}
+
+export interface WriterOptions {
+  /** How long events wait for company before their batch is written. */
+  flushMs?: number;
+  /** A batch this large is written at once. */
+  maxBatch?: number;
+  /** Called after a batch is stored, with its events (the live dashboards). */
+  onStored?: (events: VezaEvent[]) => void;
+}
+
+interface Pending {
+  events: VezaEvent[];
+  waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+}
+
+const earlier = (a: Date | null, b: Date | null) => (a === null ? b : b === null ? a : a < b ? a : b);
+
+export class InsightsWriter {
+  private pending: Pending = { events: [], waiters: [] };
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  /** tenant, user, track → the listener's last segment end and when it was reported. */
+  private readonly lastSegment = new Map<string, { endMs: number; at: number }>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly options: WriterOptions = {},
+  ) {}
+
+  /** Queues an event; resolves once it is stored (rejects if its batch could not be). */
+  add(event: VezaEvent): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.events.push(event);
+      this.pending.waiters.push({ resolve, reject });
+      if (this.pending.events.length >= (this.options.maxBatch ?? 5000)) void this.flush();
+      else this.timer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 50);
+    });
+  }
+
+  /** Writes what is queued now; resolves when it and everything before it is stored. */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.pending;
+    this.pending = { events: [], waiters: [] };
+    if (batch.events.length === 0) return this.chain;
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.write(batch.events);
+        batch.waiters.forEach((w) => w.resolve());
+        this.options.onStored?.(batch.events);
+      } catch (error) {
+        batch.waiters.forEach((w) => w.reject(error));
+      }
+    });
+    return this.chain;
+  }
+
+  /** Applies events straight away (bulk loads, benchmarks): the same path as `add`, one batch. */
+  async write(events: VezaEvent[]): Promise<void> {
+    const byTenant = new Map<string, VezaEvent[]>();
+    for (const e of events) (byTenant.get(e.tenantId) ?? byTenant.set(e.tenantId, []).get(e.tenantId)!).push(e);
+    for (const [tenantId, list] of byTenant) await this.writeTenant(tenantId, list);
+  }
+
+  private async writeTenant(tenantId: string, events: VezaEvent[]): Promise<void> {
+    const sorted = [...events].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    await this.storage.withTenant(tenantId, async (trx) => {
+      const profiles = await this.profiles(trx, sorted);
+      const batch = this.aggregate(tenantId, sorted, profiles);
+      const chunks = <T>(rows: T[]) => Array.from({ length: Math.ceil(rows.length / CHUNK) }, (_, i) => rows.slice(i * CHUNK, (i + 1) * CHUNK));
+      const add = (table: string, column: string) => sql.raw<number>(`${table}.${column} + excluded.${column}`);
+      for (const rows of chunks([...batch.hours.values()])) {
+        await trx
+          .insertInto('ins_track_hours')
+          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
+          .onConflict((oc) =>
+            oc.columns(['tenant_id', 'track_id', 'hour']).doUpdateSet(
+              Object.fromEntries(['plays', 'completes', 'skips', 'listen_ms', 'likes', 'shares', 'purchases'].map((c) => [c, add('ins_track_hours', c)])),
+            ),
+          )
+          .execute();
+      }
+      for (const rows of chunks([...batch.listeners.values()])) {
+        await trx
+          .insertInto('ins_track_listeners')
+          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
+          .onConflict((oc) => oc.columns(['tenant_id', 'track_id', 'day', 'user_id']).doUpdateSet({ plays: add('ins_track_listeners', 'plays') }))
+          .execute();
+      }
+      for (const rows of chunks([...batch.positions.values()])) {
+        await trx
+          .insertInto('ins_track_positions')
+          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
+          .onConflict((oc) =>
+            oc.columns(['tenant_id', 'track_id', 'day', 'segment', 'bucket']).doUpdateSet(
+              Object.fromEntries(['listens', 'drops', 'seeks', 'replays'].map((c) => [c, add('ins_track_positions', c)])),
+            ),
+          )
+          .execute();
+      }
+      for (const rows of chunks([...batch.userTracks.values()])) {
+        await trx
+          .insertInto('ins_user_tracks')
+          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
+          .onConflict((oc) =>
+            oc.columns(['tenant_id', 'user_id', 'track_id']).doUpdateSet({
+              first_play_at: sql`least(ins_user_tracks.first_play_at, excluded.first_play_at)`,
+              first_like_at: sql`least(ins_user_tracks.first_like_at, excluded.first_like_at)`,
+              first_share_at: sql`least(ins_user_tracks.first_share_at, excluded.first_share_at)`,
+              first_purchase_at: sql`least(ins_user_tracks.first_purchase_at, excluded.first_purchase_at)`,
+            }),
+          )
+          .execute();
+      }
+      for (const rows of chunks([...batch.userDays.values()])) {
+        await trx
+          .insertInto('ins_user_days')
+          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
+          .onConflict((oc) =>
+            oc.columns(['tenant_id', 'user_id', 'day']).doUpdateSet(
+              Object.fromEntries(['plays', 'listen_ms', 'likes', 'shares', 'purchases', 'skips'].map((c) => [c, add('ins_user_days', c)])),
+            ),
+          )
+          .execute();
+      }
+      for (const rows of chunks([...batch.revenue.values()])) {
+        await trx
+          .insertInto('ins_revenue_days')
+          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
+          .onConflict((oc) =>
+            oc.columns(['tenant_id', 'track_id', 'day', 'currency']).doUpdateSet({
+              purchases: add('ins_revenue_days', 'purchases'),
+              amount_minor: add('ins_revenue_days', 'amount_minor'),
+            }),
+          )
+          .execute();
+      }
+    });
+  }
+
+  /**
+   * What is stored about the batch's listeners before it: their first active day and plays per day
+   * over the 28 days before the batch's earliest day (segments are judged on that).
+   */
+  private async profiles(
+    trx: Parameters<Parameters<Storage['withTenant']>[1]>[0],
+    events: VezaEvent[],
+  ): Promise<Map<string, { firstDay: number | null; plays: Map<number, number> }>> {
+    const users = [...new Set(events.map((e) => e.actor).filter((a): a is string => a !== undefined))];
+    const profiles = new Map(users.map((u) => [u, { firstDay: null as number | null, plays: new Map<number, number>() }]));
+    if (users.length === 0) return profiles;
+    const first = dayNumber(new Date(events[0]!.at));
+    const last = dayNumber(new Date(events.at(-1)!.at));
+    for (let k = 0; k < users.length; k += CHUNK) {
+      const some = users.slice(k, k + CHUNK);
+      const firsts = await trx.selectFrom('ins_user_days').select(['user_id', (eb) => eb.fn.min('day').as('first')]).where('user_id', 'in', some).groupBy('user_id').execute();
+      for (const row of firsts) profiles.get(row.user_id)!.firstDay = dayNumber(new Date(row.first as unknown as string | Date));
+      const recent = await trx
+        .selectFrom('ins_user_days')
+        .select(['user_id', 'day', 'plays'])
+        .where('user_id', 'in', some)
+        .where('day', '>=', dayString(first - 28))
+        .where('day', '<=', dayString(last))
+        .execute();
+      for (const row of recent) profiles.get(row.user_id)!.plays.set(dayNumber(new Date(row.day)), row.plays);
+    }
+    return profiles;
+  }
+
+  private aggregate(tenantId: string, events: VezaEvent[], profiles: Map<string, { firstDay: number | null; plays: Map<number, number> }>): Batch {
+    const batch: Batch = { hours: new Map(), listeners: new Map(), positions: new Map(), userTracks: new Map(), userDays: new Map(), revenue: new Map() };
+    const segmentCache = new Map<string, Segment>();
+    const segmentFor = (user: string, day: number): Segment => {
+      const key = `${user}\u0000${day}`;
+      let segment = segmentCache.get(key);
+      if (!segment) {
+        const profile = profiles.get(user)!;
+        let plays = 0;
+        for (let d = day - 28; d < day; d++) plays += profile.plays.get(d) ?? 0;
+        segment = segmentOf(plays, profile.firstDay, day);
+        segmentCache.set(key, segment);
+      }
+      return segment;
+    };
+    for (const event of events) {
+      if (event.type !== 'track.played' && event.type !== 'track.liked' && event.type !== 'track.shared' && event.type !== 'track.purchased') continue;
+      const user = event.actor;
+      if (!user) continue;
+      const at = new Date(event.at);
+      const day = dayNumber(at);
+      const dayText = dayString(day);
+      const track = event.payload.trackId;
+      const hour = new Date(Math.floor(at.getTime() / 3_600_000) * 3_600_000);
+      const hourKey = `${track}\u0000${hour.getTime()}`;
+      const hourRow = batch.hours.get(hourKey) ?? batch.hours.set(hourKey, { track_id: track, hour, ...zero() }).get(hourKey)!;
+      const dayKey = `${user}\u0000${dayText}`;
+      const userDay = batch.userDays.get(dayKey) ?? batch.userDays.set(dayKey, { user_id: user, day: dayText, plays: 0, listen_ms: 0, likes: 0, shares: 0, purchases: 0, skips: 0 }).get(dayKey)!;
+      const segment = segmentFor(user, day);
+      const utKey = `${user}\u0000${track}`;
+      const userTrack =
+        batch.userTracks.get(utKey) ??
+        batch.userTracks.set(utKey, { user_id: user, track_id: track, segment, first_play_at: null, first_like_at: null, first_share_at: null, first_purchase_at: null }).get(utKey)!;
+
+      if (event.type === 'track.played') {
+        const listen = describeListen(event.payload);
+        const memoryKey = `${tenantId}\u0000${utKey}`;
+        const previous = this.lastSegment.get(memoryKey);
+        const startMs = event.payload.startMs ?? 0;
+        const continues = previous !== undefined && startMs > 0 && at.getTime() - previous.at < CONTINUATION_MS;
+        if (!continues) {
+          hourRow.plays++;
+          userDay.plays++;
+          const lKey = `${track}\u0000${dayText}\u0000${user}`;
+          const listener = batch.listeners.get(lKey) ?? batch.listeners.set(lKey, { track_id: track, day: dayText, user_id: user, plays: 0 }).get(lKey)!;
+          listener.plays++;
+          userTrack.first_play_at = earlier(userTrack.first_play_at, at);
+        }
+        hourRow.listen_ms += listen.heardMs;
+        userDay.listen_ms += listen.heardMs;
+        if (listen.complete) hourRow.completes++;
+        if (listen.skip && !continues) {
+          hourRow.skips++;
+          userDay.skips++;
+        }
+        const position = (bucket: number) => {
+          const key = `${track}\u0000${dayText}\u0000${segment}\u0000${bucket}`;
+          return batch.positions.get(key) ?? batch.positions.set(key, { track_id: track, day: dayText, segment, bucket, listens: 0, drops: 0, seeks: 0, replays: 0 }).get(key)!;
+        };
+        if (listen.covered) for (let b = listen.covered[0]; b <= listen.covered[1]; b++) position(b).listens++;
+        if (listen.dropBucket !== null) position(listen.dropBucket).drops++;
+        if (listen.seekBucket !== null && continues) position(listen.seekBucket).seeks++;
+        // Jumping back over what this listener just heard replays it.
+        const { endMs, durationMs } = event.payload;
+        if (continues && previous && endMs !== undefined && durationMs && startMs < previous.endMs) {
+          const replayEnd = Math.min(endMs, previous.endMs);
+          if (replayEnd > startMs) for (let b = bucketOf(startMs, durationMs); b <= bucketOf(replayEnd - 1, durationMs); b++) position(b).replays++;
+        }
+        if (endMs !== undefined) {
+          this.lastSegment.delete(memoryKey);
+          this.lastSegment.set(memoryKey, { endMs, at: at.getTime() });
+          if (this.lastSegment.size > REMEMBERED_SEGMENTS) this.lastSegment.delete(this.lastSegment.keys().next().value!);
+        }
+      } else if (event.type === 'track.liked') {
+        hourRow.likes++;
+        userDay.likes++;
+        userTrack.first_like_at = earlier(userTrack.first_like_at, at);
+      } else if (event.type === 'track.shared') {
+        hourRow.shares++;
+        userDay.shares++;
+        userTrack.first_share_at = earlier(userTrack.first_share_at, at);
+      } else {
+        hourRow.purchases++;
+        userDay.purchases++;
+        userTrack.first_purchase_at = earlier(userTrack.first_purchase_at, at);
+        const rKey = `${track}\u0000${dayText}\u0000${event.payload.currency}`;
+        const revenue =
+          batch.revenue.get(rKey) ?? batch.revenue.set(rKey, { track_id: track, day: dayText, currency: event.payload.currency, purchases: 0, amount_minor: 0 }).get(rKey)!;
+        revenue.purchases++;
+        revenue.amount_minor += event.payload.amount;
+      }
+    }
+    return batch;
+  }
+}

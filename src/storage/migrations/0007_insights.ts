@@ -1,0 +1,106 @@
+import { sql, type Kysely } from 'kysely';
+import { APP_ROLE } from '../tenancy.js';
+import { enableTenantRls } from './0001_foundation.js';
+
+/**
+ * Creator insights: rollups that the event consumer keeps up to date, so that every query reads a
+ * bounded range of a primary key (a track's hours, a track's days, a user's days) and never the raw
+ * event stream. Creators are not stored here: a track's creator is its `rec_items.artist_id`, joined
+ * at query time, so a catalogue correction applies to the past too.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  // Per track and hour: what the realtime dashboard's 48 hours and every period total sum.
+  await db.schema
+    .createTable('ins_track_hours')
+    .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+    .addColumn('track_id', 'text', (c) => c.notNull())
+    .addColumn('hour', 'timestamptz', (c) => c.notNull())
+    .addColumn('plays', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('completes', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('skips', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('listen_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('likes', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('shares', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('purchases', 'integer', (c) => c.notNull().defaultTo(0))
+    .addPrimaryKeyConstraint('ins_track_hours_pk', ['tenant_id', 'track_id', 'hour'])
+    .execute();
+
+  // Per track, day and listener: distinct listeners of any period, and listener cohorts.
+  await db.schema
+    .createTable('ins_track_listeners')
+    .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+    .addColumn('track_id', 'text', (c) => c.notNull())
+    .addColumn('day', 'date', (c) => c.notNull())
+    .addColumn('user_id', 'text', (c) => c.notNull())
+    .addColumn('plays', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('ins_track_listeners_pk', ['tenant_id', 'track_id', 'day', 'user_id'])
+    .execute();
+
+  // Per track, day, listener segment and timeline bucket (2 % of the track): the heat-map.
+  await db.schema
+    .createTable('ins_track_positions')
+    .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+    .addColumn('track_id', 'text', (c) => c.notNull())
+    .addColumn('day', 'date', (c) => c.notNull())
+    .addColumn('segment', 'text', (c) => c.notNull())
+    .addColumn('bucket', 'smallint', (c) => c.notNull())
+    .addColumn('listens', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('drops', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('seeks', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('replays', 'integer', (c) => c.notNull().defaultTo(0))
+    .addPrimaryKeyConstraint('ins_track_positions_pk', ['tenant_id', 'track_id', 'day', 'segment', 'bucket'])
+    .execute();
+
+  // Per listener and track: when each funnel step first happened, and the listener's segment then.
+  await db.schema
+    .createTable('ins_user_tracks')
+    .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+    .addColumn('user_id', 'text', (c) => c.notNull())
+    .addColumn('track_id', 'text', (c) => c.notNull())
+    .addColumn('segment', 'text', (c) => c.notNull())
+    .addColumn('first_play_at', 'timestamptz')
+    .addColumn('first_like_at', 'timestamptz')
+    .addColumn('first_share_at', 'timestamptz')
+    .addColumn('first_purchase_at', 'timestamptz')
+    .addPrimaryKeyConstraint('ins_user_tracks_pk', ['tenant_id', 'user_id', 'track_id'])
+    .execute();
+  await db.schema.createIndex('ins_user_tracks_track_idx').on('ins_user_tracks').columns(['tenant_id', 'track_id']).execute();
+
+  // Per listener and day: activity, for segments, cohorts and churn features.
+  await db.schema
+    .createTable('ins_user_days')
+    .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+    .addColumn('user_id', 'text', (c) => c.notNull())
+    .addColumn('day', 'date', (c) => c.notNull())
+    .addColumn('plays', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('listen_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('likes', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('shares', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('purchases', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('skips', 'integer', (c) => c.notNull().defaultTo(0))
+    .addPrimaryKeyConstraint('ins_user_days_pk', ['tenant_id', 'user_id', 'day'])
+    .execute();
+
+  // Revenue per track, day and currency (minor units; currencies are never added together).
+  await db.schema
+    .createTable('ins_revenue_days')
+    .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+    .addColumn('track_id', 'text', (c) => c.notNull())
+    .addColumn('day', 'date', (c) => c.notNull())
+    .addColumn('currency', 'text', (c) => c.notNull())
+    .addColumn('purchases', 'integer', (c) => c.notNull())
+    .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('ins_revenue_days_pk', ['tenant_id', 'track_id', 'day', 'currency'])
+    .execute();
+
+  for (const table of ['ins_track_hours', 'ins_track_listeners', 'ins_track_positions', 'ins_user_tracks', 'ins_user_days', 'ins_revenue_days']) {
+    await sql.raw(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO ${APP_ROLE}`).execute(db);
+    await enableTenantRls(db, table, 'tenant_id');
+  }
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  for (const table of ['ins_revenue_days', 'ins_user_days', 'ins_user_tracks', 'ins_track_positions', 'ins_track_listeners', 'ins_track_hours']) {
+    await db.schema.dropTable(table).execute();
+  }
+}
