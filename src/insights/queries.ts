@@ -194,19 +194,10 @@ export class InsightsQueries {
     const rows = await this.storage.withTenant(tenantId, (trx) =>
       trx
         .selectFrom('ins_track_positions')
-        .select([
-          'track_id',
-          'segment',
-          'bucket',
-          (eb) => eb.fn.sum<string>('listens').as('listens'),
-          (eb) => eb.fn.sum<string>('drops').as('drops'),
-          (eb) => eb.fn.sum<string>('seeks').as('seeks'),
-          (eb) => eb.fn.sum<string>('replays').as('replays'),
-        ])
+        .select(['track_id', 'segment', 'listens', 'drops', 'seeks', 'replays'])
         .where('track_id', 'in', [trackId, ...otherTrackIds])
         .where('day', '>=', fromDay)
         .where('day', '<', toDay)
-        .groupBy(['track_id', 'segment', 'bucket'])
         .execute(),
     );
     const curve = (filter: (r: (typeof rows)[number]) => boolean) => {
@@ -216,10 +207,12 @@ export class InsightsQueries {
       const replays = Array<number>(BUCKETS).fill(0);
       for (const r of rows) {
         if (!filter(r)) continue;
-        listens[r.bucket]! += num(r.listens);
-        drops[r.bucket]! += num(r.drops);
-        seeks[r.bucket]! += num(r.seeks);
-        replays[r.bucket]! += num(r.replays);
+        for (let b = 0; b < BUCKETS; b++) {
+          listens[b]! += r.listens[b] ?? 0;
+          drops[b]! += r.drops[b] ?? 0;
+          seeks[b]! += r.seeks[b] ?? 0;
+          replays[b]! += r.replays[b] ?? 0;
+        }
       }
       const retention = listens.map((l) => (listens[0] ? l / listens[0] : null));
       return { listens, drops, seeks, replays, retention };

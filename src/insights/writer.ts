@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { VezaEvent } from '../events/catalog.js';
 import type { Storage } from '../storage/database.js';
-import { CONTINUATION_MS, bucketOf, dayNumber, dayString, describeListen, segmentOf, type Segment } from './listening.js';
+import { BUCKETS, CONTINUATION_MS, bucketOf, dayNumber, dayString, describeListen, segmentOf, type Segment } from './listening.js';
 
 /** Rows per INSERT: well under PostgreSQL's 65 535 bind parameters. */
 const CHUNK = 2000;
@@ -28,7 +28,7 @@ const zero = (): Counters => ({ plays: 0, completes: 0, skips: 0, listen_ms: 0, 
 interface Batch {
   hours: Map<string, { track_id: string; hour: Date } & Counters>;
   listeners: Map<string, { track_id: string; day: string; user_id: string; plays: number }>;
-  positions: Map<string, { track_id: string; day: string; segment: Segment; bucket: number; listens: number; drops: number; seeks: number; replays: number }>;
+  positions: Map<string, { track_id: string; day: string; segment: Segment; listens: number[]; drops: number[]; seeks: number[]; replays: number[] }>;
   userTracks: Map<string, { user_id: string; track_id: string; segment: Segment; first_play_at: Date | null; first_like_at: Date | null; first_share_at: Date | null; first_purchase_at: Date | null }>;
   userDays: Map<string, { user_id: string; day: string; plays: number; listen_ms: number; likes: number; shares: number; purchases: number; skips: number }>;
   revenue: Map<string, { track_id: string; day: string; currency: string; purchases: number; amount_minor: number }>;
@@ -48,6 +48,7 @@ interface Pending {
   waiters: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
+const zeros = () => Array<number>(BUCKETS).fill(0);
 const earlier = (a: Date | null, b: Date | null) => (a === null ? b : b === null ? a : a < b ? a : b);
 
 export class InsightsWriter {
@@ -128,8 +129,8 @@ export class InsightsWriter {
           .insertInto('ins_track_positions')
           .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
           .onConflict((oc) =>
-            oc.columns(['tenant_id', 'track_id', 'day', 'segment', 'bucket']).doUpdateSet(
-              Object.fromEntries(['listens', 'drops', 'seeks', 'replays'].map((c) => [c, add('ins_track_positions', c)])),
+            oc.columns(['tenant_id', 'track_id', 'day', 'segment']).doUpdateSet(
+              Object.fromEntries(['listens', 'drops', 'seeks', 'replays'].map((c) => [c, sql.raw<number[]>(`veza_add_counts(ins_track_positions.${c}, excluded.${c})`)])),
             ),
           )
           .execute();
@@ -258,18 +259,18 @@ export class InsightsWriter {
           hourRow.skips++;
           userDay.skips++;
         }
-        const position = (bucket: number) => {
-          const key = `${track}\u0000${dayText}\u0000${segment}\u0000${bucket}`;
-          return batch.positions.get(key) ?? batch.positions.set(key, { track_id: track, day: dayText, segment, bucket, listens: 0, drops: 0, seeks: 0, replays: 0 }).get(key)!;
-        };
-        if (listen.covered) for (let b = listen.covered[0]; b <= listen.covered[1]; b++) position(b).listens++;
-        if (listen.dropBucket !== null) position(listen.dropBucket).drops++;
-        if (listen.seekBucket !== null && continues) position(listen.seekBucket).seeks++;
+        const key = `${track}\u0000${dayText}\u0000${segment}`;
+        const counts =
+          batch.positions.get(key) ??
+          batch.positions.set(key, { track_id: track, day: dayText, segment, listens: zeros(), drops: zeros(), seeks: zeros(), replays: zeros() }).get(key)!;
+        if (listen.covered) for (let b = listen.covered[0]; b <= listen.covered[1]; b++) counts.listens[b]!++;
+        if (listen.dropBucket !== null) counts.drops[listen.dropBucket]!++;
+        if (listen.seekBucket !== null && continues) counts.seeks[listen.seekBucket]!++;
         // Jumping back over what this listener just heard replays it.
         const { endMs, durationMs } = event.payload;
         if (continues && previous && endMs !== undefined && durationMs && startMs < previous.endMs) {
           const replayEnd = Math.min(endMs, previous.endMs);
-          if (replayEnd > startMs) for (let b = bucketOf(startMs, durationMs); b <= bucketOf(replayEnd - 1, durationMs); b++) position(b).replays++;
+          if (replayEnd > startMs) for (let b = bucketOf(startMs, durationMs); b <= bucketOf(replayEnd - 1, durationMs); b++) counts.replays[b]!++;
         }
         if (endMs !== undefined) {
           this.lastSegment.delete(memoryKey);

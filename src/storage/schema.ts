@@ -178,11 +178,11 @@ export interface InsTrackPositionsTable {
   track_id: string;
   day: ColumnType<Date | string, string, string>;
   segment: string;
-  bucket: number;
-  listens: Count;
-  drops: Count;
-  seeks: Count;
-  replays: Count;
+  /** One count per timeline bucket (BUCKETS of them). */
+  listens: number[];
+  drops: number[];
+  seeks: number[];
+  replays: number[];
 }
 
 export interface InsUserTracksTable {

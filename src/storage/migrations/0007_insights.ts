@@ -36,19 +36,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('ins_track_listeners_pk', ['tenant_id', 'track_id', 'day', 'user_id'])
     .execute();
 
-  // Per track, day, listener segment and timeline bucket (2 % of the track): the heat-map.
+  // Per track, day and listener segment: the heat-map, as one count per timeline bucket (2 % of the
+  // track) in each array. One row per (track, day, segment) rather than per bucket keeps the table
+  // the size of the listener table instead of fifty times it.
+  await sql
+    .raw(
+      `CREATE OR REPLACE FUNCTION veza_add_counts(a integer[], b integer[]) RETURNS integer[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+         SELECT array_agg(coalesce(x, 0) + coalesce(y, 0) ORDER BY i) FROM unnest(a, b) WITH ORDINALITY AS t(x, y, i)
+       $$`,
+    )
+    .execute(db);
   await db.schema
     .createTable('ins_track_positions')
     .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
     .addColumn('track_id', 'text', (c) => c.notNull())
     .addColumn('day', 'date', (c) => c.notNull())
     .addColumn('segment', 'text', (c) => c.notNull())
-    .addColumn('bucket', 'smallint', (c) => c.notNull())
-    .addColumn('listens', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('drops', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('seeks', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('replays', 'integer', (c) => c.notNull().defaultTo(0))
-    .addPrimaryKeyConstraint('ins_track_positions_pk', ['tenant_id', 'track_id', 'day', 'segment', 'bucket'])
+    .addColumn('listens', sql`integer[]`, (c) => c.notNull())
+    .addColumn('drops', sql`integer[]`, (c) => c.notNull())
+    .addColumn('seeks', sql`integer[]`, (c) => c.notNull())
+    .addColumn('replays', sql`integer[]`, (c) => c.notNull())
+    .addPrimaryKeyConstraint('ins_track_positions_pk', ['tenant_id', 'track_id', 'day', 'segment'])
     .execute();
 
   // Per listener and track: when each funnel step first happened, and the listener's segment then.
@@ -103,4 +111,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of ['ins_revenue_days', 'ins_user_days', 'ins_user_tracks', 'ins_track_positions', 'ins_track_listeners', 'ins_track_hours']) {
     await db.schema.dropTable(table).execute();
   }
+  await sql`DROP FUNCTION IF EXISTS veza_add_counts(integer[], integer[])`.execute(db);
 }
