@@ -118,7 +118,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const recommendations = await new RecommendationService({ config, storage, bus, logger }).start();
     cleanups.push(() => recommendations.close());
     registerRecommendationRoutes(server.http, recommendations, config.recsMaxImportBytes);
-    const insights = await new InsightsService({ storage, bus, logger }).start();
+    const insights = await new InsightsService({ storage, bus, logger, alertIntervalS: config.insightsAlertIntervalS }).start();
     cleanups.push(() => insights.close());
     registerInsightsRoutes(server.http, server.ws, insights);
     const port = await server.listen(config.host, config.port);

@@ -73,6 +73,16 @@ export const payloadSchemas = {
     error: z.string().max(2000).optional(),
   }),
   'tip.sent': z.object({ roomId: id, fromUserId: id, toUserId: id, ...money, message: z.string().max(500).optional() }),
+  /** A creator's numbers left their forecast (a spike or a drop in plays), or churn risk crossed a threshold. */
+  'insights.alert': z.object({
+    alertId: id,
+    creatorId: id,
+    kind: z.enum(['plays-spike', 'plays-drop', 'churn-risk']),
+    message: z.string().max(500),
+    value: z.number(),
+    expected: z.number(),
+    subject: z.string().max(200),
+  }),
   /** The actor follows a creator. */
   'user.followed': z.object({ userId: id }),
   /** A user was shown what an experiment's variant serves (the actor is the user). */

@@ -1,5 +1,6 @@
 // HTTP and WebSocket API of creator insights. A creator reads their own insights (creator_id is
 // their user id, the `artistId` of their catalogue items); a tenant administrator reads anyone's.
+import { z } from 'zod';
 import type { Principal } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
@@ -9,6 +10,10 @@ import type { Period } from './queries.js';
 import type { InsightsService } from './service.js';
 
 const ID = /^[^\s]{1,200}$/;
+const webhookSchema = z.object({
+  creator_id: z.string().regex(ID),
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http or https URL' }).max(2000),
+});
 const DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 const MAX_DAYS = 366;
 const DAY_MS = 86_400_000;
@@ -139,6 +144,55 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const { principal, creatorId, tracks } = await scope(ctx, false);
       const cohorts = await queries.cohorts(principal.tenantId, creatorId, tracks.map((t) => t.trackId), kind, period, weeks);
       return { json: { creatorId, kind, weeks, cohorts } };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'POST',
+    '/api/v1/insights/webhooks',
+    async (ctx) => {
+      const body = await ctx.json(webhookSchema);
+      mayRead(ctx.principal!, body.creator_id);
+      const hook = await service.alerts.addWebhook(ctx.principal!.tenantId, body.creator_id, body.url);
+      return { status: 201, json: { ...hook, creatorId: body.creator_id, url: body.url, signature: 'x-veza-signature: sha256=<hex HMAC-SHA256 of the body with the secret>' } };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
+    '/api/v1/insights/webhooks',
+    async (ctx) => {
+      const creatorId = param(ctx, 'creator_id');
+      if (!creatorId) throw badRequest('creator_id is required');
+      mayRead(ctx.principal!, creatorId);
+      return { json: { webhooks: await service.alerts.webhooks(ctx.principal!.tenantId, creatorId) } };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'DELETE',
+    '/api/v1/insights/webhooks/:id',
+    async (ctx) => {
+      const creatorId = param(ctx, 'creator_id');
+      if (!creatorId) throw badRequest('creator_id is required');
+      mayRead(ctx.principal!, creatorId);
+      if (!(await service.alerts.removeWebhook(ctx.principal!.tenantId, creatorId, ctx.params.id ?? ''))) throw notFound(`no webhook ${ctx.params.id} of ${creatorId}`);
+      return { status: 204 };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
+    '/api/v1/insights/alerts',
+    async (ctx) => {
+      const creatorId = param(ctx, 'creator_id');
+      if (!creatorId) throw badRequest('creator_id is required');
+      mayRead(ctx.principal!, creatorId);
+      return { json: { alerts: await service.alerts.alerts(ctx.principal!.tenantId, creatorId) } };
     },
     { auth: 'required' },
   );

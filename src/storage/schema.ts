@@ -217,6 +217,28 @@ export interface InsRevenueDaysTable {
   amount_minor: BigCount;
 }
 
+export interface InsWebhooksTable {
+  tenant_id: string;
+  id: string;
+  creator_id: string;
+  url: string;
+  secret: string;
+  created_at: Date;
+}
+
+export interface InsAlertsTable {
+  tenant_id: string;
+  id: string;
+  creator_id: string;
+  kind: string;
+  subject: string;
+  raised_at: Date;
+  payload: ColumnType<unknown, string, string>;
+  attempts: Count;
+  delivered_at: Date | null;
+  last_error: string | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   parked_events: ParkedEventsTable;
@@ -239,6 +261,8 @@ export interface Database {
   ins_user_tracks: InsUserTracksTable;
   ins_user_days: InsUserDaysTable;
   ins_revenue_days: InsRevenueDaysTable;
+  ins_webhooks: InsWebhooksTable;
+  ins_alerts: InsAlertsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

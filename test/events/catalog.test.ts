@@ -44,6 +44,7 @@ describe('event catalog', () => {
         'user.followed',
         'experiment.exposed',
         'experiment.outcome',
+        'insights.alert',
       ].sort(),
     );
     for (const type of eventTypes) expect(typeof payloadSchemas[type].safeParse).toBe('function');

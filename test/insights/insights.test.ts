@@ -199,3 +199,29 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
     expect(refused).toBe(403);
   });
 });
+
+describe('creator insights on the embedded default (PGlite)', () => {
+  it('stores plays with positions and answers the heat-map and totals', async () => {
+    const server = await startTestServer({ 'recs-train-interval-s': '0' });
+    try {
+      await server.veza.recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'p-1', kind: 'track', artistId: 'pia', tags: [] }));
+      const at = new Date('2026-11-02T12:00:00Z');
+      const events = [
+        ['a', 0, 100_000],
+        ['b', 0, 25_000],
+        ['c', 0, 100_000],
+      ].map(([user, startMs, endMs]) =>
+        createEvent('track.played', { tenantId: 'default', actor: user as string, at, payload: { trackId: 'p-1', startMs: startMs as number, endMs: endMs as number, durationMs: 100_000 } }) as VezaEvent,
+      );
+      await server.veza.insights.writer.write(events);
+      const period = { from: new Date('2026-11-01T00:00:00Z'), to: new Date('2026-11-03T00:00:00Z') };
+      const heatmap = await server.veza.insights.queries.heatmap('default', 'p-1', [], period, 'all');
+      expect(heatmap.buckets.map((b) => b.listens)).toEqual([...Array<number>(13).fill(3), ...Array<number>(37).fill(2)]);
+      expect(heatmap.keyMoments.biggestDrop).toBe(12);
+      const totals = await server.veza.insights.queries.listening('default', ['p-1'], period);
+      expect(totals).toMatchObject({ plays: 3, listeners: 3, completionRate: 2 / 3, skipRate: 1 / 3 });
+    } finally {
+      await server.stop();
+    }
+  });
+});
