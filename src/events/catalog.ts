@@ -73,11 +73,11 @@ export const payloadSchemas = {
     error: z.string().max(2000).optional(),
   }),
   'tip.sent': z.object({ roomId: id, fromUserId: id, toUserId: id, ...money, message: z.string().max(500).optional() }),
-  /** A creator's numbers left their forecast (a spike or a drop in plays), or churn risk crossed a threshold. */
+  /** A creator's numbers left their forecast (a spike or a drop in plays), churn risk crossed a threshold, or the weekly report is ready. */
   'insights.alert': z.object({
     alertId: id,
     creatorId: id,
-    kind: z.enum(['plays-spike', 'plays-drop', 'churn-risk']),
+    kind: z.enum(['plays-spike', 'plays-drop', 'churn-risk', 'weekly-report']),
     message: z.string().max(500),
     value: z.number(),
     expected: z.number(),

@@ -52,6 +52,10 @@ export interface AlertOptions {
   retryDelayMs?: (attempt: number) => number;
   fetchTimeoutMs?: number;
   now?: () => number;
+  /** The share of a creator's active listeners the churn model puts at risk (null: no model). */
+  atRiskShare?: (tenantId: string, creatorId: string) => Promise<number | null>;
+  /** At or above this share, a churn-risk alert (once a day). */
+  atRiskAlertShare?: number;
 }
 
 export class InsightsAlerts {
@@ -107,6 +111,21 @@ export class InsightsAlerts {
     for (const tenantId of tenants) {
       const creators = await this.o.storage.withTenant(tenantId, (trx) => trx.selectFrom('ins_webhooks').select('creator_id').distinct().execute());
       for (const { creator_id: creatorId } of creators) {
+        // Monday to Monday (UTC): once the week is over, its report is announced (rendered on request).
+        const today = Math.floor(this.now() / 86_400_000);
+        const lastMonday = today - ((new Date(today * 86_400_000).getUTCDay() + 6) % 7) - 7;
+        const week = new Date(lastMonday * 86_400_000).toISOString().slice(0, 10);
+        const reportPath = `/api/v1/insights/report?creator_id=${encodeURIComponent(creatorId)}&week=${week}&format=pdf`;
+        if (await this.raise(tenantId, creatorId, 'weekly-report', week, `your weekly report for the week of ${week} is ready: ${reportPath}`, 0, 0)) {
+          raised.push({ tenantId, creatorId, kind: 'weekly-report' });
+        }
+        const share = await this.o.atRiskShare?.(tenantId, creatorId);
+        const threshold = this.o.atRiskAlertShare ?? 0.3;
+        if (share !== undefined && share !== null && share >= threshold) {
+          const day = new Date(this.now()).toISOString().slice(0, 10);
+          const message = `${Math.round(share * 100)}% of your active listeners may stop listening in the next 28 days (alert threshold ${Math.round(threshold * 100)}%)`;
+          if (await this.raise(tenantId, creatorId, 'churn-risk', day, message, share, threshold)) raised.push({ tenantId, creatorId, kind: 'churn-risk' });
+        }
         const hourly = await this.hourlyPlays(tenantId, creatorId, last - 168, last);
         const anomaly = detectPlaysAnomaly(hourly);
         if (!anomaly) continue;
@@ -121,7 +140,7 @@ export class InsightsAlerts {
   }
 
   /** Stores the alert unless it exists, publishes it and delivers it. False when it was raised before. */
-  async raise(tenantId: string, creatorId: string, kind: 'plays-spike' | 'plays-drop' | 'churn-risk', subject: string, message: string, value: number, expected: number): Promise<boolean> {
+  async raise(tenantId: string, creatorId: string, kind: 'plays-spike' | 'plays-drop' | 'churn-risk' | 'weekly-report', subject: string, message: string, value: number, expected: number): Promise<boolean> {
     const id = randomUUID();
     const payload = { alertId: id, creatorId, kind, message, value, expected, subject };
     const inserted = await this.o.storage.withTenant(tenantId, (trx) =>

@@ -3,6 +3,7 @@
 // the cost follows the creator's own data and the period, never the size of the platform.
 import { sql } from 'kysely';
 import type { Storage } from '../storage/database.js';
+import type { UserActivity } from './churn.js';
 import { BUCKETS, SEGMENTS, type Segment } from './listening.js';
 
 export interface Period {
@@ -322,6 +323,29 @@ export class InsightsQueries {
       else cohort.retention[row.k] = num(row.users);
     }
     return [...cohorts.values()].map((c) => ({ ...c, retention: c.retention.map((n) => (c.users ? n / c.users : 0)) }));
+  }
+
+  /**
+   * The daily activity (on the whole platform, from `sinceDay`) of everyone who played one of the
+   * tracks since then: the churn model's input for a creator's audience.
+   */
+  async audienceActivity(tenantId: string, trackIds: string[], sinceDay: number): Promise<UserActivity[]> {
+    if (trackIds.length === 0) return [];
+    const since = new Date(sinceDay * 86_400_000).toISOString().slice(0, 10);
+    const rows = await this.storage.withTenant(tenantId, (trx) =>
+      trx
+        .selectFrom('ins_user_days')
+        .select(['user_id', sql<number>`(day - date '1970-01-01')`.as('day'), 'plays', 'listen_ms', 'likes', 'shares', 'purchases', 'skips'])
+        .where('day', '>=', since)
+        .where('user_id', 'in', (eb) => eb.selectFrom('ins_track_listeners').select('user_id').distinct().where('track_id', 'in', trackIds).where('day', '>=', since))
+        .execute(),
+    );
+    const users = new Map<string, UserActivity>();
+    for (const r of rows) {
+      const user = users.get(r.user_id) ?? users.set(r.user_id, { userId: r.user_id, days: new Map() }).get(r.user_id)!;
+      user.days.set(Number(r.day), { plays: r.plays, listenMs: num(r.listen_ms), likes: r.likes, shares: r.shares, purchases: r.purchases, skips: r.skips });
+    }
+    return [...users.values()];
   }
 
   /** Co-editing by the creator in the period: sessions and distinct collaborators. */

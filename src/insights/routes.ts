@@ -2,10 +2,11 @@
 // their user id, the `artistId` of their catalogue items); a tenant administrator reads anyone's.
 import { z } from 'zod';
 import type { Principal } from '../server/auth.js';
-import { badRequest, CloseCode, forbidden, notFound } from '../server/errors.js';
+import { badRequest, CloseCode, forbidden, HttpError, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import type { WebSocketRouter } from '../server/websocket.js';
 import { SEGMENTS, type Segment } from './listening.js';
+import { renderPdf, renderReportHtml, ReportError } from './report.js';
 import type { Period } from './queries.js';
 import type { InsightsService } from './service.js';
 
@@ -71,10 +72,11 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const { principal, creatorId, tracks } = await scope(ctx, false);
       const trackIds = tracks.map((t) => t.trackId);
       const titles = new Map(tracks.map((t) => [t.trackId, t.title]));
-      const [listening, funnel, collaboration] = await Promise.all([
+      const [listening, funnel, collaboration, churn] = await Promise.all([
         queries.listening(principal.tenantId, trackIds, period),
         queries.funnel(principal.tenantId, trackIds, period),
         queries.collaboration(principal.tenantId, creatorId, period),
+        service.churn(principal.tenantId, creatorId, trackIds),
       ]);
       const buyers = funnel.all[3]!.users;
       const streamers = funnel.all[0]!.users;
@@ -97,9 +99,60 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
           funnel: funnel.all,
           collaboration: { ...collaboration, score: collaborationScore },
           monetization: { revenue: listening.revenue, buyers, score: monetizationScore },
+          churnRisk:
+            churn.status === 'ok'
+              ? { status: 'ok', activeListeners: churn.activeListeners, atRiskShare: round(churn.atRiskShare), atRisk: churn.atRisk.length, auc: round(churn.evaluation.auc) }
+              : { status: churn.status, reason: churn.reason },
           recommendations: advice(listening, funnel.all),
         },
       };
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
+    '/api/v1/insights/report',
+    async (ctx) => {
+      const format = ctx.query.get('format') ?? 'html';
+      if (format !== 'html' && format !== 'pdf' && format !== 'json') throw badRequest('format must be html, pdf or json');
+      const weekRaw = ctx.query.get('week');
+      let weekStart: Date;
+      if (weekRaw === null) {
+        // The last complete week, Monday to Monday (UTC).
+        const today = Math.floor(Date.now() / DAY_MS);
+        const monday = today - ((new Date(today * DAY_MS).getUTCDay() + 6) % 7);
+        weekStart = new Date((monday - 7) * DAY_MS);
+      } else {
+        weekStart = parsePeriod(weekRaw, null).from;
+        if (weekRaw.length !== 10 || weekStart.getUTCDay() !== 1) throw badRequest('week must be a Monday, as YYYY-MM-DD');
+      }
+      const { principal, creatorId } = await scope(ctx, false);
+      const report = await service.weeklyReport(principal.tenantId, creatorId, weekStart);
+      if (format === 'json') return { json: report };
+      const html = renderReportHtml(report);
+      const name = `veza-${creatorId.replace(/[^A-Za-z0-9_-]/g, '_')}-${report.from}`;
+      if (format === 'html') {
+        // The report is a standalone page with inline styles and no scripts.
+        return { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:" }, body: html };
+      }
+      try {
+        const pdf = await renderPdf(html);
+        return { headers: { 'content-type': 'application/pdf', 'content-disposition': `attachment; filename="${name}.pdf"` }, body: pdf };
+      } catch (error) {
+        if (error instanceof ReportError) throw new HttpError(503, 'unavailable', `the PDF could not be printed: ${error.message}`);
+        throw error;
+      }
+    },
+    { auth: 'required' },
+  );
+
+  http.route(
+    'GET',
+    '/api/v1/insights/churn',
+    async (ctx) => {
+      const { principal, creatorId, tracks } = await scope(ctx, false);
+      return { json: { creatorId, ...(await service.churn(principal.tenantId, creatorId, tracks.map((t) => t.trackId))) } };
     },
     { auth: 'required' },
   );

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
 import { detectPlaysAnomaly, signature } from '../../src/insights/alerts.js';
+import { syntheticActivity } from '../../src/insights/churn.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -73,21 +74,93 @@ describe.skipIf(!hasPostgres)('alerts as events and signed webhooks with retries
     const published: VezaEvent[] = [];
     await veza.bus.subscribe('alert-watch', (e) => void published.push(e), { types: ['insights.alert'] });
 
-    expect(await veza.insights.alerts.evaluate()).toEqual([{ tenantId: 'default', creatorId: 'kai', kind: 'plays-spike' }]);
-    expect(await veza.insights.alerts.evaluate()).toEqual([]); // the same hour is not raised twice
-    await waitFor(() => received.length === 2, 'the retried delivery');
-    expect(received[0]!.body).toBe(received[1]!.body);
-    expect(received[1]!.alert).toBe(received[0]!.alert);
-    expect(received[1]!.signature).toBe(signature(secret, received[1]!.body));
-    expect(JSON.parse(received[1]!.body)).toMatchObject({ type: 'insights.alert', creatorId: 'kai', kind: 'plays-spike', value: 60, expected: 10 });
-    await waitFor(() => published.length === 1, 'the insights.alert event');
-    expect(published[0]!.payload).toMatchObject({ creatorId: 'kai', kind: 'plays-spike', value: 60 });
+    expect(await veza.insights.alerts.evaluate()).toEqual([
+      { tenantId: 'default', creatorId: 'kai', kind: 'weekly-report' },
+      { tenantId: 'default', creatorId: 'kai', kind: 'plays-spike' },
+    ]);
+    expect(await veza.insights.alerts.evaluate()).toEqual([]); // the same week and hour are not raised twice
+    // The weekly report is announced first (its first delivery fails and is retried), then the spike.
+    await waitFor(() => received.filter((r) => JSON.parse(r.body).kind === 'plays-spike').length === 1 && received.length === 3, 'the deliveries');
+    const report = JSON.parse(received[0]!.body) as { kind: string; message: string };
+    expect(report.kind).toBe('weekly-report');
+    expect(report.message).toMatch(/\/api\/v1\/insights\/report\?creator_id=kai&week=\d{4}-\d{2}-\d{2}&format=pdf/);
+    received.splice(0, received.length, ...received.filter((r) => JSON.parse(r.body).kind === 'plays-spike'));
+    // The spike went through on its first attempt (only the very first request failed).
+    expect(received).toHaveLength(1);
+    expect(received[0]!.signature).toBe(signature(secret, received[0]!.body));
+    expect(JSON.parse(received[0]!.body)).toMatchObject({ type: 'insights.alert', creatorId: 'kai', kind: 'plays-spike', value: 60, expected: 10 });
+    await waitFor(() => published.length === 2, 'the insights.alert events');
+    expect(published.map((e) => (e.payload as { kind: string }).kind)).toEqual(['weekly-report', 'plays-spike']);
+    expect(published[1]!.payload).toMatchObject({ creatorId: 'kai', kind: 'plays-spike', value: 60 });
 
     const alerts = await waitFor(async () => {
-      const res = (await (await fetch(`${url}/api/v1/insights/alerts?creator_id=kai`, { headers: { authorization: `Bearer ${kai}` } })).json()) as { alerts: { attempts: number; deliveredAt: string | null }[] };
-      return res.alerts[0]?.deliveredAt ? res.alerts : undefined;
-    }, 'the alert marked delivered');
-    expect(alerts).toHaveLength(1);
-    expect(alerts[0]!.attempts).toBe(2);
+      const res = (await (await fetch(`${url}/api/v1/insights/alerts?creator_id=kai`, { headers: { authorization: `Bearer ${kai}` } })).json()) as {
+        alerts: { kind: string; attempts: number; deliveredAt: string | null }[];
+      };
+      return res.alerts.every((a) => a.deliveredAt) ? res.alerts : undefined;
+    }, 'the alerts marked delivered');
+    expect(alerts.map((a) => [a.kind, a.attempts]).sort()).toEqual([
+      ['plays-spike', 1],
+      ['weekly-report', 2],
+    ]);
   }, 60_000);
+});
+
+describe.skipIf(!hasPostgres)('churn risk of a creator\'s audience', () => {
+  it('trains on the audience\'s history, beats the base rate one window later, and names who is at risk and why', async () => {
+    const db = await createTestDatabase();
+    const server = await startTestServer({ 'database-url': db.url, 'insights-alert-interval-s': '0', 'recs-train-interval-s': '0' });
+    try {
+      const { veza, url } = server;
+      await veza.recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'z-1', kind: 'track', artistId: 'zed', tags: [] }));
+      const today = Math.floor(Date.now() / 86_400_000);
+      const users = syntheticActivity({ users: 1500, days: 200, startDay: today - 200, seed: 5 });
+      const days: object[] = [];
+      const listens: object[] = [];
+      for (const user of users) {
+        for (const [d, c] of user.days) {
+          if (c.plays + c.likes + c.shares + c.purchases === 0) continue;
+          const day = new Date(d * 86_400_000).toISOString().slice(0, 10);
+          days.push({ tenant_id: 'default', user_id: user.userId, day, plays: c.plays, listen_ms: c.listenMs, likes: c.likes, shares: c.shares, purchases: c.purchases, skips: c.skips });
+          listens.push({ tenant_id: 'default', track_id: 'z-1', day, user_id: user.userId, plays: Math.max(1, c.plays) });
+        }
+      }
+      await veza.storage.withTenant('default', async (trx) => {
+        for (let k = 0; k < days.length; k += 2000) {
+          await trx.insertInto('ins_user_days').values(days.slice(k, k + 2000) as never).execute();
+          await trx.insertInto('ins_track_listeners').values(listens.slice(k, k + 2000) as never).execute();
+        }
+      });
+      const zed = await veza.auth.sign({ sub: 'zed' });
+      const res = await fetch(`${url}/api/v1/insights/churn?creator_id=zed`, { headers: { authorization: `Bearer ${zed}` } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as {
+        status: string;
+        evaluation: { logLoss: number; baseRateLogLoss: number; auc: number; testUsers: number };
+        activeListeners: number;
+        atRiskShare: number;
+        atRisk: { userId: string; score: number; reasons: string[] }[];
+      };
+      console.log(`churn on a synthetic audience: log loss ${body.evaluation.logLoss.toFixed(3)} vs base rate ${body.evaluation.baseRateLogLoss.toFixed(3)}, AUC ${body.evaluation.auc.toFixed(3)}, ${body.evaluation.testUsers} test users`);
+      expect(body.status).toBe('ok');
+      expect(body.evaluation.logLoss).toBeLessThan(body.evaluation.baseRateLogLoss);
+      expect(body.evaluation.auc).toBeGreaterThan(0.7);
+      expect(body.atRisk.length).toBeGreaterThan(0);
+      expect(body.atRisk.every((u) => u.score >= 0.5 && u.score <= 1 && u.reasons.length > 0)).toBe(true);
+      expect(body.atRisk.map((u) => u.score)).toEqual([...body.atRisk.map((u) => u.score)].sort((a, b) => b - a));
+      expect(body.atRiskShare).toBeGreaterThan(0);
+
+      // The summary carries it, and an audience with no history says so instead of guessing.
+      const summary = (await (await fetch(`${url}/api/v1/insights?creator_id=zed`, { headers: { authorization: `Bearer ${zed}` } })).json()) as { churnRisk: { status: string; atRisk: number } };
+      expect(summary.churnRisk).toMatchObject({ status: 'ok', atRisk: body.atRisk.length });
+      await veza.recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'y-1', kind: 'track', artistId: 'yan', tags: [] }));
+      const admin = await veza.auth.sign({ sub: 'ops', admin: true });
+      const none = (await (await fetch(`${url}/api/v1/insights/churn?creator_id=yan`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { status: string; reason: string };
+      expect(none.status).toBe('insufficient-history');
+      expect(none.reason).toMatch(/empty training set/);
+    } finally {
+      await server.stop();
+      await db.drop();
+    }
+  }, 120_000);
 });

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
+import { chromiumPath } from '../helpers/browser.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -167,6 +168,36 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
     expect(frames.length).toBe(count);
     socket.close();
   });
+
+  it('writes the weekly report as data, as HTML with charts and as PDF', async () => {
+    const week = '2026-09-14';
+    const expected = expectedListening(events, CREATORS.nova, day(week), day('2026-09-21'));
+    const json = await get(`/api/v1/insights/report?creator_id=nova&week=${week}&format=json`);
+    expect(json.status).toBe(200);
+    expect(json.body).toMatchObject({ creatorId: 'nova', from: week, to: '2026-09-21' });
+    expect(json.body.totals).toMatchObject({ plays: expected.plays, listeners: expected.listeners, likes: expected.likes, purchases: expected.purchases, revenueMinor: 199 * expected.purchases });
+    expect(json.body.previousTotals.plays).toBe(expectedListening(events, CREATORS.nova, day('2026-09-07'), day(week)).plays);
+    expect(json.body.daily).toHaveLength(7);
+    expect(json.body.daily.reduce((s: number, d: { plays: number }) => s + d.plays, 0)).toBe(expected.plays);
+    expect(json.body.heatmap.buckets).toHaveLength(50);
+
+    const html = await fetch(`${server.url}/api/v1/insights/report?creator_id=nova&week=${week}`, { headers: { authorization: `Bearer ${admin}` } });
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await html.text();
+    expect(page.match(/<svg/g)?.length).toBeGreaterThanOrEqual(3);
+    expect(page).toContain(expected.plays.toLocaleString('en'));
+
+    if (chromiumPath()) {
+      const pdf = await fetch(`${server.url}/api/v1/insights/report?creator_id=nova&week=${week}&format=pdf`, { headers: { authorization: `Bearer ${admin}` } });
+      expect(pdf.status).toBe(200);
+      expect(pdf.headers.get('content-type')).toBe('application/pdf');
+      const bytes = Buffer.from(await pdf.arrayBuffer());
+      expect(bytes.subarray(0, 5).toString()).toBe('%PDF-');
+      expect(bytes.length).toBeGreaterThan(5000);
+    }
+    expect((await get('/api/v1/insights/report?creator_id=nova&week=2026-09-15')).status).toBe(400);
+    expect((await get('/api/v1/insights/report?creator_id=nova&format=docx')).status).toBe(400);
+  }, 60_000);
 
   it('answers bad periods, unknown creators and other creators with clear errors', async () => {
     const nova = await server.veza.auth.sign({ sub: 'nova' });
