@@ -190,16 +190,22 @@ export class InsightsWriter {
     const last = dayNumber(new Date(events.at(-1)!.at));
     for (let k = 0; k < users.length; k += CHUNK) {
       const some = users.slice(k, k + CHUNK);
-      const firsts = await trx.selectFrom('ins_user_days').select(['user_id', (eb) => eb.fn.min('day').as('first')]).where('user_id', 'in', some).groupBy('user_id').execute();
-      for (const row of firsts) profiles.get(row.user_id)!.firstDay = dayNumber(new Date(row.first as unknown as string | Date));
+      // Days as numbers computed in SQL: node-postgres would turn a `date` into local midnight.
+      const firsts = await trx
+        .selectFrom('ins_user_days')
+        .select(['user_id', sql<number>`min(day) - date '1970-01-01'`.as('first')])
+        .where('user_id', 'in', some)
+        .groupBy('user_id')
+        .execute();
+      for (const row of firsts) profiles.get(row.user_id)!.firstDay = Number(row.first);
       const recent = await trx
         .selectFrom('ins_user_days')
-        .select(['user_id', 'day', 'plays'])
+        .select(['user_id', sql<number>`day - date '1970-01-01'`.as('day'), 'plays'])
         .where('user_id', 'in', some)
         .where('day', '>=', dayString(first - 28))
         .where('day', '<=', dayString(last))
         .execute();
-      for (const row of recent) profiles.get(row.user_id)!.plays.set(dayNumber(new Date(row.day)), row.plays);
+      for (const row of recent) profiles.get(row.user_id)!.plays.set(Number(row.day), row.plays);
     }
     return profiles;
   }
