@@ -183,9 +183,12 @@ export class RecommendationService {
     const work = (async () => {
       try {
         const result = await trainTenant(this.store, this.deps.config.dataDir, tenantId, { onProgress: (p) => (job.progress = p), signal: this.stopping.signal });
+        // Serving first: a job reads "finished" only once its version answers requests. A load
+        // already in flight may have looked for the newest version before this one existed.
+        await this.slot(tenantId).loading;
+        await this.load(tenantId);
         job.result = result;
         job.status = 'finished';
-        await this.load(tenantId);
         this.deps.logger.info({ tenantId, version: result.version, ...result.summary }, 'recommendation model trained');
       } catch (error) {
         job.status = 'failed';
