@@ -44,6 +44,14 @@ function mayRead(principal: Principal, creatorId: string): void {
   if (principal.userId !== creatorId && !principal.admin) throw forbidden(`only ${creatorId} or a tenant administrator may read these insights`);
 }
 
+/** `creator_id` of the query, which the caller may read (no catalogue check: webhooks and alerts). */
+function readableCreator(ctx: HttpContext): string {
+  const creatorId = param(ctx, 'creator_id');
+  if (!creatorId) throw badRequest('creator_id is required');
+  mayRead(ctx.principal!, creatorId);
+  return creatorId;
+}
+
 const round = (x: number | null, digits = 3) => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
 
 export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, service: InsightsService): void {
@@ -217,9 +225,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
     'GET',
     '/api/v1/insights/webhooks',
     async (ctx) => {
-      const creatorId = param(ctx, 'creator_id');
-      if (!creatorId) throw badRequest('creator_id is required');
-      mayRead(ctx.principal!, creatorId);
+      const creatorId = readableCreator(ctx);
       return { json: { webhooks: await service.alerts.webhooks(ctx.principal!.tenantId, creatorId) } };
     },
     { auth: 'required' },
@@ -229,9 +235,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
     'DELETE',
     '/api/v1/insights/webhooks/:id',
     async (ctx) => {
-      const creatorId = param(ctx, 'creator_id');
-      if (!creatorId) throw badRequest('creator_id is required');
-      mayRead(ctx.principal!, creatorId);
+      const creatorId = readableCreator(ctx);
       if (!(await service.alerts.removeWebhook(ctx.principal!.tenantId, creatorId, ctx.params.id ?? ''))) throw notFound(`no webhook ${ctx.params.id} of ${creatorId}`);
       return { status: 204 };
     },
@@ -242,9 +246,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
     'GET',
     '/api/v1/insights/alerts',
     async (ctx) => {
-      const creatorId = param(ctx, 'creator_id');
-      if (!creatorId) throw badRequest('creator_id is required');
-      mayRead(ctx.principal!, creatorId);
+      const creatorId = readableCreator(ctx);
       return { json: { alerts: await service.alerts.alerts(ctx.principal!.tenantId, creatorId) } };
     },
     { auth: 'required' },

@@ -19,6 +19,12 @@ function admin(ctx: HttpContext, what: string): Principal {
   return principal;
 }
 
+function experimentId(ctx: HttpContext): string {
+  const id = ctx.params.id ?? '';
+  if (!EXPERIMENT_ID.test(id)) throw badRequest('experiment id must be 1-100 characters of a-z, 0-9 and ._-');
+  return id;
+}
+
 function asBadRequest<T>(work: () => T): T {
   try {
     return work();
@@ -139,8 +145,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
     '/api/v1/experiments/:id/readout',
     async (ctx) => {
       const principal = admin(ctx, 'reading experiments');
-      const id = ctx.params.id ?? '';
-      if (!EXPERIMENT_ID.test(id)) throw badRequest('experiment id must be 1-100 characters of a-z, 0-9 and ._-');
+      const id = experimentId(ctx);
       const result = await service.readout(principal.tenantId, id);
       if (!result) throw notFound(`no experiment ${id}`);
       return { json: result };
@@ -153,8 +158,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
     '/api/v1/experiments/:id/stop',
     async (ctx) => {
       const principal = admin(ctx, 'stopping experiments');
-      const id = ctx.params.id ?? '';
-      if (!EXPERIMENT_ID.test(id)) throw badRequest('experiment id must be 1-100 characters of a-z, 0-9 and ._-');
+      const id = experimentId(ctx);
       if (!(await service.stopExperiment(principal.tenantId, id))) {
         if (!(await service.store.experiment(principal.tenantId, id))) throw notFound(`no experiment ${id}`);
         throw new HttpError(409, 'conflict', `experiment ${id} is already stopped`);
