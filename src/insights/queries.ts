@@ -139,13 +139,6 @@ export class InsightsQueries {
       const byHourOfDay = Array<number>(24).fill(0);
       const byWeekday = Array<number>(7).fill(0);
       const dailyPlays = new Map<string, number>();
-      let plays = 0;
-      let completes = 0;
-      let skips = 0;
-      let listenMs = 0;
-      let likes = 0;
-      let shares = 0;
-      let purchases = 0;
       for (const h of hours) {
         const t = byTrack.get(h.track_id) ?? byTrack.set(h.track_id, { trackId: h.track_id, plays: 0, completes: 0, skips: 0, listenMs: 0, likes: 0, shares: 0, purchases: 0 }).get(h.track_id)!;
         t.plays += h.plays;
@@ -155,19 +148,15 @@ export class InsightsQueries {
         t.likes += h.likes;
         t.shares += h.shares;
         t.purchases += h.purchases;
-        plays += h.plays;
-        completes += h.completes;
-        skips += h.skips;
-        listenMs += num(h.listen_ms);
-        likes += h.likes;
-        shares += h.shares;
-        purchases += h.purchases;
         const at = new Date(h.hour);
         byHourOfDay[at.getUTCHours()]! += h.plays;
         byWeekday[(at.getUTCDay() + 6) % 7]! += h.plays;
         const day = at.toISOString().slice(0, 10);
         dailyPlays.set(day, (dailyPlays.get(day) ?? 0) + h.plays);
       }
+      // The period's totals are the sum of the tracks'.
+      const sum = (key: 'plays' | 'completes' | 'skips' | 'listenMs' | 'likes' | 'shares' | 'purchases') => [...byTrack.values()].reduce((s, t) => s + t[key], 0);
+      const [plays, completes, skips, listenMs] = [sum('plays'), sum('completes'), sum('skips'), sum('listenMs')];
       const listenersByDay = new Map(listeners.map((l) => [l.day, num(l.listeners)]));
       const days = [...new Set([...dailyPlays.keys(), ...listenersByDay.keys()])].sort();
       return {
@@ -176,9 +165,9 @@ export class InsightsQueries {
         listenHours: Math.round((listenMs / 3_600_000) * 100) / 100,
         completionRate: plays ? completes / plays : null,
         skipRate: plays ? skips / plays : null,
-        likes,
-        shares,
-        purchases,
+        likes: sum('likes'),
+        shares: sum('shares'),
+        purchases: sum('purchases'),
         revenue: revenue.map((r) => ({ currency: r.currency, amountMinor: num(r.amount), purchases: num(r.purchases) })),
         byHourOfDay,
         byWeekday,
