@@ -5,6 +5,8 @@
 // Side by side in the same run: the same totals computed from a raw events table (what a server
 // without rollups would scan), for the same creators and periods.
 // Usage: node --import tsx bench/insights.ts [--events 10000000] [--queries 200] [--raw-queries 20]
+//        [--keep] keeps the database and prints its name; [--reuse NAME] skips ingestion and measures
+//        the queries again on a kept database (for a quiet machine after a long load).
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createEvent, type VezaEvent } from '../src/events/catalog.js';
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     'raw-queries': { type: 'string', default: '20' },
     batch: { type: 'string', default: '20000' },
     keep: { type: 'boolean', default: false },
+    reuse: { type: 'string' },
   },
 });
 const EVENTS = Number(values.events);
@@ -47,6 +50,7 @@ function bar(done: number, total: number, started: number, label: string): void 
 /**
  * Popularity is skewed (creator k gets weight 1/(k+1)^0.8), listeners have favourite creators, and
  * plays end anywhere (a third complete). 12 % of plays bring a like, 4 % a share, 1 % a purchase.
+ * Events come in time order, as the bus delivers them, spread evenly over the 90 days.
  */
 function* generate(seed: number): Generator<VezaEvent> {
   const random = seededRandom(seed);
@@ -67,10 +71,12 @@ function* generate(seed: number): Generator<VezaEvent> {
   };
   const make = (type: VezaEvent['type'], actor: string, at: number, payload: object) =>
     createEvent(type as 'track.played', { tenantId: 'default', actor, at: new Date(at), payload: payload as never }) as VezaEvent;
+  // Time moves forward, as it does on the bus: each play lands in the next slice of the 90 days.
+  const step = (DAYS * 86_400_000) / EVENTS;
   for (let n = 0; n < EVENTS; ) {
     const user = `u${Math.floor(random() ** 1.5 * USERS)}`;
     const track = `c${pickCreator()}-t${Math.floor(random() * TRACKS_PER_CREATOR)}`;
-    const at = START + Math.floor(random() * DAYS * 86_400_000);
+    const at = START + Math.floor((n + random()) * step);
     const duration = 180_000;
     const end = random() < 0.33 ? duration : Math.floor(random() * duration);
     yield make('track.played', user, at, { trackId: track, startMs: 0, endMs: end, durationMs: duration });
@@ -96,65 +102,70 @@ function summary(samples: number[]) {
   return { p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99) };
 }
 
+async function ingest(storage: Storage, raw: pg.Client): Promise<void> {
+  await storage.migrate();
+  await raw.query('CREATE TABLE raw_events (track_id text NOT NULL, user_id text NOT NULL, type text NOT NULL, at timestamptz NOT NULL, end_ms integer, amount integer)');
+  const items = Array.from({ length: CREATORS * TRACKS_PER_CREATOR }, (_, i) => {
+    const creator = Math.floor(i / TRACKS_PER_CREATOR);
+    return { type: 'item' as const, itemId: `c${creator}-t${i % TRACKS_PER_CREATOR}`, kind: 'track' as const, artistId: `c${creator}`, title: null as unknown as undefined, tags: [] };
+  });
+  await new RecommendationStore(storage).upsertItems('default', items.map(({ title: _title, ...rest }) => rest));
+
+  const writer = new InsightsWriter(storage);
+  const started = performance.now();
+  let batch: VezaEvent[] = [];
+  let done = 0;
+  const flush = async () => {
+    await writer.write(batch);
+    // The raw table, for the side-by-side scan (COPY-like multi-row insert).
+    const rows = batch.map((e) => [
+      (e.payload as { trackId: string }).trackId,
+      e.actor!,
+      e.type,
+      e.at,
+      e.type === 'track.played' ? (e.payload as { endMs: number }).endMs : null,
+      e.type === 'track.purchased' ? (e.payload as { amount: number }).amount : null,
+    ]);
+    for (let k = 0; k < rows.length; k += 5000) {
+      const some = rows.slice(k, k + 5000);
+      const params = some.flat();
+      const placeholders = some.map((_, i) => `($${i * 6 + 1},$${i * 6 + 2},$${i * 6 + 3},$${i * 6 + 4},$${i * 6 + 5},$${i * 6 + 6})`).join(',');
+      await raw.query(`INSERT INTO raw_events VALUES ${placeholders}`, params);
+    }
+    done += batch.length;
+    batch = [];
+    bar(done, EVENTS, started, 'events');
+  };
+  for (const event of generate(1)) {
+    batch.push(event);
+    if (batch.length >= Number(values.batch)) await flush();
+  }
+  if (batch.length) await flush();
+  const ingestSeconds = (performance.now() - started) / 1000;
+  process.stderr.write('\n');
+  await raw.query('CREATE INDEX raw_events_at ON raw_events (at)');
+  await raw.query('ANALYZE');
+  console.log(`\nIngestion: ${EVENTS.toLocaleString('en')} events through InsightsWriter (batches of ${values.batch}) in ${ingestSeconds.toFixed(0)} s, ${Math.round(EVENTS / ingestSeconds).toLocaleString('en')} events/s (this includes writing the raw table for the comparison).`);
+}
+
 async function main(): Promise<void> {
   log(`insights bench on ${gitDescribe()}, node ${process.version}: ${EVENTS.toLocaleString('en')} events, ${CREATORS} creators × ${TRACKS_PER_CREATOR} tracks, ${USERS} listeners, ${DAYS} days`);
-  const name = `veza_bench_insights_${Date.now()}`;
+  const name = values.reuse ?? `veza_bench_insights_${Date.now()}`;
+  if (!/^veza_bench_insights_\d+$/.test(name)) throw new Error(`--reuse takes a database this bench kept, not ${name}`);
   const admin = new pg.Client({ connectionString: POSTGRES });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  if (!values.reuse) await admin.query(`CREATE DATABASE ${name}`);
   const url = new URL(POSTGRES);
   url.pathname = `/${name}`;
   const storage = await Storage.open({ dataDir: '/tmp', databaseUrl: url.toString() });
   const raw = new pg.Client({ connectionString: url.toString() });
   try {
-    await storage.migrate();
     await raw.connect();
-    await raw.query('CREATE TABLE raw_events (track_id text NOT NULL, user_id text NOT NULL, type text NOT NULL, at timestamptz NOT NULL, end_ms integer, amount integer)');
-    const items = Array.from({ length: CREATORS * TRACKS_PER_CREATOR }, (_, i) => {
-      const creator = Math.floor(i / TRACKS_PER_CREATOR);
-      return { type: 'item' as const, itemId: `c${creator}-t${i % TRACKS_PER_CREATOR}`, kind: 'track' as const, artistId: `c${creator}`, title: null as unknown as undefined, tags: [] };
-    });
-    await new RecommendationStore(storage).upsertItems('default', items.map(({ title: _title, ...rest }) => rest));
-
-    const writer = new InsightsWriter(storage);
-    const started = performance.now();
-    let batch: VezaEvent[] = [];
-    let done = 0;
-    const flush = async () => {
-      await writer.write(batch);
-      // The raw table, for the side-by-side scan (COPY-like multi-row insert).
-      const rows = batch.map((e) => [
-        (e.payload as { trackId: string }).trackId,
-        e.actor!,
-        e.type,
-        e.at,
-        e.type === 'track.played' ? (e.payload as { endMs: number }).endMs : null,
-        e.type === 'track.purchased' ? (e.payload as { amount: number }).amount : null,
-      ]);
-      for (let k = 0; k < rows.length; k += 5000) {
-        const some = rows.slice(k, k + 5000);
-        const params = some.flat();
-        const placeholders = some.map((_, i) => `($${i * 6 + 1},$${i * 6 + 2},$${i * 6 + 3},$${i * 6 + 4},$${i * 6 + 5},$${i * 6 + 6})`).join(',');
-        await raw.query(`INSERT INTO raw_events VALUES ${placeholders}`, params);
-      }
-      done += batch.length;
-      batch = [];
-      bar(done, EVENTS, started, 'events');
-    };
-    for (const event of generate(1)) {
-      batch.push(event);
-      if (batch.length >= Number(values.batch)) await flush();
-    }
-    if (batch.length) await flush();
-    const ingestSeconds = (performance.now() - started) / 1000;
-    process.stderr.write('\n');
-    await raw.query('CREATE INDEX raw_events_at ON raw_events (at)');
-    await raw.query('ANALYZE');
+    if (!values.reuse) await ingest(storage, raw);
     const sizes = await raw.query<{ relname: string; rows: string; size: string }>(
       `SELECT relname, n_live_tup AS rows, pg_size_pretty(pg_total_relation_size(relid)) AS size FROM pg_stat_user_tables WHERE relname LIKE 'ins_%' OR relname = 'raw_events' ORDER BY relname`,
     );
-    console.log(`\nIngestion: ${EVENTS.toLocaleString('en')} events through InsightsWriter (batches of ${values.batch}) in ${ingestSeconds.toFixed(0)} s, ${Math.round(EVENTS / ingestSeconds).toLocaleString('en')} events/s (this includes writing the raw table for the comparison).`);
-    console.log('\n| table | rows | size |\n|---|---|---|');
+    console.log('\n| table | rows (estimated) | size |\n|---|---|---|');
     for (const s of sizes.rows) console.log(`| ${s.relname} | ${Number(s.rows).toLocaleString('en')} | ${s.size} |`);
 
     const queries = new InsightsQueries(storage);
@@ -212,7 +223,8 @@ async function main(): Promise<void> {
   } finally {
     await raw.end().catch(() => undefined);
     await storage.close();
-    if (!values.keep) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    if (values.keep || values.reuse) log(`kept database ${name}`);
+    else await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
   }
 }

@@ -7,10 +7,75 @@ import type { VezaEvent } from '../events/catalog.js';
 import type { Storage } from '../storage/database.js';
 import { BUCKETS, CONTINUATION_MS, bucketOf, dayNumber, dayString, describeListen, segmentOf, type Segment } from './listening.js';
 
-/** Rows per INSERT: well under PostgreSQL's 65 535 bind parameters. */
-const CHUNK = 2000;
 /** Listeners whose last segment per track is remembered, for seeks and replays. */
 const REMEMBERED_SEGMENTS = 200_000;
+
+type Trx = Parameters<Parameters<Storage['withTenant']>[1]>[0];
+/** A rollup's columns after tenant_id, with their PostgreSQL types, in insert order. */
+type Columns = readonly (readonly [string, string])[];
+const HOURS: Columns = [['track_id', 'text'], ['hour', 'timestamptz'], ...['plays', 'completes', 'skips', 'listen_ms', 'likes', 'shares', 'purchases'].map((c) => [c, 'bigint'] as const)];
+const LISTENERS: Columns = [['track_id', 'text'], ['day', 'date'], ['user_id', 'text'], ['plays', 'bigint']];
+const USER_TRACKS: Columns = [['user_id', 'text'], ['track_id', 'text'], ['segment', 'text'], ...['first_play_at', 'first_like_at', 'first_share_at', 'first_purchase_at'].map((c) => [c, 'timestamptz'] as const)];
+const USER_DAYS: Columns = [['user_id', 'text'], ['day', 'date'], ...['plays', 'listen_ms', 'likes', 'shares', 'purchases', 'skips'].map((c) => [c, 'bigint'] as const)];
+const REVENUE: Columns = [['track_id', 'text'], ['day', 'date'], ['currency', 'text'], ['purchases', 'bigint'], ['amount_minor', 'bigint']];
+
+const asParameter = (value: unknown) => (value instanceof Date ? value.toISOString() : value);
+
+/**
+ * One `INSERT … SELECT FROM unnest(…) ON CONFLICT` per rollup and batch: a bind parameter per
+ * column (an array of all the rows' values) instead of one per value, so the statement stays the
+ * same size however many rows the batch has. Table and column names are the constants above.
+ */
+async function upsert<T extends object>(trx: Trx, table: string, tenantId: string, rows: T[], columns: Columns, conflict: string[], update: string): Promise<void> {
+  if (rows.length === 0) return;
+  const arrays = columns.map(([name, type]) => sql`${rows.map((r) => asParameter((r as Record<string, unknown>)[name]))}::${sql.raw(type)}[]`);
+  const names = columns.map(([name]) => name).join(', ');
+  await sql`INSERT INTO ${sql.raw(table)} (tenant_id, ${sql.raw(names)})
+            SELECT ${tenantId}, * FROM unnest(${sql.join(arrays)})
+            ON CONFLICT (tenant_id, ${sql.raw(conflict.join(', '))}) DO UPDATE SET ${sql.raw(update)}`.execute(trx);
+}
+
+/**
+ * The heat-map rows: each row's 50 counts per kind travel as one array literal in a text[] (a
+ * two-dimensional parameter could not be unnested row by row, and slicing flat arrays per row
+ * measured twice as slow as this).
+ */
+async function upsertPositions(trx: Trx, tenantId: string, rows: Batch['positions'] extends Map<string, infer R> ? R[] : never): Promise<void> {
+  if (rows.length === 0) return;
+  const literals = (key: 'listens' | 'drops' | 'seeks' | 'replays') => rows.map((r) => `{${r[key].join(',')}}`);
+  await sql`INSERT INTO ins_track_positions (tenant_id, track_id, day, segment, listens, drops, seeks, replays)
+            SELECT ${tenantId}, track, day, segment, l::integer[], d::integer[], s::integer[], r::integer[]
+              FROM unnest(${rows.map((r) => r.track_id)}::text[], ${rows.map((r) => r.day)}::date[], ${rows.map((r) => r.segment)}::text[],
+                          ${literals('listens')}::text[], ${literals('drops')}::text[], ${literals('seeks')}::text[], ${literals('replays')}::text[])
+                   AS p(track, day, segment, l, d, s, r)
+            ON CONFLICT (tenant_id, track_id, day, segment) DO UPDATE SET
+              listens = veza_add_counts(ins_track_positions.listens, excluded.listens),
+              drops = veza_add_counts(ins_track_positions.drops, excluded.drops),
+              seeks = veza_add_counts(ins_track_positions.seeks, excluded.seeks),
+              replays = veza_add_counts(ins_track_positions.replays, excluded.replays)`.execute(trx);
+}
+
+/**
+ * A bounded memory of recent keys: two generations, the older dropped whole when the newer fills.
+ * (Evicting a Map's oldest key one at a time is quadratic in V8: deleted slots at the front of its
+ * table are skipped again on every `keys().next()`; at 200k keys that cost 10 s per 50k events.)
+ */
+class RecentMap<V> {
+  private current = new Map<string, V>();
+  private previous = new Map<string, V>();
+  constructor(private readonly capacity: number) {}
+  get(key: string): V | undefined {
+    return this.current.get(key) ?? this.previous.get(key);
+  }
+  set(key: string, value: V): void {
+    this.current.set(key, value);
+    this.previous.delete(key);
+    if (this.current.size >= this.capacity / 2) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+  }
+}
 
 export const INSIGHT_TYPES = ['track.played', 'track.liked', 'track.shared', 'track.purchased'] as const;
 
@@ -56,7 +121,7 @@ export class InsightsWriter {
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
   /** tenant, user, track → the listener's last segment end and when it was reported. */
-  private readonly lastSegment = new Map<string, { endMs: number; at: number }>();
+  private readonly lastSegment = new RecentMap<{ endMs: number; at: number }>(REMEMBERED_SEGMENTS);
 
   constructor(
     private readonly storage: Storage,
@@ -104,74 +169,23 @@ export class InsightsWriter {
     await this.storage.withTenant(tenantId, async (trx) => {
       const profiles = await this.profiles(trx, sorted);
       const batch = this.aggregate(tenantId, sorted, profiles);
-      const chunks = <T>(rows: T[]) => Array.from({ length: Math.ceil(rows.length / CHUNK) }, (_, i) => rows.slice(i * CHUNK, (i + 1) * CHUNK));
-      const add = (table: string, column: string) => sql.raw<number>(`${table}.${column} + excluded.${column}`);
-      for (const rows of chunks([...batch.hours.values()])) {
-        await trx
-          .insertInto('ins_track_hours')
-          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
-          .onConflict((oc) =>
-            oc.columns(['tenant_id', 'track_id', 'hour']).doUpdateSet(
-              Object.fromEntries(['plays', 'completes', 'skips', 'listen_ms', 'likes', 'shares', 'purchases'].map((c) => [c, add('ins_track_hours', c)])),
-            ),
-          )
-          .execute();
-      }
-      for (const rows of chunks([...batch.listeners.values()])) {
-        await trx
-          .insertInto('ins_track_listeners')
-          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
-          .onConflict((oc) => oc.columns(['tenant_id', 'track_id', 'day', 'user_id']).doUpdateSet({ plays: add('ins_track_listeners', 'plays') }))
-          .execute();
-      }
-      for (const rows of chunks([...batch.positions.values()])) {
-        await trx
-          .insertInto('ins_track_positions')
-          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
-          .onConflict((oc) =>
-            oc.columns(['tenant_id', 'track_id', 'day', 'segment']).doUpdateSet(
-              Object.fromEntries(['listens', 'drops', 'seeks', 'replays'].map((c) => [c, sql.raw<number[]>(`veza_add_counts(ins_track_positions.${c}, excluded.${c})`)])),
-            ),
-          )
-          .execute();
-      }
-      for (const rows of chunks([...batch.userTracks.values()])) {
-        await trx
-          .insertInto('ins_user_tracks')
-          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
-          .onConflict((oc) =>
-            oc.columns(['tenant_id', 'user_id', 'track_id']).doUpdateSet({
-              first_play_at: sql`least(ins_user_tracks.first_play_at, excluded.first_play_at)`,
-              first_like_at: sql`least(ins_user_tracks.first_like_at, excluded.first_like_at)`,
-              first_share_at: sql`least(ins_user_tracks.first_share_at, excluded.first_share_at)`,
-              first_purchase_at: sql`least(ins_user_tracks.first_purchase_at, excluded.first_purchase_at)`,
-            }),
-          )
-          .execute();
-      }
-      for (const rows of chunks([...batch.userDays.values()])) {
-        await trx
-          .insertInto('ins_user_days')
-          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
-          .onConflict((oc) =>
-            oc.columns(['tenant_id', 'user_id', 'day']).doUpdateSet(
-              Object.fromEntries(['plays', 'listen_ms', 'likes', 'shares', 'purchases', 'skips'].map((c) => [c, add('ins_user_days', c)])),
-            ),
-          )
-          .execute();
-      }
-      for (const rows of chunks([...batch.revenue.values()])) {
-        await trx
-          .insertInto('ins_revenue_days')
-          .values(rows.map((r) => ({ tenant_id: tenantId, ...r })))
-          .onConflict((oc) =>
-            oc.columns(['tenant_id', 'track_id', 'day', 'currency']).doUpdateSet({
-              purchases: add('ins_revenue_days', 'purchases'),
-              amount_minor: add('ins_revenue_days', 'amount_minor'),
-            }),
-          )
-          .execute();
-      }
+      const sum = (table: string, columns: string[]) => columns.map((c) => `${c} = ${table}.${c} + excluded.${c}`).join(', ');
+      await upsert(trx, 'ins_track_hours', tenantId, [...batch.hours.values()], HOURS, ['track_id', 'hour'], sum('ins_track_hours', HOURS.slice(2).map(([c]) => c)));
+      await upsert(trx, 'ins_track_listeners', tenantId, [...batch.listeners.values()], LISTENERS, ['track_id', 'day', 'user_id'], sum('ins_track_listeners', ['plays']));
+      await upsertPositions(trx, tenantId, [...batch.positions.values()]);
+      await upsert(
+        trx,
+        'ins_user_tracks',
+        tenantId,
+        [...batch.userTracks.values()],
+        USER_TRACKS,
+        ['user_id', 'track_id'],
+        USER_TRACKS.slice(3)
+          .map(([c]) => `${c} = least(ins_user_tracks.${c}, excluded.${c})`)
+          .join(', '),
+      );
+      await upsert(trx, 'ins_user_days', tenantId, [...batch.userDays.values()], USER_DAYS, ['user_id', 'day'], sum('ins_user_days', USER_DAYS.slice(2).map(([c]) => c)));
+      await upsert(trx, 'ins_revenue_days', tenantId, [...batch.revenue.values()], REVENUE, ['track_id', 'day', 'currency'], sum('ins_revenue_days', ['purchases', 'amount_minor']));
     });
   }
 
@@ -180,7 +194,7 @@ export class InsightsWriter {
    * over the 28 days before the batch's earliest day (segments are judged on that).
    */
   private async profiles(
-    trx: Parameters<Parameters<Storage['withTenant']>[1]>[0],
+    trx: Trx,
     events: VezaEvent[],
   ): Promise<Map<string, { firstDay: number | null; plays: Map<number, number> }>> {
     const users = [...new Set(events.map((e) => e.actor).filter((a): a is string => a !== undefined))];
@@ -188,25 +202,17 @@ export class InsightsWriter {
     if (users.length === 0) return profiles;
     const first = dayNumber(new Date(events[0]!.at));
     const last = dayNumber(new Date(events.at(-1)!.at));
-    for (let k = 0; k < users.length; k += CHUNK) {
-      const some = users.slice(k, k + CHUNK);
-      // Days as numbers computed in SQL: node-postgres would turn a `date` into local midnight.
-      const firsts = await trx
-        .selectFrom('ins_user_days')
-        .select(['user_id', sql<number>`min(day) - date '1970-01-01'`.as('first')])
-        .where('user_id', 'in', some)
-        .groupBy('user_id')
-        .execute();
-      for (const row of firsts) profiles.get(row.user_id)!.firstDay = Number(row.first);
-      const recent = await trx
-        .selectFrom('ins_user_days')
-        .select(['user_id', sql<number>`day - date '1970-01-01'`.as('day'), 'plays'])
-        .where('user_id', 'in', some)
-        .where('day', '>=', dayString(first - 28))
-        .where('day', '<=', dayString(last))
-        .execute();
-      for (const row of recent) profiles.get(row.user_id)!.plays.set(Number(row.day), row.plays);
-    }
+    // Days as numbers computed in SQL: node-postgres would turn a `date` into local midnight. Both
+    // queries probe the primary key per listener (a GROUP BY or `IN` list would read their history).
+    const firsts = await sql<{ user_id: string; first: number | null }>`
+      SELECT u AS user_id, (SELECT d.day - date '1970-01-01' FROM ins_user_days d WHERE d.user_id = u ORDER BY d.day LIMIT 1) AS first
+        FROM unnest(${users}::text[]) AS u`.execute(trx);
+    for (const row of firsts.rows) if (row.first !== null) profiles.get(row.user_id)!.firstDay = Number(row.first);
+    const recent = await sql<{ user_id: string; day: number; plays: number }>`
+      SELECT d.user_id, d.day - date '1970-01-01' AS day, d.plays
+        FROM unnest(${users}::text[]) AS u
+        JOIN ins_user_days d ON d.user_id = u AND d.day >= ${dayString(first - 28)}::date AND d.day <= ${dayString(last)}::date`.execute(trx);
+    for (const row of recent.rows) profiles.get(row.user_id)!.plays.set(Number(row.day), row.plays);
     return profiles;
   }
 
@@ -279,9 +285,7 @@ export class InsightsWriter {
           if (replayEnd > startMs) for (let b = bucketOf(startMs, durationMs); b <= bucketOf(replayEnd - 1, durationMs); b++) counts.replays[b]!++;
         }
         if (endMs !== undefined) {
-          this.lastSegment.delete(memoryKey);
           this.lastSegment.set(memoryKey, { endMs, at: at.getTime() });
-          if (this.lastSegment.size > REMEMBERED_SEGMENTS) this.lastSegment.delete(this.lastSegment.keys().next().value!);
         }
       } else if (event.type === 'track.liked') {
         hourRow.likes++;
