@@ -22,6 +22,8 @@ import { startTracing } from './server/tracing.js';
 import { uwsImplementation } from './server/uws.js';
 import { registerDevSignIn, registerWebClient } from './server/web.js';
 import { Storage } from './storage/database.js';
+import { GamificationService } from './gamification/service.js';
+import { registerGamificationRoutes } from './gamification/routes.js';
 import { InsightsService } from './insights/service.js';
 import { registerInsightsRoutes } from './insights/routes.js';
 import { RecommendationService } from './recommendations/service.js';
@@ -51,6 +53,8 @@ export interface Veza {
   recommendations: RecommendationService;
   /** Creator insights: the rollups' writer, queries and live dashboards. */
   insights: InsightsService;
+  /** Achievements, quests, leaderboards and tips. */
+  gamification: GamificationService;
   /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
   shutdown(): Promise<boolean>;
 }
@@ -121,6 +125,9 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const insights = await new InsightsService({ storage, bus, logger, alertIntervalS: config.insightsAlertIntervalS }).start();
     cleanups.push(() => insights.close());
     registerInsightsRoutes(server.http, server.ws, insights);
+    const gamification = await GamificationService.start({ storage, bus, logger, redisUrl: config.redisUrl, leaderboardPrefix: `${config.eventsStream}:lb:` });
+    cleanups.push(() => gamification.close());
+    registerGamificationRoutes(server.http, server.ws, gamification);
     const port = await server.listen(config.host, config.port);
     if (media.available) {
       try {
@@ -150,7 +157,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, insights, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, insights, gamification, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;

@@ -72,7 +72,23 @@ export const payloadSchemas = {
     bytes: z.number().int().min(0),
     error: z.string().max(2000).optional(),
   }),
-  'tip.sent': z.object({ roomId: id, fromUserId: id, toUserId: id, ...money, message: z.string().max(500).optional() }),
+  /** A tip (superchat) was paid in a live room; `tipId` names it in the ledger and for refunds. */
+  'tip.sent': z.object({ roomId: id, fromUserId: id, toUserId: id, ...money, message: z.string().max(500).optional(), tipId: id.optional() }),
+  /** A tip was paid back to its sender; its ledger entries are reversed. */
+  'tip.refunded': z.object({ tipId: id, roomId: id, fromUserId: id, toUserId: id, ...money, reason: z.string().max(500).optional() }),
+  /** A user earned an achievement (a rule's version, or a quest's reward: `quest:<id>`). */
+  'achievement.unlocked': z.object({
+    userId: id,
+    achievementId: id,
+    version: z.number().int().min(1),
+    category: z.string().max(50),
+    points: z.number().int().min(0),
+    title: z.string().max(200),
+  }),
+  /** A user's points reached a new level. */
+  'level.up': z.object({ userId: id, level: z.number().int().min(2), points: z.number().int().min(0) }),
+  /** A community quest reached its goal: everyone who contributed, and those who gave enough to be rewarded. */
+  'quest.completed': z.object({ questId: id, goal: z.number().int().min(1), progress: z.number().int().min(0), contributors: z.number().int().min(0), rewarded: z.number().int().min(0) }),
   /** A creator's numbers left their forecast (a spike or a drop in plays), churn risk crossed a threshold, or the weekly report is ready. */
   'insights.alert': z.object({
     alertId: id,

@@ -239,6 +239,117 @@ export interface InsAlertsTable {
   last_error: string | null;
 }
 
+export interface GamRulesTable {
+  tenant_id: string;
+  rule_id: string;
+  version: number;
+  definition: ColumnType<unknown, string, string>;
+  created_by: string;
+  created_at: ColumnType<Date, never, never>;
+}
+
+export interface GamProcessedTable {
+  tenant_id: string;
+  event_id: string;
+  processed_at: ColumnType<Date, never, never>;
+}
+
+export interface GamProgressTable {
+  tenant_id: string;
+  rule_id: string;
+  counter: string;
+  user_id: string;
+  state: ColumnType<unknown, string, string>;
+  updated_at: Date;
+}
+
+export interface GamAwardsTable {
+  tenant_id: string;
+  user_id: string;
+  achievement_id: string;
+  version: number;
+  category: string;
+  title: string;
+  points: number;
+  reward: ColumnType<unknown, string | null, string | null>;
+  awarded_at: Date;
+  event_id: string;
+}
+
+export interface GamUsersTable {
+  tenant_id: string;
+  user_id: string;
+  points: BigCount;
+  level: number;
+  updated_at: Date;
+}
+
+export interface GamQuestsTable {
+  tenant_id: string;
+  quest_id: string;
+  definition: ColumnType<unknown, string, string>;
+  starts_at: Date;
+  ends_at: Date;
+  progress: BigCount;
+  completed_at: Date | null;
+  created_at: ColumnType<Date, never, never>;
+}
+
+export interface GamContributionsTable {
+  tenant_id: string;
+  quest_id: string;
+  user_id: string;
+  amount: BigCount;
+}
+
+export interface GamOutboxTable {
+  tenant_id: string;
+  event_id: string;
+  source_event_id: string;
+  event: ColumnType<unknown, string, string>;
+  created_at: ColumnType<Date, never, never>;
+  published_at: Date | null;
+}
+
+export interface TipsTable {
+  tenant_id: string;
+  tip_id: string;
+  from_user: string;
+  idempotency_key: string;
+  request_hash: string;
+  room_id: string;
+  to_user: string;
+  amount_minor: BigCount;
+  currency: string;
+  message: string | null;
+  status: 'sent' | 'refunded';
+  provider: string;
+  provider_ref: string;
+  created_at: Date;
+  refunded_at: Date | null;
+  refund_reason: string | null;
+}
+
+export interface LedgerEntriesTable {
+  tenant_id: string;
+  transaction_id: string;
+  line: number;
+  account: string;
+  currency: string;
+  amount_minor: BigCount;
+  created_at: Date;
+}
+
+export interface TestPaymentsTable {
+  tenant_id: string;
+  reference: string;
+  tip_id: string;
+  kind: 'charge' | 'refund';
+  amount_minor: BigCount;
+  currency: string;
+  created_at: ColumnType<Date, never, never>;
+}
+
 export interface Database {
   tenants: TenantsTable;
   parked_events: ParkedEventsTable;
@@ -263,6 +374,17 @@ export interface Database {
   ins_revenue_days: InsRevenueDaysTable;
   ins_webhooks: InsWebhooksTable;
   ins_alerts: InsAlertsTable;
+  gam_rules: GamRulesTable;
+  gam_processed: GamProcessedTable;
+  gam_progress: GamProgressTable;
+  gam_awards: GamAwardsTable;
+  gam_users: GamUsersTable;
+  gam_quests: GamQuestsTable;
+  gam_contributions: GamContributionsTable;
+  gam_outbox: GamOutboxTable;
+  tips: TipsTable;
+  ledger_entries: LedgerEntriesTable;
+  test_payments: TestPaymentsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

@@ -6,6 +6,7 @@ import * as replay from './0004_replay.js';
 import * as media from './0005_media.js';
 import * as recommendations from './0006_recommendations.js';
 import * as insights from './0007_insights.js';
+import * as gamification from './0008_gamification.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0005_media': media,
   '0006_recommendations': recommendations,
   '0007_insights': insights,
+  '0008_gamification': gamification,
 };
 
 export const migrationProvider: MigrationProvider = {

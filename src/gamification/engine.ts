@@ -1,0 +1,263 @@
+// The rules engine as the `gamification` consumer group runs it. Each event is applied in one
+// transaction that first records the event id: a redelivered event finds it and changes nothing,
+// so nothing is awarded or counted twice. Awards are keyed by user and achievement, never by rule
+// version, so a rule edited later never awards again what it already awarded.
+//
+// Lock order, the same in every transaction (so concurrent events cannot deadlock): quest rows by
+// id, then the subject's progress rows, then users' point rows by user id.
+import { sql } from 'kysely';
+import type { VezaEvent } from '../events/catalog.js';
+import type { Storage } from '../storage/database.js';
+import type { LeaderboardUpdate } from './leaderboards.js';
+import { derivedId, type Outbox } from './outbox.js';
+import { contributionOf, type Quest } from './quests.js';
+import { advance, counterOf, emptyProgress, levelOf, standing, subjectOf, type Progress, type StoredRule } from './rules.js';
+
+type Trx = Parameters<Parameters<Storage['withTenant']>[1]>[0];
+/** How long a node trusts its cached rules and quests (a change made on this node applies at once). */
+const CACHE_MS = 2000;
+
+export interface Award {
+  userId: string;
+  achievementId: string;
+  points: number;
+}
+
+interface StoredQuest extends Quest {
+  questId: string;
+}
+
+export class GamificationEngine {
+  private readonly rules = new Map<string, { at: number; rules: Promise<StoredRule[]> }>();
+  private readonly quests = new Map<string, { at: number; quests: Promise<StoredQuest[]> }>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly outbox: Outbox,
+  ) {}
+
+  /** Forgets the cached rules and quests of a tenant (after a change through the API). */
+  invalidate(tenantId: string): void {
+    this.rules.delete(tenantId);
+    this.quests.delete(tenantId);
+  }
+
+  /**
+   * Applies one event; returns the leaderboard updates it causes (the same list again when the event
+   * was already applied, so a crash between the commit and the leaderboards is repaired by the
+   * redelivery: the leaderboards skip what they already have).
+   */
+  async handle(event: VezaEvent): Promise<LeaderboardUpdate[]> {
+    const [rules, quests] = await Promise.all([this.rulesOf(event.tenantId), this.questsOf(event.tenantId)]);
+    // Most events on the bus (edits, presence, stream quality) concern no rule: no transaction for them.
+    if (!rules.some((r) => r.event === event.type) && !quests.some((q) => q.event === event.type)) return boardUpdates(event, []);
+    const { fresh, awards, derived } = await retryDeadlocks(() =>
+      this.storage.withTenant(event.tenantId, async (trx) => {
+        const result = await this.apply(trx, event, rules, quests);
+        return { ...result, derived: this.outbox.taken(trx) };
+      }),
+    );
+    // A redelivery may follow a crash between the commit and the publishing: publish what is left.
+    if (!fresh) await this.outbox.publishFor(event.tenantId, event.id);
+    else if (derived.length > 0) await this.outbox.publishEvents(event.tenantId, derived);
+    return boardUpdates(event, awards);
+  }
+
+  private async apply(trx: Trx, event: VezaEvent, rules: StoredRule[], quests: StoredQuest[]): Promise<{ fresh: boolean; awards: Award[] }> {
+    const fresh = await trx.insertInto('gam_processed').values({ tenant_id: event.tenantId, event_id: event.id }).onConflict((oc) => oc.doNothing()).returning('event_id').executeTakeFirst();
+    if (!fresh) {
+      const done = await trx.selectFrom('gam_awards').select(['user_id', 'achievement_id', 'points']).where('event_id', '=', event.id).orderBy('user_id').execute();
+      return { fresh: false, awards: done.map((a) => ({ userId: a.user_id, achievementId: a.achievement_id, points: a.points })) };
+    }
+    const at = new Date(event.at);
+    const awards: Award[] = [];
+    for (const quest of quests) {
+      const contribution = contributionOf(quest, event);
+      if (contribution) awards.push(...(await this.contribute(trx, event, quest, contribution)));
+    }
+    for (const rule of rules) {
+      const subject = subjectOf(rule, event);
+      if (!subject) continue;
+      const award = await this.progress(trx, event, rule, subject);
+      if (award) awards.push(award);
+    }
+    // Points and levels, users in id order.
+    const points = new Map<string, number>();
+    for (const a of awards) points.set(a.userId, (points.get(a.userId) ?? 0) + a.points);
+    for (const [userId, delta] of [...points].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (delta === 0) continue;
+      // The upsert adds atomically and locks the row; `level` comes back as it was before.
+      const row = await trx
+        .insertInto('gam_users')
+        .values({ tenant_id: event.tenantId, user_id: userId, points: delta, level: 1, updated_at: at })
+        .onConflict((oc) => oc.columns(['tenant_id', 'user_id']).doUpdateSet({ points: sql`gam_users.points + ${delta}`, updated_at: at }))
+        .returning(['points', 'level'])
+        .executeTakeFirstOrThrow();
+      const total = Number(row.points);
+      const level = levelOf(total);
+      if (level <= row.level) continue;
+      await trx.updateTable('gam_users').set({ level }).where('user_id', '=', userId).execute();
+      for (let reached = row.level + 1; reached <= level; reached++) {
+        await this.outbox.add(trx, event.id, 'level.up', { tenantId: event.tenantId, id: derivedId('level', event.tenantId, userId, String(reached)), at, actor: userId, payload: { userId, level: reached, points: total } });
+      }
+    }
+    return { fresh: true, awards };
+  }
+
+  /** Counts the event towards a rule for its subject; awards the achievement when the criteria are met. */
+  private async progress(trx: Trx, event: VezaEvent, rule: StoredRule, userId: string): Promise<Award | null> {
+    const awarded = await trx.selectFrom('gam_awards').select('version').where('user_id', '=', userId).where('achievement_id', '=', rule.ruleId).executeTakeFirst();
+    if (awarded) return null;
+    const counter = counterOf(rule);
+    const at = new Date(event.at);
+    await trx
+      .insertInto('gam_progress')
+      .values({ tenant_id: event.tenantId, user_id: userId, rule_id: rule.ruleId, counter, state: JSON.stringify(emptyProgress(rule.criteria)), updated_at: at })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    const row = await trx.selectFrom('gam_progress').select('state').where('user_id', '=', userId).where('rule_id', '=', rule.ruleId).where('counter', '=', counter).forUpdate().executeTakeFirstOrThrow();
+    const state = (typeof row.state === 'string' ? JSON.parse(row.state) : row.state) as Progress;
+    const next = advance(rule.criteria, state, event, at.getTime());
+    await trx
+      .updateTable('gam_progress')
+      .set({ state: JSON.stringify(next), updated_at: at })
+      .where('user_id', '=', userId)
+      .where('rule_id', '=', rule.ruleId)
+      .where('counter', '=', counter)
+      .execute();
+    if (!standing(rule.criteria, next).met) return null;
+    return this.award(trx, event, { userId, achievementId: rule.ruleId, version: rule.version, category: rule.category, title: rule.title, points: rule.points, reward: rule.reward ?? null });
+  }
+
+  /** Adds to a quest; when this crosses its goal, completes it and rewards its contributors. */
+  private async contribute(trx: Trx, event: VezaEvent, quest: StoredQuest, contribution: { userId: string; amount: number }): Promise<Award[]> {
+    const row = await trx
+      .updateTable('gam_quests')
+      .set({ progress: sql`progress + ${contribution.amount}` })
+      .where('quest_id', '=', quest.questId)
+      .where('completed_at', 'is', null)
+      .returning(['progress'])
+      .executeTakeFirst();
+    if (!row) return [];
+    await trx
+      .insertInto('gam_contributions')
+      .values({ tenant_id: event.tenantId, quest_id: quest.questId, user_id: contribution.userId, amount: contribution.amount })
+      .onConflict((oc) => oc.columns(['tenant_id', 'quest_id', 'user_id']).doUpdateSet({ amount: sql`gam_contributions.amount + ${contribution.amount}` }))
+      .execute();
+    const progress = Number(row.progress);
+    if (progress < quest.goal) return [];
+    const at = new Date(event.at);
+    await trx.updateTable('gam_quests').set({ completed_at: at }).where('quest_id', '=', quest.questId).execute();
+    const everyone = await trx.selectFrom('gam_contributions').select(['user_id', 'amount']).where('quest_id', '=', quest.questId).orderBy('user_id').execute();
+    const contributors = everyone.filter((c) => Number(c.amount) >= quest.reward.minContribution);
+    await this.outbox.add(trx, event.id, 'quest.completed', {
+      tenantId: event.tenantId,
+      id: derivedId('quest', event.tenantId, quest.questId),
+      at,
+      payload: { questId: quest.questId, goal: quest.goal, progress, contributors: everyone.length, rewarded: contributors.length },
+    });
+    const awards: Award[] = [];
+    for (const { user_id: userId } of contributors) {
+      const award = await this.award(trx, event, { userId, achievementId: `quest:${quest.questId}`, version: 1, category: 'quest', title: quest.title, points: quest.reward.points, reward: null });
+      if (award) awards.push(award);
+    }
+    return awards;
+  }
+
+  private async award(
+    trx: Trx,
+    event: VezaEvent,
+    a: { userId: string; achievementId: string; version: number; category: string; title: string; points: number; reward: unknown },
+  ): Promise<Award | null> {
+    const at = new Date(event.at);
+    const inserted = await trx
+      .insertInto('gam_awards')
+      .values({
+        tenant_id: event.tenantId,
+        user_id: a.userId,
+        achievement_id: a.achievementId,
+        version: a.version,
+        category: a.category,
+        title: a.title,
+        points: a.points,
+        reward: a.reward === null ? null : JSON.stringify(a.reward),
+        awarded_at: at,
+        event_id: event.id,
+      })
+      .onConflict((oc) => oc.doNothing())
+      .returning('user_id')
+      .executeTakeFirst();
+    if (!inserted) return null;
+    await this.outbox.add(trx, event.id, 'achievement.unlocked', {
+      tenantId: event.tenantId,
+      id: derivedId('achievement', event.tenantId, a.userId, a.achievementId),
+      at,
+      actor: a.userId,
+      payload: { userId: a.userId, achievementId: a.achievementId, version: a.version, category: a.category, points: a.points, title: a.title },
+    });
+    return { userId: a.userId, achievementId: a.achievementId, points: a.points };
+  }
+
+  /** The latest version of every rule of the tenant that is active. */
+  rulesOf(tenantId: string): Promise<StoredRule[]> {
+    const cached = this.rules.get(tenantId);
+    if (cached && Date.now() - cached.at < CACHE_MS) return cached.rules;
+    const rules = this.storage
+      .withTenant(tenantId, (trx) => trx.selectFrom('gam_rules').select(['rule_id', 'version', 'definition']).distinctOn('rule_id').orderBy('rule_id').orderBy('version', 'desc').execute())
+      .then((rows) => rows.map((r) => ({ ...(parseJson(r.definition) as Omit<StoredRule, 'ruleId' | 'version'>), ruleId: r.rule_id, version: r.version })).filter((r) => r.active));
+    this.rules.set(tenantId, { at: Date.now(), rules });
+    rules.catch(() => this.rules.delete(tenantId));
+    return rules;
+  }
+
+  /** Quests not yet completed, in id order (the lock order). */
+  questsOf(tenantId: string): Promise<StoredQuest[]> {
+    const cached = this.quests.get(tenantId);
+    if (cached && Date.now() - cached.at < CACHE_MS) return cached.quests;
+    const quests = this.storage
+      .withTenant(tenantId, (trx) => trx.selectFrom('gam_quests').select(['quest_id', 'definition']).where('completed_at', 'is', null).orderBy('quest_id').execute())
+      .then((rows) => rows.map((r) => ({ ...(parseJson(r.definition) as Quest), questId: r.quest_id })));
+    this.quests.set(tenantId, { at: Date.now(), quests });
+    quests.catch(() => this.quests.delete(tenantId));
+    return quests;
+  }
+}
+
+export function parseJson(value: unknown): unknown {
+  return typeof value === 'string' ? JSON.parse(value) : value;
+}
+
+/** The tenant id of platform-wide boards (members are `tenant/user` there). */
+export const GLOBAL_BOARD_TENANT = '*';
+
+/** Points boards for awards; supporter boards (per currency, in the tenant and the room) for tips. */
+function boardUpdates(event: VezaEvent, awards: Award[]): LeaderboardUpdate[] {
+  const at = new Date(event.at);
+  const updates: LeaderboardUpdate[] = [];
+  for (const a of awards) {
+    if (a.points === 0) continue;
+    const eventId = `${event.id}/${a.achievementId}`;
+    updates.push({ board: { tenantId: event.tenantId, scope: 'tenant', metric: 'points' }, member: a.userId, delta: a.points, at, eventId });
+    updates.push({ board: { tenantId: GLOBAL_BOARD_TENANT, scope: 'global', metric: 'points' }, member: `${event.tenantId}/${a.userId}`, delta: a.points, at, eventId });
+  }
+  if (event.type === 'tip.sent' || event.type === 'tip.refunded') {
+    const { roomId, fromUserId, amount, currency } = event.payload;
+    const delta = event.type === 'tip.sent' ? amount : -amount;
+    for (const scope of ['tenant', `room:${roomId}`]) {
+      updates.push({ board: { tenantId: event.tenantId, scope, metric: `tips:${currency}` }, member: fromUserId, delta, at, eventId: event.id });
+    }
+  }
+  return updates;
+}
+
+/** PostgreSQL aborts one of two deadlocked transactions; it is safe to run again from the start. */
+async function retryDeadlocks<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (attempt >= attempts || (code !== '40P01' && code !== '40001')) throw error;
+    }
+  }
+}
