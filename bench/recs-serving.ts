@@ -21,7 +21,7 @@ import { RecommendationStore } from '../src/recommendations/store.js';
 import { topK } from '../src/recommendations/topk.js';
 import { Authenticator } from '../src/server/auth.js';
 import { Storage } from '../src/storage/database.js';
-import { freePort, gitDescribe, sleep } from './lib/servers.js';
+import { freePort, gitDescribe, waitReady } from './lib/servers.js';
 import { percentile } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -151,15 +151,7 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
   if (databaseUrl) args.push('--database-url', databaseUrl);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    for (let tries = 0; ; tries++) {
-      if (tries > 300) throw new Error('the server did not start');
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
-      } catch {
-        // not yet listening
-      }
-      await sleep(100);
-    }
+    await waitReady(port);
     const auth = await Authenticator.create(loadConfig({}, { 'data-dir': dataDir }));
     const token = await auth.sign({ sub: 'bench', admin: true });
     const random = seededRandom(9);

@@ -19,7 +19,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { Authenticator } from '../src/server/auth.js';
 import { Storage } from '../src/storage/database.js';
-import { freePort, gitDescribe, sleep } from './lib/servers.js';
+import { freePort, gitDescribe, waitReady } from './lib/servers.js';
 import { percentile } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -84,15 +84,7 @@ async function main(): Promise<void> {
   // Dropping the database at the end ends idle connections: not an error worth a crash.
   pool.on('error', () => undefined);
   try {
-    for (let tries = 0; ; tries++) {
-      if (tries > 300) throw new Error('the server did not start');
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
-      } catch {
-        // not yet listening
-      }
-      await sleep(100);
-    }
+    await waitReady(port);
     const auth = await Authenticator.create(loadConfig({}, { 'data-dir': dataDir }));
     const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => auth.sign({ sub: `fan-${i}` })));
     const used: { token: string; key: string; amount: number }[] = [];

@@ -153,6 +153,19 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits until a Veza server on 127.0.0.1:`port` answers /readyz (up to 30 s). */
+export async function waitReady(port: number): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    if (tries > 300) throw new Error('the server did not start');
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return;
+    } catch {
+      // not yet listening
+    }
+    await sleep(100);
+  }
+}
+
 const clockTicks = (() => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
