@@ -1,8 +1,7 @@
 // What WebSocket subscribers see move: a leaderboard's top entries, and a live room's tips (pinned
 // and latest). Changes arrive from the leaderboard store (which hears every node through Redis
 // pub/sub) and from tips stored on this node; a burst of changes becomes one frame per feed.
-import type { Entry, LeaderboardStore, Period } from './leaderboards.js';
-import { periodKey, type BoardRef } from './leaderboards.js';
+import { boardKey, periodKey, type BoardRef, type Entry, type LeaderboardStore, type Period } from './leaderboards.js';
 import type { Tip, TipService } from './tips.js';
 
 /** At most this many frames a second per feed. */
@@ -22,8 +21,6 @@ export interface TipsFrame {
   pinned: Tip[];
   recent: Tip[];
 }
-
-const boardKey = (b: BoardRef) => JSON.stringify([b.tenantId, b.scope, b.metric]);
 
 /** A set of subscribers that share one computed frame, sent at most every FRAME_EVERY_MS. */
 class Feed<F> {
@@ -84,10 +81,9 @@ export class LiveFeeds {
   ) {
     this.stops.push(
       leaderboards.onChange((board, keys) => {
-        for (const [key, feed] of this.boards) {
-          const [tenant, scope, metric, , , at] = JSON.parse(key) as [string, string, string, Period, number, string];
-          if (tenant === board.tenantId && scope === board.scope && metric === board.metric && keys.includes(at)) feed.changed();
-        }
+        // Feeds are keyed by board and period instance, then the page size.
+        const changed = keys.map((k) => `${boardKey(board, k)}|`);
+        for (const [key, feed] of this.boards) if (changed.some((prefix) => key.startsWith(prefix))) feed.changed();
         // A room's supporter board moves with every tip and refund, on whichever node took it.
         if (board.scope.startsWith('room:')) this.rooms.get(JSON.stringify([board.tenantId, board.scope.slice(5)]))?.changed();
       }),
@@ -99,7 +95,7 @@ export class LiveFeeds {
   async leaderboard(board: BoardRef, period: Period, limit: number, send: (frame: LeaderboardFrame) => void): Promise<() => void> {
     const current = periodKey(period, new Date());
     // The period instance is part of the key: at midnight a day feed keeps showing the day it began with.
-    const key = JSON.stringify([...(JSON.parse(boardKey(board)) as string[]), period, limit, current]);
+    const key = `${boardKey(board, current)}|${limit}`;
     let feed = this.boards.get(key);
     if (!feed) {
       const at = new Date();

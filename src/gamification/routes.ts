@@ -49,10 +49,12 @@ export function parseBoard(tenantId: string, metric: string, scope: string | nul
   return { board: { tenantId: s === 'global' ? GLOBAL_BOARD_TENANT : tenantId, scope: s, metric }, period: p };
 }
 
+const TIP_PROBLEMS = { 403: 'forbidden', 404: 'not-found', 422: 'unprocessable' } as const;
+
 function mapErrors<T>(work: () => Promise<T>): Promise<T> {
   return work().catch((error: unknown) => {
     if (error instanceof RuleError) throw badRequest(error.message);
-    if (error instanceof TipError) throw new HttpError(error.status, error.status === 422 ? 'unprocessable' : error.status === 404 ? 'not-found' : error.status === 403 ? 'forbidden' : 'conflict', error.message);
+    if (error instanceof TipError) throw new HttpError(error.status, TIP_PROBLEMS[error.status], error.message);
     throw error;
   });
 }

@@ -39,10 +39,10 @@ export interface Tip {
   testMode: boolean;
 }
 
-/** A refusal the API maps to a status: 403, 404, 409 or 422. */
+/** A refusal the API maps to a status: 403, 404 or 422. */
 export class TipError extends Error {
   constructor(
-    readonly status: 403 | 404 | 409 | 422,
+    readonly status: 403 | 404 | 422,
     message: string,
   ) {
     super(message);
