@@ -17,7 +17,7 @@
 // Assumes one Redis (not Cluster: a batch touches keys of many boards) that does not evict keys.
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { boardKey, checkBoard, checkCount, LeaderboardError, MAX_PAGE, minuteOf, minuteTag, periodKey, PERIODS, validateUpdates, VALUE_LIMIT, type BoardRef, type Entry, type LeaderboardStore, type LeaderboardUpdate, type Period } from './leaderboards.js';
+import { boardKey, ChangeListeners, checkBoard, checkCount, LeaderboardError, MAX_PAGE, minuteOf, minuteTag, periodKey, PERIODS, validateUpdates, VALUE_LIMIT, type BoardRef, type Entry, type LeaderboardStore, type LeaderboardUpdate, type Period } from './leaderboards.js';
 
 const SEEN_TTL_S = 8 * 86_400;
 const EXPIRE_S: Record<Exclude<Period, 'all'>, number> = { day: 8 * 86_400, week: 35 * 86_400, month: 397 * 86_400 };
@@ -95,7 +95,7 @@ interface ChangeMessage {
 
 export class RedisLeaderboards implements LeaderboardStore {
   readonly kind = 'redis' as const;
-  private readonly listeners = new Set<(board: BoardRef, keys: string[]) => void>();
+  private readonly listeners = new ChangeListeners();
   /** Tags this store's announcements: it tells its own listeners directly, not through Redis. */
   private readonly origin = randomUUID();
 
@@ -154,7 +154,7 @@ export class RedisLeaderboards implements LeaderboardStore {
       for (const p of PERIODS) entry.keys.add(periodKey(p, u.at));
     }
     for (const { board, keys: periodKeys } of changed.values()) {
-      this.tell(board, [...periodKeys]);
+      this.listeners.tell(board, [...periodKeys]);
       const message: ChangeMessage = { origin: this.origin, board, keys: [...periodKeys] };
       // Not awaited: the update is applied; other nodes hear of it a moment later either way, and the
       // connection keeps order (close() sends it before QUIT). Saves a round trip per call.
@@ -184,8 +184,7 @@ export class RedisLeaderboards implements LeaderboardStore {
   }
 
   onChange(listener: (board: BoardRef, periodKeys: string[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   async close(): Promise<void> {
@@ -201,19 +200,9 @@ export class RedisLeaderboards implements LeaderboardStore {
     } catch {
       return; // not ours: nothing to announce
     }
-    if (message.origin !== this.origin && message.board && Array.isArray(message.keys)) this.tell(message.board, message.keys);
+    if (message.origin !== this.origin && message.board && Array.isArray(message.keys)) this.listeners.tell(message.board, message.keys);
   }
 
-  private tell(board: BoardRef, keys: string[]): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(board, keys);
-      } catch (error) {
-        // A listener's failure is its own: the update is applied, and the other listeners still hear.
-        process.emitWarning(`a leaderboard change listener failed: ${(error as Error).message}`);
-      }
-    }
-  }
 }
 
 function entries(flat: string[], offset: number): Entry[] {

@@ -53,6 +53,31 @@ export interface LeaderboardStore {
   close(): Promise<void>;
 }
 
+/** Who hears of changed boards; shared by both stores. A listener's failure is its own. */
+export class ChangeListeners {
+  private readonly listeners = new Set<(board: BoardRef, keys: string[]) => void>();
+
+  add(listener: (board: BoardRef, keys: string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  tell(board: BoardRef, keys: string[]): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(board, keys);
+      } catch (error) {
+        // The update is applied, and the other listeners still hear.
+        process.emitWarning(`a leaderboard change listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  clear(): void {
+    this.listeners.clear();
+  }
+}
+
 /** Values stay strictly inside ±VALUE_LIMIT. */
 export const VALUE_LIMIT = 2 ** 31;
 /** Most entries one `top` call returns, and most neighbours on each side in `around`. */
