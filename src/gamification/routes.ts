@@ -30,6 +30,9 @@ function pathId(ctx: HttpContext, name: string, pattern = ID, what = '1-200 char
   return value;
 }
 
+/** A rule's or a quest's id from the path. */
+const slugId = (ctx: HttpContext) => pathId(ctx, 'id', RULE_ID, '1-100 characters of a-z, 0-9 and ._-');
+
 function integer(ctx: HttpContext, name: string, fallback: number, min: number, max: number): number {
   const raw = ctx.query.get(name);
   if (raw === null) return fallback;
@@ -69,7 +72,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
     'GET',
     '/api/v1/gamification/rules/:id',
     async (ctx) => {
-      const ruleId = pathId(ctx, 'id', RULE_ID, '1-100 characters of a-z, 0-9 and ._-');
+      const ruleId = slugId(ctx);
       const versions = await service.rules(ctx.principal!.tenantId, ruleId);
       if (versions.length === 0) throw notFound(`no rule ${ruleId}`);
       return { json: { ruleId, versions } };
@@ -81,7 +84,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
     '/api/v1/gamification/rules/:id',
     async (ctx) => {
       const principal = admin(ctx, 'defining achievements');
-      const ruleId = pathId(ctx, 'id', RULE_ID, '1-100 characters of a-z, 0-9 and ._-');
+      const ruleId = slugId(ctx);
       const body = await ctx.json(z.unknown());
       const stored = await mapErrors(() => service.defineRule(principal.tenantId, ruleId, body, principal.userId));
       return { status: stored.version === 1 ? 201 : 200, json: stored };
@@ -94,7 +97,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
     'GET',
     '/api/v1/gamification/quests/:id',
     async (ctx) => {
-      const questId = pathId(ctx, 'id', RULE_ID, '1-100 characters of a-z, 0-9 and ._-');
+      const questId = slugId(ctx);
       const [quest] = await service.quests(ctx.principal!.tenantId, questId);
       if (!quest) throw notFound(`no quest ${questId}`);
       return { json: quest };
@@ -106,7 +109,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
     '/api/v1/gamification/quests/:id',
     async (ctx) => {
       const principal = admin(ctx, 'creating quests');
-      const questId = pathId(ctx, 'id', RULE_ID, '1-100 characters of a-z, 0-9 and ._-');
+      const questId = slugId(ctx);
       const body = await ctx.json(z.unknown());
       const quest = await mapErrors(() => service.createQuest(principal.tenantId, questId, body));
       if (!quest) throw new HttpError(409, 'conflict', `quest ${questId} exists; quests are not changed once they count (create another)`);

@@ -10,7 +10,7 @@ import { LiveFeeds } from './feeds.js';
 import { createLeaderboards, type LeaderboardStore } from './leaderboards.js';
 import { Outbox } from './outbox.js';
 import { parseQuest, type Quest } from './quests.js';
-import { levelOf, parseRule, pointsForLevel, standing, counterOf, type Progress, type Rule, type StoredRule } from './rules.js';
+import { emptyProgress, levelOf, parseRule, pointsForLevel, standing, counterOf, type Progress, type Rule, type StoredRule } from './rules.js';
 import { TestModePaymentProvider, type PaymentProvider } from './payments.js';
 import { TipService } from './tips.js';
 
@@ -167,7 +167,7 @@ export class GamificationService {
         .filter((r) => !awarded.has(r.ruleId))
         .map((r) => {
           const state = states.get(`${r.ruleId}\u0000${counterOf(r)}`);
-          const { current, goal } = state ? standing(r.criteria, state) : { current: 0, goal: standing(r.criteria, { kind: 'count', count: 0 }).goal };
+          const { current, goal } = standing(r.criteria, state ?? emptyProgress(r.criteria));
           return { achievementId: r.ruleId, title: r.title, category: r.category, current, goal };
         }),
       quests: quests.map((q) => {
