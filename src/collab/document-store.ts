@@ -1,6 +1,7 @@
 import * as Y from 'yjs';
 import { sql } from 'kysely';
 import { bytes, type Storage } from '../storage/database.js';
+import { TENANT_ID_PATTERN } from '../storage/schema.js';
 
 export interface LoggedUpdate {
   update: Uint8Array;
@@ -39,6 +40,7 @@ export class DocumentStore {
       const tail = await query.execute();
       const parts = [...(snapshot ? [bytes(snapshot.state)] : []), ...tail.map((r) => bytes(r.update))];
       const lastId = tail.at(-1)?.id ?? snapshot?.upto_id ?? null;
+      if (lastId !== null) this.remember(tenantId, docId);
       return { state: parts.length === 0 ? Y.encodeStateAsUpdate(new Y.Doc()) : Y.mergeUpdates(parts), lastId: lastId === null ? null : String(lastId), tail: tail.length };
     });
   }
@@ -46,53 +48,39 @@ export class DocumentStore {
   /**
    * Appends the updates of several documents of one tenant in one transaction (group commit).
    * Returns, per document id, the id of its last appended update. One statement whatever the batch
-   * size: the updates travel as one bytea with their lengths, the other columns as arrays, so the
-   * cost on the event loop does not grow with a query builder's per-row work.
+   * size (`veza_append_updates`, the columns as arrays), which also creates the `documents` rows of
+   * documents this process has not written or loaded before.
    */
   async append(tenantId: string, batches: readonly { docId: string; updates: readonly LoggedUpdate[] }[]): Promise<Map<string, string>> {
     const docIds: string[] = [];
     const authors: string[] = [];
     const times: number[] = [];
-    const sizes: number[] = [];
-    let total = 0;
-    for (const { docId, updates } of batches) {
-      for (const u of updates) {
+    const updates: Uint8Array[] = [];
+    for (const { docId, updates: list } of batches) {
+      for (const u of list) {
         docIds.push(docId);
         authors.push(u.author);
         times.push(u.at.getTime());
-        sizes.push(u.update.byteLength);
-        total += u.update.byteLength;
+        updates.push(u.update);
       }
     }
     const last = new Map<string, string>();
     if (docIds.length === 0) return last;
-    const blob = Buffer.allocUnsafe(total);
-    let offset = 0;
-    for (const { updates } of batches) {
-      for (const u of updates) {
-        blob.set(u.update, offset);
-        offset += u.update.byteLength;
-      }
-    }
-    await this.storage.withTenant(tenantId, async (trx) => {
-      await sql`INSERT INTO documents (tenant_id, id) SELECT ${tenantId}, unnest(${batches.map((b) => b.docId)}::text[]) ON CONFLICT DO NOTHING`.execute(trx);
-      // Rows are inserted in batch order, so ids (an identity) keep each document's update order.
-      const inserted = await sql<{ id: string | number | bigint; doc_id: string }>`
-        INSERT INTO document_updates (tenant_id, doc_id, author, at, size, update)
-        SELECT ${tenantId}, u.doc_id, u.author, to_timestamp(u.at_ms / 1000.0), u.size, substring(${blob}::bytea FROM u.start + 1 FOR u.size)
-        FROM (
-          SELECT *, (sum(size) OVER (ORDER BY ord) - size)::int AS start
-          FROM unnest(${docIds}::text[], ${authors}::text[], ${times}::float8[], ${sizes}::int[]) WITH ORDINALITY AS x(doc_id, author, at_ms, size, ord)
-        ) u
-        ORDER BY u.ord
-        RETURNING id, doc_id`.execute(trx);
-      for (const row of inserted.rows) {
-        const id = String(row.id);
-        const previous = last.get(row.doc_id);
-        if (previous === undefined || BigInt(id) > BigInt(previous)) last.set(row.doc_id, id);
-      }
-    });
+    const fresh = batches.map((b) => b.docId).filter((docId) => !this.known.has(knownKey(tenantId, docId)));
+    if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
+    const { rows } = await sql<{ doc_id: string; last_id: string }>`
+      SELECT doc_id, last_id FROM veza_append_updates(${tenantId}, ${fresh}::text[], ${docIds}::text[], ${authors}::text[], ${times}::float8[], ${updates}::bytea[])`.execute(this.storage.db);
+    for (const row of rows) last.set(row.doc_id, row.last_id);
+    for (const docId of fresh) this.remember(tenantId, docId);
     return last;
+  }
+
+  /** Documents known to have their `documents` row (bounded: forgetting one costs one idempotent insert). */
+  private readonly known = new Set<string>();
+
+  private remember(tenantId: string, docId: string): void {
+    if (this.known.size >= 100_000) this.known.clear();
+    this.known.add(knownKey(tenantId, docId));
   }
 
   /** Stores the merged state covering every update up to `uptoId`. */
@@ -106,3 +94,5 @@ export class DocumentStore {
     );
   }
 }
+
+const knownKey = (tenantId: string, docId: string) => `${tenantId}\u0000${docId}`;

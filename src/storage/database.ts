@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { MessagePort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
@@ -31,15 +32,27 @@ export class Storage {
   private constructor(
     readonly kind: StorageKind,
     readonly db: Kysely<Database>,
+    /** Set when the database client runs on the storage worker (the default). */
+    private readonly worker: WorkerDialect | null = null,
   ) {}
+
+  /**
+   * The same database from another thread of this process (the event consumers), through a port of
+   * the storage worker (see `attachPort`); a port that closes is asked for again.
+   */
+  static overPort(kind: StorageKind, port: () => Promise<MessagePort>): Storage {
+    const dialect = new WorkerDialect({ kind, port });
+    return new Storage(kind, new Kysely<Database>({ dialect }), dialect);
+  }
 
   static async open(options: StorageOptions): Promise<Storage> {
     const kind: StorageKind = options.databaseUrl ? 'postgres' : 'pglite';
     const pgliteDir = path.join(options.dataDir, 'pglite');
     if (kind === 'pglite') mkdirSync(pgliteDir, { recursive: true });
     let dialect: Dialect;
+    let worker: WorkerDialect | null = null;
     if (options.storageThread ?? true) {
-      dialect = new WorkerDialect({ kind, databaseUrl: options.databaseUrl, pgliteDir, poolSize: options.poolSize ?? 10 });
+      dialect = worker = new WorkerDialect({ database: { kind, databaseUrl: options.databaseUrl, pgliteDir, poolSize: options.poolSize ?? 10 } });
     } else if (options.databaseUrl) {
       const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
       // An idle client losing its server must not crash the process; the next query reconnects.
@@ -50,7 +63,7 @@ export class Storage {
       await pglite.waitReady;
       dialect = new PGliteDialect({ pglite });
     }
-    const storage = new Storage(kind, new Kysely<Database>({ dialect }));
+    const storage = new Storage(kind, new Kysely<Database>({ dialect }), worker);
     // The embedded database opens now, so that a bad data directory fails here; PostgreSQL connects on first use.
     if (kind === 'pglite') await storage.ping().catch(async (error: unknown) => {
       await storage.close().catch(() => undefined);
@@ -74,9 +87,14 @@ export class Storage {
   async withTenant<T>(tenantId: string, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
     return this.db.transaction().execute(async (trx) => {
-      await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config(${TENANT_SETTING}, ${tenantId}, true)`.execute(trx);
+      await tenantSettings(tenantId).execute(trx);
       return fn(trx);
     });
+  }
+
+  /** A port of the storage worker for another thread of this process; null when the client runs on this thread. */
+  attachPort(): Promise<MessagePort> | null {
+    return this.worker?.attachPort() ?? null;
   }
 
   async ping(): Promise<void> {
@@ -87,6 +105,9 @@ export class Storage {
     await this.db.destroy();
   }
 }
+
+/** The transaction-local role and tenant that RLS policies read. */
+const tenantSettings = (tenantId: string) => sql`SELECT set_config('role', ${APP_ROLE}, true), set_config(${TENANT_SETTING}, ${tenantId}, true)`;
 
 /** bytea arrives as Buffer from pg and as Uint8Array from PGlite; callers get a plain Uint8Array. */
 export function bytes(value: Uint8Array): Uint8Array {

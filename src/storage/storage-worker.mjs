@@ -1,6 +1,8 @@
 // The database client on its own thread: PGlite itself (PostgreSQL compiled to WASM), or node-postgres'
 // protocol encoding and decoding. The main thread compiles queries with kysely and sends them here
-// (see worker-dialect.ts), so no query, however large its batch, stalls WebSocket traffic.
+// (see worker-dialect.ts), so no query, however large its batch, stalls WebSocket traffic. Other
+// threads of the process (the event consumers) reach the same database through ports the main
+// thread attaches; a port that closes gives back its connections, rolling back what was open.
 // Plain JavaScript so that it starts the same way under node, tsx and vitest, with no loader.
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
@@ -11,7 +13,7 @@ import pg from 'pg';
 const options = workerData;
 /** @type {import('kysely').Driver} */
 let driver;
-/** @type {Map<number, import('kysely').DatabaseConnection>} */
+/** @type {Map<number, { connection: import('kysely').DatabaseConnection, owner: unknown, inTransaction: boolean }>} */
 const connections = new Map();
 let nextConnection = 1;
 
@@ -36,22 +38,34 @@ function connection(id) {
   return found;
 }
 
-/** @type {Record<string, (request: any) => Promise<unknown>>} */
+/** @type {Record<string, (request: any, owner: unknown) => Promise<unknown>>} */
 const operations = {
-  acquire: async () => {
+  acquire: async (_request, owner) => {
     const id = nextConnection++;
-    connections.set(id, await driver.acquireConnection());
+    connections.set(id, { connection: await driver.acquireConnection(), owner, inTransaction: false });
     return id;
   },
   release: async ({ conn }) => {
     const released = connection(conn);
     connections.delete(conn);
-    await driver.releaseConnection(released);
+    await driver.releaseConnection(released.connection);
   },
-  begin: ({ conn, settings }) => driver.beginTransaction(connection(conn), settings),
-  commit: ({ conn }) => driver.commitTransaction(connection(conn)),
-  rollback: ({ conn }) => driver.rollbackTransaction(connection(conn)),
-  query: ({ conn, sql, parameters, queryId }) => connection(conn).executeQuery({ sql, parameters, queryId, query: { kind: 'RawNode' } }),
+  begin: async ({ conn, settings }) => {
+    const found = connection(conn);
+    await driver.beginTransaction(found.connection, settings);
+    found.inTransaction = true;
+  },
+  commit: async ({ conn }) => {
+    const found = connection(conn);
+    found.inTransaction = false;
+    await driver.commitTransaction(found.connection);
+  },
+  rollback: async ({ conn }) => {
+    const found = connection(conn);
+    found.inTransaction = false;
+    await driver.rollbackTransaction(found.connection);
+  },
+  query: ({ conn, sql, parameters, queryId }) => connection(conn).connection.executeQuery({ sql, parameters, queryId, query: { kind: 'RawNode' } }),
   destroy: async () => {
     await driver.destroy();
     connections.clear();
@@ -68,22 +82,41 @@ function plain(error) {
   return copy;
 }
 
-parentPort.on('message', (request) => {
-  const operation = operations[request.op];
-  Promise.resolve()
-    .then(() => {
-      if (!operation) throw new Error(`storage worker: unknown operation ${request.op}`);
-      return operation(request);
-    })
-    .then(
-      (result) => parentPort.postMessage({ id: request.id, result }),
-      (error) => parentPort.postMessage({ id: request.id, error: plain(error) }),
-    )
-    .finally(() => {
-      if (request.op === 'destroy') parentPort.close();
-    });
-});
+/** Serves requests arriving on `port` (the parent's, or one attached for another thread). */
+function serve(port) {
+  port.on('message', (request) => {
+    if (request.op === 'attach') {
+      serve(request.port);
+      request.port.on('close', () => void releaseAll(request.port));
+      return;
+    }
+    const operation = operations[request.op];
+    Promise.resolve()
+      .then(() => {
+        if (!operation) throw new Error(`storage worker: unknown operation ${request.op}`);
+        return operation(request, port);
+      })
+      .then(
+        (result) => port.postMessage({ id: request.id, result }),
+        (error) => port.postMessage({ id: request.id, error: plain(error) }),
+      )
+      .finally(() => {
+        if (request.op === 'destroy') parentPort.close();
+      });
+  });
+}
 
+/** A thread went away: its connections come back, and a transaction it left open is rolled back. */
+async function releaseAll(owner) {
+  for (const [id, found] of [...connections]) {
+    if (found.owner !== owner) continue;
+    connections.delete(id);
+    if (found.inTransaction) await driver.rollbackTransaction(found.connection).catch(() => undefined);
+    await driver.releaseConnection(found.connection).catch(() => undefined);
+  }
+}
+
+serve(parentPort);
 init().then(
   () => parentPort.postMessage({ ready: true }),
   (error) => parentPort.postMessage({ ready: false, error: plain(error) }),

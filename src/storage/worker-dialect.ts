@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { EventEmitter } from 'node:events';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import {
   PGliteAdapter,
   PostgresAdapter,
@@ -27,22 +28,34 @@ export interface WorkerDatabase {
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
+/** What requests travel over: the storage worker itself, or a port attached to it for another thread. */
+type Endpoint = Worker | MessagePort;
+
 /**
- * kysely on the main thread, the database client on a worker thread (`storage-worker.mjs`). Queries
+ * kysely on this thread, the database client on a worker thread (`storage-worker.mjs`). Queries
  * are compiled here and executed there: PGlite runs PostgreSQL inside the process, and a group
  * commit of a few hundred rows kept the event loop busy for milliseconds each time; node-postgres'
  * encoding and decoding moves off it too. The SQL, adapters and transactions are PostgreSQL's, as
  * with the in-thread dialects.
  */
 export class WorkerDialect implements Dialect {
-  constructor(private readonly database: WorkerDatabase) {}
+  private driver: RemoteDriver | null = null;
+
+  /** From the thread that owns the worker: `database` says what it opens. From another thread: `port` attaches to it. */
+  constructor(private readonly target: { database: WorkerDatabase } | { kind: 'pglite' | 'postgres'; port: () => Promise<MessagePort> }) {}
+
+  get kind(): 'pglite' | 'postgres' {
+    return 'database' in this.target ? this.target.database.kind : this.target.kind;
+  }
 
   createAdapter(): DialectAdapter {
-    return this.database.kind === 'pglite' ? new PGliteAdapter() : new PostgresAdapter();
+    return this.kind === 'pglite' ? new PGliteAdapter() : new PostgresAdapter();
   }
 
   createDriver(): Driver {
-    return new WorkerDriver(this.database);
+    const target = this.target;
+    this.driver = 'database' in target ? new RemoteDriver(startWorker(target.database), stopWorker) : new RemoteDriver(openPort(target.port), closePort);
+    return this.driver;
   }
 
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
@@ -52,29 +65,86 @@ export class WorkerDialect implements Dialect {
   createQueryCompiler(): QueryCompiler {
     return new PostgresQueryCompiler();
   }
+
+  /** A port another thread of this process can open the same database through (see the `port` target). */
+  async attachPort(): Promise<MessagePort> {
+    if (!this.driver) throw new Error('storage is not open');
+    return this.driver.attachPort();
+  }
+}
+
+type Open = (lost: (error: Error) => void) => Promise<Endpoint>;
+
+function startWorker(database: WorkerDatabase): Open {
+  return (lost) =>
+    new Promise<Endpoint>((resolve, reject) => {
+      const { onWorker, ...workerData } = database;
+      const worker = new Worker(new URL('./storage-worker.mjs', import.meta.url), { workerData });
+      worker.once('message', (message: { ready: boolean; error?: RemoteError }) => {
+        if (!message.ready) {
+          void worker.terminate();
+          reject(remoteError(message.error ?? { message: 'storage worker failed to start' }));
+          return;
+        }
+        onWorker?.(worker);
+        resolve(worker);
+      });
+      worker.on('error', (error) => {
+        reject(error);
+        lost(error);
+      });
+      worker.on('exit', (code) => {
+        const error = new Error(`storage worker exited (code ${code})`);
+        reject(error);
+        lost(error);
+      });
+    });
+}
+
+async function stopWorker(endpoint: Endpoint, request: (op: string) => Promise<unknown>): Promise<void> {
+  try {
+    await request('destroy');
+  } finally {
+    await (endpoint as Worker).terminate();
+  }
+}
+
+function openPort(port: () => Promise<MessagePort>): Open {
+  return async (lost) => {
+    const opened = await port();
+    opened.once('close', () => lost(new Error('storage port closed')));
+    return opened;
+  };
+}
+
+async function closePort(endpoint: Endpoint): Promise<void> {
+  (endpoint as MessagePort).close();
 }
 
 /**
- * Requests and answers over the worker's message port. The worker is referenced only while a
- * request is outstanding, so it never keeps a finished process alive; if it dies, what was
- * outstanding fails and the next request starts a new one.
+ * Requests and answers over the worker's message port. The endpoint is referenced only while a
+ * request is outstanding, so it never keeps a finished process alive; if it goes away, what was
+ * outstanding fails and the next request opens a new one.
  */
-class WorkerDriver implements Driver {
-  private worker: Worker | null = null;
-  private starting: Promise<Worker> | null = null;
+class RemoteDriver implements Driver {
+  private endpoint: Endpoint | null = null;
+  private starting: Promise<Endpoint> | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextRequest = 1;
   private destroyed = false;
 
-  constructor(private readonly database: WorkerDatabase) {}
+  constructor(
+    private readonly open: Open,
+    private readonly close: (endpoint: Endpoint, request: (op: string) => Promise<unknown>) => Promise<void>,
+  ) {}
 
   async init(): Promise<void> {
     await this.start();
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const worker = await this.start();
-    return new WorkerConnection(this, worker, (await this.call(worker, 'acquire', {})) as number);
+    const endpoint = await this.start();
+    return new WorkerConnection(this, endpoint, (await this.call(endpoint, 'acquire', {})) as number);
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -99,60 +169,55 @@ class WorkerDriver implements Driver {
 
   async destroy(): Promise<void> {
     this.destroyed = true;
-    const worker = this.worker ?? (await this.starting?.catch(() => null));
-    if (!worker) return;
-    try {
-      await this.call(worker, 'destroy', {});
-    } finally {
-      await worker.terminate();
-    }
+    const endpoint = this.endpoint ?? (await this.starting?.catch(() => null));
+    if (!endpoint) return;
+    this.endpoint = null;
+    await this.close(endpoint, (op) => this.send(endpoint, op, {}));
   }
 
-  current(): Worker | null {
-    return this.worker;
+  current(): Endpoint | null {
+    return this.endpoint;
   }
 
-  /** Sends one request to `worker` (the one the connection was made on) and waits for its answer. */
-  call(worker: Worker, op: string, args: Record<string, unknown>): Promise<unknown> {
-    if (worker !== this.worker) return Promise.reject(new Error('storage worker restarted; the connection was lost'));
+  async attachPort(): Promise<MessagePort> {
+    const endpoint = await this.start();
+    const channel = new MessageChannel();
+    endpoint.postMessage({ op: 'attach', port: channel.port1 }, [channel.port1]);
+    return channel.port2;
+  }
+
+  /** Sends one request to `endpoint` (the one the connection was made on) and waits for its answer. */
+  call(endpoint: Endpoint, op: string, args: Record<string, unknown>): Promise<unknown> {
+    if (endpoint !== this.endpoint) return Promise.reject(new Error('storage worker restarted; the connection was lost'));
+    return this.send(endpoint, op, args);
+  }
+
+  private send(endpoint: Endpoint, op: string, args: Record<string, unknown>): Promise<unknown> {
     const id = this.nextRequest++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ id, op, ...args });
+      if (this.pending.size === 1) endpoint.ref();
+      endpoint.postMessage({ id, op, ...args });
     });
   }
 
-  private start(): Promise<Worker> {
+  private start(): Promise<Endpoint> {
     if (this.destroyed) return Promise.reject(new Error('storage is closed'));
-    if (this.worker) return Promise.resolve(this.worker);
-    this.starting ??= new Promise<Worker>((resolve, reject) => {
-      const { onWorker, ...workerData } = this.database;
-      const worker = new Worker(new URL('./storage-worker.mjs', import.meta.url), { workerData });
-      worker.once('message', (message: { ready: boolean; error?: RemoteError }) => {
-        if (!message.ready) {
-          void worker.terminate();
-          reject(remoteError(message.error ?? { message: 'storage worker failed to start' }));
-          return;
-        }
-        worker.on('message', (answer: { id: number; result?: unknown; error?: RemoteError }) => this.answer(answer));
-        this.worker = worker;
-        worker.unref();
-        onWorker?.(worker);
-        resolve(worker);
+    if (this.endpoint) return Promise.resolve(this.endpoint);
+    let opened: Endpoint | null = null;
+    this.starting ??= this.open((error) => {
+      if (opened) this.lost(opened, error);
+    })
+      .then((endpoint) => {
+        opened = endpoint;
+        (endpoint as EventEmitter).on('message', (answer: { id: number; result?: unknown; error?: RemoteError }) => this.answer(answer));
+        this.endpoint = endpoint;
+        endpoint.unref();
+        return endpoint;
+      })
+      .finally(() => {
+        this.starting = null;
       });
-      worker.on('error', (error) => {
-        reject(error);
-        this.lost(worker, error);
-      });
-      worker.on('exit', (code) => {
-        const error = new Error(`storage worker exited (code ${code})`);
-        reject(error);
-        this.lost(worker, error);
-      });
-    }).finally(() => {
-      this.starting = null;
-    });
     return this.starting;
   }
 
@@ -160,15 +225,15 @@ class WorkerDriver implements Driver {
     const request = this.pending.get(id);
     if (!request) return;
     this.pending.delete(id);
-    if (this.pending.size === 0) this.worker?.unref();
+    if (this.pending.size === 0) this.endpoint?.unref();
     if (error) request.reject(remoteError(error));
     else request.resolve(result);
   }
 
   /** The worker is gone: what it owed fails, and the next request starts another. */
-  private lost(worker: Worker, error: Error): void {
-    if (this.worker !== worker) return;
-    this.worker = null;
+  private lost(endpoint: Endpoint, error: Error): void {
+    if (this.endpoint !== endpoint) return;
+    this.endpoint = null;
     for (const request of this.pending.values()) request.reject(error);
     this.pending.clear();
   }
@@ -176,17 +241,17 @@ class WorkerDriver implements Driver {
 
 class WorkerConnection implements DatabaseConnection {
   constructor(
-    private readonly driver: WorkerDriver,
-    private readonly worker: Worker,
+    private readonly driver: RemoteDriver,
+    private readonly endpoint: Endpoint,
     private readonly id: number,
   ) {}
 
   alive(): boolean {
-    return this.driver.current() === this.worker;
+    return this.driver.current() === this.endpoint;
   }
 
   request(op: string, args: Record<string, unknown>): Promise<unknown> {
-    return this.driver.call(this.worker, op, { conn: this.id, ...args });
+    return this.driver.call(this.endpoint, op, { conn: this.id, ...args });
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {

@@ -11,7 +11,7 @@ const workers: Worker[] = [];
 let db: Kysely<unknown>;
 
 beforeAll(async () => {
-  db = new Kysely({ dialect: new WorkerDialect({ kind: 'pglite', pgliteDir: data.dir, poolSize: 1, onWorker: (w) => workers.push(w) }) });
+  db = new Kysely({ dialect: new WorkerDialect({ database: { kind: 'pglite', pgliteDir: data.dir, poolSize: 1, onWorker: (w) => workers.push(w) } }) });
   await sql`CREATE TABLE items (id int PRIMARY KEY, body bytea NOT NULL, at timestamptz NOT NULL)`.execute(db);
 });
 afterAll(async () => {

@@ -7,6 +7,7 @@ import * as media from './0005_media.js';
 import * as recommendations from './0006_recommendations.js';
 import * as insights from './0007_insights.js';
 import * as gamification from './0008_gamification.js';
+import * as updateLogAppend from './0009_update_log_append.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0006_recommendations': recommendations,
   '0007_insights': insights,
   '0008_gamification': gamification,
+  '0009_update_log_append': updateLogAppend,
 };
 
 export const migrationProvider: MigrationProvider = {
