@@ -92,6 +92,11 @@ export class Storage {
     });
   }
 
+  /** Whether the database client runs on the storage worker (other threads can then share it). */
+  get threaded(): boolean {
+    return this.worker !== null;
+  }
+
   /** A port of the storage worker for another thread of this process; null when the client runs on this thread. */
   attachPort(): Promise<MessagePort> | null {
     return this.worker?.attachPort() ?? null;

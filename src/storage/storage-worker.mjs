@@ -17,6 +17,27 @@ let driver;
 const connections = new Map();
 let nextConnection = 1;
 
+/**
+ * PGlite has one connection. Each thread's kysely serialises its own use of it, but the threads
+ * share it here: a second thread's transaction waits for the first to release the connection.
+ */
+const waiting = [];
+let held = false;
+async function lockConnection() {
+  if (options.kind !== 'pglite') return;
+  if (!held) {
+    held = true;
+    return;
+  }
+  await new Promise((resolve) => waiting.push(resolve));
+}
+function unlockConnection() {
+  if (options.kind !== 'pglite') return;
+  const next = waiting.shift();
+  if (next) next();
+  else held = false;
+}
+
 async function init() {
   if (options.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize });
@@ -41,14 +62,26 @@ function connection(id) {
 /** @type {Record<string, (request: any, owner: unknown) => Promise<unknown>>} */
 const operations = {
   acquire: async (_request, owner) => {
-    const id = nextConnection++;
-    connections.set(id, { connection: await driver.acquireConnection(), owner, inTransaction: false });
-    return id;
+    await lockConnection();
+    try {
+      // Its thread went away while this waited: nobody would release it.
+      if (gone.has(owner)) throw new Error('storage worker: the requesting thread is gone');
+      const id = nextConnection++;
+      connections.set(id, { connection: await driver.acquireConnection(), owner, inTransaction: false });
+      return id;
+    } catch (error) {
+      unlockConnection();
+      throw error;
+    }
   },
   release: async ({ conn }) => {
     const released = connection(conn);
     connections.delete(conn);
-    await driver.releaseConnection(released.connection);
+    try {
+      await driver.releaseConnection(released.connection);
+    } finally {
+      unlockConnection();
+    }
   },
   begin: async ({ conn, settings }) => {
     const found = connection(conn);
@@ -106,13 +139,18 @@ function serve(port) {
   });
 }
 
+/** Ports whose thread went away. */
+const gone = new WeakSet();
+
 /** A thread went away: its connections come back, and a transaction it left open is rolled back. */
 async function releaseAll(owner) {
+  gone.add(owner);
   for (const [id, found] of [...connections]) {
     if (found.owner !== owner) continue;
     connections.delete(id);
     if (found.inTransaction) await driver.rollbackTransaction(found.connection).catch(() => undefined);
     await driver.releaseConnection(found.connection).catch(() => undefined);
+    unlockConnection();
   }
 }
 

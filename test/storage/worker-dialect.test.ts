@@ -56,6 +56,44 @@ describe('WorkerDialect (PGlite on a worker thread)', () => {
     expect(rows[0]!.n).toBe(2);
     expect(workers.length).toBe(2);
   });
+
+  it('shares PGlite between threads through ports: concurrent transactions take turns, a port that closes gives its transaction back', async () => {
+    const dir = tempDir('worker-dialect-ports');
+    const dialect = new WorkerDialect({ database: { kind: 'pglite', pgliteDir: dir.dir, poolSize: 1 } });
+    const owner = new Kysely<unknown>({ dialect });
+    await sql`CREATE TABLE turns (who text, n int)`.execute(owner);
+    // Another thread's view of the same database (a port, as the consumers thread gets one).
+    const other = new Kysely<unknown>({ dialect: new WorkerDialect({ kind: 'pglite', port: () => dialect.attachPort() }) });
+    const writer = (db: Kysely<unknown>, who: string) =>
+      db.transaction().execute(async (trx) => {
+        for (let n = 0; n < 5; n++) {
+          await sql`INSERT INTO turns VALUES (${who}, ${n})`.execute(trx);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      });
+    await Promise.all([writer(owner, 'main'), writer(other, 'consumers'), writer(owner, 'main2'), writer(other, 'consumers2')]);
+    const { rows } = await sql<{ who: string; n: number }>`SELECT who, n FROM turns`.execute(owner);
+    expect(rows).toHaveLength(20);
+    // One transaction at a time: each writer's rows are contiguous.
+    const order = rows.map((r) => r.who).filter((who, i, all) => i === 0 || all[i - 1] !== who);
+    expect(order.sort()).toEqual(['consumers', 'consumers2', 'main', 'main2']);
+
+    // A thread that goes away in the middle of a transaction: its rows are rolled back and the others carry on.
+    const port = await dialect.attachPort();
+    const leaving = new Kysely<unknown>({ dialect: new WorkerDialect({ kind: 'pglite', port: async () => port }) });
+    const begun = leaving.transaction().execute(async (trx) => {
+      await sql`INSERT INTO turns VALUES ('gone', 1)`.execute(trx);
+      port.close();
+      await sql`INSERT INTO turns VALUES ('gone', 2)`.execute(trx);
+    });
+    await expect(begun).rejects.toThrow(/storage port closed|connection was lost/);
+    await writer(owner, 'after');
+    const { rows: after } = await sql<{ who: string; count: string }>`SELECT who, count(*)::text AS count FROM turns GROUP BY who ORDER BY who`.execute(owner);
+    expect(after.map((r) => [r.who, Number(r.count)])).toEqual([['after', 5], ['consumers', 5], ['consumers2', 5], ['main', 5], ['main2', 5]]);
+    await other.destroy();
+    await owner.destroy();
+    dir.remove();
+  });
 });
 
 describe('Storage on the calling thread (VEZA_STORAGE_THREAD=false)', () => {
