@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { CONSUMER_NAMES, type ConsumerName } from './consumers/contract.js';
 
 /** The package's root directory (web/dist and other shipped files are found from here). */
 const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -47,7 +48,7 @@ export const settings = {
   eventsStream: { env: 'VEZA_EVENTS_STREAM', flag: 'events-stream', schema: z.string().min(1).default('veza:events'), doc: 'Redis stream key of the events bus' },
   eventsMaxAttempts: { env: 'VEZA_EVENTS_MAX_ATTEMPTS', flag: 'events-max-attempts', schema: int(1, 100).default(5), doc: 'Deliveries of one event to a failing consumer before it is parked' },
   collabMaxDocBytes: { env: 'VEZA_COLLAB_MAX_DOC_BYTES', flag: 'collab-max-doc-bytes', schema: int(1024, 1 << 30).default(64 << 20), doc: 'Largest document (encoded state plus updates since load); an update past it is refused with close 1009' },
-  collabFlushMs: { env: 'VEZA_COLLAB_FLUSH_MS', flag: 'collab-flush-ms', schema: int(1, 60_000).default(20), doc: 'Group commit: accepted updates reach the update log within this many milliseconds' },
+  collabFlushMs: { env: 'VEZA_COLLAB_FLUSH_MS', flag: 'collab-flush-ms', schema: int(1, 60_000).default(100), doc: 'Group commit: accepted updates reach the update log within this many milliseconds (each commit costs about a millisecond or more on the embedded database whatever it holds)' },
   collabSnapshotEvery: { env: 'VEZA_COLLAB_SNAPSHOT_EVERY', flag: 'collab-snapshot-every', schema: int(1, 1e9).default(1000), doc: 'Write a snapshot after this many logged updates (loading is snapshot + tail)' },
   collabUnloadDelayMs: { env: 'VEZA_COLLAB_UNLOAD_DELAY_MS', flag: 'collab-unload-delay-ms', schema: int(0, 3_600_000).default(5000), doc: 'How long a document with no connections stays in memory' },
   collabMaxPendingBytes: { env: 'VEZA_COLLAB_MAX_PENDING_BYTES', flag: 'collab-max-pending-bytes', schema: int(1024, 1 << 30).default(64 << 20), doc: 'Accepted updates kept in memory while storage is unreachable; past it writers are closed with 1013' },
@@ -65,6 +66,20 @@ export const settings = {
   recsReloadIntervalMs: { env: 'VEZA_RECS_RELOAD_INTERVAL_MS', flag: 'recs-reload-interval-ms', schema: int(0, 3_600_000).default(30_000), doc: 'How often serving looks for a model version trained elsewhere (another node, `veza recommend train`); 0: never' },
   recsMaxImportBytes: { env: 'VEZA_RECS_MAX_IMPORT_BYTES', flag: 'recs-max-import-bytes', schema: int(1, 1 << 30).default(64 << 20), doc: 'Largest NDJSON body of POST /api/v1/interactions (413 beyond)' },
   insightsAlertIntervalS: { env: 'VEZA_INSIGHTS_ALERT_INTERVAL_S', flag: 'insights-alert-interval-s', schema: int(0, 86_400).default(300), doc: 'How often creators with webhooks are checked for plays spikes and drops (and undelivered alerts retried); 0: off' },
+  consumers: {
+    env: 'VEZA_CONSUMERS',
+    flag: 'consumers',
+    schema: z
+      .string()
+      .default('all')
+      .transform((value, ctx) => {
+        const names = value === 'all' ? [...CONSUMER_NAMES] : value === 'none' ? [] : splitList(value);
+        for (const name of names) if (!(CONSUMER_NAMES as readonly string[]).includes(name)) ctx.addIssue({ code: 'custom', message: `unknown consumer ${name}; choose from all, none, ${CONSUMER_NAMES.join(', ')}` });
+        return names as ConsumerName[];
+      }),
+    doc: `Side modules whose event consumers this process runs: all, none, or a list of ${CONSUMER_NAMES.join(', ')} (with REDIS_URL, other processes can run the rest)`,
+  },
+  consumerThread: { env: 'VEZA_CONSUMER_THREAD', flag: 'consumer-thread', schema: bool.default(true), doc: 'Run the event consumers and their database work on their own thread, off the realtime path (needs the storage thread; otherwise they share the main thread)' },
   recsThreads: { env: 'VEZA_RECS_THREADS', flag: 'recs-threads', schema: int(1, 64).default(1), doc: 'Threads of one ONNX scoring call (requests already run side by side)' },
 } as const;
 

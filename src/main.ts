@@ -1,9 +1,12 @@
+import type { Worker } from 'node:worker_threads';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { registerAutomerge } from './automerge/service.js';
+import { consumerPlacement, hostConsumers, type ConsumerHost } from './consumers/host.js';
 import { CollabService } from './collab/service.js';
 import type { Config } from './config.js';
 import type { EventBus } from './events/bus.js';
 import { registerEventRoutes } from './events/http.js';
+import { LinkedBus } from './events/linked-bus.js';
 import { MemoryBus } from './events/memory-bus.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
@@ -63,6 +66,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Spans go here instead of OTLP (tests). */
   spanExporter?: SpanExporter;
+  /** Called with the consumers thread each time it starts (tests end it to see it restart). */
+  onConsumerThread?: (worker: Worker) => void;
 }
 
 /** Builds the whole server from a config: storage (migrated), auth, bus, routes; then listens. */
@@ -84,15 +89,20 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const tracing = await startTracing({ otlpEndpoint: config.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
     cleanups.push(() => tracing.shutdown());
     const busOptions = { logger, parking: new DatabaseParkingLot(storage), registry: metrics.registry, maxAttempts: config.eventsMaxAttempts };
+    const placement = consumerPlacement(config, storage);
+    // With the consumers on their thread, the in-process bus spans both threads.
+    const linkedBus = !config.redisUrl && placement === 'thread' ? new LinkedBus(new MemoryBus(busOptions)) : null;
     const bus: EventBus = config.redisUrl
       ? await new RedisBus({ ...busOptions, url: config.redisUrl, stream: config.eventsStream }).connect()
-      : new MemoryBus(busOptions);
+      : (linkedBus ?? new MemoryBus(busOptions));
     cleanups.push(() => bus.close());
+    if (placement === 'none' && !config.redisUrl) logger.warn('no event consumers run in this process and the events bus is in-process: side modules get no events');
+    let consumers: ConsumerHost | null = null;
 
     const server = new VezaServer({ config, logger, auth, metrics, tracer: tracing.tracer });
     const media = locateMediaWorker();
     if (!media.available) logger.warn({ reason: media.reason, fix: media.fix }, `media unavailable: ${media.reason}; build the mediasoup worker with: ${media.fix}`);
-    registerHealthRoutes(server.http, { storage, bus, metrics, startedAt, media });
+    registerHealthRoutes(server.http, { storage, bus, metrics, startedAt, media, consumers: () => consumers?.status() ?? null });
     registerIdentityRoute(server.http);
     registerWebClient(server.http, config.webDir);
     if (config.dev) {
@@ -122,12 +132,37 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const recommendations = await new RecommendationService({ config, storage, bus, logger }).start();
     cleanups.push(() => recommendations.close());
     registerRecommendationRoutes(server.http, recommendations, config.recsMaxImportBytes);
-    const insights = await new InsightsService({ storage, bus, logger, alertIntervalS: config.insightsAlertIntervalS }).start();
+    const insights = new InsightsService({ storage, bus, logger });
     cleanups.push(() => insights.close());
     registerInsightsRoutes(server.http, server.ws, insights);
-    const gamification = await GamificationService.start({ storage, bus, logger, redisUrl: config.redisUrl, leaderboardPrefix: `${config.eventsStream}:lb:` });
+    const gamification = await GamificationService.start({
+      storage,
+      bus,
+      logger,
+      redisUrl: config.redisUrl,
+      leaderboardPrefix: `${config.eventsStream}:lb:`,
+      onRulesChanged: (tenantId) => consumers?.notify('gamification.rules-changed', tenantId),
+    });
     cleanups.push(() => gamification.close());
     registerGamificationRoutes(server.http, server.ws, gamification);
+    // The side modules' event consumers, with what they need of this thread's memory. They stop
+    // first at shutdown, while the services they call are still open.
+    consumers = await hostConsumers(placement, {
+      config,
+      storage,
+      bus,
+      linkedBus,
+      logger,
+      handlers: {
+        'storage.port': async () => (await storage.attachPort()) ?? Promise.reject(new Error('no storage thread')),
+        'gamification.boards': async (updates) => void (await gamification.leaderboards.apply(updates)),
+        'insights.stored': (events) => insights.observe(events),
+      },
+      ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}),
+    });
+    const consumerHost = consumers;
+    cleanups.push(() => consumerHost.close());
+    logger.info({ consumers: config.consumers, placement }, placement === 'thread' ? 'event consumers run on their own thread' : `event consumers: ${placement}`);
     const port = await server.listen(config.host, config.port);
     if (media.available) {
       try {

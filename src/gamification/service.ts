@@ -1,8 +1,8 @@
-// The gamification module as the server runs it: the `gamification` consumer group applies rules
-// and quests and moves the leaderboards; tips are taken over HTTP; leaderboards and room tip feeds
-// are pushed to WebSocket subscribers as they change.
+// The gamification module as the server runs it: rules and quests are defined, tips are taken over
+// HTTP, and leaderboards and room tip feeds are pushed to WebSocket subscribers as they change. The
+// `gamification` consumer group that applies rules and quests to events is in consumer.ts.
 import { sql } from 'kysely';
-import type { EventBus, Subscription } from '../events/bus.js';
+import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import { GamificationEngine, parseJson } from './engine.js';
@@ -23,8 +23,8 @@ export interface GamificationDeps {
   leaderboardPrefix?: string;
   /** A real payment provider; the built-in one records test-mode payments only. */
   provider?: PaymentProvider;
-  /** Events the consumer applies at once (each in its own transaction). */
-  concurrency?: number;
+  /** Told when a tenant's rules or quests change here, so that consumers elsewhere forget their cached ones. */
+  onRulesChanged?: (tenantId: string) => void;
 }
 
 export interface UserStanding {
@@ -43,7 +43,6 @@ export class GamificationService {
   readonly engine: GamificationEngine;
   readonly tips: TipService;
   readonly feeds: LiveFeeds;
-  private subscription: Subscription | null = null;
 
   private constructor(
     private readonly deps: GamificationDeps,
@@ -59,17 +58,13 @@ export class GamificationService {
 
   static async start(deps: GamificationDeps): Promise<GamificationService> {
     const leaderboards = await createLeaderboards({ redisUrl: deps.redisUrl ?? null, ...(deps.leaderboardPrefix ? { keyPrefix: deps.leaderboardPrefix } : {}) });
-    const service = new GamificationService(deps, leaderboards);
-    service.subscription = await deps.bus.subscribe(
-      'gamification',
-      async (event) => {
-        const updates = await service.engine.handle(event);
-        if (updates.length > 0) await leaderboards.apply(updates);
-      },
-      { concurrency: deps.concurrency ?? 8 },
-    );
-    service.outbox.startSweeper(15_000);
-    return service;
+    return new GamificationService(deps, leaderboards);
+  }
+
+  /** Forgets the cached rules and quests of a tenant, here and wherever the consumer runs. */
+  private rulesChanged(tenantId: string): void {
+    this.engine.invalidate(tenantId);
+    this.deps.onRulesChanged?.(tenantId);
   }
 
   /** Stores a new version of a rule (validated); returns its version. */
@@ -83,7 +78,7 @@ export class GamificationService {
       await trx.insertInto('gam_rules').values({ tenant_id: tenantId, rule_id: ruleId, version: next, definition: JSON.stringify(rule), created_by: by }).execute();
       return next;
     });
-    this.engine.invalidate(tenantId);
+    this.rulesChanged(tenantId);
     return { ruleId, version, rule };
   }
 
@@ -107,7 +102,7 @@ export class GamificationService {
         .returning('quest_id')
         .executeTakeFirst(),
     );
-    this.engine.invalidate(tenantId);
+    this.rulesChanged(tenantId);
     return created ? quest : null;
   }
 
@@ -186,8 +181,6 @@ export class GamificationService {
   }
 
   async close(): Promise<void> {
-    await this.subscription?.close();
-    this.outbox.stop();
     this.feeds.close();
     await this.leaderboards.close();
   }

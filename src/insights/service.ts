@@ -1,6 +1,8 @@
 // The insights module as the server runs it: the `insights` consumer group writes the rollups, live
 // dashboards follow what was stored, and the HTTP and WebSocket routes answer creators.
-import type { EventBus, Subscription } from '../events/bus.js';
+import type { RunningConsumer } from '../consumers/contract.js';
+import type { EventBus } from '../events/bus.js';
+import type { VezaEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import { InsightsAlerts } from './alerts.js';
@@ -36,8 +38,10 @@ export interface InsightsDeps {
   storage: Storage;
   bus: EventBus;
   logger: Logger;
-  /** Seconds between alert checks; 0: none. */
+  /** Seconds between alert checks while consuming; 0: none. */
   alertIntervalS?: number;
+  /** Where stored events go (default: this service's live dashboards; another thread's, when it consumes). */
+  onStored?: (events: VezaEvent[]) => void;
 }
 
 export class InsightsService {
@@ -45,8 +49,6 @@ export class InsightsService {
   readonly queries: InsightsQueries;
   readonly live: LiveDashboards;
   readonly alerts: InsightsAlerts;
-  private subscription: Subscription | null = null;
-  private timer: NodeJS.Timeout | null = null;
   private readonly churnCache = new Map<string, { at: number; report: ChurnReport }>();
 
   constructor(private readonly deps: InsightsDeps) {
@@ -63,22 +65,29 @@ export class InsightsService {
       atRiskAlertShare: AT_RISK_ALERT_SHARE,
     });
     this.live = new LiveDashboards(deps.storage);
-    this.writer = new InsightsWriter(deps.storage, {
-      onStored: (events) =>
-        void this.live.observe(events).catch((error: unknown) => deps.logger.warn({ err: error }, 'live dashboards missed a batch')),
-    });
+    this.writer = new InsightsWriter(deps.storage, { onStored: deps.onStored ?? ((events) => this.observe(events)) });
   }
 
-  async start(): Promise<this> {
+  /** Stored events move the open dashboards. */
+  observe(events: VezaEvent[]): void {
+    void this.live.observe(events).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'live dashboards missed a batch'));
+  }
+
+  /** The `insights` consumer group and the alert checks (see consumer.ts for where they run). */
+  async consume(): Promise<RunningConsumer> {
     // Many in flight: each event resolves when its batch is stored, so one at a time would wait a
     // flush per event.
-    this.subscription = await this.deps.bus.subscribe('insights', (event) => this.writer.add(event), { types: INSIGHT_TYPES, concurrency: 2000 });
+    const subscription = await this.deps.bus.subscribe('insights', (event) => this.writer.add(event), { types: INSIGHT_TYPES, concurrency: 2000 });
     const every = this.deps.alertIntervalS ?? 0;
-    if (every > 0) {
-      this.timer = setInterval(() => void this.alerts.evaluate().catch((error: unknown) => this.deps.logger.error({ err: error }, 'insights alerts check failed')), every * 1000);
-      this.timer.unref();
-    }
-    return this;
+    const timer = every > 0 ? setInterval(() => void this.alerts.evaluate().catch((error: unknown) => this.deps.logger.error({ err: error }, 'insights alerts check failed')), every * 1000) : null;
+    timer?.unref();
+    return {
+      close: async () => {
+        if (timer) clearInterval(timer);
+        await subscription.close();
+        await this.writer.flush();
+      },
+    };
   }
 
   /**
@@ -188,9 +197,7 @@ export class InsightsService {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
     await this.alerts.close();
-    await this.subscription?.close();
     await this.writer.flush();
     this.live.close();
   }

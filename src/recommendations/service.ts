@@ -1,33 +1,19 @@
-// The recommendations module as the server runs it: signals from the bus and bulk NDJSON into the
-// store, training jobs (on demand and on a schedule) with progress, the serving model per tenant
+// The recommendations module as the server runs it: bulk NDJSON into the store (the bus's signals
+// arrive through the consumer in consumer.ts), training jobs (on demand and on a schedule) with progress, the serving model per tenant
 // with hot swap, and A/B experiments (assignment, exposures and outcomes as events, readouts).
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
-import type { EventBus, Subscription } from '../events/bus.js';
-import { createEvent, type EventType, type VezaEvent } from '../events/catalog.js';
+import type { EventBus } from '../events/bus.js';
+import { createEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
 import { ModelSlot, ServingModel } from './serving.js';
-import { parseHistoryLine, rowWeight, signalFromEvent, type CatalogItem, type Interaction } from './signals.js';
+import { parseHistoryLine, rowWeight, type CatalogItem, type Interaction } from './signals.js';
 import { RecommendationStore } from './store.js';
 import { trainTenant, type TrainingProgress, type TrainingResult } from './trainer.js';
-
-export const SIGNAL_TYPES = [
-  'track.played',
-  'track.liked',
-  'track.shared',
-  'track.purchased',
-  'user.followed',
-  'session.updated',
-  'experiment.exposed',
-  'experiment.outcome',
-] as const satisfies readonly EventType[];
-
-/** Events that count as an outcome of an exposure when their track was among the items shown. */
-const OUTCOME_TYPES = new Set<string>(['track.played', 'track.liked', 'track.shared', 'track.purchased']);
 
 export interface TrainingJob {
   id: string;
@@ -76,7 +62,6 @@ export class RecommendationService {
   private readonly jobs = new Map<string, TrainingJob>();
   private readonly running = new Map<string, Promise<unknown>>();
   private readonly experimentCache = new Map<string, { at: number; experiments: ExperimentInput[] }>();
-  private subscription: Subscription | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly stopping = new AbortController();
@@ -86,7 +71,6 @@ export class RecommendationService {
   }
 
   async start(): Promise<this> {
-    this.subscription = await this.deps.bus.subscribe('recommendations', (event) => this.handle(event), { types: SIGNAL_TYPES });
     const every = this.deps.config.recsTrainIntervalS;
     if (every > 0) {
       this.timer = setInterval(() => void this.trainAll().catch((error: unknown) => this.deps.logger.error({ err: error }, 'scheduled recommendation training failed')), every * 1000);
@@ -95,32 +79,7 @@ export class RecommendationService {
     return this;
   }
 
-  // ---- Signals ----
-
-  async handle(event: VezaEvent): Promise<void> {
-    const tenantId = event.tenantId;
-    if (event.type === 'experiment.exposed') {
-      if (!event.actor) return;
-      await this.store.recordExposure(tenantId, { experimentId: event.payload.experimentId, userId: event.actor, variant: event.payload.variant, at: new Date(event.at), items: event.payload.items ?? [] });
-      return;
-    }
-    if (event.type === 'experiment.outcome') {
-      if (!event.actor) return;
-      const { experimentId, metric, itemId, value } = event.payload;
-      await this.store.recordOutcome(tenantId, { userId: event.actor, metric, at: new Date(event.at), value: value ?? 1, experimentId, itemId: itemId ?? null });
-      return;
-    }
-    const signal = signalFromEvent(event);
-    if (!signal) return;
-    if (signal.kind === 'interaction') {
-      await this.store.addInteractions(tenantId, [signal.interaction]);
-      if (OUTCOME_TYPES.has(event.type)) {
-        const { userId, itemId, at } = signal.interaction;
-        await this.store.recordOutcome(tenantId, { userId, metric: event.type, at, value: 1, experimentId: null, itemId });
-      }
-    } else if (signal.kind === 'follow') await this.store.addFollows(tenantId, [signal]);
-    else await this.store.addCoedits(tenantId, [signal]);
-  }
+  // ---- Signals (the `recommendations` consumer group is in consumer.ts) ----
 
   /** Bulk history: every line is validated; good lines are stored, bad ones reported. */
   async importHistory(tenantId: string, text: string, now = new Date()): Promise<ImportReport> {
@@ -350,7 +309,6 @@ export class RecommendationService {
   private async closeOnce(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await this.subscription?.close();
     this.stopping.abort(new Error('the server is shutting down'));
     await Promise.allSettled([...this.running.values()]);
     await Promise.all([...this.slots.values()].map((s) => s.close()));

@@ -1,3 +1,4 @@
+import type { ConsumerStatus } from '../consumers/host.js';
 import type { EventBus } from '../events/bus.js';
 import type { MediaWorkerBinary } from '../media/worker-binary.js';
 import type { Storage } from '../storage/database.js';
@@ -13,6 +14,8 @@ interface HealthDeps {
   startedAt: number;
   /** Whether the mediasoup worker binary was found at start, and if not why and how to build it. */
   media: MediaWorkerBinary;
+  /** Where the side modules' event consumers run, and whether they run now (null while starting). */
+  consumers: () => ConsumerStatus | null;
 }
 
 async function check(fn: () => Promise<void>): Promise<{ ok: boolean; error?: string }> {
@@ -45,6 +48,7 @@ export function registerHealthRoutes(http: HttpRouter, deps: HealthDeps): void {
         bus: deps.bus.kind,
         uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
         media,
+        consumers: deps.consumers(),
       },
       headers: { 'cache-control': 'no-store' },
     }),
@@ -54,9 +58,16 @@ export function registerHealthRoutes(http: HttpRouter, deps: HealthDeps): void {
     'GET',
     '/readyz',
     async () => {
-      const [storage, bus] = await Promise.all([check(() => deps.storage.ping()), check(() => deps.bus.ping())]);
-      const ready = storage.ok && bus.ok && !http.draining;
-      return { status: ready ? 200 : 503, json: { ready, draining: http.draining, checks: { storage, bus } }, headers: { 'cache-control': 'no-store' } };
+      const [storage, bus, consumers] = await Promise.all([
+        check(() => deps.storage.ping()),
+        check(() => deps.bus.ping()),
+        check(async () => {
+          const status = deps.consumers();
+          if (status && status.placement !== 'none' && !status.running) throw new Error('the event consumers are restarting');
+        }),
+      ]);
+      const ready = storage.ok && bus.ok && consumers.ok && !http.draining;
+      return { status: ready ? 200 : 503, json: { ready, draining: http.draining, checks: { storage, bus, consumers } }, headers: { 'cache-control': 'no-store' } };
     },
     operational,
   );

@@ -1,0 +1,7 @@
+// The event consumers' thread: loads the TypeScript sources through tsx (as the server's own entry
+// does), then runs worker-main.ts. Plain JavaScript so that it starts the same way under node, tsx
+// and vitest.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./worker-main.ts');
