@@ -1,3 +1,4 @@
+import { getUnixTime } from 'lib0/time';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import { createEvent, type EventPayload, type VezaEvent } from '../events/catalog.js';
@@ -44,10 +45,12 @@ export interface RoomDeps {
   onCorrupt(room: Room): void;
   maxDocBytes: number;
   snapshotEvery: number;
-  /** How often a room reports `session.updated` (accumulated per author). */
-  eventIntervalMs: number;
+  /** The room has changes to report as `session.updated`; the service calls `reportUpdates` for all such rooms at once. */
+  changed(room: Room): void;
   /** Other nodes serving the same documents (Redis), when configured. */
   cluster: ClusterSync | null;
+  /** Something was queued to this room's sockets (the slow-client check looks only after traffic). */
+  sent(): void;
 }
 
 /** Origin of updates that another node accepted. */
@@ -62,6 +65,9 @@ class ServerEdit {
 export class RoomBusyError extends Error {}
 
 const isEmptyUpdate = (u: Uint8Array) => u.byteLength === 2 && u[0] === 0 && u[1] === 0;
+
+/** How often presence is renewed and expired while a room has any (y-protocols' own period). */
+const PRESENCE_CHECK_MS = awarenessProtocol.outdatedTimeout / 10;
 
 /**
  * One loaded document and its connections. An accepted update is applied to the server's Y.Doc at
@@ -80,8 +86,9 @@ export class Room implements ClusterRoom {
   private snapshotting: Promise<void> | null = null;
   private readonly authorBytes = new Map<string, number>();
   private readonly changedTypes = new Set<string>();
-  private eventTimer: NodeJS.Timeout | null = null;
+  private unreported = false;
   private lastTransaction: Y.Transaction | null = null;
+  private presenceTimer: NodeJS.Timeout | null = null;
   private updateCount = 0;
   private destroyed = false;
 
@@ -97,6 +104,9 @@ export class Room implements ClusterRoom {
     this.docBytes = loaded.state.byteLength;
     this.lastPersistedId = loaded.lastId;
     this.sinceSnapshot = loaded.tail;
+    // y-protocols checks every 3 s for every document, whether or not anyone is present in it; the
+    // room checks only while some presence is there to renew or expire.
+    clearInterval(this.awareness._checkInterval);
     this.awareness.setLocalState(null);
     this.awareness.on('update', this.trackAwareness);
     this.awareness.on('update', this.announceOwnPresence);
@@ -126,6 +136,7 @@ export class Room implements ClusterRoom {
     if (this.awareness.getStates().size > 0) {
       ws.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])), true);
     }
+    this.deps.sent();
     const online = (this.usersOnline.get(conn.userId) ?? 0) + 1;
     this.usersOnline.set(conn.userId, online);
     if (online === 1) this.emit('presence.joined', conn.userId, { sessionId: this.docId, userId: conn.userId });
@@ -138,6 +149,7 @@ export class Room implements ClusterRoom {
       const ids = [...conn.awarenessIds];
       awarenessProtocol.removeAwarenessStates(this.awareness, ids, 'leave');
       this.deps.publish(this.topic, awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)));
+      this.deps.sent();
     }
     const online = (this.usersOnline.get(conn.userId) ?? 1) - 1;
     if (online > 0) this.usersOnline.set(conn.userId, online);
@@ -152,6 +164,8 @@ export class Room implements ClusterRoom {
   receive(ws: CollabSocket, data: Uint8Array): void {
     const conn = ws.getUserData().state;
     const message = readMessage(data);
+    // Any message may be answered or forwarded.
+    this.deps.sent();
     switch (message.type) {
       case 'sync-step1': {
         let diff: Uint8Array;
@@ -260,11 +274,13 @@ export class Room implements ClusterRoom {
     if (origin === REMOTE) {
       this.docBytes += update.byteLength;
       this.deps.publish(this.topic, updateMessage(update));
+      this.deps.sent();
       return;
     }
     if (origin instanceof ServerEdit) {
       const message = updateMessage(update);
       this.deps.publish(this.topic, message);
+      this.deps.sent();
       this.countOut(this.sockets.size, message.byteLength);
       return this.accepted(update, origin.userId);
     }
@@ -291,7 +307,10 @@ export class Room implements ClusterRoom {
     this.deps.writer.append(this.key, this.tenantId, this.docId, { update, author, at: new Date() }, this.onPersisted);
     this.deps.cluster?.publish(this, update);
     this.authorBytes.set(author, (this.authorBytes.get(author) ?? 0) + update.byteLength);
-    this.eventTimer ??= setTimeout(this.reportUpdates, this.deps.eventIntervalMs);
+    if (!this.unreported) {
+      this.unreported = true;
+      this.deps.changed(this);
+    }
   }
 
   /**
@@ -357,10 +376,8 @@ export class Room implements ClusterRoom {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    if (this.eventTimer) {
-      clearTimeout(this.eventTimer);
-      this.reportUpdates();
-    }
+    this.reportUpdates();
+    if (this.presenceTimer) clearTimeout(this.presenceTimer);
     this.awareness.off('update', this.trackAwareness);
     this.awareness.off('update', this.announceOwnPresence);
     this.awareness.destroy();
@@ -369,15 +386,37 @@ export class Room implements ClusterRoom {
   }
 
   private readonly trackAwareness = (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
+    this.armPresenceCheck();
     if (origin === 'leave' || typeof origin !== 'object' || origin === null) return;
     const conn = (origin as CollabSocket).getUserData().state;
     for (const id of [...change.added, ...change.updated]) conn.awarenessIds.add(id);
     for (const id of change.removed) conn.awarenessIds.delete(id);
   };
 
+  private armPresenceCheck(): void {
+    if (this.presenceTimer || this.destroyed || this.awareness.getStates().size === 0) return;
+    this.presenceTimer = setTimeout(this.checkPresence, PRESENCE_CHECK_MS);
+    this.presenceTimer.unref();
+  }
+
+  /** What y-protocols' own timer does: renews the server's entry halfway to its expiry, drops remote entries not renewed in time. */
+  private readonly checkPresence = (): void => {
+    this.presenceTimer = null;
+    const { awareness } = this;
+    const now = getUnixTime();
+    const own = awareness.meta.get(awareness.clientID);
+    if (awareness.getLocalState() !== null && own && awarenessProtocol.outdatedTimeout / 2 <= now - own.lastUpdated) awareness.setLocalState(awareness.getLocalState());
+    const expired = [...awareness.meta]
+      .filter(([id, meta]) => id !== awareness.clientID && awarenessProtocol.outdatedTimeout <= now - meta.lastUpdated && awareness.states.has(id))
+      .map(([id]) => id);
+    if (expired.length > 0) awarenessProtocol.removeAwarenessStates(awareness, expired, 'timeout');
+    this.armPresenceCheck();
+  };
+
   private readonly announceOwnPresence = (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
     if (origin !== 'local' || this.destroyed) return;
     this.deps.publish(this.topic, awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.doc.clientID])));
+    this.deps.sent();
   };
 
   private readonly rememberTransaction = (tr: Y.Transaction): void => {
@@ -391,15 +430,17 @@ export class Room implements ClusterRoom {
     }
   };
 
-  private readonly reportUpdates = (): void => {
-    this.eventTimer = null;
+  /** Publishes one `session.updated` per author with what changed since the last report. */
+  reportUpdates(): void {
+    if (!this.unreported) return;
+    this.unreported = false;
     const changed = [...this.changedTypes].slice(0, 100);
     for (const [author, bytes] of this.authorBytes) {
       this.emit('session.updated', author, { sessionId: this.docId, author, bytes, changed });
     }
     this.authorBytes.clear();
     this.changedTypes.clear();
-  };
+  }
 
   private emit<T extends 'session.updated' | 'session.closed' | 'presence.joined' | 'presence.left'>(type: T, actor: string | undefined, payload: EventPayload<T>): void {
     try {

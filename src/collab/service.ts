@@ -18,6 +18,10 @@ import { UpdateWriter } from './update-writer.js';
 /** Document ids are one path segment: letters, digits and `._:-`. */
 export const DOC_ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
 const MAX_QUEUED_WHILE_LOADING = 8 << 20;
+/** How often `session.updated` is published for a room being edited (per author, what changed). */
+const REPORT_EVERY_MS = 1000;
+/** How soon after traffic the slow-client check looks at the queues. */
+const SWEEP_MS = 250;
 
 export interface CollabDeps {
   config: Config;
@@ -41,7 +45,12 @@ export class CollabService {
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly unloadTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<CollabSocket>();
-  private readonly sweep: NodeJS.Timeout;
+  /** Rooms with changes not yet reported, reported together by one timer while there are any. */
+  private readonly unreported = new Set<Room>();
+  private reportTimer: NodeJS.Timeout | null = null;
+  /** The slow-client check, armed by traffic: nothing runs while nothing is sent. */
+  private sweep: NodeJS.Timeout | null = null;
+  private closed = false;
   private cluster: ClusterSync | null = null;
 
   constructor(private readonly deps: CollabDeps) {
@@ -49,8 +58,6 @@ export class CollabService {
     this.metrics = new CollabMetrics(server.metrics.registry);
     this.store = new DocumentStore(storage);
     this.writer = new UpdateWriter(this.store, { flushMs: config.collabFlushMs, maxPendingBytes: config.collabMaxPendingBytes, logger, metrics: this.metrics });
-    this.sweep = setInterval(() => this.closeSlowConsumers(), 250);
-    this.sweep.unref();
     this.registerRoute();
   }
 
@@ -218,8 +225,9 @@ export class CollabService {
       onCorrupt: (r) => this.evict(r),
       maxDocBytes: config.collabMaxDocBytes,
       snapshotEvery: config.collabSnapshotEvery,
-      eventIntervalMs: 1000,
+      changed: this.changed,
       cluster: this.cluster,
+      sent: this.armSweep,
     });
     await this.cluster?.attach(room);
     this.rooms.set(key, room);
@@ -256,6 +264,7 @@ export class CollabService {
     this.rooms.delete(room.key);
     this.cluster?.detach(room);
     this.metrics.loadedDocuments.set(this.rooms.size);
+    this.unreported.delete(room);
     room.destroy();
   }
 
@@ -268,8 +277,31 @@ export class CollabService {
     for (const ws of this.sockets) {
       if (ws.getUserData().state.room === room) ws.end(CloseCode.internalError, 'document reloaded after a failed update; reconnect');
     }
+    this.unreported.delete(room);
     room.destroy();
   }
+
+  private readonly changed = (room: Room): void => {
+    this.unreported.add(room);
+    if (this.reportTimer || this.closed) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = null;
+      const rooms = [...this.unreported];
+      this.unreported.clear();
+      for (const r of rooms) r.reportUpdates();
+    }, REPORT_EVERY_MS);
+    this.reportTimer.unref();
+  };
+
+  private readonly armSweep = (): void => {
+    if (this.sweep || this.closed) return;
+    this.sweep = setTimeout(() => {
+      this.sweep = null;
+      // A queue grows only when something is sent, and every send arms a look within SWEEP_MS.
+      this.closeSlowConsumers();
+    }, SWEEP_MS);
+    this.sweep.unref();
+  };
 
   /**
    * A client whose queue passes the limit is closed with 1013, except while the sync answer that
@@ -288,7 +320,10 @@ export class CollabService {
 
   /** Shutdown: everything accepted is written (or the deadline passes), then snapshots, then memory. */
   async close(deadline: number): Promise<boolean> {
-    clearInterval(this.sweep);
+    this.closed = true;
+    if (this.sweep) clearTimeout(this.sweep);
+    if (this.reportTimer) clearTimeout(this.reportTimer);
+    this.unreported.clear();
     await this.cluster?.close();
     for (const timer of this.unloadTimers.values()) clearTimeout(timer);
     this.unloadTimers.clear();
