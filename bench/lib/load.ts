@@ -48,6 +48,8 @@ export interface StepResult {
   cpuUsPerUpdatePerObserver: number;
   /** The part of it spent in the kernel (system time). */
   systemUsPerUpdatePerObserver: number;
+  /** The part of it spent on the server's main thread (its event loop); the rest is other threads. */
+  mainUsPerUpdatePerObserver: number;
   generatorCpuPercent: number;
   /** The generator's own event-loop delay while sending: a stall here inflates the latencies it measures. */
   generatorLagMs: { p99: number; max: number };
@@ -310,6 +312,7 @@ export async function runStep(server: RunningServer, options: StepOptions, log: 
       otherCpuPercent,
       cpuUsPerUpdatePerObserver: ((end.server - start.server) * 1e6) / expected,
       systemUsPerUpdatePerObserver: ((end.serverSystem - start.serverSystem) * 1e6) / expected,
+      mainUsPerUpdatePerObserver: ((end.serverMain - start.serverMain) * 1e6) / expected,
       generatorCpuPercent,
       generatorLagMs: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
       stateCheck: await stateCheck(server, docs[0]!),

@@ -1,6 +1,6 @@
 // Starts each server under test as its own child process and reads its CPU time and memory from /proc.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,10 @@ export interface RunningServer {
   readonly pid: number;
   readonly protocol: ProtocolName;
   url(docName: string): string;
+  /** http://host:port of the server. */
+  readonly httpUrl: string;
+  /** veza only: a token the server accepts, for `veza token` arguments such as ['--sub', 'ann']. */
+  token?(args: string[]): Promise<string>;
   /** The last lines the process wrote, for error reports. */
   outputTail(): string;
   stop(): Promise<void>;
@@ -54,7 +58,7 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     'uws-floor': ['bench/anchors/uws-floor.mjs', String(port)],
     veza: [
       'bin/veza.js', 'serve', '--host', host, '--port', String(port), '--data-dir', dataDir ?? '', '--log-level', 'warn',
-      '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0',
+      '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0', '--rate-limit-requests-per-minute', '0',
       // Extra flags for what-if runs, e.g. BENCH_VEZA_ARGS="--collab-flush-ms 100 --database-url postgres://…".
       ...(process.env.BENCH_VEZA_ARGS?.split(' ').filter(Boolean) ?? []),
     ],
@@ -63,6 +67,12 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...nodeArgs, ...args[name]], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = captureTail(child);
+  // BENCH_SERVER_LOG=path keeps everything the server writes (e.g. with BENCH_NODE_ARGS="--trace-deopt").
+  if (process.env.BENCH_SERVER_LOG) {
+    const log = createWriteStream(process.env.BENCH_SERVER_LOG, { flags: 'a' });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+  }
   const kill = () => {
     child.kill('SIGKILL');
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -76,7 +86,7 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
   let token = '';
   try {
     await waitForPort(port, child);
-    if (dataDir) token = await vezaToken(dataDir);
+    if (dataDir) token = await vezaToken(dataDir, ['--sub', 'bench', '--doc', '*', '--role', 'editor']);
   } catch (error) {
     await cleanup();
     throw new Error(`${(error as Error).message}${tail() ? `\n${tail()}` : ''}`);
@@ -93,13 +103,15 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     pid: child.pid!,
     protocol: name === 'hocuspocus' ? 'hocuspocus' : 'plain',
     url: urls[name],
+    httpUrl: `http://${host}:${port}`,
+    ...(dataDir ? { token: (args: string[]) => vezaToken(dataDir, args) } : {}),
     outputTail: tail,
     stop: cleanup,
   };
 }
 
-async function vezaToken(dataDir: string): Promise<string> {
-  const args = ['bin/veza.js', 'token', '--sub', 'bench', '--doc', '*', '--role', 'editor', '--data-dir', dataDir];
+async function vezaToken(dataDir: string, tokenArgs: string[]): Promise<string> {
+  const args = ['bin/veza.js', 'token', ...tokenArgs, '--data-dir', dataDir];
   const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, env: childEnv(), timeout: 20_000 });
   return stdout.trim();
 }
@@ -153,6 +165,32 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Side-module load for veza (`--side-events`): a gamification rule that counts plays, then plays and
+ * likes from four listeners POSTed at `rate` per second by bench/lib/side-events.ts in its own process.
+ * Resolves with a function that stops it and tells what was sent.
+ */
+export async function startSideEvents(server: RunningServer, rate: number): Promise<() => Promise<string>> {
+  if (!server.token) throw new Error('--side-events needs veza');
+  const admin = await server.token(['--sub', 'bench-admin', '--admin']);
+  const rule = { title: 'Bench listener', category: 'listener', event: 'track.played', criteria: { kind: 'count', atLeast: 1_000_000 }, points: 10 };
+  const put = await fetch(`${server.httpUrl}/api/v1/gamification/rules/bench-listener`, { method: 'PUT', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(rule) });
+  if (put.status !== 201 && put.status !== 200) throw new Error(`could not define the bench rule: ${put.status} ${await put.text()}`);
+  const listeners = await Promise.all(['ann', 'bo', 'cy', 'di'].map((sub) => server.token!(['--sub', `bench-${sub}`])));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events.ts', server.httpUrl, String(rate), ...listeners], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const kill = () => child.kill('SIGKILL');
+  live.add(kill);
+  return async () => {
+    live.delete(kill);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    return out.trim();
+  };
+}
+
 /** Waits until a Veza server on 127.0.0.1:`port` answers /readyz (up to 30 s). */
 export async function waitReady(port: number): Promise<void> {
   for (let tries = 0; ; tries++) {
@@ -174,9 +212,12 @@ const clockTicks = (() => {
   }
 })();
 
-/** User and system CPU seconds of the process, all its threads included (/proc/<pid>/stat fields 14, 15). */
-export function cpuSeconds(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * User and system CPU seconds of the process, all its threads included (/proc/<pid>/stat fields 14,
+ * 15); with `thread`, of that thread only (the main thread's id is the process id).
+ */
+export function cpuSeconds(pid: number, thread?: number): { user: number; system: number } {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(fields[11]) / clockTicks, system: Number(fields[12]) / clockTicks };
 }
@@ -194,13 +235,16 @@ export interface CpuSample {
   server: number;
   /** The kernel's share of `server` (system time: socket writes, and on loopback the peer's receive path). */
   serverSystem: number;
+  /** The server's main thread alone (its event loop: sockets and whatever else runs there). */
+  serverMain: number;
   generator: number;
 }
 
 export function sampleCpu(pid: number): CpuSample {
   const own = process.cpuUsage();
   const server = cpuSeconds(pid);
-  return { at: performance.now(), machine: machineBusySeconds(), server: server.user + server.system, serverSystem: server.system, generator: (own.user + own.system) / 1e6 };
+  const main = cpuSeconds(pid, pid);
+  return { at: performance.now(), machine: machineBusySeconds(), server: server.user + server.system, serverSystem: server.system, serverMain: main.user + main.system, generator: (own.user + own.system) / 1e6 };
 }
 
 /** Percent of one core used between two samples by the server, and by everything but server and generator. */
