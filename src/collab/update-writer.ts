@@ -12,13 +12,17 @@ interface DocQueue {
 
 /**
  * Group commit for the update log. Rooms hand over accepted updates; a single loop writes every
- * tenant's queued updates (all its documents) in one transaction every `flushMs`. When storage fails, the batches stay in
+ * tenant's queued updates (all its documents) in one statement every `flushMs`, or as soon as
+ * `maxBatch` updates wait (a commit costs about the same however little it holds, and a huge one
+ * would hold the storage thread for long). When storage fails, the batches stay in
  * memory and are retried with backoff until it returns; `hasRoom` tells rooms when the memory bound
  * is reached so they refuse new writes instead of accepting what they could not keep.
  */
 export class UpdateWriter {
   private readonly queues = new Map<string, DocQueue>();
   private pendingBytes = 0;
+  /** Updates queued since the last flush began: past `maxBatch` the next flush starts at once. */
+  private pendingCount = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failures = 0;
@@ -26,7 +30,7 @@ export class UpdateWriter {
 
   constructor(
     private readonly store: DocumentStore,
-    private readonly options: { flushMs: number; maxPendingBytes: number; logger: Logger; metrics: CollabMetrics },
+    private readonly options: { flushMs: number; maxPendingBytes: number; logger: Logger; metrics: CollabMetrics; maxBatch?: number },
   ) {
     options.metrics.pendingBytes = () => this.pendingBytes;
   }
@@ -44,7 +48,17 @@ export class UpdateWriter {
     }
     queue.updates.push(update);
     this.pendingBytes += update.update.byteLength;
-    this.schedule();
+    // A full batch goes at once: at high rates commits come more often instead of growing, so no
+    // single commit holds the storage thread (and a core) for long.
+    if (++this.pendingCount >= this.maxBatch && this.timer && !this.flushing && this.failures === 0) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.schedule(0);
+    } else this.schedule();
+  }
+
+  private get maxBatch(): number {
+    return this.options.maxBatch ?? 500;
   }
 
   /** Whether `key` has updates not yet in storage. */
@@ -56,6 +70,7 @@ export class UpdateWriter {
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (this.queues.size === 0) return;
+    this.pendingCount = 0;
     this.flushing = this.writeAll().finally(() => {
       this.flushing = null;
     });
@@ -84,7 +99,7 @@ export class UpdateWriter {
         () => {
           if (this.failures > 0) this.options.logger.info({ failures: this.failures }, 'update log writable again');
           this.failures = 0;
-          if (this.queues.size > 0) this.schedule();
+          if (this.queues.size > 0) this.schedule(this.pendingCount >= this.maxBatch ? 0 : this.options.flushMs);
         },
         (error: unknown) => {
           this.failures++;

@@ -9,6 +9,10 @@ import { APP_ROLE, TENANT_SETTING } from '../tenancy.js';
  * the realtime path. The function takes the application role and the tenant for its own
  * transaction, so row-level security applies as with `Storage.withTenant`. Rows are inserted in
  * array order, so ids (an identity) keep each document's update order.
+ *
+ * The log's foreign key to `documents` goes: PostgreSQL checked it per row with a row lock on the
+ * document (`FOR KEY SHARE`), a third of each row's cost on PGlite (31 against 20 µs a row in
+ * batches of 500). The function is the log's only writer and creates the document's row first.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql
@@ -31,8 +35,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
     .execute(db);
   await sql.raw(`GRANT EXECUTE ON FUNCTION veza_append_updates(text, text[], text[], text[], float8[], bytea[]) TO ${APP_ROLE}`).execute(db);
+  await sql.raw('ALTER TABLE document_updates DROP CONSTRAINT document_updates_doc_fk').execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql.raw('ALTER TABLE document_updates ADD CONSTRAINT document_updates_doc_fk FOREIGN KEY (tenant_id, doc_id) REFERENCES documents (tenant_id, id)').execute(db);
   await sql.raw('DROP FUNCTION veza_append_updates(text, text[], text[], text[], float8[], bytea[])').execute(db);
 }
