@@ -2,6 +2,9 @@
 // does), then runs worker-main.ts. Plain JavaScript so that it starts the same way under node, tsx
 // and vitest.
 import { register } from 'tsx/esm/api';
+import { lowerThreadPriority } from '../server/thread-priority.mjs';
 
+// The side modules' work waits whenever the realtime path needs the CPU (nice 10).
+lowerThreadPriority(10);
 register();
 await import('./worker-main.ts');

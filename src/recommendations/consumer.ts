@@ -1,5 +1,5 @@
-// The `recommendations` consumer group: signals from the bus into the store. Interactions, follows
-// and co-edits are gathered for a moment and written together, one transaction per tenant and
+// The `recommendations` consumer group: signals from the bus into the store. Interactions (with the
+// experiment outcomes they may be), follows and co-edits are gathered for a moment and written together, one transaction per tenant and
 // batch (a live session reports `session.updated` every second per author; one transaction each was
 // the largest cost of a busy server's consumers). An event's promise settles when its batch is
 // stored, so the bus acknowledges it only then.
@@ -24,6 +24,8 @@ const OUTCOME_TYPES = new Set<string>(['track.played', 'track.liked', 'track.sha
 
 interface TenantBatch {
   interactions: Interaction[];
+  /** Track events that may be outcomes of an experiment's exposure. */
+  outcomes: { userId: string; metric: string; at: Date; itemId: string }[];
   follows: { userId: string; artistId: string; at: Date }[];
   coedits: { userId: string; sessionId: string; at: Date }[];
   waiters: { resolve: () => void; reject: (error: unknown) => void }[];
@@ -58,18 +60,17 @@ export class SignalWriter {
     if (!signal) return;
     const stored = new Promise<void>((resolve, reject) => {
       const batch = this.batchOf(tenantId);
-      if (signal.kind === 'interaction') batch.interactions.push(signal.interaction);
-      else if (signal.kind === 'follow') batch.follows.push(signal);
+      if (signal.kind === 'interaction') {
+        batch.interactions.push(signal.interaction);
+        const { userId, itemId, at } = signal.interaction;
+        if (OUTCOME_TYPES.has(event.type)) batch.outcomes.push({ userId, metric: event.type, at, itemId });
+      } else if (signal.kind === 'follow') batch.follows.push(signal);
       else batch.coedits.push(signal);
       batch.waiters.push({ resolve, reject });
       if (++this.size >= (this.options.maxBatch ?? 1000)) void this.flush();
       else this.timer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 500);
     });
     await stored;
-    if (signal.kind === 'interaction' && OUTCOME_TYPES.has(event.type)) {
-      const { userId, itemId, at } = signal.interaction;
-      await this.store.recordOutcome(tenantId, { userId, metric: event.type, at, value: 1, experimentId: null, itemId });
-    }
   }
 
   /** Writes what is gathered now; resolves when it (and any write before it) is done. */
@@ -85,6 +86,7 @@ export class SignalWriter {
           if (batch.interactions.length) await this.store.addInteractions(tenantId, batch.interactions);
           if (batch.follows.length) await this.store.addFollows(tenantId, batch.follows);
           if (batch.coedits.length) await this.store.addCoedits(tenantId, batch.coedits);
+          await this.store.recordTrackOutcomes(tenantId, batch.outcomes);
           batch.waiters.forEach((w) => w.resolve());
         } catch (error) {
           batch.waiters.forEach((w) => w.reject(error));
@@ -96,7 +98,7 @@ export class SignalWriter {
 
   private batchOf(tenantId: string): TenantBatch {
     let batch = this.batches.get(tenantId);
-    if (!batch) this.batches.set(tenantId, (batch = { interactions: [], follows: [], coedits: [], waiters: [] }));
+    if (!batch) this.batches.set(tenantId, (batch = { interactions: [], outcomes: [], follows: [], coedits: [], waiters: [] }));
     return batch;
   }
 }

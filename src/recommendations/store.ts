@@ -348,6 +348,23 @@ export class RecommendationStore {
     });
   }
 
+  /**
+   * `recordOutcome` for a batch of track events (experiment null, their track as the item): one
+   * statement that attributes each to every experiment whose exposure showed its track before it.
+   */
+  async recordTrackOutcomes(tenantId: string, outcomes: { userId: string; metric: string; at: Date; itemId: string }[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    await this.storage.withTenant(tenantId, (trx) =>
+      sql`
+        INSERT INTO rec_outcomes (tenant_id, experiment_id, user_id, metric, count, value, first_at)
+        SELECT ${tenantId}, e.experiment_id, o.user_id, o.metric, count(*), count(*), min(o.at)
+        FROM unnest(${outcomes.map((o) => o.userId)}::text[], ${outcomes.map((o) => o.metric)}::text[], ${outcomes.map((o) => o.at.toISOString())}::timestamptz[], ${outcomes.map((o) => o.itemId)}::text[]) AS o(user_id, metric, at, item)
+        JOIN rec_exposures e ON e.user_id = o.user_id AND e.first_at <= o.at AND e.items @> jsonb_build_array(o.item)
+        GROUP BY e.experiment_id, o.user_id, o.metric
+        ON CONFLICT (tenant_id, experiment_id, user_id, metric) DO UPDATE SET count = rec_outcomes.count + excluded.count, value = rec_outcomes.value + excluded.value`.execute(trx),
+    );
+  }
+
   /** Per variant: exposed users; per variant and metric: converted users, outcomes and their total value. */
   async experimentCounts(tenantId: string, experimentId: string): Promise<{ exposed: Map<string, number>; outcomes: { variant: string; metric: string; users: number; count: number; value: number }[] }> {
     return this.storage.withTenant(tenantId, async (trx) => {

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { lowerThreadPriority } from '../server/thread-priority.mjs';
 
 /** @type {{ kind: 'pglite' | 'postgres', databaseUrl?: string, pgliteDir?: string, poolSize: number }} */
 const options = workerData;
@@ -19,24 +20,30 @@ let nextConnection = 1;
 
 /**
  * PGlite has one connection. Each thread's kysely serialises its own use of it, but the threads
- * share it here: a second thread's transaction waits for the first to release the connection.
+ * share it here: a second thread's transaction waits for the first to release the connection. The
+ * main thread (the update log's group commit, requests) goes before the event consumers' thread, so
+ * a backlog of side-module work never delays what the realtime path stores.
  */
-const waiting = [];
+const waiting = { main: [], others: [] };
 let held = false;
-async function lockConnection() {
+async function lockConnection(owner) {
   if (options.kind !== 'pglite') return;
   if (!held) {
     held = true;
     return;
   }
-  await new Promise((resolve) => waiting.push(resolve));
+  await new Promise((resolve) => (owner === parentPort ? waiting.main : waiting.others).push(resolve));
 }
 function unlockConnection() {
   if (options.kind !== 'pglite') return;
-  const next = waiting.shift();
+  const next = waiting.main.shift() ?? waiting.others.shift();
   if (next) next();
   else held = false;
 }
+
+// What this thread does (the update log's writes, the consumers' queries) can wait a moment for the
+// main thread's forwarding.
+lowerThreadPriority(5);
 
 async function init() {
   if (options.kind === 'postgres') {
@@ -62,7 +69,7 @@ function connection(id) {
 /** @type {Record<string, (request: any, owner: unknown) => Promise<unknown>>} */
 const operations = {
   acquire: async (_request, owner) => {
-    await lockConnection();
+    await lockConnection(owner);
     try {
       // Its thread went away while this waited: nobody would release it.
       if (gone.has(owner)) throw new Error('storage worker: the requesting thread is gone');
