@@ -2,6 +2,7 @@
 // leaderboards): rules defined over the API, events through the bus, awards exactly once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
+import type { LinkedBus } from '../../src/events/linked-bus.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -62,7 +63,9 @@ describe('achievements, levels and quests on the embedded default', () => {
     await waitFor(() => seen.filter((e) => e.type === 'level.up').length === 1, 'level.up', 5000);
     expect(seen.filter((e) => e.type === 'achievement.unlocked').map((e) => e.payload)).toEqual([expect.objectContaining({ userId: 'ann', achievementId: 'listener', points: 150 })]);
     expect(seen.find((e) => e.type === 'level.up')!.payload).toEqual({ userId: 'ann', level: 2, points: 150 });
-    // The leaderboards counted the award once, on the tenant and the platform boards.
+    // The leaderboards counted the award once, on the tenant and the platform boards (once the
+    // consumers, on their thread, have handled the bus's copies too).
+    await (server.veza.bus as LinkedBus).idle();
     expect((await call('GET', '/api/v1/gamification/leaderboards/points?period=all')).body.entries).toEqual([{ rank: 1, member: 'ann', value: 150 }]);
     expect((await call('GET', '/api/v1/gamification/leaderboards/points?scope=global&around=ann', undefined, user)).body).toMatchObject({ entry: { rank: 1, member: 'default/ann', value: 150 } });
   });
