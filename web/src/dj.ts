@@ -185,7 +185,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
       h('div', { class: 'toolbar' }, h('h2', {}, `DJ room: ${roomId}`), status),
       controls,
       errorLine,
-      h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Chat'), chatLog, chatForm, h('h3', {}, 'Tips'), h('p', { class: 'muted' }, 'Tips and superchat are not built yet: they come with the gamification module (issue 9).'))),
+      h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Chat'), chatLog, chatForm, h('h3', {}, 'Tips'), h('p', { class: 'muted' }, 'Tips reach the room through the tips API; this page does not show them yet.'))),
     ),
   );
   return {
