@@ -27,7 +27,7 @@ describe.skipIf(!worker || !browserPath)('a DJ room in Chromium: two simulcast c
     await rig?.close();
   });
 
-  it('shows viewers the live camera only, switches them all at once, and lets them pick a simulcast layer', { timeout: 90_000 }, async () => {
+  it('shows viewers the live camera only, switches them all at once, and lets them pick a simulcast layer', { timeout: 120_000 }, async () => {
     const room = `dj-${Date.now()}`;
     const wsUrl = server.url.replace('http', 'ws');
     const owner = await server.veza.auth.sign({ sub: 'dj', docs: { [room]: 'owner' } });
@@ -68,7 +68,9 @@ describe.skipIf(!worker || !browserPath)('a DJ room in Chromium: two simulcast c
 
       // Simulcast: the viewer asks for the lowest layer, the SFU sends it, and the picture gets smaller.
       const video1 = consumers.find((c) => c.producerId === cam1)!;
-      await expect.poll(async () => (await byProducer())[cam1]!.frameWidth, { timeout: 20_000 }).toBeGreaterThan(160);
+      // Chromium's bandwidth estimate has to ramp up to a wider layer first; on a loaded machine (the
+      // suite runs files side by side on two cores) that has taken more than 20 s.
+      await expect.poll(async () => (await byProducer())[cam1]!.frameWidth, { timeout: 45_000 }).toBeGreaterThan(160);
       const wide = (await byProducer())[cam1]!.frameWidth;
       const answer = await viewer('viewerRequest', index, 'setPreferredLayers', { consumerId: video1.id, spatialLayer: 0 });
       expect(answer).toMatchObject({ preferredLayers: { spatialLayer: 0 } });
