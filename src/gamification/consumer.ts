@@ -3,6 +3,7 @@
 // outbox, and the leaderboard moves go to the main thread, whose store serves and pushes them.
 // Events are gathered for a moment and applied in one transaction per tenant and batch; should a
 // batch fail, its events are applied one by one, so one bad event does not take others with it.
+import { TenantBatches } from '../consumers/batches.js';
 import type { ConsumerModule } from '../consumers/contract.js';
 import type { VezaEvent } from '../events/catalog.js';
 import { GamificationEngine } from './engine.js';
@@ -14,63 +15,45 @@ const SWEEP_EVERY_MS = 15_000;
 const BATCH_MS = 25;
 const MAX_BATCH = 200;
 
-interface Waiting {
-  event: VezaEvent;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 export class EngineBatcher {
-  private pending = new Map<string, Waiting[]>();
-  private size = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly batches: TenantBatches<VezaEvent>;
 
   constructor(
     private readonly engine: GamificationEngine,
     private readonly applyBoards: (updates: LeaderboardUpdate[]) => Promise<void>,
-  ) {}
+  ) {
+    this.batches = new TenantBatches((tenantId, events) => this.apply(tenantId, events), { flushMs: BATCH_MS, maxBatch: MAX_BATCH });
+  }
 
   /** Resolves once the event is applied and its leaderboard moves are handed over. */
   handle(event: VezaEvent): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const list = this.pending.get(event.tenantId) ?? [];
-      list.push({ event, resolve, reject });
-      this.pending.set(event.tenantId, list);
-      if (++this.size >= MAX_BATCH) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), BATCH_MS);
-    });
+    return this.batches.add(event.tenantId, event);
   }
 
   flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const pending = this.pending;
-    this.pending = new Map();
-    this.size = 0;
-    this.chain = this.chain.then(async () => {
-      for (const [tenantId, list] of pending) await this.apply(tenantId, list);
-    });
-    return this.chain;
+    return this.batches.flush();
   }
 
-  private async apply(tenantId: string, list: Waiting[]): Promise<void> {
+  /** The whole batch in one transaction; should that fail, one event at a time, each with its own outcome. */
+  private async apply(tenantId: string, events: VezaEvent[]): Promise<readonly unknown[] | void> {
     try {
-      const updates = await this.engine.handleBatch(tenantId, list.map((w) => w.event));
+      const updates = await this.engine.handleBatch(tenantId, events);
       const moves = [...updates.values()].flat();
       if (moves.length > 0) await this.applyBoards(moves);
-      list.forEach((w) => w.resolve());
+      return;
     } catch {
-      // One by one: the events that can be applied are, the one that cannot fails alone (and is retried, then parked, by the bus).
-      for (const w of list) {
+      // The events that can be applied are; the one that cannot fails alone (and is retried, then parked, by the bus).
+      const errors: unknown[] = [];
+      for (const event of events) {
         try {
-          const moves = await this.engine.handle(w.event);
+          const moves = await this.engine.handle(event);
           if (moves.length > 0) await this.applyBoards(moves);
-          w.resolve();
+          errors.push(undefined);
         } catch (error) {
-          w.reject(error);
+          errors.push(error);
         }
       }
+      return errors;
     }
   }
 }

@@ -4,6 +4,7 @@
 // the largest cost of a busy server's consumers). An event's promise settles when its batch is
 // stored, so the bus acknowledges it only then.
 import type { EventType, VezaEvent } from '../events/catalog.js';
+import { TenantBatches } from '../consumers/batches.js';
 import type { ConsumerModule } from '../consumers/contract.js';
 import { signalFromEvent, type Interaction } from './signals.js';
 import { RecommendationStore } from './store.js';
@@ -22,25 +23,20 @@ export const SIGNAL_TYPES = [
 /** Events that count as an outcome of an exposure when their track was among the items shown. */
 const OUTCOME_TYPES = new Set<string>(['track.played', 'track.liked', 'track.shared', 'track.purchased']);
 
-interface TenantBatch {
-  interactions: Interaction[];
-  /** Track events that may be outcomes of an experiment's exposure. */
-  outcomes: { userId: string; metric: string; at: Date; itemId: string }[];
-  follows: { userId: string; artistId: string; at: Date }[];
-  coedits: { userId: string; sessionId: string; at: Date }[];
-  waiters: { resolve: () => void; reject: (error: unknown) => void }[];
-}
+type Signal =
+  | { kind: 'interaction'; interaction: Interaction; outcome: { userId: string; metric: string; at: Date; itemId: string } | null }
+  | { kind: 'follow'; userId: string; artistId: string; at: Date }
+  | { kind: 'coedit'; userId: string; sessionId: string; at: Date };
 
 export class SignalWriter {
-  private batches = new Map<string, TenantBatch>();
-  private size = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly batches: TenantBatches<Signal>;
 
   constructor(
     private readonly store: RecommendationStore,
-    private readonly options: { flushMs?: number; maxBatch?: number } = {},
-  ) {}
+    options: { flushMs?: number; maxBatch?: number } = {},
+  ) {
+    this.batches = new TenantBatches((tenantId, signals) => this.write(tenantId, signals), { flushMs: options.flushMs ?? 500, maxBatch: options.maxBatch ?? 1000 });
+  }
 
   /** Applies one event; resolves once what it changed is stored. */
   async handle(event: VezaEvent): Promise<void> {
@@ -58,48 +54,24 @@ export class SignalWriter {
     }
     const signal = signalFromEvent(event);
     if (!signal) return;
-    const stored = new Promise<void>((resolve, reject) => {
-      const batch = this.batchOf(tenantId);
-      if (signal.kind === 'interaction') {
-        batch.interactions.push(signal.interaction);
-        const { userId, itemId, at } = signal.interaction;
-        if (OUTCOME_TYPES.has(event.type)) batch.outcomes.push({ userId, metric: event.type, at, itemId });
-      } else if (signal.kind === 'follow') batch.follows.push(signal);
-      else batch.coedits.push(signal);
-      batch.waiters.push({ resolve, reject });
-      if (++this.size >= (this.options.maxBatch ?? 1000)) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 500);
-    });
-    await stored;
+    if (signal.kind !== 'interaction') return this.batches.add(tenantId, signal);
+    const { userId, itemId, at } = signal.interaction;
+    return this.batches.add(tenantId, { ...signal, outcome: OUTCOME_TYPES.has(event.type) ? { userId, metric: event.type, at, itemId } : null });
   }
 
   /** Writes what is gathered now; resolves when it (and any write before it) is done. */
   flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const batches = this.batches;
-    this.batches = new Map();
-    this.size = 0;
-    this.chain = this.chain.then(async () => {
-      for (const [tenantId, batch] of batches) {
-        try {
-          if (batch.interactions.length) await this.store.addInteractions(tenantId, batch.interactions);
-          if (batch.follows.length) await this.store.addFollows(tenantId, batch.follows);
-          if (batch.coedits.length) await this.store.addCoedits(tenantId, batch.coedits);
-          await this.store.recordTrackOutcomes(tenantId, batch.outcomes);
-          batch.waiters.forEach((w) => w.resolve());
-        } catch (error) {
-          batch.waiters.forEach((w) => w.reject(error));
-        }
-      }
-    });
-    return this.chain;
+    return this.batches.flush();
   }
 
-  private batchOf(tenantId: string): TenantBatch {
-    let batch = this.batches.get(tenantId);
-    if (!batch) this.batches.set(tenantId, (batch = { interactions: [], outcomes: [], follows: [], coedits: [], waiters: [] }));
-    return batch;
+  private async write(tenantId: string, signals: Signal[]): Promise<void> {
+    const interactions = signals.flatMap((s) => (s.kind === 'interaction' ? [s.interaction] : []));
+    const follows = signals.flatMap((s) => (s.kind === 'follow' ? [s] : []));
+    const coedits = signals.flatMap((s) => (s.kind === 'coedit' ? [s] : []));
+    if (interactions.length) await this.store.addInteractions(tenantId, interactions);
+    if (follows.length) await this.store.addFollows(tenantId, follows);
+    if (coedits.length) await this.store.addCoedits(tenantId, coedits);
+    await this.store.recordTrackOutcomes(tenantId, signals.flatMap((s) => (s.kind === 'interaction' && s.outcome ? [s.outcome] : [])));
   }
 }
 

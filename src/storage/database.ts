@@ -87,7 +87,7 @@ export class Storage {
   async withTenant<T>(tenantId: string, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
     return this.db.transaction().execute(async (trx) => {
-      await tenantSettings(tenantId).execute(trx);
+      await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config(${TENANT_SETTING}, ${tenantId}, true)`.execute(trx);
       return fn(trx);
     });
   }
@@ -110,9 +110,6 @@ export class Storage {
     await this.db.destroy();
   }
 }
-
-/** The transaction-local role and tenant that RLS policies read. */
-const tenantSettings = (tenantId: string) => sql`SELECT set_config('role', ${APP_ROLE}, true), set_config(${TENANT_SETTING}, ${tenantId}, true)`;
 
 /** bytea arrives as Buffer from pg and as Uint8Array from PGlite; callers get a plain Uint8Array. */
 export function bytes(value: Uint8Array): Uint8Array {
