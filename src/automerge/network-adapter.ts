@@ -48,6 +48,13 @@ export class UwsServerAdapter extends NetworkAdapter {
   private readonly peers = new Map<PeerId, AutomergeSocket>();
   /** idle until the repo connects us (it first reads its storage id), stopped after its shutdown. */
   private state: 'idle' | 'connected' | 'stopped' = 'idle';
+  /**
+   * Ready once a first peer has joined, as the reference server adapter is ready at its first
+   * connection: a repo looks up a document it lacks only after the network is ready, and with no
+   * peer known yet it would conclude at once that nobody has it, while its clients are still
+   * connecting. Waiting for the join (not the mere connection) closes the window between the two.
+   */
+  private joined = false;
   private markReady!: () => void;
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve));
 
@@ -56,7 +63,7 @@ export class UwsServerAdapter extends NetworkAdapter {
   }
 
   isReady(): boolean {
-    return this.state === 'connected';
+    return this.state === 'connected' && this.joined;
   }
 
   whenReady(): Promise<void> {
@@ -67,7 +74,6 @@ export class UwsServerAdapter extends NetworkAdapter {
     this.peerId = peerId;
     this.peerMetadata = peerMetadata ?? this.peerMetadata ?? {};
     this.state = 'connected';
-    this.markReady();
     for (const ws of [...this.sockets]) {
       const conn = ws.getUserData().state;
       const waiting = conn.waiting;
@@ -173,6 +179,11 @@ export class UwsServerAdapter extends NetworkAdapter {
     conn.peerId = message.senderId;
     this.peers.set(message.senderId, ws);
     this.emit('peer-candidate', { peerId: message.senderId, peerMetadata: stripUndefined(message.peerMetadata ?? {}) });
+    // After the repo has the peer (its handler runs synchronously), so a waiting lookup asks it.
+    if (!this.joined) {
+      this.joined = true;
+      this.markReady();
+    }
     this.write(ws, encodeServerMessage(peerAnswer(this.peerId!, this.peerMetadata ?? {}, message.senderId)));
   }
 

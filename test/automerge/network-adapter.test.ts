@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { encodeSyncMessage } from '@automerge/automerge';
-import { cbor, generateAutomergeUrl, parseAutomergeUrl, type Message, type NetworkAdapter, type PeerId, type StorageId } from '@automerge/automerge-repo';
+import { cbor, generateAutomergeUrl, parseAutomergeUrl, Repo, type Message, type NetworkAdapter, type PeerId, type StorageId } from '@automerge/automerge-repo';
 import { runNetworkAdapterTests } from '@automerge/automerge-repo/helpers/tests/network-adapter-tests.js';
 import { WebSocketClientAdapter, WebSocketServerAdapter } from '@automerge/automerge-repo-network-websocket';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,54 @@ describe('UwsServerAdapter', () => {
     };
     return { adapters: [clients[0], serverAdapter, clients[1]], teardown };
   }, 'uWS server adapter, reference WebSocket clients');
+});
+
+/**
+ * A repo on the server side that looks for a document before any client has joined: the clients
+ * may be connecting still, so "nobody has it" cannot be concluded yet. The acceptance suite above
+ * does exactly this after a fixed 50 ms pause, which a loaded machine does not keep.
+ */
+describe('readiness', () => {
+  it('waits for its first peer before it decides a document is unavailable', async () => {
+    const path = '/automerge-readiness';
+    const serverAdapter = new UwsServerAdapter({ logger: server.veza.logger, maxBackpressureBytes: 4 << 20 });
+    server.veza.server.ws.route(path, automergeRoute(() => serverAdapter));
+    const serverRepo = new Repo({ network: [serverAdapter], peerId: 'readiness-server' as PeerId });
+    const clientAdapter = new WebSocketClientAdapter(`${server.url.replace('http', 'ws')}${path}?token=${token}`);
+    // The client repo exists and holds the document, but its socket opens only after the server's find began.
+    const clientRepo = new Repo({ network: [], peerId: 'readiness-client' as PeerId });
+    const created = clientRepo.create<{ title?: string }>();
+    created.change((d) => (d.title = 'first take'));
+    try {
+      expect(serverAdapter.isReady()).toBe(false);
+      const found = serverRepo.find<{ title?: string }>(created.url);
+      // Let the server's repo run as far as it can with nobody connected.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      clientRepo.networkSubsystem.addNetworkAdapter(clientAdapter);
+      const handle = await found;
+      expect(handle.doc().title).toBe('first take');
+      expect(serverAdapter.isReady()).toBe(true);
+    } finally {
+      clientAdapter.disconnect();
+      serverAdapter.disconnect();
+    }
+  });
+
+  it('still finds nothing quickly once a peer has joined and nobody has the document', async () => {
+    const path = '/automerge-readiness-none';
+    const serverAdapter = new UwsServerAdapter({ logger: server.veza.logger, maxBackpressureBytes: 4 << 20 });
+    server.veza.server.ws.route(path, automergeRoute(() => serverAdapter));
+    const serverRepo = new Repo({ network: [serverAdapter], peerId: 'readiness-server-2' as PeerId });
+    const clientAdapter = new WebSocketClientAdapter(`${server.url.replace('http', 'ws')}${path}?token=${token}`);
+    new Repo({ network: [clientAdapter], peerId: 'readiness-client-2' as PeerId });
+    try {
+      await serverAdapter.whenReady();
+      await expect(serverRepo.find(generateAutomergeUrl())).rejects.toThrow(/unavailable/);
+    } finally {
+      clientAdapter.disconnect();
+      serverAdapter.disconnect();
+    }
+  });
 });
 
 /**
