@@ -68,9 +68,9 @@ describe.skipIf(!worker || !browserPath)('a DJ room in Chromium: two simulcast c
 
       // Simulcast: the viewer asks for the lowest layer, the SFU sends it, and the picture gets smaller.
       const video1 = consumers.find((c) => c.producerId === cam1)!;
-      // Chromium's bandwidth estimate has to ramp up to a wider layer first. Its delay-based estimate
-      // backs off when both cores are busy (it once stayed at the lowest layer for 45 s next to the rest
-      // of the suite), which is why this file runs alone with the end-to-end suites.
+      // Chromium's bandwidth estimate has to ramp up to a wider layer first: alone that takes about 3 s;
+      // next to the rest of the suite on two cores it once stayed at the lowest layer for 45 s, which is
+      // why this file runs alone with the end-to-end suites.
       await expect.poll(async () => (await byProducer())[cam1]!.frameWidth, { timeout: 45_000 }).toBeGreaterThan(160);
       const wide = (await byProducer())[cam1]!.frameWidth;
       const answer = await viewer('viewerRequest', index, 'setPreferredLayers', { consumerId: video1.id, spatialLayer: 0 });
