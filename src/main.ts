@@ -80,6 +80,8 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
   const storage = await Storage.open(config);
   // Closed last-opened first: the bus finishes its handlers while tracing and storage still work.
   const cleanups: (() => Promise<unknown>)[] = [() => storage.close()];
+  /** When shutdown must be over (set as it begins); the cleanups that wait on children read it. */
+  let stopDeadline: number | null = null;
   try {
     const applied = await storage.migrate();
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
@@ -173,7 +175,8 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         // Outputs finish their files before the workers go; the room events stop first.
         cleanups.push(() => plane.close());
         cleanups.push(async () => liveService.close());
-        cleanups.push(() => outputs.close());
+        // What is left of the shutdown deadline, less a second for the steps after this one.
+        cleanups.push(() => outputs.close(stopDeadline === null ? undefined : Math.max(0, stopDeadline - Date.now() - 1000)));
         mediaSignaling.attach(plane);
       } catch (error) {
         logger.error({ err: error }, 'media plane could not start; /media answers 503');
@@ -188,6 +191,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const shutdown = () =>
       (stopping ??= (async () => {
         const deadline = Date.now() + config.shutdownTimeoutMs;
+        stopDeadline = deadline;
         const drained = await server.drain(config.shutdownTimeoutMs);
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;

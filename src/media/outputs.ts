@@ -10,6 +10,9 @@ import { CAMERA_SWITCH, startHls } from './hls.js';
 import type { LiveRoom, MediaPlane, RoomInfo } from './plane.js';
 import { Recording, type RecordingResult } from './recording.js';
 
+/** How long shutdown lets a recording's ffmpeg finish its file when the caller names no deadline. */
+const SHUTDOWN_GRACE_MS = 5000;
+
 export type OutputKind = MediaOutputsTable['kind'];
 type RoomProducer = ReturnType<LiveRoom['producers']>[number];
 
@@ -234,9 +237,13 @@ export class MediaOutputs {
     return running?.kind === 'hls' ? running.location : null;
   }
 
-  /** Stops everything (shutdown): files are finished and rows updated. */
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.running.values()].map((running) => this.stopRunning(running)));
+  /**
+   * Stops everything (shutdown): files are finished and rows updated. A recording's ffmpeg gets
+   * `graceMs` to finish its file (a room that went quiet would otherwise hold it until its input
+   * times out) and is killed after; HLS, whose directory goes with it, gets at most a second.
+   */
+  async close(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+    await Promise.allSettled([...this.running.values()].map((running) => this.stopRunning(running, running.kind === 'hls' ? Math.min(graceMs, 1000) : graceMs)));
   }
 
   /** Every audio producer, then every video producer (the cameras), in the room's order. */
@@ -301,13 +308,16 @@ export class MediaOutputs {
     }
   }
 
-  private stopRunning(running: Running): Promise<MediaOutput> {
+  private stopRunning(running: Running, killAfterMs?: number): Promise<MediaOutput> {
     if (running.restartTimer) clearTimeout(running.restartTimer);
     running.restartTimer = null;
+    const deadline = killAfterMs === undefined ? {} : { killAfterMs };
+    // A restart may be waiting for the ffmpeg it replaces to stop: that one is hurried too.
+    if (killAfterMs !== undefined) void running.recording.stop(deadline);
     running.finishing ??= (async () => {
       // A restart in progress sees `finishing` and launches nothing; then what runs is stopped.
       await running.swap;
-      return this.complete(running, await running.recording.stop());
+      return this.complete(running, await running.recording.stop(deadline));
     })();
     return running.finishing;
   }

@@ -97,6 +97,10 @@ export interface RecordingOptions {
 export class Recording {
   private stopped = false;
   private stopping: Promise<RecordingResult> | null = null;
+  private killTimer: NodeJS.Timeout | undefined;
+  private killAt = Infinity;
+  /** Set when stop() had to SIGKILL ffmpeg: how long it had been given to finish. */
+  private killedAfterMs: number | null = null;
   private readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private stderr = '';
   private readonly startedAt = Date.now();
@@ -188,24 +192,40 @@ export class Recording {
    * Stops ffmpeg and reports what was written. SIGINT makes ffmpeg finish the file at its next
    * packet; when no media flows any more (the producers left), it only notices once its RTP input
    * times out, 10 s after the last packet, and then finishes the file too. A second SIGINT would
-   * not help: it also aborts writing the trailer. SIGKILL is the last resort, past that.
+   * not help: it also aborts writing the trailer. SIGKILL is the last resort, past that, or
+   * after `killAfterMs` (shutdown cannot wait for the input to time out).
    */
-  stop(): Promise<RecordingResult> {
-    this.stopping ??= this.finish();
+  stop(options: { killAfterMs?: number } = {}): Promise<RecordingResult> {
+    const killAfterMs = options.killAfterMs ?? INPUT_TIMEOUT_MS + 3000;
+    // A stop already under way gets the earlier of its deadline and this one (shutdown hurries it).
+    if (this.stopping) this.killAfter(killAfterMs);
+    this.stopping ??= this.finish(killAfterMs);
     return this.stopping;
   }
 
-  private async finish(): Promise<RecordingResult> {
+  private async finish(killAfterMs: number): Promise<RecordingResult> {
     const wasRunning = this.running;
     this.stopped = true;
     if (wasRunning) {
       this.ffmpeg.kill('SIGINT');
-      const timer = setTimeout(() => this.ffmpeg.kill('SIGKILL'), INPUT_TIMEOUT_MS + 3000);
+      this.killAfter(killAfterMs);
       await this.exit;
-      clearTimeout(timer);
+      clearTimeout(this.killTimer);
     }
     this.closeLegs();
     return this.result(wasRunning ? null : 'ffmpeg exited before the recording was stopped');
+  }
+
+  /** SIGKILL in `ms` unless ffmpeg has exited by then, or an earlier kill is already due. */
+  private killAfter(ms: number): void {
+    const at = Date.now() + Math.max(0, ms);
+    if (this.killAt <= at || this.ffmpeg.exitCode !== null || this.ffmpeg.signalCode !== null) return;
+    clearTimeout(this.killTimer);
+    this.killAt = at;
+    this.killTimer = setTimeout(() => {
+      this.killedAfterMs = ms;
+      this.ffmpeg.kill('SIGKILL');
+    }, Math.max(0, ms));
   }
 
   private closeLegs(): void {
@@ -223,7 +243,8 @@ export class Recording {
     const wentQuiet = early !== null && finishedFile && /Connection timed out/.test(this.stderr) && bytes > 0;
     const clean = (early === null || wentQuiet) && finishedFile;
     let error: string | null = null;
-    if (!clean) error = `${early ?? 'ffmpeg failed'} (code ${String(code)}, signal ${String(signal)})${tail ? `: ${tail}` : ''}`;
+    if (this.killedAfterMs !== null) error = `ffmpeg did not finish within ${this.killedAfterMs} ms of being stopped and was killed; the file holds what it had written${tail ? `: ${tail}` : ''}`;
+    else if (!clean) error = `${early ?? 'ffmpeg failed'} (code ${String(code)}, signal ${String(signal)})${tail ? `: ${tail}` : ''}`;
     else if (bytes === 0) error = `no media was written (no packets reached ffmpeg)${tail ? `: ${tail}` : ''}`;
     else if (this.options.validate) error = await unreadable(this.file);
     return { status: error ? 'failed' : 'finished', error, bytes, durationMs, ...(wentQuiet ? { note: `the room sent no media for ${INPUT_TIMEOUT_MS / 1000} s, so the recording ended` } : {}) };

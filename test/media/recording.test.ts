@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveRoom } from '../../src/media/plane.js';
 import { Recording, type RecordingResult } from '../../src/media/recording.js';
 import { builtWorker } from '../helpers/media.js';
-import { ffmpegAvailable, startFedRoom, type FedRoom, type RtpSource } from '../helpers/rtp-source.js';
+import { ffmpegAvailable, startFedRoom, startRtpSource, type FedRoom, type RtpSource } from '../helpers/rtp-source.js';
 
 const worker = builtWorker();
 const ready = worker !== null && ffmpegAvailable();
@@ -64,6 +64,22 @@ describe.skipIf(!ready)('recording a live room with ffmpeg', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(unexpected).not.toBeNull();
     expect(unexpected!.status).toBe('failed');
+  }, 30_000);
+
+  it('kills an ffmpeg that cannot finish within the deadline it was stopped with (a room gone quiet), and says so', async () => {
+    // Its own source, stopped before the recording is: no packet arrives any more, so ffmpeg would
+    // notice the SIGINT only when its RTP input times out.
+    const quiet = await startRtpSource(room, 'audio');
+    const file = path.join(dir, 'quiet.webm');
+    const recording = await Recording.start(room, [quiet.producer], { file });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await quiet.stop();
+    const result = await recording.stop({ killAfterMs: 300 });
+    expect(recording.ffmpeg.signalCode).toBe('SIGKILL');
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatch(/did not finish within 300 ms of being stopped and was killed/);
+    // A later stop with another deadline returns the same result.
+    expect(await recording.stop({ killAfterMs: 10 })).toBe(result);
   }, 30_000);
 
   it('refuses to start without producers', async () => {

@@ -249,6 +249,11 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
       for (const page of [dj, fan, late]) await expect.poll(() => page.getByTestId('room-chat').textContent()).toContain('late what a set');
       await late.screenshot({ path: path.join(SHOTS, 'dj-viewer-hls.png') });
       for (const page of [dj, fan, late]) await page.context().close();
+      // Everyone left, so HLS's ffmpeg hears nothing more and would finish only when its input times
+      // out: shutdown does not wait for that, ends within its deadline and leaves no HLS files behind.
+      expect(await live.veza.shutdown()).toBe(true);
+      const hls = path.join(live.config.dataDir, 'hls');
+      expect(existsSync(hls) ? readdirSync(hls) : []).toEqual([]);
     });
   });
 });
