@@ -28,7 +28,10 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-describe('UwsServerAdapter', () => {
+/** How many times the acceptance suite runs in a row (AUTOMERGE_SUITE_REPEATS=100 to hunt races). */
+const repeats = Math.max(1, Number(process.env.AUTOMERGE_SUITE_REPEATS ?? 1));
+
+describe.each(Array.from({ length: repeats }, (_, i) => i + 1))('UwsServerAdapter (run %i)', () => {
   runNetworkAdapterTests(async () => {
     const path = `/automerge-suite-${++routes}`;
     const serverAdapter = new UwsServerAdapter({ logger: server.veza.logger, maxBackpressureBytes: 4 << 20 });
