@@ -27,6 +27,13 @@ interface StoredQuest extends Quest {
   questId: string;
 }
 
+/** What applying an event did: whether it was new, and what it awarded (again, for a redelivery). */
+interface Applied {
+  event: VezaEvent;
+  fresh: boolean;
+  awards: Award[];
+}
+
 export class GamificationEngine {
   private readonly rules = new Map<string, { at: number; rules: Promise<StoredRule[]> }>();
   private readonly quests = new Map<string, { at: number; quests: Promise<StoredQuest[]> }>();
@@ -81,10 +88,13 @@ export class GamificationEngine {
       else updates.set(event.id, boardUpdates(event, []));
     }
     if (relevant.length === 0) return updates;
+    // A quest completes and rewards inside one event's transaction: a batch with quest events is applied event by event.
+    const oneByOne = relevant.some((e) => quests.some((q) => q.event === e.type));
     const { results, derived } = await retryDeadlocks(() =>
       this.storage.withTenant(tenantId, async (trx) => {
-        const results: { event: VezaEvent; fresh: boolean; awards: Award[] }[] = [];
-        for (const event of relevant) results.push({ event, ...(await this.apply(trx, event, rules, quests)) });
+        const results: Applied[] = [];
+        if (oneByOne) for (const event of relevant) results.push({ event, ...(await this.apply(trx, event, rules, quests)) });
+        else results.push(...(await this.applyTogether(trx, tenantId, relevant, rules)));
         return { results, derived: this.outbox.taken(trx) };
       }),
     );
@@ -102,7 +112,6 @@ export class GamificationEngine {
       const done = await trx.selectFrom('gam_awards').select(['user_id', 'achievement_id', 'points']).where('event_id', '=', event.id).orderBy('user_id').execute();
       return { fresh: false, awards: done.map((a) => ({ userId: a.user_id, achievementId: a.achievement_id, points: a.points })) };
     }
-    const at = new Date(event.at);
     const awards: Award[] = [];
     for (const quest of quests) {
       const contribution = contributionOf(quest, event);
@@ -114,7 +123,107 @@ export class GamificationEngine {
       const award = await this.progress(trx, event, rule, subject);
       if (award) awards.push(award);
     }
-    // Points and levels, users in id order.
+    await this.addPoints(trx, event, awards);
+    return { fresh: true, awards };
+  }
+
+  /**
+   * Events that no quest concerns, applied as one after another would be, with the statements paid
+   * once per batch instead of once per event: the event ids recorded in one insert, the progress
+   * rows they count towards read and locked in one select (in key order, so concurrent batches
+   * cannot deadlock) and written back in one update. Awards, points and levels (rare) as for one event.
+   */
+  private async applyTogether(trx: Trx, tenantId: string, events: VezaEvent[], rules: StoredRule[]): Promise<Applied[]> {
+    const inserted = await trx
+      .insertInto('gam_processed')
+      .values(events.map((e) => ({ tenant_id: tenantId, event_id: e.id })))
+      .onConflict((oc) => oc.doNothing())
+      .returning('event_id')
+      .execute();
+    const unclaimed = new Set(inserted.map((r) => r.event_id));
+    // A copy of an event later in the same batch is a redelivery, like a copy in a later batch.
+    const isFresh = events.map((e) => unclaimed.delete(e.id));
+    const counted: { rule: StoredRule; userId: string; key: string; awardKey: string }[][] = events.map((event, i) =>
+      !isFresh[i]
+        ? []
+        : rules.flatMap((rule) => {
+            const userId = subjectOf(rule, event);
+            return userId ? [{ rule, userId, key: `${userId}\u0000${rule.ruleId}\u0000${counterOf(rule)}`, awardKey: `${userId}\u0000${rule.ruleId}` }] : [];
+          }),
+    );
+    const all = counted.flat();
+    const users = [...new Set(all.map((c) => c.userId))];
+    const ruleIds = [...new Set(all.map((c) => c.rule.ruleId))];
+    const awarded = new Set<string>();
+    const states = new Map<string, Progress>();
+    if (all.length > 0) {
+      const rows = await trx.selectFrom('gam_awards').select(['user_id', 'achievement_id']).where('user_id', 'in', users).where('achievement_id', 'in', ruleIds).execute();
+      for (const r of rows) awarded.add(`${r.user_id}\u0000${r.achievement_id}`);
+      const open = new Map(all.filter((c) => !awarded.has(c.awardKey)).map((c) => [c.key, c]));
+      if (open.size > 0) {
+        const at = new Date(events[0]!.at);
+        await trx
+          .insertInto('gam_progress')
+          .values([...open.values()].map((c) => ({ tenant_id: tenantId, user_id: c.userId, rule_id: c.rule.ruleId, counter: counterOf(c.rule), state: JSON.stringify(emptyProgress(c.rule.criteria)), updated_at: at })))
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+        const locked = await trx
+          .selectFrom('gam_progress')
+          .select(['user_id', 'rule_id', 'counter', 'state'])
+          .where('user_id', 'in', [...new Set([...open.values()].map((c) => c.userId))])
+          .where('rule_id', 'in', [...new Set([...open.values()].map((c) => c.rule.ruleId))])
+          .orderBy('user_id')
+          .orderBy('rule_id')
+          .orderBy('counter')
+          .forUpdate()
+          .execute();
+        for (const r of locked) states.set(`${r.user_id}\u0000${r.rule_id}\u0000${r.counter}`, parseJson(r.state) as Progress);
+      }
+    }
+    const results: Applied[] = [];
+    const written = new Map<string, { userId: string; ruleId: string; counter: string; at: Date }>();
+    for (const [i, event] of events.entries()) {
+      if (!isFresh[i]) continue;
+      const at = new Date(event.at);
+      const awards: Award[] = [];
+      for (const { rule, userId, key, awardKey } of counted[i]!) {
+        if (awarded.has(awardKey)) continue;
+        const state = states.get(key);
+        if (!state) throw new Error(`progress of ${userId} towards ${rule.ruleId} was not found after it was inserted`);
+        const next = advance(rule.criteria, state, event, at.getTime());
+        states.set(key, next);
+        written.set(key, { userId, ruleId: rule.ruleId, counter: counterOf(rule), at });
+        if (!standing(rule.criteria, next).met) continue;
+        awarded.add(awardKey);
+        const award = await this.award(trx, event, { userId, achievementId: rule.ruleId, version: rule.version, category: rule.category, title: rule.title, points: rule.points, reward: rule.reward ?? null });
+        if (award) awards.push(award);
+      }
+      await this.addPoints(trx, event, awards);
+      results.push({ event, fresh: true, awards });
+    }
+    if (written.size > 0) {
+      const rows = [...written.entries()];
+      await sql`
+        update gam_progress p set state = v.state::jsonb, updated_at = v.at
+        from unnest(${rows.map(([, w]) => w.userId)}::text[], ${rows.map(([, w]) => w.ruleId)}::text[], ${rows.map(([, w]) => w.counter)}::text[],
+                    ${rows.map(([key]) => JSON.stringify(states.get(key)))}::text[], ${rows.map(([, w]) => w.at.toISOString())}::timestamptz[])
+          as v(user_id, rule_id, counter, state, at)
+        where p.tenant_id = ${tenantId} and p.user_id = v.user_id and p.rule_id = v.rule_id and p.counter = v.counter`.execute(trx);
+    }
+    // Redeliveries last: a copy of an event of this batch finds the awards its first copy made.
+    const repeated = events.filter((_, i) => !isFresh[i]);
+    if (repeated.length > 0) {
+      const done = await trx.selectFrom('gam_awards').select(['event_id', 'user_id', 'achievement_id', 'points']).where('event_id', 'in', [...new Set(repeated.map((e) => e.id))]).orderBy('user_id').execute();
+      for (const event of repeated) {
+        results.push({ event, fresh: false, awards: done.filter((a) => a.event_id === event.id).map((a) => ({ userId: a.user_id, achievementId: a.achievement_id, points: a.points })) });
+      }
+    }
+    return results;
+  }
+
+  /** Points and levels for what an event awarded, users in id order. */
+  private async addPoints(trx: Trx, event: VezaEvent, awards: Award[]): Promise<void> {
+    const at = new Date(event.at);
     const points = new Map<string, number>();
     for (const a of awards) points.set(a.userId, (points.get(a.userId) ?? 0) + a.points);
     for (const [userId, delta] of [...points].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -134,7 +243,6 @@ export class GamificationEngine {
         await this.outbox.add(trx, event.id, 'level.up', { tenantId: event.tenantId, id: derivedId('level', event.tenantId, userId, String(reached)), at, actor: userId, payload: { userId, level: reached, points: total } });
       }
     }
-    return { fresh: true, awards };
   }
 
   /** Counts the event towards a rule for its subject; awards the achievement when the criteria are met. */
