@@ -12,7 +12,8 @@ import { Outbox } from './outbox.js';
 
 /** How often the outbox is swept for what a crash left unpublished. */
 const SWEEP_EVERY_MS = 15_000;
-const BATCH_MS = 25;
+/** Events gather this long (a leaderboard feed pushes at most every 200 ms): a batch's statements are paid ten times a second at most. */
+const BATCH_MS = 100;
 const MAX_BATCH = 200;
 
 export class EngineBatcher {

@@ -7,7 +7,7 @@ import type { Storage } from '../storage/database.js';
 
 export const LISTENERS_NOW_MS = 5 * 60_000;
 /** A dashboard gets at most this many updates a second; a burst of plays becomes one update. */
-const PUSH_EVERY_MS = 250;
+export const DASHBOARD_PUSH_MS = 250;
 
 export interface DashboardFrame {
   type: 'snapshot' | 'update';
@@ -105,7 +105,7 @@ export class LiveDashboards {
           const frame = this.frame(state, 'update');
           for (const send of state.subscribers) send(frame);
         },
-        Math.max(0, state.pushedAt + PUSH_EVERY_MS - this.now()),
+        Math.max(0, state.pushedAt + DASHBOARD_PUSH_MS - this.now()),
       );
     }
   }
