@@ -51,12 +51,26 @@ export function readMessage(data: Uint8Array): ClientMessage {
   }
 }
 
+/**
+ * A sync message written into one array of its exact size: every accepted update is framed once per
+ * delivery round, and an encoder would allocate a scratch buffer and then the result (each an
+ * ArrayBuffer that the young-generation collector must sweep).
+ */
 function syncMessage(sub: number, payload: Uint8Array): Uint8Array {
-  const encoder = encoding.createEncoder();
-  encoding.writeVarUint(encoder, MessageType.sync);
-  encoding.writeVarUint(encoder, sub);
-  encoding.writeVarUint8Array(encoder, payload);
-  return encoding.toUint8Array(encoder);
+  let length = payload.byteLength;
+  let lengthBytes = 1;
+  while (length > 0x7f) {
+    length >>>= 7;
+    lengthBytes++;
+  }
+  const message = new Uint8Array(2 + lengthBytes + payload.byteLength);
+  message[0] = MessageType.sync;
+  message[1] = sub;
+  let at = 2;
+  for (length = payload.byteLength; length > 0x7f; length >>>= 7) message[at++] = 0x80 | (length & 0x7f);
+  message[at++] = length;
+  message.set(payload, at);
+  return message;
 }
 
 export const syncStep1 = (stateVector: Uint8Array) => syncMessage(SyncType.step1, stateVector);

@@ -1,0 +1,33 @@
+// The sync framing the server writes against y-protocols' own: the bytes a y-websocket client
+// decodes must be the ones `syncProtocol.writeUpdate` (and steps 1 and 2) would have written, for
+// payload lengths on each side of every varuint boundary.
+import * as encoding from 'lib0/encoding';
+import * as syncProtocol from 'y-protocols/sync';
+import { describe, expect, it } from 'vitest';
+import { readMessage, syncStep1, syncStep2, updateMessage } from '../../src/collab/protocol.js';
+
+const LENGTHS = [0, 1, 2, 64, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_151, 2_097_152];
+
+/** y-protocols' framing: the message type, then what `write` adds. */
+function reference(write: (encoder: encoding.Encoder) => void): Buffer {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, 0);
+  write(encoder);
+  return Buffer.from(encoding.toUint8Array(encoder));
+}
+
+const bytes = (array: Uint8Array) => Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+
+describe('sync messages', () => {
+  it.each(LENGTHS)('frames a payload of %i bytes as y-protocols does, and reads it back', (length) => {
+    const payload = new Uint8Array(length);
+    for (let i = 0; i < length; i++) payload[i] = (i * 31 + 7) & 0xff;
+    const framed = (sub: number) => reference((e) => (encoding.writeVarUint(e, sub), encoding.writeVarUint8Array(e, payload)));
+    expect(bytes(updateMessage(payload)).equals(reference((e) => syncProtocol.writeUpdate(e, payload)))).toBe(true);
+    expect(bytes(syncStep2(payload)).equals(framed(syncProtocol.messageYjsSyncStep2))).toBe(true);
+    expect(bytes(syncStep1(payload)).equals(framed(syncProtocol.messageYjsSyncStep1))).toBe(true);
+    const read = readMessage(updateMessage(payload));
+    expect(read.type).toBe('update');
+    expect(bytes((read as { update: Uint8Array }).update).equals(bytes(payload))).toBe(true);
+  });
+});
