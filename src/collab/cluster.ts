@@ -18,6 +18,14 @@ export interface ClusterRoom {
 type Entry = [id: string, fields: Buffer[]];
 
 /**
+ * After a read that brought nothing from another node, the next one waits this long. A node reads
+ * its own appends back with everyone else's; without the pause a busy node issued about one XREAD
+ * (naming every followed stream) per update it accepted, most of the main thread's cluster cost.
+ * It bounds those reads to 200 a second; another node's update waits at most this much longer.
+ */
+const QUIET_READ_PAUSE_MS = 5;
+
+/**
  * Cross-node document sync on Redis Streams: one stream per document. The node that accepts an
  * update appends it (and alone writes it to the update log); every node with the document loaded
  * tails the stream and applies what others appended. Streams are only the fast path: storage holds
@@ -60,7 +68,7 @@ export class ClusterSync {
     let lastId = '0-0';
     try {
       const entries = (await this.writer.xrangeBuffer(this.streamKey(room.key), '-', '+')) as unknown as Entry[];
-      lastId = this.applyEntries(room, entries) ?? lastId;
+      lastId = this.applyEntries(room, entries).lastId ?? lastId;
     } catch (error) {
       this.markPartitioned();
       this.options.logger.warn({ err: error, doc: room.key }, 'redis unavailable while loading; serving from storage and catching up later');
@@ -87,15 +95,18 @@ export class ClusterSync {
     this.options.logger.warn('lost redis: documents keep serving local clients and will catch up');
   }
 
-  private applyEntries(room: ClusterRoom, entries: Entry[]): string | null {
-    let last: string | null = null;
+  /** Applies what other nodes appended; returns the last entry id read and how many came from others. */
+  private applyEntries(room: ClusterRoom, entries: Entry[]): { lastId: string | null; remote: number } {
+    let lastId: string | null = null;
+    let remote = 0;
     for (const [id, fields] of entries) {
-      last = id;
+      lastId = id;
       // This node's own entries (most of what it reads back) are recognised without decoding.
       if (fields[1]?.equals(this.ownId) && fields[0]?.length === 1 && fields[0][0] === 0x6e) continue;
       const node = fields[fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'n') + 1]?.toString();
       const update = fields[fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'u') + 1];
       if (node === this.nodeId || !update) continue;
+      remote++;
       try {
         room.applyRemote(new Uint8Array(update.buffer, update.byteOffset, update.byteLength));
         this.options.metrics.clusterUpdatesIn.inc();
@@ -103,7 +114,7 @@ export class ClusterSync {
         this.options.logger.error({ err: error, doc: room.key, entry: id }, 'could not apply an update from another node');
       }
     }
-    return last;
+    return { lastId, remote };
   }
 
   private async tail(): Promise<void> {
@@ -124,11 +135,15 @@ export class ClusterSync {
           ...followed.map((f) => f.lastId),
         )) as unknown as [Buffer, Entry[]][] | null;
         if (this.partitioned) await this.heal();
+        let remote = 0;
         for (const [key, entries] of reply ?? []) {
           const followedRoom = this.rooms.get(key.toString().slice(this.options.prefix.length));
           if (!followedRoom) continue;
-          followedRoom.lastId = this.applyEntries(followedRoom.room, entries) ?? followedRoom.lastId;
+          const applied = this.applyEntries(followedRoom.room, entries);
+          followedRoom.lastId = applied.lastId ?? followedRoom.lastId;
+          remote += applied.remote;
         }
+        if (reply && remote === 0) await sleep(QUIET_READ_PAUSE_MS);
       } catch {
         if (this.closed) return;
         this.markPartitioned();
