@@ -229,8 +229,18 @@ export class Room implements ClusterRoom {
       this.repairAfterFailedApply(ws);
       throw new ProtocolError(`malformed update: ${(error as Error).message}`);
     } finally {
+      this.forgetTransaction();
       this.dropUnresolved();
     }
+  }
+
+  /**
+   * The transaction is kept only while its update is applied (a failed apply repairs from its
+   * before-state): held until the next update, every room's last one would outlive a young-generation
+   * collection and be copied by it, with its state vectors and change sets.
+   */
+  private forgetTransaction(): void {
+    this.lastTransaction = null;
   }
 
   /**
@@ -323,9 +333,13 @@ export class Room implements ClusterRoom {
     if (!this.deps.writer.hasRoom(0)) throw new RoomBusyError('storage unavailable; change not accepted, retry later');
     if (this.docBytes > this.deps.maxDocBytes) throw new RoomBusyError(`document is over ${this.deps.maxDocBytes} bytes`);
     let result!: T;
-    this.doc.transact(() => {
-      result = change(this.doc);
-    }, new ServerEdit(userId));
+    try {
+      this.doc.transact(() => {
+        result = change(this.doc);
+      }, new ServerEdit(userId));
+    } finally {
+      this.forgetTransaction();
+    }
     return result;
   }
 
@@ -333,6 +347,7 @@ export class Room implements ClusterRoom {
     try {
       Y.applyUpdate(this.doc, update, REMOTE);
     } finally {
+      this.forgetTransaction();
       this.dropUnresolved();
     }
   }
