@@ -313,7 +313,7 @@ export class MediaOutputs {
     running.restartTimer = null;
     const deadline = killAfterMs === undefined ? {} : { killAfterMs };
     // A restart may be waiting for the ffmpeg it replaces to stop: that one is hurried too.
-    if (killAfterMs !== undefined) void running.recording.stop(deadline);
+    if (killAfterMs !== undefined) running.recording.stop(deadline).catch(() => undefined);
     running.finishing ??= (async () => {
       // A restart in progress sees `finishing` and launches nothing; then what runs is stopped.
       await running.swap;

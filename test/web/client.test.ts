@@ -1,26 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StudioDoc } from '../../src/studio/model.js';
 import { chromiumPath, launchChromium } from '../helpers/browser.js';
-import { builtWorker } from '../helpers/media.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { buildWebClient, SHOTS, signedIn as signIn, type PageWindow } from '../helpers/web-client.js';
 
 const browserPath = chromiumPath();
-const worker = browserPath ? builtWorker() : null;
 const MIDI_DIR = '/usr/share/games/openttd/baseset/openmsx';
-const SHOTS = path.join(process.cwd(), 'test-results', 'screenshots');
-
-/** What the page exposes as `window.veza` (web/src/main.ts). */
-interface PageWindow {
-  veza: {
-    studio?: { studio: StudioDoc; player: { played: number } };
-    replay?: { studio(): StudioDoc } | null;
-    dj?: { state(): { role: string | null; liveCamera: string | null; cameras: string[]; framesShown: number; hlsUrl: string | null } } | null;
-  };
-}
 
 /** The session's notes as the page's own document holds them: trackId → clip notes (pitch, start). */
 type Seen = Record<string, { pitch: number; start: number }[]>;
@@ -35,35 +22,24 @@ const notesIn = (page: Page) =>
 describe.skipIf(!browserPath)('the web client in Chromium', () => {
   let server: TestServer;
   let browser: Browser;
+  let web: Awaited<ReturnType<typeof buildWebClient>>;
   let webDir: string;
 
   beforeAll(async () => {
     // Build the client fresh into a temporary directory, and serve it from a dev-mode server.
-    webDir = mkdtempSync(path.join(os.tmpdir(), 'veza-web-'));
-    const { build } = await import('vite');
-    await build({ configFile: path.join(process.cwd(), 'web', 'vite.config.ts'), build: { outDir: webDir, emptyOutDir: true, sourcemap: false }, logLevel: 'warn' });
+    web = await buildWebClient();
+    webDir = web.dir;
     server = await startTestServer({ dev: 'true', 'web-dir': webDir, 'rate-limit-connections-per-minute': '0', 'collab-flush-ms': '5' });
     browser = await launchChromium(browserPath!);
-    mkdirSync(SHOTS, { recursive: true });
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
+    web?.remove();
   });
 
-  const signedIn = async (user: string, hash = '#/', role = 'owner', on = server): Promise<Page> => {
-    const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
-    page.on('pageerror', (error) => console.warn(`[${user}] page error: ${error.message}`));
-    await page.goto(`${on.url}/`);
-    await page.getByLabel('user name').fill(user);
-    await page.getByLabel('role').selectOption(role);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForSelector('[data-testid=sessions]');
-    await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), hash);
-    return page;
-  };
+  const signedIn = (user: string, hash = '#/', role = 'owner') => signIn(browser, server.url, user, hash, role);
 
   it('serves the built client with its own content security policy, and signs in only in dev mode', async () => {
     const index = await fetch(`${server.url}/`);
@@ -199,61 +175,5 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     expect(await page.locator('.note').count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, 'replay-before-import.png') });
     await page.context().close();
-  });
-
-  describe.skipIf(!worker)('the DJ room', () => {
-    let live: TestServer;
-
-    beforeAll(async () => {
-      process.env.MEDIASOUP_WORKER_BIN = worker!;
-      // One WebRTC viewer per room, so that the second one is sent to HLS.
-      live = await startTestServer({ dev: 'true', 'web-dir': webDir, 'media-workers': '1', 'media-max-viewers': '1', 'rate-limit-connections-per-minute': '0' });
-    }, 60_000);
-
-    afterAll(async () => {
-      await live?.stop();
-    });
-
-    it('the DJ goes live with two cameras and switches; a viewer follows over WebRTC; past the WebRTC audience the next one watches HLS', { timeout: 150_000 }, async () => {
-      const room = `set-${Date.now()}`;
-      const state = (page: Page) => page.evaluate(() => (globalThis as unknown as PageWindow).veza.dj!.state());
-      const dj = await signedIn('dj', `#/dj/${room}`, 'owner', live);
-      await dj.getByTestId('go-live').click();
-      await expect.poll(async () => (await state(dj)).cameras.length, { timeout: 20_000 }).toBe(1);
-
-      const fan = await signedIn('fan', `#/dj/${room}`, 'viewer', live);
-      await fan.getByTestId('watch').click();
-      await expect.poll(async () => (await state(fan)).framesShown, { timeout: 30_000 }).toBeGreaterThan(10);
-      expect((await state(fan)).liveCamera).toBe((await state(dj)).cameras[0]);
-
-      await dj.getByRole('button', { name: '+ Camera' }).click();
-      await expect.poll(async () => (await state(dj)).cameras.length, { timeout: 20_000 }).toBe(2);
-      const second = (await state(dj)).cameras[1]!;
-      await dj.locator(`button[data-camera="${second}"]`).click();
-      await expect.poll(async () => (await state(fan)).liveCamera, { timeout: 10_000 }).toBe(second);
-      const shown = (await state(fan)).framesShown;
-      await expect.poll(async () => (await state(fan)).framesShown, { timeout: 10_000 }).toBeGreaterThan(shown + 10);
-      await dj.screenshot({ path: path.join(SHOTS, 'dj-view.png') });
-      await fan.screenshot({ path: path.join(SHOTS, 'dj-viewer-webrtc.png') });
-
-      await dj.getByTestId('start-hls').click();
-      await expect.poll(async () => (await state(dj)).hlsUrl, { timeout: 20_000 }).toMatch(/^\/hls\/.+\/master\.m3u8$/);
-      const late = await signedIn('late', `#/dj/${room}`, 'viewer', live);
-      await late.getByTestId('watch').click();
-      await expect.poll(async () => (await state(late)).role, { timeout: 15_000 }).toBe('hls');
-      expect(await late.getByTestId('dj-status').textContent()).toContain('room full');
-      await expect.poll(async () => (await state(late)).framesShown, { timeout: 60_000, interval: 500 }).toBeGreaterThan(10);
-      // The room's chat reaches everyone, the HLS viewer included.
-      await late.getByLabel('room chat message').fill('what a set');
-      await late.getByRole('button', { name: 'Send' }).click();
-      for (const page of [dj, fan, late]) await expect.poll(() => page.getByTestId('room-chat').textContent()).toContain('late what a set');
-      await late.screenshot({ path: path.join(SHOTS, 'dj-viewer-hls.png') });
-      for (const page of [dj, fan, late]) await page.context().close();
-      // Everyone left, so HLS's ffmpeg hears nothing more and would finish only when its input times
-      // out: shutdown does not wait for that, ends within its deadline and leaves no HLS files behind.
-      expect(await live.veza.shutdown()).toBe(true);
-      const hls = path.join(live.config.dataDir, 'hls');
-      expect(existsSync(hls) ? readdirSync(hls) : []).toEqual([]);
-    });
   });
 });

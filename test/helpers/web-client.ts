@@ -1,0 +1,41 @@
+// The built web client for browser tests: a fresh build in a temporary directory, and pages signed
+// in through its dev-mode sign-in form.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type { StudioDoc } from '../../src/studio/model.js';
+
+/** Where the pages' screenshots go (kept by CI with the test results). */
+export const SHOTS = path.join(process.cwd(), 'test-results', 'screenshots');
+
+/** What the page exposes as `window.veza` (web/src/main.ts). */
+export interface PageWindow {
+  veza: {
+    studio?: { studio: StudioDoc; player: { played: number } };
+    replay?: { studio(): StudioDoc } | null;
+    dj?: { state(): { role: string | null; liveCamera: string | null; cameras: string[]; framesShown: number; hlsUrl: string | null } } | null;
+  };
+}
+
+/** Builds the client into a temporary directory (the server serves it with `--web-dir`). */
+export async function buildWebClient(): Promise<{ dir: string; remove: () => void }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'veza-web-'));
+  const { build } = await import('vite');
+  await build({ configFile: path.join(process.cwd(), 'web', 'vite.config.ts'), build: { outDir: dir, emptyOutDir: true, sourcemap: false }, logLevel: 'warn' });
+  mkdirSync(SHOTS, { recursive: true });
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A new page of a dev-mode server, signed in as `user` with `role`, then sent to `hash`. */
+export async function signedIn(browser: Browser, serverUrl: string, user: string, hash = '#/', role = 'owner'): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+  page.on('pageerror', (error) => console.warn(`[${user}] page error: ${error.message}`));
+  await page.goto(`${serverUrl}/`);
+  await page.getByLabel('user name').fill(user);
+  await page.getByLabel('role').selectOption(role);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForSelector('[data-testid=sessions]');
+  await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), hash);
+  return page;
+}

@@ -1,0 +1,76 @@
+// The DJ room page in Chromium, end to end: two cameras and a switch followed over WebRTC, and past
+// the WebRTC audience a viewer on HLS. It runs with the end-to-end suites, alone: its HLS egress
+// decodes and encodes video in real time, which falls behind next to the rest of the test suite.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, launchChromium } from '../helpers/browser.js';
+import { builtWorker } from '../helpers/media.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { buildWebClient, SHOTS, signedIn, type PageWindow } from '../helpers/web-client.js';
+
+const browserPath = chromiumPath();
+const worker = browserPath ? builtWorker() : null;
+
+describe.skipIf(!worker)('the DJ room page in Chromium', () => {
+  let live: TestServer;
+  let browser: Browser;
+  let web: Awaited<ReturnType<typeof buildWebClient>>;
+
+  beforeAll(async () => {
+    web = await buildWebClient();
+    process.env.MEDIASOUP_WORKER_BIN = worker!;
+    // One WebRTC viewer per room, so that the second one is sent to HLS.
+    live = await startTestServer({ dev: 'true', 'web-dir': web.dir, 'media-workers': '1', 'media-max-viewers': '1', 'rate-limit-connections-per-minute': '0' });
+    browser = await launchChromium(browserPath!);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await live?.stop();
+    web?.remove();
+  });
+
+  it('the DJ goes live with two cameras and switches; a viewer follows over WebRTC; past the WebRTC audience the next one watches HLS', { timeout: 150_000 }, async () => {
+    const room = `set-${Date.now()}`;
+    const state = (page: Page) => page.evaluate(() => (globalThis as unknown as PageWindow).veza.dj!.state());
+    const dj = await signedIn(browser, live.url, 'dj', `#/dj/${room}`, 'owner');
+    await dj.getByTestId('go-live').click();
+    await expect.poll(async () => (await state(dj)).cameras.length, { timeout: 20_000 }).toBe(1);
+
+    const fan = await signedIn(browser, live.url, 'fan', `#/dj/${room}`, 'viewer');
+    await fan.getByTestId('watch').click();
+    await expect.poll(async () => (await state(fan)).framesShown, { timeout: 30_000 }).toBeGreaterThan(10);
+    expect((await state(fan)).liveCamera).toBe((await state(dj)).cameras[0]);
+
+    await dj.getByRole('button', { name: '+ Camera' }).click();
+    await expect.poll(async () => (await state(dj)).cameras.length, { timeout: 20_000 }).toBe(2);
+    const second = (await state(dj)).cameras[1]!;
+    await dj.locator(`button[data-camera="${second}"]`).click();
+    await expect.poll(async () => (await state(fan)).liveCamera, { timeout: 10_000 }).toBe(second);
+    const shown = (await state(fan)).framesShown;
+    await expect.poll(async () => (await state(fan)).framesShown, { timeout: 10_000 }).toBeGreaterThan(shown + 10);
+    await dj.screenshot({ path: path.join(SHOTS, 'dj-view.png') });
+    await fan.screenshot({ path: path.join(SHOTS, 'dj-viewer-webrtc.png') });
+
+    await dj.getByTestId('start-hls').click();
+    await expect.poll(async () => (await state(dj)).hlsUrl, { timeout: 20_000 }).toMatch(/^\/hls\/.+\/master\.m3u8$/);
+    const late = await signedIn(browser, live.url, 'late', `#/dj/${room}`, 'viewer');
+    await late.getByTestId('watch').click();
+    await expect.poll(async () => (await state(late)).role, { timeout: 15_000 }).toBe('hls');
+    expect(await late.getByTestId('dj-status').textContent()).toContain('room full');
+    await expect.poll(async () => (await state(late)).framesShown, { timeout: 60_000, interval: 500 }).toBeGreaterThan(10);
+    // The room's chat reaches everyone, the HLS viewer included.
+    await late.getByLabel('room chat message').fill('what a set');
+    await late.getByRole('button', { name: 'Send' }).click();
+    for (const page of [dj, fan, late]) await expect.poll(() => page.getByTestId('room-chat').textContent()).toContain('late what a set');
+    await late.screenshot({ path: path.join(SHOTS, 'dj-viewer-hls.png') });
+    for (const page of [dj, fan, late]) await page.context().close();
+    // Everyone left, so HLS's ffmpeg hears nothing more and would finish only when its input times
+    // out: shutdown does not wait for that, ends within its deadline and leaves no HLS files behind.
+    expect(await live.veza.shutdown()).toBe(true);
+    const hls = path.join(live.config.dataDir, 'hls');
+    expect(existsSync(hls) ? readdirSync(hls) : []).toEqual([]);
+  });
+});
