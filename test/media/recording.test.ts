@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import type { LiveRoom } from '../../src/media/plane.js';
 import { Recording, type RecordingResult } from '../../src/media/recording.js';
 import { builtWorker } from '../helpers/media.js';
 import { ffmpegAvailable, startFedRoom, startRtpSource, type FedRoom, type RtpSource } from '../helpers/rtp-source.js';
+import { waitFor } from '../helpers/wait.js';
 
 const worker = builtWorker();
 const ready = worker !== null && ffmpegAvailable();
@@ -72,7 +73,11 @@ describe.skipIf(!ready)('recording a live room with ffmpeg', () => {
     const quiet = await startRtpSource(room, 'audio');
     const file = path.join(dir, 'quiet.webm');
     const recording = await Recording.start(room, [quiet.producer], { file });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Past probing its input, where a SIGINT still interrupts ffmpeg at once. ffmpeg creates the
+    // output file once its input is probed, and starts transcoding right after; from then on one
+    // SIGINT is noticed only at the next packet (or when the input times out).
+    await waitFor(() => existsSync(file), 'ffmpeg to open the recording', 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
     await quiet.stop();
     const result = await recording.stop({ killAfterMs: 300 });
     expect(recording.ffmpeg.signalCode).toBe('SIGKILL');
