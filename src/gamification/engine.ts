@@ -27,6 +27,17 @@ interface StoredQuest extends Quest {
   questId: string;
 }
 
+/** A rule an event counts towards for a user: its progress row's key and its award's key. */
+interface Counted {
+  rule: StoredRule;
+  userId: string;
+  counter: string;
+  key: string;
+  awardKey: string;
+}
+
+const toAward = (row: { user_id: string; achievement_id: string; points: number }): Award => ({ userId: row.user_id, achievementId: row.achievement_id, points: row.points });
+
 /** What applying an event did: whether it was new, and what it awarded (again, for a redelivery). */
 interface Applied {
   event: VezaEvent;
@@ -110,7 +121,7 @@ export class GamificationEngine {
     const fresh = await trx.insertInto('gam_processed').values({ tenant_id: event.tenantId, event_id: event.id }).onConflict((oc) => oc.doNothing()).returning('event_id').executeTakeFirst();
     if (!fresh) {
       const done = await trx.selectFrom('gam_awards').select(['user_id', 'achievement_id', 'points']).where('event_id', '=', event.id).orderBy('user_id').execute();
-      return { fresh: false, awards: done.map((a) => ({ userId: a.user_id, achievementId: a.achievement_id, points: a.points })) };
+      return { fresh: false, awards: done.map(toAward) };
     }
     const awards: Award[] = [];
     for (const quest of quests) {
@@ -143,12 +154,15 @@ export class GamificationEngine {
     const unclaimed = new Set(inserted.map((r) => r.event_id));
     // A copy of an event later in the same batch is a redelivery, like a copy in a later batch.
     const isFresh = events.map((e) => unclaimed.delete(e.id));
-    const counted: { rule: StoredRule; userId: string; key: string; awardKey: string }[][] = events.map((event, i) =>
+    // What each fresh event counts towards: its progress row (user, rule, counter) and its award (user, rule).
+    const counters = new Map(rules.map((rule) => [rule, counterOf(rule)]));
+    const counted: Counted[][] = events.map((event, i) =>
       !isFresh[i]
         ? []
         : rules.flatMap((rule) => {
             const userId = subjectOf(rule, event);
-            return userId ? [{ rule, userId, key: `${userId}\u0000${rule.ruleId}\u0000${counterOf(rule)}`, awardKey: `${userId}\u0000${rule.ruleId}` }] : [];
+            const counter = counters.get(rule)!;
+            return userId ? [{ rule, userId, counter, key: `${userId}\u0000${rule.ruleId}\u0000${counter}`, awardKey: `${userId}\u0000${rule.ruleId}` }] : [];
           }),
     );
     const all = counted.flat();
@@ -164,7 +178,7 @@ export class GamificationEngine {
         const at = new Date(events[0]!.at);
         await trx
           .insertInto('gam_progress')
-          .values([...open.values()].map((c) => ({ tenant_id: tenantId, user_id: c.userId, rule_id: c.rule.ruleId, counter: counterOf(c.rule), state: JSON.stringify(emptyProgress(c.rule.criteria)), updated_at: at })))
+          .values([...open.values()].map((c) => ({ tenant_id: tenantId, user_id: c.userId, rule_id: c.rule.ruleId, counter: c.counter, state: JSON.stringify(emptyProgress(c.rule.criteria)), updated_at: at })))
           .onConflict((oc) => oc.doNothing())
           .execute();
         const locked = await trx
@@ -181,32 +195,33 @@ export class GamificationEngine {
       }
     }
     const results: Applied[] = [];
-    const written = new Map<string, { userId: string; ruleId: string; counter: string; at: Date }>();
+    /** Progress rows advanced by the batch, with the time of the last event that advanced each. */
+    const written = new Map<string, { row: Counted; at: Date }>();
     for (const [i, event] of events.entries()) {
       if (!isFresh[i]) continue;
       const at = new Date(event.at);
       const awards: Award[] = [];
-      for (const { rule, userId, key, awardKey } of counted[i]!) {
-        if (awarded.has(awardKey)) continue;
-        const state = states.get(key);
-        if (!state) throw new Error(`progress of ${userId} towards ${rule.ruleId} was not found after it was inserted`);
-        const next = advance(rule.criteria, state, event, at.getTime());
-        states.set(key, next);
-        written.set(key, { userId, ruleId: rule.ruleId, counter: counterOf(rule), at });
-        if (!standing(rule.criteria, next).met) continue;
-        awarded.add(awardKey);
-        const award = await this.award(trx, event, { userId, achievementId: rule.ruleId, version: rule.version, category: rule.category, title: rule.title, points: rule.points, reward: rule.reward ?? null });
+      for (const row of counted[i]!) {
+        if (awarded.has(row.awardKey)) continue;
+        const state = states.get(row.key);
+        if (!state) throw new Error(`progress of ${row.userId} towards ${row.rule.ruleId} was not found after it was inserted`);
+        const next = advance(row.rule.criteria, state, event, at.getTime());
+        states.set(row.key, next);
+        written.set(row.key, { row, at });
+        if (!standing(row.rule.criteria, next).met) continue;
+        awarded.add(row.awardKey);
+        const award = await this.ruleAward(trx, event, row.rule, row.userId);
         if (award) awards.push(award);
       }
       await this.addPoints(trx, event, awards);
       results.push({ event, fresh: true, awards });
     }
     if (written.size > 0) {
-      const rows = [...written.entries()];
+      const rows = [...written.values()];
       await sql`
         update gam_progress p set state = v.state::jsonb, updated_at = v.at
-        from unnest(${rows.map(([, w]) => w.userId)}::text[], ${rows.map(([, w]) => w.ruleId)}::text[], ${rows.map(([, w]) => w.counter)}::text[],
-                    ${rows.map(([key]) => JSON.stringify(states.get(key)))}::text[], ${rows.map(([, w]) => w.at.toISOString())}::timestamptz[])
+        from unnest(${rows.map((w) => w.row.userId)}::text[], ${rows.map((w) => w.row.rule.ruleId)}::text[], ${rows.map((w) => w.row.counter)}::text[],
+                    ${rows.map((w) => JSON.stringify(states.get(w.row.key)))}::text[], ${rows.map((w) => w.at.toISOString())}::timestamptz[])
           as v(user_id, rule_id, counter, state, at)
         where p.tenant_id = ${tenantId} and p.user_id = v.user_id and p.rule_id = v.rule_id and p.counter = v.counter`.execute(trx);
     }
@@ -215,7 +230,7 @@ export class GamificationEngine {
     if (repeated.length > 0) {
       const done = await trx.selectFrom('gam_awards').select(['event_id', 'user_id', 'achievement_id', 'points']).where('event_id', 'in', [...new Set(repeated.map((e) => e.id))]).orderBy('user_id').execute();
       for (const event of repeated) {
-        results.push({ event, fresh: false, awards: done.filter((a) => a.event_id === event.id).map((a) => ({ userId: a.user_id, achievementId: a.achievement_id, points: a.points })) });
+        results.push({ event, fresh: false, awards: done.filter((a) => a.event_id === event.id).map(toAward) });
       }
     }
     return results;
@@ -267,6 +282,11 @@ export class GamificationEngine {
       .where('counter', '=', counter)
       .execute();
     if (!standing(rule.criteria, next).met) return null;
+    return this.ruleAward(trx, event, rule, userId);
+  }
+
+  /** The rule's achievement for `userId`, or null when it was awarded already. */
+  private ruleAward(trx: Trx, event: VezaEvent, rule: StoredRule, userId: string): Promise<Award | null> {
     return this.award(trx, event, { userId, achievementId: rule.ruleId, version: rule.version, category: rule.category, title: rule.title, points: rule.points, reward: rule.reward ?? null });
   }
 

@@ -78,8 +78,9 @@ describe('the rules engine in batches', () => {
     const { engine } = server.veza.gamification;
     const single = stream('single', 42);
     const batched = stream('batched', 42);
-    const moves = { single: 0, batched: 0 };
-    for (const event of single) moves.single += (await engine.handle(event)).length;
+    // Leaderboard moves per event id (a redelivery answers the same moves again: counted once).
+    const moves = { single: new Map<string, number>(), batched: new Map<string, number>() };
+    for (const event of single) moves.single.set(event.id.replace('single-', ''), (await engine.handle(event)).length);
     // Batches of 1 to 12 events; every fifth batch carries a copy of one of its own events, and every
     // seventh one of an earlier batch's.
     let round = 0;
@@ -90,7 +91,11 @@ describe('the rules engine in batches', () => {
       if (round % 7 === 6 && i > 0) batch.unshift(batched[i - 1]!);
       const updates = await engine.handleBatch('batched', batch);
       expect(new Set(updates.keys())).toEqual(new Set(batch.map((e) => e.id)));
-      moves.batched += batch.filter((e, k) => batch.findIndex((o) => o.id === e.id) === k && batched.indexOf(e) >= i).reduce((n, e) => n + updates.get(e.id)!.length, 0);
+      for (const [id, list] of updates) {
+        const plain = id.replace('batched-', '');
+        if (moves.batched.has(plain)) expect(list.length).toBe(moves.batched.get(plain));
+        else moves.batched.set(plain, list.length);
+      }
       i += size;
     }
     const [a, b] = await Promise.all([outcome('single'), outcome('batched')]);
@@ -101,7 +106,7 @@ describe('the rules engine in batches', () => {
     expect(b.users).toEqual(a.users);
     expect(b.processed).toBe(single.length);
     expect(b.outbox).toEqual(a.outbox);
-    expect(moves.batched).toBe(moves.single);
+    expect(moves.batched).toEqual(moves.single);
   }, 120_000);
 
   it('refuses a batch holding another tenant\'s event, and writes nothing of it', async () => {

@@ -23,13 +23,11 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
   let server: TestServer;
   let browser: Browser;
   let web: Awaited<ReturnType<typeof buildWebClient>>;
-  let webDir: string;
 
   beforeAll(async () => {
     // Build the client fresh into a temporary directory, and serve it from a dev-mode server.
     web = await buildWebClient();
-    webDir = web.dir;
-    server = await startTestServer({ dev: 'true', 'web-dir': webDir, 'rate-limit-connections-per-minute': '0', 'collab-flush-ms': '5' });
+    server = await startTestServer({ dev: 'true', 'web-dir': web.dir, 'rate-limit-connections-per-minute': '0', 'collab-flush-ms': '5' });
     browser = await launchChromium(browserPath!);
   }, 120_000);
 
@@ -45,7 +43,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     const index = await fetch(`${server.url}/`);
     expect(index.status).toBe(200);
     expect(index.headers.get('content-security-policy')).toContain("connect-src 'self' ws: wss:");
-    const asset = readdirSync(path.join(webDir, 'assets')).find((f) => f.endsWith('.js'))!;
+    const asset = readdirSync(path.join(web.dir, 'assets')).find((f) => f.endsWith('.js'))!;
     const script = await fetch(`${server.url}/assets/${asset}`);
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     expect(script.headers.get('cache-control')).toContain('immutable');
@@ -53,14 +51,14 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     const token = await fetch(`${server.url}/api/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'x y' }) });
     expect(token.status).toBe(400);
 
-    const production = await startTestServer({ 'web-dir': webDir });
+    const production = await startTestServer({ 'web-dir': web.dir });
     try {
       const refused = await fetch(`${production.url}/api/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'mallory' }) });
       expect(refused.status).toBe(404);
     } finally {
       await production.stop();
     }
-    const unbuilt = await startTestServer({ 'web-dir': path.join(webDir, 'missing') });
+    const unbuilt = await startTestServer({ 'web-dir': path.join(web.dir, 'missing') });
     try {
       const answer = await fetch(`${unbuilt.url}/`);
       expect(answer.status).toBe(404);
