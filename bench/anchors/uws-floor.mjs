@@ -12,6 +12,10 @@ const port = Number(process.argv[2] ?? 1234);
 const host = process.env.HOST ?? '127.0.0.1';
 /** Per document: the raw updates received so far, merged lazily. */
 const docs = new Map();
+/** FLOOR_FANOUT=send: one ws.send per observer from JS instead of uWS pub/sub (a what-if for the tail). */
+const directSend = process.env.FLOOR_FANOUT === 'send';
+/** Per document, its open sockets (only with FLOOR_FANOUT=send). */
+const members = new Map();
 
 function stateOf(name) {
   let updates = docs.get(name);
@@ -36,7 +40,10 @@ const app = uWS.App().ws('/*', {
   },
   open: (ws) => {
     const { doc } = ws.getUserData();
-    ws.subscribe(doc);
+    if (directSend) {
+      if (!members.has(doc)) members.set(doc, new Set());
+      members.get(doc).add(ws);
+    } else ws.subscribe(doc);
     // Sync step 1 with an empty state vector: the client answers with everything it holds.
     ws.send(syncMessage(0, new Uint8Array([0])), true);
   },
@@ -52,10 +59,15 @@ const app = uWS.App().ws('/*', {
     }
     const update = decoding.readVarUint8Array(d);
     if (update.byteLength <= 2) return;
-    ws.publish(doc, bytes, true);
+    if (directSend) {
+      for (const other of members.get(doc)) if (other !== ws) other.send(bytes, true);
+    } else ws.publish(doc, bytes, true);
     const list = docs.get(doc);
     if (list) list.push(update.slice());
     else docs.set(doc, [update.slice()]);
+  },
+  close: (ws) => {
+    if (directSend) members.get(ws.getUserData().doc)?.delete(ws);
   },
 });
 
