@@ -4,6 +4,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { types as ms } from 'mediasoup';
 import type { LiveRoom } from './plane.js';
+import { ffmpegCommand, ffprobeCommand } from './ffmpeg-binary.js';
 
 /** ffmpeg's RTP input (libavformat/rtsp.c) gives up after this long without a packet on any stream. */
 const INPUT_TIMEOUT_MS = 10_000;
@@ -15,7 +16,7 @@ const INPUT_TIMEOUT_MS = 10_000;
  */
 function unreadable(file: string): Promise<string | null> {
   return new Promise((resolve) => {
-    const probe = spawn('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const probe = spawn(ffprobeCommand(), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     probe.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -145,7 +146,7 @@ export class Recording {
       const sdpFile = `${options.file}.sdp`;
       await writeFile(sdpFile, sdpFor(legs));
       const ffmpeg = spawn(
-        'ffmpeg',
+        ffmpegCommand(),
         [
           '-hide_banner', '-loglevel', 'warning', ...(options.interactive ? [] : ['-nostdin']),
           '-protocol_whitelist', 'file,udp,rtp', '-analyzeduration', '2000000', '-fflags', '+genpts',

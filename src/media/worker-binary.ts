@@ -5,9 +5,11 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 
 /**
- * Finds the mediasoup worker binary (C++) that the media plane spawns. mediasoup's own download
- * of a prebuilt worker is disabled (`allowScripts`); `npm run build:media`
- * (native/build-mediasoup-worker.sh) builds it against Debian's packages into a per-version cache.
+ * Finds the mediasoup worker binary (C++) that the media plane spawns. mediasoup's own postinstall
+ * is disabled (`allowScripts`); ours, native/resolve-media.mjs, puts a worker into a per-version
+ * cache (mediasoup's prebuilt one where it can be downloaded and runs here, else a build against
+ * Debian's packages by native/build-mediasoup-worker.sh, also `npm run build:media`). This module
+ * only looks, by the same rules; it never downloads or builds.
  *
  * mediasoup 3.12 takes the path only from `MEDIASOUP_WORKER_BIN`, read once when the module is
  * first imported: whoever starts workers sets that variable to `path` before importing mediasoup.
@@ -47,7 +49,13 @@ export function locateMediaWorker(env: NodeJS.ProcessEnv = process.env): MediaWo
   const binary = fromEnv || workerCachePath(version, env);
   const source = fromEnv ? 'MEDIASOUP_WORKER_BIN' : `the mediasoup ${version} worker`;
   const problem = whyNotRunnable(binary);
-  return problem ? unavailable(`${source} ${binary} ${problem}`) : { available: true, path: binary, version };
+  return problem ? unavailable(`${source} ${homeRelative(binary, env)} ${problem}`) : { available: true, path: binary, version };
+}
+
+/** A path under the home directory as `~/…`: reasons are shown to people and logged, without the user's name. */
+export function homeRelative(file: string, env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.HOME || homedir();
+  return home && home !== '/' && file.startsWith(`${home}/`) ? `~/${file.slice(home.length + 1)}` : file;
 }
 
 /** Null when the binary runs as a mediasoup worker; else what is wrong, in a few words. */
