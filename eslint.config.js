@@ -2,7 +2,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'dist/', 'web/dist/', 'coverage/'] },
+  { ignores: ['node_modules/', 'data/', 'dist/', 'web/dist/', 'coverage/', 'build/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

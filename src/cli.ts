@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, settings, type Config } from './config.js';
 import { Authenticator, AuthError, documentRoles, type DocumentRole } from './server/auth.js';
+import { formatStartupReport } from './startup-report.js';
 import { VERSION } from './version.js';
 
 const USAGE = `veza ${VERSION}: realtime server for making music together
@@ -12,6 +14,13 @@ Usage:
   veza migrate [flags]                           bring the database schema up to date and exit
   veza recommend train [--tenant T]              train the tenant's recommendation model now (default tenant:
                                                  default), with progress; running servers pick it up
+  veza session export ID [--tenant T] [--url URL] > FILE
+                                                 write a session's bundle (its whole history) to stdout
+  veza session import FILE|- [--as ID] [--tenant T] [--url URL]
+                                                 add a session from a bundle; refused, with nothing written,
+                                                 when it is damaged, another tenant's, or its id is taken
+                                                 (without --url: straight into the database of the flags
+                                                 below, for the embedded one only while no server runs on it)
   veza --version | --help
 
 Every setting is an environment variable or a flag (flags win):
@@ -44,6 +53,7 @@ async function serve(config: Config): Promise<void> {
   const { startVeza } = await import('./main.js');
   const veza = await startVeza(config);
   const { logger } = veza;
+  if (config.dev || process.stderr.isTTY) process.stderr.write(formatStartupReport(veza.report));
   let signals = 0;
   const stop = async (reason: string, code: number) => {
     if (++signals > 1) {
@@ -130,16 +140,97 @@ async function recommendTrain(config: Config, options: Record<string, string>): 
   }
 }
 
+/** A token for this CLI's calls to a server that shares its secret: owner of the tenant's sessions for five minutes. */
+async function cliToken(config: Config, tenantId: string): Promise<string> {
+  const auth = await Authenticator.create(config);
+  return auth.sign({ sub: 'veza-cli', tenant: tenantId, docs: { '*': 'owner' }, ttlSeconds: 300 });
+}
+
+async function problemText(response: Response): Promise<string> {
+  const text = await response.text();
+  try {
+    const problem = JSON.parse(text) as { detail?: string; title?: string };
+    return problem.detail ?? problem.title ?? text;
+  } catch {
+    return text || response.statusText;
+  }
+}
+
+async function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `veza session export|import`: through a running server's API with --url, else on the database directly. */
+async function session(config: Config, positionals: string[], options: Record<string, string>): Promise<void> {
+  const [action, target] = positionals;
+  const tenantId = options.tenant ?? 'default';
+  if ((action !== 'export' && action !== 'import') || !target) throw new UsageError('usage: veza session export ID | veza session import FILE|-');
+  const { BundleError, decodeBundle, encodeBundle } = await import('./sessions/bundle.js');
+  const { SessionBundles, SessionTransferError } = await import('./sessions/store.js');
+  const base = options.url?.replace(/\/+$/, '');
+  if (base !== undefined && !URL.canParse(base)) throw new UsageError(`--url ${options.url} is not a URL`);
+  if (action === 'export') {
+    if (base) {
+      const response = await fetch(`${base}/api/v1/sessions/${encodeURIComponent(target)}/bundle`, { headers: { authorization: `Bearer ${await cliToken(config, tenantId)}` } });
+      if (!response.ok) throw new UsageError(`export refused (${response.status}): ${await problemText(response)}`);
+      process.stdout.write(await response.text());
+      return;
+    }
+    const { Storage } = await import('./storage/database.js');
+    const storage = await Storage.open(config);
+    try {
+      await storage.migrate();
+      process.stdout.write(encodeBundle(await new SessionBundles(storage).export(tenantId, target)));
+    } catch (error) {
+      if (error instanceof SessionTransferError) throw new UsageError(error.message);
+      throw error;
+    } finally {
+      await storage.close();
+    }
+    return;
+  }
+  const text = await readInput(target);
+  if (base) {
+    const query = options.as ? `?as=${encodeURIComponent(options.as)}` : '';
+    const response = await fetch(`${base}/api/v1/sessions/import${query}`, { method: 'POST', body: text, headers: { 'content-type': 'application/json', authorization: `Bearer ${await cliToken(config, tenantId)}` } });
+    if (!response.ok) throw new UsageError(`import refused (${response.status}): ${await problemText(response)}`);
+    process.stdout.write(`${await response.text()}\n`);
+    return;
+  }
+  let bundle;
+  try {
+    bundle = decodeBundle(text);
+  } catch (error) {
+    if (error instanceof BundleError) throw new UsageError(`import refused: ${error.message}`);
+    throw error;
+  }
+  const { Storage } = await import('./storage/database.js');
+  const storage = await Storage.open(config);
+  try {
+    await storage.migrate();
+    const result = await new SessionBundles(storage).import(tenantId, bundle, options.as ? { as: options.as } : {});
+    process.stdout.write(`${JSON.stringify({ ...result, title: bundle.title })}\n`);
+  } catch (error) {
+    if (error instanceof SessionTransferError) throw new UsageError(`import refused: ${error.message}`);
+    throw error;
+  } finally {
+    await storage.close();
+  }
+}
+
 class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<void> {
   const command = argv[0];
   if (!command || command === '--help' || command === 'help') return void process.stdout.write(USAGE);
   if (command === '--version') return void process.stdout.write(`${VERSION}\n`);
-  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : command === 'recommend' ? ['tenant'] : [];
+  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : command === 'recommend' ? ['tenant'] : command === 'session' ? ['tenant', 'as', 'url'] : [];
   const { flags, mine, positionals, help } = parse(argv.slice(1), own, command === 'token' ? ['admin'] : []);
   if (help) return void process.stdout.write(USAGE);
-  const expected = command === 'recommend' ? ['train'] : [];
+  const expected = command === 'recommend' ? ['train'] : command === 'session' ? ['action', 'target'] : [];
   if (command === 'recommend' && positionals[0] !== 'train') throw new UsageError('usage: veza recommend train [--tenant T]');
   if (positionals.length > expected.length) throw new UsageError(`unexpected argument ${positionals[expected.length]}`);
   const config = loadConfig(process.env, flags);
@@ -152,6 +243,8 @@ export async function main(argv: string[]): Promise<void> {
       return migrate(config);
     case 'recommend':
       return recommendTrain(config, mine);
+    case 'session':
+      return session(config, positionals, mine);
     default:
       throw new UsageError(`unknown command ${command}`);
   }

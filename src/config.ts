@@ -41,6 +41,12 @@ export const settings = {
   maxConnectionsPerIp: { env: 'VEZA_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', schema: int(0, 1e9).default(256), doc: 'Concurrent WebSocket connections per IP (0 disables)' },
   wsMessagesPerSecond: { env: 'VEZA_WS_MESSAGES_PER_SECOND', flag: 'ws-messages-per-second', schema: int(0, 1e9).default(500), doc: 'Messages per second per WebSocket before it is closed with 4429 (0 disables)' },
   dev: { env: 'VEZA_DEV', flag: 'dev', schema: bool.default(false), doc: 'Development mode: POST /api/v1/dev/token signs anyone in (the web client\'s sign-in); never in production' },
+  exampleSessions: {
+    env: 'VEZA_EXAMPLE_SESSIONS',
+    flag: 'example-sessions',
+    schema: z.enum(['auto', 'true', 'false', '1', '0', 'yes', 'no']).default('auto').transform((v) => (v === 'auto' ? 'auto' : v === 'true' || v === '1' || v === 'yes')),
+    doc: 'Import the example sessions of sessions/ into the default tenant at start (those it does not hold yet); auto: in development mode on the embedded database',
+  },
   webDir: { env: 'VEZA_WEB_DIR', flag: 'web-dir', schema: z.string().min(1).default('web/dist'), doc: 'The built web client served at / (`npm run build:web`); relative to the package' },
   trustProxy: { env: 'VEZA_TRUST_PROXY', flag: 'trust-proxy', schema: bool.default(false), doc: 'Behind one trusted reverse proxy: take the client IP from the last X-Forwarded-For entry' },
   shutdownTimeoutMs: { env: 'VEZA_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', schema: int(100, 600_000).default(10_000), doc: 'How long SIGTERM waits for requests, the bus and storage to drain' },

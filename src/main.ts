@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { registerAutomerge } from './automerge/service.js';
@@ -17,6 +19,7 @@ import { MediaPlane } from './media/plane.js';
 import { registerMediaRoutes } from './media/routes.js';
 import { MediaSignaling } from './media/signaling.js';
 import { locateMediaWorker } from './media/worker-binary.js';
+import { locateFfmpeg } from './media/ffmpeg-binary.js';
 import { VezaServer } from './server/app.js';
 import { Authenticator } from './server/auth.js';
 import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js';
@@ -34,6 +37,10 @@ import { registerRecommendationRoutes } from './recommendations/routes.js';
 import { ReplayService } from './studio/replay-service.js';
 import { ReplayStore } from './studio/replay-store.js';
 import { registerStudioRoutes } from './studio/routes.js';
+import { importExampleSessions } from './sessions/examples.js';
+import { registerSessionBundleRoutes } from './sessions/routes.js';
+import { SessionBundles } from './sessions/store.js';
+import { openUrl, shownDir, type Capability, type StartupReport } from './startup-report.js';
 import { VERSION } from './version.js';
 
 export interface Veza {
@@ -58,6 +65,8 @@ export interface Veza {
   insights: InsightsService;
   /** Achievements, quests, leaderboards and tips. */
   gamification: GamificationService;
+  /** What started and what did not (printed by `veza serve` in development mode or on a terminal). */
+  report: StartupReport;
   /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
   shutdown(): Promise<boolean>;
 }
@@ -74,6 +83,7 @@ export interface StartOptions {
 export async function startVeza(config: Config, options: StartOptions = {}): Promise<Veza> {
   const logger = options.logger ?? createLogger(config);
   const startedAt = Date.now();
+  const bootMs = Math.round(performance.now());
   if (uwsImplementation === 'fallback') {
     logger.warn('uWebSockets.js native binary did not load for this Node version; running its slow fallback');
   }
@@ -83,8 +93,11 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
   /** When shutdown must be over (set as it begins); the cleanups that wait on children read it. */
   let stopDeadline: number | null = null;
   try {
+    const storageOpenedAt = Date.now();
     const applied = await storage.migrate();
-    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    // From the process's start to here: Node, the loader and every module's import.
+    const phases: Record<string, number> = { boot: bootMs, storage: storageOpenedAt - startedAt, migrations: Date.now() - storageOpenedAt };
+    if (applied.length > 0) logger.info({ applied, ms: phases.migrations }, 'migrations applied');
     const auth = await Authenticator.create(config);
     if (auth.secretSource === 'generated') logger.warn({ dataDir: config.dataDir }, 'using the development JWT secret from the data directory; set VEZA_JWT_SECRET in production');
     const metrics = new ServerMetrics();
@@ -103,6 +116,8 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
 
     const server = new VezaServer({ config, logger, auth, metrics, tracer: tracing.tracer });
     const media = locateMediaWorker();
+    const ffmpeg = locateFfmpeg();
+    if (!ffmpeg.available) logger.warn({ reason: ffmpeg.reason, fix: ffmpeg.fix }, `recording and HLS unavailable: ${ffmpeg.reason}`);
     if (!media.available) logger.warn({ reason: media.reason, fix: media.fix }, `media unavailable: ${media.reason}; build the mediasoup worker with: ${media.fix}`);
     registerHealthRoutes(server.http, { storage, bus, metrics, startedAt, media, consumers: () => consumers?.status() ?? null });
     registerIdentityRoute(server.http);
@@ -120,6 +135,12 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     cleanups.push(() => automerge.close());
     const replay = new ReplayStore(storage);
     registerStudioRoutes(server.http, { collab, replay });
+    const bundles = new SessionBundles(storage);
+    registerSessionBundleRoutes(server.http, { bundles, maxBundleBytes: Math.ceil(config.collabMaxDocBytes * 1.4) + (1 << 20) });
+    const importExamples = config.exampleSessions === 'auto' ? config.dev && storage.kind === 'pglite' : config.exampleSessions;
+    const examplesAt = Date.now();
+    const examples = importExamples ? await importExampleSessions(bundles, logger) : null;
+    if (examples) phases.examples = Date.now() - examplesAt;
     const replayService = new ReplayService(replay, server, logger, config.collabMaxDocBytes);
     cleanups.push(async () => replayService.close());
     const mediaSignaling = new MediaSignaling({ server, logger, maxViewers: config.mediaMaxViewers });
@@ -149,6 +170,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     registerGamificationRoutes(server.http, server.ws, gamification);
     // The side modules' event consumers, with what they need of this thread's memory. They stop
     // first at shutdown, while the services they call are still open.
+    const consumersAt = Date.now();
     consumers = await hostConsumers(placement, {
       config,
       storage,
@@ -163,12 +185,15 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}),
     });
     const consumerHost = consumers;
+    phases.consumers = Date.now() - consumersAt;
     cleanups.push(() => consumerHost.close());
     logger.info({ consumers: config.consumers, placement }, placement === 'thread' ? 'event consumers run on their own thread' : `event consumers: ${placement}`);
     const port = await server.listen(config.host, config.port);
     if (media.available) {
+      const mediaAt = Date.now();
       try {
         mediaPlane = await MediaPlane.start({ config, logger, workerBin: media.path });
+        phases.media = Date.now() - mediaAt;
         const plane = mediaPlane;
         live = new LiveService({ config, plane, bus, collab, logger });
         const liveService = live;
@@ -186,6 +211,36 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       mediaSignaling.markUnavailable(media);
     }
     logger.info({ port, host: config.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.host}:${port}`);
+    const consumersOn = new Set<string>(config.consumers);
+    const consumerNote = placement === 'thread' ? 'consuming events on their own thread' : placement === 'main' ? 'consuming events on the main thread' : '';
+    const moduleState = (name: string): Capability =>
+      consumersOn.has(name) ? { on: true, detail: consumerNote } : { on: false, reason: config.redisUrl ? 'its events are consumed by other processes (VEZA_CONSUMERS)' : 'not in VEZA_CONSUMERS', fix: 'VEZA_CONSUMERS=all' };
+    const report: StartupReport = {
+      version: VERSION,
+      readyMs: Date.now() - startedAt + bootMs,
+      phasesMs: phases,
+      url: openUrl(config.host, port),
+      code: import.meta.url.includes('/build/') ? 'compiled' : 'sources',
+      storage: storage.kind === 'pglite' ? `embedded PGlite in ${shownDir(config.dataDir)}` : 'PostgreSQL',
+      bus: bus.kind === 'redis' ? 'Redis Streams' : 'in-process',
+      media: mediaPlane
+        ? { on: true, detail: `${mediaPlane.workers.length} mediasoup worker${mediaPlane.workers.length === 1 ? '' : 's'} (voice, DJ rooms, cameras)` }
+        : media.available
+          ? { on: false, reason: 'the mediasoup workers did not start (see the log above)', fix: 'npm run build:media' }
+          : { on: false, reason: media.reason, fix: media.fix },
+      recording: ffmpeg.available ? { on: true, detail: `ffmpeg ${ffmpeg.version}` } : { on: false, reason: ffmpeg.reason, fix: ffmpeg.fix },
+      modules: [
+        { name: 'web client', state: existsSync(path.join(config.webDir, 'index.html')) ? { on: true, detail: `at ${openUrl(config.host, port)}/` } : { on: false, reason: 'not built', fix: 'npm run build:web' } },
+        { name: 'sign-in', state: config.dev ? { on: true, detail: 'development: anyone signs in by name' } : { on: true, detail: 'JWT bearer tokens' } },
+        { name: 'recommendations', state: moduleState('recommendations') },
+        { name: 'insights', state: moduleState('insights') },
+        { name: 'gamification', state: moduleState('gamification') },
+        { name: 'tracing', state: config.otlpEndpoint ? { on: true, detail: 'OTLP/HTTP' } : { on: false, reason: 'no collector set', fix: 'OTEL_EXPORTER_OTLP_ENDPOINT=http://…:4318' } },
+      ],
+      examples: examples && { imported: examples.sessions.filter((e) => e.imported).length, present: examples.sessions.length, titles: examples.sessions.map((e) => e.title) },
+      rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20),
+    };
+    logger.info({ readyMs: report.readyMs, phasesMs: phases, media: report.media.on, recording: report.recording.on, rssMiB: report.rssMiB }, 'start-up complete');
 
     let stopping: Promise<boolean> | null = null;
     const shutdown = () =>
@@ -196,7 +251,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, insights, gamification, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, insights, gamification, report, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;

@@ -6,16 +6,18 @@
 // users × 17 632 artists, and ruins a catalogue of 60 tracks (scores collapse to zero). So, when
 // there are enough users to measure, each λ of the grid is tried on a per-user hold-out of the
 // tenant's own data and the best NDCG@10 wins; the final model trains on everything.
-// Plain JavaScript that loads the TypeScript sources through tsx, so that it starts the same way
-// under node, tsx and vitest.
+// Plain JavaScript that loads the TypeScript sources through tsx (or, under build/, the compiled
+// copy), so that it starts the same way under node, tsx and vitest.
+import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
-register();
-const { trainAls } = await import('./als.ts');
-const { csrFromTriples } = await import('./sparse.ts');
-const { evaluateRanking, splitPerUser } = await import('./evaluation.ts');
-const { topK } = await import('./topk.ts');
+const compiled = existsSync(new URL('./als.js', import.meta.url));
+if (!compiled) (await import('tsx/esm/api')).register();
+const load = (name) => import(new URL(`./${name}${compiled ? '.js' : '.ts'}`, import.meta.url).href);
+const { trainAls } = await load('als');
+const { csrFromTriples } = await load('sparse');
+const { evaluateRanking, splitPerUser } = await load('evaluation');
+const { topK } = await load('topk');
 
 /** @type {{ rows: Int32Array, cols: Int32Array, values: Float32Array, users: number, items: number, options: { factors: number, iterations: number, regularization: number }, grid: number[], minTuningUsers: number }} */
 const job = workerData;
