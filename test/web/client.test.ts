@@ -68,6 +68,25 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     }
   }, 60_000);
 
+  it('the first screen of a newcomer lists the example sessions, and one replays with its notes arriving', { timeout: 90_000 }, async () => {
+    const page = await signedIn('newcomer');
+    const list = page.getByTestId('sessions');
+    await list.getByRole('link', { name: 'example-city-blues' }).waitFor();
+    await expect(list.innerText()).resolves.toContain('example-chemistry-lab');
+    await list.getByRole('listitem').filter({ hasText: 'example-city-blues' }).getByRole('link', { name: 'replay' }).click();
+    await page.getByTestId('replay-play').waitFor();
+    await expect(page.locator('.replay').innerText()).resolves.toMatch(/76 edits by ann, ben, cleo/);
+    // It plays from the first edit as soon as it opens; faster, the first bars arrive as they were entered.
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    await page.getByTestId('speed').selectOption('16');
+    await page.waitForFunction(() => {
+      const studio = (globalThis as unknown as PageWindow).veza.replay?.studio();
+      return !!studio && studio.tracks().some((t) => studio.clips(t.id).some((c) => studio.notes(t.id, c.id).length > 0));
+    }, undefined, { timeout: 60_000 });
+    await page.screenshot({ path: path.join(SHOTS, 'example-replay.png') });
+    await page.context().close();
+  });
+
   it('two pages edit one session and converge: notes added, moved and deleted in one appear in the other', { timeout: 90_000 }, async () => {
     const session = `song-${Date.now()}`;
     const ann = await signedIn('ann', `#/studio/${session}`);

@@ -56,9 +56,26 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
   const exportButton = h('button', { 'data-testid': 'replay-export' }, 'Export MIDI at this moment');
   const summary = h('span', { class: 'muted' }, `${history.updates} edits by ${history.authors.map((a) => a.userId).join(', ')}, ${time(start)}–${time(end)}`);
 
+  const status = h('span', { class: 'muted', 'data-testid': 'replay-status' }, 'connecting…');
+  // The controls act through the replay socket: usable once it is open, and not after it closed.
+  const controls = [playButton, speed, scrubber];
+  const usable = (on: boolean) => controls.forEach((c) => (c.disabled = !on));
+  usable(false);
   const ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?token=${session.token}&at=${start}&speed=1`));
   ws.binaryType = 'arraybuffer';
   const control = (message: Record<string, unknown>) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(message));
+  ws.onopen = () => {
+    status.textContent = '';
+    usable(true);
+    // A speed picked while connecting applies now.
+    if (speed.value !== '1') control({ type: 'speed', speed: Number(speed.value) });
+  };
+  ws.onclose = (event) => {
+    usable(false);
+    playing = false;
+    playButton.textContent = 'Play';
+    status.textContent = event.code === 1000 ? 'replay closed' : `replay closed: ${event.reason || `code ${event.code}`}`;
+  };
 
   const showTracks = () => {
     const tracks = studio.tracks();
@@ -122,7 +139,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
       'div',
       { class: 'replay' },
       h('div', { class: 'toolbar' }, h('h2', {}, `Replay: ${sessionId}`), summary, h('a', { href: `#/studio/${encodeURIComponent(sessionId)}` }, 'Open the live session')),
-      h('div', { class: 'toolbar' }, playButton, speed, scrubber, clockLabel, trackSelect, exportButton),
+      h('div', { class: 'toolbar' }, playButton, speed, scrubber, clockLabel, trackSelect, exportButton, status),
       rollBox,
     ),
   );
