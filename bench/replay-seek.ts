@@ -1,20 +1,25 @@
 // Seeking in a recorded session: a one-hour session of 100,000 updates (notes added, moved, resized,
 // deleted on 8 tracks), stored through the real update log, then random seeks through ReplayStore
 // with checkpoints against the same store without them (merging the log from the start every time).
-// Usage: node --import tsx bench/replay-seek.ts [--updates N] [--seeks N] [--database-url URL]
-import { mkdtempSync, rmSync } from 'node:fs';
+// With --bundle FILE, a real session instead: a session bundle (sessions/*.veza.json) imported as
+// `veza session import` does, and seeks across its own span.
+// Usage: node --import tsx bench/replay-seek.ts [--updates N | --bundle FILE] [--seeks N] [--database-url URL]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as Y from 'yjs';
 import { DocumentStore, type LoggedUpdate } from '../src/collab/document-store.js';
+import { decodeBundle } from '../src/sessions/bundle.js';
+import { SessionBundles } from '../src/sessions/store.js';
 import { Storage } from '../src/storage/database.js';
 import { StudioDoc } from '../src/studio/model.js';
 import { docFromParts, ReplayStore } from '../src/studio/replay-store.js';
 import { summarize } from './lib/stats.js';
 
-const { values } = parseArgs({ options: { updates: { type: 'string' }, seeks: { type: 'string' }, 'database-url': { type: 'string' } } });
-const total = Number(values.updates ?? 100_000);
+const { values } = parseArgs({ options: { updates: { type: 'string' }, bundle: { type: 'string' }, seeks: { type: 'string' }, 'database-url': { type: 'string' } } });
+const bundle = values.bundle ? decodeBundle(readFileSync(values.bundle, 'utf8')) : null;
+const total = bundle ? bundle.updates.length : Number(values.updates ?? 100_000);
 const seeks = Number(values.seeks ?? 50);
 const HOUR = 3_600_000;
 
@@ -60,17 +65,28 @@ async function main(): Promise<void> {
   try {
     await storage.migrate();
     const docId = `replay-bench-${Date.now().toString(36)}`;
-    const start = Date.now() - HOUR;
-    const updates = generate(total, start);
-    const store = new DocumentStore(storage);
-    for (let i = 0; i < updates.length; i += 2000) {
-      await store.append('default', [{ docId, updates: updates.slice(i, i + 2000) }]);
-      progress('storing', Math.min(i + 2000, updates.length), updates.length);
+    let start: number;
+    let span: number;
+    let bytes: number;
+    if (bundle) {
+      start = bundle.updates[0]!.at;
+      span = bundle.updates.at(-1)!.at - start;
+      await new SessionBundles(storage).import('default', bundle, { as: docId });
+      bytes = bundle.updates.reduce((n, u) => n + u.update.byteLength, 0);
+    } else {
+      start = Date.now() - HOUR;
+      span = HOUR;
+      const updates = generate(total, start);
+      const store = new DocumentStore(storage);
+      for (let i = 0; i < updates.length; i += 2000) {
+        await store.append('default', [{ docId, updates: updates.slice(i, i + 2000) }]);
+        progress('storing', Math.min(i + 2000, updates.length), updates.length);
+      }
+      bytes = updates.reduce((n, u) => n + u.update.byteLength, 0);
     }
-    const bytes = updates.reduce((n, u) => n + u.update.byteLength, 0);
-    console.log(`${storage.kind}: ${total} updates, ${(bytes / 1e6).toFixed(1)} MB over one hour`);
+    console.log(`${storage.kind}: ${total} updates, ${(bytes / 1e6).toFixed(2)} MB over ${(span / 60_000).toFixed(1)} minutes${bundle ? ` (${bundle.title})` : ''}`);
 
-    const targets = Array.from({ length: seeks }, (_, i) => start + ((i * 7919) % seeks) * (HOUR / seeks) + 1000);
+    const targets = Array.from({ length: seeks }, (_, i) => start + ((i * 7919) % seeks) * (span / seeks) + Math.min(1000, span / seeks / 2));
     /** Server time to read the state at t, and the time to turn it into a Y.Doc (what a viewer or an export does next). */
     const measure = async (label: string, replay: ReplayStore, at: number[]) => {
       const read: number[] = [];
@@ -87,7 +103,7 @@ async function main(): Promise<void> {
       return { read: summarize(read), apply: summarize(apply) };
     };
     const checkpointed = new ReplayStore(storage, 1000);
-    const first = await measure('first seek to the end, no checkpoints yet', checkpointed, [start + HOUR]);
+    const first = await measure('first seek to the end, no checkpoints yet', checkpointed, [start + span]);
     const buildStarted = performance.now();
     const built = await checkpointed.buildCheckpoints('default', docId);
     const buildMs = performance.now() - buildStarted;
@@ -119,7 +135,7 @@ async function main(): Promise<void> {
     console.log(row('first seek to the end, before any checkpoint (reads the whole log)', first));
     console.log(row('random seeks with checkpoints every 1,000 updates', warm));
     console.log(row('random seeks without checkpoints (read the log from the start)', naive));
-    console.log(`| forward seeks of one minute (≈${Math.round(total / 60)} updates) from a held state | ${forward.count} | ${forward.p50.toFixed(1)} | ${forward.p99.toFixed(1)} | – | – |`);
+    console.log(`| forward seeks of one minute (≈${Math.round((total * 60_000) / span)} updates) from a held state | ${forward.count} | ${forward.p50.toFixed(1)} | ${forward.p99.toFixed(1)} | – | – |`);
     console.log(`states with and without checkpoints identical: ${same ? 'yes' : 'NO'}`);
   } finally {
     await storage.close();
