@@ -146,7 +146,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const mediaSignaling = new MediaSignaling({ server, logger, maxViewers: config.mediaMaxViewers });
     let mediaPlane: MediaPlane | null = null;
     let live: LiveService | null = null;
-    const outputs = new MediaOutputs({ storage, bus, logger, dataDir: config.dataDir, plane: () => mediaPlane });
+    const outputs = new MediaOutputs({ storage, bus, logger, dataDir: config.dataDir, plane: () => mediaPlane, ffmpeg });
     if (!config.redisUrl) {
       const abandoned = await outputs.markAbandoned();
       if (abandoned > 0) logger.warn({ abandoned }, 'recordings or HLS runs left running by a previous process were marked failed');

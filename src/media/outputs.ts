@@ -9,6 +9,7 @@ import type { MediaOutputsTable } from '../storage/schema.js';
 import { CAMERA_SWITCH, startHls } from './hls.js';
 import type { LiveRoom, MediaPlane, RoomInfo } from './plane.js';
 import { Recording, type RecordingResult } from './recording.js';
+import type { FfmpegBinary } from './ffmpeg-binary.js';
 
 /** How long shutdown lets a recording's ffmpeg finish its file when the caller names no deadline. */
 const SHUTDOWN_GRACE_MS = 5000;
@@ -76,6 +77,8 @@ export interface MediaOutputsDeps {
   dataDir: string;
   /** The plane, or null while media is unavailable. */
   plane: () => MediaPlane | null;
+  /** ffmpeg as found at start: recordings and HLS are refused with its reason when it was not. */
+  ffmpeg: FfmpegBinary;
 }
 
 /**
@@ -115,6 +118,8 @@ export class MediaOutputs {
   async start(kind: OutputKind, info: RoomInfo, userId: string): Promise<MediaOutput> {
     const plane = this.deps.plane();
     if (!plane) throw new OutputError('unavailable', 'media is unavailable on this server (see /healthz)');
+    const { ffmpeg } = this.deps;
+    if (!ffmpeg.available) throw new OutputError('unavailable', `recording and HLS are unavailable on this server: ${ffmpeg.reason}; to turn them on: ${ffmpeg.fix}`);
     const room = plane.existing(info);
     if (!room) throw new OutputError('no-room', `room ${info.roomId} is not live: nobody is connected to it`);
     const roomKey = room.key;

@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 /** `veza serve --dev` as `npm start` runs it; resolves with what it printed for people once started. */
-async function startAndReadReport(env: NodeJS.ProcessEnv): Promise<string> {
+async function startAndReadReport(env: NodeJS.ProcessEnv, keepRunning = false): Promise<string> {
   const data = tempDir('report');
   cleanups.push(() => data.remove());
   const child = spawn(process.execPath, [VEZA_BIN, 'serve', '--dev', '--host', '127.0.0.1', '--port', '0', '--data-dir', data.dir, '--log-level', 'warn'], {
@@ -31,7 +31,7 @@ async function startAndReadReport(env: NodeJS.ProcessEnv): Promise<string> {
     child.once('exit', (code) => reject(new Error(`veza serve exited with ${code}:\n${stderr}`)));
     setTimeout(() => reject(new Error(`no start-up report within 40 s:\n${stderr}`)), 40_000).unref();
   });
-  child.kill('SIGTERM');
+  if (!keepRunning) child.kill('SIGTERM');
   return report;
 }
 
@@ -66,6 +66,24 @@ describe('the start-up report', () => {
     expect(report).toContain('\n  recording, HLS  off  VEZA_FFMPEG /nonexistent/ffmpeg does not exist; to turn it on: point VEZA_FFMPEG at an ffmpeg binary');
     expect(report).toMatch(/\n {2}insights +off +not in VEZA_CONSUMERS; to turn it on: VEZA_CONSUMERS=all\n/);
     expect(report).toMatch(/\n {2}recommendations +on /);
+  });
+
+  it('without ffmpeg, refuses recordings and HLS with the same reason', async (ctx) => {
+    const worker = locateMediaWorker();
+    if (!worker.available) {
+      if (required) throw new Error(`media worker missing (REQUIRE_SERVICES=1): ${worker.reason}`);
+      console.warn(`SKIP: ${worker.reason}`);
+      return ctx.skip();
+    }
+    const report = await startAndReadReport({ MEDIASOUP_WORKER_BIN: worker.path, VEZA_FFMPEG: '/nonexistent/ffmpeg', VEZA_EXAMPLE_SESSIONS: 'false' }, true);
+    expect(report).toMatch(/\n {2}live media +on /);
+    const url = /open (http:\/\/\S+)/.exec(report)![1]!;
+    const { token } = (await (await fetch(`${url}/api/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'ann' }) })).json()) as { token: string };
+    for (const route of ['/api/v1/rooms/stage/recordings', '/api/v1/rooms/stage/hls']) {
+      const response = await fetch(`${url}${route}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      expect(response.status, route).toBe(503);
+      expect(((await response.json()) as { detail: string }).detail, route).toBe('recording and HLS are unavailable on this server: VEZA_FFMPEG /nonexistent/ffmpeg does not exist; to turn them on: point VEZA_FFMPEG at an ffmpeg binary, or unset it to use ffmpeg from PATH (apt-get install ffmpeg)');
+    }
   });
 
   it('formats addresses and directories for people', () => {
