@@ -50,6 +50,8 @@ function parse(argv: string[], own: readonly string[], ownBoolean: readonly stri
 }
 
 async function serve(config: Config): Promise<void> {
+  const unusable = (await import('./server/uws.js')).uwsUnusableReason();
+  if (unusable) throw new UsageError(unusable);
   const { startVeza } = await import('./main.js');
   const veza = await startVeza(config);
   const { logger } = veza;

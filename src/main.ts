@@ -25,7 +25,7 @@ import { Authenticator } from './server/auth.js';
 import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js';
 import { ServerMetrics } from './server/metrics.js';
 import { startTracing } from './server/tracing.js';
-import { uwsImplementation } from './server/uws.js';
+import { uwsImplementation, uwsUnusableReason } from './server/uws.js';
 import { registerDevSignIn, registerWebClient } from './server/web.js';
 import { Storage } from './storage/database.js';
 import { GamificationService } from './gamification/service.js';
@@ -84,9 +84,8 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
   const logger = options.logger ?? createLogger(config);
   const startedAt = Date.now();
   const bootMs = Math.round(performance.now());
-  if (uwsImplementation === 'fallback') {
-    logger.warn('uWebSockets.js native binary did not load for this Node version; running its slow fallback');
-  }
+  const unusable = uwsUnusableReason();
+  if (unusable) throw new Error(unusable);
   const storage = await Storage.open(config);
   // Closed last-opened first: the bus finishes its handlers while tracing and storage still work.
   const cleanups: (() => Promise<unknown>)[] = [() => storage.close()];
@@ -127,6 +126,27 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       logger.warn('development mode: POST /api/v1/dev/token signs anyone in; never run this in production');
     }
     registerEventRoutes(server.http, bus);
+    // The side modules' event consumers start now, their thread loading while this one builds the
+    // rest; what they call on this thread's memory (the leaderboards it serves, the dashboards it
+    // pushes) waits until those services exist. They stop first at shutdown, while those are open.
+    const services = deferred<{ gamification: GamificationService; insights: InsightsService }>();
+    const consumersStarting = hostConsumers(placement, {
+      config,
+      storage,
+      bus,
+      linkedBus,
+      logger,
+      handlers: {
+        'storage.port': async () => (await storage.attachPort()) ?? Promise.reject(new Error('no storage thread')),
+        'gamification.boards': async (updates) => void (await (await services.promise).gamification.leaderboards.apply(updates)),
+        'insights.stored': async (events) => (await services.promise).insights.observe(events),
+      },
+      ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}),
+    });
+    // Should start-up fail before they are awaited below, they are closed with everything else.
+    cleanups.push(async () => {
+      if (!consumers) await (await consumersStarting.catch(() => null))?.close();
+    });
     const collab = await new CollabService({ config, storage, bus, server, logger }).start();
     cleanups.push(async () => {
       if (!(await collab.close(Date.now() + config.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
@@ -167,25 +187,13 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       onRulesChanged: (tenantId) => consumers?.notify('gamification.rules-changed', tenantId),
     });
     cleanups.push(() => gamification.close());
+    services.resolve({ gamification, insights });
     registerGamificationRoutes(server.http, server.ws, gamification);
-    // The side modules' event consumers, with what they need of this thread's memory. They stop
-    // first at shutdown, while the services they call are still open.
-    const consumersAt = Date.now();
-    consumers = await hostConsumers(placement, {
-      config,
-      storage,
-      bus,
-      linkedBus,
-      logger,
-      handlers: {
-        'storage.port': async () => (await storage.attachPort()) ?? Promise.reject(new Error('no storage thread')),
-        'gamification.boards': async (updates) => void (await gamification.leaderboards.apply(updates)),
-        'insights.stored': (events) => insights.observe(events),
-      },
-      ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}),
-    });
+    // What start-up waited for them beyond the rest of its work.
+    const consumersWait = Date.now();
+    consumers = await consumersStarting;
     const consumerHost = consumers;
-    phases.consumers = Date.now() - consumersAt;
+    phases.consumers = Date.now() - consumersWait;
     cleanups.push(() => consumerHost.close());
     logger.info({ consumers: config.consumers, placement }, placement === 'thread' ? 'event consumers run on their own thread' : `event consumers: ${placement}`);
     const port = await server.listen(config.host, config.port);
@@ -256,6 +264,12 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     await runAll(cleanups.toReversed(), logger);
     throw error;
   }
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 async function runAll(steps: (() => Promise<unknown>)[], logger: Logger): Promise<boolean> {
