@@ -18,11 +18,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { arch, homedir, platform } from 'node:os';
+import { arch, platform } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { workerCachePath, workerProblem } from './worker-check.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD_SCRIPT = path.join(ROOT, 'native', 'build-mediasoup-worker.sh');
@@ -33,8 +34,6 @@ const RELEASES = 'https://github.com/versatica/mediasoup/releases/download';
 /** Up to the response's headers: without a network this fails at once (DNS) or here. */
 const CONNECT_TIMEOUT_MS = 10_000;
 const DOWNLOAD_TIMEOUT_MS = 120_000;
-/** The worker exits with this code when started without MEDIASOUP_VERSION, i.e. not by mediasoup. */
-const NOT_SPAWNED_BY_MEDIASOUP = 41;
 
 const MODES = { '--check': 'check', '--install': 'install' };
 const args = process.argv.slice(2);
@@ -90,12 +89,12 @@ async function resolveWorker(env) {
   const fromEnv = env.MEDIASOUP_WORKER_BIN;
   if (fromEnv) {
     // mediasoup spawns exactly this path when it is set: nothing else here would be used.
-    const problem = whyNotRunnable(fromEnv);
+    const problem = workerProblem(fromEnv);
     return problem ? off(`MEDIASOUP_WORKER_BIN ${fromEnv} ${problem}`, `point MEDIASOUP_WORKER_BIN at a mediasoup ${version} worker, or unset it`) : on(fromEnv, 'MEDIASOUP_WORKER_BIN');
   }
 
   const cached = workerCachePath(version, env);
-  const notCached = whyNotRunnable(cached);
+  const notCached = workerProblem(cached);
   if (!notCached) return on(cached, 'cache');
   const tried = [`cache: ${notCached === 'does not exist' ? 'none' : `the cached worker ${notCached}`}`];
 
@@ -113,7 +112,7 @@ async function resolveWorker(env) {
   } else {
     const started = Date.now();
     const problem = await buildWorker(env);
-    const built = problem ?? whyNotRunnable(cached);
+    const built = problem ?? workerProblem(cached);
     if (!built) return on(cached, 'build', started);
     tried.push(`build: ${problem ?? `the built worker ${built}`}`);
   }
@@ -129,30 +128,6 @@ function mediasoupVersion() {
   } catch {
     return null;
   }
-}
-
-/** The build script's rule: $VEZA_MEDIA_CACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/veza. */
-function workerCachePath(version, env) {
-  const cacheDir = env.VEZA_MEDIA_CACHE_DIR || path.join(env.XDG_CACHE_HOME || path.join(env.HOME || homedir(), '.cache'), 'veza');
-  return path.join(cacheDir, `mediasoup-worker-${version}`, 'mediasoup-worker');
-}
-
-/** Null when the binary runs as a mediasoup worker; else what is wrong, in a few words. */
-function whyNotRunnable(binary) {
-  try {
-    if (!statSync(binary).isFile()) return 'is not a file';
-    accessSync(binary, constants.X_OK);
-  } catch (error) {
-    return error.code === 'ENOENT' ? 'does not exist' : 'is not executable';
-  }
-  // The worker has no --version. Started without MEDIASOUP_VERSION it exits with its own code,
-  // which also proves that its shared libraries load on this machine.
-  const env = { ...process.env };
-  delete env.MEDIASOUP_VERSION;
-  const run = spawnSync(binary, [], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000, encoding: 'utf8' });
-  if (run.status === NOT_SPAWNED_BY_MEDIASOUP) return null;
-  const detail = run.error?.message ?? (run.stderr.trim().split('\n')[0] || `exit code ${run.status ?? run.signal}`);
-  return `does not run as a mediasoup worker: ${detail}`;
 }
 
 /**
@@ -193,7 +168,7 @@ async function downloadPrebuiltWorker(version, destination, env) {
   try {
     mkdirSync(dir, { recursive: true });
     writeFileSync(temp, binary, { mode: 0o755 });
-    const problem = whyNotRunnable(temp);
+    const problem = workerProblem(temp);
     if (problem) return `the prebuilt worker ${problem}`;
     const sha256 = createHash('sha256').update(binary).digest('hex');
     writeFileSync(`${temp}.info`, `mediasoup ${version} worker, prebuilt, downloaded ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} from ${url}\nsha256 ${sha256}\n`);

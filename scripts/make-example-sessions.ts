@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import ToneMidi from '@tonejs/midi';
 import * as Y from 'yjs';
+import { seededRandom } from '../src/recommendations/random.js';
 import { decodeBundle, encodeBundle, type BundleUpdate } from '../src/sessions/bundle.js';
 import { exportMidi } from '../src/studio/midi.js';
 import { DEFAULT_PPQ, StudioDoc } from '../src/studio/model.js';
@@ -70,18 +71,6 @@ const PLANS: Plan[] = [
   },
 ];
 
-/** A small seeded generator: the same plan gives the same timeline. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Every collaborator's replica; an edit on one reaches the others at once, as through the server. */
 class Room {
   private readonly replicas = new Map<string, StudioDoc>();
@@ -131,10 +120,10 @@ function build(plan: Plan, midiDir: string): { text: string; updates: number; no
   const users = [...new Set([plan.owner, ...plan.parts.map((p) => p.player)])];
   const start = Date.parse(plan.start);
   const room = new Room(users, start);
-  const rand = random(plan.seed);
+  const rand = seededRandom(plan.seed);
   // The model names new tracks, notes, markers and chat messages with random UUIDs; seeded here, so
   // running the script again writes the same bundles.
-  const ids = random(plan.seed * 7919);
+  const ids = seededRandom(plan.seed * 7919);
   const hex = (n: number) => Array.from({ length: n }, () => Math.floor(ids() * 16).toString(16)).join('');
   Object.defineProperty(globalThis.crypto, 'randomUUID', { configurable: true, value: () => `${hex(8)}-${hex(4)}-4${hex(3)}-8${hex(3)}-${hex(12)}` });
   const pause = (min: number, max: number) => (min + rand() * (max - min)) * 1000;
