@@ -18,7 +18,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { arch, platform } from 'node:os';
+import { arch, homedir, platform } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -49,8 +49,11 @@ try {
   if (mode === 'check') {
     console.log(JSON.stringify({ media, ffmpeg }));
   } else {
-    console.log(media.available ? `veza: media on: mediasoup ${media.version} worker ${media.path} (${describeSource(media)})` : `veza: media off: ${media.reason}. To turn it on: ${media.fix}`);
-    console.log(ffmpeg.available ? `veza: ffmpeg on: ${ffmpeg.version} at ${ffmpeg.path}` : `veza: recording and HLS off: ${ffmpeg.reason}. To turn them on: ${ffmpeg.fix}`);
+    // For people (and install logs): paths under the home directory without the user's name.
+    const home = process.env.HOME || homedir();
+    const shown = (text) => (home && home !== '/' ? text.replaceAll(`${home}/`, '~/') : text);
+    console.log(shown(media.available ? `veza: media on: mediasoup ${media.version} worker ${media.path} (${describeSource(media)})` : `veza: media off: ${media.reason}. To turn it on: ${media.fix}`));
+    console.log(shown(ffmpeg.available ? `veza: ffmpeg on: ${ffmpeg.version} at ${ffmpeg.path}` : `veza: recording and HLS off: ${ffmpeg.reason}. To turn them on: ${ffmpeg.fix}`));
   }
   process.exitCode = mode === 'report' && !media.available ? 1 : 0;
 } catch (error) {
