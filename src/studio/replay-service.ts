@@ -75,7 +75,9 @@ export class ReplayService {
         const speed = query.has('speed') ? Number(query.get('speed')) : 1;
         if (!Number.isFinite(at) || at < 0) throw badRequest('at must be a time in Unix milliseconds');
         if (!(speed > 0 && speed <= MAX_SPEED)) throw badRequest(`speed must be above 0 and at most ${MAX_SPEED}`);
-        return { tenantId: principal.tenantId, docId, at, speed, playing: true, position: null, hasState: false, timelineStart: at, wallStart: 0, queue: [], exhausted: false, timer: null, generation: 0, closed: false };
+        // Playing from the start by default; `play=0` opens paused (the web client's viewer does).
+        const playing = query.get('play') !== '0';
+        return { tenantId: principal.tenantId, docId, at, speed, playing, position: null, hasState: false, timelineStart: at, wallStart: 0, queue: [], exhausted: false, timer: null, generation: 0, closed: false };
       },
       open: (ws) => {
         this.viewers.add(ws);

@@ -140,6 +140,18 @@ describe('replay socket', () => {
     viewer.ws.close();
   });
 
+  it('opens paused with play=0: the state at `at`, then nothing until play', async () => {
+    const viewer = await openViewer(`at=${written[0]!.after}&speed=50&play=0`);
+    await waitFor(() => viewer.texts.some((t) => t.type === 'state') && names(viewer).length === 1, 'the state at at');
+    expect(viewer.texts.find((t) => t.type === 'state')).toMatchObject({ playing: false });
+    await sleep(400);
+    expect(names(viewer)).toEqual(['drums']);
+    viewer.send({ type: 'play' });
+    await waitFor(() => viewer.texts.some((t) => t.type === 'end'), 'the end once played');
+    expect(names(viewer)).toEqual(written.map((w) => w.name));
+    viewer.ws.close();
+  });
+
   it('seeks forward with only the updates in between (no reset)', async () => {
     const viewer = await openViewer(`at=${written[0]!.after}&speed=0.01`);
     await waitFor(() => names(viewer).length === 1, 'the first track');

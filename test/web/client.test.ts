@@ -76,14 +76,110 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await list.getByRole('listitem').filter({ hasText: 'example-city-blues' }).getByRole('link', { name: 'replay' }).click();
     await page.getByTestId('replay-play').waitFor();
     await expect(page.locator('.replay').innerText()).resolves.toMatch(/76 edits by ann, ben, cleo/);
-    // It plays from the first edit as soon as it opens; faster, the first bars arrive as they were entered.
-    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    // Paused on open, at the first edit; played at 16×, the first bars arrive as they were entered
+    // and the clock follows.
+    const clock = () => page.getByTestId('replay-at').textContent();
+    const opened = await clock();
+    await page.waitForTimeout(600);
+    expect(await clock()).toBe(opened);
+    expect(await page.getByTestId('replay-play').textContent()).toBe('Play');
     await page.getByTestId('speed').selectOption('16');
+    await page.getByTestId('replay-play').click();
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    await expect.poll(clock, { timeout: 10_000 }).not.toBe(opened);
     await page.waitForFunction(() => {
       const studio = (globalThis as unknown as PageWindow).veza.replay?.studio();
       return !!studio && studio.tracks().some((t) => studio.clips(t.id).some((c) => studio.notes(t.id, c.id).length > 0));
     }, undefined, { timeout: 60_000 });
     await page.screenshot({ path: path.join(SHOTS, 'example-replay.png') });
+    await page.context().close();
+  });
+
+  it('undo and redo take back one’s own changes only, by button and by shortcut', { timeout: 90_000 }, async () => {
+    const session = `undo-${Date.now()}`;
+    const ann = await signedIn('ann', `#/studio/${session}`);
+    const ben = await signedIn('ben', `#/studio/${session}`, 'editor');
+    await expect.poll(() => ann.getByTestId('role').textContent()).toBe('owner');
+    await expect.poll(() => ben.getByTestId('role').textContent()).toBe('editor');
+    await expect.poll(() => ann.getByTestId('undo').isDisabled()).toBe(true);
+    await ann.getByTestId('add-track').click();
+    await expect.poll(async () => ben.locator('[data-track]').count()).toBe(1);
+    // A pause between gestures: changes within 0.4 s of each other are one step.
+    await ann.waitForTimeout(600);
+    const click = async (page: Page, beat: number, pitch: number) => {
+      const box = (await page.getByTestId('piano-roll').boundingBox())!;
+      await page.mouse.click(box.x + beat * 48 + 10, box.y + (107 - pitch) * 12 + 6);
+    };
+    await click(ann, 0, 60);
+    await expect.poll(async () => Object.values(await notesIn(ben)).flat().length).toBe(1);
+    await click(ben, 4, 67);
+    await expect.poll(async () => Object.values(await notesIn(ann)).flat().length).toBe(2);
+
+    // Ann's Ctrl+Z takes back her note, not Ben's, on both screens.
+    await ann.getByTestId('piano-roll').click({ position: { x: 5, y: 5 }, button: 'right' });
+    await ann.keyboard.press('Control+z');
+    const pitches = async (page: Page) => Object.values(await notesIn(page)).flat().map((n) => n.pitch).sort();
+    await expect.poll(() => pitches(ben)).toEqual([67]);
+    await expect.poll(() => pitches(ann)).toEqual([67]);
+    // Redo (Ctrl+Shift+Z) brings it back; Ben's Undo button takes back only his.
+    await ann.keyboard.press('Control+Shift+z');
+    await expect.poll(() => pitches(ben)).toEqual([60, 67]);
+    await ben.getByTestId('undo').click();
+    await expect.poll(() => pitches(ann)).toEqual([60]);
+    await expect.poll(() => ben.getByTestId('redo').isDisabled()).toBe(false);
+    await ben.keyboard.press('Control+y');
+    await expect.poll(() => pitches(ann)).toEqual([60, 67]);
+    await ann.screenshot({ path: path.join(SHOTS, 'studio-undo.png') });
+    await ann.context().close();
+    await ben.context().close();
+  });
+
+  it('a viewer sees everything, changes nothing, and is told so', { timeout: 90_000 }, async () => {
+    const session = `viewer-${Date.now()}`;
+    const ann = await signedIn('ann', `#/studio/${session}`);
+    await ann.getByTestId('add-track').click();
+    const box = (await ann.getByTestId('piano-roll').boundingBox())!;
+    await ann.mouse.click(box.x + 10, box.y + (107 - 62) * 12 + 6);
+    await ann.getByLabel('chat message').fill('welcome');
+    await ann.getByLabel('chat message').press('Enter');
+    const vic = await signedIn('vic', `#/studio/${session}`, 'viewer');
+    await expect.poll(() => vic.getByTestId('role').textContent()).toBe('viewer: read only');
+    await expect.poll(async () => Object.values(await notesIn(vic)).flat().length).toBe(1);
+    await expect.poll(() => vic.getByTestId('chat').textContent()).toContain('welcome');
+    for (const control of [vic.getByTestId('add-track'), vic.getByTestId('play'), vic.getByLabel('tempo'), vic.getByLabel('chat message'), vic.getByTestId('undo'), vic.locator('.track-name')]) {
+      expect(await control.isDisabled()).toBe(true);
+    }
+    expect(await vic.getByLabel('chat message').getAttribute('placeholder')).toBe('viewers cannot post in the chat');
+    // Clicks and keys on the roll change nothing, here or for anyone.
+    const vbox = (await vic.getByTestId('piano-roll').boundingBox())!;
+    await vic.mouse.click(vbox.x + 200, vbox.y + (107 - 70) * 12 + 6);
+    await vic.locator('.note').first().click({ force: true });
+    await vic.keyboard.press('Delete');
+    await vic.waitForTimeout(500);
+    expect(Object.values(await notesIn(vic)).flat().length).toBe(1);
+    expect(Object.values(await notesIn(ann)).flat().length).toBe(1);
+    await vic.screenshot({ path: path.join(SHOTS, 'studio-viewer.png') });
+    await vic.context().close();
+    await ann.context().close();
+  });
+
+  it('the sign-in form checks the name before sending it, and says why the server refused', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('user name').fill('no spaces please');
+    expect(await page.getByLabel('user name').evaluate((el) => (el as unknown as { validity: { valid: boolean } }).validity.valid)).toBe(false);
+    await page.getByLabel('user name').fill('dana.k@label-1');
+    expect(await page.getByLabel('user name').evaluate((el) => (el as unknown as { validity: { valid: boolean } }).validity.valid)).toBe(true);
+    // A server not in development mode has no sign-in: the page says that, not a guess.
+    const production = await startTestServer({ 'web-dir': web.dir });
+    try {
+      await page.goto(`${production.url}/`);
+      await page.getByLabel('user name').fill('dana');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toBe('sign-in is not available: this server does not run in development mode (VEZA_DEV=true)');
+    } finally {
+      await production.stop();
+    }
     await page.context().close();
   });
 
@@ -171,7 +267,8 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     // Wait until the log has it all, then replay: at the end, everything; before the import, one note.
     await new Promise((resolve) => setTimeout(resolve, 500));
     await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), `#/replay/${session}`);
-    await page.waitForSelector('[data-testid=scrubber]');
+    // The controls work once the replay socket is open.
+    await page.waitForSelector('[data-testid=scrubber]:not([disabled])');
     const replayNotes = () => page.evaluate(() => {
       const studio = (globalThis as unknown as PageWindow).veza.replay!.studio();
       return studio.tracks().reduce((n, t) => n + studio.clips(t.id).reduce((m, c) => m + studio.notes(t.id, c.id).length, 0), 0);

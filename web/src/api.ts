@@ -16,7 +16,9 @@ export function currentSession(): Session | null {
 /** Development sign-in: the server must run with VEZA_DEV=true (404 otherwise). */
 export async function signIn(userId: string, role: 'owner' | 'editor' | 'viewer' = 'owner'): Promise<Session> {
   const response = await fetch('/api/v1/dev/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId, role }) });
-  if (!response.ok) throw new Error(await problem(response, 'sign-in failed (is the server in development mode, VEZA_DEV=true?)'));
+  // 404: the route exists only in development mode; anything else is the server's reason.
+  if (response.status === 404) throw new Error('sign-in is not available: this server does not run in development mode (VEZA_DEV=true)');
+  if (!response.ok) throw new Error(await problem(response, 'sign-in refused'));
   const { token } = (await response.json()) as { token: string };
   const session = { token, userId };
   sessionStorage.setItem(KEY, JSON.stringify(session));

@@ -23,6 +23,8 @@ const who = document.getElementById('who')!;
 const nav = document.getElementById('nav')!;
 window.veza = {};
 const ID = /^[A-Za-z0-9._:-]{1,200}$/;
+/** The same rule as an HTML `pattern` (compiled with the `v` flag, where a literal hyphen is escaped). */
+const ID_PATTERN = '[A-Za-z0-9._:\\-]{1,200}';
 
 function close(): void {
   window.veza.studio?.destroy();
@@ -32,7 +34,7 @@ function close(): void {
 }
 
 function signInForm(): void {
-  const name = h('input', { name: 'user', placeholder: 'your name (letters, digits, ._@-)', required: true, pattern: '[A-Za-z0-9._@-]{1,100}', 'aria-label': 'user name' });
+  const name = h('input', { name: 'user', placeholder: 'your name (letters, digits, ._@-)', required: true, pattern: '[A-Za-z0-9._@\\-]{1,100}', title: 'letters, digits and . _ @ - only', 'aria-label': 'user name' });
   const role = h('select', { 'aria-label': 'role' }, ...['owner', 'editor', 'viewer'].map((r) => h('option', { value: r }, `${r} of every session and room`)));
   const error = h('div', { class: 'error', role: 'alert' });
   const form = h('form', { class: 'card' }, h('h2', {}, 'Sign in (development)'), name, role, h('button', { class: 'primary', type: 'submit' }, 'Sign in'), error);
@@ -50,8 +52,8 @@ function signInForm(): void {
 
 async function home(session: Session): Promise<void> {
   const list = h('ul', { class: 'sessions', 'data-testid': 'sessions' });
-  const name = h('input', { placeholder: 'session name', pattern: ID.source.slice(1, -1), required: true, 'aria-label': 'session name' });
-  const room = h('input', { placeholder: 'room name', pattern: ID.source.slice(1, -1), required: true, 'aria-label': 'room name' });
+  const name = h('input', { placeholder: 'session name', pattern: ID_PATTERN, required: true, 'aria-label': 'session name' });
+  const room = h('input', { placeholder: 'room name', pattern: ID_PATTERN, required: true, 'aria-label': 'room name' });
   const open = h('form', { class: 'card' }, h('h2', {}, 'Open or create a session'), name, h('button', { class: 'primary', type: 'submit' }, 'Open'));
   open.addEventListener('submit', (event) => {
     event.preventDefault();

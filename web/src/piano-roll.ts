@@ -36,6 +36,8 @@ export class PianoRoll {
   private target: { trackId: string; clipId: string; color: string } | null = null;
   private selected = new Set<string>();
   private readonly noteElements = new Map<string, HTMLElement>();
+  /** A viewer's roll: notes are shown, and nothing the pointer or keys do changes them. */
+  readOnly = false;
 
   constructor(
     private readonly studio: StudioDoc,
@@ -180,14 +182,14 @@ export class PianoRoll {
   }
 
   private remove(ids: string[]): void {
-    if (!this.target) return;
+    if (this.readOnly || !this.target) return;
     const { trackId, clipId } = this.target;
     this.edit(() => this.studio.doc.transact(() => ids.forEach((id) => this.studio.removeNote(trackId, clipId, id))));
     this.select([]);
   }
 
   private onPointerDown(event: PointerEvent): void {
-    if (!this.target || event.button !== 0 || event.detail > 1) return;
+    if (this.readOnly || !this.target || event.button !== 0 || event.detail > 1) return;
     this.element.focus();
     const { trackId, clipId } = this.target;
     const noteElement = (event.target as HTMLElement).closest<HTMLElement>('.note');

@@ -44,6 +44,9 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
   let studio = new StudioDoc(doc);
   let position = start;
   let playing = false;
+  /** When `position` was reported, and the speed then: between reports the clock moves on its own. */
+  let reportedAt = performance.now();
+  let currentSpeed = 1;
   const trackSelect = h('select', { 'aria-label': 'track' });
   const rollBox = h('div', { class: 'replay-roll' });
   let roll = new PianoRoll(studio, { cursor: () => undefined, selection: () => undefined, error: () => undefined });
@@ -61,7 +64,8 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
   const controls = [playButton, speed, scrubber];
   const usable = (on: boolean) => controls.forEach((c) => (c.disabled = !on));
   usable(false);
-  const ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?token=${session.token}&at=${start}&speed=1`));
+  // Paused on open: the person presses Play.
+  const ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?token=${session.token}&at=${start}&speed=1&play=0`));
   ws.binaryType = 'arraybuffer';
   const control = (message: Record<string, unknown>) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(message));
   ws.onopen = () => {
@@ -112,7 +116,9 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
       if (message.type === 'reset') fresh();
       if (message.type === 'end') playing = false;
       if (message.type === 'state') playing = message.playing ?? false;
+      if (message.speed !== undefined) currentSpeed = message.speed;
       position = message.at;
+      reportedAt = performance.now();
       scrubber.value = String(message.at);
       clockLabel.textContent = time(message.at);
       playButton.textContent = playing ? 'Pause' : 'Play';
@@ -143,10 +149,26 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
       rollBox,
     ),
   );
+  // The clock and the scrubber follow playback between the server's reports.
+  let frame = 0;
+  const follow = () => {
+    if (playing && !scrubbing) {
+      const now = Math.min(end, position + (performance.now() - reportedAt) * currentSpeed);
+      scrubber.value = String(Math.round(now));
+      clockLabel.textContent = time(now);
+    }
+    frame = requestAnimationFrame(follow);
+  };
+  frame = requestAnimationFrame(follow);
+  let scrubbing = false;
+  scrubber.addEventListener('pointerdown', () => (scrubbing = true));
+  scrubber.addEventListener('pointerup', () => (scrubbing = false));
+
   return {
     studio: () => studio,
-    at: () => position,
+    at: () => (playing ? Math.min(end, position + (performance.now() - reportedAt) * currentSpeed) : position),
     destroy: () => {
+      cancelAnimationFrame(frame);
       ws.close();
       doc.destroy();
     },

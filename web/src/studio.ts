@@ -18,6 +18,10 @@ const colorOf = (name: string) => COLORS[[...name].reduce((sum, c) => sum + c.ch
 export interface StudioHandle {
   doc: Y.Doc;
   studio: StudioDoc;
+  /** This user's own changes, for undo and redo (others' are never undone here). */
+  undo: Y.UndoManager;
+  /** This user's role on the session, once the server has said (null until then). */
+  role(): string | null;
   provider: WebsocketProvider;
   player: Player;
   clockOffset(): number | null;
@@ -57,6 +61,31 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   };
   const statusLine = h('span', { class: 'muted', 'data-testid': 'status' }, 'connecting…');
 
+  // --- role: a viewer sees everything and changes nothing ---------------------------------------
+  // Until the server has said, nothing is editable: a viewer's edit would live only in this tab.
+  let role: string | null = null;
+  let editable = false;
+  const roleBadge = h('span', { class: 'badge', 'data-testid': 'role' }, '');
+  const applyRole = () => {
+    editable = role === 'owner' || role === 'editor';
+    roleBadge.textContent = role === null ? '' : editable ? role : `${role}: read only`;
+    roleBadge.classList.toggle('read-only', !editable && role !== null);
+    roll.readOnly = !editable;
+    for (const control of [addTrackButton, fileInput, bpmInput, playButton, chatInput, chatSend]) control.disabled = !editable;
+    chatInput.placeholder = editable ? 'Say something' : 'viewers cannot post in the chat';
+    playButton.title = editable ? '' : 'viewers follow the session’s transport';
+    shownTracks = '';
+    renderTracks();
+    renderUndo();
+  };
+  void api(session, 'GET', '/api/v1/me').then(async (response) => {
+    if (!response.ok) return fail(await problem(response, 'your role on this session could not be read'));
+    const me = (await response.json()) as { docs: Record<string, string> };
+    role = me.docs[sessionId] ?? me.docs['*'] ?? null;
+    if (role === null) fail(`you have no role on session ${sessionId}`);
+    applyRole();
+  });
+
   // --- piano roll and awareness -------------------------------------------------------------
   provider.awareness.setLocalStateField('user', { id: session.userId, name: session.userId, color: colorOf(session.userId) });
   const roll = new PianoRoll(studio, {
@@ -78,8 +107,9 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     const track = studio.tracks().find((t) => t.id === trackId);
     if (!track) return;
     try {
-      // A track without a clip gets one (a viewer's would be refused by the server and vanish).
-      roll.show(trackId, ensureClip(trackId), track.color);
+      // A track without a clip gets one from an editor; a viewer's would be refused by the server.
+      const clip = editable ? ensureClip(trackId) : studio.clips(trackId)[0]?.id;
+      if (clip) roll.show(trackId, clip, track.color);
     } catch (error) {
       fail((error as Error).message);
     }
@@ -99,11 +129,11 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
           'div',
           { class: `track${track.id === selectedTrack ? ' selected' : ''}`, 'data-track': track.id, onclick: (e: Event) => (e.target as HTMLElement).closest('input,button') || selectTrack(track.id) },
           h('span', { class: 'swatch', style: { background: track.color } }),
-          h('input', { class: 'track-name', value: track.name, 'aria-label': 'track name', onchange: (e: Event) => studio.updateTrack(track.id, { name: (e.target as HTMLInputElement).value }) }),
-          h('button', { class: `toggle${track.mute ? ' on' : ''}`, title: 'mute', onclick: () => studio.updateTrack(track.id, { mute: !track.mute }) }, 'M'),
-          h('button', { class: `toggle${track.solo ? ' on' : ''}`, title: 'solo', onclick: () => studio.updateTrack(track.id, { solo: !track.solo }) }, 'S'),
-          h('input', { type: 'range', min: '0', max: '2', step: '0.01', value: String(track.volume), title: 'volume', onchange: (e: Event) => studio.updateTrack(track.id, { volume: Number((e.target as HTMLInputElement).value) }) }),
-          h('input', { type: 'range', min: '-1', max: '1', step: '0.01', value: String(track.pan), title: 'pan', onchange: (e: Event) => studio.updateTrack(track.id, { pan: Number((e.target as HTMLInputElement).value) }) }),
+          h('input', { class: 'track-name', value: track.name, 'aria-label': 'track name', disabled: !editable, onchange: (e: Event) => studio.updateTrack(track.id, { name: (e.target as HTMLInputElement).value }) }),
+          h('button', { class: `toggle${track.mute ? ' on' : ''}`, title: 'mute', disabled: !editable, onclick: () => studio.updateTrack(track.id, { mute: !track.mute }) }, 'M'),
+          h('button', { class: `toggle${track.solo ? ' on' : ''}`, title: 'solo', disabled: !editable, onclick: () => studio.updateTrack(track.id, { solo: !track.solo }) }, 'S'),
+          h('input', { type: 'range', min: '0', max: '2', step: '0.01', value: String(track.volume), title: 'volume', disabled: !editable, onchange: (e: Event) => studio.updateTrack(track.id, { volume: Number((e.target as HTMLInputElement).value) }) }),
+          h('input', { type: 'range', min: '-1', max: '1', step: '0.01', value: String(track.pan), title: 'pan', disabled: !editable, onchange: (e: Event) => studio.updateTrack(track.id, { pan: Number((e.target as HTMLInputElement).value) }) }),
         ),
       ),
     );
@@ -117,6 +147,35 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       fail((error as Error).message);
     }
   };
+
+  // --- undo and redo: this user's own changes only ----------------------------------------------
+  // Local edits are transactions without an origin (the default tracked one); what arrives from the
+  // server carries the provider as its origin and is never undone here. Quick successive changes
+  // (a drag, a track with its first clip) count as one step.
+  const undo = new Y.UndoManager([doc.getMap('settings'), doc.getMap('tracks'), doc.getArray('tempo'), doc.getArray('timeSignatures'), doc.getMap('markers')], { captureTimeout: 400 });
+  const undoButton = h('button', { 'data-testid': 'undo', title: 'Undo (Ctrl+Z)', disabled: true }, 'Undo');
+  const redoButton = h('button', { 'data-testid': 'redo', title: 'Redo (Ctrl+Shift+Z or Ctrl+Y)', disabled: true }, 'Redo');
+  const renderUndo = () => {
+    undoButton.disabled = !editable || undo.undoStack.length === 0;
+    redoButton.disabled = !editable || undo.redoStack.length === 0;
+  };
+  for (const event of ['stack-item-added', 'stack-item-popped', 'stack-cleared'] as const) undo.on(event, renderUndo);
+  undoButton.addEventListener('click', () => undo.undo());
+  redoButton.addEventListener('click', () => undo.redo());
+  const onKey = (event: KeyboardEvent) => {
+    if (!(event.ctrlKey || event.metaKey) || !editable) return;
+    // Text fields keep their own undo.
+    const target = event.target as HTMLElement | null;
+    if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.isContentEditable)) return;
+    const key = event.key.toLowerCase();
+    if (key === 'z' && !event.shiftKey) undo.undo();
+    else if ((key === 'z' && event.shiftKey) || key === 'y') undo.redo();
+    else return;
+    event.preventDefault();
+  };
+  document.addEventListener('keydown', onKey);
+
+  const addTrackButton = h('button', { onclick: addTrack, 'data-testid': 'add-track' }, '+ Track');
 
   // --- transport ------------------------------------------------------------------------------
   const beatLabel = h('span', { class: 'beat', 'data-testid': 'beat' }, '1.1');
@@ -200,7 +259,8 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     chatLog.replaceChildren(...studio.chat().slice(-100).map((m) => h('div', { class: 'chat-line' }, h('b', {}, m.author), ' ', m.text)));
     chatLog.scrollTop = chatLog.scrollHeight;
   };
-  const chatForm = h('form', { class: 'chat-form' }, chatInput, h('button', { type: 'submit' }, 'Send'));
+  const chatSend = h('button', { type: 'submit' }, 'Send');
+  const chatForm = h('form', { class: 'chat-form' }, chatInput, chatSend);
   chatForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = chatInput.value.trim();
@@ -246,9 +306,9 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     h(
       'div',
       { class: 'studio' },
-      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), statusLine, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
+      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
       errorLine,
-      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, h('button', { onclick: addTrack, 'data-testid': 'add-track' }, '+ Track')), roll.element, h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
+      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), roll.element, h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
     ),
   );
   const onChange = () => {
@@ -269,10 +329,14 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   return {
     doc,
     studio,
+    undo,
+    role: () => role,
     provider,
     player,
     clockOffset: () => clock.offset(),
     destroy: () => {
+      document.removeEventListener('keydown', onKey);
+      undo.destroy();
       cancelAnimationFrame(frame);
       window.clearInterval(clockTimer);
       player.stop();
