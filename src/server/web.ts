@@ -48,6 +48,15 @@ export function registerWebClient(http: HttpRouter, dir: string): void {
     },
     { auth: 'none' },
   );
+  // The icon: the page links /favicon.svg; browsers that ask for /favicon.ico get the same picture.
+  for (const route of ['/favicon.svg', '/favicon.ico']) {
+    http.route(
+      'GET',
+      route,
+      (ctx) => fileReply(ctx, path.join(dir, 'favicon.svg'), { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400' }),
+      { auth: 'none' },
+    );
+  }
   http.route(
     'GET',
     '/assets/:file',

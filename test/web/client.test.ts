@@ -3,7 +3,9 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from '../helpers/browser.js';
+import { spawnServer } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/services.js';
 import { buildWebClient, SHOTS, signedIn as signIn, type PageWindow } from '../helpers/web-client.js';
 
 const browserPath = chromiumPath();
@@ -48,6 +50,12 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     expect(script.headers.get('cache-control')).toContain('immutable');
     expect((await fetch(`${server.url}/assets/..%2F..%2Fpackage.json`)).status).toBe(404);
+    for (const icon of ['/favicon.svg', '/favicon.ico']) {
+      const answer = await fetch(`${server.url}${icon}`);
+      expect(answer.status, icon).toBe(200);
+      expect(answer.headers.get('content-type'), icon).toBe('image/svg+xml');
+      expect(await answer.text(), icon).toContain('<svg');
+    }
     const token = await fetch(`${server.url}/api/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'x y' }) });
     expect(token.status).toBe(400);
 
@@ -181,6 +189,32 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
       await production.stop();
     }
     await page.context().close();
+  });
+
+  it('without live media, the DJ page says why in a sentence, with no token on the page', { timeout: 90_000 }, async () => {
+    const cache = tempDir('no-media');
+    const data = tempDir('no-media-data');
+    const noMedia = await spawnServer(['--dev', '--web-dir', web.dir, '--data-dir', data.dir, '--example-sessions', 'false'], { VEZA_MEDIA_CACHE_DIR: cache.dir });
+    try {
+      const page = await signIn(browser, noMedia.url, 'dee', '#/dj/stage');
+      await page.getByTestId('go-live').click();
+      await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 20_000 }).toMatch(/^going live failed: live media is off on this server: the mediasoup [\d.]+ worker \S+ does not exist \(to turn it on: npm run build:media\)$/);
+      const text = await page.locator('body').innerText();
+      const { token } = (await page.evaluate(() => JSON.parse((globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('veza.session') ?? '{}'))) as { token: string };
+      expect(token.length).toBeGreaterThan(20);
+      expect(text).not.toContain(token);
+      expect(text).not.toContain('token=');
+      // Pressed again, the old error goes first.
+      await page.getByTestId('watch-hls').click();
+      await expect.poll(() => page.getByRole('alert').textContent()).not.toContain('going live failed');
+      await page.screenshot({ path: path.join(SHOTS, 'dj-no-media.png') });
+      await page.context().close();
+    } finally {
+      noMedia.child.kill('SIGTERM');
+      await noMedia.exited;
+      cache.remove();
+      data.remove();
+    }
   });
 
   it('two pages edit one session and converge: notes added, moved and deleted in one appear in the other', { timeout: 90_000 }, async () => {

@@ -32,6 +32,11 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
   const status = h('div', { class: 'muted', 'data-testid': 'dj-status' }, 'Choose how to join.');
   const errorLine = h('div', { class: 'error', role: 'alert' });
   const fail = (message: string) => (errorLine.textContent = message);
+  /** A button's action: the last error goes when it is pressed again, a new one replaces it. */
+  const act = (action: () => Promise<unknown>, what?: string, hint?: string) => () => {
+    errorLine.textContent = '';
+    action().catch((e: Error) => fail(`${what ? `${what}: ` : ''}${e.message}${hint ? `; ${hint}` : ''}`));
+  };
   const cameraList = h('div', { class: 'cameras', 'data-testid': 'cameras' });
   const people = h('ul', { class: 'people', 'data-testid': 'room-people' });
   const seenUsers = new Map<string, string>();
@@ -174,9 +179,9 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
   const controls = h(
     'div',
     { class: 'toolbar' },
-    h('button', { class: 'primary', onclick: () => goLive().catch((e: Error) => fail(`going live failed: ${e.message}`)), 'data-testid': 'go-live' }, 'Go live (DJ)'),
-    h('button', { onclick: () => watch().catch((e: Error) => fail(`could not watch: ${e.message}; try HLS`)), 'data-testid': 'watch' }, 'Watch'),
-    h('button', { onclick: () => watchHls().catch((e: Error) => fail(e.message)), 'data-testid': 'watch-hls' }, 'Watch via HLS'),
+    h('button', { class: 'primary', onclick: act(goLive, 'going live failed'), 'data-testid': 'go-live' }, 'Go live (DJ)'),
+    h('button', { onclick: act(watch, 'could not watch', 'try Watch via HLS'), 'data-testid': 'watch' }, 'Watch'),
+    h('button', { onclick: act(() => watchHls()), 'data-testid': 'watch-hls' }, 'Watch via HLS'),
   );
   root.replaceChildren(
     h(

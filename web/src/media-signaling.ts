@@ -46,7 +46,9 @@ export class Signaling {
       const ws = new WebSocket(url);
       const signaling = new Signaling(ws);
       ws.onopen = () => resolve(signaling);
-      ws.onerror = () => reject(new Error(`could not open ${url}`));
+      // The browser does not say why an upgrade was refused: the server's health says whether
+      // media is on. The URL carries the token, so it is never part of the message.
+      ws.onerror = () => void whyNotConnected(url).then((reason) => reject(new Error(reason)));
     });
   }
 
@@ -96,4 +98,16 @@ export async function consume(signaling: Signaling, device: Device, recv: Transp
     rtpCapabilities: device.rtpCapabilities,
   });
   return recv.consume({ id: params.id, producerId: params.producerId, kind: params.kind, rtpParameters: params.rtpParameters, ...(streamId ? { streamId } : {}) });
+}
+
+/** A short sentence for a media socket that did not open: media off (and why), or the route refused. */
+export async function whyNotConnected(url: string): Promise<string> {
+  const where = decodeURIComponent(new URL(url).pathname);
+  try {
+    const health = (await (await fetch('/healthz')).json()) as { media?: { available?: boolean; reason?: string; fix?: string } };
+    if (health.media?.available === false) return `live media is off on this server: ${health.media.reason ?? 'no reason given'}${health.media.fix ? ` (to turn it on: ${health.media.fix})` : ''}`;
+    return `the server refused the connection to ${where} (signed out, no role in this room, or too many connections)`;
+  } catch {
+    return `the server cannot be reached (${where})`;
+  }
 }
