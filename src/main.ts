@@ -257,6 +257,7 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
         stopDeadline = deadline;
         const drained = await server.drain(config.shutdownTimeoutMs);
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
+        server.close();
         return drained && flushed;
       })());
     return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, insights, gamification, report, shutdown };

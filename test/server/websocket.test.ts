@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect as connectTcp } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as connect_ } from 'node:net';
 import WebSocket from 'ws';
@@ -198,5 +200,22 @@ describe('shutdown', () => {
     const done = closed(ws);
     await own.stop();
     expect(await done).toEqual({ code: CloseCode.goingAway, reason: 'server shutting down' });
+  });
+
+  it('closes idle keep-alive HTTP connections once it is over', async () => {
+    const own = await startTestServer();
+    const socket = connectTcp(own.veza.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await once(socket, 'data');
+    let answers = '';
+    socket.on('data', (chunk: Buffer) => (answers += chunk.toString()));
+    socket.on('error', () => undefined);
+    const ended = once(socket, 'close');
+    await own.stop();
+    // Left open, a request on it would still reach the stopped server, which answers 503.
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await ended;
+    expect(answers).toBe('');
   });
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from '../helpers/browser.js';
+import { freePort } from '../helpers/ports.js';
 import { spawnServer } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/services.js';
@@ -200,7 +201,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
       await page.getByTestId('go-live').click();
       await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 20_000 }).toMatch(/^going live failed: live media is off on this server: the mediasoup [\d.]+ worker \S+ does not exist \(to turn it on: npm run build:media\)$/);
       const text = await page.locator('body').innerText();
-      const { token } = (await page.evaluate(() => JSON.parse((globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('veza.session') ?? '{}'))) as { token: string };
+      const { token } = (await page.evaluate(() => JSON.parse((globalThis as unknown as { localStorage: { getItem(key: string): string | null } }).localStorage.getItem('veza.session') ?? '{}'))) as { token: string };
       expect(token.length).toBeGreaterThan(20);
       expect(text).not.toContain(token);
       expect(text).not.toContain('token=');
@@ -213,6 +214,60 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
       noMedia.child.kill('SIGTERM');
       await noMedia.exited;
       cache.remove();
+      data.remove();
+    }
+  });
+
+  it('edits made offline are kept on the device: they survive the tab closing and a server restart, and reach the others', { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const data = tempDir('offline');
+    const flags = { dev: 'true', 'web-dir': web.dir, port: String(port), 'data-dir': data.dir, 'example-sessions': 'false', 'collab-flush-ms': '5', 'rate-limit-connections-per-minute': '0' };
+    let own = await startTestServer(flags);
+    const session = `offline-${Date.now()}`;
+    try {
+      const ann = await signIn(browser, own.url, 'ann', `#/studio/${session}`);
+      await expect.poll(() => ann.getByTestId('status').textContent()).toBe('connected');
+      expect(await ann.getByTestId('connection').isHidden()).toBe(true);
+      await ann.getByTestId('add-track').click();
+      const click = async (beat: number, pitch: number) => {
+        const box = (await ann.getByTestId('piano-roll').boundingBox())!;
+        await ann.mouse.click(box.x + beat * 48 + 10, box.y + (107 - pitch) * 12 + 6);
+      };
+      await click(0, 60);
+      await expect.poll(async () => Object.values(await notesIn(ann)).flat().length).toBe(1);
+      await ann.waitForTimeout(300);
+
+      // The server goes away: the page says so, and counts what it keeps.
+      await own.stop();
+      await expect.poll(() => ann.getByTestId('connection').textContent(), { timeout: 15_000 }).toContain('Not connected to the server');
+      await click(2, 64);
+      await click(4, 67);
+      await expect.poll(() => ann.getByTestId('connection').textContent()).toContain('2 changes kept on this device');
+      // Export needs the server: said, not thrown.
+      const uncaught: string[] = [];
+      ann.on('pageerror', (error) => uncaught.push(error.message));
+      await ann.getByTestId('export').click();
+      await expect.poll(() => ann.getByRole('alert').textContent()).toBe('export needs the server, which cannot be reached now');
+      expect(uncaught).toEqual([]);
+      await ann.waitForTimeout(500); // IndexedDB writes are asynchronous
+      const context = ann.context();
+      await ann.close();
+
+      // The server comes back; a new tab of the same browser is still signed in, holds the offline
+      // edits, and sends them; another person sees all three notes.
+      own = await startTestServer(flags);
+      const again = await context.newPage();
+      await again.goto(`${own.url}/#/studio/${session}`);
+      await expect.poll(() => again.getByTestId('status').textContent(), { timeout: 20_000 }).toBe('connected');
+      await expect.poll(async () => Object.values(await notesIn(again)).flat().map((n) => n.pitch).sort()).toEqual([60, 64, 67]);
+      const bob = await signIn(browser, own.url, 'bob', `#/studio/${session}`);
+      await expect.poll(async () => Object.values(await notesIn(bob)).flat().map((n) => n.pitch).sort(), { timeout: 20_000 }).toEqual([60, 64, 67]);
+      expect(await again.getByTestId('connection').isHidden()).toBe(true);
+      await again.screenshot({ path: path.join(SHOTS, 'studio-back-online.png') });
+      await context.close();
+      await bob.context().close();
+    } finally {
+      await own.stop();
       data.remove();
     }
   });

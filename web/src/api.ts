@@ -6,10 +6,11 @@ export interface Session {
   userId: string;
 }
 
+/** Kept in localStorage: a sign-in holds in every tab of this browser until signing out. */
 const KEY = 'veza.session';
 
 export function currentSession(): Session | null {
-  const raw = sessionStorage.getItem(KEY);
+  const raw = localStorage.getItem(KEY);
   return raw ? (JSON.parse(raw) as Session) : null;
 }
 
@@ -21,12 +22,12 @@ export async function signIn(userId: string, role: 'owner' | 'editor' | 'viewer'
   if (!response.ok) throw new Error(await problem(response, 'sign-in refused'));
   const { token } = (await response.json()) as { token: string };
   const session = { token, userId };
-  sessionStorage.setItem(KEY, JSON.stringify(session));
+  localStorage.setItem(KEY, JSON.stringify(session));
   return session;
 }
 
 export function signOut(): void {
-  sessionStorage.removeItem(KEY);
+  localStorage.removeItem(KEY);
 }
 
 /** The `detail` of a problem+json answer, or `fallback`. */

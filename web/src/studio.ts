@@ -2,6 +2,7 @@
 // collaborators' cursors and selections, chat, MIDI in and out, and voice chat. The session is a
 // Y.Doc kept in sync with the server by y-websocket's WebsocketProvider.
 import * as decoding from 'lib0/decoding';
+import { IndexeddbPersistence } from 'y-indexeddb';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { beatAt, CLOCK_MESSAGE, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
@@ -23,6 +24,10 @@ export interface StudioHandle {
   /** This user's role on the session, once the server has said (null until then). */
   role(): string | null;
   provider: WebsocketProvider;
+  /** This session kept in the browser (IndexedDB): edits made offline survive the tab closing. */
+  local: IndexeddbPersistence;
+  /** Changes made here since the server last confirmed the session was in sync. */
+  unsent(): number;
   player: Player;
   clockOffset(): number | null;
   destroy(): void;
@@ -31,6 +36,8 @@ export interface StudioHandle {
 export function openStudio(root: HTMLElement, session: Session, sessionId: string): StudioHandle {
   const doc = new Y.Doc();
   const studio = new StudioDoc(doc);
+  // Kept per user and session in this browser; loaded before the server answers, merged with it after.
+  const local = new IndexeddbPersistence(`veza:${session.userId}:${sessionId}`, doc);
   const provider = new WebsocketProvider(wsUrl('/collab'), sessionId, doc, { params: { token: session.token }, disableBc: true });
   const clock = new ClockEstimator();
   const serverNow = () => clock.serverNow(preciseNow());
@@ -49,9 +56,35 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     if (provider.ws?.readyState === WebSocket.OPEN) provider.ws.send(clockRequest(preciseNow()));
   };
   const clockTimer = window.setInterval(sampleClock, 1000);
+  // --- connection: one visible state, and what is waiting to be sent ----------------------------
+  const statusLine = h('span', { class: 'muted', 'data-testid': 'status' }, 'connecting…');
+  let unsent = 0;
+  let synced = false;
+  const banner = h('div', { class: 'banner', 'data-testid': 'connection', hidden: true });
+  const renderConnection = () => {
+    const online = provider.wsconnected && synced;
+    statusLine.textContent = online ? 'connected' : provider.wsconnected ? 'syncing…' : provider.wsconnecting ? 'reconnecting…' : 'offline';
+    banner.hidden = online;
+    banner.textContent = online
+      ? ''
+      : `Not connected to the server${unsent > 0 ? `: ${unsent} change${unsent === 1 ? '' : 's'} kept on this device, sent when the connection returns` : '; your changes are kept on this device until it returns'}.`;
+  };
+  doc.on('update', (_update: Uint8Array, origin: unknown) => {
+    // Local changes (not the server's, nor those loaded from this browser's copy).
+    if (origin === provider || origin === local) return;
+    if (!(provider.wsconnected && synced)) unsent++;
+    renderConnection();
+  });
   provider.on('status', ({ status }: { status: string }) => {
-    statusLine.textContent = status === 'connected' ? 'connected' : `${status}…`;
+    if (status !== 'connected') synced = false;
     if (status === 'connected') for (let i = 0; i < 5; i++) window.setTimeout(sampleClock, i * 100);
+    renderConnection();
+  });
+  provider.on('sync', (isSynced: boolean) => {
+    synced = isSynced;
+    // The exchange on reconnecting sends the server everything it lacks, these changes included.
+    if (isSynced) unsent = 0;
+    renderConnection();
   });
 
   const errorLine = h('div', { class: 'error', role: 'alert' });
@@ -59,7 +92,6 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     errorLine.textContent = message;
     window.setTimeout(() => (errorLine.textContent === message ? (errorLine.textContent = '') : undefined), 6000);
   };
-  const statusLine = h('span', { class: 'muted', 'data-testid': 'status' }, 'connecting…');
 
   // --- role: a viewer sees everything and changes nothing ---------------------------------------
   // Until the server has said, nothing is editable: a viewer's edit would live only in this tab.
@@ -296,7 +328,8 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   });
   const exportButton = h('button', { 'data-testid': 'export' }, 'Export MIDI');
   exportButton.addEventListener('click', async () => {
-    const response = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/export.mid`);
+    const response = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/export.mid`).catch(() => null);
+    if (!response) return fail('export needs the server, which cannot be reached now');
     if (!response.ok) return fail(await problem(response, 'export failed'));
     await download(response, `${sessionId}.mid`);
   });
@@ -307,6 +340,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       'div',
       { class: 'studio' },
       h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
+      banner,
       errorLine,
       h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), roll.element, h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
     ),
@@ -332,6 +366,8 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     undo,
     role: () => role,
     provider,
+    local,
+    unsent: () => unsent,
     player,
     clockOffset: () => clock.offset(),
     destroy: () => {
@@ -342,6 +378,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       player.stop();
       voice.stop();
       provider.destroy();
+      void local.destroy();
       doc.destroy();
     },
   };
