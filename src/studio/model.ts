@@ -230,11 +230,13 @@ export class StudioDoc {
     this.transact(() => replaceArray(this.doc.getArray('timeSignatures'), checked));
   }
 
+  /** The shared transport; until someone sets its tempo, the tempo map's first (an imported file's). */
   transport(): Transport {
     const m = this.doc.getMap('transport');
+    const mapped = this.doc.getArray<TempoChange>('tempo').length > 0 ? this.doc.getArray<TempoChange>('tempo').get(0).bpm : undefined;
     return {
       playing: (m.get('playing') as boolean | undefined) ?? DEFAULT_TRANSPORT.playing,
-      bpm: (m.get('bpm') as number | undefined) ?? DEFAULT_TRANSPORT.bpm,
+      bpm: (m.get('bpm') as number | undefined) ?? mapped ?? DEFAULT_TRANSPORT.bpm,
       beatZeroAt: (m.get('beatZeroAt') as number | undefined) ?? DEFAULT_TRANSPORT.beatZeroAt,
       stoppedAtBeat: (m.get('stoppedAtBeat') as number | undefined) ?? DEFAULT_TRANSPORT.stoppedAtBeat,
     };

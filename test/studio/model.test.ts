@@ -78,6 +78,16 @@ describe('StudioDoc', () => {
     expect(b.tracks().map((x) => x.name)).toEqual(['Lead']);
   });
 
+  it('plays at the tempo map’s first tempo (an imported file’s) until someone sets the transport’s', () => {
+    const studio = new StudioDoc(new Y.Doc());
+    expect(studio.transport().bpm).toBe(120);
+    studio.setTempo([{ tick: 0, bpm: 100 }, { tick: 1920, bpm: 140 }]);
+    expect(studio.transport().bpm).toBe(100);
+    expect(studio.tempo()[0]!.bpm).toBe(100);
+    studio.setTransport({ bpm: 90 });
+    expect(studio.transport().bpm).toBe(90);
+  });
+
   it('keeps the latest 1,000 chat messages', () => {
     const s = new StudioDoc();
     for (let i = 0; i < 1005; i++) s.postChat('bot', `m${i}`, i);

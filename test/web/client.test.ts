@@ -272,6 +272,33 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     }
   });
 
+  it('every screen fits from 1024 px wide up, without sideways scrolling', { timeout: 90_000 }, async () => {
+    const screens = ['#/', '#/studio/example-city-blues', '#/replay/example-city-blues', '#/dj/layout-room'];
+    for (const width of [1024, 1440]) {
+      const page = await (await browser.newContext({ viewport: { width, height: 800 } })).newPage();
+      await page.goto(`${server.url}/`);
+      await page.getByLabel('user name').fill('lena');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForSelector('[data-testid=sessions]');
+      for (const screen of screens) {
+        await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), screen);
+        await page.waitForTimeout(800);
+        if (screen.startsWith('#/studio/')) {
+          // Alone in the session: listed all the same; the tempo is the session's own (its tempo map).
+          await expect.poll(() => page.getByTestId('people').textContent()).toContain('lena (you)');
+          await expect.poll(() => page.getByLabel('tempo').inputValue()).toBe('124');
+        }
+        const { scroll, inner } = await page.evaluate(() => {
+          const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number });
+          return { scroll: d.document.documentElement.scrollWidth, inner: d.innerWidth };
+        });
+        expect(scroll, `${screen} at ${width} px`).toBeLessThanOrEqual(inner);
+        await page.screenshot({ path: path.join(SHOTS, `screen-${screen.replace(/[^a-z]+/g, '-').replace(/^-|-$/g, '') || 'home'}-${width}.png`) });
+      }
+      await page.context().close();
+    }
+  });
+
   it('two pages edit one session and converge: notes added, moved and deleted in one appear in the other', { timeout: 90_000 }, async () => {
     const session = `song-${Date.now()}`;
     const ann = await signedIn('ann', `#/studio/${session}`);

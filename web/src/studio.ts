@@ -272,6 +272,8 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     roll.renderPeers(peers);
   };
   provider.awareness.on('change', renderPeople);
+  // This user's own entry was set before anyone listened: show it now.
+  renderPeople();
 
   const voiceButton = h('button', { 'data-testid': 'voice' }, 'Join voice');
   voiceButton.addEventListener('click', async () => {
