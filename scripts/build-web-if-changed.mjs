@@ -2,30 +2,18 @@
 // web/'s sources, its build config and the lockfile is kept beside the build. `npm start` runs it.
 //   node scripts/build-web-if-changed.mjs [--force]
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashFiles, sourceFiles } from '../bin/source-hash.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const web = path.join(root, 'web');
 const dist = path.join(web, 'dist');
 const stamp = path.join(dist, '.source-hash');
 
-function files(dir) {
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.name !== 'dist' && e.name !== 'node_modules')
-    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]))
-    .sort();
-}
-
-const hash = createHash('sha256');
-for (const file of [...files(web), path.join(root, 'package-lock.json')]) {
-  if (!existsSync(file) || !statSync(file).isFile()) continue;
-  hash.update(`${path.relative(root, file)}\n`);
-  hash.update(readFileSync(file));
-}
-const digest = hash.digest('hex');
+// The client's sources and build config, and the lockfile (a dependency's new version changes the build).
+const digest = hashFiles(root, [...sourceFiles(web, ['dist', 'node_modules']).map((f) => path.join('web', f)), 'package-lock.json']);
 const current = existsSync(stamp) && existsSync(path.join(dist, 'index.html')) ? readFileSync(stamp, 'utf8').trim() : null;
 if (current === digest && !process.argv.includes('--force')) {
   process.stderr.write('web client: up to date\n');

@@ -27,9 +27,17 @@ export async function importExampleSessions(bundles: SessionBundles, logger: Log
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return result;
     throw error;
   }
-  for (const file of files) {
+  // Only what is missing is checked and imported: on a restart each file is read, not replayed.
+  const texts = await Promise.all(files.map(async (file) => ({ file, text: await readFile(path.join(dir, file), 'utf8') })));
+  const heads = texts.map(({ file, text }) => ({ file, text, head: peek(text) }));
+  const present = await bundles.existing(EXAMPLES_TENANT, heads.flatMap((h) => (h.head ? [h.head.id] : [])));
+  for (const { file, text, head } of heads) {
+    if (head && present.has(head.id)) {
+      result.sessions.push({ id: head.id, title: head.title, imported: false });
+      continue;
+    }
     try {
-      const bundle = decodeBundle(await readFile(path.join(dir, file), 'utf8'));
+      const bundle = decodeBundle(text);
       try {
         await bundles.import(EXAMPLES_TENANT, bundle);
         result.sessions.push({ id: bundle.id, title: bundle.title, imported: true });
@@ -45,4 +53,14 @@ export async function importExampleSessions(bundles: SessionBundles, logger: Log
   const imported = result.sessions.filter((s) => s.imported).map((s) => s.id);
   if (imported.length > 0) logger.info({ imported }, 'example sessions imported');
   return result;
+}
+
+/** A bundle's id and title without checking the rest (null when that much is not there). */
+function peek(text: string): { id: string; title: string } | null {
+  try {
+    const { session } = JSON.parse(text) as { session?: { id?: unknown; title?: unknown } };
+    return typeof session?.id === 'string' && typeof session.title === 'string' ? { id: session.id, title: session.title } : null;
+  } catch {
+    return null;
+  }
 }

@@ -4,6 +4,7 @@ import { DOC_ID_PATTERN } from '../collab/service.js';
 import { roleFor } from '../server/auth.js';
 import { badRequest, forbidden, HttpError } from '../server/errors.js';
 import type { HttpRouter } from '../server/http.js';
+import { sessionOf } from '../studio/routes.js';
 import { BundleError, decodeBundle, encodeBundle } from './bundle.js';
 import { SessionTransferError, type SessionBundles } from './store.js';
 
@@ -13,9 +14,11 @@ export interface SessionBundleRouteDeps {
   maxBundleBytes: number;
 }
 
+const PROBLEM = { 400: 'bad-request', 403: 'forbidden', 404: 'not-found', 409: 'conflict' } as const;
+
 function transferError(error: unknown): never {
   if (error instanceof BundleError) throw badRequest(error.message);
-  if (error instanceof SessionTransferError) throw new HttpError(error.status, error.status === 409 ? 'conflict' : error.status === 404 ? 'not-found' : error.status === 403 ? 'forbidden' : 'bad-request', error.message);
+  if (error instanceof SessionTransferError) throw new HttpError(error.status, PROBLEM[error.status], error.message);
   throw error;
 }
 
@@ -24,10 +27,7 @@ export function registerSessionBundleRoutes(http: HttpRouter, deps: SessionBundl
     'GET',
     '/api/v1/sessions/:id/bundle',
     async (ctx) => {
-      const id = ctx.params.id ?? '';
-      if (!DOC_ID_PATTERN.test(id)) throw badRequest('session id must be 1-200 characters of letters, digits and ._:-');
-      const principal = ctx.principal!;
-      if (!roleFor(principal, id)) throw forbidden(`no role on session ${id}`);
+      const { id, principal } = sessionOf(ctx);
       const bundle = await deps.bundles.export(principal.tenantId, id).catch(transferError);
       const name = `${id}.veza.json`.replace(/[^A-Za-z0-9._-]/g, '_');
       return { headers: { 'content-type': 'application/json', 'content-disposition': `attachment; filename="${name}"` }, body: Buffer.from(encodeBundle(bundle)) };

@@ -23,6 +23,13 @@ const INSERT_CHUNK = 500;
 export class SessionBundles {
   constructor(private readonly storage: Storage) {}
 
+  /** Which of `ids` the tenant already holds as sessions. */
+  async existing(tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.storage.withTenant(tenantId, (trx) => trx.selectFrom('documents').select('id').where('id', 'in', [...ids]).execute());
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** The session's bundle, or a 404 error when the tenant has no such session. */
   async export(tenantId: string, id: string, now = Date.now()): Promise<SessionBundle> {
     return this.storage.withTenant(tenantId, async (trx) => {

@@ -14,7 +14,7 @@ export interface StudioRouteDeps {
 }
 
 /** The session id of the path, and the caller's role on it (403 without one). */
-function session(ctx: HttpContext): { id: string; role: DocumentRole; principal: Principal } {
+export function sessionOf(ctx: HttpContext): { id: string; role: DocumentRole; principal: Principal } {
   const id = ctx.params.id ?? '';
   if (!DOC_ID_PATTERN.test(id)) throw badRequest('session id must be 1-200 characters of letters, digits and ._:-');
   const principal = ctx.principal!;
@@ -55,7 +55,7 @@ export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): v
     'GET',
     '/api/v1/sessions/:id/history',
     async (ctx) => {
-      const { id, principal } = session(ctx);
+      const { id, principal } = sessionOf(ctx);
       const history = await deps.replay.history(principal.tenantId, id);
       if (!history) throw notFound(`session ${id} has no recording`);
       return { json: history };
@@ -67,7 +67,7 @@ export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): v
     'POST',
     '/api/v1/sessions/:id/midi',
     async (ctx) => {
-      const { id, role, principal } = session(ctx);
+      const { id, role, principal } = sessionOf(ctx);
       if (!canWrite(role)) throw forbidden(`role ${role} cannot change session ${id}`);
       const body = await ctx.body();
       if (body.byteLength === 0) throw badRequest('the body must be a Standard MIDI File');
@@ -87,7 +87,7 @@ export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): v
     'GET',
     '/api/v1/sessions/:id/export.mid',
     async (ctx) => {
-      const { id, principal } = session(ctx);
+      const { id, principal } = sessionOf(ctx);
       const at = timeParam(ctx, 'at');
       const trackId = ctx.query.get('track') ?? undefined;
       const doc = docFromParts(at === undefined ? [await deps.collab.state(principal.tenantId, id)] : (await deps.replay.stateAt(principal.tenantId, id, at)).parts);
