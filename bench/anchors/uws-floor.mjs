@@ -16,6 +16,29 @@ const docs = new Map();
 const directSend = process.env.FLOOR_FANOUT === 'send';
 /** Per document, its open sockets (only with FLOOR_FANOUT=send). */
 const members = new Map();
+/**
+ * FLOOR_YJS=1: the least a safe Yjs server on uWS does (a what-if for the tail): each update applied
+ * to the document's Y.Doc and what Yjs re-encodes published, never the client's bytes.
+ */
+const withYjs = process.env.FLOOR_YJS === '1';
+/** Per document, its Y.Doc (only with FLOOR_YJS=1). */
+const ydocs = new Map();
+
+function ydocOf(name) {
+  let doc = ydocs.get(name);
+  if (!doc) {
+    doc = new Y.Doc({ gc: true });
+    doc.on('update', (update, origin) => {
+      const e = encoding.createEncoder();
+      encoding.writeVarUint(e, 0);
+      encoding.writeVarUint(e, 2);
+      encoding.writeVarUint8Array(e, update);
+      if (origin) origin.publish(name, encoding.toUint8Array(e), true);
+    });
+    ydocs.set(name, doc);
+  }
+  return doc;
+}
 
 function stateOf(name) {
   let updates = docs.get(name);
@@ -54,11 +77,16 @@ const app = uWS.App().ws('/*', {
     const step = decoding.readVarUint(d);
     const { doc } = ws.getUserData();
     if (step === 0) {
-      ws.send(syncMessage(1, Y.diffUpdate(stateOf(doc), decoding.readVarUint8Array(d))), true);
+      const vector = decoding.readVarUint8Array(d);
+      ws.send(syncMessage(1, withYjs ? Y.encodeStateAsUpdate(ydocOf(doc), vector) : Y.diffUpdate(stateOf(doc), vector)), true);
       return;
     }
     const update = decoding.readVarUint8Array(d);
     if (update.byteLength <= 2) return;
+    if (withYjs) {
+      Y.applyUpdate(ydocOf(doc), update, ws);
+      return;
+    }
     if (directSend) {
       for (const other of members.get(doc)) if (other !== ws) other.send(bytes, true);
     } else ws.publish(doc, bytes, true);

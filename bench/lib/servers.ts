@@ -8,9 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ProtocolName } from './protocol-clients.js';
 
-export const serverNames = ['y-websocket', 'hocuspocus', 'veza', 'uws-floor'] as const;
-/** Not anchors: references that show a floor (not counted as "the better anchor"). */
-export const referenceNames: readonly ServerName[] = ['uws-floor'];
+export const serverNames = ['y-websocket', 'hocuspocus', 'veza', 'uws-floor', 'uws-yjs'] as const;
+/**
+ * Not anchors: references that show a floor (not counted as "the better anchor"). uws-yjs is the
+ * floor with each update applied to a Y.Doc and Yjs' re-encoding forwarded: the least a safe Yjs
+ * server on uWS does.
+ */
+export const referenceNames: readonly ServerName[] = ['uws-floor', 'uws-yjs'];
 export type ServerName = (typeof serverNames)[number];
 
 export interface RunningServer {
@@ -56,6 +60,7 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     'y-websocket': ['bench/anchors/y-websocket-server.cjs', String(port)],
     hocuspocus: ['bench/anchors/hocuspocus-server.mjs', String(port)],
     'uws-floor': ['bench/anchors/uws-floor.mjs', String(port)],
+    'uws-yjs': ['bench/anchors/uws-floor.mjs', String(port)],
     veza: [
       'bin/veza.js', 'serve', '--host', host, '--port', String(port), '--data-dir', dataDir ?? '', '--log-level', 'warn',
       '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0', '--rate-limit-requests-per-minute', '0',
@@ -65,7 +70,8 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
   };
   // Node flags for the server under test, e.g. BENCH_NODE_ARGS="--prof" (V8's tick profiler works with uWS; --cpu-prof does not).
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, ...args[name]], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...childEnv(), ...(name === 'uws-yjs' ? { FLOOR_YJS: '1' } : {}) };
+  const child = spawn(process.execPath, [...nodeArgs, ...args[name]], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = captureTail(child);
   // BENCH_SERVER_LOG=path keeps everything the server writes (e.g. with BENCH_NODE_ARGS="--trace-deopt").
   if (process.env.BENCH_SERVER_LOG) {
@@ -96,6 +102,7 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     'y-websocket': (doc) => `${base}/${encodeURIComponent(doc)}`,
     hocuspocus: () => base,
     'uws-floor': (doc) => `${base}/${encodeURIComponent(doc)}`,
+    'uws-yjs': (doc) => `${base}/${encodeURIComponent(doc)}`,
     veza: (doc) => `${base}/collab/${encodeURIComponent(doc)}?token=${encodeURIComponent(token)}`,
   };
   return {

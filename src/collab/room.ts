@@ -449,7 +449,8 @@ export class Room implements ClusterRoom {
   reportUpdates(): void {
     if (!this.unreported) return;
     this.unreported = false;
-    const changed = [...this.changedTypes].slice(0, 100);
+    // Shared types are named by clients: the event carries at most 100 names of at most 200 characters.
+    const changed = [...this.changedTypes].slice(0, 100).map((name) => name.slice(0, 200));
     for (const [author, bytes] of this.authorBytes) {
       this.emit('session.updated', author, { sessionId: this.docId, author, bytes, changed });
     }

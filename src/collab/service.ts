@@ -20,6 +20,11 @@ export const DOC_ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
 const MAX_QUEUED_WHILE_LOADING = 8 << 20;
 /** How often `session.updated` is published for a room being edited (per author, what changed). */
 const REPORT_EVERY_MS = 1000;
+/**
+ * Rooms reported per turn of the event loop: the sockets' messages are handled between slices, so
+ * a server with many rooms being edited never holds an update back for all their reports at once.
+ */
+const REPORT_SLICE = 8;
 /** How soon after traffic the slow-client check looks at the queues. */
 const SWEEP_MS = 250;
 
@@ -288,10 +293,17 @@ export class CollabService {
       this.reportTimer = null;
       const rooms = [...this.unreported];
       this.unreported.clear();
-      for (const r of rooms) r.reportUpdates();
+      this.reportSlice(rooms, 0);
     }, REPORT_EVERY_MS);
     this.reportTimer.unref();
   };
+
+  private reportSlice(rooms: Room[], from: number): void {
+    if (this.closed) return;
+    const to = Math.min(rooms.length, from + REPORT_SLICE);
+    for (let i = from; i < to; i++) rooms[i]!.reportUpdates();
+    if (to < rooms.length) setImmediate(() => this.reportSlice(rooms, to));
+  }
 
   private readonly armSweep = (): void => {
     if (this.sweep || this.closed) return;

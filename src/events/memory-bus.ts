@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
-import { parseEvent, type VezaEvent } from './catalog.js';
+import { checkEvent, type VezaEvent } from './catalog.js';
 import {
   assertGroupName,
   BusMetrics,
@@ -154,7 +154,7 @@ export class MemoryBus implements EventBus {
 
   async publish(event: VezaEvent): Promise<void> {
     if (this.closed) throw new Error('events bus is closed');
-    const parsed = parseEvent(event);
+    const parsed = checkEvent(event);
     if (!parsed.ok) throw new Error(`refusing to publish an invalid ${String(event.type)} event: ${parsed.error}`);
     this.metrics.published.inc({ type: event.type });
     for (const queue of this.groups.values()) queue.push(parsed.event);

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import { parseEvent, type ParseResult, type VezaEvent } from './catalog.js';
+import { checkEvent, parseEvent, type ParseResult, type VezaEvent } from './catalog.js';
 import {
   assertGroupName,
   BusMetrics,
@@ -66,7 +66,7 @@ export class RedisBus implements EventBus {
 
   async publish(event: VezaEvent): Promise<void> {
     if (this.closed) throw new Error('events bus is closed');
-    const parsed = parseEvent(event);
+    const parsed = checkEvent(event);
     if (!parsed.ok) throw new Error(`refusing to publish an invalid ${String(event.type)} event: ${parsed.error}`);
     await this.publisher.xadd(this.stream, 'MAXLEN', '~', String(this.options.maxLen ?? 1_000_000), '*', 'event', JSON.stringify(parsed.event));
     this.metrics.published.inc({ type: event.type });

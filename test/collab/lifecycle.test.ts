@@ -54,6 +54,19 @@ describe('events', () => {
     expect(types).toEqual(expect.arrayContaining(['presence.joined', 'presence.left']));
     expect(types.filter((t) => t === 'session.updated')).toHaveLength(1);
   });
+
+  it('reports every room edited in the same second, and a shared type with a long name', async () => {
+    const docs = Array.from({ length: 20 }, (_, i) => `many-${i}`);
+    const clients = await Promise.all(docs.map(async (doc) => connectClient(server.url, doc, await token(doc, 'bob'))));
+    const longName = `n${'x'.repeat(300)}`;
+    clients.forEach((c, i) => (i === 0 ? c.doc.getMap(longName).set('k', 1) : c.doc.getArray('notes').push([i])));
+    const reported = () => new Set(events.filter((e) => e.type === 'session.updated' && e.actor === 'bob').map((e) => (e.payload as { sessionId: string }).sessionId));
+    await waitFor(() => reported().size === docs.length || undefined, 'a session.updated for each of 20 rooms');
+    expect([...reported()].sort()).toEqual([...docs].sort());
+    const first = events.find((e) => e.type === 'session.updated' && e.payload.sessionId === 'many-0');
+    expect(first?.type === 'session.updated' && first.payload.changed).toEqual([longName.slice(0, 200)]);
+    for (const c of clients) c.destroy();
+  });
 });
 
 describe('limits', () => {

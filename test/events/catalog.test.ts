@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientReportableTypes, createEvent, eventTypes, parseEvent, payloadSchemas, type VezaEvent } from '../../src/events/catalog.js';
+import { checkEvent, clientReportableTypes, createEvent, eventTypes, parseEvent, payloadSchemas, type VezaEvent } from '../../src/events/catalog.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -126,6 +126,22 @@ describe('event catalog', () => {
     const event: VezaEvent = result.event;
     expect(event.type).toBe('session.updated');
     expect(event.payload).toEqual({ sessionId: 's1', author: 'u1', bytes: 0, changed: [] });
+  });
+
+  it('checkEvent passes an event createEvent built, frozen, and checks anything else like parseEvent', () => {
+    const built = createEvent('session.updated', { tenantId: 'acme', actor: 'u1', payload: { sessionId: 's1', author: 'u1', bytes: 1, changed: ['notes'] } });
+    expect(checkEvent(built)).toEqual({ ok: true, event: built });
+    expect(Object.isFrozen(built) && Object.isFrozen(built.payload)).toBe(true);
+    expect(() => {
+      (built as { tenantId: string }).tenantId = 'not a tenant!';
+    }).toThrow(TypeError);
+    // A copy is not the checked object: it is validated again.
+    const copy = { ...built, tenantId: 'not a tenant!' };
+    const result = checkEvent(copy);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.error).toMatch(/tenantId/);
+    expect(checkEvent(valid()).ok).toBe(true);
+    expect(checkEvent(null).ok).toBe(false);
   });
 
   it('parseEvent accepts times with an offset', () => {
