@@ -77,6 +77,26 @@ export function bearerToken(snapshot: Pick<RequestSnapshot, 'headers' | 'query'>
   return allowQuery ? snapshot.query.get('token') : null;
 }
 
+/** The subprotocol entry that carries a token: `bearer.<token>` beside the protocol the client speaks. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+/**
+ * A WebSocket upgrade's token and the subprotocol to answer with. Browsers cannot set headers on a
+ * WebSocket, and a token in the URL ends up in consoles and logs; so a client may offer its token
+ * as a subprotocol, `new WebSocket(url, ['veza', 'bearer.<token>'])`, and the server answers with
+ * the other entry, never echoing the token. Otherwise `Authorization: Bearer` or `?token=`.
+ */
+export function socketCredentials(snapshot: Pick<RequestSnapshot, 'headers' | 'query'>): { token: string | null; protocol: string } {
+  const offered = (snapshot.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const bearer = offered.find((entry) => entry.startsWith(BEARER_PROTOCOL_PREFIX));
+  const protocol = offered.find((entry) => !entry.startsWith(BEARER_PROTOCOL_PREFIX)) ?? '';
+  if (bearer === undefined) return { token: bearerToken(snapshot, true), protocol };
+  return { token: bearer.slice(BEARER_PROTOCOL_PREFIX.length), protocol };
+}
+
 /** Names of the `:param` segments of a uWS route pattern, in order. */
 export function paramNames(pattern: string): string[] {
   return pattern

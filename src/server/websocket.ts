@@ -4,7 +4,7 @@ import { AuthError, type Authenticator, type Principal } from './auth.js';
 import { CloseCode, HttpError, problemBody, statusText } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
-import { bearerToken, paramNames, snapshotRequest, type RequestSnapshot } from './request.js';
+import { BEARER_PROTOCOL_PREFIX, paramNames, snapshotRequest, socketCredentials, type RequestSnapshot } from './request.js';
 import type { TemplatedApp, WebSocket } from './uws.js';
 
 export interface UpgradeContext extends RequestSnapshot {
@@ -86,9 +86,10 @@ export class WebSocketRouter {
       // and uncorked it warns on every upgrade. Routes that need I/O do it after open.
       upgrade: (res, req, context) => {
         const snapshot = snapshotRequest(res, req, names, config.trustProxy);
+        const credentials = socketCredentials(snapshot);
         let admitted: { principal: Principal; state: S };
         try {
-          admitted = this.admit(snapshot, route);
+          admitted = this.admit(snapshot, credentials, route);
         } catch (error) {
           const refusal = error instanceof HttpError ? error : new HttpError(500, 'internal', 'internal error');
           if (!(error instanceof HttpError)) logger.error({ err: error, path: snapshot.path }, 'websocket upgrade failed');
@@ -101,7 +102,8 @@ export class WebSocketRouter {
           return;
         }
         const data: SocketData<S> = { ...admitted, ip: snapshot.ip, messageTokens: perSecond, messageAt: Date.now() };
-        res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+        // The answer names one protocol the client offered, never the entry that carried its token.
+        res.upgrade(data, req.getHeader('sec-websocket-key'), credentials.protocol, req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws) => {
         const data = ws.getUserData();
@@ -146,7 +148,7 @@ export class WebSocketRouter {
     for (const ws of [...this.open]) ws.end(code, reason);
   }
 
-  private admit<S>(snapshot: RequestSnapshot, route: WebSocketRoute<S>): { principal: Principal; state: S } {
+  private admit<S>(snapshot: RequestSnapshot, credentials: { token: string | null; protocol: string }, route: WebSocketRoute<S>): { principal: Principal; state: S } {
     const { config, metrics, auth } = this.deps;
     if (snapshot.headerBytes > config.maxHeaderBytes) {
       throw new HttpError(431, 'headers-too-large', `request headers total ${snapshot.headerBytes} bytes; the limit is ${config.maxHeaderBytes}`);
@@ -160,9 +162,13 @@ export class WebSocketRouter {
       metrics.rateLimited.inc({ kind: 'ws-concurrent-ip' });
       throw new HttpError(429, 'rate-limited', `at most ${config.maxConnectionsPerIp} open connections per address`, { headers: { 'retry-after': '5' } });
     }
+    if (credentials.protocol === '' && snapshot.headers['sec-websocket-protocol']) {
+      // Answering with the token's own entry would send it back in a header; answering with none fails the handshake.
+      throw new HttpError(400, 'bad-request', `offer a subprotocol beside the token's entry, e.g. ['veza', '${BEARER_PROTOCOL_PREFIX}<token>']`);
+    }
     let principal: Principal;
     try {
-      principal = auth.verify(bearerToken(snapshot, true));
+      principal = auth.verify(credentials.token);
     } catch (error) {
       if (error instanceof AuthError) throw new HttpError(401, 'unauthorized', error.message);
       throw error;

@@ -42,9 +42,9 @@ afterAll(() => server?.stop());
 const wsUrl = (doc: string, token?: string) => `${server.url.replace('http', 'ws')}/test-echo/${doc}${token === undefined ? '' : `?token=${token}`}`;
 const tokenFor = (docs: Record<string, DocumentRole>, sub = 'alice') => server.veza.auth.sign({ sub, docs });
 
-function connect(url: string): Promise<WebSocket> {
+function connect(url: string, protocols?: string[]): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, protocols);
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
@@ -112,6 +112,46 @@ describe('upgrade', () => {
     const reply = nextMessage(ws);
     ws.send('hello');
     expect(await reply).toBe('viewer:hello');
+    ws.close();
+    await closed(ws);
+  });
+
+  it('takes the token from a bearer subprotocol entry and answers with the other entry, never the token', async () => {
+    const token = await tokenFor({ d1: 'editor' }, 'frank');
+    const ws = new WebSocket(wsUrl('d1'), ['veza', `bearer.${token}`]);
+    const upgraded = once(ws, 'upgrade') as Promise<[{ headers: Record<string, string | undefined> }]>;
+    await once(ws, 'open');
+    const [answer] = await upgraded;
+    expect(answer.headers['sec-websocket-protocol']).toBe('veza');
+    expect(JSON.stringify(answer.headers)).not.toContain(token);
+    expect(ws.protocol).toBe('veza');
+    expect(opened.at(-1)).toEqual({ user: 'frank', doc: 'd1', role: 'editor' });
+    const reply = nextMessage(ws);
+    ws.send('hi');
+    expect(await reply).toBe('editor:hi');
+    ws.close();
+    await closed(ws);
+  });
+
+  it('refuses a bearer entry offered alone (400) and a forged one (401), before the route runs', async () => {
+    const token = await tokenFor({ d1: 'editor' });
+    const before = authorized.length;
+    const alone = (await connect(wsUrl('d1'), [`bearer.${token}`]).catch((e: unknown) => e)) as { status: number; body: string };
+    expect(alone.status).toBe(400);
+    expect(JSON.parse(alone.body).detail).toMatch(/offer a subprotocol beside the token's entry/);
+    expect(alone.body).not.toContain(token);
+    const forged = (await connect(wsUrl('d1'), ['veza', `bearer.${token.slice(0, -4)}AAAA`]).catch((e: unknown) => e)) as { status: number };
+    expect(forged.status).toBe(401);
+    // A bearer entry wins over the URL: a valid ?token= does not rescue a forged entry.
+    const both = (await connect(wsUrl('d1', token), ['veza', 'bearer.not-a-token']).catch((e: unknown) => e)) as { status: number; body: string };
+    expect(both.status).toBe(401);
+    expect(JSON.parse(both.body).detail).toBe('token is malformed');
+    expect(authorized.length).toBe(before);
+  });
+
+  it('answers a subprotocol offered without a token entry, signing in from the URL', async () => {
+    const ws = await connect(wsUrl('d1', await tokenFor({ d1: 'viewer' })), ['veza']);
+    expect(ws.protocol).toBe('veza');
     ws.close();
     await closed(ws);
   });

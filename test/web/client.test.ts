@@ -22,6 +22,13 @@ const notesIn = (page: Page) =>
     return out;
   }) as Promise<Seen>;
 
+/** The sign-in the page keeps in localStorage. */
+async function sessionToken(page: Page): Promise<string> {
+  const { token } = (await page.evaluate(() => JSON.parse((globalThis as unknown as { localStorage: { getItem(key: string): string | null } }).localStorage.getItem('veza.session') ?? '{}'))) as { token: string };
+  expect(token.length).toBeGreaterThan(20);
+  return token;
+}
+
 describe.skipIf(!browserPath)('the web client in Chromium', () => {
   let server: TestServer;
   let browser: Browser;
@@ -198,13 +205,15 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     const noMedia = await spawnServer(['--dev', '--web-dir', web.dir, '--data-dir', data.dir, '--example-sessions', 'false'], { VEZA_MEDIA_CACHE_DIR: cache.dir });
     try {
       const page = await signIn(browser, noMedia.url, 'dee', '#/dj/stage');
+      const consoleText: string[] = [];
+      page.on('console', (message) => consoleText.push(message.text()));
       await page.getByTestId('go-live').click();
       await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 20_000 }).toMatch(/^going live failed: live media is off on this server: the mediasoup [\d.]+ worker \S+ does not exist \(to turn it on: npm run build:media\)$/);
       const text = await page.locator('body').innerText();
-      const { token } = (await page.evaluate(() => JSON.parse((globalThis as unknown as { localStorage: { getItem(key: string): string | null } }).localStorage.getItem('veza.session') ?? '{}'))) as { token: string };
-      expect(token.length).toBeGreaterThan(20);
+      const token = await sessionToken(page);
       expect(text).not.toContain(token);
       expect(text).not.toContain('token=');
+      expect(consoleText.filter((line) => line.includes(token) || line.includes('token='))).toEqual([]);
       // Pressed again, the old error goes first.
       await page.getByTestId('watch-hls').click();
       await expect.poll(() => page.getByRole('alert').textContent()).not.toContain('going live failed');
@@ -226,6 +235,8 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     const session = `offline-${Date.now()}`;
     try {
       const ann = await signIn(browser, own.url, 'ann', `#/studio/${session}`);
+      const consoleText: string[] = [];
+      ann.on('console', (message) => consoleText.push(message.text()));
       await expect.poll(() => ann.getByTestId('status').textContent()).toBe('connected');
       expect(await ann.getByTestId('connection').isHidden()).toBe(true);
       await ann.getByTestId('add-track').click();
@@ -250,6 +261,11 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
       await expect.poll(() => ann.getByRole('alert').textContent()).toBe('export needs the server, which cannot be reached now');
       expect(uncaught).toEqual([]);
       await ann.waitForTimeout(500); // IndexedDB writes are asynchronous
+      // The reconnect attempts failed in the console, naming the socket but never the sign-in.
+      const token = await sessionToken(ann);
+      expect(consoleText.some((line) => line.includes(`/collab/${session}`))).toBe(true);
+      expect(consoleText.filter((line) => line.includes(token) || line.includes('token='))).toEqual([]);
+      expect(await ann.locator('body').innerText()).not.toContain(token);
       const context = ann.context();
       await ann.close();
 

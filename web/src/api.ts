@@ -1,5 +1,5 @@
 // The server's HTTP API as the page uses it: the development sign-in, authorised requests, and the
-// WebSocket URLs of the collaboration, replay and media routes.
+// WebSocket URLs and sign-in of the collaboration, replay and media routes.
 
 export interface Session {
   token: string;
@@ -48,6 +48,25 @@ export async function api(session: Session, method: string, path: string, body?:
 
 export function wsUrl(path: string): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+}
+
+/**
+ * The subprotocols that carry the sign-in on a WebSocket: the token travels in the handshake's
+ * Sec-WebSocket-Protocol header, not in the URL, which the browser prints in the console whenever a
+ * connection fails. The server answers with `veza`.
+ */
+export function socketProtocols(session: Session): string[] {
+  return ['veza', `bearer.${session.token}`];
+}
+
+/** A WebSocket class that signs in as `session`, for libraries that create their own sockets. */
+export function signedInSocket(session: Session): typeof WebSocket {
+  const protocols = socketProtocols(session);
+  return class extends WebSocket {
+    constructor(url: string | URL) {
+      super(url, protocols);
+    }
+  };
 }
 
 /** Saves a response body as a file the browser downloads. */

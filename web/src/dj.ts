@@ -3,7 +3,7 @@
 // sync over WebRTC, or the HLS stream when the room is past its WebRTC audience).
 import Hls from 'hls.js';
 import type { types } from 'mediasoup-client';
-import { api, h, problem, wsUrl, type Session } from './api.js';
+import { api, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
 import { consume, join, transport, type Notification, type Signaling } from './media-signaling.js';
 
 export interface DjHandle {
@@ -13,7 +13,8 @@ export interface DjHandle {
 }
 
 export async function openDj(root: HTMLElement, session: Session, roomId: string): Promise<DjHandle> {
-  const url = wsUrl(`/media/${encodeURIComponent(roomId)}?token=${session.token}`);
+  const url = wsUrl(`/media/${encodeURIComponent(roomId)}`);
+  const protocols = socketProtocols(session);
   let signaling: Signaling | null = null;
   let role: 'dj' | 'viewer' | 'hls' | null = null;
   let liveCamera: string | null = null;
@@ -87,7 +88,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
   };
 
   const goLive = async () => {
-    const joined = await join(url);
+    const joined = await join(url, protocols);
     signaling = joined.signaling;
     role = 'dj';
     const send = await transport(signaling, joined.device, 'send');
@@ -132,7 +133,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
   };
 
   const watch = async () => {
-    const joined = await join(url);
+    const joined = await join(url, protocols);
     signaling = joined.signaling;
     role = 'viewer';
     let recv: types.Transport;

@@ -41,13 +41,14 @@ export class Signaling {
     };
   }
 
-  static open(url: string): Promise<Signaling> {
+  /** `protocols`: the sign-in as subprotocols (the web client's way), or none when the URL has `?token=`. */
+  static open(url: string, protocols: string[] = []): Promise<Signaling> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, protocols);
       const signaling = new Signaling(ws);
       ws.onopen = () => resolve(signaling);
       // The browser does not say why an upgrade was refused: the server's health says whether
-      // media is on. The URL carries the token, so it is never part of the message.
+      // media is on. Only the URL's path is ever part of the message.
       ws.onerror = () => void whyNotConnected(url).then((reason) => reject(new Error(reason)));
     });
   }
@@ -63,8 +64,8 @@ export class Signaling {
   }
 }
 
-export async function join(url: string): Promise<{ signaling: Signaling; device: Device }> {
-  const signaling = await Signaling.open(url);
+export async function join(url: string, protocols: string[] = []): Promise<{ signaling: Signaling; device: Device }> {
+  const signaling = await Signaling.open(url, protocols);
   const device = new Device();
   await device.load({ routerRtpCapabilities: await signaling.request('getRouterRtpCapabilities') });
   return { signaling, device };

@@ -6,7 +6,7 @@ import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { StudioDoc } from '../../src/studio/model.js';
-import { api, download, h, problem, wsUrl, type Session } from './api.js';
+import { api, download, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
 import { PianoRoll } from './piano-roll.js';
 
 interface History {
@@ -65,7 +65,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
   const usable = (on: boolean) => controls.forEach((c) => (c.disabled = !on));
   usable(false);
   // Paused on open: the person presses Play.
-  const ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?token=${session.token}&at=${start}&speed=1&play=0`));
+  const ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?at=${start}&speed=1&play=0`), socketProtocols(session));
   ws.binaryType = 'arraybuffer';
   const control = (message: Record<string, unknown>) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(message));
   ws.onopen = () => {

@@ -7,7 +7,7 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { beatAt, CLOCK_MESSAGE, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
 import { StudioDoc } from '../../src/studio/model.js';
-import { api, download, h, problem, wsUrl, type Session } from './api.js';
+import { api, download, h, problem, signedInSocket, socketProtocols, wsUrl, type Session } from './api.js';
 import { PianoRoll, type Peer } from './piano-roll.js';
 import { Player } from './synth.js';
 import { VoiceChat } from './voice.js';
@@ -38,11 +38,11 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   const studio = new StudioDoc(doc);
   // Kept per user and session in this browser; loaded before the server answers, merged with it after.
   const local = new IndexeddbPersistence(`veza:${session.userId}:${sessionId}`, doc);
-  const provider = new WebsocketProvider(wsUrl('/collab'), sessionId, doc, { params: { token: session.token }, disableBc: true });
+  const provider = new WebsocketProvider(wsUrl('/collab'), sessionId, doc, { WebSocketPolyfill: signedInSocket(session), disableBc: true });
   const clock = new ClockEstimator();
   const serverNow = () => clock.serverNow(preciseNow());
   const player = new Player(studio, serverNow);
-  const voice = new VoiceChat(wsUrl(`/voice/${encodeURIComponent(sessionId)}?token=${session.token}`));
+  const voice = new VoiceChat(wsUrl(`/voice/${encodeURIComponent(sessionId)}`), socketProtocols(session));
   let selectedTrack: string | null = null;
   /** Tracks a MIDI import created, until one with notes has arrived and is shown. */
   let awaitingImport: string[] = [];

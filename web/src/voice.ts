@@ -7,14 +7,18 @@ export class VoiceChat {
   private readonly audio = new Map<string, HTMLAudioElement>();
   private stream: MediaStream | null = null;
 
-  constructor(private readonly url: string) {}
+  /** `protocols` carry the sign-in (see `socketProtocols`), so the URL holds no token. */
+  constructor(
+    private readonly url: string,
+    private readonly protocols: string[] = [],
+  ) {}
 
   get active(): boolean {
     return this.signaling !== null;
   }
 
   async start(): Promise<void> {
-    const { signaling, device } = await join(this.url);
+    const { signaling, device } = await join(this.url, this.protocols);
     this.signaling = signaling;
     const recv = await transport(signaling, device, 'recv');
     const listen = (n: Notification) => {
