@@ -98,10 +98,60 @@ export class ClockEstimator {
   }
 }
 
-/** The beat (fractional, from 0) of the transport at a server time. */
-export function beatAt(transport: Transport, serverTime: number): number {
+/**
+ * Beats played since beat 0 of the timeline as if there were no loop ("raw" beats: they only grow
+ * while playing). With a loop, `beatAt` folds them into the loop once playback reaches its end.
+ */
+export function rawBeatAt(transport: Transport, serverTime: number): number {
   if (!transport.playing) return transport.stoppedAtBeat;
   return Math.max(0, ((serverTime - transport.beatZeroAt) * transport.bpm) / 60_000);
+}
+
+/** Whether this playback loops: the loop is on and playback started before its end. */
+function loops(transport: Transport): boolean {
+  return transport.looping && transport.loopEnd > transport.loopStart && transport.stoppedAtBeat < transport.loopEnd;
+}
+
+/** The beat (fractional, from 0) of the transport at a server time, inside the loop when it loops. */
+export function beatAt(transport: Transport, serverTime: number): number {
+  const raw = rawBeatAt(transport, serverTime);
+  if (!transport.playing || !loops(transport) || raw < transport.loopEnd) return raw;
+  const length = transport.loopEnd - transport.loopStart;
+  return transport.loopStart + ((raw - transport.loopEnd) % length);
+}
+
+/** A stretch of the timeline, beats [from, to), heard at raw beat `beat + offset`. */
+export interface PlayedSpan {
+  from: number;
+  to: number;
+  offset: number;
+}
+
+/**
+ * What the raw beats [fromRaw, toRaw) play: the timeline itself, or after the loop's end, the loop
+ * again and again. A scheduler asks for its look-ahead window and schedules each span's notes.
+ */
+export function playedSpans(transport: Transport, fromRaw: number, toRaw: number): PlayedSpan[] {
+  if (toRaw <= fromRaw) return [];
+  if (!loops(transport)) return [{ from: fromRaw, to: toRaw, offset: 0 }];
+  const { loopStart, loopEnd } = transport;
+  const length = loopEnd - loopStart;
+  const spans: PlayedSpan[] = [];
+  let raw = fromRaw;
+  if (raw < loopEnd) {
+    const end = Math.min(toRaw, loopEnd);
+    spans.push({ from: raw, to: end, offset: 0 });
+    raw = end;
+  }
+  while (raw < toRaw) {
+    // Pass k of the loop starts at raw beat loopEnd + k × length, playing loopStart.
+    const passStart = loopEnd + Math.floor((raw - loopEnd) / length) * length;
+    const offset = passStart - loopStart;
+    const end = Math.min(toRaw, passStart + length);
+    spans.push({ from: raw - offset, to: end - offset, offset });
+    raw = end;
+  }
+  return spans;
 }
 
 /** The transport fields that start playback from `fromBeat` at server time `serverTime`. */

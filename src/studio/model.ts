@@ -97,7 +97,16 @@ export interface Transport {
   beatZeroAt: number;
   /** Beat where playback stopped (or starts from). */
   stoppedAtBeat: number;
+  /** Playback that reaches `loopEnd` goes on from `loopStart` (beats) while `looping`. */
+  looping: boolean;
+  loopStart: number;
+  loopEnd: number;
 }
+
+/** The tempo range of the shared transport (a tempo map from a file may hold others). */
+export const TRANSPORT_BPM = { min: 20, max: 300 } as const;
+/** The shortest loop, in beats. */
+export const MIN_LOOP_BEATS = 0.25;
 
 export interface ClipSnapshot extends Clip {
   notes: Note[];
@@ -127,7 +136,7 @@ export class StudioError extends Error {
 }
 
 const DEFAULT_SETTINGS: SessionSettings = { title: 'Untitled session', ppq: DEFAULT_PPQ, key: '' };
-const DEFAULT_TRANSPORT: Transport = { playing: false, bpm: 120, beatZeroAt: 0, stoppedAtBeat: 0 };
+const DEFAULT_TRANSPORT: Transport = { playing: false, bpm: 120, beatZeroAt: 0, stoppedAtBeat: 0, looping: false, loopStart: 0, loopEnd: 16 };
 const MAX_CHAT = 1000;
 
 const newId = (): string => globalThis.crypto.randomUUID();
@@ -160,7 +169,7 @@ function bool(name: string, value: unknown): boolean {
  * Layout of the Y.Doc (third-party clients may edit it directly; see the README):
  * - `settings` Y.Map: title, ppq, key
  * - `tempo` Y.Array<TempoChange>, `timeSignatures` Y.Array<TimeSignature>: sorted by tick, replaced whole
- * - `transport` Y.Map: playing, bpm, beatZeroAt, stoppedAtBeat
+ * - `transport` Y.Map: playing, bpm, beatZeroAt, stoppedAtBeat, looping, loopStart, loopEnd
  * - `tracks` Y.Map<trackId, Y.Map>: Track fields and `clips` Y.Map<clipId, Y.Map>: Clip fields,
  *   `notes` Y.Map<noteId, Y.Map> (Note fields, so a move and a resize by two people both apply) and
  *   `controllers` Y.Array<ControllerEvent>
@@ -239,15 +248,27 @@ export class StudioDoc {
       bpm: (m.get('bpm') as number | undefined) ?? mapped ?? DEFAULT_TRANSPORT.bpm,
       beatZeroAt: (m.get('beatZeroAt') as number | undefined) ?? DEFAULT_TRANSPORT.beatZeroAt,
       stoppedAtBeat: (m.get('stoppedAtBeat') as number | undefined) ?? DEFAULT_TRANSPORT.stoppedAtBeat,
+      looping: (m.get('looping') as boolean | undefined) ?? DEFAULT_TRANSPORT.looping,
+      loopStart: (m.get('loopStart') as number | undefined) ?? DEFAULT_TRANSPORT.loopStart,
+      loopEnd: (m.get('loopEnd') as number | undefined) ?? DEFAULT_TRANSPORT.loopEnd,
     };
   }
 
   setTransport(patch: Partial<Transport>): void {
     const checked: Partial<Transport> = {};
     if (patch.playing !== undefined) checked.playing = bool('playing', patch.playing);
-    if (patch.bpm !== undefined) checked.bpm = num('bpm', patch.bpm, 1, 999);
+    if (patch.bpm !== undefined) checked.bpm = num('bpm', patch.bpm, TRANSPORT_BPM.min, TRANSPORT_BPM.max);
     if (patch.beatZeroAt !== undefined) checked.beatZeroAt = num('beatZeroAt', patch.beatZeroAt, 0, 8.64e15);
     if (patch.stoppedAtBeat !== undefined) checked.stoppedAtBeat = num('stoppedAtBeat', patch.stoppedAtBeat, 0, 1e9);
+    if (patch.looping !== undefined) checked.looping = bool('looping', patch.looping);
+    if (patch.loopStart !== undefined) checked.loopStart = num('loopStart', patch.loopStart, 0, 1e6);
+    if (patch.loopEnd !== undefined) checked.loopEnd = num('loopEnd', patch.loopEnd, 0, 1e6);
+    if (checked.loopStart !== undefined || checked.loopEnd !== undefined) {
+      const current = this.transport();
+      const start = checked.loopStart ?? current.loopStart;
+      const end = checked.loopEnd ?? current.loopEnd;
+      if (end - start < MIN_LOOP_BEATS) throw new StudioError(`the loop must end at least ${MIN_LOOP_BEATS} beat after it starts (${start} to ${end})`);
+    }
     this.transact(() => {
       const m = this.doc.getMap('transport');
       for (const [k, v] of Object.entries(checked)) m.set(k, v);

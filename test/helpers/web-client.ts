@@ -12,7 +12,7 @@ export const SHOTS = path.join(process.cwd(), 'test-results', 'screenshots');
 /** What the page exposes as `window.veza` (web/src/main.ts). */
 export interface PageWindow {
   veza: {
-    studio?: { studio: StudioDoc; player: { played: number } };
+    studio?: { studio: StudioDoc; player: { played: number; clicks: number } };
     replay?: { studio(): StudioDoc } | null;
     dj?: { state(): { role: string | null; liveCamera: string | null; cameras: string[]; framesShown: number; hlsUrl: string | null } } | null;
   };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
-import { beatAt, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
+import { beatAt, ClockEstimator, clockRequest, playedSpans, preciseNow, rawBeatAt, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
 import { StudioDoc } from '../../src/studio/model.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -101,6 +101,68 @@ describe('shared beat clock', () => {
     expect(beatAt(studio.transport(), 9_999_999)).toBeCloseTo(4, 9);
     studio.setTransport(startTransport(60, studio.transport().stoppedAtBeat, 2_000_000));
     expect(beatAt(studio.transport(), 2_000_000 + 1000)).toBeCloseTo(5, 9);
+  });
+
+  it('loops: playback that reaches the loop end goes on from its start, the same beat for everyone', () => {
+    const studio = new StudioDoc(new Y.Doc());
+    studio.setTransport({ looping: true, loopStart: 4, loopEnd: 8 });
+    // 120 BPM: a beat every 500 ms, from beat 2.
+    studio.setTransport(startTransport(120, 2, 1_000_000));
+    const at = (ms: number) => beatAt(studio.transport(), 1_000_000 + ms);
+    expect(at(1000)).toBeCloseTo(4, 9);
+    expect(at(2999)).toBeCloseTo(7.998, 9);
+    expect(at(3000)).toBeCloseTo(4, 9); // raw beat 8: the loop again
+    expect(at(3000 + 4 * 500 * 10 + 250)).toBeCloseTo(4.5, 9); // ten passes later
+    // Stopped inside the loop, and started again from there: it keeps looping.
+    studio.setTransport(stopTransport(studio.transport(), 1_000_000 + 3750));
+    expect(studio.transport().stoppedAtBeat).toBeCloseTo(5.5, 9);
+    studio.setTransport(startTransport(60, studio.transport().stoppedAtBeat, 2_000_000));
+    expect(beatAt(studio.transport(), 2_000_000 + 3000)).toBeCloseTo(4.5, 9);
+    // Started past the loop's end, playback goes on through the timeline.
+    studio.setTransport(startTransport(120, 10, 3_000_000));
+    expect(beatAt(studio.transport(), 3_000_000 + 1000)).toBeCloseTo(12, 9);
+    // Loop off: the timeline.
+    studio.setTransport({ looping: false });
+    studio.setTransport(startTransport(120, 2, 4_000_000));
+    expect(beatAt(studio.transport(), 4_000_000 + 5000)).toBeCloseTo(12, 9);
+  });
+
+  it('splits a scheduling window at the loop end into spans that cover it exactly', () => {
+    const studio = new StudioDoc(new Y.Doc());
+    studio.setTransport({ looping: true, loopStart: 1, loopEnd: 2 });
+    studio.setTransport(startTransport(120, 0, 0));
+    const transport = studio.transport();
+    expect(playedSpans(transport, 0.5, 1.5)).toEqual([{ from: 0.5, to: 1.5, offset: 0 }]);
+    expect(playedSpans(transport, 1.75, 4.25)).toEqual([
+      { from: 1.75, to: 2, offset: 0 },
+      { from: 1, to: 2, offset: 1 },
+      { from: 1, to: 2, offset: 2 },
+      { from: 1, to: 1.25, offset: 3 },
+    ]);
+    // Each span's raw beats follow the last one's, and every beat heard is where beatAt says it is.
+    for (const [from, to] of [[0, 7.3], [3.1, 3.4], [5.9, 6.2]] as const) {
+      const spans = playedSpans(transport, from, to);
+      let raw = from;
+      for (const span of spans) {
+        expect(span.from + span.offset).toBeCloseTo(raw, 9);
+        const heardAt = (span.from + span.offset) * 500; // ms after beat 0
+        expect(beatAt(transport, heardAt + 1e-6)).toBeCloseTo(span.from, 5);
+        raw = span.to + span.offset;
+      }
+      expect(raw).toBeCloseTo(to, 9);
+    }
+    expect(rawBeatAt(transport, 3500)).toBeCloseTo(7, 9);
+    expect(playedSpans(transport, 2, 2)).toEqual([]);
+  });
+
+  it('refuses a loop shorter than a quarter beat and a tempo outside 20–300 BPM, keeping the transport', () => {
+    const studio = new StudioDoc(new Y.Doc());
+    studio.setTransport({ loopStart: 8, loopEnd: 16, bpm: 100 });
+    expect(() => studio.setTransport({ loopEnd: 8.1 })).toThrow('the loop must end at least 0.25 beat after it starts (8 to 8.1)');
+    expect(() => studio.setTransport({ loopStart: 20 })).toThrow(/the loop must end/);
+    expect(() => studio.setTransport({ bpm: 999 })).toThrow('bpm must be a number from 20 to 300, not 999');
+    expect(() => studio.setTransport({ looping: 'yes' as unknown as boolean })).toThrow('looping must be true or false');
+    expect(studio.transport()).toMatchObject({ bpm: 100, loopStart: 8, loopEnd: 16, looping: false });
   });
 
   it('answers clock requests before the document has loaded, and closes on a truncated one', async () => {

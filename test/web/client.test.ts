@@ -162,7 +162,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await expect.poll(() => vic.getByTestId('role').textContent()).toBe('viewer: read only');
     await expect.poll(async () => Object.values(await notesIn(vic)).flat().length).toBe(1);
     await expect.poll(() => vic.getByTestId('chat').textContent()).toContain('welcome');
-    for (const control of [vic.getByTestId('add-track'), vic.getByTestId('play'), vic.getByLabel('tempo'), vic.getByLabel('chat message'), vic.getByTestId('undo'), vic.locator('.track-name')]) {
+    for (const control of [vic.getByTestId('add-track'), vic.getByTestId('play'), vic.getByTestId('to-start'), vic.getByTestId('loop'), vic.getByLabel('loop from bar'), vic.getByLabel('tempo'), vic.getByLabel('chat message'), vic.getByTestId('undo'), vic.locator('.track-name')]) {
       expect(await control.isDisabled()).toBe(true);
     }
     expect(await vic.getByLabel('chat message').getAttribute('placeholder')).toBe('viewers cannot post in the chat');
@@ -174,9 +174,73 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await vic.waitForTimeout(500);
     expect(Object.values(await notesIn(vic)).flat().length).toBe(1);
     expect(Object.values(await notesIn(ann)).flat().length).toBe(1);
+    // Nor do the transport's keys.
+    await vic.locator('h2').click();
+    await vic.keyboard.press('Space');
+    await vic.keyboard.press('l');
+    await vic.waitForTimeout(300);
+    expect(await ann.evaluate(() => (globalThis as unknown as PageWindow).veza.studio!.studio.transport())).toMatchObject({ playing: false, looping: false });
     await vic.screenshot({ path: path.join(SHOTS, 'studio-viewer.png') });
     await vic.context().close();
     await ann.context().close();
+  });
+
+  it('the transport: Space plays and stops for everyone, the loop repeats its bars, Home returns to the start, the ruler moves the playhead, the metronome clicks', { timeout: 90_000 }, async () => {
+    const session = `transport-${Date.now()}`;
+    const ann = await signedIn('ann', `#/studio/${session}`);
+    const bob = await signedIn('bob', `#/studio/${session}`);
+    await expect.poll(() => ann.getByTestId('status').textContent()).toBe('connected');
+    await expect.poll(() => bob.getByTestId('status').textContent()).toBe('connected');
+    const beat = (page: Page) => page.getByTestId('beat').textContent();
+    // A tempo outside 20–300 is refused with a sentence; 300 is taken.
+    await ann.getByLabel('tempo').fill('999');
+    await ann.getByLabel('tempo').press('Enter');
+    await expect.poll(() => ann.getByRole('alert').textContent()).toBe('the tempo goes from 20 to 300 BPM');
+    await ann.getByLabel('tempo').fill('300');
+    await ann.getByLabel('tempo').press('Enter');
+    await expect.poll(() => bob.getByLabel('tempo').inputValue()).toBe('300');
+    // Loop bar 1 (four beats, 0.8 s at 300 BPM), turned on with L: bob's page shows it too.
+    await ann.getByLabel('loop from bar').fill('1');
+    await ann.getByLabel('loop to the end of bar').fill('1');
+    await ann.getByLabel('loop to the end of bar').press('Enter');
+    await ann.locator('h2').click();
+    await ann.keyboard.press('l');
+    await expect.poll(() => bob.getByTestId('loop').getAttribute('aria-pressed')).toBe('true');
+    await expect.poll(() => bob.getByTestId('ruler-loop').getAttribute('class')).toBe('ruler-loop on');
+    await ann.keyboard.press('m');
+    expect(await ann.getByTestId('metronome').getAttribute('aria-pressed')).toBe('true');
+    // Space plays, for both; for 2.5 s (three bars' time) bob's page stays in bar 1 and comes round again.
+    await ann.keyboard.press('Space');
+    await expect.poll(() => bob.getByTestId('play').textContent()).toBe('Stop');
+    const seen: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      seen.push((await beat(bob)) ?? '');
+      await bob.waitForTimeout(100);
+    }
+    expect(seen.every((b) => b.startsWith('1.'))).toBe(true);
+    const wrapped = seen.findIndex((b, i) => i > 0 && b < seen[i - 1]!);
+    expect(wrapped).toBeGreaterThan(0);
+    await expect.poll(() => ann.evaluate(() => (globalThis as unknown as PageWindow).veza.studio!.player.clicks)).toBeGreaterThan(4);
+    expect(await bob.evaluate(() => (globalThis as unknown as PageWindow).veza.studio!.player.clicks)).toBe(0);
+    await ann.screenshot({ path: path.join(SHOTS, 'studio-transport.png') });
+    // Space stops; Home goes back to the start; a click on the ruler at bar 3 moves the playhead there.
+    await ann.keyboard.press('Space');
+    await expect.poll(() => bob.getByTestId('play').textContent()).toBe('Play');
+    await ann.keyboard.press('Home');
+    await expect.poll(() => beat(bob)).toBe('1.1');
+    expect(await ann.locator('.ruler-bar').allTextContents()).toEqual(expect.arrayContaining(['1', '2', '3', '8']));
+    const ruler = (await ann.getByTestId('ruler').boundingBox())!;
+    const grid = (await ann.getByTestId('piano-roll').boundingBox())!;
+    await ann.mouse.click(grid.x + 8 * 48 + 2, ruler.y + ruler.height / 2);
+    await expect.poll(() => beat(bob)).toBe('3.1');
+    // A loop that ends before it starts is refused, and the bars shown go back to the loop's.
+    await ann.getByLabel('loop to the end of bar').fill('0');
+    await ann.getByLabel('loop to the end of bar').press('Enter');
+    await expect.poll(() => ann.getByRole('alert').textContent()).toBe('the loop runs from a bar to the same bar or a later one');
+    await ann.locator('h2').click();
+    await expect.poll(() => ann.getByLabel('loop to the end of bar').inputValue()).toBe('1');
+    await ann.context().close();
+    await bob.context().close();
   });
 
   it('the sign-in form checks the name before sending it, and says why the server refused', async () => {

@@ -24,9 +24,21 @@ export interface PianoRollHooks {
   cursor(at: { tick: number; pitch: number } | null): void;
   selection(ids: string[]): void;
   error(message: string): void;
+  /** The ruler was clicked at a beat (to a quarter beat): move the playhead there. */
+  seek?(beat: number): void;
+}
+
+/** What the ruler shows besides the bars: the loop's stretch, in beats. */
+export interface RulerLoop {
+  start: number;
+  end: number;
+  on: boolean;
 }
 
 export const pitchName = (pitch: number) => `${NAMES[pitch % 12]}${Math.floor(pitch / 12) - 1}`;
+
+/** A beat (from 0) as bar.beat (from 1), the way the transport shows it. */
+export const barBeat = (beat: number, beatsPerBar: number) => `${Math.floor(beat / beatsPerBar) + 1}.${(Math.floor(beat) % beatsPerBar) + 1}`;
 
 export class PianoRoll {
   readonly element: HTMLElement;
@@ -38,6 +50,12 @@ export class PianoRoll {
   private readonly noteElements = new Map<string, HTMLElement>();
   /** A viewer's roll: notes are shown, and nothing the pointer or keys do changes them. */
   readOnly = false;
+  /** Bars and beats above the grid, scrolled with it; clicking it moves the playhead. */
+  readonly ruler: HTMLElement;
+  private readonly rulerTrack: HTMLElement;
+  private readonly loopBand: HTMLElement;
+  private rulerDrawn = '';
+  private beatsPerBar = 4;
 
   constructor(
     private readonly studio: StudioDoc,
@@ -50,6 +68,14 @@ export class PianoRoll {
     for (let pitch = HIGH; pitch >= LOW; pitch--) keys.append(h('div', { class: `roll-key${NAMES[pitch % 12]!.includes('#') ? ' black' : ''}` }, pitch % 12 === 0 ? pitchName(pitch) : ''));
     this.grid.append(this.peersLayer, this.playhead);
     this.element = h('div', { class: 'roll', tabindex: '0' }, keys, this.grid);
+    this.loopBand = h('div', { class: 'ruler-loop', 'data-testid': 'ruler-loop' });
+    this.rulerTrack = h('div', { class: 'ruler-track' }, this.loopBand);
+    this.ruler = h('div', { class: 'ruler', 'data-testid': 'ruler', title: 'bars and beats: click to move the playhead' }, this.rulerTrack);
+    this.element.addEventListener('scroll', () => this.alignRuler());
+    this.ruler.addEventListener('pointerdown', (event) => {
+      const beat = (event.clientX - this.rulerTrack.getBoundingClientRect().left) / BEAT_PX;
+      this.hooks.seek?.(Math.max(0, Math.round(beat * 4) / 4));
+    });
     this.grid.style.height = `${(HIGH - LOW + 1) * ROW_PX}px`;
     this.grid.addEventListener('pointerdown', (event) => this.onPointerDown(event));
     this.grid.addEventListener('pointermove', (event) => this.hooks.cursor(this.at(event)));
@@ -120,6 +146,37 @@ export class PianoRoll {
     }
     this.grid.style.width = `${Math.ceil(end / this.ppq) * BEAT_PX}px`;
     this.grid.dataset.notes = String(notes.length);
+    this.drawRuler();
+  }
+
+  /** Bars of `beatsPerBar` beats (the session's time signature), and the loop's stretch. */
+  rulerShows(beatsPerBar: number, loop: RulerLoop): void {
+    this.beatsPerBar = Math.max(1, Math.round(beatsPerBar));
+    this.loopBand.style.left = `${loop.start * BEAT_PX}px`;
+    this.loopBand.style.width = `${Math.max(0, loop.end - loop.start) * BEAT_PX}px`;
+    this.loopBand.classList.toggle('on', loop.on);
+    this.loopBand.title = `loop ${loop.on ? 'on' : 'off'}: bars ${barBeat(loop.start, this.beatsPerBar)} to ${barBeat(loop.end, this.beatsPerBar)}`;
+    this.drawRuler();
+  }
+
+  private drawRuler(): void {
+    const beats = Math.ceil(this.grid.offsetWidth / BEAT_PX) || Math.ceil(parseFloat(this.grid.style.width) / BEAT_PX) || 32;
+    const key = `${beats}/${this.beatsPerBar}`;
+    if (key === this.rulerDrawn) return this.alignRuler();
+    this.rulerDrawn = key;
+    this.rulerTrack.style.width = `${beats * BEAT_PX}px`;
+    for (const mark of this.rulerTrack.querySelectorAll('.ruler-bar')) mark.remove();
+    for (let bar = 0; bar * this.beatsPerBar < beats; bar++) {
+      const mark = h('div', { class: 'ruler-bar' }, String(bar + 1));
+      mark.style.left = `${bar * this.beatsPerBar * BEAT_PX}px`;
+      this.rulerTrack.append(mark);
+    }
+    this.alignRuler();
+  }
+
+  /** The ruler starts where the grid does and follows its horizontal scroll. */
+  private alignRuler(): void {
+    this.rulerTrack.style.transform = `translateX(${this.grid.offsetLeft - this.element.scrollLeft}px)`;
   }
 
   /** Collaborators' cursors and selections. */

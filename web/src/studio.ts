@@ -6,9 +6,9 @@ import { IndexeddbPersistence } from 'y-indexeddb';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { beatAt, CLOCK_MESSAGE, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
-import { StudioDoc } from '../../src/studio/model.js';
+import { StudioDoc, TRANSPORT_BPM } from '../../src/studio/model.js';
 import { api, download, h, problem, signedInSocket, socketProtocols, wsUrl, type Session } from './api.js';
-import { PianoRoll, type Peer } from './piano-roll.js';
+import { barBeat, PianoRoll, type Peer } from './piano-roll.js';
 import { Player } from './synth.js';
 import { VoiceChat } from './voice.js';
 
@@ -103,7 +103,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     roleBadge.textContent = role === null ? '' : editable ? role : `${role}: read only`;
     roleBadge.classList.toggle('read-only', !editable && role !== null);
     roll.readOnly = !editable;
-    for (const control of [addTrackButton, fileInput, bpmInput, playButton, chatInput, chatSend]) control.disabled = !editable;
+    for (const control of [addTrackButton, fileInput, bpmInput, playButton, toStartButton, loopButton, loopFrom, loopTo, chatInput, chatSend]) control.disabled = !editable;
     chatInput.placeholder = editable ? 'Say something' : 'viewers cannot post in the chat';
     playButton.title = editable ? '' : 'viewers follow the session’s transport';
     shownTracks = '';
@@ -124,6 +124,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     cursor: (at) => provider.awareness.setLocalStateField('cursor', at),
     selection: (ids) => provider.awareness.setLocalStateField('selection', ids),
     error: fail,
+    seek: (beat) => editable && seek(beat),
   });
 
   // --- tracks ---------------------------------------------------------------------------------
@@ -210,36 +211,108 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   const addTrackButton = h('button', { onclick: addTrack, 'data-testid': 'add-track' }, '+ Track');
 
   // --- transport ------------------------------------------------------------------------------
-  const beatLabel = h('span', { class: 'beat', 'data-testid': 'beat' }, '1.1');
-  const bpmInput = h('input', { type: 'number', min: '20', max: '300', value: '120', title: 'tempo (BPM)', 'aria-label': 'tempo' });
-  const playButton = h('button', { class: 'primary', 'data-testid': 'play' }, 'Play');
-  playButton.addEventListener('click', async () => {
-    const transport = studio.transport();
+  // Shared by everyone in the session: play, stop, position, tempo and the loop. The metronome is
+  // each listener's own.
+  const beatLabel = h('span', { class: 'beat', 'data-testid': 'beat', title: 'bar.beat' }, '1.1');
+  const bpmInput = h('input', { type: 'number', min: String(TRANSPORT_BPM.min), max: String(TRANSPORT_BPM.max), value: '120', title: 'tempo (BPM)', 'aria-label': 'tempo' });
+  const playButton = h('button', { class: 'primary', 'data-testid': 'play', 'aria-keyshortcuts': 'Space' }, 'Play');
+  const toStartButton = h('button', { 'data-testid': 'to-start', title: 'Return to start (Home)', 'aria-keyshortcuts': 'Home' }, 'To start');
+  const loopButton = h('button', { 'data-testid': 'loop', title: 'Loop the bars below (L)', 'aria-pressed': 'false', 'aria-keyshortcuts': 'L' }, 'Loop');
+  const barInput = (testId: string, label: string) => h('input', { type: 'number', min: '1', max: '9999', step: '1', class: 'bar-input', 'data-testid': testId, 'aria-label': label, title: label });
+  const loopFrom = barInput('loop-from', 'loop from bar');
+  const loopTo = barInput('loop-to', 'loop to the end of bar');
+  const metronomeButton = h('button', { 'data-testid': 'metronome', title: 'Metronome: a click on every beat, for you only (M)', 'aria-pressed': 'false', 'aria-keyshortcuts': 'M' }, 'Click');
+  const beatsPerBar = () => studio.timeSignatures()[0]?.numerator ?? 4;
+  /** Changes the shared transport, saying why when the model refuses. */
+  const transportChange = (change: () => void) => {
     try {
-      if (transport.playing) studio.setTransport(stopTransport(transport, serverNow()));
-      else {
-        await player.start();
-        studio.setTransport(startTransport(Number(bpmInput.value) || transport.bpm, transport.stoppedAtBeat, serverNow()));
-      }
+      change();
     } catch (error) {
       fail((error as Error).message);
     }
-  });
+  };
+  const togglePlay = async () => {
+    const transport = studio.transport();
+    if (transport.playing) return transportChange(() => studio.setTransport(stopTransport(transport, serverNow())));
+    await player.start().catch(() => undefined);
+    transportChange(() => studio.setTransport(startTransport(transport.bpm, transport.stoppedAtBeat, serverNow())));
+  };
+  /** Moves the playhead to `beat`; while playing, playback goes on from there. */
+  const seek = (beat: number) => {
+    const transport = studio.transport();
+    transportChange(() => studio.setTransport(transport.playing ? startTransport(transport.bpm, beat, serverNow()) : { stoppedAtBeat: beat }));
+  };
+  const toggleLoop = () => {
+    const transport = studio.transport();
+    transportChange(() => {
+      // Playing on from the beat reached, so that turning the loop on past its end does not jump.
+      studio.setTransport({ looping: !transport.looping, ...(transport.playing ? startTransport(transport.bpm, beatAt(transport, serverNow()), serverNow()) : {}) });
+    });
+  };
+  const toggleMetronome = () => {
+    player.metronome = !player.metronome;
+    metronomeButton.setAttribute('aria-pressed', String(player.metronome));
+    if (player.metronome) void player.start().catch(() => undefined);
+  };
+  playButton.addEventListener('click', () => void togglePlay());
+  toStartButton.addEventListener('click', () => seek(0));
+  loopButton.addEventListener('click', toggleLoop);
+  metronomeButton.addEventListener('click', toggleMetronome);
+  const onLoopBars = () => {
+    const from = Math.round(Number(loopFrom.value));
+    const to = Math.round(Number(loopTo.value));
+    if (!Number.isFinite(from) || !Number.isFinite(to) || from < 1 || to < from) {
+      fail('the loop runs from a bar to the same bar or a later one');
+      shownLoop = '';
+      return renderTransport(true);
+    }
+    transportChange(() => studio.setTransport({ loopStart: (from - 1) * beatsPerBar(), loopEnd: to * beatsPerBar() }));
+  };
+  loopFrom.addEventListener('change', onLoopBars);
+  loopTo.addEventListener('change', onLoopBars);
   bpmInput.addEventListener('change', () => {
     const bpm = Number(bpmInput.value);
     const transport = studio.transport();
-    try {
-      if (transport.playing) studio.setTransport(startTransport(bpm, beatAt(transport, serverNow()), serverNow()));
-      else studio.setTransport({ bpm });
-    } catch (error) {
-      fail((error as Error).message);
+    if (!Number.isFinite(bpm) || bpm < TRANSPORT_BPM.min || bpm > TRANSPORT_BPM.max) {
+      fail(`the tempo goes from ${TRANSPORT_BPM.min} to ${TRANSPORT_BPM.max} BPM`);
+      bpmInput.value = String(Math.round(transport.bpm));
+      return;
     }
+    transportChange(() => studio.setTransport(transport.playing ? startTransport(bpm, beatAt(transport, serverNow()), serverNow()) : { bpm }));
   });
+  const onTransportKey = (event: KeyboardEvent) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    // Keys typed into a field, or Space on a focused button (which presses it), stay theirs.
+    const target = event.target as HTMLElement | null;
+    if (target && (['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON'].includes(target.tagName) || target.isContentEditable)) return;
+    const key = event.key.toLowerCase();
+    if (key === 'm') toggleMetronome();
+    else if (!editable) return;
+    else if (key === ' ') void togglePlay();
+    else if (key === 'home') seek(0);
+    else if (key === 'l') toggleLoop();
+    else return;
+    event.preventDefault();
+  };
+  document.addEventListener('keydown', onTransportKey);
+  /** The loop's button, bars and ruler band as the shared transport has them. */
+  let shownLoop = '';
+  const renderTransport = (evenWhileTyping = false) => {
+    const { looping, loopStart, loopEnd } = studio.transport();
+    const perBar = beatsPerBar();
+    const key = `${looping}/${loopStart}/${loopEnd}/${perBar}`;
+    if (key === shownLoop) return;
+    shownLoop = key;
+    loopButton.setAttribute('aria-pressed', String(looping));
+    if (evenWhileTyping || document.activeElement !== loopFrom) loopFrom.value = String(Math.floor(loopStart / perBar) + 1);
+    if (evenWhileTyping || document.activeElement !== loopTo) loopTo.value = String(Math.max(1, Math.ceil(loopEnd / perBar)));
+    roll.rulerShows(perBar, { start: loopStart, end: loopEnd, on: looping });
+  };
   let frame = 0;
   const animate = () => {
     const transport = studio.transport();
     const beat = beatAt(transport, serverNow());
-    beatLabel.textContent = `${Math.floor(beat / 4) + 1}.${(Math.floor(beat) % 4) + 1}`;
+    beatLabel.textContent = barBeat(beat, beatsPerBar());
     playButton.textContent = transport.playing ? 'Stop' : 'Play';
     if (document.activeElement !== bpmInput) bpmInput.value = String(Math.round(transport.bpm));
     roll.playheadAt(transport.playing || beat > 0 ? beat : null);
@@ -341,10 +414,10 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     h(
       'div',
       { class: 'studio' },
-      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
+      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
       banner,
       errorLine,
-      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), roll.element, h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
+      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
     ),
   );
   const onChange = () => {
@@ -357,6 +430,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     if (selectedTrack && !studio.tracks().some((t) => t.id === selectedTrack)) selectedTrack = null;
     if (!selectedTrack && studio.tracks().length > 0) selectTrack(studio.tracks()[0]!.id);
     roll.render();
+    renderTransport();
     renderChat();
   };
   doc.on('afterTransaction', onChange);
@@ -374,6 +448,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     clockOffset: () => clock.offset(),
     destroy: () => {
       document.removeEventListener('keydown', onKey);
+      document.removeEventListener('keydown', onTransportKey);
       undo.destroy();
       cancelAnimationFrame(frame);
       window.clearInterval(clockTimer);

@@ -1,8 +1,8 @@
 // Sound for the studio: a small synth voice per note (an oscillator through an envelope, the track's
 // volume and pan), scheduled ahead from the shared transport. Every client computes the same beat
 // from the transport in the document and its estimate of the server's clock, so everyone hears the
-// same bar at the same time.
-import { beatAt } from '../../src/studio/clock.js';
+// same bar at the same time. A loop plays its stretch again and again; the metronome clicks the beats.
+import { playedSpans, rawBeatAt } from '../../src/studio/clock.js';
 import type { StudioDoc } from '../../src/studio/model.js';
 
 const LOOKAHEAD_MS = 150;
@@ -12,10 +12,15 @@ const WAVES: OscillatorType[] = ['triangle', 'square', 'sawtooth', 'sine'];
 export class Player {
   private context: AudioContext | null = null;
   private timer: number | null = null;
-  /** Beats already scheduled up to here (exclusive). */
+  /** Raw beats (see `rawBeatAt`) already scheduled up to here (exclusive), for the playback that started at `scheduledFor`. */
   private scheduledTo = -1;
+  private scheduledFor = Number.NaN;
   /** Notes started, for tests and the level meter. */
   played = 0;
+  /** A click on every beat, louder on the first of each bar: this listener's choice, not the session's. */
+  metronome = false;
+  /** Metronome clicks scheduled, for tests. */
+  clicks = 0;
 
   constructor(
     private readonly studio: StudioDoc,
@@ -45,13 +50,27 @@ export class Player {
       this.scheduledTo = -1;
       return;
     }
+    // Playback restarted (from the start, at another tempo): what was scheduled belongs to the last one.
+    if (transport.beatZeroAt !== this.scheduledFor) {
+      this.scheduledFor = transport.beatZeroAt;
+      this.scheduledTo = -1;
+    }
     const now = this.serverNow();
-    const from = Math.max(this.scheduledTo, beatAt(transport, now));
-    const to = beatAt(transport, now + LOOKAHEAD_MS);
+    const rawNow = rawBeatAt(transport, now);
+    const from = Math.max(this.scheduledTo, rawNow);
+    const to = rawBeatAt(transport, now + LOOKAHEAD_MS);
     if (to <= from) return;
     this.scheduledTo = to;
     const ppq = this.studio.settings().ppq;
     const msPerBeat = 60_000 / transport.bpm;
+    const at = (raw: number) => context.currentTime + Math.max(0, (raw - rawNow) * msPerBeat) / 1000;
+    const spans = playedSpans(transport, from, to);
+    if (this.metronome) {
+      const beatsPerBar = this.studio.timeSignatures()[0]?.numerator ?? 4;
+      for (const span of spans) {
+        for (let beat = Math.ceil(span.from); beat < span.to; beat++) this.click(context, at(beat + span.offset), beat % beatsPerBar === 0);
+      }
+    }
     const tracks = this.studio.tracks();
     const soloed = tracks.some((t) => t.solo);
     for (const track of tracks) {
@@ -59,12 +78,25 @@ export class Player {
       for (const clip of this.studio.clips(track.id)) {
         for (const note of this.studio.notes(track.id, clip.id)) {
           const beat = (clip.start + note.start) / ppq;
-          if (beat < from || beat >= to) continue;
-          const when = context.currentTime + Math.max(0, (beat - beatAt(transport, now)) * msPerBeat) / 1000;
-          this.voice(context, when, (note.duration / ppq) * (msPerBeat / 1000), note.pitch, (note.velocity / 127) * track.volume, track.pan, WAVES[track.program % WAVES.length]!);
+          for (const span of spans) {
+            if (beat < span.from || beat >= span.to) continue;
+            this.voice(context, at(beat + span.offset), (note.duration / ppq) * (msPerBeat / 1000), note.pitch, (note.velocity / 127) * track.volume, track.pan, WAVES[track.program % WAVES.length]!);
+          }
         }
       }
     }
+  }
+
+  private click(context: AudioContext, when: number, accent: boolean): void {
+    const osc = context.createOscillator();
+    osc.frequency.value = accent ? 1760 : 1320;
+    const gain = context.createGain();
+    gain.gain.setValueAtTime(accent ? 0.3 : 0.18, when);
+    gain.gain.exponentialRampToValueAtTime(0.001, when + 0.04);
+    osc.connect(gain).connect(context.destination);
+    osc.start(when);
+    osc.stop(when + 0.05);
+    this.clicks++;
   }
 
   private voice(context: AudioContext, when: number, seconds: number, pitch: number, level: number, pan: number, wave: OscillatorType): void {
