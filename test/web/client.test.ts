@@ -243,6 +243,110 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await bob.context().close();
   });
 
+  it('the piano roll: shift-click and box selection, a group dragged together, copy and paste, velocity, quantise and arrow keys, an instrument, a track deleted and undone, and who works on which track', { timeout: 90_000 }, async () => {
+    const session = `roll-${Date.now()}`;
+    const ann = await signedIn('ann', `#/studio/${session}`);
+    const bob = await signedIn('bob', `#/studio/${session}`);
+    await expect.poll(() => ann.getByTestId('status').textContent()).toBe('connected');
+    await ann.getByTestId('add-track').click();
+    await expect.poll(() => bob.locator('.track').count()).toBe(1);
+    await ann.waitForTimeout(300); // the roll scrolls to middle C once its track is shown
+    /** Every note of the session as bob's page holds it: beat, pitch, velocity, sorted. */
+    const notes = (page: Page) =>
+      page.evaluate(() => {
+        const studio = (globalThis as unknown as PageWindow).veza.studio!.studio;
+        const ppq = studio.settings().ppq;
+        return studio
+          .tracks()
+          .flatMap((t) => studio.clips(t.id).flatMap((c) => studio.notes(t.id, c.id)))
+          .map((n) => ({ beat: n.start / ppq, pitch: n.pitch, velocity: n.velocity }))
+          .sort((a, b) => a.beat - b.beat || a.pitch - b.pitch);
+      });
+    const grid = async () => (await ann.getByTestId('piano-roll').boundingBox())!;
+    const point = async (beat: number, pitch: number) => {
+      const box = await grid();
+      return { x: box.x + beat * 48 + 10, y: box.y + (107 - pitch) * 12 + 6 };
+    };
+    const click = async (beat: number, pitch: number, modifiers: ('Shift' | 'Control')[] = []) => {
+      const at = await point(beat, pitch);
+      for (const m of modifiers) await ann.keyboard.down(m);
+      await ann.mouse.click(at.x, at.y);
+      for (const m of modifiers) await ann.keyboard.up(m);
+    };
+    await click(0, 60);
+    await click(1, 62);
+    await click(2, 64);
+    await expect.poll(() => notes(bob)).toHaveLength(3);
+    // Shift-click adds the first two to the selection (the last added is selected already).
+    await click(0, 60, ['Shift']);
+    await click(1, 62, ['Shift']);
+    expect(await ann.locator('.note.selected').count()).toBe(3);
+    await ann.getByTestId('velocity').fill('40');
+    await ann.getByTestId('velocity').press('Enter');
+    await expect.poll(async () => (await notes(bob)).map((n) => n.velocity)).toEqual([40, 40, 40]);
+    // Dragging one of them by two beats moves all three.
+    const from = await point(1, 62);
+    await ann.mouse.move(from.x, from.y);
+    await ann.mouse.down();
+    await ann.mouse.move(from.x + 2 * 48, from.y, { steps: 4 });
+    await ann.mouse.up();
+    await expect.poll(() => notes(bob)).toEqual([
+      { beat: 2, pitch: 60, velocity: 40 },
+      { beat: 3, pitch: 62, velocity: 40 },
+      { beat: 4, pitch: 64, velocity: 40 },
+    ]);
+    // Copied, and pasted where the pointer is (beat 8).
+    await ann.keyboard.press('Control+c');
+    const there = await point(8, 72);
+    await ann.mouse.move(there.x - 8, there.y);
+    await ann.keyboard.press('Control+v');
+    await expect.poll(async () => (await notes(bob)).map((n) => n.beat)).toEqual([2, 3, 4, 8, 9, 10]);
+    expect(await ann.locator('.note.selected').count()).toBe(3);
+    // A plain click selects one note; a shift-drag box over the first group adds the other two.
+    await click(10, 64);
+    expect(await ann.locator('.note.selected').count()).toBe(1);
+    const corner = await point(2, 66);
+    const opposite = await point(4.8, 59);
+    await ann.keyboard.down('Shift');
+    await ann.mouse.move(corner.x - 12, corner.y - 6);
+    await ann.mouse.down();
+    await ann.mouse.move(opposite.x, opposite.y, { steps: 5 });
+    await ann.mouse.up();
+    await ann.keyboard.up('Shift');
+    expect(await ann.locator('.note.selected').count()).toBe(4);
+    await ann.keyboard.press('Delete');
+    await expect.poll(async () => (await notes(bob)).map((n) => n.beat)).toEqual([8, 9]);
+    // A note off the grid (a played performance) is quantised with Q, then moved with the arrow keys.
+    await ann.evaluate(() => {
+      const { studio } = (globalThis as unknown as PageWindow).veza.studio!;
+      const track = studio.tracks()[0]!;
+      studio.addNotes(track.id, studio.clips(track.id)[0]!.id, [{ pitch: 48, start: 130, duration: 470, velocity: 70 }]);
+    });
+    await expect.poll(() => notes(bob)).toHaveLength(3);
+    await click(130 / 480, 48);
+    await ann.keyboard.press('q');
+    await expect.poll(async () => (await notes(bob))[0]).toEqual({ beat: 0.25, pitch: 48, velocity: 70 });
+    await ann.keyboard.press('ArrowUp');
+    await ann.keyboard.press('ArrowRight');
+    await expect.poll(async () => (await notes(bob))[0]).toEqual({ beat: 0.5, pitch: 49, velocity: 70 });
+    // An instrument for the track; bob sees it, and sees which track ann works on.
+    await ann.getByLabel('instrument').selectOption({ label: 'Electric Bass (finger)' });
+    await expect.poll(() => bob.getByLabel('instrument').inputValue()).toBe('33');
+    await expect.poll(() => bob.locator('[data-user=ann]').textContent()).toBe('ann on Track 1');
+    await ann.screenshot({ path: path.join(SHOTS, 'studio-piano-roll.png') });
+    // Delete asks once more; the track goes for everyone; undo brings it back with its notes.
+    await ann.getByLabel('delete track Track 1').click();
+    await expect.poll(() => ann.getByLabel('delete track Track 1').textContent()).toBe('Sure?');
+    await ann.getByLabel('delete track Track 1').click();
+    await expect.poll(() => bob.locator('.track').count()).toBe(0);
+    await ann.locator('h2').click();
+    await ann.keyboard.press('Control+z');
+    await expect.poll(() => bob.locator('.track').count()).toBe(1);
+    expect(await notes(bob)).toHaveLength(3);
+    await ann.context().close();
+    await bob.context().close();
+  });
+
   it('the sign-in form checks the name before sending it, and says why the server refused', async () => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${server.url}/`);

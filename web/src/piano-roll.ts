@@ -1,6 +1,9 @@
 // The piano roll of one clip: notes as elements on a grid (a beat per column, a pitch per row).
-// Click the grid to add a note, drag a note to move it, drag its right edge to resize it,
-// double-click it (or select it and press Delete) to remove it. Every change goes through the shared
+// Click the grid to add a note, drag a note to move it (every selected note moves with it), drag its
+// right edge to resize it, double-click it (or select it and press Delete) to remove it. Shift-click
+// adds a note to the selection, shift-drag on the grid selects the notes in a box; Ctrl+A, Ctrl+C
+// and Ctrl+V select all, copy and paste (where the pointer last was); the arrow keys move the
+// selection by a sixteenth or a semitone; Q quantises. Every change goes through the shared
 // StudioDoc, so collaborators see it; what they point at and select is drawn from their awareness.
 import type { Note, StudioDoc } from '../../src/studio/model.js';
 import { h } from './api.js';
@@ -37,6 +40,9 @@ export interface RulerLoop {
 
 export const pitchName = (pitch: number) => `${NAMES[pitch % 12]}${Math.floor(pitch / 12) - 1}`;
 
+/** Notes copied in this page, with starts relative to the earliest (ticks). */
+let clipboard: { pitch: number; start: number; duration: number; velocity: number }[] = [];
+
 /** A beat (from 0) as bar.beat (from 1), the way the transport shows it. */
 export const barBeat = (beat: number, beatsPerBar: number) => `${Math.floor(beat / beatsPerBar) + 1}.${(Math.floor(beat) % beatsPerBar) + 1}`;
 
@@ -56,6 +62,8 @@ export class PianoRoll {
   private readonly loopBand: HTMLElement;
   private rulerDrawn = '';
   private beatsPerBar = 4;
+  /** Where the pointer last was over the grid: where Ctrl+V pastes. */
+  private pointer: { tick: number; pitch: number } | null = null;
 
   constructor(
     private readonly studio: StudioDoc,
@@ -78,7 +86,10 @@ export class PianoRoll {
     });
     this.grid.style.height = `${(HIGH - LOW + 1) * ROW_PX}px`;
     this.grid.addEventListener('pointerdown', (event) => this.onPointerDown(event));
-    this.grid.addEventListener('pointermove', (event) => this.hooks.cursor(this.at(event)));
+    this.grid.addEventListener('pointermove', (event) => {
+      this.pointer = this.at(event);
+      this.hooks.cursor(this.pointer);
+    });
     this.grid.addEventListener('pointerleave', () => this.hooks.cursor(null));
     this.grid.addEventListener('dblclick', (event) => {
       // The grid captures the pointer while a note is dragged, so the event's target is the grid:
@@ -87,9 +98,7 @@ export class PianoRoll {
       const id = under?.closest<HTMLElement>('.note')?.dataset.id;
       if (id) this.remove([id]);
     });
-    this.element.addEventListener('keydown', (event) => {
-      if ((event.key === 'Delete' || event.key === 'Backspace') && this.selected.size > 0) this.remove([...this.selected]);
-    });
+    this.element.addEventListener('keydown', (event) => this.onKey(event));
   }
 
   private get ppq(): number {
@@ -136,6 +145,8 @@ export class PianoRoll {
       element.dataset.pitch = String(note.pitch);
       element.dataset.start = String(note.start);
       element.title = `${pitchName(note.pitch)} at beat ${(note.start / this.ppq + 1).toFixed(2)}, ${(note.duration / this.ppq).toFixed(2)} beats, velocity ${note.velocity}`;
+      element.style.opacity = String(0.35 + (0.6 * note.velocity) / 127);
+      element.dataset.velocity = String(note.velocity);
       element.classList.toggle('selected', this.selected.has(note.id));
     }
     for (const [id, element] of this.noteElements) {
@@ -238,6 +249,106 @@ export class PianoRoll {
     }
   }
 
+  /** The selected notes' ids. */
+  get selection(): string[] {
+    return [...this.selected];
+  }
+
+  /** The selected notes, as the document has them. */
+  selectedNotes(): Note[] {
+    return this.notes().filter((n) => this.selected.has(n.id));
+  }
+
+  /** Sets the velocity (1–127) of every selected note, as one change. */
+  setVelocity(velocity: number): void {
+    this.change(this.selectedNotes(), () => ({ velocity }));
+  }
+
+  /** Snaps the selected notes (every note when none is selected) to the sixteenth grid, starts and lengths. */
+  quantise(): void {
+    const notes = this.selected.size > 0 ? this.selectedNotes() : this.notes();
+    const step = this.ppq / 4;
+    this.change(notes, (n) => ({ start: this.snap(n.start), duration: Math.max(step, Math.round(n.duration / step) * step) }));
+  }
+
+  /** Applies `patch(note)` to each of `notes` in one transaction (one undo step, one update). */
+  private change(notes: Note[], patch: (note: Note) => Partial<Omit<Note, 'id'>>): void {
+    if (this.readOnly || !this.target || notes.length === 0) return;
+    const { trackId, clipId } = this.target;
+    this.edit(() => this.studio.doc.transact(() => notes.forEach((n) => this.studio.updateNote(trackId, clipId, n.id, patch(n)))));
+    this.render();
+  }
+
+  private copy(): void {
+    const notes = this.selectedNotes();
+    if (notes.length === 0) return;
+    const first = Math.min(...notes.map((n) => n.start));
+    clipboard = notes.map((n) => ({ pitch: n.pitch, start: n.start - first, duration: n.duration, velocity: n.velocity }));
+  }
+
+  /** Pastes what was copied where the pointer last was over the grid, else right after the selection. */
+  private paste(): void {
+    if (this.readOnly || !this.target || clipboard.length === 0) return;
+    const { trackId, clipId } = this.target;
+    const after = this.selectedNotes().reduce((end, n) => Math.max(end, n.start + n.duration), 0);
+    const at = this.pointer ? this.snap(this.pointer.tick) : this.snap(after);
+    let added: string[] = [];
+    this.edit(() => (added = this.studio.addNotes(trackId, clipId, clipboard.map((n) => ({ ...n, start: at + n.start })))));
+    this.select(added);
+    this.render();
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    if (this.readOnly) return;
+    const key = event.key.toLowerCase();
+    const command = event.ctrlKey || event.metaKey;
+    const step = this.ppq / 4;
+    if ((key === 'delete' || key === 'backspace') && this.selected.size > 0) this.remove([...this.selected]);
+    else if (command && key === 'a') this.select(this.notes().map((n) => n.id));
+    else if (command && key === 'c') this.copy();
+    else if (command && key === 'v') this.paste();
+    else if (!command && key === 'q') this.quantise();
+    else if (!command && key.startsWith('arrow') && this.selected.size > 0) {
+      const notes = this.selectedNotes();
+      const dt = key === 'arrowleft' ? -step : key === 'arrowright' ? step : 0;
+      const dp = key === 'arrowup' ? 1 : key === 'arrowdown' ? -1 : 0;
+      if (notes.some((n) => n.start + dt < 0 || n.pitch + dp < LOW || n.pitch + dp > HIGH)) return;
+      this.change(notes, (n) => ({ start: n.start + dt, pitch: n.pitch + dp }));
+    } else return;
+    event.preventDefault();
+  }
+
+  /** Shift-drag on the grid: the notes the box touches join the selection. */
+  private boxSelect(event: PointerEvent): void {
+    const box = h('div', { class: 'roll-box', 'data-testid': 'selection-box' });
+    this.grid.append(box);
+    const origin = this.grid.getBoundingClientRect();
+    const x0 = event.clientX - origin.left;
+    const y0 = event.clientY - origin.top;
+    let rect = { left: x0, top: y0, right: x0, bottom: y0 };
+    this.grid.setPointerCapture(event.pointerId);
+    const move = (e: PointerEvent) => {
+      const x = e.clientX - origin.left;
+      const y = e.clientY - origin.top;
+      rect = { left: Math.min(x0, x), top: Math.min(y0, y), right: Math.max(x0, x), bottom: Math.max(y0, y) };
+      Object.assign(box.style, { left: `${rect.left}px`, top: `${rect.top}px`, width: `${rect.right - rect.left}px`, height: `${rect.bottom - rect.top}px` });
+    };
+    const up = () => {
+      this.grid.removeEventListener('pointermove', move);
+      this.grid.removeEventListener('pointerup', up);
+      box.remove();
+      const inside = this.notes().filter((n) => {
+        const left = (n.start / this.ppq) * BEAT_PX;
+        const right = left + Math.max(4, (n.duration / this.ppq) * BEAT_PX);
+        const top = (HIGH - n.pitch) * ROW_PX;
+        return right > rect.left && left < rect.right && top + ROW_PX > rect.top && top < rect.bottom;
+      });
+      this.select([...new Set([...this.selected, ...inside.map((n) => n.id)])]);
+    };
+    this.grid.addEventListener('pointermove', move);
+    this.grid.addEventListener('pointerup', up);
+  }
+
   private remove(ids: string[]): void {
     if (this.readOnly || !this.target) return;
     const { trackId, clipId } = this.target;
@@ -247,11 +358,13 @@ export class PianoRoll {
 
   private onPointerDown(event: PointerEvent): void {
     if (this.readOnly || !this.target || event.button !== 0 || event.detail > 1) return;
-    this.element.focus();
+    // Keys go to the roll; the page must not jump to show it.
+    this.element.focus({ preventScroll: true });
     const { trackId, clipId } = this.target;
     const noteElement = (event.target as HTMLElement).closest<HTMLElement>('.note');
     const from = this.at(event);
     if (!noteElement) {
+      if (event.shiftKey) return this.boxSelect(event);
       const start = Math.floor(from.tick / (this.ppq / 4)) * (this.ppq / 4);
       let added: string[] = [];
       this.edit(() => (added = this.studio.addNotes(trackId, clipId, [{ pitch: from.pitch, start, duration: this.ppq, velocity: 96 }])));
@@ -259,24 +372,48 @@ export class PianoRoll {
       return;
     }
     const id = noteElement.dataset.id!;
-    const note = this.notes().find((n) => n.id === id);
+    if (event.shiftKey) {
+      const ids = new Set(this.selected);
+      if (ids.has(id)) ids.delete(id);
+      else ids.add(id);
+      return this.select([...ids]);
+    }
+    if (!this.selected.has(id)) this.select([id]);
+    // Every selected note moves (or resizes) by the same amount as the one under the pointer.
+    const group = this.selectedNotes();
+    const note = group.find((n) => n.id === id);
     if (!note) return;
-    this.select([id]);
     const resizing = (event.target as HTMLElement).classList.contains('note-handle');
     this.grid.setPointerCapture(event.pointerId);
-    let moved: { start: number; pitch: number; duration: number } = { start: note.start, pitch: note.pitch, duration: note.duration };
+    let delta = { ticks: 0, pitches: 0, length: 0 };
+    const moved = (n: Note) => ({
+      start: n.start + delta.ticks,
+      pitch: n.pitch + delta.pitches,
+      duration: Math.max(this.ppq / 4, n.duration + delta.length),
+    });
     const move = (e: PointerEvent) => {
       const now = this.at(e);
-      moved = resizing
-        ? { ...moved, duration: Math.max(this.ppq / 4, this.snap(note.duration + now.tick - from.tick)) }
-        : { ...moved, start: this.snap(note.start + now.tick - from.tick), pitch: Math.min(HIGH, Math.max(LOW, note.pitch + now.pitch - from.pitch)) };
-      this.place(noteElement, moved.start, moved.pitch, moved.duration);
+      if (resizing) delta = { ticks: 0, pitches: 0, length: this.snap(note.duration + now.tick - from.tick) - note.duration };
+      else {
+        // Kept inside the grid for the whole group.
+        const ticks = Math.max(this.snap(note.start + now.tick - from.tick) - note.start, -Math.min(...group.map((n) => n.start)));
+        const pitches = Math.min(HIGH - Math.max(...group.map((n) => n.pitch)), Math.max(LOW - Math.min(...group.map((n) => n.pitch)), now.pitch - from.pitch));
+        delta = { ticks, pitches, length: 0 };
+      }
+      for (const n of group) {
+        const element = this.noteElements.get(n.id);
+        const to = moved(n);
+        if (element) this.place(element, to.start, to.pitch, to.duration);
+      }
     };
     const up = () => {
       this.grid.removeEventListener('pointermove', move);
       this.grid.removeEventListener('pointerup', up);
-      if (moved.start !== note.start || moved.pitch !== note.pitch || moved.duration !== note.duration) {
-        this.edit(() => this.studio.updateNote(trackId, clipId, id, moved));
+      if (delta.ticks !== 0 || delta.pitches !== 0 || delta.length !== 0) {
+        this.edit(() => this.studio.doc.transact(() => group.forEach((n) => this.studio.updateNote(trackId, clipId, n.id, moved(n)))));
+      } else if (group.length > 1) {
+        // A click without a drag on a note of a group selects that note alone.
+        this.select([id]);
       }
       this.render();
     };

@@ -8,6 +8,7 @@ import * as Y from 'yjs';
 import { beatAt, CLOCK_MESSAGE, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
 import { StudioDoc, TRANSPORT_BPM } from '../../src/studio/model.js';
 import { api, download, h, problem, signedInSocket, socketProtocols, wsUrl, type Session } from './api.js';
+import { GM_FAMILIES, GM_PROGRAMS } from './gm.js';
 import { barBeat, PianoRoll, type Peer } from './piano-roll.js';
 import { Player } from './synth.js';
 import { VoiceChat } from './voice.js';
@@ -103,7 +104,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     roleBadge.textContent = role === null ? '' : editable ? role : `${role}: read only`;
     roleBadge.classList.toggle('read-only', !editable && role !== null);
     roll.readOnly = !editable;
-    for (const control of [addTrackButton, fileInput, bpmInput, playButton, toStartButton, loopButton, loopFrom, loopTo, chatInput, chatSend]) control.disabled = !editable;
+    for (const control of [addTrackButton, fileInput, bpmInput, playButton, toStartButton, loopButton, loopFrom, loopTo, quantiseButton, chatInput, chatSend]) control.disabled = !editable;
     chatInput.placeholder = editable ? 'Say something' : 'viewers cannot post in the chat';
     playButton.title = editable ? '' : 'viewers follow the session’s transport';
     shownTracks = '';
@@ -122,7 +123,10 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   provider.awareness.setLocalStateField('user', { id: session.userId, name: session.userId, color: colorOf(session.userId) });
   const roll = new PianoRoll(studio, {
     cursor: (at) => provider.awareness.setLocalStateField('cursor', at),
-    selection: (ids) => provider.awareness.setLocalStateField('selection', ids),
+    selection: (ids) => {
+      provider.awareness.setLocalStateField('selection', ids);
+      renderSelection();
+    },
     error: fail,
     seek: (beat) => editable && seek(beat),
   });
@@ -136,6 +140,8 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   };
   const selectTrack = (trackId: string | null) => {
     selectedTrack = trackId;
+    // Collaborators see which track one works on, and one's cursor only on that track.
+    provider.awareness.setLocalStateField('track', trackId);
     if (!trackId) return;
     const track = studio.tracks().find((t) => t.id === trackId);
     if (!track) return;
@@ -156,6 +162,8 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     const signature = JSON.stringify([selectedTrack, tracks]);
     if (signature === shownTracks) return;
     shownTracks = signature;
+    // The people list names the track each person works on.
+    queueMicrotask(() => renderPeople());
     trackList.replaceChildren(
       ...tracks.map((track) =>
         h(
@@ -167,9 +175,48 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
           h('button', { class: `toggle${track.solo ? ' on' : ''}`, title: 'solo', disabled: !editable, onclick: () => studio.updateTrack(track.id, { solo: !track.solo }) }, 'S'),
           h('input', { type: 'range', min: '0', max: '2', step: '0.01', value: String(track.volume), title: 'volume', disabled: !editable, onchange: (e: Event) => studio.updateTrack(track.id, { volume: Number((e.target as HTMLInputElement).value) }) }),
           h('input', { type: 'range', min: '-1', max: '1', step: '0.01', value: String(track.pan), title: 'pan', disabled: !editable, onchange: (e: Event) => studio.updateTrack(track.id, { pan: Number((e.target as HTMLInputElement).value) }) }),
+          instrumentMenu(track.id, track.program),
+          deleteTrackButton(track.id, track.name),
         ),
       ),
     );
+  };
+  /** The track's General MIDI program, by family. */
+  const instrumentMenu = (trackId: string, program: number) =>
+    h(
+      'select',
+      { class: 'instrument', 'aria-label': 'instrument', title: 'instrument (General MIDI)', disabled: !editable, onchange: (e: Event) => edit(() => studio.updateTrack(trackId, { program: Number((e.target as HTMLSelectElement).value) })) },
+      ...GM_FAMILIES.map((family, f) => {
+        const group = h('optgroup', { label: family });
+        group.append(...GM_PROGRAMS.slice(f * 8, f * 8 + 8).map((name, i) => h('option', { value: String(f * 8 + i), selected: f * 8 + i === program }, name)));
+        return group;
+      }),
+    );
+  /** Deleting asks once more on the button itself (undo brings the track back). */
+  const deleteTrackButton = (trackId: string, name: string) => {
+    const button = h('button', { class: 'delete-track', title: `delete ${name}`, 'aria-label': `delete track ${name}`, disabled: !editable }, 'Delete');
+    let armed: number | null = null;
+    button.addEventListener('click', () => {
+      if (armed === null) {
+        button.textContent = 'Sure?';
+        armed = window.setTimeout(() => {
+          armed = null;
+          button.textContent = 'Delete';
+        }, 3000);
+        return;
+      }
+      window.clearTimeout(armed);
+      edit(() => studio.removeTrack(trackId));
+    });
+    return button;
+  };
+  /** A change refused by the model is said, not thrown. */
+  const edit = (change: () => void) => {
+    try {
+      change();
+    } catch (error) {
+      fail((error as Error).message);
+    }
   };
   const addTrack = () => {
     try {
@@ -193,6 +240,10 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     redoButton.disabled = !editable || undo.redoStack.length === 0;
   };
   for (const event of ['stack-item-added', 'stack-item-popped', 'stack-cleared'] as const) undo.on(event, renderUndo);
+  // One step per gesture: a click or a key press starts a new one (what it changes, a drag included, is one step).
+  const newGesture = () => undo.stopCapturing();
+  document.addEventListener('pointerdown', newGesture, true);
+  document.addEventListener('keydown', newGesture, true);
   undoButton.addEventListener('click', () => undo.undo());
   redoButton.addEventListener('click', () => undo.redo());
   const onKey = (event: KeyboardEvent) => {
@@ -323,22 +374,44 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   };
   frame = requestAnimationFrame(animate);
 
+  // --- the selected notes: velocity and quantise ---------------------------------------------------
+  const velocityInput = h('input', { type: 'number', min: '1', max: '127', step: '1', class: 'bar-input', 'data-testid': 'velocity', 'aria-label': 'velocity of the selected notes', title: 'velocity of the selected notes (1–127)', disabled: true });
+  const quantiseButton = h('button', { 'data-testid': 'quantise', title: 'Quantise the selected notes (all when none is selected) to sixteenths (Q)', 'aria-keyshortcuts': 'Q' }, 'Quantise');
+  const renderSelection = () => {
+    const notes = roll.selectedNotes();
+    velocityInput.disabled = !editable || notes.length === 0;
+    if (document.activeElement !== velocityInput) velocityInput.value = notes.length > 0 ? String(notes[0]!.velocity) : '';
+  };
+  velocityInput.addEventListener('change', () => {
+    const velocity = Math.round(Number(velocityInput.value));
+    if (!Number.isFinite(velocity) || velocity < 1 || velocity > 127) {
+      fail('velocity goes from 1 to 127');
+      velocityInput.blur();
+      return renderSelection();
+    }
+    roll.setVelocity(velocity);
+  });
+  quantiseButton.addEventListener('click', () => roll.quantise());
+
   // --- people, voice and chat -----------------------------------------------------------------
   const people = h('ul', { class: 'people', 'data-testid': 'people' });
   const renderPeople = () => {
     const peers: Peer[] = [];
     const names: HTMLElement[] = [];
+    const tracksById = new Map(studio.tracks().map((t) => [t.id, t.name]));
     let voiceState: { inCall?: string[]; speaking?: string[] } = {};
     provider.awareness.getStates().forEach((state, clientId) => {
       if (state.voice) voiceState = state.voice as typeof voiceState;
       const user = state.user as { id: string; name: string; color: string } | undefined;
       if (!user) return;
-      names.push(h('li', { 'data-user': user.id, style: { color: user.color } }, user.name + (clientId === doc.clientID ? ' (you)' : '')));
-      if (clientId !== doc.clientID) peers.push({ clientId, name: user.name, color: user.color, cursor: state.cursor as Peer['cursor'], selection: state.selection as string[] | undefined });
+      const onTrack = typeof state.track === 'string' ? tracksById.get(state.track) : undefined;
+      names.push(h('li', { 'data-user': user.id, style: { color: user.color } }, user.name + (clientId === doc.clientID ? ' (you)' : ''), onTrack ? h('span', { class: 'muted on-track' }, ` on ${onTrack}`) : null));
+      // Where someone points and what they select is drawn on the track they work on only.
+      if (clientId !== doc.clientID && state.track === selectedTrack) peers.push({ clientId, name: user.name, color: user.color, cursor: state.cursor as Peer['cursor'], selection: state.selection as string[] | undefined });
     });
     for (const item of names) {
       const id = item.dataset.user!;
-      if (voiceState.inCall?.includes(id)) item.append(' 🎙');
+      if (voiceState.inCall?.includes(id)) item.append(h('span', { class: 'muted' }, ' in voice'));
       if (voiceState.speaking?.includes(id)) item.classList.add('speaking');
     }
     people.replaceChildren(...names);
@@ -414,7 +487,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     h(
       'div',
       { class: 'studio' },
-      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
+      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, h('span', { class: 'muted' }, 'velocity'), velocityInput, quantiseButton, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
       banner,
       errorLine,
       h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
@@ -430,6 +503,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     if (selectedTrack && !studio.tracks().some((t) => t.id === selectedTrack)) selectedTrack = null;
     if (!selectedTrack && studio.tracks().length > 0) selectTrack(studio.tracks()[0]!.id);
     roll.render();
+    renderSelection();
     renderTransport();
     renderChat();
   };
@@ -449,6 +523,8 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     destroy: () => {
       document.removeEventListener('keydown', onKey);
       document.removeEventListener('keydown', onTransportKey);
+      document.removeEventListener('pointerdown', newGesture, true);
+      document.removeEventListener('keydown', newGesture, true);
       undo.destroy();
       cancelAnimationFrame(frame);
       window.clearInterval(clockTimer);

@@ -7,7 +7,8 @@ import type { StudioDoc } from '../../src/studio/model.js';
 
 const LOOKAHEAD_MS = 150;
 const TICK_MS = 40;
-const WAVES: OscillatorType[] = ['triangle', 'square', 'sawtooth', 'sine'];
+/** A waveform per General MIDI family (`program >> 3`): piano, chromatic percussion, organ, guitar, bass, … */
+const FAMILY_WAVES: OscillatorType[] = ['triangle', 'sine', 'square', 'sawtooth', 'triangle', 'sawtooth', 'sawtooth', 'sawtooth', 'square', 'sine', 'square', 'sawtooth', 'sine', 'triangle', 'sine', 'square'];
 
 export class Player {
   private context: AudioContext | null = null;
@@ -80,7 +81,7 @@ export class Player {
           const beat = (clip.start + note.start) / ppq;
           for (const span of spans) {
             if (beat < span.from || beat >= span.to) continue;
-            this.voice(context, at(beat + span.offset), (note.duration / ppq) * (msPerBeat / 1000), note.pitch, (note.velocity / 127) * track.volume, track.pan, WAVES[track.program % WAVES.length]!);
+            this.voice(context, at(beat + span.offset), (note.duration / ppq) * (msPerBeat / 1000), note.pitch, (note.velocity / 127) * track.volume, track.pan, FAMILY_WAVES[(track.program >> 3) % FAMILY_WAVES.length]!);
           }
         }
       }
