@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,16 @@ const notesIn = (page: Page) =>
     for (const track of studio.tracks()) out[track.id] = studio.clips(track.id).flatMap((clip) => studio.notes(track.id, clip.id).map((n) => ({ pitch: n.pitch, start: n.start })));
     return out;
   }) as Promise<Seen>;
+
+/** axe-core's rules for WCAG 2 A and AA, run in the page: each violation as rule, help, count and first element. */
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.evaluate(axeSource);
+  const results = (await page.evaluate(() =>
+    (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<unknown> } }).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+  )) as { violations: { id: string; help: string; nodes: { target: string[] }[] }[] };
+  return results.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length}; first ${v.nodes[0]?.target.join(' ')})`);
+}
 
 /** The sign-in the page keeps in localStorage. */
 async function sessionToken(page: Page): Promise<string> {
@@ -345,6 +356,32 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     expect(await notes(bob)).toHaveLength(3);
     await ann.context().close();
     await bob.context().close();
+  });
+
+  it('every screen passes axe-core’s WCAG 2.1 A and AA checks: sign-in, sessions, studio, replay, DJ room', { timeout: 90_000 }, async () => {
+    const signIn = await (await browser.newContext()).newPage();
+    await signIn.goto(`${server.url}/`);
+    await signIn.getByLabel('user name').waitFor();
+    const found: Record<string, string[]> = { 'sign-in': await accessibilityViolations(signIn) };
+    await signIn.context().close();
+    const session = `a11y-${Date.now()}`;
+    const page = await signedIn('ann', '#/');
+    found.sessions = await accessibilityViolations(page);
+    await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), `#/studio/${session}`);
+    await expect.poll(() => page.getByTestId('status').textContent()).toBe('connected');
+    await page.getByTestId('add-track').click();
+    const box = (await page.getByTestId('piano-roll').boundingBox())!;
+    await page.mouse.click(box.x + 10, box.y + (107 - 60) * 12 + 6);
+    found.studio = await accessibilityViolations(page);
+    await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), `#/replay/${session}`);
+    await page.getByTestId('replay-status').waitFor({ state: 'attached' });
+    await page.getByTestId('scrubber').waitFor();
+    found.replay = await accessibilityViolations(page);
+    await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = '#/dj/stage'));
+    await page.getByTestId('go-live').waitFor();
+    found.dj = await accessibilityViolations(page);
+    expect(found).toEqual({ 'sign-in': [], sessions: [], studio: [], replay: [], dj: [] });
+    await page.context().close();
   });
 
   it('the sign-in form checks the name before sending it, and says why the server refused', async () => {
