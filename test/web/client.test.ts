@@ -493,6 +493,46 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     }
   });
 
+  it('a replay whose server goes away says so, and carries on from where it was when the server is back', { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const data = tempDir('replay-offline');
+    const flags = { dev: 'true', 'web-dir': web.dir, port: String(port), 'data-dir': data.dir, 'example-sessions': 'false', 'collab-flush-ms': '5', 'rate-limit-connections-per-minute': '0' };
+    let own = await startTestServer(flags);
+    const session = `replay-offline-${Date.now()}`;
+    try {
+      const ann = await signIn(browser, own.url, 'ann', `#/studio/${session}`);
+      await expect.poll(() => ann.getByTestId('status').textContent()).toBe('connected');
+      await ann.getByTestId('add-track').click();
+      const box = (await ann.getByTestId('piano-roll').boundingBox())!;
+      for (const beat of [0, 2, 4]) {
+        await ann.mouse.click(box.x + beat * 48 + 10, box.y + (107 - 60) * 12 + 6);
+        await ann.waitForTimeout(400);
+      }
+      await expect.poll(async () => Object.values(await notesIn(ann)).flat().length).toBe(3);
+      await ann.waitForTimeout(300);
+      await ann.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), `#/replay/${session}`);
+      await expect.poll(() => ann.getByTestId('replay-play').isDisabled()).toBe(false);
+      const at = await ann.evaluate(() => (globalThis as unknown as { veza: { replay: { at(): number } } }).veza.replay.at());
+      await own.stop();
+      await expect.poll(() => ann.getByTestId('connection').textContent(), { timeout: 15_000 }).toMatch(/^Not connected to the server: the replay paused at .+ and carries on from there when the server is back\.$/);
+      expect(await ann.getByTestId('replay-play').isDisabled()).toBe(true);
+      await ann.getByTestId('replay-export').click();
+      await expect.poll(() => ann.getByTestId('replay-status').textContent()).toBe('export needs the server, which cannot be reached now');
+      own = await startTestServer(flags);
+      await expect.poll(() => ann.getByTestId('connection').isHidden(), { timeout: 20_000 }).toBe(true);
+      await expect.poll(() => ann.getByTestId('replay-play').isDisabled()).toBe(false);
+      expect(await ann.evaluate(() => (globalThis as unknown as { veza: { replay: { at(): number } } }).veza.replay.at())).toBe(at);
+      // Played on from there, the notes of the session arrive.
+      await ann.getByTestId('speed').selectOption('16');
+      await ann.getByTestId('replay-play').click();
+      await expect.poll(async () => ann.evaluate(() => { const studio = (globalThis as unknown as PageWindow).veza.replay!.studio(); return studio.tracks().flatMap((t) => studio.clips(t.id).flatMap((c) => studio.notes(t.id, c.id))).length; }), { timeout: 20_000 }).toBe(3);
+      await ann.context().close();
+    } finally {
+      await own.stop();
+      data.remove();
+    }
+  });
+
   it('every screen fits from 1024 px wide up, without sideways scrolling', { timeout: 90_000 }, async () => {
     const screens = ['#/', '#/studio/example-city-blues', '#/replay/example-city-blues', '#/dj/layout-room'];
     for (const width of [1024, 1440]) {

@@ -66,11 +66,18 @@ describe.skipIf(!worker)('the DJ room page in Chromium', () => {
     await late.getByRole('button', { name: 'Send' }).click();
     for (const page of [dj, fan, late]) await expect.poll(() => page.getByTestId('room-chat').textContent()).toContain('late what a set');
     await late.screenshot({ path: path.join(SHOTS, 'dj-viewer-hls.png') });
-    for (const page of [dj, fan, late]) await page.context().close();
-    // Everyone left, so HLS's ffmpeg hears nothing more and would finish only when its input times
-    // out: shutdown does not wait for that, ends within its deadline and leaves no HLS files behind.
+    // The server shuts down with everyone in the room: HLS's ffmpeg would finish only when its input
+    // times out, so shutdown does not wait for that, ends within its deadline and leaves no HLS files
+    // behind; the pages say they lost the room and how to come back.
     expect(await live.veza.shutdown()).toBe(true);
     const hls = path.join(live.config.dataDir, 'hls');
     expect(existsSync(hls) ? readdirSync(hls) : []).toEqual([]);
+    for (const page of [dj, fan]) {
+      // Lost, then (this test's process still answers its health check) back again.
+      await expect.poll(() => page.getByTestId('connection').textContent(), { timeout: 10_000 }).toMatch(/^(Not connected to the server: you left the room\. Go live or Watch again once it is back|The server is back: Go live or Watch to join the room again)\.$/);
+      expect(await page.evaluate(() => (globalThis as unknown as { veza: { dj: { state(): { role: string | null } } } }).veza.dj.state().role)).toBeNull();
+    }
+    await dj.screenshot({ path: path.join(SHOTS, 'dj-server-gone.png') });
+    for (const page of [dj, fan, late]) await page.context().close();
   });
 });

@@ -4,6 +4,7 @@
 import Hls from 'hls.js';
 import type { types } from 'mediasoup-client';
 import { api, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
+import { connectionBanner, serverBack } from './connection.js';
 import { consume, join, transport, type Notification, type Signaling } from './media-signaling.js';
 
 export interface DjHandle {
@@ -87,9 +88,29 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     }
   };
 
+  // The connection's state, shown the way every screen shows it.
+  const banner = connectionBanner();
+  const stopped = new AbortController();
+  const watchConnection = (joined: Signaling) => {
+    joined.onClose = (code, reason) => {
+      if (stopped.signal.aborted || signaling !== joined) return;
+      signaling = null;
+      role = null;
+      status.textContent = 'Choose how to join.';
+      if (code !== 1006 && code !== 1001) return banner.offline(`The room closed the connection${reason ? `: ${reason}` : ''}.`);
+      banner.offline('Not connected to the server: you left the room. Go live or Watch again once it is back.');
+      void serverBack(stopped.signal).then(
+        () => banner.offline('The server is back: Go live or Watch to join the room again.'),
+        () => undefined,
+      );
+    };
+    banner.online();
+  };
+
   const goLive = async () => {
     const joined = await join(url, protocols);
     signaling = joined.signaling;
+    watchConnection(signaling);
     role = 'dj';
     const send = await transport(signaling, joined.device, 'send');
     const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 1280, height: 720 } });
@@ -135,6 +156,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
   const watch = async () => {
     const joined = await join(url, protocols);
     signaling = joined.signaling;
+    watchConnection(signaling);
     role = 'viewer';
     let recv: types.Transport;
     try {
@@ -189,6 +211,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
       'div',
       { class: 'dj' },
       h('div', { class: 'toolbar' }, h('h2', {}, `DJ room: ${roomId}`), status),
+      banner.element,
       controls,
       errorLine,
       h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Chat'), chatLog, chatForm, h('h3', {}, 'Tips'), h('p', { class: 'muted' }, 'Tips reach the room through the tips API; this page does not show them yet.'))),
@@ -197,6 +220,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
   return {
     state: () => ({ role, liveCamera, cameras: [...cameras], framesShown, hlsUrl }),
     destroy: () => {
+      stopped.abort();
       signaling?.close();
       hls?.destroy();
       for (const track of stream.getTracks()) track.stop();

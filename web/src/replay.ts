@@ -7,6 +7,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { StudioDoc } from '../../src/studio/model.js';
 import { api, download, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
+import { connectionBanner, serverBack } from './connection.js';
 import { PianoRoll } from './piano-roll.js';
 
 interface History {
@@ -64,21 +65,43 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
   const controls = [playButton, speed, scrubber];
   const usable = (on: boolean) => controls.forEach((c) => (c.disabled = !on));
   usable(false);
-  // Paused on open: the person presses Play.
-  const ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?at=${start}&speed=1&play=0`), socketProtocols(session));
-  ws.binaryType = 'arraybuffer';
+  // Paused on open: the person presses Play. When the server goes away, the replay waits for it and
+  // opens again, paused where it was.
+  const banner = connectionBanner();
+  const stopped = new AbortController();
+  let ws: WebSocket;
   const control = (message: Record<string, unknown>) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(message));
-  ws.onopen = () => {
-    status.textContent = '';
-    usable(true);
-    // A speed picked while connecting applies now.
-    if (speed.value !== '1') control({ type: 'speed', speed: Number(speed.value) });
-  };
-  ws.onclose = (event) => {
-    usable(false);
-    playing = false;
-    playButton.textContent = 'Play';
-    status.textContent = event.code === 1000 ? 'replay closed' : `replay closed: ${event.reason || `code ${event.code}`}`;
+  const connect = (at: number) => {
+    ws = new WebSocket(wsUrl(`/replay/${encodeURIComponent(sessionId)}?at=${Math.round(at)}&speed=1&play=0`), socketProtocols(session));
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      status.textContent = '';
+      banner.online();
+      usable(true);
+      // A speed picked while connecting applies now.
+      if (speed.value !== '1') control({ type: 'speed', speed: Number(speed.value) });
+    };
+    ws.onmessage = onMessage;
+    ws.onclose = (event) => {
+      usable(false);
+      playing = false;
+      playButton.textContent = 'Play';
+      if (stopped.signal.aborted) return;
+      // 1006: the connection was lost (the server stopped, the network went); 1001: the server is going away.
+      if (event.code === 1006 || event.code === 1001) {
+        const at = position;
+        banner.offline(`Not connected to the server: the replay paused at ${time(at)} and carries on from there when the server is back.`);
+        void serverBack(stopped.signal).then(
+          () => {
+            fresh();
+            connect(at);
+          },
+          () => undefined,
+        );
+        return;
+      }
+      status.textContent = event.code === 1000 ? 'replay closed' : `replay closed: ${event.reason || `code ${event.code}`}`;
+    };
   };
 
   const showTracks = () => {
@@ -110,7 +133,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
   };
   doc.on('afterTransaction', showTracks);
 
-  ws.onmessage = (event) => {
+  const onMessage = (event: MessageEvent) => {
     if (typeof event.data === 'string') {
       const message = JSON.parse(event.data) as { type: string; at: number; playing?: boolean; speed?: number };
       if (message.type === 'reset') fresh();
@@ -130,14 +153,17 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
     if (decoding.readVarUint(decoder) !== 0) return;
     syncProtocol.readSyncMessage(decoder, encoding.createEncoder(), doc, 'replay');
   };
+  connect(start);
 
   scrubber.addEventListener('input', () => (clockLabel.textContent = time(Number(scrubber.value))));
   scrubber.addEventListener('change', () => control({ type: 'seek', at: Number(scrubber.value) }));
   playButton.addEventListener('click', () => control({ type: playing ? 'pause' : 'play' }));
   speed.addEventListener('change', () => control({ type: 'speed', speed: Number(speed.value) }));
   exportButton.addEventListener('click', async () => {
-    const exported = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/export.mid?at=${Math.round(position)}`);
-    if (exported.ok) await download(exported, `${sessionId}-at-${Math.round(position)}.mid`);
+    const exported = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/export.mid?at=${Math.round(position)}`).catch(() => null);
+    if (!exported) status.textContent = 'export needs the server, which cannot be reached now';
+    else if (exported.ok) await download(exported, `${sessionId}-at-${Math.round(position)}.mid`);
+    else status.textContent = await problem(exported, 'export failed');
   });
 
   root.replaceChildren(
@@ -145,6 +171,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
       'div',
       { class: 'replay' },
       h('div', { class: 'toolbar' }, h('h2', {}, `Replay: ${sessionId}`), summary, h('a', { href: `#/studio/${encodeURIComponent(sessionId)}` }, 'Open the live session')),
+      banner.element,
       h('div', { class: 'toolbar' }, playButton, speed, scrubber, clockLabel, trackSelect, exportButton, status),
       rollBox,
     ),
@@ -168,6 +195,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
     studio: () => studio,
     at: () => (playing ? Math.min(end, position + (performance.now() - reportedAt) * currentSpeed) : position),
     destroy: () => {
+      stopped.abort();
       cancelAnimationFrame(frame);
       ws.close();
       doc.destroy();
