@@ -192,6 +192,12 @@ export class LiveRoom {
     if (this.liveCameraId) peer.notify('liveCamera', { producerId: this.liveCameraId });
     for (const line of this.chatLog) peer.notify('chat', line);
     this.emit((o) => o.peerJoined?.(peer));
+    this.broadcastAudience();
+  }
+
+  /** Everyone connected to the room (the DJ, guests, WebRTC and HLS viewers with the room's chat), told to everyone. */
+  private broadcastAudience(): void {
+    this.broadcast(null, 'audience', { peers: this.peers.size });
   }
 
   /** Closes what the peer owned (consumers of its producers close with them) and forgets it. */
@@ -203,6 +209,7 @@ export class LiveRoom {
     peer.plain?.close();
     this.emit((o) => o.peerLeft?.(peer));
     if (this.peers.size === 0) this.close('empty');
+    else this.broadcastAudience();
   }
 
   async createWebRtcTransport(peer: LivePeer, options: { producing: boolean; consuming: boolean }): Promise<ms.WebRtcTransport> {

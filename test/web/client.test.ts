@@ -28,7 +28,7 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 async function accessibilityViolations(page: Page): Promise<string[]> {
   await page.evaluate(axeSource);
   const results = (await page.evaluate(() =>
-    (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<unknown> } }).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+    (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<unknown> }; document: unknown }).axe.run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
   )) as { violations: { id: string; help: string; nodes: { target: string[] }[] }[] };
   return results.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length}; first ${v.nodes[0]?.target.join(' ')})`);
 }

@@ -61,6 +61,14 @@ describe.skipIf(!worker)('the DJ room page in Chromium', () => {
     await expect.poll(async () => (await state(late)).role, { timeout: 15_000 }).toBe('hls');
     expect(await late.getByTestId('dj-status').textContent()).toContain('room full');
     await expect.poll(async () => (await state(late)).framesShown, { timeout: 60_000, interval: 500 }).toBeGreaterThan(10);
+    // Everyone connected is counted; a tip from the HLS viewer reaches the DJ and is pinned on every page.
+    for (const page of [dj, fan, late]) await expect.poll(() => page.getByTestId('audience').textContent()).toBe('3 in the room');
+    expect(await late.getByTestId('tip-provider').textContent()).toBe('Test mode: no money moves.');
+    await late.getByLabel('tip amount').fill('20');
+    await late.getByLabel('tip message').fill('play it again');
+    await late.getByTestId('send-tip').click();
+    for (const page of [dj, fan, late]) await expect.poll(() => page.getByTestId('pinned-tips').textContent()).toMatch(/^€20\.00 late: play it again$/);
+    expect(await late.getByLabel('tip message').inputValue()).toBe('');
     // The room's chat reaches everyone, the HLS viewer included.
     await late.getByLabel('room chat message').fill('what a set');
     await late.getByRole('button', { name: 'Send' }).click();

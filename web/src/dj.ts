@@ -71,8 +71,12 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
       chatLog.scrollTop = chatLog.scrollHeight;
     }
     if (n.method === 'liveCamera') showLive((n.data.producerId as string | null) ?? null);
+    if (n.method === 'audience') audience.textContent = `${Number(n.data.peers)} in the room`;
     if (n.method === 'newProducer') {
-      seenUsers.set(String(n.data.peerId), `${String(n.data.userId)} (${String((n.data.appData as { source?: string }).source ?? n.data.kind)})`);
+      const source = String((n.data.appData as { source?: string }).source ?? n.data.kind);
+      seenUsers.set(String(n.data.peerId), `${String(n.data.userId)} (${source})`);
+      // Whoever sends the room's music is the DJ, whom tips go to.
+      if (source === 'music') djUserId = String(n.data.userId);
       people.replaceChildren(...[...seenUsers.values()].map((u) => h('li', {}, u)));
       if (recv && signaling) {
         const producerId = String(n.data.producerId);
@@ -87,6 +91,48 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
       }
     }
   };
+
+  // --- the audience and its tips (Super Chat: a larger tip stays pinned for longer) ----------------
+  const audience = h('span', { class: 'muted', 'data-testid': 'audience' }, '');
+  let djUserId: string | null = null;
+  const pinnedList = h('ul', { class: 'tips pinned', 'data-testid': 'pinned-tips' });
+  const recentList = h('ul', { class: 'tips', 'data-testid': 'recent-tips' });
+  const money = (minor: number, currency: string) => new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(minor / 100);
+  const tipLine = (tip: { fromUserId: string; amount: number; currency: string; message: string | null; status: string }) =>
+    h('li', { class: tip.status === 'refunded' ? 'refunded' : '' }, h('b', {}, money(tip.amount, tip.currency)), ` ${tip.fromUserId}`, tip.message ? `: ${tip.message}` : '', tip.status === 'refunded' ? ' (refunded)' : '');
+  type TipsFrame = { pinned: Parameters<typeof tipLine>[0][]; recent: Parameters<typeof tipLine>[0][] };
+  const tipsSocket = new WebSocket(wsUrl(`/live/${encodeURIComponent(roomId)}/tips`), protocols);
+  tipsSocket.onmessage = (event) => {
+    const frame = JSON.parse(String(event.data)) as TipsFrame;
+    pinnedList.replaceChildren(...frame.pinned.map(tipLine));
+    recentList.replaceChildren(...frame.recent.map(tipLine));
+  };
+  const tipAmount = h('input', { type: 'number', min: '0.5', max: '500', step: '0.5', value: '5', class: 'bar-input', 'aria-label': 'tip amount' });
+  const tipCurrency = h('select', { 'aria-label': 'tip currency' }, ...['EUR', 'USD', 'GBP'].map((c) => h('option', { value: c }, c)));
+  const tipMessage = h('input', { placeholder: 'Message with the tip (optional)', maxlength: '500', 'aria-label': 'tip message' });
+  const tipForm = h('form', { class: 'chat-form tip-form' }, tipAmount, tipCurrency, tipMessage, h('button', { type: 'submit', 'data-testid': 'send-tip' }, 'Tip'));
+  tipForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    errorLine.textContent = '';
+    const amount = Math.round(Number(tipAmount.value) * 100);
+    if (!djUserId) return fail('no DJ is live in this room to tip');
+    if (!Number.isFinite(amount) || amount < 1) return fail('a tip is a positive amount');
+    // One key per press: a retried request sends the tip once.
+    const body = JSON.stringify({ toUserId: djUserId, amount, currency: tipCurrency.value, ...(tipMessage.value ? { message: tipMessage.value } : {}) });
+    void fetch(`/api/v1/live/${encodeURIComponent(roomId)}/tips`, { method: 'POST', headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() }, body }).then(
+      async (response) => (response.ok ? (tipMessage.value = '') : fail(await problem(response, 'the tip was not sent'))),
+      () => fail('the tip needs the server, which cannot be reached now'),
+    );
+  });
+
+  const providerNote = h('p', { class: 'muted', 'data-testid': 'tip-provider' }, '');
+  void api(session, 'GET', '/api/v1/tips/provider')
+    .then(async (response) => {
+      if (!response.ok) return;
+      const info = (await response.json()) as { name: string; testMode: boolean };
+      providerNote.textContent = info.testMode ? 'Test mode: no money moves.' : `Paid through ${info.name}.`;
+    })
+    .catch(() => undefined);
 
   // The connection's state, shown the way every screen shows it.
   const banner = connectionBanner();
@@ -210,17 +256,18 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     h(
       'div',
       { class: 'dj' },
-      h('div', { class: 'toolbar' }, h('h2', {}, `DJ room: ${roomId}`), status),
+      h('div', { class: 'toolbar' }, h('h2', {}, `DJ room: ${roomId}`), audience, status),
       banner.element,
       controls,
       errorLine,
-      h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Chat'), chatLog, chatForm, h('h3', {}, 'Tips'), h('p', { class: 'muted' }, 'Tips reach the room through the tips API; this page does not show them yet.'))),
+      h('div', { class: 'dj-body' }, video, h('aside', { class: 'right' }, h('h3', {}, 'Cameras'), cameraList, h('h3', {}, 'In the room'), people, h('h3', {}, 'Chat'), chatLog, chatForm, h('h3', {}, 'Tips'), pinnedList, recentList, tipForm, providerNote)),
     ),
   );
   return {
     state: () => ({ role, liveCamera, cameras: [...cameras], framesShown, hlsUrl }),
     destroy: () => {
       stopped.abort();
+      tipsSocket.close();
       signaling?.close();
       hls?.destroy();
       for (const track of stream.getTracks()) track.stop();
