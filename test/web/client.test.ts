@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from '../helpers/browser.js';
+import { createEvent } from '../../src/events/catalog.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnServer } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -358,7 +359,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await bob.context().close();
   });
 
-  it('every screen passes axe-core’s WCAG 2.1 A and AA checks: sign-in, sessions, studio, replay, DJ room', { timeout: 90_000 }, async () => {
+  it('every screen passes axe-core’s WCAG 2.1 A and AA checks: sign-in, sessions, studio, replay, DJ room, progress', { timeout: 90_000 }, async () => {
     const signIn = await (await browser.newContext()).newPage();
     await signIn.goto(`${server.url}/`);
     await signIn.getByLabel('user name').waitFor();
@@ -380,7 +381,34 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = '#/dj/stage'));
     await page.getByTestId('go-live').waitFor();
     found.dj = await accessibilityViolations(page);
-    expect(found).toEqual({ 'sign-in': [], sessions: [], studio: [], replay: [], dj: [] });
+    await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = '#/progress'));
+    await expect.poll(() => page.getByTestId('leaderboard-status').textContent()).toBe('live');
+    found.progress = await accessibilityViolations(page);
+    expect(found).toEqual({ 'sign-in': [], sessions: [], studio: [], replay: [], dj: [], progress: [] });
+    await page.context().close();
+  });
+
+  it('the progress screen shows level, points, achievements and quests, and a leaderboard that moves live', { timeout: 90_000 }, async () => {
+    const admin = await server.veza.auth.sign({ sub: 'ops', admin: true });
+    const put = await fetch(`${server.url}/api/v1/gamification/rules/web-listener`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Web listener', category: 'listener', event: 'track.played', criteria: { kind: 'count', atLeast: 2 }, points: 150 }),
+    });
+    expect(put.status).toBeLessThan(300);
+    const play = (userId: string) => server.veza.bus.publish(createEvent('track.played', { tenantId: 'default', actor: userId, payload: { trackId: 'song-1' } }));
+    await play('pia');
+    await play('pia');
+    await play('quinn');
+    const page = await signedIn('pia', '#/progress');
+    await expect.poll(() => page.getByTestId('points').textContent(), { timeout: 20_000 }).toBe('150 points');
+    expect(await page.getByTestId('achievements').textContent()).toContain('Web listener');
+    await expect.poll(() => page.getByTestId('leaderboard-status').textContent()).toBe('live');
+    await expect.poll(() => page.evaluate(() => (globalThis as unknown as { veza: { progress: { board(): { member: string; value: number }[] } } }).veza.progress.board().find((e) => e.member === 'pia')?.value)).toBe(150);
+    // quinn's second play earns the achievement: the board moves without a reload.
+    await play('quinn');
+    await expect.poll(() => page.evaluate(() => (globalThis as unknown as { veza: { progress: { board(): { member: string; value: number }[] } } }).veza.progress.board().find((e) => e.member === 'quinn')?.value), { timeout: 20_000 }).toBe(150);
+    await page.screenshot({ path: path.join(SHOTS, 'progress.png') });
     await page.context().close();
   });
 

@@ -1,7 +1,8 @@
 // The Veza web client: development sign-in, then the studio (#/studio/<session>), the replay viewer
-// (#/replay/<session>) and the DJ room (#/dj/<room>), routed by the URL's hash.
+// (#/replay/<session>), the DJ room (#/dj/<room>) and one's progress (#/progress), routed by the URL's hash.
 import { api, currentSession, h, problem, signIn, signOut, type Session } from './api.js';
 import { openDj, type DjHandle } from './dj.js';
+import { openProgress, type ProgressHandle } from './progress.js';
 import { openReplay, type ReplayHandle } from './replay.js';
 import { openStudio, type StudioHandle } from './studio.js';
 
@@ -9,6 +10,7 @@ interface Current {
   studio?: StudioHandle;
   replay?: ReplayHandle | null;
   dj?: DjHandle | null;
+  progress?: ProgressHandle;
 }
 
 declare global {
@@ -30,6 +32,7 @@ function close(): void {
   window.veza.studio?.destroy();
   window.veza.replay?.destroy();
   window.veza.dj?.destroy();
+  window.veza.progress?.destroy();
   window.veza = {};
 }
 
@@ -86,6 +89,11 @@ function route(): void {
   nav.replaceChildren();
   if (!session) return signInForm();
   who.append(`signed in as ${session.userId} `, h('button', { class: 'link', onclick: () => (signOut(), route()) }, 'sign out'));
+  nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/progress' }, 'Progress'));
+  if (location.hash === '#/progress') {
+    void openProgress(app, session).then((handle) => (window.veza.progress = handle));
+    return;
+  }
   const [, view, raw] = /^#\/(studio|replay|dj)\/(.+)$/.exec(location.hash) ?? [];
   const id = raw ? decodeURIComponent(raw) : '';
   if (view && !ID.test(id)) {

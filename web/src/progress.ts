@@ -1,0 +1,100 @@
+// One's progress on the platform: level and points, achievements earned and under way, community
+// quests, and a leaderboard that moves live (/gamification/leaderboards/points over a WebSocket).
+import { api, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
+
+interface Standing {
+  points: number;
+  level: number;
+  nextLevelAt: number;
+  achievements: { achievementId: string; title: string; category: string; points: number; awardedAt: string }[];
+  progress: { achievementId: string; title: string; category: string; current: number; goal: number }[];
+  quests: { questId: string; title: string; progress: number; goal: number; contribution: number; endsAt: string; completedAt: string | null }[];
+}
+
+interface LeaderboardFrame {
+  entries: { rank: number; member: string; value: number }[];
+}
+
+export interface ProgressHandle {
+  /** The leaderboard rows on screen now, for tests. */
+  board(): { rank: number; member: string; value: number }[];
+  destroy(): void;
+}
+
+const PERIODS = [
+  ['week', 'this week'],
+  ['month', 'this month'],
+  ['all', 'all time'],
+] as const;
+
+const bar = (current: number, goal: number, label: string) => h('progress', { max: String(goal), value: String(Math.min(current, goal)), 'aria-label': label, title: `${current} of ${goal}` });
+
+export async function openProgress(root: HTMLElement, session: Session): Promise<ProgressHandle> {
+  const errorLine = h('div', { class: 'error', role: 'alert' });
+  const levelBox = h('div', { class: 'card', 'data-testid': 'level' }, h('h2', {}, 'Your level'), h('p', { class: 'muted' }, 'loading…'));
+  const achievementsBox = h('div', { class: 'card', 'data-testid': 'achievements' }, h('h2', {}, 'Achievements'));
+  const questsBox = h('div', { class: 'card', 'data-testid': 'quests' }, h('h2', {}, 'Community quests'));
+  const boardList = h('ol', { class: 'leaderboard', 'data-testid': 'leaderboard' });
+  const period = h('select', { 'aria-label': 'leaderboard period' }, ...PERIODS.map(([value, label]) => h('option', { value, selected: value === 'week' }, label)));
+  const boardStatus = h('span', { class: 'muted', 'data-testid': 'leaderboard-status' }, 'connecting…');
+  const boardBox = h('div', { class: 'card' }, h('h2', {}, 'Leaderboard: points'), h('div', { class: 'toolbar' }, period, boardStatus), boardList);
+  root.replaceChildren(h('div', {}, errorLine, h('div', { class: 'home' }, levelBox, achievementsBox, questsBox, boardBox)));
+
+  const response = await api(session, 'GET', '/api/v1/gamification/me').catch(() => null);
+  if (!response) errorLine.textContent = 'your progress needs the server, which cannot be reached now';
+  else if (!response.ok) errorLine.textContent = await problem(response, 'your progress could not be read');
+  else {
+    const me = (await response.json()) as Standing;
+    levelBox.replaceChildren(
+      h('h2', {}, `Level ${me.level}`),
+      h('p', {}, h('b', { 'data-testid': 'points' }, `${me.points} points`), h('span', { class: 'muted' }, ` · level ${me.level + 1} at ${me.nextLevelAt}`)),
+      bar(me.points, me.nextLevelAt, 'points toward the next level'),
+    );
+    achievementsBox.append(
+      me.achievements.length === 0
+        ? h('p', { class: 'muted' }, 'None earned yet.')
+        : h('ul', { class: 'plain' }, ...me.achievements.map((a) => h('li', {}, h('b', {}, a.title), h('span', { class: 'muted' }, ` ${a.category} · ${a.points} points · ${new Date(a.awardedAt).toLocaleDateString()}`)))),
+      ...(me.progress.length > 0 ? [h('h3', {}, 'Under way'), h('ul', { class: 'plain' }, ...me.progress.map((p) => h('li', {}, `${p.title} `, bar(p.current, p.goal, p.title), h('span', { class: 'muted' }, ` ${p.current}/${p.goal}`))))] : []),
+    );
+    questsBox.append(
+      me.quests.length === 0
+        ? h('p', { class: 'muted' }, 'No quest running.')
+        : h(
+            'ul',
+            { class: 'plain' },
+            ...me.quests.map((q) =>
+              h('li', {}, h('b', {}, q.title), ' ', bar(q.progress, q.goal, q.title), h('span', { class: 'muted' }, ` ${q.progress}/${q.goal}${q.contribution > 0 ? `, yours ${q.contribution}` : ''} · ${q.completedAt ? 'completed' : `ends ${new Date(q.endsAt).toLocaleDateString()}`}`)),
+            ),
+          ),
+    );
+  }
+
+  // The leaderboard: the server sends the top entries, then again whenever they change.
+  let rows: LeaderboardFrame['entries'] = [];
+  let socket: WebSocket | null = null;
+  const follow = () => {
+    socket?.close();
+    boardStatus.textContent = 'connecting…';
+    const ws = new WebSocket(wsUrl(`/gamification/leaderboards/points?period=${period.value}&limit=10`), socketProtocols(session));
+    socket = ws;
+    ws.onopen = () => (boardStatus.textContent = 'live');
+    ws.onclose = () => socket === ws && (boardStatus.textContent = 'not live: the server cannot be reached');
+    ws.onmessage = (event) => {
+      rows = (JSON.parse(String(event.data)) as LeaderboardFrame).entries;
+      boardList.replaceChildren(
+        ...rows.map((e) => h('li', { class: e.member === session.userId ? 'me' : '', value: String(e.rank) }, h('span', {}, e.member), h('b', {}, String(e.value)))),
+      );
+      if (rows.length === 0) boardList.append(h('li', { class: 'muted' }, 'nobody has points in this period yet'));
+    };
+  };
+  period.addEventListener('change', follow);
+  follow();
+  return {
+    board: () => rows,
+    destroy: () => {
+      const ws = socket;
+      socket = null;
+      ws?.close();
+    },
+  };
+}
