@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from '../helpers/browser.js';
-import { createEvent } from '../../src/events/catalog.js';
+import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnServer } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -359,7 +359,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await bob.context().close();
   });
 
-  it('every screen passes axe-core’s WCAG 2.1 A and AA checks: sign-in, sessions, studio, replay, DJ room, progress', { timeout: 90_000 }, async () => {
+  it('every screen passes axe-core’s WCAG 2.1 A and AA checks: sign-in, sessions, studio, replay, DJ room, progress, recommendations', { timeout: 90_000 }, async () => {
     const signIn = await (await browser.newContext()).newPage();
     await signIn.goto(`${server.url}/`);
     await signIn.getByLabel('user name').waitFor();
@@ -384,7 +384,10 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = '#/progress'));
     await expect.poll(() => page.getByTestId('leaderboard-status').textContent()).toBe('live');
     found.progress = await accessibilityViolations(page);
-    expect(found).toEqual({ 'sign-in': [], sessions: [], studio: [], replay: [], dj: [], progress: [] });
+    await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = '#/discover'));
+    await page.getByTestId('recs-tracks').waitFor();
+    found.discover = await accessibilityViolations(page);
+    expect(found).toEqual({ 'sign-in': [], sessions: [], studio: [], replay: [], dj: [], progress: [], discover: [] });
     await page.context().close();
   });
 
@@ -409,6 +412,33 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await play('quinn');
     await expect.poll(() => page.evaluate(() => (globalThis as unknown as { veza: { progress: { board(): { member: string; value: number }[] } } }).veza.progress.board().find((e) => e.member === 'quinn')?.value), { timeout: 20_000 }).toBe(150);
     await page.screenshot({ path: path.join(SHOTS, 'progress.png') });
+    await page.context().close();
+  });
+
+  it('the recommendations screen lists tracks with their reasons, and a like goes back as an event', { timeout: 90_000 }, async () => {
+    const admin = await server.veza.auth.sign({ sub: 'ops', admin: true });
+    const lines = [
+      { type: 'item', itemId: 'web-t1', kind: 'track', artistId: 'web-a1', title: 'Night Drive', tags: ['house'] },
+      { type: 'item', itemId: 'web-t2', kind: 'track', artistId: 'web-a2', title: 'Low Tide', tags: ['ambient'] },
+      ...['u1', 'u2', 'u3'].flatMap((u) => [
+        { type: 'play', userId: `web-${u}`, itemId: 'web-t1', at: new Date().toISOString(), weight: 5 },
+        { type: 'play', userId: `web-${u}`, itemId: 'web-t2', at: new Date().toISOString(), weight: 1 },
+      ]),
+    ];
+    const imported = await fetch(`${server.url}/api/v1/interactions`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/x-ndjson' }, body: lines.map((l) => JSON.stringify(l)).join('\n') });
+    expect(imported.status).toBe(200);
+    const liked: VezaEvent[] = [];
+    await server.veza.bus.subscribe('web-likes', (e) => void liked.push(e), { types: ['track.liked'] });
+    const page = await signedIn('rita', '#/discover');
+    await expect.poll(() => page.getByTestId('recs-tracks').locator('li b').allTextContents(), { timeout: 20_000 }).toEqual(expect.arrayContaining(['Night Drive', 'Low Tide']));
+    expect(await page.getByTestId('recs-source').textContent()).toMatch(/^(what is popular now|from what people like you play|from your latest plays) · confidence \d+ %$/);
+    expect(await page.getByTestId('recs-tracks').locator('[data-item=web-t1] .reason').textContent()).not.toBe('');
+    await page.getByLabel('like Night Drive').click();
+    await expect.poll(() => page.getByLabel('like Night Drive').textContent()).toBe('Liked');
+    await expect.poll(() => liked.find((e) => e.actor === 'rita')?.payload).toEqual({ trackId: 'web-t1' });
+    await page.getByTestId('recs-context').selectOption('collaboration');
+    await expect.poll(() => page.getByTestId('recs-collaborators').isVisible()).toBe(true);
+    await page.screenshot({ path: path.join(SHOTS, 'discover.png') });
     await page.context().close();
   });
 

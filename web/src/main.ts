@@ -1,6 +1,8 @@
 // The Veza web client: development sign-in, then the studio (#/studio/<session>), the replay viewer
-// (#/replay/<session>), the DJ room (#/dj/<room>) and one's progress (#/progress), routed by the URL's hash.
+// (#/replay/<session>), the DJ room (#/dj/<room>), recommendations (#/discover) and one's progress
+// (#/progress), routed by the URL's hash.
 import { api, currentSession, h, problem, signIn, signOut, type Session } from './api.js';
+import { openDiscover, type DiscoverHandle } from './discover.js';
 import { openDj, type DjHandle } from './dj.js';
 import { openProgress, type ProgressHandle } from './progress.js';
 import { openReplay, type ReplayHandle } from './replay.js';
@@ -11,6 +13,7 @@ interface Current {
   replay?: ReplayHandle | null;
   dj?: DjHandle | null;
   progress?: ProgressHandle;
+  discover?: DiscoverHandle;
 }
 
 declare global {
@@ -33,6 +36,7 @@ function close(): void {
   window.veza.replay?.destroy();
   window.veza.dj?.destroy();
   window.veza.progress?.destroy();
+  window.veza.discover?.destroy();
   window.veza = {};
 }
 
@@ -89,7 +93,11 @@ function route(): void {
   nav.replaceChildren();
   if (!session) return signInForm();
   who.append(`signed in as ${session.userId} `, h('button', { class: 'link', onclick: () => (signOut(), route()) }, 'sign out'));
-  nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/progress' }, 'Progress'));
+  nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/discover' }, 'For you'), ' ', h('a', { href: '#/progress' }, 'Progress'));
+  if (location.hash === '#/discover') {
+    window.veza.discover = openDiscover(app, session);
+    return;
+  }
   if (location.hash === '#/progress') {
     void openProgress(app, session).then((handle) => (window.veza.progress = handle));
     return;
