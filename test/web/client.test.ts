@@ -592,7 +592,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
   });
 
   it('every screen fits from 1024 px wide up, without sideways scrolling', { timeout: 90_000 }, async () => {
-    const screens = ['#/', '#/studio/example-city-blues', '#/replay/example-city-blues', '#/dj/layout-room'];
+    const screens = ['#/', '#/studio/example-city-blues', '#/replay/example-city-blues', '#/dj/layout-room', '#/discover', '#/progress'];
     for (const width of [1024, 1440]) {
       const page = await (await browser.newContext({ viewport: { width, height: 800 } })).newPage();
       await page.goto(`${server.url}/`);
