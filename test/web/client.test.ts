@@ -255,7 +255,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await bob.context().close();
   });
 
-  it('the piano roll: shift-click and box selection, a group dragged together, copy and paste, velocity, quantise and arrow keys, an instrument, a track deleted and undone, and who works on which track', { timeout: 90_000 }, async () => {
+  it('the piano roll: shift-click and box selection, a group dragged together, the velocity field and lane, copy and paste, quantise and arrow keys, an instrument, a track deleted and undone, and who works on which track', { timeout: 90_000 }, async () => {
     const session = `roll-${Date.now()}`;
     const ann = await signedIn('ann', `#/studio/${session}`);
     const bob = await signedIn('bob', `#/studio/${session}`);
@@ -307,6 +307,15 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
       { beat: 3, pitch: 62, velocity: 40 },
       { beat: 4, pitch: 64, velocity: 40 },
     ]);
+    // The velocity lane: one bar dragged to the top sets the whole selection to 127.
+    const lane = (await ann.getByTestId('velocity-lane').boundingBox())!;
+    const barX = (await grid()).x + 3 * 48 + 3;
+    await ann.mouse.move(barX, lane.y + lane.height - 4);
+    await ann.mouse.down();
+    await ann.mouse.move(barX, lane.y - 20, { steps: 4 });
+    await ann.mouse.up();
+    await expect.poll(async () => (await notes(bob)).map((n) => n.velocity)).toEqual([127, 127, 127]);
+    expect(await ann.locator('.lane-bar.selected').count()).toBe(3);
     // Copied, and pasted where the pointer is (beat 8).
     await ann.keyboard.press('Control+c');
     const there = await point(8, 72);

@@ -62,6 +62,10 @@ export class PianoRoll {
   private readonly loopBand: HTMLElement;
   private rulerDrawn = '';
   private beatsPerBar = 4;
+  /** The velocity lane under the grid: a bar per note, dragged up or down to set its velocity. */
+  readonly lane: HTMLElement;
+  private readonly laneTrack: HTMLElement;
+  private readonly laneBars = new Map<string, HTMLElement>();
   /** Where the pointer last was over the grid: where Ctrl+V pastes. */
   private pointer: { tick: number; pitch: number } | null = null;
 
@@ -79,6 +83,9 @@ export class PianoRoll {
     this.loopBand = h('div', { class: 'ruler-loop', 'data-testid': 'ruler-loop' });
     this.rulerTrack = h('div', { class: 'ruler-track' }, this.loopBand);
     this.ruler = h('div', { class: 'ruler', 'data-testid': 'ruler', title: 'bars and beats: click to move the playhead' }, this.rulerTrack);
+    this.laneTrack = h('div', { class: 'lane-track' });
+    this.lane = h('div', { class: 'velocity-lane', 'data-testid': 'velocity-lane', title: 'velocity: drag a bar up or down (the selected notes move together)' }, this.laneTrack);
+    this.lane.addEventListener('pointerdown', (event) => this.onLaneDown(event));
     this.element.addEventListener('scroll', () => this.alignRuler());
     this.ruler.addEventListener('pointerdown', (event) => {
       const beat = (event.clientX - this.rulerTrack.getBoundingClientRect().left) / BEAT_PX;
@@ -110,6 +117,8 @@ export class PianoRoll {
     this.selected.clear();
     for (const element of this.noteElements.values()) element.remove();
     this.noteElements.clear();
+    for (const bar of this.laneBars.values()) bar.remove();
+    this.laneBars.clear();
     this.render();
     // Scroll to where the notes are (middle C when empty).
     const notes = this.notes();
@@ -158,6 +167,7 @@ export class PianoRoll {
     this.grid.style.width = `${Math.ceil(end / this.ppq) * BEAT_PX}px`;
     this.grid.dataset.notes = String(notes.length);
     this.drawRuler();
+    this.drawLane(notes);
   }
 
   /** Bars of `beatsPerBar` beats (the session's time signature), and the loop's stretch. */
@@ -185,9 +195,71 @@ export class PianoRoll {
     this.alignRuler();
   }
 
-  /** The ruler starts where the grid does and follows its horizontal scroll. */
+  /** The ruler and the velocity lane start where the grid does and follow its horizontal scroll. */
   private alignRuler(): void {
-    this.rulerTrack.style.transform = `translateX(${this.grid.offsetLeft - this.element.scrollLeft}px)`;
+    const shift = `translateX(${this.grid.offsetLeft - this.element.scrollLeft}px)`;
+    this.rulerTrack.style.transform = shift;
+    this.laneTrack.style.transform = shift;
+  }
+
+  /** One bar per note of the clip, as tall as its velocity (1–127). */
+  private drawLane(notes: Note[]): void {
+    this.laneTrack.style.width = this.grid.style.width;
+    const seen = new Set<string>();
+    for (const note of notes) {
+      seen.add(note.id);
+      let bar = this.laneBars.get(note.id);
+      if (!bar) {
+        bar = h('div', { class: 'lane-bar', 'data-id': note.id });
+        this.laneBars.set(note.id, bar);
+        this.laneTrack.append(bar);
+      }
+      bar.style.left = `${(note.start / this.ppq) * BEAT_PX}px`;
+      bar.style.height = `${(note.velocity / 127) * 100}%`;
+      bar.style.background = this.target?.color ?? '';
+      bar.classList.toggle('selected', this.selected.has(note.id));
+      bar.title = `${pitchName(note.pitch)}: velocity ${note.velocity}`;
+    }
+    for (const [id, bar] of this.laneBars) {
+      if (seen.has(id)) continue;
+      bar.remove();
+      this.laneBars.delete(id);
+    }
+    this.alignRuler();
+  }
+
+  /** Dragging a bar sets its note's velocity, and the selection's with it when the note is selected. */
+  private onLaneDown(event: PointerEvent): void {
+    const id = (event.target as HTMLElement).closest<HTMLElement>('.lane-bar')?.dataset.id;
+    if (this.readOnly || !this.target || !id || event.button !== 0) return;
+    // The roll's keys (copy, paste, arrows) act on what the lane selected: the roll keeps the focus
+    // (the lane itself is not focusable, so the press would otherwise move it to the page).
+    event.preventDefault();
+    this.element.focus({ preventScroll: true });
+    if (!this.selected.has(id)) this.select([id]);
+    const group = this.selectedNotes();
+    const box = this.lane.getBoundingClientRect();
+    const velocityAt = (e: PointerEvent) => Math.max(1, Math.min(127, Math.round(((box.bottom - e.clientY) / box.height) * 127)));
+    let velocity = velocityAt(event);
+    this.lane.setPointerCapture(event.pointerId);
+    const show = () => {
+      for (const n of group) {
+        const bar = this.laneBars.get(n.id);
+        if (bar) bar.style.height = `${(velocity / 127) * 100}%`;
+      }
+    };
+    const move = (e: PointerEvent) => {
+      velocity = velocityAt(e);
+      show();
+    };
+    const up = () => {
+      this.lane.removeEventListener('pointermove', move);
+      this.lane.removeEventListener('pointerup', up);
+      this.change(group, () => ({ velocity }));
+    };
+    show();
+    this.lane.addEventListener('pointermove', move);
+    this.lane.addEventListener('pointerup', up);
   }
 
   /** Collaborators' cursors and selections. */
@@ -238,6 +310,7 @@ export class PianoRoll {
   private select(ids: string[]): void {
     this.selected = new Set(ids);
     for (const [id, element] of this.noteElements) element.classList.toggle('selected', this.selected.has(id));
+    for (const [id, bar] of this.laneBars) bar.classList.toggle('selected', this.selected.has(id));
     this.hooks.selection(ids);
   }
 

@@ -490,7 +490,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, h('span', { class: 'muted' }, 'velocity'), velocityInput, quantiseButton, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
       banner,
       errorLine,
-      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
+      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element, roll.lane), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
     ),
   );
   const onChange = () => {
