@@ -40,8 +40,8 @@ export async function problem(response: Response, fallback: string): Promise<str
   }
 }
 
-export async function api(session: Session, method: string, path: string, body?: BodyInit, type?: string): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${session.token}` };
+export async function api(session: Session, method: string, path: string, body?: BodyInit, type?: string, extra: Record<string, string> = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...extra, authorization: `Bearer ${session.token}` };
   if (type) headers['content-type'] = type;
   return fetch(path, { method, headers, ...(body === undefined ? {} : { body }) });
 }

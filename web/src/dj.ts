@@ -119,7 +119,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     if (!Number.isFinite(amount) || amount < 1) return fail('a tip is a positive amount');
     // One key per press: a retried request sends the tip once.
     const body = JSON.stringify({ toUserId: djUserId, amount, currency: tipCurrency.value, ...(tipMessage.value ? { message: tipMessage.value } : {}) });
-    void fetch(`/api/v1/live/${encodeURIComponent(roomId)}/tips`, { method: 'POST', headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() }, body }).then(
+    void api(session, 'POST', `/api/v1/live/${encodeURIComponent(roomId)}/tips`, body, 'application/json', { 'idempotency-key': crypto.randomUUID() }).then(
       async (response) => (response.ok ? (tipMessage.value = '') : fail(await problem(response, 'the tip was not sent'))),
       () => fail('the tip needs the server, which cannot be reached now'),
     );

@@ -8,6 +8,7 @@ import * as Y from 'yjs';
 import { beatAt, CLOCK_MESSAGE, ClockEstimator, clockRequest, preciseNow, readClockAnswer, startTransport, stopTransport } from '../../src/studio/clock.js';
 import { StudioDoc, TRANSPORT_BPM } from '../../src/studio/model.js';
 import { api, download, h, problem, signedInSocket, socketProtocols, wsUrl, type Session } from './api.js';
+import { connectionBanner } from './connection.js';
 import { GM_FAMILIES, GM_PROGRAMS } from './gm.js';
 import { barBeat, PianoRoll, type Peer } from './piano-roll.js';
 import { Player } from './synth.js';
@@ -61,14 +62,12 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   const statusLine = h('span', { class: 'muted', 'data-testid': 'status' }, 'connecting…');
   let unsent = 0;
   let synced = false;
-  const banner = h('div', { class: 'banner', 'data-testid': 'connection', hidden: true });
+  const banner = connectionBanner();
   const renderConnection = () => {
     const online = provider.wsconnected && synced;
     statusLine.textContent = online ? 'connected' : provider.wsconnected ? 'syncing…' : provider.wsconnecting ? 'reconnecting…' : 'offline';
-    banner.hidden = online;
-    banner.textContent = online
-      ? ''
-      : `Not connected to the server${unsent > 0 ? `: ${unsent} change${unsent === 1 ? '' : 's'} kept on this device, sent when the connection returns` : '; your changes are kept on this device until it returns'}.`;
+    if (online) return banner.online();
+    banner.offline(`Not connected to the server${unsent > 0 ? `: ${unsent} change${unsent === 1 ? '' : 's'} kept on this device, sent when the connection returns` : '; your changes are kept on this device until it returns'}.`);
   };
   doc.on('update', (_update: Uint8Array, origin: unknown) => {
     // Local changes (not the server's, nor those loaded from this browser's copy).
@@ -274,28 +273,20 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   const loopTo = barInput('loop-to', 'loop to the end of bar');
   const metronomeButton = h('button', { 'data-testid': 'metronome', title: 'Metronome: a click on every beat, for you only (M)', 'aria-pressed': 'false', 'aria-keyshortcuts': 'M' }, 'Click');
   const beatsPerBar = () => studio.timeSignatures()[0]?.numerator ?? 4;
-  /** Changes the shared transport, saying why when the model refuses. */
-  const transportChange = (change: () => void) => {
-    try {
-      change();
-    } catch (error) {
-      fail((error as Error).message);
-    }
-  };
   const togglePlay = async () => {
     const transport = studio.transport();
-    if (transport.playing) return transportChange(() => studio.setTransport(stopTransport(transport, serverNow())));
+    if (transport.playing) return edit(() => studio.setTransport(stopTransport(transport, serverNow())));
     await player.start().catch(() => undefined);
-    transportChange(() => studio.setTransport(startTransport(transport.bpm, transport.stoppedAtBeat, serverNow())));
+    edit(() => studio.setTransport(startTransport(transport.bpm, transport.stoppedAtBeat, serverNow())));
   };
   /** Moves the playhead to `beat`; while playing, playback goes on from there. */
   const seek = (beat: number) => {
     const transport = studio.transport();
-    transportChange(() => studio.setTransport(transport.playing ? startTransport(transport.bpm, beat, serverNow()) : { stoppedAtBeat: beat }));
+    edit(() => studio.setTransport(transport.playing ? startTransport(transport.bpm, beat, serverNow()) : { stoppedAtBeat: beat }));
   };
   const toggleLoop = () => {
     const transport = studio.transport();
-    transportChange(() => {
+    edit(() => {
       // Playing on from the beat reached, so that turning the loop on past its end does not jump.
       studio.setTransport({ looping: !transport.looping, ...(transport.playing ? startTransport(transport.bpm, beatAt(transport, serverNow()), serverNow()) : {}) });
     });
@@ -317,7 +308,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       shownLoop = '';
       return renderTransport(true);
     }
-    transportChange(() => studio.setTransport({ loopStart: (from - 1) * beatsPerBar(), loopEnd: to * beatsPerBar() }));
+    edit(() => studio.setTransport({ loopStart: (from - 1) * beatsPerBar(), loopEnd: to * beatsPerBar() }));
   };
   loopFrom.addEventListener('change', onLoopBars);
   loopTo.addEventListener('change', onLoopBars);
@@ -329,7 +320,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       bpmInput.value = String(Math.round(transport.bpm));
       return;
     }
-    transportChange(() => studio.setTransport(transport.playing ? startTransport(bpm, beatAt(transport, serverNow()), serverNow()) : { bpm }));
+    edit(() => studio.setTransport(transport.playing ? startTransport(bpm, beatAt(transport, serverNow()), serverNow()) : { bpm }));
   });
   const onTransportKey = (event: KeyboardEvent) => {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
@@ -488,7 +479,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       'div',
       { class: 'studio' },
       h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, h('span', { class: 'muted' }, 'velocity'), velocityInput, quantiseButton, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
-      banner,
+      banner.element,
       errorLine,
       h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element, roll.lane), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
     ),
