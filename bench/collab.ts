@@ -200,6 +200,14 @@ function printReport(reports: ServerReport[], options: Options): void {
     }
     out(`  ${tableHeader}`);
     for (const s of r.steps) out('sustained' in s ? `  ${stepLine(s)}` : `  ${String(s.rate).padStart(6)}  ERROR ${s.error}`);
+    const byThread = r.steps.filter((s): s is StepResult => 'sustained' in s && s.threadUsPerUpdatePerObserver !== undefined);
+    if (byThread.length) {
+      out(`  µs/upd/obs by thread (main / storage worker / event consumers / runtime helpers: GC, compilers, libuv):`);
+      for (const s of byThread) {
+        const t = s.threadUsPerUpdatePerObserver;
+        out(`  ${String(s.rate).padStart(6)}  ${[t.main, t.storage, t.consumers, t.helpers].map((v) => fmt(v, 1)).join(' / ')}`);
+      }
+    }
     const memory = r.idleMemory ? `${fmt(r.idleMemory.bytesPerConnection / 1024, 2)} KiB RSS per idle connection (${r.idleMemory.connections})` : 'idle memory not measured';
     const unstable = r.failedBelowSustained.length ? ` (but ${r.failedBelowSustained.join(', ')} failed)` : '';
     out(`  → sustained ${r.sustainedRate || 'none'} updates/s${unstable}; ${memory}`);

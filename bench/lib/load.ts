@@ -3,7 +3,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as Y from 'yjs';
 import { Framing, WireClient, clockRange, type ClientOptions } from './protocol-clients.js';
-import { cpuBetween, rssBytes, sampleCpu, sleep, type CpuSample, type RunningServer } from './servers.js';
+import { cpuBetween, rssBytes, sampleCpu, sleep, threadCpuBetween, type CpuSample, type RunningServer, type ThreadGroup } from './servers.js';
 import { summarize, type LatencySummary } from './stats.js';
 
 export const P99_LIMIT_MS = 50;
@@ -50,6 +50,8 @@ export interface StepResult {
   systemUsPerUpdatePerObserver: number;
   /** The part of it spent on the server's main thread (its event loop); the rest is other threads. */
   mainUsPerUpdatePerObserver: number;
+  /** The same by thread: main, storage worker, event consumers, the runtime's helpers (see threadCpu). */
+  threadUsPerUpdatePerObserver: Record<ThreadGroup, number>;
   generatorCpuPercent: number;
   /** The generator's own event-loop delay while sending: a stall here inflates the latencies it measures. */
   generatorLagMs: { p99: number; max: number };
@@ -313,6 +315,7 @@ export async function runStep(server: RunningServer, options: StepOptions, log: 
       cpuUsPerUpdatePerObserver: ((end.server - start.server) * 1e6) / expected,
       systemUsPerUpdatePerObserver: ((end.serverSystem - start.serverSystem) * 1e6) / expected,
       mainUsPerUpdatePerObserver: ((end.serverMain - start.serverMain) * 1e6) / expected,
+      threadUsPerUpdatePerObserver: perObserver(threadCpuBetween(start.threads, end.threads), expected),
       generatorCpuPercent,
       generatorLagMs: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
       stateCheck: await stateCheck(server, docs[0]!),
@@ -323,6 +326,12 @@ export async function runStep(server: RunningServer, options: StepOptions, log: 
     for (const doc of docs) for (const client of doc.clients) client.close();
     await settle(server.pid);
   }
+}
+
+function perObserver(seconds: Record<ThreadGroup, number>, expected: number): Record<ThreadGroup, number> {
+  const out = { ...seconds };
+  for (const group of Object.keys(out) as ThreadGroup[]) out[group] = (out[group] * 1e6) / expected;
+  return out;
 }
 
 function limitOf(generatorBusy: boolean, serverBusy: boolean, noisy: boolean): StepResult['limit'] {

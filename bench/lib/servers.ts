@@ -1,6 +1,6 @@
 // Starts each server under test as its own child process and reads its CPU time and memory from /proc.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,6 +229,42 @@ export function cpuSeconds(pid: number, thread?: number): { user: number; system
   return { user: Number(fields[11]) / clockTicks, system: Number(fields[12]) / clockTicks };
 }
 
+/**
+ * Where a server's CPU went, by thread, in core-seconds since each thread started. veza's worker
+ * threads lower their own priority (src/server/thread-priority.mjs): nice 5 is the storage worker,
+ * nice 10 the event consumers; the main thread's id is the process id; every other thread is a
+ * helper of the runtime (V8's garbage-collection and compiler tasks, libuv's pool).
+ */
+export type ThreadGroup = 'main' | 'storage' | 'consumers' | 'helpers';
+export function threadCpu(pid: number): Map<number, { group: ThreadGroup; seconds: number }> {
+  const threads = new Map<number, { group: ThreadGroup; seconds: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return threads;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const nice = Number(fields[16]);
+      const group: ThreadGroup = Number(tid) === pid ? 'main' : nice === 5 ? 'storage' : nice === 10 ? 'consumers' : 'helpers';
+      threads.set(Number(tid), { group, seconds: (Number(fields[11]) + Number(fields[12])) / clockTicks });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return threads;
+}
+
+/** Core-seconds per thread group between two `threadCpu` readings (a thread born between them counts from zero). */
+export function threadCpuBetween(a: ReturnType<typeof threadCpu>, b: ReturnType<typeof threadCpu>): Record<ThreadGroup, number> {
+  const out: Record<ThreadGroup, number> = { main: 0, storage: 0, consumers: 0, helpers: 0 };
+  for (const [tid, { group, seconds }] of b) out[group] += seconds - (a.get(tid)?.seconds ?? 0);
+  return out;
+}
+
 /** Busy core-seconds of the whole machine (/proc/stat: user, nice, system, steal; not interrupts). */
 export function machineBusySeconds(): number {
   const [user, nice, system, , , , , steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -245,13 +281,14 @@ export interface CpuSample {
   /** The server's main thread alone (its event loop: sockets and whatever else runs there). */
   serverMain: number;
   generator: number;
+  threads: ReturnType<typeof threadCpu>;
 }
 
 export function sampleCpu(pid: number): CpuSample {
   const own = process.cpuUsage();
   const server = cpuSeconds(pid);
   const main = cpuSeconds(pid, pid);
-  return { at: performance.now(), machine: machineBusySeconds(), server: server.user + server.system, serverSystem: server.system, serverMain: main.user + main.system, generator: (own.user + own.system) / 1e6 };
+  return { at: performance.now(), machine: machineBusySeconds(), server: server.user + server.system, serverSystem: server.system, serverMain: main.user + main.system, generator: (own.user + own.system) / 1e6, threads: threadCpu(pid) };
 }
 
 /** Percent of one core used between two samples by the server, and by everything but server and generator. */
