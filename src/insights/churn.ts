@@ -536,6 +536,9 @@ function rateOf(values: Uint8Array): number {
   return sum / values.length;
 }
 
+/** A day number (days since 1970-01-01, UTC) as its date, for messages people read. */
+const dayDate = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10);
+
 /**
  * Trains at trainCutoffDay and scores at testCutoffDay. Throws unless trainCutoffDay + horizonDays
  * <= testCutoffDay: otherwise the training labels would overlap the test window's features and
@@ -552,9 +555,9 @@ export function evaluateChurn(users: UserActivity[], options: EvaluateChurnOptio
     );
   }
   const train = buildDataset(users, trainCutoffDay, horizonDays);
-  if (train.x.length === 0) throw new InsightsError(`empty training set: no user active in the ${ACTIVE_LOOKBACK_DAYS} days before day ${trainCutoffDay}`);
+  if (train.x.length === 0) throw new InsightsError(`empty training set: no listener active in the ${ACTIVE_LOOKBACK_DAYS} days before ${dayDate(trainCutoffDay)}`);
   const test = buildDataset(users, testCutoffDay, horizonDays);
-  if (test.x.length === 0) throw new InsightsError(`empty test set: no user active in the ${ACTIVE_LOOKBACK_DAYS} days before day ${testCutoffDay}`);
+  if (test.x.length === 0) throw new InsightsError(`empty test set: no listener active in the ${ACTIVE_LOOKBACK_DAYS} days before ${dayDate(testCutoffDay)}`);
   const fitOptions: FitOptions = {};
   if (options.l2 !== undefined) fitOptions.l2 = options.l2;
   if (options.maxIterations !== undefined) fitOptions.maxIterations = options.maxIterations;

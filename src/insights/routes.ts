@@ -111,7 +111,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
             churn.status === 'ok'
               ? { status: 'ok', activeListeners: churn.activeListeners, atRiskShare: round(churn.atRiskShare), atRisk: churn.atRisk.length, auc: round(churn.evaluation.auc) }
               : { status: churn.status, reason: churn.reason },
-          recommendations: advice(listening, funnel.all),
+          recommendations: advice({ ...listening, tracks: listening.tracks.map((t) => ({ ...t, title: titles.get(t.trackId) ?? null })) }, funnel.all),
         },
       };
     },
@@ -285,7 +285,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
 
 /** Plain-language suggestions from the numbers, each with the figure behind it. */
 function advice(
-  listening: { plays: number; skipRate: number | null; completionRate: number | null; byHourOfDay: number[]; tracks: { trackId: string; plays: number; skips: number }[] },
+  listening: { plays: number; skipRate: number | null; completionRate: number | null; byHourOfDay: number[]; tracks: { trackId: string; title: string | null; plays: number; skips: number }[] },
   funnel: { step: string; users: number; conversion: number | null }[],
 ): string[] {
   const out: string[] = [];
@@ -293,7 +293,7 @@ function advice(
   const peak = listening.byHourOfDay.indexOf(Math.max(...listening.byHourOfDay));
   out.push(`your listeners play most at ${String(peak).padStart(2, '0')}:00 UTC: release and go live around then`);
   const worst = listening.tracks.filter((t) => t.plays >= 20).sort((a, b) => b.skips / b.plays - a.skips / a.plays)[0];
-  if (worst && worst.skips / worst.plays > 0.3) out.push(`${Math.round((100 * worst.skips) / worst.plays)}% of plays of ${worst.trackId} are skipped in the first 30 s: look at its intro (see its heat-map)`);
+  if (worst && worst.skips / worst.plays > 0.3) out.push(`${Math.round((100 * worst.skips) / worst.plays)}% of plays of ${worst.title ?? worst.trackId} are skipped in the first 30 s: look at its intro (see its heat-map)`);
   const like = funnel[1]?.conversion;
   if (like !== null && like !== undefined && like < 0.05) out.push(`only ${Math.round(like * 100)}% of new listeners like a track: ask for the like in your description or live`);
   const purchase = funnel[3];

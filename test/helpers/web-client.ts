@@ -1,9 +1,11 @@
-// The built web client for browser tests: a fresh build in a temporary directory, and pages signed
-// in through its dev-mode sign-in form.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+// The built web client for browser tests: a fresh build in a temporary directory, pages signed in
+// through its dev-mode sign-in form, the sign-in they keep, and axe-core's accessibility checks.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { expect } from 'vitest';
 import type { StudioDoc } from '../../src/studio/model.js';
 
 /** Where the pages' screenshots go (kept by CI with the test results). */
@@ -38,4 +40,21 @@ export async function signedIn(browser: Browser, serverUrl: string, user: string
   await page.waitForSelector('[data-testid=sessions]');
   await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), hash);
   return page;
+}
+
+/** axe-core's rules for WCAG 2 A and AA, run in the page: each violation as rule, help, count and first element. */
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.evaluate(axeSource);
+  const results = (await page.evaluate(() =>
+    (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<unknown> }; document: unknown }).axe.run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+  )) as { violations: { id: string; help: string; nodes: { target: string[] }[] }[] };
+  return results.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length}; first ${v.nodes[0]?.target.join(' ')})`);
+}
+
+/** The sign-in the page keeps in localStorage. */
+export async function sessionToken(page: Page): Promise<string> {
+  const { token } = (await page.evaluate(() => JSON.parse((globalThis as unknown as { localStorage: { getItem(key: string): string | null } }).localStorage.getItem('veza.session') ?? '{}'))) as { token: string };
+  expect(token.length).toBeGreaterThan(20);
+  return token;
 }

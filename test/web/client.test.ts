@@ -1,5 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import { spawnServer } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/services.js';
-import { buildWebClient, SHOTS, signedIn as signIn, type PageWindow } from '../helpers/web-client.js';
+import { accessibilityViolations, buildWebClient, sessionToken, SHOTS, signedIn as signIn, type PageWindow } from '../helpers/web-client.js';
 
 const browserPath = chromiumPath();
 const MIDI_DIR = '/usr/share/games/openttd/baseset/openmsx';
@@ -23,23 +22,6 @@ const notesIn = (page: Page) =>
     for (const track of studio.tracks()) out[track.id] = studio.clips(track.id).flatMap((clip) => studio.notes(track.id, clip.id).map((n) => ({ pitch: n.pitch, start: n.start })));
     return out;
   }) as Promise<Seen>;
-
-/** axe-core's rules for WCAG 2 A and AA, run in the page: each violation as rule, help, count and first element. */
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-async function accessibilityViolations(page: Page): Promise<string[]> {
-  await page.evaluate(axeSource);
-  const results = (await page.evaluate(() =>
-    (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<unknown> }; document: unknown }).axe.run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
-  )) as { violations: { id: string; help: string; nodes: { target: string[] }[] }[] };
-  return results.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length}; first ${v.nodes[0]?.target.join(' ')})`);
-}
-
-/** The sign-in the page keeps in localStorage. */
-async function sessionToken(page: Page): Promise<string> {
-  const { token } = (await page.evaluate(() => JSON.parse((globalThis as unknown as { localStorage: { getItem(key: string): string | null } }).localStorage.getItem('veza.session') ?? '{}'))) as { token: string };
-  expect(token.length).toBeGreaterThan(20);
-  return token;
-}
 
 describe.skipIf(!browserPath)('the web client in Chromium', () => {
   let server: TestServer;

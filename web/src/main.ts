@@ -1,9 +1,10 @@
 // The Veza web client: development sign-in, then the studio (#/studio/<session>), the replay viewer
-// (#/replay/<session>), the DJ room (#/dj/<room>), recommendations (#/discover) and one's progress
-// (#/progress), routed by the URL's hash.
+// (#/replay/<session>), the DJ room (#/dj/<room>), recommendations (#/discover), one's progress
+// (#/progress) and, for creators, insights into their listeners (#/insights), routed by the URL's hash.
 import { api, currentSession, h, problem, signIn, signOut, type Session } from './api.js';
 import { openDiscover, type DiscoverHandle } from './discover.js';
 import { openDj, type DjHandle } from './dj.js';
+import type { InsightsHandle } from './insights.js';
 import { openProgress, type ProgressHandle } from './progress.js';
 import { openReplay, type ReplayHandle } from './replay.js';
 import { openStudio, type StudioHandle } from './studio.js';
@@ -14,6 +15,7 @@ interface Current {
   dj?: DjHandle | null;
   progress?: ProgressHandle;
   discover?: DiscoverHandle;
+  insights?: InsightsHandle;
 }
 
 declare global {
@@ -37,6 +39,7 @@ function close(): void {
   window.veza.dj?.destroy();
   window.veza.progress?.destroy();
   window.veza.discover?.destroy();
+  window.veza.insights?.destroy();
   window.veza = {};
 }
 
@@ -93,9 +96,13 @@ function route(): void {
   nav.replaceChildren();
   if (!session) return signInForm();
   who.append(`signed in as ${session.userId} `, h('button', { class: 'link', onclick: () => (signOut(), route()) }, 'sign out'));
-  nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/discover' }, 'For you'), ' ', h('a', { href: '#/progress' }, 'Progress'));
+  nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/discover' }, 'For you'), ' ', h('a', { href: '#/progress' }, 'Progress'), ' ', h('a', { href: '#/insights' }, 'Insights'));
   if (location.hash === '#/discover') {
     window.veza.discover = openDiscover(app, session);
+    return;
+  }
+  if (location.hash === '#/insights') {
+    openInsightsScreen(session);
     return;
   }
   if (location.hash === '#/progress') {
@@ -112,6 +119,32 @@ function route(): void {
   else if (view === 'replay') void openReplay(app, session, id).then((handle) => (window.veza.replay = handle));
   else if (view === 'dj') void openDj(app, session, id).then((handle) => (window.veza.dj = handle));
   else void home(session);
+}
+
+/**
+ * The insights screen and its charting library load when the screen opens, not with every page. The
+ * handle exists at once, so that leaving before the screen arrived (or before its data did) still
+ * closes it and its live socket.
+ */
+function openInsightsScreen(session: Session): void {
+  let screen: InsightsHandle | null = null;
+  let left = false;
+  window.veza.insights = {
+    live: () => screen?.live() ?? { status: 'loading', listenersNow: null, perMinute: [] },
+    destroy: () => {
+      left = true;
+      screen?.destroy();
+    },
+  };
+  app.replaceChildren(h('p', { class: 'muted' }, 'loading insights…'));
+  import('./insights.js').then(
+    ({ openInsights }) => {
+      if (!left) screen = openInsights(app, session);
+    },
+    () => {
+      if (!left) app.replaceChildren(h('div', { class: 'error', role: 'alert' }, 'the insights screen could not be loaded: reload the page to try again'));
+    },
+  );
 }
 
 window.addEventListener('hashchange', route);

@@ -413,15 +413,20 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
   renderPeople();
 
   const voiceButton = h('button', { 'data-testid': 'voice' }, 'Join voice');
+  // What the call is doing when it is not simply on or off: joining, lost and joining again, ended.
+  const voiceStatus = h('span', { class: 'muted', role: 'status', 'data-testid': 'voice-status', hidden: true });
+  voice.onState = (state, detail) => {
+    voiceButton.textContent = state === 'off' ? 'Join voice' : 'Leave voice';
+    voiceStatus.textContent = detail ?? (state === 'joining' ? 'joining the call…' : '');
+    voiceStatus.hidden = voiceStatus.textContent === '';
+  };
   voiceButton.addEventListener('click', async () => {
     try {
       if (voice.active) voice.stop();
       else await voice.start();
     } catch (error) {
       fail(`voice: ${(error as Error).message}`);
-      voice.stop();
     }
-    voiceButton.textContent = voice.active ? 'Leave voice' : 'Join voice';
   });
 
   const chatLog = h('div', { class: 'chat-log', 'data-testid': 'chat' });
@@ -478,7 +483,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     h(
       'div',
       { class: 'studio' },
-      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, h('span', { class: 'muted' }, 'velocity'), velocityInput, quantiseButton, voiceButton, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
+      h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, h('span', { class: 'muted' }, 'velocity'), velocityInput, quantiseButton, voiceButton, voiceStatus, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
       banner.element,
       errorLine,
       h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element, roll.lane), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
@@ -519,7 +524,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       undo.destroy();
       cancelAnimationFrame(frame);
       window.clearInterval(clockTimer);
-      player.stop();
+      player.destroy();
       voice.stop();
       provider.destroy();
       void local.destroy();
