@@ -221,7 +221,7 @@ function compare(reports: ServerReport[], out: (line?: string) => void): void {
   const measured = reports.filter((r) => !r.skipped && r.steps.some((s) => 'sustained' in s));
   const veza = measured.find((r) => r.server === 'veza');
   const anchors = measured.filter((r) => r.server !== 'veza' && !referenceNames.includes(r.server));
-  const floor = measured.find((r) => referenceNames.includes(r.server));
+  const floor = measured.find((r) => r.server === 'uws-floor') ?? measured.find((r) => referenceNames.includes(r.server));
   out();
   if (!veza || anchors.length === 0) {
     out(`comparison: ${!veza ? 'veza was not measured' : 'no anchor was measured'}`);
@@ -246,8 +246,11 @@ function compare(reports: ServerReport[], out: (line?: string) => void): void {
   if (floor) {
     out(`${floor.server} ÷ ${anchor.server}, CPU per update per observer (the share no uWS server doing one write per delivery goes below):`);
     for (const s of anchor.steps) out(`${String(s.rate).padStart(6)}${ratio(stepAt(floor, s.rate)?.cpuUsPerUpdatePerObserver, stepAt(anchor, s.rate)?.cpuUsPerUpdatePerObserver).padStart(9)}`);
-    out(`veza ÷ ${floor.server}, CPU per update per observer (target ≤ 1.25×):`);
-    for (const s of floor.steps) out(`${String(s.rate).padStart(6)}${ratio(stepAt(veza, s.rate)?.cpuUsPerUpdatePerObserver, stepAt(floor, s.rate)?.cpuUsPerUpdatePerObserver).padStart(9)}`);
+    // The ladder: what applying Yjs, a durable log in a file and one in PGlite each add to the floor, beside veza.
+    const ladder = [...measured.filter((r) => referenceNames.includes(r.server) && r !== floor), veza];
+    out(`÷ ${floor.server}, CPU per update per observer (target for veza ≤ 1.25×):`);
+    out(`${'rate'.padStart(6)}${ladder.map((r) => r.server.padStart(16)).join('')}`);
+    for (const s of floor.steps) out(`${String(s.rate).padStart(6)}${ladder.map((r) => ratio(stepAt(r, s.rate)?.cpuUsPerUpdatePerObserver, stepAt(floor, s.rate)?.cpuUsPerUpdatePerObserver).padStart(16)).join('')}`);
   }
   out(`idle memory ${ratio(veza.idleMemory?.bytesPerConnection, anchor.idleMemory?.bytesPerConnection)}`);
 }

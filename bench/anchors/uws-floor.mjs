@@ -3,6 +3,10 @@
 // them in a list, and merges that list only when a client syncs. No validation, no storage, no auth:
 // unsafe for real use. Its CPU per update per observer is the socket floor every server here pays.
 // Usage: node bench/anchors/uws-floor.mjs PORT
+import { closeSync, fdatasync, mkdtempSync, openSync, rmSync, write } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -23,6 +27,65 @@ const members = new Map();
 const withYjs = process.env.FLOOR_YJS === '1';
 /** Per document, its Y.Doc (only with FLOOR_YJS=1). */
 const ydocs = new Map();
+
+/**
+ * FLOOR_LOG=file|pglite (with FLOOR_YJS=1): every accepted update also goes to a durable log, a batch
+ * every LOG_FLUSH_MS written off the main thread, as veza's group commit does. `file` appends the
+ * batch to one file and fdatasyncs it (libuv's pool); `pglite` inserts it, one row per update, into
+ * a table shaped like veza's update log (identity key and its two indexes) in PGlite on a worker
+ * thread. What durability itself costs the leanest Yjs server, with and without the embedded database.
+ */
+const logKind = withYjs ? (process.env.FLOOR_LOG ?? '') : '';
+const LOG_FLUSH_MS = 100;
+const logDir = logKind ? mkdtempSync(join(tmpdir(), 'uws-floor-log-')) : null;
+/** Updates accepted since the last batch went: [document, update bytes, time ms]. */
+let logPending = [];
+let logTimer = null;
+let logWriting = false;
+const logFd = logKind === 'file' ? openSync(join(logDir, 'updates.log'), 'a') : -1;
+const logWorker = logKind === 'pglite' ? new Worker(new URL('./pglite-log-worker.mjs', import.meta.url), { workerData: { dir: logDir } }) : null;
+if (logKind && logKind !== 'file' && logKind !== 'pglite') throw new Error(`FLOOR_LOG must be file or pglite, got ${logKind}`);
+
+function logAppend(doc, update) {
+  logPending.push([doc, update.slice(), Date.now()]);
+  logTimer ??= setTimeout(logFlush, LOG_FLUSH_MS);
+}
+
+function logFlush() {
+  logTimer = null;
+  if (logWriting || logPending.length === 0) {
+    if (logPending.length) logTimer = setTimeout(logFlush, LOG_FLUSH_MS);
+    return;
+  }
+  const batch = logPending;
+  logPending = [];
+  logWriting = true;
+  const done = () => {
+    logWriting = false;
+    if (logPending.length) logTimer ??= setTimeout(logFlush, LOG_FLUSH_MS);
+  };
+  if (logWorker) {
+    logWorker.once('message', done);
+    logWorker.postMessage({ docs: batch.map((b) => b[0]), updates: batch.map((b) => b[1]), at: batch.map((b) => b[2]) });
+    return;
+  }
+  // Frames: name length (u16), name, update length (u32), update.
+  const parts = [];
+  for (const [doc, update] of batch) {
+    const name = Buffer.from(doc);
+    const head = Buffer.alloc(6);
+    head.writeUInt16LE(name.length, 0);
+    head.writeUInt32LE(update.byteLength, 2);
+    parts.push(head.subarray(0, 2), name, head.subarray(2), update);
+  }
+  write(logFd, Buffer.concat(parts), (error) => {
+    if (error) throw error;
+    fdatasync(logFd, (syncError) => {
+      if (syncError) throw syncError;
+      done();
+    });
+  });
+}
 
 function ydocOf(name) {
   let doc = ydocs.get(name);
@@ -85,6 +148,7 @@ const app = uWS.App().ws('/*', {
     if (update.byteLength <= 2) return;
     if (withYjs) {
       Y.applyUpdate(ydocOf(doc), update, ws);
+      if (logKind) logAppend(doc, update);
       return;
     }
     if (directSend) {
@@ -106,4 +170,8 @@ app.listen(host, port, (token) => {
   }
   console.log(`uws-floor listening on ${host}:${port}`);
 });
-process.on('SIGTERM', () => process.exit(0));
+process.on('SIGTERM', () => {
+  if (logFd >= 0) closeSync(logFd);
+  if (logDir) rmSync(logDir, { recursive: true, force: true });
+  process.exit(0);
+});

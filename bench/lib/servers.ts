@@ -8,13 +8,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ProtocolName } from './protocol-clients.js';
 
-export const serverNames = ['y-websocket', 'hocuspocus', 'veza', 'uws-floor', 'uws-yjs'] as const;
+export const serverNames = ['y-websocket', 'hocuspocus', 'veza', 'uws-floor', 'uws-yjs', 'uws-yjs-file', 'uws-yjs-pglite'] as const;
 /**
  * Not anchors: references that show a floor (not counted as "the better anchor"). uws-yjs is the
  * floor with each update applied to a Y.Doc and Yjs' re-encoding forwarded: the least a safe Yjs
- * server on uWS does.
+ * server on uWS does. uws-yjs-file and uws-yjs-pglite add a durable log to it (a batch every 100 ms
+ * off the main thread: appended to a file and fdatasynced, or one PGlite row per update as veza's
+ * log is): what durability costs the leanest Yjs server.
  */
-export const referenceNames: readonly ServerName[] = ['uws-floor', 'uws-yjs'];
+export const referenceNames: readonly ServerName[] = ['uws-floor', 'uws-yjs', 'uws-yjs-file', 'uws-yjs-pglite'];
 export type ServerName = (typeof serverNames)[number];
 
 export interface RunningServer {
@@ -61,6 +63,8 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     hocuspocus: ['bench/anchors/hocuspocus-server.mjs', String(port)],
     'uws-floor': ['bench/anchors/uws-floor.mjs', String(port)],
     'uws-yjs': ['bench/anchors/uws-floor.mjs', String(port)],
+    'uws-yjs-file': ['bench/anchors/uws-floor.mjs', String(port)],
+    'uws-yjs-pglite': ['bench/anchors/uws-floor.mjs', String(port)],
     veza: [
       'bin/veza.js', 'serve', '--host', host, '--port', String(port), '--data-dir', dataDir ?? '', '--log-level', 'warn',
       '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0', '--rate-limit-requests-per-minute', '0',
@@ -70,7 +74,12 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
   };
   // Node flags for the server under test, e.g. BENCH_NODE_ARGS="--prof" (V8's tick profiler works with uWS; --cpu-prof does not).
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const env = { ...childEnv(), ...(name === 'uws-yjs' ? { FLOOR_YJS: '1' } : {}) };
+  const floorEnv: Partial<Record<ServerName, Record<string, string>>> = {
+    'uws-yjs': { FLOOR_YJS: '1' },
+    'uws-yjs-file': { FLOOR_YJS: '1', FLOOR_LOG: 'file' },
+    'uws-yjs-pglite': { FLOOR_YJS: '1', FLOOR_LOG: 'pglite' },
+  };
+  const env = { ...childEnv(), ...floorEnv[name] };
   const child = spawn(process.execPath, [...nodeArgs, ...args[name]], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = captureTail(child);
   // BENCH_SERVER_LOG=path keeps everything the server writes (e.g. with BENCH_NODE_ARGS="--trace-deopt").
@@ -103,6 +112,8 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     hocuspocus: () => base,
     'uws-floor': (doc) => `${base}/${encodeURIComponent(doc)}`,
     'uws-yjs': (doc) => `${base}/${encodeURIComponent(doc)}`,
+    'uws-yjs-file': (doc) => `${base}/${encodeURIComponent(doc)}`,
+    'uws-yjs-pglite': (doc) => `${base}/${encodeURIComponent(doc)}`,
     veza: (doc) => `${base}/collab/${encodeURIComponent(doc)}?token=${encodeURIComponent(token)}`,
   };
   return {
