@@ -18,8 +18,14 @@ import { UpdateWriter } from './update-writer.js';
 /** Document ids are one path segment: letters, digits and `._:-`. */
 export const DOC_ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
 const MAX_QUEUED_WHILE_LOADING = 8 << 20;
-/** How often `session.updated` is published for a room being edited (per author, what changed). */
-const REPORT_EVERY_MS = 1000;
+/**
+ * How often `session.updated` is published for a room being edited (per author, what changed since
+ * the last one). Every report is an event that each side module handles and stores: at low edit rates
+ * reports, not edits, are most of what the modules do, and at one a second they doubled the server's
+ * CPU at 100 edits a second (bench/RESULTS.md, Run 8). Five seconds is as fresh as co-editing
+ * signals, points and insights need.
+ */
+const REPORT_EVERY_MS = 5000;
 /**
  * Rooms reported per turn of the event loop: the sockets' messages are handled between slices, so
  * a server with many rooms being edited never holds an update back for all their reports at once.

@@ -1,6 +1,6 @@
 // The `recommendations` consumer group: signals from the bus into the store. Interactions (with the
 // experiment outcomes they may be), follows and co-edits are gathered for a moment and written together, one transaction per tenant and
-// batch (a live session reports `session.updated` every second per author; one transaction each was
+// batch (a live session reports `session.updated` every few seconds per author; one transaction each was
 // the largest cost of a busy server's consumers). An event's promise settles when its batch is
 // stored, so the bus acknowledges it only then.
 import type { EventType, VezaEvent } from '../events/catalog.js';
