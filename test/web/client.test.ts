@@ -406,6 +406,28 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await page.context().close();
   });
 
+  it('leaving the progress screen before it has loaded still closes its live leaderboard', { timeout: 60_000 }, async () => {
+    const page = await signedIn('rae', '#/');
+    const boards: { isClosed(): boolean }[] = [];
+    page.on('websocket', (socket) => {
+      if (socket.url().includes('/gamification/leaderboards/')) boards.push(socket);
+    });
+    // Away again before the screen's first read has come back.
+    await page.evaluate(() => {
+      const where = (globalThis as unknown as { location: { hash: string } }).location;
+      where.hash = '#/progress';
+      setTimeout(() => (where.hash = '#/'), 0);
+    });
+    await expect.poll(() => page.getByTestId('sessions').count()).toBeGreaterThan(0);
+    await page.waitForTimeout(1500);
+    expect(boards.every((socket) => socket.isClosed())).toBe(true);
+    // Staying on the screen keeps the board open.
+    await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = '#/progress'));
+    await expect.poll(() => page.getByTestId('leaderboard-status').textContent()).toBe('live');
+    expect(boards.filter((socket) => !socket.isClosed())).toHaveLength(1);
+    await page.context().close();
+  });
+
   it('the recommendations screen lists tracks with their reasons, and a like goes back as an event', { timeout: 90_000 }, async () => {
     const admin = await server.veza.auth.sign({ sub: 'ops', admin: true });
     const lines = [

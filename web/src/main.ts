@@ -106,7 +106,20 @@ function route(): void {
     return;
   }
   if (location.hash === '#/progress') {
-    void openProgress(app, session).then((handle) => (window.veza.progress = handle));
+    // The screen reads the API before it opens its live leaderboard: leaving before then must still close it.
+    let screen: ProgressHandle | null = null;
+    let left = false;
+    window.veza.progress = {
+      board: () => screen?.board() ?? [],
+      destroy: () => {
+        left = true;
+        screen?.destroy();
+      },
+    };
+    void openProgress(app, session).then((handle) => {
+      screen = handle;
+      if (left) handle.destroy();
+    });
     return;
   }
   const [, view, raw] = /^#\/(studio|replay|dj)\/(.+)$/.exec(location.hash) ?? [];
