@@ -97,6 +97,8 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
           creatorId,
           from: period.from.toISOString(),
           to: period.to.toISOString(),
+          // Every track of the creator's in the catalogue, played in the period or not (pickers, links).
+          catalogue: tracks,
           listening: {
             ...listening,
             completionRate: round(listening.completionRate),

@@ -18,7 +18,8 @@ import { accessibilityViolations, buildWebClient, sessionToken, SHOTS, signedIn 
 const browserPath = chromiumPath();
 const DAY_MS = 86_400_000;
 const DURATION_MS = 200_000;
-const TITLES: Record<string, string> = { 'iris-1': 'Morning Light', 'iris-2': 'Glass City', 'iris-3': 'Paper Boats', 'otto-1': 'Low Orbit' };
+// iris-4 is in the catalogue but nobody has played it.
+const TITLES: Record<string, string> = { 'iris-1': 'Morning Light', 'iris-2': 'Glass City', 'iris-3': 'Paper Boats', 'iris-4': 'Quiet Harbour', 'otto-1': 'Low Orbit' };
 
 /** A JSON answer read loosely: the assertions say what shape they expect. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- deep JSON bodies, checked by the assertions
@@ -173,6 +174,12 @@ describe.skipIf(!browserPath)('the creator insights screen in Chromium', () => {
     const one = await steps('track_id=iris-2');
     await expect.poll(funnelShown).toEqual(one.map((s) => String(s.users)));
     expect(await page.getByTestId('funnel-summary').textContent()).toContain('Glass City');
+
+    // The pickers offer the whole catalogue, a track nobody played too.
+    expect(overview.catalogue.map((t: { trackId: string }) => t.trackId)).toEqual(['iris-1', 'iris-2', 'iris-3', 'iris-4']);
+    expect(await page.getByTestId('heatmap-track').locator('option').allTextContents()).toContain('Quiet Harbour');
+    await page.getByTestId('heatmap-track').selectOption('iris-4');
+    await expect.poll(() => page.getByTestId('heatmap-summary').textContent()).toBe('No listening of Quiet Harbour by all listeners in the last 28 days.');
 
     // The heat-map of the chosen track.
     await page.getByTestId('heatmap-track').selectOption('iris-2');

@@ -36,6 +36,8 @@ interface Step {
   conversion: number | null;
 }
 interface Overview {
+  /** The creator's tracks in the catalogue, played in the period or not. */
+  catalogue: { trackId: string; title: string | null }[];
   listening: { plays: number; listeners: number; listenHours: number; completionRate: number | null; skipRate: number | null; tracks: TrackRow[] };
   collaboration: { sessions: number; collaborators: number; score: number };
   monetization: { revenue: Revenue[]; buyers: number; score: number };
@@ -538,10 +540,12 @@ export function openInsights(root: HTMLElement, session: Session): InsightsHandl
     );
     if (l.tracks.length === 0) trackTable.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'None of your tracks was played in the last 28 days.')));
 
-    // The pickers offer the tracks with listening in the period (the overview's table), most played first.
-    heatTrack.replaceChildren(...l.tracks.map((t) => h('option', { value: t.trackId }, trackName(t))));
-    funnelTrack.replaceChildren(h('option', { value: '' }, 'all your tracks'), ...l.tracks.map((t) => h('option', { value: t.trackId }, trackName(t))));
-    heatTrack.disabled = l.tracks.length === 0;
+    // Played tracks first (the heat-map opens on the most played), then the rest of the catalogue.
+    const played = new Set(l.tracks.map((t) => t.trackId));
+    const choices = [...l.tracks, ...o.catalogue.filter((t) => !played.has(t.trackId))];
+    heatTrack.replaceChildren(...choices.map((t) => h('option', { value: t.trackId }, trackName(t))));
+    funnelTrack.replaceChildren(h('option', { value: '' }, 'all your tracks'), ...choices.map((t) => h('option', { value: t.trackId }, trackName(t))));
+    heatTrack.disabled = choices.length === 0;
 
     body.replaceChildren(
       panel('overview', 'Overview', 'wide', stats),
@@ -563,7 +567,7 @@ export function openInsights(root: HTMLElement, session: Session): InsightsHandl
         ),
       ),
     );
-    if (l.tracks.length > 0) void loadHeatmap();
+    if (choices.length > 0) void loadHeatmap();
     else heatSummary.replaceChildren(h('p', {}, 'None of your tracks was played in the last 28 days.'));
     void loadFunnel();
     void loadCohorts();
