@@ -76,8 +76,8 @@ export interface Cohort {
   /** Monday of the cohort's week. */
   week: string;
   users: number;
-  /** Share of the cohort active in week k after its first (index 0 = the first week: 1). */
-  retention: number[];
+  /** Share of the cohort active in week k after its first (index 0 = the first week: 1); null for a week not begun yet. */
+  retention: (number | null)[];
 }
 
 const num = (v: unknown) => Number(v ?? 0);
@@ -280,7 +280,7 @@ export class InsightsQueries {
    * Weekly cohorts: `listeners` by the week of their first play of the creator, or `followers` by
    * the week they followed; retention is the share who played the creator k weeks later.
    */
-  async cohorts(tenantId: string, creatorId: string, trackIds: string[], kind: 'listeners' | 'followers', period: Period, weeks: number): Promise<Cohort[]> {
+  async cohorts(tenantId: string, creatorId: string, trackIds: string[], kind: 'listeners' | 'followers', period: Period, weeks: number, now = Date.now()): Promise<Cohort[]> {
     if (trackIds.length === 0) return [];
     const until = new Date(period.to.getTime() + weeks * 7 * 86_400_000).toISOString().slice(0, 10);
     const result = await this.storage.withTenant(tenantId, (trx) => {
@@ -311,7 +311,9 @@ export class InsightsQueries {
       if (row.k === -1) cohort.users = num(row.users);
       else cohort.retention[row.k] = num(row.users);
     }
-    return [...cohorts.values()].map((c) => ({ ...c, retention: c.retention.map((n) => (c.users ? n / c.users : 0)) }));
+    // A week that has not begun has no retention yet, which is not the same as nobody coming back.
+    const begun = (week: string, k: number) => Date.parse(`${week}T00:00:00Z`) + k * 7 * 86_400_000 <= now;
+    return [...cohorts.values()].map((c) => ({ ...c, retention: c.retention.map((n, k) => (!begun(c.week, k) ? null : c.users ? (n ?? 0) / c.users : 0)) }));
   }
 
   /**

@@ -108,6 +108,19 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
     });
   });
 
+  it('leaves the weeks of a cohort that have not begun without a retention (null), not 0', async () => {
+    // A first play now: this week's cohort has a week 0 and no week 1 or 2 yet.
+    await server.veza.bus.publish(createEvent('track.played', { tenantId: 'default', actor: 'new-fan', payload: { trackId: 'nova-3' } }) as VezaEvent);
+    const today = Math.floor(Date.now() / 86_400_000);
+    const monday = new Date((today - ((new Date(today * 86_400_000).getUTCDay() + 6) % 7)) * 86_400_000).toISOString().slice(0, 10);
+    const cohort = await waitFor(async () => {
+      const { body } = await get(`/api/v1/insights/cohorts?creator_id=nova&from=${monday}&weeks=3`);
+      return (body.cohorts as { week: string; users: number; retention: (number | null)[] }[]).find((c) => c.week === monday);
+    }, "this week's cohort");
+    expect(cohort.users).toBeGreaterThanOrEqual(1);
+    expect(cohort.retention).toEqual([1, null, null]);
+  });
+
   it('draws the heat-map: listens, drops, seeks and replays along the timeline, against the other tracks', async () => {
     const at = new Date('2026-11-20T10:00:00Z').getTime();
     const list: VezaEvent[] = [];

@@ -52,7 +52,8 @@ interface Heatmap {
 interface Cohort {
   week: string;
   users: number;
-  retention: number[];
+  /** null for a week that has not begun. */
+  retention: (number | null)[];
 }
 type Churn =
   | { status: 'ok'; horizonDays: number; activeListeners: number; atRiskShare: number; evaluation: { auc: number }; atRisk: { userId: string; score: number; reasons: string[] }[] }
@@ -320,8 +321,8 @@ export function openInsights(root: HTMLElement, session: Session): InsightsHandl
       cohortSummary.replaceChildren(h('p', {}, kind === 'listeners' ? 'Nobody listened to you for the first time in the last 8 weeks.' : 'Nobody followed you in the last 8 weeks.'));
       return;
     }
-    // The API counts weeks that have not happened yet as 0 %: they are left blank here.
-    const reached = (week: string, k: number) => Date.parse(`${week}T00:00:00Z`) + k * 7 * DAY_MS <= Date.now();
+    // A week that has not begun has no retention (null): it is left blank.
+    const reached = (c: Cohort, k: number) => typeof c.retention[k] === 'number';
     const weeks = Array.from({ length: COHORT_WEEKS }, (_, k) => k);
     cohortChart.show({
       grid: { left: 140, right: 16, top: 8, bottom: 36 },
@@ -332,13 +333,13 @@ export function openInsights(root: HTMLElement, session: Session): InsightsHandl
       series: [
         {
           type: 'heatmap',
-          data: cohorts.flatMap((c, row) => weeks.filter((k) => reached(c.week, k)).map((k) => [k, row, c.retention[k] ?? 0])),
+          data: cohorts.flatMap((c, row) => weeks.filter((k) => reached(c, k)).map((k) => [k, row, c.retention[k] ?? 0])),
           label: { show: true, color: '#e6e8eb', formatter: (p) => percent((p.value as number[])[2]!) },
         },
       ],
     });
     const users = cohorts.reduce((s, c) => s + c.users, 0);
-    const back = cohorts.filter((c) => reached(c.week, 1));
+    const back = cohorts.filter((c) => reached(c, 1));
     const backShare = back.length ? back.reduce((s, c) => s + c.users * (c.retention[1] ?? 0), 0) / back.reduce((s, c) => s + c.users, 0) : null;
     cohortSummary.replaceChildren(
       h('p', {}, `${count(users)} ${who} in ${cohorts.length} weekly cohort${cohorts.length === 1 ? '' : 's'}`, backShare === null ? '; none has had a second week yet.' : `; ${percent(backShare)} of them listened again the week after.`),
@@ -353,7 +354,7 @@ export function openInsights(root: HTMLElement, session: Session): InsightsHandl
           h(
             'tbody',
             {},
-            ...cohorts.map((c) => h('tr', { 'data-week': c.week }, h('th', { scope: 'row' }, c.week), h('td', {}, count(c.users)), ...weeks.slice(1).map((k) => h('td', {}, reached(c.week, k) ? percent(c.retention[k] ?? 0) : '')))),
+            ...cohorts.map((c) => h('tr', { 'data-week': c.week }, h('th', { scope: 'row' }, c.week), h('td', {}, count(c.users)), ...weeks.slice(1).map((k) => h('td', {}, reached(c, k) ? percent(c.retention[k] ?? 0) : '')))),
           ),
         ),
       ),
