@@ -89,6 +89,9 @@ async function home(session: Session): Promise<void> {
   if (sessions.length === 0) list.append(h('li', { class: 'muted' }, 'none yet'));
 }
 
+/** Counts routes taken: a screen that finishes opening after its route was left is closed at once. */
+let routeTurn = 0;
+
 function route(): void {
   close();
   const session = currentSession();
@@ -97,67 +100,47 @@ function route(): void {
   if (!session) return signInForm();
   who.append(`signed in as ${session.userId} `, h('button', { class: 'link', onclick: () => (signOut(), route()) }, 'sign out'));
   nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/discover' }, 'For you'), ' ', h('a', { href: '#/progress' }, 'Progress'), ' ', h('a', { href: '#/insights' }, 'Insights'));
+  // Each route draws into a container of its own: a screen still opening when its route is left
+  // draws into one that is no longer on the page, and `whenOpen` closes it once it has opened.
+  const turn = ++routeTurn;
+  const screen = h('div');
+  app.replaceChildren(screen);
+  const whenOpen = <H extends { destroy(): void }>(opening: Promise<H | null>, keep: (handle: H) => void) =>
+    void opening.then((handle) => {
+      if (handle && turn === routeTurn) keep(handle);
+      else handle?.destroy();
+    });
   if (location.hash === '#/discover') {
-    window.veza.discover = openDiscover(app, session);
+    window.veza.discover = openDiscover(screen, session);
     return;
   }
   if (location.hash === '#/insights') {
-    openInsightsScreen(session);
+    // The screen and its charting library load when it opens, not with every page.
+    screen.append(h('p', { class: 'muted' }, 'loading insights…'));
+    const opening = import('./insights.js').then(
+      ({ openInsights }) => openInsights(screen, session),
+      () => {
+        screen.replaceChildren(h('div', { class: 'error', role: 'alert' }, 'the insights screen could not be loaded: reload the page to try again'));
+        return null;
+      },
+    );
+    whenOpen(opening, (handle) => (window.veza.insights = handle));
     return;
   }
   if (location.hash === '#/progress') {
-    // The screen reads the API before it opens its live leaderboard: leaving before then must still close it.
-    let screen: ProgressHandle | null = null;
-    let left = false;
-    window.veza.progress = {
-      board: () => screen?.board() ?? [],
-      destroy: () => {
-        left = true;
-        screen?.destroy();
-      },
-    };
-    void openProgress(app, session).then((handle) => {
-      screen = handle;
-      if (left) handle.destroy();
-    });
+    whenOpen(openProgress(screen, session), (handle) => (window.veza.progress = handle));
     return;
   }
   const [, view, raw] = /^#\/(studio|replay|dj)\/(.+)$/.exec(location.hash) ?? [];
   const id = raw ? decodeURIComponent(raw) : '';
   if (view && !ID.test(id)) {
-    app.replaceChildren(h('div', { class: 'error', role: 'alert' }, `${id} is not a valid name: 1-200 letters, digits and ._:-`));
+    screen.replaceChildren(h('div', { class: 'error', role: 'alert' }, `${id} is not a valid name: 1-200 letters, digits and ._:-`));
     return;
   }
-  if (view === 'studio') window.veza.studio = openStudio(app, session, id);
-  else if (view === 'replay') void openReplay(app, session, id).then((handle) => (window.veza.replay = handle));
-  else if (view === 'dj') void openDj(app, session, id).then((handle) => (window.veza.dj = handle));
+  if (view === 'studio') window.veza.studio = openStudio(screen, session, id);
+  else if (view === 'replay') whenOpen(openReplay(screen, session, id), (handle) => (window.veza.replay = handle));
+  else if (view === 'dj') whenOpen(openDj(screen, session, id), (handle) => (window.veza.dj = handle));
   else void home(session);
-}
-
-/**
- * The insights screen and its charting library load when the screen opens, not with every page. The
- * handle exists at once, so that leaving before the screen arrived (or before its data did) still
- * closes it and its live socket.
- */
-function openInsightsScreen(session: Session): void {
-  let screen: InsightsHandle | null = null;
-  let left = false;
-  window.veza.insights = {
-    live: () => screen?.live() ?? { status: 'loading', listenersNow: null, perMinute: [] },
-    destroy: () => {
-      left = true;
-      screen?.destroy();
-    },
-  };
-  app.replaceChildren(h('p', { class: 'muted' }, 'loading insights…'));
-  import('./insights.js').then(
-    ({ openInsights }) => {
-      if (!left) screen = openInsights(app, session);
-    },
-    () => {
-      if (!left) app.replaceChildren(h('div', { class: 'error', role: 'alert' }, 'the insights screen could not be loaded: reload the page to try again'));
-    },
-  );
 }
 
 window.addEventListener('hashchange', route);

@@ -52,12 +52,17 @@ export class VoiceChat {
   }
 
   stop(): void {
+    this.end();
+  }
+
+  /** Out of the call for good: the microphone released; `detail` says why when it was not the user's choice. */
+  private end(detail?: string): void {
     this.wanted?.abort();
     this.wanted = null;
     this.hangUp();
     this.stream?.getTracks().forEach((track) => track.stop());
     this.stream = null;
-    this.setState('off');
+    this.setState('off', detail);
   }
 
   private setState(state: VoiceState, detail?: string): void {
@@ -76,12 +81,7 @@ export class VoiceChat {
       // While joining, `connect` itself fails and its caller decides; once in the call, rejoin.
       if (!wasOn) return;
       if (TRANSIENT_CLOSES.has(code)) void this.rejoin(signal);
-      else {
-        this.wanted = null;
-        this.stream?.getTracks().forEach((track) => track.stop());
-        this.stream = null;
-        this.setState('off', `The voice call ended${reason ? `: ${reason}` : ''}.`);
-      }
+      else this.end(`The voice call ended${reason ? `: ${reason}` : ''}.`);
     };
     const recv = await transport(signaling, device, 'recv');
     const listen = (n: Notification) => {
@@ -129,9 +129,7 @@ export class VoiceChat {
         await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
       }
     }
-    if (signal.aborted) return;
-    this.stop();
-    this.setState('off', 'Voice could not join the call again; press Join voice to try once more.');
+    if (!signal.aborted) this.end('Voice could not join the call again; press Join voice to try once more.');
   }
 
   /** Closes the signaling connection and the voices heard through it, keeping the microphone. */
