@@ -153,9 +153,10 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     });
     const automerge = registerAutomerge({ config, storage, server, logger });
     cleanups.push(() => automerge.close());
-    const replay = new ReplayStore(storage);
+    const persisted = (tenantId: string, docId: string) => collab.persisted(tenantId, docId);
+    const replay = new ReplayStore(storage, undefined, undefined, persisted);
     registerStudioRoutes(server.http, { collab, replay });
-    const bundles = new SessionBundles(storage);
+    const bundles = new SessionBundles(storage, persisted);
     registerSessionBundleRoutes(server.http, { bundles, maxBundleBytes: Math.ceil(config.collabMaxDocBytes * 1.4) + (1 << 20) });
     const importExamples = config.exampleSessions === 'auto' ? config.dev && storage.kind === 'pglite' : config.exampleSessions;
     const examplesAt = Date.now();
@@ -229,7 +230,10 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       phasesMs: phases,
       url: openUrl(config.host, port),
       code: import.meta.url.includes('/build/') ? 'compiled' : 'sources',
-      storage: storage.kind === 'pglite' ? `embedded PGlite in ${shownDir(config.dataDir)}` : 'PostgreSQL',
+      storage:
+        storage.kind === 'pglite'
+          ? `embedded PGlite in ${shownDir(config.dataDir)}${collab.writer.journaling ? `; edits durable in its journal within ${config.collabFlushMs} ms, in the database within ${config.collabStoreMs} ms` : ''}`
+          : 'PostgreSQL',
       bus: bus.kind === 'redis' ? 'Redis Streams' : 'in-process',
       media: mediaPlane
         ? { on: true, detail: `${mediaPlane.workers.length} mediasoup worker${mediaPlane.workers.length === 1 ? '' : 's'} (voice, DJ rooms, cameras)` }

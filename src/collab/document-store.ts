@@ -49,19 +49,31 @@ export class DocumentStore {
    * Appends the updates of several documents of one tenant in one transaction (group commit).
    * Returns, per document id, the id of its last appended update. One statement whatever the batch
    * size (`veza_append_updates`, the columns as arrays), which also creates the `documents` rows of
-   * documents this process has not written or loaded before.
+   * documents this process has not written or loaded before. `segment`: the newest journal segment
+   * these updates come from (see `UpdateJournal`), recorded with them in the same statement.
    */
-  async append(tenantId: string, batches: readonly { docId: string; updates: readonly LoggedUpdate[] }[]): Promise<Map<string, string>> {
+  async append(tenantId: string, batches: readonly { docId: string; updates: readonly LoggedUpdate[] }[], segment: number | null = null): Promise<Map<string, string>> {
     const docIds: string[] = [];
     const authors: string[] = [];
     const times: number[] = [];
-    const updates: Uint8Array[] = [];
+    const sizes: number[] = [];
+    let total = 0;
     for (const { docId, updates: list } of batches) {
       for (const u of list) {
         docIds.push(docId);
         authors.push(u.author);
         times.push(u.at.getTime());
-        updates.push(u.update);
+        sizes.push(u.update.byteLength);
+        total += u.update.byteLength;
+      }
+    }
+    // The updates as one byte string: one copy to the storage thread, however many they are.
+    const blob = new Uint8Array(total);
+    let offset = 0;
+    for (const { updates: list } of batches) {
+      for (const u of list) {
+        blob.set(u.update, offset);
+        offset += u.update.byteLength;
       }
     }
     const last = new Map<string, string>();
@@ -69,10 +81,24 @@ export class DocumentStore {
     const fresh = batches.map((b) => b.docId).filter((docId) => !this.known.has(knownKey(tenantId, docId)));
     if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
     const { rows } = await sql<{ doc_id: string; last_id: string }>`
-      SELECT doc_id, last_id FROM veza_append_updates(${tenantId}, ${fresh}::text[], ${docIds}::text[], ${authors}::text[], ${times}::float8[], ${updates}::bytea[])`.execute(this.storage.db);
+      SELECT doc_id, last_id FROM veza_append_updates(${tenantId}, ${fresh}::text[], ${docIds}::text[], ${authors}::text[], ${times}::float8[], ${blob}::bytea, ${sizes}::int[], ${segment}::bigint)`.execute(this.storage.db);
     for (const row of rows) last.set(row.doc_id, row.last_id);
     for (const docId of fresh) this.remember(tenantId, docId);
     return last;
+  }
+
+  /**
+   * Per tenant, the newest journal segment whose updates are all in the log (see `UpdateJournal`).
+   * Read as the database owner: it runs before any tenant's traffic, at start-up.
+   */
+  async journalMarks(): Promise<Map<string, number>> {
+    const { rows } = await sql<{ tenant_id: string; segment: string }>`SELECT tenant_id, segment FROM update_journal_marks`.execute(this.storage.db);
+    return new Map(rows.map((r) => [r.tenant_id, Number(r.segment)]));
+  }
+
+  /** Forgets the journal marks once the journal is empty, so that a new journal's segments start afresh. */
+  async clearJournalMarks(): Promise<void> {
+    await sql`DELETE FROM update_journal_marks`.execute(this.storage.db);
   }
 
   /** Documents known to have their `documents` row (bounded: forgetting one costs one idempotent insert). */

@@ -41,6 +41,7 @@ export class CollabMetrics {
   readonly malformed: Counter<'kind'>;
   readonly storedUpdates: Counter;
   readonly storeFailures: Counter;
+  readonly journaledUpdates: Counter;
   readonly flushSeconds: Histogram;
   readonly loadSeconds: Histogram;
   readonly propagationSeconds: Histogram;
@@ -72,6 +73,7 @@ export class CollabMetrics {
     this.malformed = new Counter({ name: 'veza_collab_malformed_messages_total', help: 'Messages that could not be decoded, by kind', labelNames: ['kind'], registers });
     this.storedUpdates = new Counter({ name: 'veza_collab_updates_stored_total', help: 'Updates written to the update log', registers });
     this.storeFailures = new Counter({ name: 'veza_collab_store_failures_total', help: 'Failed update log writes (retried)', registers });
+    this.journaledUpdates = new Counter({ name: 'veza_collab_updates_journaled_total', help: 'Updates made durable in the update journal before their move to the database (embedded database)', registers });
     this.flushSeconds = new Histogram({ name: 'veza_collab_flush_seconds', help: 'Group commit duration', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers });
     this.loadSeconds = new Histogram({ name: 'veza_collab_load_seconds', help: 'Document load duration', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });
     this.clusterUpdatesIn = new HotCounter('veza_collab_cluster_updates_in_total', 'Updates applied from other nodes (Redis streams)', registry);

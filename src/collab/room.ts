@@ -45,6 +45,8 @@ export interface RoomDeps {
   onCorrupt(room: Room): void;
   maxDocBytes: number;
   snapshotEvery: number;
+  /** The room has logged `snapshotEvery` updates since its last snapshot: the service snapshots rooms one at a time. */
+  snapshotDue(room: Room): void;
   /** The room has changes to report as `session.updated`; the service calls `reportUpdates` for all such rooms at once. */
   changed(room: Room): void;
   /** Other nodes serving the same documents (Redis), when configured. */
@@ -364,8 +366,13 @@ export class Room implements ClusterRoom {
   private readonly onPersisted = (lastId: string, count: number): void => {
     this.lastPersistedId = lastId;
     this.sinceSnapshot += count;
-    if (this.sinceSnapshot >= this.deps.snapshotEvery) void this.snapshot().catch((error: unknown) => this.deps.logger.warn({ err: error, doc: this.key }, 'snapshot failed; will retry'));
+    if (this.sinceSnapshot >= this.deps.snapshotEvery) this.deps.snapshotDue(this);
   };
+
+  /** Whether enough updates were logged since the last snapshot to write a new one. */
+  get snapshotDue(): boolean {
+    return !this.destroyed && this.sinceSnapshot >= this.deps.snapshotEvery;
+  }
 
   /** Writes the current state as a snapshot covering the log up to the last persisted id. */
   snapshot(): Promise<void> {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type * as Y from 'yjs';
 import type { Config } from '../config.js';
 import { createEvent } from '../events/catalog.js';
@@ -13,6 +14,7 @@ import { CollabMetrics } from './metrics.js';
 import { ProtocolError, readMessage } from './protocol.js';
 import { CLOCK_MESSAGE, clockAnswer, preciseNow } from '../studio/clock.js';
 import { Room, type CollabConnection, type CollabSocket } from './room.js';
+import { UpdateJournal } from './update-journal.js';
 import { UpdateWriter } from './update-writer.js';
 
 /** Document ids are one path segment: letters, digits and `._:-`. */
@@ -58,6 +60,8 @@ export class CollabService {
   private readonly sockets = new Set<CollabSocket>();
   /** Rooms with changes not yet reported, reported together by one timer while there are any. */
   private readonly unreported = new Set<Room>();
+  /** Rooms waiting for a snapshot, written in order, one at a time. */
+  private readonly snapshotQueue = new Set<Room>();
   private reportTimer: NodeJS.Timeout | null = null;
   /** The slow-client check, armed by traffic: nothing runs while nothing is sent. */
   private sweep: NodeJS.Timeout | null = null;
@@ -68,17 +72,38 @@ export class CollabService {
     const { config, storage, logger, server } = deps;
     this.metrics = new CollabMetrics(server.metrics.registry);
     this.store = new DocumentStore(storage);
-    this.writer = new UpdateWriter(this.store, { flushMs: config.collabFlushMs, maxPendingBytes: config.collabMaxPendingBytes, logger, metrics: this.metrics });
+    this.writer = new UpdateWriter(this.store, {
+      flushMs: config.collabFlushMs,
+      storeMs: config.collabStoreMs,
+      maxPendingBytes: config.collabMaxPendingBytes,
+      logger,
+      metrics: this.metrics,
+    });
     this.registerRoute();
   }
 
   /** Joins the other nodes through Redis, when configured. */
   async start(): Promise<this> {
-    const { config, logger } = this.deps;
+    const { config, logger, storage } = this.deps;
+    // On the embedded database the journal takes the group commits (see `UpdateJournal`); what a
+    // previous run left there goes to the update log before any document loads.
+    if (storage.kind === 'pglite' && config.collabStoreMs > config.collabFlushMs) {
+      const { recovered, tornBytes } = await this.writer.useJournal(await UpdateJournal.open(path.join(config.dataDir, 'update-journal')));
+      if (recovered > 0 || tornBytes > 0) logger.info({ recovered, tornBytes }, 'update journal moved to the update log');
+    }
     if (config.redisUrl) {
       this.cluster = await new ClusterSync(config.redisUrl, { prefix: config.collabStreamPrefix, maxLen: 10_000, logger, metrics: this.metrics }).connect();
     }
     return this;
+  }
+
+  /**
+   * Resolves once everything accepted for the document is in the update log, for readers of the log
+   * (replay, export): on the embedded database updates reach the log in bulk, up to
+   * `collabStoreMs` after they were accepted.
+   */
+  async persisted(tenantId: string, docId: string): Promise<void> {
+    if (this.writer.isPending(`${tenantId}/${docId}`)) await this.writer.flush();
   }
 
   get loadedRooms(): number {
@@ -236,6 +261,7 @@ export class CollabService {
       onCorrupt: (r) => this.evict(r),
       maxDocBytes: config.collabMaxDocBytes,
       snapshotEvery: config.collabSnapshotEvery,
+      snapshotDue: this.snapshotDue,
       changed: this.changed,
       cluster: this.cluster,
       sent: this.armSweep,
@@ -291,6 +317,30 @@ export class CollabService {
     this.unreported.delete(room);
     room.destroy();
   }
+
+  /**
+   * Rooms due for a snapshot are written one at a time, each after the event loop had its turn:
+   * rooms that filled up together (documents opened together and edited at the same pace) would
+   * otherwise encode their whole states in one tick, a stall of milliseconds for every client.
+   */
+  private readonly snapshotDue = (room: Room): void => {
+    this.snapshotQueue.add(room);
+    if (this.snapshotQueue.size === 1) setImmediate(this.nextSnapshot);
+  };
+
+  private readonly nextSnapshot = (): void => {
+    const room = this.snapshotQueue.values().next().value;
+    if (!room || this.closed) return;
+    const done = () => {
+      this.snapshotQueue.delete(room);
+      if (this.snapshotQueue.size > 0) setImmediate(this.nextSnapshot);
+    };
+    if (!room.snapshotDue) return done();
+    room.snapshot().then(done, (error: unknown) => {
+      this.deps.logger.warn({ err: error, doc: room.key }, 'snapshot failed; will retry');
+      done();
+    });
+  };
 
   private readonly changed = (room: Room): void => {
     this.unreported.add(room);

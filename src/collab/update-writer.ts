@@ -2,27 +2,55 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import type { CollabMetrics } from './metrics.js';
 import type { DocumentStore, LoggedUpdate } from './document-store.js';
+import type { JournalGroup, JournalSegment, UpdateJournal } from './update-journal.js';
 
 interface DocQueue {
   tenantId: string;
   docId: string;
   updates: LoggedUpdate[];
+  /** How many of `updates`, from the first, are already in the journal. */
+  journaled: number;
   onPersisted: (lastId: string, count: number) => void;
 }
 
+export interface UpdateWriterOptions {
+  /** Group commit: accepted updates are durable (in the journal, or in the database without one) within this many ms. */
+  flushMs: number;
+  /** With a journal: updates move from the journal to the database within this many ms. */
+  storeMs?: number;
+  maxPendingBytes: number;
+  logger: Logger;
+  metrics: CollabMetrics;
+  /** Without a journal: a commit starts at once when this many updates wait. */
+  maxBatch?: number;
+  /** With a journal: a move to the database starts at once when this many updates wait. */
+  maxStoreBatch?: number;
+}
+
 /**
- * Group commit for the update log. Rooms hand over accepted updates; a single loop writes every
- * tenant's queued updates (all its documents) in one statement every `flushMs`, or as soon as
- * `maxBatch` updates wait (a commit costs about the same however little it holds, and a huge one
- * would hold the storage thread for long). When storage fails, the batches stay in
- * memory and are retried with backoff until it returns; `hasRoom` tells rooms when the memory bound
- * is reached so they refuse new writes instead of accepting what they could not keep.
+ * Group commit for the update log. Rooms hand over accepted updates; a single loop makes them
+ * durable every `flushMs`:
+ * - without a journal, every tenant's queued updates (all its documents) go to the database in one
+ *   statement (a commit costs about the same however little it holds), or at once when `maxBatch`
+ *   wait, so that no single commit holds the storage thread for long;
+ * - with a journal (the embedded database, see `UpdateJournal`), they are appended to the journal
+ *   file and synced, and moved to the database in bulk every `storeMs` (or when `maxStoreBatch`
+ *   wait): the database pays one statement where it paid ten, a file append and a sync instead.
+ * Either way, when storage fails the updates stay in memory and are retried with backoff until it
+ * returns; `hasRoom` tells rooms when the memory bound is reached so they refuse new writes instead
+ * of accepting what they could not keep. Every write runs in one chain, one at a time, so that an
+ * update is never both moved and journaled after its move.
  */
 export class UpdateWriter {
   private readonly queues = new Map<string, DocQueue>();
   private pendingBytes = 0;
-  /** Updates queued since the last flush began: past `maxBatch` the next flush starts at once. */
+  /** Updates queued and not yet in the database. */
+  private unstored = 0;
+  /** Updates queued since the last journal append or commit began. */
   private pendingCount = 0;
+  /** When the oldest update not yet in the database was queued (0: none). */
+  private oldestUnstoredAt = 0;
+  private journal: UpdateJournal | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failures = 0;
@@ -30,9 +58,50 @@ export class UpdateWriter {
 
   constructor(
     private readonly store: DocumentStore,
-    private readonly options: { flushMs: number; maxPendingBytes: number; logger: Logger; metrics: CollabMetrics; maxBatch?: number },
+    private readonly options: UpdateWriterOptions,
   ) {
     options.metrics.pendingBytes = () => this.pendingBytes;
+  }
+
+  /**
+   * Moves what a previous run left in the journal to the database (skipping what it had moved
+   * already), empties it, and from now on journals every group commit. Call before any update is
+   * appended.
+   */
+  async useJournal(opened: { journal: UpdateJournal; leftover: JournalSegment[] }): Promise<{ recovered: number; tornBytes: number }> {
+    const { journal, leftover } = opened;
+    let recovered = 0;
+    let tornBytes = 0;
+    if (leftover.length > 0) {
+      const marks = await this.store.journalMarks();
+      for (const segment of leftover) {
+        tornBytes += segment.tornBytes;
+        const byTenant = new Map<string, Map<string, LoggedUpdate[]>>();
+        for (const r of segment.records) {
+          if ((marks.get(r.tenantId) ?? 0) >= segment.id) continue;
+          const docs = byTenant.get(r.tenantId) ?? new Map<string, LoggedUpdate[]>();
+          byTenant.set(r.tenantId, docs);
+          const list = docs.get(r.docId) ?? [];
+          docs.set(r.docId, list);
+          list.push({ update: r.update, author: r.author, at: new Date(r.at) });
+        }
+        for (const [tenantId, docs] of byTenant) {
+          const batches = [...docs].map(([docId, updates]) => ({ docId, updates }));
+          await this.store.append(tenantId, batches, segment.id);
+          recovered += batches.reduce((n, b) => n + b.updates.length, 0);
+        }
+      }
+      await journal.release(leftover.at(-1)!.id);
+    }
+    // Empty, so the marks of the segments just moved can go: new segments start afresh.
+    await this.store.clearJournalMarks();
+    this.journal = journal;
+    return { recovered, tornBytes };
+  }
+
+  /** Whether group commits go to the journal (and the database in bulk). */
+  get journaling(): boolean {
+    return this.journal !== null;
   }
 
   hasRoom(bytes: number): boolean {
@@ -43,14 +112,15 @@ export class UpdateWriter {
   append(key: string, tenantId: string, docId: string, update: LoggedUpdate, onPersisted: DocQueue['onPersisted']): void {
     let queue = this.queues.get(key);
     if (!queue) {
-      queue = { tenantId, docId, updates: [], onPersisted };
+      queue = { tenantId, docId, updates: [], journaled: 0, onPersisted };
       this.queues.set(key, queue);
     }
     queue.updates.push(update);
     this.pendingBytes += update.update.byteLength;
-    // A full batch goes at once: at high rates commits come more often instead of growing, so no
-    // single commit holds the storage thread (and a core) for long.
-    if (++this.pendingCount >= this.maxBatch && this.timer && !this.flushing && this.failures === 0) {
+    if (this.unstored++ === 0) this.oldestUnstoredAt = Date.now();
+    // Without a journal a full batch goes at once: at high rates commits come more often instead of
+    // growing, so no single commit holds the storage thread (and a core) for long.
+    if (++this.pendingCount >= this.maxBatch && !this.journal && this.timer && !this.flushing && this.failures === 0) {
       clearTimeout(this.timer);
       this.timer = null;
       this.schedule(0);
@@ -61,20 +131,14 @@ export class UpdateWriter {
     return this.options.maxBatch ?? 500;
   }
 
-  /** Whether `key` has updates not yet in storage. */
+  /** Whether `key` has updates not yet in the database. */
   isPending(key: string): boolean {
     return (this.queues.get(key)?.updates.length ?? 0) > 0;
   }
 
-  /** Writes everything queued now; rejects when storage failed (the updates stay queued). */
+  /** Writes everything queued to the database now; rejects when storage failed (the updates stay queued). */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.queues.size === 0) return;
-    this.pendingCount = 0;
-    this.flushing = this.writeAll().finally(() => {
-      this.flushing = null;
-    });
-    await this.flushing;
+    await this.serial(() => this.storeAll());
   }
 
   /** Keeps flushing until the queue is empty or the deadline passes; true when all was written. */
@@ -88,18 +152,34 @@ export class UpdateWriter {
         await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
       }
     }
-    return this.queues.size === 0;
+    while (this.flushing) await this.flushing.catch(() => undefined);
+    const written = this.queues.size === 0;
+    if (this.journal) {
+      const last = await this.journal.rotate();
+      if (written) await this.journal.release(last);
+    }
+    return written;
+  }
+
+  /** Runs `write` after the write in progress, if any. */
+  private async serial(write: () => Promise<void>): Promise<void> {
+    while (this.flushing) await this.flushing.catch(() => undefined);
+    if (this.queues.size === 0) return;
+    this.flushing = write().finally(() => {
+      this.flushing = null;
+    });
+    await this.flushing;
   }
 
   private schedule(delay = this.options.flushMs): void {
     if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.flush().then(
+      this.serial(() => this.commit()).then(
         () => {
           if (this.failures > 0) this.options.logger.info({ failures: this.failures }, 'update log writable again');
           this.failures = 0;
-          if (this.queues.size > 0) this.schedule(this.pendingCount >= this.maxBatch ? 0 : this.options.flushMs);
+          if (this.queues.size > 0) this.schedule(!this.journal && this.pendingCount >= this.maxBatch ? 0 : this.options.flushMs);
         },
         (error: unknown) => {
           this.failures++;
@@ -114,30 +194,91 @@ export class UpdateWriter {
     }, delay);
   }
 
-  /** One transaction per tenant with everything queued for its documents. */
-  private async writeAll(): Promise<void> {
+  /** One group commit: to the journal, and to the database when the move is due (always without a journal). */
+  private async commit(): Promise<void> {
+    const journal = this.journal;
+    if (journal) {
+      const due =
+        this.stopped ||
+        this.unstored >= (this.options.maxStoreBatch ?? 5000) ||
+        Date.now() - this.oldestUnstoredAt >= (this.options.storeMs ?? 1000) - this.options.flushMs / 2;
+      if (!due) {
+        try {
+          await this.journalAll(journal);
+          return;
+        } catch (error) {
+          // The database is the way left to keep them: a failed journal moves everything at once.
+          this.options.metrics.storeFailures.inc();
+          this.options.logger.error({ err: error }, 'update journal write failed; writing to the database directly');
+        }
+      }
+    }
+    await this.storeAll();
+  }
+
+  /** Appends every update not yet journaled as one frame, synced. */
+  private async journalAll(journal: UpdateJournal): Promise<void> {
+    const taken: [DocQueue, number][] = [];
+    const groups: JournalGroup[] = [];
+    let count = 0;
+    for (const queue of this.queues.values()) {
+      const end = queue.updates.length;
+      if (end <= queue.journaled) continue;
+      groups.push({ tenantId: queue.tenantId, docId: queue.docId, updates: queue.updates.slice(queue.journaled, end) });
+      taken.push([queue, end]);
+      count += end - queue.journaled;
+    }
+    this.pendingCount = 0;
+    if (count === 0) return;
+    await journal.append(groups);
+    for (const [queue, end] of taken) queue.journaled = Math.max(queue.journaled, end);
+    this.options.metrics.journaledUpdates.inc(count);
+  }
+
+  /**
+   * Everything queued to the database, one statement per tenant. A tenant whose write fails keeps
+   * its updates queued without holding back the others; the first failure is rethrown at the end.
+   */
+  private async storeAll(): Promise<void> {
     const started = process.hrtime.bigint();
+    // Every update queued now is in a journal segment at or below `segment`, or in none.
+    const segment = this.journal ? await this.journal.rotate() : null;
+    this.pendingCount = 0;
     const byTenant = new Map<string, [string, DocQueue, LoggedUpdate[]][]>();
     for (const [key, queue] of this.queues) {
       const group = byTenant.get(queue.tenantId) ?? [];
       group.push([key, queue, queue.updates.slice()]);
       byTenant.set(queue.tenantId, group);
     }
+    let failure: unknown = null;
     for (const [tenantId, group] of byTenant) {
-      const lastIds = await this.store.append(
-        tenantId,
-        group.map(([, queue, batch]) => ({ docId: queue.docId, updates: batch })),
-      );
+      let lastIds: Map<string, string>;
+      try {
+        lastIds = await this.store.append(
+          tenantId,
+          group.map(([, queue, batch]) => ({ docId: queue.docId, updates: batch })),
+          segment,
+        );
+      } catch (error) {
+        failure ??= error;
+        continue;
+      }
       for (const [key, queue, batch] of group) {
         // Updates appended while the write ran stay for the next round.
         queue.updates.splice(0, batch.length);
+        queue.journaled = Math.max(0, queue.journaled - batch.length);
         if (queue.updates.length === 0) this.queues.delete(key);
         this.pendingBytes -= batch.reduce((n, u) => n + u.update.byteLength, 0);
+        this.unstored -= batch.length;
         this.options.metrics.storedUpdates.inc(batch.length);
         const lastId = lastIds.get(queue.docId);
         if (lastId) queue.onPersisted(lastId, batch.length);
       }
     }
+    this.oldestUnstoredAt = this.unstored > 0 ? Date.now() : 0;
     this.options.metrics.flushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (failure) throw failure;
+    // What is still queued arrived during the write, after the rotation: segments up to `segment` are all stored.
+    if (this.journal && segment) await this.journal.release(segment);
   }
 }

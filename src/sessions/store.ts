@@ -21,7 +21,11 @@ export class SessionTransferError extends Error {
 const INSERT_CHUNK = 500;
 
 export class SessionBundles {
-  constructor(private readonly storage: Storage) {}
+  constructor(
+    private readonly storage: Storage,
+    /** Brings the session's accepted updates into the log before an export reads it (see `CollabService.persisted`). */
+    private readonly beforeRead: (tenantId: string, id: string) => Promise<void> = async () => undefined,
+  ) {}
 
   /** Which of `ids` the tenant already holds as sessions. */
   async existing(tenantId: string, ids: readonly string[]): Promise<Set<string>> {
@@ -32,6 +36,7 @@ export class SessionBundles {
 
   /** The session's bundle, or a 404 error when the tenant has no such session. */
   async export(tenantId: string, id: string, now = Date.now()): Promise<SessionBundle> {
+    await this.beforeRead(tenantId, id);
     return this.storage.withTenant(tenantId, async (trx) => {
       const doc = await trx.selectFrom('documents').select(['created_at']).where('id', '=', id).executeTakeFirst();
       if (!doc) throw new SessionTransferError(`session ${id} not found`, 404);

@@ -35,6 +35,12 @@ export interface DocumentUpdatesTable {
   update: Uint8Array;
 }
 
+/** Per tenant, the newest update journal segment whose updates are all in the log (migration 0010). */
+export interface UpdateJournalMarksTable {
+  tenant_id: string;
+  segment: string;
+}
+
 export interface DocumentSnapshotsTable {
   tenant_id: string;
   doc_id: string;
@@ -356,6 +362,7 @@ export interface Database {
   documents: DocumentsTable;
   document_updates: DocumentUpdatesTable;
   document_snapshots: DocumentSnapshotsTable;
+  update_journal_marks: UpdateJournalMarksTable;
   replay_checkpoints: ReplayCheckpointsTable;
   media_outputs: MediaOutputsTable;
   rec_items: RecItemsTable;

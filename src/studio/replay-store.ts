@@ -59,6 +59,8 @@ export class ReplayStore {
     private readonly storage: Storage,
     private readonly checkpointEvery = 1000,
     private readonly onBackgroundError: (error: unknown) => void = () => undefined,
+    /** Brings the document's accepted updates into the log before it is read (see `CollabService.persisted`). */
+    private readonly beforeRead: (tenantId: string, docId: string) => Promise<void> = async () => undefined,
   ) {}
 
   /**
@@ -79,6 +81,7 @@ export class ReplayStore {
 
   /** The session's timeline, or null when it has never been stored. */
   async history(tenantId: string, docId: string): Promise<SessionHistory | null> {
+    await this.beforeRead(tenantId, docId);
     return this.storage.withTenant(tenantId, async (trx) => {
       const exists = await trx.selectFrom('documents').select('id').where('id', '=', docId).executeTakeFirst();
       if (!exists) return null;
@@ -105,6 +108,7 @@ export class ReplayStore {
 
   /** The last logged update accepted at or before `at` (Unix ms): where "the document at `at`" ends. */
   async lastUpdateAt(tenantId: string, docId: string, at: number): Promise<{ id: string; at: number } | null> {
+    await this.beforeRead(tenantId, docId);
     const target = await this.storage.withTenant(tenantId, (trx) =>
       trx
         .selectFrom('document_updates')
@@ -144,6 +148,7 @@ export class ReplayStore {
 
   /** At most `limit` logged updates after `afterId` (from the start when null), up to `uptoId`, in log order. */
   async updatesAfter(tenantId: string, docId: string, afterId: string | null, limit: number, uptoId?: string): Promise<LoggedUpdateRow[]> {
+    if (afterId === null) await this.beforeRead(tenantId, docId);
     const rows = await this.storage.withTenant(tenantId, (trx) => {
       let query = trx.selectFrom('document_updates').select(['id', 'at', 'author', 'update']).where('doc_id', '=', docId);
       if (afterId !== null) query = query.where('id', '>', afterId);

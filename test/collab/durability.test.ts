@@ -81,6 +81,42 @@ describe('durability on the embedded default', () => {
   });
 });
 
+describe('snapshots', () => {
+  it('are written one document at a time when many fill up together, and each covers its log', { timeout: 30_000 }, async () => {
+    const server = await startTestServer({ 'collab-snapshot-every': '10' });
+    try {
+      const store = server.veza.collab.store;
+      const realSnapshot = store.snapshot.bind(store);
+      let running = 0;
+      let most = 0;
+      const written: string[] = [];
+      store.snapshot = async (tenantId, docId, uptoId, state, updates) => {
+        most = Math.max(most, ++running);
+        try {
+          await realSnapshot(tenantId, docId, uptoId, state, updates);
+          written.push(docId);
+        } finally {
+          running--;
+        }
+      };
+      const docs = Array.from({ length: 12 }, (_, i) => `band-${i}`);
+      const tok = await server.veza.auth.sign({ sub: 'alice', docs: Object.fromEntries(docs.map((d) => [d, 'editor'])) });
+      const clients = await Promise.all(docs.map((d) => connectClient(server.url, d, tok)));
+      // Every document reaches the snapshot threshold in the same group commit.
+      for (const c of clients) for (let i = 0; i < 10; i++) c.doc.getArray<number>('notes').push([i]);
+      await waitFor(() => written.length === docs.length, 'a snapshot of every document', 20_000);
+      expect(most).toBe(1);
+      expect([...written].sort()).toEqual([...docs].sort());
+      const stored = await server.veza.storage.withTenant('default', (trx) => trx.selectFrom('document_snapshots').select(['doc_id', 'updates']).execute());
+      expect(stored).toHaveLength(docs.length);
+      expect(stored.every((s) => s.updates === 10)).toBe(true);
+      clients.forEach((c) => c.destroy());
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe.skipIf(!hasPostgres)('kill -9 on PostgreSQL', () => {
   it('ends with every edit any client made in storage after a restart and reconnect', { timeout: 90_000 }, async () => {
     const db = await createTestDatabase();

@@ -26,6 +26,7 @@ function makeRoom(published: Uint8Array[]): Room {
     onCorrupt: () => undefined,
     maxDocBytes: 1 << 20,
     snapshotEvery: 1000,
+    snapshotDue: () => undefined,
     changed: () => undefined,
     cluster: null,
     sent: () => undefined,

@@ -8,6 +8,7 @@ import * as recommendations from './0006_recommendations.js';
 import * as insights from './0007_insights.js';
 import * as gamification from './0008_gamification.js';
 import * as updateLogAppend from './0009_update_log_append.js';
+import * as updateJournal from './0010_update_journal.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0007_insights': insights,
   '0008_gamification': gamification,
   '0009_update_log_append': updateLogAppend,
+  '0010_update_journal': updateJournal,
 };
 
 export const migrationProvider: MigrationProvider = {
