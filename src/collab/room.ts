@@ -370,7 +370,7 @@ export class Room implements ClusterRoom {
   };
 
   /** Whether enough updates were logged since the last snapshot to write a new one. */
-  get snapshotDue(): boolean {
+  get needsSnapshot(): boolean {
     return !this.destroyed && this.sinceSnapshot >= this.deps.snapshotEvery;
   }
 

@@ -335,7 +335,7 @@ export class CollabService {
       this.snapshotQueue.delete(room);
       if (this.snapshotQueue.size > 0) setImmediate(this.nextSnapshot);
     };
-    if (!room.snapshotDue) return done();
+    if (!room.needsSnapshot) return done();
     room.snapshot().then(done, (error: unknown) => {
       this.deps.logger.warn({ err: error, doc: room.key }, 'snapshot failed; will retry');
       done();
