@@ -82,7 +82,7 @@ export class CollabService {
     this.registerRoute();
   }
 
-  /** Joins the other nodes through Redis, when configured. */
+  /** Moves what the update journal holds into the log (embedded database), and joins the other nodes through Redis when configured. */
   async start(): Promise<this> {
     const { config, logger, storage } = this.deps;
     // On the embedded database the journal takes the group commits (see `UpdateJournal`); what a
