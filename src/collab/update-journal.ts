@@ -37,7 +37,6 @@ export class UpdateJournal {
   private lastId = 0;
   /** Segments not yet known to be in the database, oldest first. */
   private readonly segments: number[] = [];
-  private bytesWritten = 0;
 
   private constructor(readonly dir: string) {}
 
@@ -58,16 +57,6 @@ export class UpdateJournal {
     return { journal, leftover };
   }
 
-  /** Bytes appended since the journal was opened. */
-  get written(): number {
-    return this.bytesWritten;
-  }
-
-  /** Segments on disk that are not known to be in the database. */
-  get pendingSegments(): number {
-    return this.segments.length;
-  }
-
   /** Appends the updates as one frame of the current segment and waits until they are on disk. */
   async append(groups: readonly JournalGroup[]): Promise<void> {
     if (groups.length === 0) return;
@@ -82,7 +71,6 @@ export class UpdateJournal {
     }
     await this.current.file.write(frame);
     await this.current.file.datasync();
-    this.bytesWritten += frame.byteLength;
   }
 
   /**
@@ -108,10 +96,6 @@ export class UpdateJournal {
       this.segments.shift();
     }
     await this.syncDir();
-  }
-
-  async close(): Promise<void> {
-    await this.rotate();
   }
 
   private file(id: number): string {
