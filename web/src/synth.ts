@@ -14,6 +14,11 @@ import type { StudioDoc, Track } from '../../src/studio/model.js';
 
 const LOOKAHEAD_MS = 150;
 const TICK_MS = 40;
+/**
+ * How far back the first tick of a playback reaches, ms: a busy page (or a slow audio start) may run
+ * that tick late, and the notes of a playback's first moments are played a moment late rather than lost.
+ */
+const LATE_START_MS = 1000;
 /** How long a replaced instrument (or the metronome's) lives on for its last notes to ring out, s. */
 const RING_OUT_S = 2;
 /** Stopping, or a track going away, fades out over this long, s, rather than cutting the sound mid-wave. */
@@ -376,9 +381,9 @@ export class Player {
     const tracks = this.studio.tracks();
     this.syncTracks(tracks, at(Math.max(this.scheduledTo, rawNow)));
     if (!this.metronome) this.dropClick(RING_OUT_S);
-    // A playback just started also plays the notes on its first beat, a moment late, rather than
-    // dropping those that fell before this first tick.
-    const from = this.scheduledTo >= 0 ? Math.max(this.scheduledTo, rawNow) : Math.max(transport.stoppedAtBeat, rawNow - LOOKAHEAD_MS / msPerBeat);
+    // A playback just started also plays the notes since its start, a moment late, rather than
+    // dropping those that fell before this first tick; one joined later starts about now.
+    const from = this.scheduledTo >= 0 ? Math.max(this.scheduledTo, rawNow) : Math.max(transport.stoppedAtBeat, rawNow - LATE_START_MS / msPerBeat);
     const to = rawBeatAt(transport, now + LOOKAHEAD_MS);
     if (to <= from) return;
     this.scheduledTo = to;
