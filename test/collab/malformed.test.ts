@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { DocumentStore } from '../../src/collab/document-store.js';
 import { updateMessage } from '../../src/collab/protocol.js';
+import { seededRandom } from '../../src/recommendations/random.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectClient } from '../helpers/yjs.js';
@@ -67,18 +68,6 @@ describe('one malformed frame', () => {
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 10_000);
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded generator of numbers in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe(`${FRAMES} fuzzed frames (FUZZ_SEED=${SEED})`, () => {
   it('never crash the server nor change what honest clients agreed on', { timeout: 300_000 }, async () => {
     const tok = await server.veza.auth.sign({ sub: 'honest', docs: { fuzzed: 'editor' } });
@@ -92,7 +81,7 @@ describe(`${FRAMES} fuzzed frames (FUZZ_SEED=${SEED})`, () => {
     source.on('update', (u: Uint8Array) => samples.push(u));
     for (let i = 0; i < 50; i++) source.getText('scratch').insert(0, `x${i}`);
 
-    const random = seeded(SEED);
+    const random = seededRandom(SEED);
     const randomBytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
     const mutate = (bytes: Uint8Array): Buffer => {
       const out = Buffer.from(bytes);
