@@ -14,8 +14,9 @@ import { Outbox } from './outbox.js';
 const SWEEP_EVERY_MS = 15_000;
 /**
  * Events gather this long (a leaderboard feed pushes at most every 200 ms, the creator dashboards
- * every 250): a batch's five statements are paid four times a second at most, whatever the rate
- * of plays (on the embedded database a statement costs about a millisecond of the storage thread).
+ * every 250): a tenant's batch of five statements is paid four times a second at most until its
+ * batches fill (MAX_BATCH); on the embedded database a statement costs about a millisecond of the
+ * storage thread.
  */
 const BATCH_MS = 250;
 const MAX_BATCH = 200;

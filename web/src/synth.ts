@@ -382,7 +382,8 @@ export class Player {
     this.syncTracks(tracks, at(Math.max(this.scheduledTo, rawNow)));
     if (!this.metronome) this.dropClick(RING_OUT_S);
     // A playback just started also plays the notes since its start, a moment late, rather than
-    // dropping those that fell before this first tick; one joined later starts about now.
+    // dropping those that fell before this first tick; one joined more than LATE_START_MS after its
+    // start begins about now.
     const from = this.scheduledTo >= 0 ? Math.max(this.scheduledTo, rawNow) : Math.max(transport.stoppedAtBeat, rawNow - LATE_START_MS / msPerBeat);
     const to = rawBeatAt(transport, now + LOOKAHEAD_MS);
     if (to <= from) return;
