@@ -10,6 +10,14 @@ interface Pending<T> {
   waiters: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
+/**
+ * How long the side modules gather events before writing them: a batch's statements and its
+ * transaction are paid once a second per tenant at most, whatever the rate of events, so the work
+ * the modules cause on the storage thread (shared with the update log) stays small and flat. What a
+ * user sees move (a creator dashboard, a leaderboard, an achievement) moves within about a second.
+ */
+export const SIDE_MODULE_BATCH_MS = 1000;
+
 export class TenantBatches<T> {
   private pending = new Map<string, Pending<T>>();
   private size = 0;

@@ -3,7 +3,7 @@
 // outbox, and the leaderboard moves go to the main thread, whose store serves and pushes them.
 // Events are gathered for a moment and applied in one transaction per tenant and batch; should a
 // batch fail, its events are applied one by one, so one bad event does not take others with it.
-import { TenantBatches } from '../consumers/batches.js';
+import { SIDE_MODULE_BATCH_MS, TenantBatches } from '../consumers/batches.js';
 import type { ConsumerModule } from '../consumers/contract.js';
 import type { VezaEvent } from '../events/catalog.js';
 import { GamificationEngine } from './engine.js';
@@ -12,13 +12,6 @@ import { Outbox } from './outbox.js';
 
 /** How often the outbox is swept for what a crash left unpublished. */
 const SWEEP_EVERY_MS = 15_000;
-/**
- * Events gather this long (a leaderboard feed pushes at most every 200 ms, the creator dashboards
- * every 250): a tenant's batch of five statements is paid four times a second at most until its
- * batches fill (MAX_BATCH); on the embedded database a statement costs about a millisecond of the
- * storage thread.
- */
-const BATCH_MS = 250;
 const MAX_BATCH = 200;
 
 export class EngineBatcher {
@@ -28,7 +21,7 @@ export class EngineBatcher {
     private readonly engine: GamificationEngine,
     private readonly applyBoards: (updates: LeaderboardUpdate[]) => Promise<void>,
   ) {
-    this.batches = new TenantBatches((tenantId, events) => this.apply(tenantId, events), { flushMs: BATCH_MS, maxBatch: MAX_BATCH });
+    this.batches = new TenantBatches((tenantId, events) => this.apply(tenantId, events), { flushMs: SIDE_MODULE_BATCH_MS, maxBatch: MAX_BATCH });
   }
 
   /** Resolves once the event is applied and its leaderboard moves are handed over. */

@@ -10,7 +10,8 @@ import { buildDataset, evaluateChurn, extractFeatures, FEATURE_NAMES, LogisticRe
 import { InsightsError } from './errors.js';
 import type { WeeklyReport } from './report.js';
 import { dayNumber } from './listening.js';
-import { DASHBOARD_PUSH_MS, LiveDashboards } from './live.js';
+import { SIDE_MODULE_BATCH_MS } from '../consumers/batches.js';
+import { LiveDashboards } from './live.js';
 import { InsightsQueries } from './queries.js';
 import { INSIGHT_TYPES, InsightsWriter } from './writer.js';
 
@@ -65,9 +66,8 @@ export class InsightsService {
       atRiskAlertShare: AT_RISK_ALERT_SHARE,
     });
     this.live = new LiveDashboards(deps.storage);
-    // Events gather for as long as a dashboard waits between two updates anyway: a batch's
-    // statements (profiles, six rollups, the transaction) are then paid four times a second at most.
-    this.writer = new InsightsWriter(deps.storage, { flushMs: DASHBOARD_PUSH_MS, onStored: deps.onStored ?? ((events) => this.observe(events)) });
+    // A batch's statements (profiles, six rollups, the transaction) are paid once a second at most.
+    this.writer = new InsightsWriter(deps.storage, { flushMs: SIDE_MODULE_BATCH_MS, onStored: deps.onStored ?? ((events) => this.observe(events)) });
   }
 
   /** Stored events move the open dashboards. */

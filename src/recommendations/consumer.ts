@@ -4,7 +4,7 @@
 // the largest cost of a busy server's consumers). An event's promise settles when its batch is
 // stored, so the bus acknowledges it only then.
 import type { EventType, VezaEvent } from '../events/catalog.js';
-import { TenantBatches } from '../consumers/batches.js';
+import { SIDE_MODULE_BATCH_MS, TenantBatches } from '../consumers/batches.js';
 import type { ConsumerModule } from '../consumers/contract.js';
 import { signalFromEvent, type Interaction } from './signals.js';
 import { RecommendationStore } from './store.js';
@@ -35,7 +35,7 @@ export class SignalWriter {
     private readonly store: RecommendationStore,
     options: { flushMs?: number; maxBatch?: number } = {},
   ) {
-    this.batches = new TenantBatches((tenantId, signals) => this.write(tenantId, signals), { flushMs: options.flushMs ?? 500, maxBatch: options.maxBatch ?? 1000 });
+    this.batches = new TenantBatches((tenantId, signals) => this.write(tenantId, signals), { flushMs: options.flushMs ?? SIDE_MODULE_BATCH_MS, maxBatch: options.maxBatch ?? 1000 });
   }
 
   /** Applies one event; resolves once what it changed is stored. */

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { Authenticator, canWrite, roleFor } from '../../src/server/auth.js';
 import { tempDir } from '../helpers/services.js';
 
@@ -96,6 +96,47 @@ describe('token validation (tokens made by jose, an independent implementation, 
     const escalated = `${header}.${b64({ sub: 'bob', aud: 'veza', exp, docs: { '*': 'owner' } })}.${signature}`;
     expect(() => verifier.verify(escalated)).toThrow(/signature/);
     expect(() => verifier.verify(`${header}.${payload}.${signature.slice(0, -4)}`)).toThrow(/signature/);
+  });
+});
+
+describe('a token presented again', () => {
+  afterEach(() => vi.useRealTimers());
+  const key = new TextEncoder().encode(secret);
+
+  it('expires on time and becomes valid at nbf although it verified before', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = new Date('2026-06-01T12:00:00Z');
+    vi.setSystemTime(start);
+    const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
+    const now = Math.floor(start.getTime() / 1000);
+    const shortLived = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setExpirationTime(now + 10).sign(key);
+    expect(auth.verify(shortLived).userId).toBe('bob');
+    vi.setSystemTime(start.getTime() + 9_000);
+    expect(auth.verify(shortLived).userId).toBe('bob');
+    vi.setSystemTime(start.getTime() + 10_000);
+    expect(() => auth.verify(shortLived)).toThrow(/token expired/);
+
+    vi.setSystemTime(start);
+    const later = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('carol').setNotBefore(now + 5).setExpirationTime(now + 60).sign(key);
+    expect(() => auth.verify(later)).toThrow(/claim nbf/);
+    vi.setSystemTime(start.getTime() + 5_000);
+    expect(auth.verify(later).userId).toBe('carol');
+    vi.setSystemTime(start.getTime() - 1_000); // a clock stepped back: not yet valid again
+    expect(() => auth.verify(later)).toThrow(/claim nbf/);
+  });
+
+  it('gives each holder the same unchangeable principal, and never lends it to an altered token', async () => {
+    const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
+    const token = await auth.sign({ sub: 'bob', docs: { song: 'viewer' } });
+    const first = auth.verify(token);
+    expect(auth.verify(token)).toBe(first);
+    expect(() => {
+      (first.docs as Record<string, string>).song = 'owner';
+    }).toThrow(TypeError);
+    expect(auth.verify(token).docs).toEqual({ song: 'viewer' });
+    const [header, , signature] = token.split('.') as [string, string, string];
+    const escalated = `${header}.${Buffer.from(JSON.stringify({ sub: 'bob', docs: { song: 'owner' }, exp: Math.floor(Date.now() / 1000) + 60 })).toString('base64url')}.${signature}`;
+    expect(() => auth.verify(escalated)).toThrow(/signature/);
   });
 });
 
