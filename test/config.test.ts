@@ -66,10 +66,10 @@ describe('loadConfig', () => {
     expect(new Set(flags).size).toBe(flags.length);
   });
 
-  it('is documented in the README, one row per setting', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  it('is documented in docs/configuration.md, one row per setting', () => {
+    const page = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
     for (const s of Object.values(settings)) {
-      expect(readme, s.env).toMatch(new RegExp(`^\\| \`${s.env}\` \\| \`--${s.flag}\` \\|`, 'm'));
+      expect(page, s.env).toMatch(new RegExp(`^\\| \`${s.env}\` \\| \`--${s.flag}\` \\|`, 'm'));
     }
   });
 });
