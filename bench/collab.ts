@@ -6,7 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DELIVERED_MIN, GENERATOR_BUSY, OTHER_BUSY, P99_LIMIT_MS, measureIdleMemory, probe, runStep, type IdleMemory, type StepResult } from './lib/load.js';
-import { gitDescribe, referenceNames, serverNames, startServer, startSideEvents, type ServerName } from './lib/servers.js';
+import { gitDescribe, referenceNames, serverNames, startServer, startSideEvents, startSideEventsSink, type ServerName } from './lib/servers.js';
 
 const USAGE = `bench/collab.ts: propagation latency, delivery, server CPU and idle memory per collaboration server
 
@@ -19,6 +19,8 @@ const USAGE = `bench/collab.ts: propagation latency, delivery, server CPU and id
   --quick          10 docs × 5 clients, rates 500,1000, 2 s, 200 idle: a smoke test
   --side-events N  veza only: N plays and likes per second POSTed to its API during the run, for the
                    side modules' consumers (insights, gamification, recommendations) to work meanwhile
+  --side-events-sink  with --side-events, any server: the same load sent to a process that answers
+                   202 and does nothing else (the control: what sending it costs the machine)
   --guard X        exit 1 when veza's CPU per update per observer passes X times uws-floor's at any
                    rate of the run (a ratio measured in the same run, so a slower machine passes too;
                    a rate over the limit is measured once more and the lower figure kept)
@@ -36,6 +38,7 @@ interface Options {
   retries: number;
   guard: number | null;
   sideEvents: number;
+  sideEventsSink: boolean;
 }
 
 interface ServerReport {
@@ -54,7 +57,7 @@ function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: Object.fromEntries(
-      [...['servers', 'docs', 'clients', 'rates', 'seconds', 'warmup', 'drain', 'idle', 'retries', 'guard', 'side-events'].map((k) => [k, { type: 'string' }]), ['quick', { type: 'boolean' }], ['help', { type: 'boolean' }]],
+      [...['servers', 'docs', 'clients', 'rates', 'seconds', 'warmup', 'drain', 'idle', 'retries', 'guard', 'side-events'].map((k) => [k, { type: 'string' }]), ['quick', { type: 'boolean' }], ['side-events-sink', { type: 'boolean' }], ['help', { type: 'boolean' }]],
     ) as Record<string, { type: 'string' | 'boolean' }>,
   });
   if (values.help) {
@@ -87,6 +90,7 @@ function parseOptions(argv: string[]): Options {
     retries: Math.floor(num('retries', 2, 0)),
     guard: values.guard === undefined ? null : num('guard', 0, 1),
     sideEvents: num('side-events', 0, 0),
+    sideEventsSink: values['side-events-sink'] === true,
   };
 }
 
@@ -153,8 +157,9 @@ async function benchServer(name: ServerName, options: Options): Promise<ServerRe
       report.idleMemory = await measureIdleMemory(server, options.idle, options.docs, log);
       log(`idle: ${options.idle} connections, ${fmt(report.idleMemory.bytesPerConnection / 1024, 2)} KiB RSS each`);
     }
-    const stopSideEvents = name === 'veza' && options.sideEvents > 0 ? await startSideEvents(server, options.sideEvents) : null;
-    if (stopSideEvents) log(`side modules: ${options.sideEvents} plays and likes per second to /api/v1/events during the run`);
+    const stopSideEvents =
+      options.sideEvents <= 0 ? null : options.sideEventsSink ? await startSideEventsSink(options.sideEvents) : name === 'veza' ? await startSideEvents(server, options.sideEvents) : null;
+    if (stopSideEvents) log(`side modules: ${options.sideEvents} plays and likes per second to ${options.sideEventsSink ? 'a sink that only answers' : '/api/v1/events'} during the run`);
     log(tableHeader);
     for (const rate of options.rates) {
       try {

@@ -195,7 +195,27 @@ export async function startSideEvents(server: RunningServer, rate: number): Prom
   const put = await fetch(`${server.httpUrl}/api/v1/gamification/rules/bench-listener`, { method: 'PUT', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(rule) });
   if (put.status !== 201 && put.status !== 200) throw new Error(`could not define the bench rule: ${put.status} ${await put.text()}`);
   const listeners = await Promise.all(['ann', 'bo', 'cy', 'di'].map((sub) => server.token!(['--sub', `bench-${sub}`])));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events.ts', server.httpUrl, String(rate), ...listeners], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  return sendSideEvents(server.httpUrl, rate, listeners, []);
+}
+
+/**
+ * The control for `--side-events` (`--side-events-sink`): the same process sending the same load to
+ * bench/lib/side-events-sink.ts, a process that answers 202 and does nothing else, while any server
+ * runs the steps.
+ */
+export async function startSideEventsSink(rate: number): Promise<() => Promise<string>> {
+  const sink = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events-sink.ts'], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const killSink = () => sink.kill('SIGKILL');
+  live.add(killSink);
+  const port = await new Promise<string>((resolve, reject) => {
+    sink.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    sink.once('exit', () => reject(new Error('the side-events sink did not start')));
+  });
+  return sendSideEvents(`http://127.0.0.1:${port}`, rate, ['sink-a', 'sink-b'], [killSink]);
+}
+
+async function sendSideEvents(baseUrl: string, rate: number, tokens: string[], alsoStop: (() => void)[]): Promise<() => Promise<string>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events.ts', baseUrl, String(rate), ...tokens], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const kill = () => child.kill('SIGKILL');
@@ -205,6 +225,10 @@ export async function startSideEvents(server: RunningServer, rate: number): Prom
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
+    for (const stop of alsoStop) {
+      live.delete(stop);
+      stop();
+    }
     return out.trim();
   };
 }
