@@ -13,7 +13,7 @@ import { createEvent, type VezaEvent } from '../src/events/catalog.js';
 import { parsePeriod } from '../src/insights/routes.js';
 import { InsightsQueries } from '../src/insights/queries.js';
 import { InsightsWriter } from '../src/insights/writer.js';
-import { seededRandom } from '../src/recommendations/random.js';
+import { seededRandom } from '../src/shared/random.js';
 import { RecommendationStore } from '../src/recommendations/store.js';
 import { Storage } from '../src/storage/database.js';
 import { gitDescribe } from './lib/servers.js';

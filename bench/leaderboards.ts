@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { createLeaderboards, periodKey, PERIODS, type BoardRef, type LeaderboardStore, type LeaderboardUpdate } from '../src/gamification/leaderboards.js';
-import { seededRandom } from '../src/recommendations/random.js';
+import { seededRandom } from '../src/shared/random.js';
 import { gitDescribe } from './lib/servers.js';
 import { percentile } from './lib/stats.js';
 

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
 import { buildScoringModel, EXCLUDED, OnnxScorer } from '../src/recommendations/onnx-model.js';
-import { seededRandom } from '../src/recommendations/random.js';
+import { seededRandom } from '../src/shared/random.js';
 import { RecommendationStore } from '../src/recommendations/store.js';
 import { topK } from '../src/recommendations/topk.js';
 import { Authenticator } from '../src/server/auth.js';

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import ToneMidi from '@tonejs/midi';
 import * as Y from 'yjs';
-import { seededRandom } from '../src/recommendations/random.js';
+import { seededRandom } from '../src/shared/random.js';
 import { decodeBundle, encodeBundle, type BundleUpdate } from '../src/sessions/bundle.js';
-import { exportMidi } from '../src/studio/midi.js';
+import { exportMidi } from '../src/studio/midi-export.js';
 import { DEFAULT_PPQ, StudioDoc } from '../src/studio/model.js';
 
 const { Midi } = ToneMidi;

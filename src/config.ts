@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { CONSUMER_NAMES, type ConsumerName } from './consumers/contract.js';
+import { CONSUMER_NAMES, type ConsumerName } from './consumers/names.js';
 
 /** The package's root directory (web/dist and other shipped files are found from here). */
 const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * Every setting the server reads, with its environment variable, CLI flag and default.
- * The README's configuration table is written from this list; keep them together.
+ * The configuration table in docs/configuration.md is written from this list; keep them together.
  */
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);

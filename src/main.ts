@@ -13,7 +13,7 @@ import { MemoryBus } from './events/memory-bus.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
 import { createLogger, type Logger } from './log.js';
-import { LiveService } from './media/live.js';
+import { LiveService } from './media/room-events.js';
 import { MediaOutputs } from './media/outputs.js';
 import { MediaPlane } from './media/plane.js';
 import { registerMediaRoutes } from './media/routes.js';

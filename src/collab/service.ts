@@ -12,13 +12,12 @@ import { DocumentStore } from './document-store.js';
 import { ClusterSync } from './cluster.js';
 import { CollabMetrics } from './metrics.js';
 import { ProtocolError, readMessage } from './protocol.js';
+import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { CLOCK_MESSAGE, clockAnswer, preciseNow } from '../studio/clock.js';
 import { Room, type CollabConnection, type CollabSocket } from './room.js';
 import { UpdateJournal } from './update-journal.js';
 import { UpdateWriter } from './update-writer.js';
 
-/** Document ids are one path segment: letters, digits and `._:-`. */
-export const DOC_ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
 const MAX_QUEUED_WHILE_LOADING = 8 << 20;
 /**
  * How often `session.updated` is published for a room being edited (per author, what changed since

@@ -10,10 +10,9 @@ import type { LeaderboardUpdate } from '../gamification/leaderboards.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import type { Link } from './link.js';
+import type { ConsumerName } from './names.js';
 
-/** The consumer modules, in start order. */
-export const CONSUMER_NAMES = ['recommendations', 'insights', 'gamification'] as const;
-export type ConsumerName = (typeof CONSUMER_NAMES)[number];
+export { CONSUMER_NAMES, type ConsumerName } from './names.js';
 
 /** What consumers ask of the main thread. */
 export type HostMethods = {

@@ -3,7 +3,7 @@
 // and a rank or a page costs a search, not a sort (one flat array measured 8k updates/s at 100k
 // members, the blocks 71k). Period boards expire as their Redis keys would. Redeliveries are
 // recognised among the last 500,000 to 1,000,000 applied updates (Redis: the last 8 days).
-import { boardKey, ChangeListeners, checkBoard, checkCount, compareEntries, LeaderboardError, MAX_PAGE, minuteOf, periodKey, PERIODS, validateUpdates, VALUE_LIMIT, type BoardRef, type Entry, type LeaderboardStore, type LeaderboardUpdate, type Period } from './leaderboards.js';
+import { boardKey, ChangeListeners, checkBoard, checkCount, compareEntries, LeaderboardError, MAX_PAGE, minuteOf, periodKey, PERIODS, validateUpdates, VALUE_LIMIT, type BoardRef, type Entry, type LeaderboardStore, type LeaderboardUpdate, type Period } from './leaderboard-core.js';
 
 interface Row {
   member: string;

@@ -3,7 +3,7 @@
 //   hash        member id → its minute tag (to find the sorted-set member by id)
 // ZRANGE ascending is then best first: lower score = higher value; on equal scores Redis orders by
 // the member bytes, i.e. earlier latest minute, then member id. The score is an integer below 2^31:
-// exact. (Value and minute in one double would not fit past 2027: see leaderboards.ts.)
+// exact. (Value and minute in one double would not fit past 2027: see leaderboard-core.ts.)
 //
 // One Lua script per batch applies it atomically and whole: it skips updates seen before (a key per
 // event, board and member, kept 8 days), adds every delta to the four period boards in a plan, and
@@ -17,7 +17,7 @@
 // Assumes one Redis (not Cluster: a batch touches keys of many boards) that does not evict keys.
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { boardKey, ChangeListeners, checkBoard, checkCount, LeaderboardError, MAX_PAGE, minuteOf, minuteTag, periodKey, PERIODS, validateUpdates, VALUE_LIMIT, type BoardRef, type Entry, type LeaderboardStore, type LeaderboardUpdate, type Period } from './leaderboards.js';
+import { boardKey, ChangeListeners, checkBoard, checkCount, LeaderboardError, MAX_PAGE, minuteOf, minuteTag, periodKey, PERIODS, validateUpdates, VALUE_LIMIT, type BoardRef, type Entry, type LeaderboardStore, type LeaderboardUpdate, type Period } from './leaderboard-core.js';
 
 const SEEN_TTL_S = 8 * 86_400;
 const EXPIRE_S: Record<Exclude<Period, 'all'>, number> = { day: 8 * 86_400, week: 35 * 86_400, month: 397 * 86_400 };

@@ -3,7 +3,7 @@
 // the cost follows the creator's own data and the period, never the size of the platform.
 import { sql } from 'kysely';
 import type { Storage } from '../storage/database.js';
-import type { UserActivity } from './churn.js';
+import type { UserActivity } from './churn-features.js';
 import { BUCKETS, SEGMENTS, type Segment } from './listening.js';
 
 export interface Period {

@@ -6,12 +6,14 @@ import type { VezaEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import { InsightsAlerts } from './alerts.js';
-import { buildDataset, evaluateChurn, extractFeatures, FEATURE_NAMES, LogisticRegression, type UserActivity } from './churn.js';
+import { buildDataset, extractFeatures, FEATURE_NAMES, type UserActivity } from './churn-features.js';
+import { evaluateChurn } from './churn-metrics.js';
+import { LogisticRegression } from './churn-model.js';
 import { InsightsError } from './errors.js';
 import type { WeeklyReport } from './report.js';
 import { dayNumber } from './listening.js';
 import { SIDE_MODULE_BATCH_MS } from '../consumers/batches.js';
-import { LiveDashboards } from './live.js';
+import { LiveDashboards } from './live-dashboards.js';
 import { InsightsQueries } from './queries.js';
 import { INSIGHT_TYPES, InsightsWriter } from './writer.js';
 

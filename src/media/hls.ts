@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { types as ms } from 'mediasoup';
-import type { LiveRoom } from './plane.js';
+import type { LiveRoom } from './live-room.js';
 import { Recording, type RecordingOptions } from './recording.js';
 
 /**

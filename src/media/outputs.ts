@@ -7,7 +7,8 @@ import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import type { MediaOutputsTable } from '../storage/schema.js';
 import { CAMERA_SWITCH, startHls } from './hls.js';
-import type { LiveRoom, MediaPlane, RoomInfo } from './plane.js';
+import type { LiveRoom, RoomInfo } from './live-room.js';
+import type { MediaPlane } from './plane.js';
 import { Recording, type RecordingResult } from './recording.js';
 import type { FfmpegBinary } from './ffmpeg-binary.js';
 

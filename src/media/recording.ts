@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { types as ms } from 'mediasoup';
-import type { LiveRoom } from './plane.js';
+import type { LiveRoom } from './live-room.js';
 import { ffmpegCommand, ffprobeCommand } from './ffmpeg-binary.js';
 
 /** ffmpeg's RTP input (libavformat/rtsp.c) gives up after this long without a packet on any stream. */

@@ -3,9 +3,9 @@ import { canWrite, roleFor, type DocumentRole, type Principal } from '../server/
 import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
 import { fileReply } from '../server/files.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
-import { DOC_ID_PATTERN } from '../collab/service.js';
+import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { OutputError, type MediaOutputs, type OutputKind } from './outputs.js';
-import type { RoomInfo, RoomKind } from './plane.js';
+import type { RoomInfo, RoomKind } from './live-room.js';
 
 const HLS_FILE = /^[A-Za-z0-9_-]{1,100}\.(m3u8|m4s|mp4)$/;
 const HLS_TYPES: Record<string, string> = { m3u8: 'application/vnd.apple.mpegurl', m4s: 'video/iso.segment', mp4: 'video/mp4' };

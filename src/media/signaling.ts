@@ -6,8 +6,9 @@ import type { VezaServer } from '../server/app.js';
 import { canWrite, roleFor, type DocumentRole } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden, HttpError } from '../server/errors.js';
 import type { VezaSocket } from '../server/websocket.js';
-import { DOC_ID_PATTERN } from '../collab/service.js';
-import { isCamera, MAX_CAMERAS, type LivePeer, type LiveRoom, type MediaPlane, type RoomKind } from './plane.js';
+import { DOC_ID_PATTERN } from '../shared/ids.js';
+import { isCamera, MAX_CAMERAS, type LivePeer, type LiveRoom, type RoomKind } from './live-room.js';
+import type { MediaPlane } from './plane.js';
 import type { MediaWorkerBinary } from './worker-binary.js';
 
 /** Per peer, so that one client cannot exhaust a worker's ports or memory. */

@@ -8,7 +8,7 @@
 // value (Takács, Pilászy & Tikk 2011, as the `implicit` library does): the solves need not be
 // exact because the other side moves at the next half-iteration anyway.
 import { RecommendationError, requireFinite, requireInteger } from './errors.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../shared/random.js';
 import { mapValues, transpose, type CsrMatrix } from './sparse.js';
 
 /** How a weight w becomes a confidence: 1 + α·log(1 + w/ε), or 1 + α·w. */

@@ -5,7 +5,7 @@
 // Both are averaged over the users that have held-out items. Items the user has in training are
 // never recommended, so they can be neither hits nor misses.
 import { requireFinite, requireInteger } from './errors.js';
-import { seededRandom, shuffle } from './random.js';
+import { seededRandom, shuffle } from '../shared/random.js';
 import { csrFromTriples, rowIndices, type CsrMatrix } from './sparse.js';
 
 export interface SplitOptions {

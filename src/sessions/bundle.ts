@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as Y from 'yjs';
 import { z } from 'zod';
-import { DOC_ID_PATTERN } from '../collab/service.js';
+import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { TENANT_ID_PATTERN } from '../storage/schema.js';
 import { StudioDoc } from '../studio/model.js';
 

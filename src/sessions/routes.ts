@@ -1,6 +1,6 @@
 // Session bundles over HTTP: a session's bundle for whoever has a role on it, and an import for whoever
 // may own the new session's id.
-import { DOC_ID_PATTERN } from '../collab/service.js';
+import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { roleFor } from '../server/auth.js';
 import { badRequest, forbidden, HttpError } from '../server/errors.js';
 import type { HttpRouter } from '../server/http.js';

@@ -3,7 +3,7 @@
 // refused or failed import leaves nothing behind.
 import * as Y from 'yjs';
 import { bytes, type Storage } from '../storage/database.js';
-import { exportMidi } from '../studio/midi.js';
+import { exportMidi } from '../studio/midi-export.js';
 import { StudioDoc } from '../studio/model.js';
 import type { SessionBundle } from './bundle.js';
 

@@ -6,7 +6,7 @@ import { badRequest, CloseCode, forbidden } from '../server/errors.js';
 import type { VezaServer } from '../server/app.js';
 import type { VezaSocket } from '../server/websocket.js';
 import { syncStep2, updateMessage } from '../collab/protocol.js';
-import { DOC_ID_PATTERN } from '../collab/service.js';
+import { DOC_ID_PATTERN } from '../shared/ids.js';
 import type { LoggedUpdateRow, ReplayStore } from './replay-store.js';
 
 const PAGE = 500;

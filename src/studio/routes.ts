@@ -1,10 +1,12 @@
 import type { CollabService } from '../collab/service.js';
-import { DOC_ID_PATTERN } from '../collab/service.js';
+import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { RoomBusyError } from '../collab/room.js';
 import { canWrite, roleFor, type DocumentRole, type Principal } from '../server/auth.js';
 import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
-import { exportMidi, importMidi, MidiError } from './midi.js';
+import { exportMidi } from './midi-export.js';
+import { importMidi } from './midi-import.js';
+import { MidiError } from './midi-read.js';
 import { StudioDoc } from './model.js';
 import { docFromParts, type ReplayStore } from './replay-store.js';
 

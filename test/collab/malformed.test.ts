@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { DocumentStore } from '../../src/collab/document-store.js';
 import { updateMessage } from '../../src/collab/protocol.js';
-import { seededRandom } from '../../src/recommendations/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectClient } from '../helpers/yjs.js';

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareMembers, createLeaderboards, periodKey, PERIODS, type BoardRef, type LeaderboardStore, type LeaderboardUpdate, type Period } from '../../src/gamification/leaderboards.js';
-import { seededRandom } from '../../src/recommendations/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { redisAvailable, REDIS_URL } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 

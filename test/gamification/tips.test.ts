@@ -6,7 +6,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VezaEvent } from '../../src/events/catalog.js';
-import { seededRandom } from '../../src/recommendations/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { createTestDatabase, postgresAvailable, redisAvailable, REDIS_URL } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { types as ms } from 'mediasoup';
 import { createLogger } from '../../src/log.js';
-import { MediaPlane, type LiveRoom } from '../../src/media/plane.js';
+import type { LiveRoom } from '../../src/media/live-room.js';
+import { MediaPlane } from '../../src/media/plane.js';
 import type { DocumentRole } from '../../src/server/auth.js';
 
 /** ffmpeg and ffprobe on PATH, or null (a printed skip; a failure with REQUIRE_SERVICES=1). */

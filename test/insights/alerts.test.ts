@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
 import { detectPlaysAnomaly, signature } from '../../src/insights/alerts.js';
-import { syntheticActivity } from '../../src/insights/churn.js';
+import { syntheticActivity } from './synthetic-activity.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';

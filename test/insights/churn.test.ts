@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import {
-  FEATURES,
-  LogisticRegression,
-  auc,
-  baseRateLogLoss,
-  buildDataset,
-  churnLabel,
-  evaluateChurn,
-  extractFeatures,
-  logLoss,
-  syntheticActivity,
-  type DayCounts,
-  type UserActivity,
-} from '../../src/insights/churn.js';
+import { buildDataset, churnLabel, extractFeatures, FEATURES, type DayCounts, type UserActivity } from '../../src/insights/churn-features.js';
+import { auc, baseRateLogLoss, evaluateChurn, logLoss } from '../../src/insights/churn-metrics.js';
+import { LogisticRegression } from '../../src/insights/churn-model.js';
 import { InsightsError } from '../../src/insights/errors.js';
-import { seededRandom } from '../../src/recommendations/random.js';
+import { seededRandom } from '../../src/shared/random.js';
+import { syntheticActivity } from './synthetic-activity.js';
 
 const START = 19_000;
 

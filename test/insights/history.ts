@@ -2,7 +2,7 @@
 // filtering and counting over the events (no rollups, no SQL): the tests compare the insights API
 // with these.
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
-import { seededRandom } from '../../src/recommendations/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 
 export const START = Date.UTC(2026, 8, 7); // Monday 2026-09-07
 export const DAYS = 42;

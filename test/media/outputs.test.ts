@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VezaEvent } from '../../src/events/catalog.js';
-import type { LiveRoom } from '../../src/media/plane.js';
+import type { LiveRoom } from '../../src/media/live-room.js';
 import { builtWorker } from '../helpers/media.js';
 import { ffmpegAvailable, startRtpSource, type RtpSource } from '../helpers/rtp-source.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';

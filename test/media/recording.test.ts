@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LiveRoom } from '../../src/media/plane.js';
+import type { LiveRoom } from '../../src/media/live-room.js';
 import { Recording, type RecordingResult } from '../../src/media/recording.js';
 import { builtWorker } from '../helpers/media.js';
 import { ffmpegAvailable, startFedRoom, startRtpSource, type FedRoom, type RtpSource } from '../helpers/rtp-source.js';

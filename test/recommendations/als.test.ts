@@ -7,7 +7,7 @@ import { parseInteractions, readInteractionFile } from '../../src/recommendation
 import { RecommendationError } from '../../src/recommendations/errors.js';
 import { evaluateRanking, ndcgAtK, recallAtK, splitPerUser, type Split } from '../../src/recommendations/evaluation.js';
 import { popularity, topPopular } from '../../src/recommendations/popularity.js';
-import { seededRandom } from '../../src/recommendations/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { csrFromTriples, rowLength, transpose, type CsrMatrix } from '../../src/recommendations/sparse.js';
 import { topK } from '../../src/recommendations/topk.js';
 

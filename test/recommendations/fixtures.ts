@@ -1,7 +1,7 @@
 // A small music world whose right answers are known: three scenes (house, jazz, metal), four
 // artists each with five tracks and one sample, and listeners who each stay in one scene. Some
 // artists are users too (creators), for collaboration suggestions.
-import { seededRandom } from '../../src/recommendations/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 
 export const SCENES = ['house', 'jazz', 'metal'] as const;
 export type Scene = (typeof SCENES)[number];

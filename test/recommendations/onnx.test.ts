@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecommendationError } from '../../src/recommendations/errors.js';
 import { buildScoringModel, EXCLUDED, maskFor, OnnxScorer } from '../../src/recommendations/onnx-model.js';
-import { seededRandom, type Random } from '../../src/recommendations/random.js';
+import { seededRandom, type Random } from '../../src/shared/random.js';
 import { topK, type ScoredItem } from '../../src/recommendations/topk.js';
 
 const ITEMS = 5000;

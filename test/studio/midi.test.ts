@@ -4,7 +4,9 @@ import path from 'node:path';
 import tonejs from '@tonejs/midi';
 import * as Y from 'yjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exportMidi, importMidi, MidiError } from '../../src/studio/midi.js';
+import { exportMidi } from '../../src/studio/midi-export.js';
+import { importMidi } from '../../src/studio/midi-import.js';
+import { MidiError } from '../../src/studio/midi-read.js';
 import { StudioDoc, type StudioSnapshot } from '../../src/studio/model.js';
 
 const { Midi } = tonejs;

@@ -125,7 +125,7 @@ describe('a document built by the model round-trips through export', () => {
       { pitch: 72, start: 0, duration: 120, velocity: 1, channel: 3 },
       { pitch: 74, start: 120, duration: 120, velocity: 127, channel: 3 },
     ]);
-    const { exportMidi } = await import('../../src/studio/midi.js');
+    const { exportMidi } = await import('../../src/studio/midi-export.js');
     const parsed = new Midi(exportMidi(studio.snapshot()));
     expect(parsed.tracks.flatMap((tr) => tr.notes.map((n) => [n.midi, n.ticks, n.durationTicks, Math.round(n.velocity * 127), tr.channel]))).toEqual([
       [72, 480, 120, 1, 3],

@@ -13,7 +13,7 @@ import { connectionBanner, serverBack } from './connection.js';
 use([BarChart, FunnelChart, HeatmapChart, GridComponent, TooltipComponent, VisualMapContinuousComponent, CanvasRenderer]);
 type Option = ComposeOption<BarSeriesOption | FunnelSeriesOption | HeatmapSeriesOption | GridComponentOption | TooltipComponentOption | VisualMapComponentOption>;
 
-// The API's answers, as far as this screen reads them (src/insights/routes.ts, queries.ts, live.ts).
+// The API's answers, as far as this screen reads them (src/insights/routes.ts, queries.ts, live-dashboards.ts).
 interface Revenue {
   currency: string;
   amountMinor: number;
@@ -88,7 +88,7 @@ const STEPS: Record<Step['step'], [string, string]> = {
   share: ['Share', 'shared'],
   purchase: ['Purchase', 'bought'],
 };
-/** The churn model's features (src/insights/churn.ts), in words; its values are log-scaled, so only the names are shown. */
+/** The churn model's features (src/insights/churn-features.ts), in words; its values are log-scaled, so only the names are shown. */
 const FEATURES: Record<string, string> = {
   active_days_7: 'active days last week',
   active_days_28: 'active days in four weeks',

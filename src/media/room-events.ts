@@ -4,7 +4,8 @@ import type { Config } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import { createEvent, type EventPayload, type EventType, type VezaEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
-import type { LivePeer, LiveRoom, MediaPlane } from './plane.js';
+import type { LivePeer, LiveRoom } from './live-room.js';
+import type { MediaPlane } from './plane.js';
 
 export interface LiveServiceDeps {
   config: Pick<Config, 'mediaStatsIntervalMs'>;
