@@ -151,6 +151,8 @@ describe('session bundles between servers', () => {
 });
 
 describe('veza session export | import', () => {
+  // Five runs of the command, each opening its own embedded database: about 16 s alone, and twice
+  // that beside the rest of the suite on two cores.
   it('moves a session between two data directories, and refuses a damaged file with nothing written', async () => {
     const from = tempDir('cli-from');
     const to = tempDir('cli-to');
@@ -181,7 +183,7 @@ describe('veza session export | import', () => {
       from.remove();
       to.remove();
     }
-  });
+  }, 90_000);
 
   it('talks to a running server with --url', async () => {
     const dir = tempDir('cli-url');
