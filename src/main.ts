@@ -34,6 +34,7 @@ import { InsightsService } from './insights/service.js';
 import { registerInsightsRoutes } from './insights/routes.js';
 import { RecommendationService } from './recommendations/service.js';
 import { registerRecommendationRoutes } from './recommendations/routes.js';
+import { answerClockRequest, CLOCK_MESSAGE, preciseNow } from './studio/clock.js';
 import { ReplayService } from './studio/replay-service.js';
 import { ReplayStore } from './studio/replay-store.js';
 import { registerStudioRoutes } from './studio/routes.js';
@@ -147,7 +148,10 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     cleanups.push(async () => {
       if (!consumers) await (await consumersStarting.catch(() => null))?.close();
     });
-    const collab = await new CollabService({ config, storage, bus, server, logger }).start();
+    const collab = new CollabService({ config, storage, bus, server, logger });
+    // The studio's beat clock: clients sample the server's time over their session's socket.
+    collab.registerMessageType(CLOCK_MESSAGE, (request) => answerClockRequest(request, preciseNow()));
+    await collab.start();
     cleanups.push(async () => {
       if (!(await collab.close(Date.now() + config.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
     });

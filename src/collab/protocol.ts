@@ -1,6 +1,5 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
-import { CLOCK_MESSAGE, readClockRequest } from '../studio/clock.js';
 
 /** y-websocket's message types (first varuint of every message). */
 export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const;
@@ -12,10 +11,25 @@ export type ClientMessage =
   | { type: 'sync-step2' | 'update'; update: Uint8Array }
   | { type: 'awareness'; update: Uint8Array }
   | { type: 'query-awareness' }
-  | { type: 'clock'; sentAt: number }
   | { type: 'ignored'; messageType: number };
 
 export class ProtocolError extends Error {}
+
+/**
+ * A message's type, its first varuint; -1 when there is none to read. The one place that looks at
+ * it before a message is parsed: the service answers extension types (see CollabService
+ * `registerMessageType`) and hands the rest to the document's room, whose `readMessage` parses them.
+ */
+export function messageTypeOf(data: Uint8Array): number {
+  const first = data[0];
+  if (first === undefined) return -1;
+  if (first < 0x80) return first;
+  try {
+    return decoding.readVarUint(decoding.createDecoder(data));
+  } catch {
+    return -1;
+  }
+}
 
 /**
  * Reads one client message. The arrays returned are views into `data`; copy what must outlive the
@@ -38,8 +52,6 @@ export function readMessage(data: Uint8Array): ClientMessage {
         return { type: 'awareness', update: decoding.readVarUint8Array(decoder) };
       case MessageType.queryAwareness:
         return { type: 'query-awareness' };
-      case CLOCK_MESSAGE:
-        return { type: 'clock', sentAt: readClockRequest(decoder) };
       default:
         // Auth (2) belongs to an optional y-websocket extension; unknown types may be newer
         // extensions. Neither changes the document, so they are counted and skipped.

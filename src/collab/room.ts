@@ -195,9 +195,6 @@ export class Room implements ClusterRoom {
       case 'query-awareness':
         ws.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])), true);
         return;
-      case 'clock':
-        // Answered by CollabService before any room sees it; nothing here.
-        return;
       case 'ignored':
         this.deps.metrics.malformed.inc({ kind: `type-${message.messageType === 2 ? 'auth' : 'unknown'}` });
         return;

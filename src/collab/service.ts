@@ -11,9 +11,8 @@ import type { Storage } from '../storage/database.js';
 import { DocumentStore } from './document-store.js';
 import { ClusterSync } from './cluster.js';
 import { CollabMetrics } from './metrics.js';
-import { ProtocolError, readMessage } from './protocol.js';
+import { MessageType, messageTypeOf, ProtocolError } from './protocol.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
-import { CLOCK_MESSAGE, clockAnswer, preciseNow } from '../studio/clock.js';
 import { Room, type CollabConnection, type CollabSocket } from './room.js';
 import { UpdateJournal } from './update-journal.js';
 import { UpdateWriter } from './update-writer.js';
@@ -34,6 +33,13 @@ const REPORT_EVERY_MS = 5000;
 const REPORT_SLICE = 8;
 /** How soon after traffic the slow-client check looks at the queues. */
 const SWEEP_MS = 250;
+
+/**
+ * Answers one message of a type beyond sync and awareness, given the whole message; throws for a
+ * malformed one (the socket is then closed with 1002). The answer goes back to the sender at once,
+ * even while the document loads, and no room sees the message.
+ */
+export type MessageAnswer = (message: Uint8Array) => Uint8Array;
 
 export interface CollabDeps {
   config: Config;
@@ -57,6 +63,8 @@ export class CollabService {
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly unloadTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<CollabSocket>();
+  /** Message types other modules answer on /collab (the studio's beat clock). */
+  private readonly extensions = new Map<number, MessageAnswer>();
   /** Rooms with changes not yet reported, reported together by one timer while there are any. */
   private readonly unreported = new Set<Room>();
   /** Rooms waiting for a snapshot, written in order, one at a time. */
@@ -82,6 +90,18 @@ export class CollabService {
   }
 
   /** Moves what the update journal holds into the log (embedded database), and joins the other nodes through Redis when configured. */
+  /**
+   * Lets another module answer a message type of its own on /collab (the y-websocket protocol leaves
+   * types past its own free). Register before clients connect; y-websocket's types are refused.
+   */
+  registerMessageType(type: number, answer: MessageAnswer): void {
+    if (!Number.isSafeInteger(type) || type < 0 || (Object.values(MessageType) as number[]).includes(type)) {
+      throw new Error(`message type ${type} cannot be registered: it is y-websocket's own or not a varuint`);
+    }
+    if (this.extensions.has(type)) throw new Error(`message type ${type} is registered already`);
+    this.extensions.set(type, answer);
+  }
+
   async start(): Promise<this> {
     const { config, logger, storage } = this.deps;
     // On the embedded database the journal takes the group commits (see `UpdateJournal`); what a
@@ -185,9 +205,12 @@ export class CollabService {
   private onMessage(ws: CollabSocket, data: ArrayBuffer): void {
     const conn = ws.getUserData().state;
     this.metrics.messagesIn.inc();
-    // Beat-clock samples are answered here, at once, even while the document loads: a late answer is a bad sample.
-    if (new Uint8Array(data, 0, Math.min(1, data.byteLength))[0] === CLOCK_MESSAGE) return this.answerClock(ws, new Uint8Array(data));
-    if (conn.room) return this.receive(ws, conn.room, new Uint8Array(data));
+    const bytes = new Uint8Array(data);
+    // Extension types (the beat clock) are answered here, at once, even while the document loads:
+    // a late clock answer is a bad sample.
+    const answer = this.extensions.size === 0 ? undefined : this.extensions.get(messageTypeOf(bytes));
+    if (answer) return this.answerExtension(ws, answer, bytes);
+    if (conn.room) return this.receive(ws, conn.room, bytes);
     conn.queuedBytes += data.byteLength;
     if (conn.queuedBytes > MAX_QUEUED_WHILE_LOADING) {
       ws.end(CloseCode.tryAgainLater, 'too much data while the document loads');
@@ -196,16 +219,16 @@ export class CollabService {
     conn.queued.push(new Uint8Array(data.slice(0)));
   }
 
-  private answerClock(ws: CollabSocket, data: Uint8Array): void {
-    let message;
+  private answerExtension(ws: CollabSocket, answer: MessageAnswer, data: Uint8Array): void {
+    let reply: Uint8Array;
     try {
-      message = readMessage(data);
+      reply = answer(data);
     } catch (error) {
       this.metrics.malformed.inc({ kind: 'protocol' });
-      ws.end(CloseCode.protocolError, (error as Error).message.slice(0, 120));
+      ws.end(CloseCode.protocolError, `malformed message: ${(error as Error).message}`.slice(0, 120));
       return;
     }
-    if (message.type === 'clock') ws.send(clockAnswer(message.sentAt, preciseNow()), true);
+    ws.send(reply, true);
   }
 
   private receive(ws: CollabSocket, room: Room, data: Uint8Array): void {

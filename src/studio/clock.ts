@@ -42,6 +42,13 @@ export function readClockRequest(decoder: decoding.Decoder): number {
   return sentAt;
 }
 
+/** The server's side: the answer to a whole request message, stamped `serverTime`. */
+export function answerClockRequest(request: Uint8Array, serverTime: number): Uint8Array {
+  const decoder = decoding.createDecoder(request);
+  if (decoding.readVarUint(decoder) !== CLOCK_MESSAGE) throw new RangeError('not a clock request');
+  return clockAnswer(readClockRequest(decoder), serverTime);
+}
+
 /** Parses an answer; null when `message` is not one. */
 export function readClockAnswer(message: Uint8Array): { sentAt: number; serverTime: number } | null {
   try {

@@ -4,7 +4,7 @@
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { describe, expect, it } from 'vitest';
-import { readMessage, syncStep1, syncStep2, updateMessage } from '../../src/collab/protocol.js';
+import { messageTypeOf, readMessage, syncStep1, syncStep2, updateMessage } from '../../src/collab/protocol.js';
 
 const LENGTHS = [0, 1, 2, 64, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_151, 2_097_152];
 
@@ -29,5 +29,19 @@ describe('sync messages', () => {
     const read = readMessage(updateMessage(payload));
     expect(read.type).toBe('update');
     expect(bytes((read as { update: Uint8Array }).update).equals(bytes(payload))).toBe(true);
+  });
+});
+
+describe('message types', () => {
+  it('reads the first varuint, one byte or several, and -1 when there is none', () => {
+    expect(messageTypeOf(Uint8Array.from([0, 1, 2]))).toBe(0);
+    expect(messageTypeOf(Uint8Array.from([100, 0, 0]))).toBe(100);
+    expect(messageTypeOf(Uint8Array.from([0xac, 0x02]))).toBe(300);
+    expect(messageTypeOf(new Uint8Array(0))).toBe(-1);
+    expect(messageTypeOf(Uint8Array.from([0x80]))).toBe(-1); // a varuint cut short
+  });
+
+  it('leaves a type it does not know to be counted and skipped', () => {
+    expect(readMessage(Uint8Array.from([100, 1, 2, 3]))).toEqual({ type: 'ignored', messageType: 100 });
   });
 });

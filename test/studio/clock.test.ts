@@ -180,3 +180,37 @@ describe('shared beat clock', () => {
     expect(await closed).toBe(1002);
   });
 });
+
+describe('message types other modules answer on /collab', () => {
+  it('answers a registered type at once, passes the rest to the room, and refuses to give away y-websocket\'s types', async () => {
+    const collab = server.veza.collab;
+    for (const type of [0, 1, 2, 3]) expect(() => collab.registerMessageType(type, (m) => m)).toThrow(/y-websocket's own/);
+    expect(() => collab.registerMessageType(100, (m) => m)).toThrow(/registered already/); // the beat clock's
+    // A two-byte varuint type (300) that echoes what follows it, reversed; a message ending at the type is malformed.
+    collab.registerMessageType(300, (message) => {
+      const body = message.subarray(2);
+      if (body.length === 0) throw new RangeError('nothing to echo');
+      return Uint8Array.from([0xac, 0x02, ...[...body].reverse()]);
+    });
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/collab/echo-song?token=${await server.veza.auth.sign({ sub: 'dj', docs: { '*': 'owner' } })}`);
+    const received: Uint8Array[] = [];
+    ws.on('message', (data: Buffer) => received.push(new Uint8Array(data)));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(Uint8Array.from([0xac, 0x02, 1, 2, 3]));
+    await waitFor(() => received.some((m) => m[0] === 0xac), 'the echo');
+    expect([...received.find((m) => m[0] === 0xac)!]).toEqual([0xac, 0x02, 3, 2, 1]);
+    // Still a y-websocket session: the document syncs after the extension message.
+    const client = await connectClient(server.url, 'echo-song', await server.veza.auth.sign({ sub: 'dj', docs: { '*': 'owner' } }));
+    try {
+      client.doc.getMap('m').set('k', 'v');
+      const before = received.length;
+      // A sync update (type 0, sub-type 2), not the new client's presence.
+      await waitFor(() => received.slice(before).some((m) => m[0] === 0 && m[1] === 2), 'the edit forwarded to the first socket');
+    } finally {
+      client.destroy();
+    }
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    ws.send(Uint8Array.from([0xac, 0x02]));
+    expect(await closed).toEqual({ code: 1002, reason: 'malformed message: nothing to echo' });
+  });
+});
