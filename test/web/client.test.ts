@@ -391,10 +391,13 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     });
     expect(put.status).toBeLessThan(300);
     const play = (userId: string) => server.veza.bus.publish(createEvent('track.played', { tenantId: 'default', actor: userId, payload: { trackId: 'song-1' } }));
+    const page = await signedIn('pia', '#/progress');
+    await expect.poll(() => page.getByTestId('points').textContent()).toBe('0 points');
+    await expect.poll(() => page.getByTestId('leaderboard-status').textContent()).toBe('live');
+    // Earned while the screen is open: the standing follows without a reload.
     await play('pia');
     await play('pia');
     await play('quinn');
-    const page = await signedIn('pia', '#/progress');
     await expect.poll(() => page.getByTestId('points').textContent(), { timeout: 20_000 }).toBe('150 points');
     expect(await page.getByTestId('achievements').textContent()).toContain('Web listener');
     await expect.poll(() => page.getByTestId('leaderboard-status').textContent()).toBe('live');

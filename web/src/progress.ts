@@ -40,23 +40,34 @@ export async function openProgress(root: HTMLElement, session: Session): Promise
   const boardBox = h('div', { class: 'card' }, h('h2', {}, 'Leaderboard: points'), h('div', { class: 'toolbar' }, period, boardStatus), boardList);
   root.replaceChildren(h('div', {}, errorLine, h('div', { class: 'home' }, levelBox, achievementsBox, questsBox, boardBox)));
 
-  const response = await api(session, 'GET', '/api/v1/gamification/me').catch(() => null);
-  if (!response) errorLine.textContent = 'your progress needs the server, which cannot be reached now';
-  else if (!response.ok) errorLine.textContent = await problem(response, 'your progress could not be read');
-  else {
+  // The standing is read when the screen opens and again whenever one's own leaderboard entry moves,
+  // so points and achievements earned while the screen is open show without a reload.
+  const showStanding = async () => {
+    const response = await api(session, 'GET', '/api/v1/gamification/me').catch(() => null);
+    if (!response) {
+      errorLine.textContent = 'your progress needs the server, which cannot be reached now';
+      return;
+    }
+    if (!response.ok) {
+      errorLine.textContent = await problem(response, 'your progress could not be read');
+      return;
+    }
+    errorLine.textContent = '';
     const me = (await response.json()) as Standing;
     levelBox.replaceChildren(
       h('h2', {}, `Level ${me.level}`),
       h('p', {}, h('b', { 'data-testid': 'points' }, `${me.points} points`), h('span', { class: 'muted' }, ` · level ${me.level + 1} at ${me.nextLevelAt}`)),
       bar(me.points, me.nextLevelAt, 'points toward the next level'),
     );
-    achievementsBox.append(
+    achievementsBox.replaceChildren(
+      h('h2', {}, 'Achievements'),
       me.achievements.length === 0
         ? h('p', { class: 'muted' }, 'None earned yet.')
         : h('ul', { class: 'plain' }, ...me.achievements.map((a) => h('li', {}, h('b', {}, a.title), h('span', { class: 'muted' }, ` ${a.category} · ${a.points} points · ${new Date(a.awardedAt).toLocaleDateString()}`)))),
       ...(me.progress.length > 0 ? [h('h3', {}, 'Under way'), h('ul', { class: 'plain' }, ...me.progress.map((p) => h('li', {}, `${p.title} `, bar(p.current, p.goal, p.title), h('span', { class: 'muted' }, ` ${p.current}/${p.goal}`))))] : []),
     );
-    questsBox.append(
+    questsBox.replaceChildren(
+      h('h2', {}, 'Community quests'),
       me.quests.length === 0
         ? h('p', { class: 'muted' }, 'No quest running.')
         : h(
@@ -67,11 +78,30 @@ export async function openProgress(root: HTMLElement, session: Session): Promise
             ),
           ),
     );
-  }
+  };
+  // One read at a time; a move seen during a read asks for one more after it.
+  let reading: Promise<void> | null = null;
+  let again = false;
+  const refreshStanding = () => {
+    if (reading) {
+      again = true;
+      return;
+    }
+    reading = showStanding().finally(() => {
+      reading = null;
+      if (again) {
+        again = false;
+        refreshStanding();
+      }
+    });
+  };
+  refreshStanding();
+  await reading;
 
   // The leaderboard: the server sends the top entries, then again whenever they change.
   let rows: LeaderboardFrame['entries'] = [];
   let socket: WebSocket | null = null;
+  let myBoardValue: number | undefined;
   const follow = () => {
     socket?.close();
     boardStatus.textContent = 'connecting…';
@@ -81,6 +111,11 @@ export async function openProgress(root: HTMLElement, session: Session): Promise
     ws.onclose = () => socket === ws && (boardStatus.textContent = 'not live: the server cannot be reached');
     ws.onmessage = (event) => {
       rows = (JSON.parse(String(event.data)) as LeaderboardFrame).entries;
+      const mine = rows.find((e) => e.member === session.userId)?.value;
+      if (mine !== myBoardValue) {
+        if (myBoardValue !== undefined || mine !== undefined) refreshStanding();
+        myBoardValue = mine;
+      }
       boardList.replaceChildren(
         ...rows.map((e) => h('li', { class: e.member === session.userId ? 'me' : '', value: String(e.rank) }, h('span', {}, e.member), h('b', {}, String(e.value)))),
       );
