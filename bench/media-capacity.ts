@@ -359,7 +359,7 @@ async function startMediasoup(clip: string, nack: boolean): Promise<{ sfu: Sfu; 
   const worker = locateMediaWorker();
   if (!worker.available) throw new Error(`${worker.reason} (${worker.fix})`);
   const plane = await MediaPlane.start({
-    config: { mediaWorkers: 1, mediaListenIp: '127.0.0.1', mediaAnnouncedAddress: undefined, mediaRtcMinPort: 40000, mediaRtcMaxPort: 49999, mediaRouterMaxConsumers: 100_000 },
+    settings: { workers: 1, listenIp: '127.0.0.1', announcedAddress: undefined, rtcMinPort: 40000, rtcMaxPort: 49999, routerMaxConsumers: 100_000 },
     logger: createLogger({ logLevel: 'silent' }),
     workerBin: worker.path,
   });

@@ -156,7 +156,7 @@ async function startVeza(pageOrigin: string): Promise<VezaProcess> {
     }
     await sleep(200);
   }
-  const auth = await Authenticator.create({ dataDir, jwtSecret });
+  const auth = await Authenticator.create({ settings: { jwtSecret }, dataDir });
   return { child, url, stop, token: (sub, room, role) => auth.sign({ sub, docs: { [room]: role } }) };
 }
 

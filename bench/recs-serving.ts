@@ -152,7 +152,8 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitReady(port);
-    const auth = await Authenticator.create(loadConfig({}, { 'data-dir': dataDir }));
+    const config = loadConfig({}, { 'data-dir': dataDir });
+    const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
     const token = await auth.sign({ sub: 'bench', admin: true });
     const random = seededRandom(9);
     const request = async (context: string) => {

@@ -85,7 +85,8 @@ async function main(): Promise<void> {
   pool.on('error', () => undefined);
   try {
     await waitReady(port);
-    const auth = await Authenticator.create(loadConfig({}, { 'data-dir': dataDir }));
+    const config = loadConfig({}, { 'data-dir': dataDir });
+    const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
     const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => auth.sign({ sub: `fan-${i}` })));
     const used: { token: string; key: string; amount: number }[] = [];
     let n = 0;

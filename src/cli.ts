@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, settings, type Config } from './config.js';
+import { allSettings, ConfigError, loadConfig, settings, type Config } from './config.js';
 import { Authenticator, AuthError, documentRoles, type DocumentRole } from './server/auth.js';
 import { formatStartupReport } from './startup-report.js';
 import { VERSION } from './version.js';
@@ -24,17 +24,17 @@ Usage:
   veza --version | --help
 
 Every setting is an environment variable or a flag (flags win):
-${Object.values(settings)
+${allSettings
   .map((s) => `  --${s.flag.padEnd(36)} ${s.env}`)
   .join('\n')}
 `;
 
-const booleanFlags = new Set<string>([settings.trustProxy.flag, settings.dev.flag]);
+const booleanFlags = new Set<string>([settings.server.trustProxy.flag, settings.server.dev.flag]);
 
 /** Splits argv into the command, the config flags and the command's own options. */
 function parse(argv: string[], own: readonly string[], ownBoolean: readonly string[] = []) {
   const options: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const s of Object.values(settings)) options[s.flag] = { type: booleanFlags.has(s.flag) ? 'boolean' : 'string' };
+  for (const s of allSettings) options[s.flag] = { type: booleanFlags.has(s.flag) ? 'boolean' : 'string' };
   for (const o of own) options[o] = { type: 'string' };
   for (const o of ownBoolean) options[o] = { type: 'boolean' };
   options.help = { type: 'boolean' };
@@ -55,7 +55,7 @@ async function serve(config: Config): Promise<void> {
   const { startVeza } = await import('./main.js');
   const veza = await startVeza(config);
   const { logger } = veza;
-  if (config.dev || process.stderr.isTTY) process.stderr.write(formatStartupReport(veza.report));
+  if (config.server.dev || process.stderr.isTTY) process.stderr.write(formatStartupReport(veza.report));
   let signals = 0;
   const stop = async (reason: string, code: number) => {
     if (++signals > 1) {
@@ -66,7 +66,7 @@ async function serve(config: Config): Promise<void> {
     setTimeout(() => {
       logger.error('shutdown deadline passed; exiting');
       process.exit(1);
-    }, config.shutdownTimeoutMs + 2000).unref();
+    }, config.server.shutdownTimeoutMs + 2000).unref();
     const clean = await veza.shutdown();
     logger.info({ clean }, 'stopped');
     process.exit(clean ? code : 1);
@@ -88,7 +88,7 @@ async function token(config: Config, options: Record<string, string>): Promise<v
   }
   const ttl = options.ttl === undefined ? undefined : Number(options.ttl);
   if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0)) throw new UsageError('--ttl must be a positive number of seconds');
-  const auth = await Authenticator.create(config);
+  const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
   const jwt = await auth.sign({
     sub: options.sub,
     ...(options.tenant ? { tenant: options.tenant } : {}),
@@ -101,7 +101,7 @@ async function token(config: Config, options: Record<string, string>): Promise<v
 
 async function migrate(config: Config): Promise<void> {
   const { Storage } = await import('./storage/database.js');
-  const storage = await Storage.open(config);
+  const storage = await Storage.open(config.storage);
   try {
     const applied = await storage.migrate();
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
@@ -117,12 +117,12 @@ async function recommendTrain(config: Config, options: Record<string, string>): 
   const { trainTenant } = await import('./recommendations/trainer.js');
   const { RecommendationError } = await import('./recommendations/errors.js');
   const tenantId = options.tenant ?? 'default';
-  const storage = await Storage.open(config);
+  const storage = await Storage.open(config.storage);
   try {
     await storage.migrate();
     const tty = process.stderr.isTTY;
     let lastLine = '';
-    const result = await trainTenant(new RecommendationStore(storage), config.dataDir, tenantId, {
+    const result = await trainTenant(new RecommendationStore(storage), config.storage.dataDir, tenantId, {
       onProgress: (p) => {
         const width = 30;
         const filled = Math.round(p.fraction * width);
@@ -144,7 +144,7 @@ async function recommendTrain(config: Config, options: Record<string, string>): 
 
 /** A token for this CLI's calls to a server that shares its secret: owner of the tenant's sessions for five minutes. */
 async function cliToken(config: Config, tenantId: string): Promise<string> {
-  const auth = await Authenticator.create(config);
+  const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
   return auth.sign({ sub: 'veza-cli', tenant: tenantId, docs: { '*': 'owner' }, ttlSeconds: 300 });
 }
 
@@ -182,7 +182,7 @@ async function session(config: Config, positionals: string[], options: Record<st
       return;
     }
     const { Storage } = await import('./storage/database.js');
-    const storage = await Storage.open(config);
+    const storage = await Storage.open(config.storage);
     try {
       await storage.migrate();
       process.stdout.write(encodeBundle(await new SessionBundles(storage).export(tenantId, target)));
@@ -210,7 +210,7 @@ async function session(config: Config, positionals: string[], options: Record<st
     throw error;
   }
   const { Storage } = await import('./storage/database.js');
-  const storage = await Storage.open(config);
+  const storage = await Storage.open(config.storage);
   try {
     await storage.migrate();
     const result = await new SessionBundles(storage).import(tenantId, bundle, options.as ? { as: options.as } : {});

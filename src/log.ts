@@ -1,9 +1,9 @@
 import { pino, type Logger } from 'pino';
-import type { Config } from './config.js';
+import type { ServerSettings } from './server/settings.js';
 
 export type { Logger };
 
 /** Structured JSON logs on stdout; one line per record. */
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, base: { service: 'veza' } });
+export function createLogger(settings: Pick<ServerSettings, 'logLevel'>): Logger {
+  return pino({ level: settings.logLevel, base: { service: 'veza' } });
 }

@@ -82,12 +82,12 @@ export interface StartOptions {
 
 /** Builds the whole server from a config: storage (migrated), auth, bus, routes; then listens. */
 export async function startVeza(config: Config, options: StartOptions = {}): Promise<Veza> {
-  const logger = options.logger ?? createLogger(config);
+  const logger = options.logger ?? createLogger(config.server);
   const startedAt = Date.now();
   const bootMs = Math.round(performance.now());
   const unusable = uwsUnusableReason();
   if (unusable) throw new Error(unusable);
-  const storage = await Storage.open(config);
+  const storage = await Storage.open(config.storage);
   // Closed last-opened first: the bus finishes its handlers while tracing and storage still work.
   const cleanups: (() => Promise<unknown>)[] = [() => storage.close()];
   /** When shutdown must be over (set as it begins); the cleanups that wait on children read it. */
@@ -98,31 +98,31 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     // From the process's start to here: Node, the loader and every module's import.
     const phases: Record<string, number> = { boot: bootMs, storage: storageOpenedAt - startedAt, migrations: Date.now() - storageOpenedAt };
     if (applied.length > 0) logger.info({ applied, ms: phases.migrations }, 'migrations applied');
-    const auth = await Authenticator.create(config);
-    if (auth.secretSource === 'generated') logger.warn({ dataDir: config.dataDir }, 'using the development JWT secret from the data directory; set VEZA_JWT_SECRET in production');
+    const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
+    if (auth.secretSource === 'generated') logger.warn({ dataDir: config.storage.dataDir }, 'using the development JWT secret from the data directory; set VEZA_JWT_SECRET in production');
     const metrics = new ServerMetrics();
-    const tracing = await startTracing({ otlpEndpoint: config.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
+    const tracing = await startTracing({ otlpEndpoint: config.server.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
     cleanups.push(() => tracing.shutdown());
-    const busOptions = { logger, parking: new DatabaseParkingLot(storage), registry: metrics.registry, maxAttempts: config.eventsMaxAttempts };
-    const placement = consumerPlacement(config, storage);
+    const busOptions = { logger, parking: new DatabaseParkingLot(storage), registry: metrics.registry, maxAttempts: config.events.maxAttempts };
+    const placement = consumerPlacement(config.events, storage);
     // With the consumers on their thread, the in-process bus spans both threads.
-    const linkedBus = !config.redisUrl && placement === 'thread' ? new LinkedBus(new MemoryBus(busOptions)) : null;
-    const bus: EventBus = config.redisUrl
-      ? await new RedisBus({ ...busOptions, url: config.redisUrl, stream: config.eventsStream }).connect()
+    const linkedBus = !config.events.redisUrl && placement === 'thread' ? new LinkedBus(new MemoryBus(busOptions)) : null;
+    const bus: EventBus = config.events.redisUrl
+      ? await new RedisBus({ ...busOptions, url: config.events.redisUrl, stream: config.events.stream }).connect()
       : (linkedBus ?? new MemoryBus(busOptions));
     cleanups.push(() => bus.close());
-    if (placement === 'none' && !config.redisUrl) logger.warn('no event consumers run in this process and the events bus is in-process: side modules get no events');
+    if (placement === 'none' && !config.events.redisUrl) logger.warn('no event consumers run in this process and the events bus is in-process: side modules get no events');
     let consumers: ConsumerHost | null = null;
 
-    const server = new VezaServer({ config, logger, auth, metrics, tracer: tracing.tracer });
+    const server = new VezaServer({ settings: config.server, logger, auth, metrics, tracer: tracing.tracer });
     const media = locateMediaWorker();
     const ffmpeg = locateFfmpeg();
     if (!ffmpeg.available) logger.warn({ reason: ffmpeg.reason, fix: ffmpeg.fix }, `recording and HLS unavailable: ${ffmpeg.reason}`);
     if (!media.available) logger.warn({ reason: media.reason, fix: media.fix }, `media unavailable: ${media.reason}; build the mediasoup worker with: ${media.fix}`);
     registerHealthRoutes(server.http, { storage, bus, metrics, startedAt, media, consumers: () => consumers?.status() ?? null });
     registerIdentityRoute(server.http);
-    registerWebClient(server.http, config.webDir);
-    if (config.dev) {
+    registerWebClient(server.http, config.server.webDir);
+    if (config.server.dev) {
       registerDevSignIn(server.http, auth);
       logger.warn('development mode: POST /api/v1/dev/token signs anyone in; never run this in production');
     }
@@ -148,38 +148,38 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     cleanups.push(async () => {
       if (!consumers) await (await consumersStarting.catch(() => null))?.close();
     });
-    const collab = new CollabService({ config, storage, bus, server, logger });
+    const collab = new CollabService({ settings: config.collab, dataDir: config.storage.dataDir, redisUrl: config.events.redisUrl, storage, bus, server, logger });
     // The studio's beat clock: clients sample the server's time over their session's socket.
     collab.registerMessageType(CLOCK_MESSAGE, (request) => answerClockRequest(request, preciseNow()));
     await collab.start();
     cleanups.push(async () => {
-      if (!(await collab.close(Date.now() + config.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
+      if (!(await collab.close(Date.now() + config.server.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
     });
-    const automerge = registerAutomerge({ config, storage, server, logger });
+    const automerge = registerAutomerge({ maxBackpressureBytes: config.collab.maxBackpressureBytes, storage, server, logger });
     cleanups.push(() => automerge.close());
     const persisted = (tenantId: string, docId: string) => collab.persisted(tenantId, docId);
     const replay = new ReplayStore(storage, undefined, undefined, persisted);
     registerStudioRoutes(server.http, { collab, replay });
     const bundles = new SessionBundles(storage, persisted);
-    registerSessionBundleRoutes(server.http, { bundles, maxBundleBytes: Math.ceil(config.collabMaxDocBytes * 1.4) + (1 << 20) });
-    const importExamples = config.exampleSessions === 'auto' ? config.dev && storage.kind === 'pglite' : config.exampleSessions;
+    registerSessionBundleRoutes(server.http, { bundles, maxBundleBytes: Math.ceil(config.collab.maxDocBytes * 1.4) + (1 << 20) });
+    const importExamples = config.sessions.examples === 'auto' ? config.server.dev && storage.kind === 'pglite' : config.sessions.examples;
     const examplesAt = Date.now();
     const examples = importExamples ? await importExampleSessions(bundles, logger) : null;
     if (examples) phases.examples = Date.now() - examplesAt;
-    const replayService = new ReplayService(replay, server, logger, config.collabMaxDocBytes);
+    const replayService = new ReplayService(replay, server, logger, config.collab.maxDocBytes);
     cleanups.push(async () => replayService.close());
-    const mediaSignaling = new MediaSignaling({ server, logger, maxViewers: config.mediaMaxViewers });
+    const mediaSignaling = new MediaSignaling({ server, logger, maxViewers: config.media.maxViewers });
     let mediaPlane: MediaPlane | null = null;
     let live: LiveService | null = null;
-    const outputs = new MediaOutputs({ storage, bus, logger, dataDir: config.dataDir, plane: () => mediaPlane, ffmpeg });
-    if (!config.redisUrl) {
+    const outputs = new MediaOutputs({ storage, bus, logger, dataDir: config.storage.dataDir, plane: () => mediaPlane, ffmpeg });
+    if (!config.events.redisUrl) {
       const abandoned = await outputs.markAbandoned();
       if (abandoned > 0) logger.warn({ abandoned }, 'recordings or HLS runs left running by a previous process were marked failed');
     }
     registerMediaRoutes(server.http, outputs);
-    const recommendations = await new RecommendationService({ config, storage, bus, logger }).start();
+    const recommendations = await new RecommendationService({ settings: config.recommendations, dataDir: config.storage.dataDir, storage, bus, logger }).start();
     cleanups.push(() => recommendations.close());
-    registerRecommendationRoutes(server.http, recommendations, config.recsMaxImportBytes);
+    registerRecommendationRoutes(server.http, recommendations, config.recommendations.maxImportBytes);
     const insights = new InsightsService({ storage, bus, logger });
     cleanups.push(() => insights.close());
     registerInsightsRoutes(server.http, server.ws, insights);
@@ -187,8 +187,8 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
       storage,
       bus,
       logger,
-      redisUrl: config.redisUrl,
-      leaderboardPrefix: `${config.eventsStream}:lb:`,
+      redisUrl: config.events.redisUrl,
+      leaderboardPrefix: `${config.events.stream}:lb:`,
       onRulesChanged: (tenantId) => consumers?.notify('gamification.rules-changed', tenantId),
     });
     cleanups.push(() => gamification.close());
@@ -200,15 +200,15 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const consumerHost = consumers;
     phases.consumers = Date.now() - consumersWait;
     cleanups.push(() => consumerHost.close());
-    logger.info({ consumers: config.consumers, placement }, placement === 'thread' ? 'event consumers run on their own thread' : `event consumers: ${placement}`);
-    const port = await server.listen(config.host, config.port);
+    logger.info({ consumers: config.events.consumers, placement }, placement === 'thread' ? 'event consumers run on their own thread' : `event consumers: ${placement}`);
+    const port = await server.listen(config.server.host, config.server.port);
     if (media.available) {
       const mediaAt = Date.now();
       try {
-        mediaPlane = await MediaPlane.start({ config, logger, workerBin: media.path });
+        mediaPlane = await MediaPlane.start({ settings: config.media, logger, workerBin: media.path });
         phases.media = Date.now() - mediaAt;
         const plane = mediaPlane;
-        live = new LiveService({ config, plane, bus, collab, logger });
+        live = new LiveService({ settings: config.media, plane, bus, collab, logger });
         const liveService = live;
         // Outputs finish their files before the workers go; the room events stop first.
         cleanups.push(() => plane.close());
@@ -223,20 +223,20 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     } else {
       mediaSignaling.markUnavailable(media);
     }
-    logger.info({ port, host: config.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.host}:${port}`);
-    const consumersOn = new Set<string>(config.consumers);
+    logger.info({ port, host: config.server.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.server.host}:${port}`);
+    const consumersOn = new Set<string>(config.events.consumers);
     const consumerNote = placement === 'thread' ? 'consuming events on their own thread' : placement === 'main' ? 'consuming events on the main thread' : '';
     const moduleState = (name: string): Capability =>
-      consumersOn.has(name) ? { on: true, detail: consumerNote } : { on: false, reason: config.redisUrl ? 'its events are consumed by other processes (VEZA_CONSUMERS)' : 'not in VEZA_CONSUMERS', fix: 'VEZA_CONSUMERS=all' };
+      consumersOn.has(name) ? { on: true, detail: consumerNote } : { on: false, reason: config.events.redisUrl ? 'its events are consumed by other processes (VEZA_CONSUMERS)' : 'not in VEZA_CONSUMERS', fix: 'VEZA_CONSUMERS=all' };
     const report: StartupReport = {
       version: VERSION,
       readyMs: Date.now() - startedAt + bootMs,
       phasesMs: phases,
-      url: openUrl(config.host, port),
+      url: openUrl(config.server.host, port),
       code: import.meta.url.includes('/build/') ? 'compiled' : 'sources',
       storage:
         storage.kind === 'pglite'
-          ? `embedded PGlite in ${shownDir(config.dataDir)}${collab.writer.journaling ? `; edits durable in its journal within ${config.collabFlushMs} ms, in the database within ${config.collabStoreMs} ms` : ''}`
+          ? `embedded PGlite in ${shownDir(config.storage.dataDir)}${collab.writer.journaling ? `; edits durable in its journal within ${config.collab.flushMs} ms, in the database within ${config.collab.storeMs} ms` : ''}`
           : 'PostgreSQL',
       bus: bus.kind === 'redis' ? 'Redis Streams' : 'in-process',
       media: mediaPlane
@@ -246,12 +246,12 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
           : { on: false, reason: media.reason, fix: media.fix },
       recording: ffmpeg.available ? { on: true, detail: `ffmpeg ${ffmpeg.version}` } : { on: false, reason: ffmpeg.reason, fix: ffmpeg.fix },
       modules: [
-        { name: 'web client', state: existsSync(path.join(config.webDir, 'index.html')) ? { on: true, detail: `at ${openUrl(config.host, port)}/` } : { on: false, reason: 'not built', fix: 'npm run build:web' } },
-        { name: 'sign-in', state: config.dev ? { on: true, detail: 'development: anyone signs in by name' } : { on: true, detail: 'JWT bearer tokens' } },
+        { name: 'web client', state: existsSync(path.join(config.server.webDir, 'index.html')) ? { on: true, detail: `at ${openUrl(config.server.host, port)}/` } : { on: false, reason: 'not built', fix: 'npm run build:web' } },
+        { name: 'sign-in', state: config.server.dev ? { on: true, detail: 'development: anyone signs in by name' } : { on: true, detail: 'JWT bearer tokens' } },
         { name: 'recommendations', state: moduleState('recommendations') },
         { name: 'insights', state: moduleState('insights') },
         { name: 'gamification', state: moduleState('gamification') },
-        { name: 'tracing', state: config.otlpEndpoint ? { on: true, detail: 'OTLP/HTTP' } : { on: false, reason: 'no collector set', fix: 'OTEL_EXPORTER_OTLP_ENDPOINT=http://…:4318' } },
+        { name: 'tracing', state: config.server.otlpEndpoint ? { on: true, detail: 'OTLP/HTTP' } : { on: false, reason: 'no collector set', fix: 'OTEL_EXPORTER_OTLP_ENDPOINT=http://…:4318' } },
       ],
       examples: examples && { imported: examples.sessions.filter((e) => e.imported).length, present: examples.sessions.length, titles: examples.sessions.map((e) => e.title) },
       rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20),
@@ -261,9 +261,9 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     let stopping: Promise<boolean> | null = null;
     const shutdown = () =>
       (stopping ??= (async () => {
-        const deadline = Date.now() + config.shutdownTimeoutMs;
+        const deadline = Date.now() + config.server.shutdownTimeoutMs;
         stopDeadline = deadline;
-        const drained = await server.drain(config.shutdownTimeoutMs);
+        const drained = await server.drain(config.server.shutdownTimeoutMs);
         const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
         server.close();
         return drained && flushed;

@@ -1,6 +1,5 @@
 import { Repo, type PeerId } from '@automerge/automerge-repo';
 import { Counter } from 'prom-client';
-import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { VezaServer } from '../server/app.js';
 import { forbidden } from '../server/errors.js';
@@ -9,7 +8,8 @@ import { automergeRoute, UwsServerAdapter } from './network-adapter.js';
 import { DatabaseStorageAdapter } from './storage-adapter.js';
 
 export interface AutomergeDeps {
-  config: Config;
+  /** Bytes queued to one slow client before it is closed with 1013 (collab's limit, which this route shares). */
+  maxBackpressureBytes: number;
   storage: Storage;
   server: VezaServer;
   logger: Logger;
@@ -55,10 +55,10 @@ export class AutomergeService {
   private tenant(tenantId: string): TenantRepo {
     let tenant = this.tenants.get(tenantId);
     if (tenant) return tenant;
-    const { config, storage, logger } = this.deps;
+    const { maxBackpressureBytes, storage, logger } = this.deps;
     const network = new UwsServerAdapter({
       logger,
-      maxBackpressureBytes: config.collabMaxBackpressureBytes,
+      maxBackpressureBytes,
       onRefused: (reason) => this.refused.inc({ reason }),
       documentFor: (documentId) => {
         const handle = repo.handles[documentId];

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type * as Y from 'yjs';
-import type { Config } from '../config.js';
 import { createEvent } from '../events/catalog.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
@@ -9,6 +8,7 @@ import { roleFor } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden } from '../server/errors.js';
 import type { Storage } from '../storage/database.js';
 import { DocumentStore } from './document-store.js';
+import type { CollabSettings } from './settings.js';
 import { ClusterSync } from './cluster.js';
 import { CollabMetrics } from './metrics.js';
 import { MessageType, messageTypeOf, ProtocolError } from './protocol.js';
@@ -42,7 +42,11 @@ const SWEEP_MS = 250;
 export type MessageAnswer = (message: Uint8Array) => Uint8Array;
 
 export interface CollabDeps {
-  config: Config;
+  settings: CollabSettings;
+  /** The data directory: on the embedded database the update journal is kept there. */
+  dataDir: string;
+  /** With Redis, nodes serving the same documents sync through it (streams under `settings.streamPrefix`). */
+  redisUrl?: string | undefined;
   storage: Storage;
   bus: EventBus;
   server: VezaServer;
@@ -76,13 +80,13 @@ export class CollabService {
   private cluster: ClusterSync | null = null;
 
   constructor(private readonly deps: CollabDeps) {
-    const { config, storage, logger, server } = deps;
+    const { settings, storage, logger, server } = deps;
     this.metrics = new CollabMetrics(server.metrics.registry);
     this.store = new DocumentStore(storage);
     this.writer = new UpdateWriter(this.store, {
-      flushMs: config.collabFlushMs,
-      storeMs: config.collabStoreMs,
-      maxPendingBytes: config.collabMaxPendingBytes,
+      flushMs: settings.flushMs,
+      storeMs: settings.storeMs,
+      maxPendingBytes: settings.maxPendingBytes,
       logger,
       metrics: this.metrics,
     });
@@ -103,15 +107,15 @@ export class CollabService {
   }
 
   async start(): Promise<this> {
-    const { config, logger, storage } = this.deps;
+    const { settings, dataDir, redisUrl, logger, storage } = this.deps;
     // On the embedded database the journal takes the group commits (see `UpdateJournal`); what a
     // previous run left there goes to the update log before any document loads.
-    if (storage.kind === 'pglite' && config.collabStoreMs > config.collabFlushMs) {
-      const { recovered, tornBytes } = await this.writer.useJournal(await UpdateJournal.open(path.join(config.dataDir, 'update-journal')));
+    if (storage.kind === 'pglite' && settings.storeMs > settings.flushMs) {
+      const { recovered, tornBytes } = await this.writer.useJournal(await UpdateJournal.open(path.join(dataDir, 'update-journal')));
       if (recovered > 0 || tornBytes > 0) logger.info({ recovered, tornBytes }, 'update journal moved to the update log');
     }
-    if (config.redisUrl) {
-      this.cluster = await new ClusterSync(config.redisUrl, { prefix: config.collabStreamPrefix, maxLen: 10_000, logger, metrics: this.metrics }).connect();
+    if (redisUrl) {
+      this.cluster = await new ClusterSync(redisUrl, { prefix: settings.streamPrefix, maxLen: 10_000, logger, metrics: this.metrics }).connect();
     }
     return this;
   }
@@ -119,7 +123,7 @@ export class CollabService {
   /**
    * Resolves once everything accepted for the document is in the update log, for readers of the log
    * (replay, export): on the embedded database updates reach the log in bulk, up to
-   * `collabStoreMs` after they were accepted.
+   * `settings.storeMs` after they were accepted.
    */
   async persisted(tenantId: string, docId: string): Promise<void> {
     if (this.writer.isPending(`${tenantId}/${docId}`)) await this.writer.flush();
@@ -161,11 +165,11 @@ export class CollabService {
   }
 
   private registerRoute(): void {
-    const { config, server } = this.deps;
+    const { settings, server } = this.deps;
     server.ws.route<CollabConnection>('/collab/:doc', {
       // uWS closes a socket abruptly past this; the sweep closes slow ones cleanly (1013) first. It
       // leaves room for a whole document: a sync answer is sent as one message, however slow the link.
-      maxBackpressure: Math.min(2 ** 31 - 1, config.collabMaxDocBytes + 2 * config.collabMaxBackpressureBytes),
+      maxBackpressure: Math.min(2 ** 31 - 1, settings.maxDocBytes + 2 * settings.maxBackpressureBytes),
       closeOnBackpressureLimit: true,
       authorize: ({ params, principal }) => {
         const docId = params.doc ?? '';
@@ -268,7 +272,7 @@ export class CollabService {
   }
 
   private async load(key: string, tenantId: string, docId: string): Promise<Room> {
-    const { config, bus, logger } = this.deps;
+    const { settings, bus, logger } = this.deps;
     const started = process.hrtime.bigint();
     const stored = await this.store.load(tenantId, docId);
     this.metrics.loadSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -281,8 +285,8 @@ export class CollabService {
       publish: (topic, message) => this.deps.server.app.publish(topic, message, true),
       onEmpty: (r) => this.scheduleUnload(r),
       onCorrupt: (r) => this.evict(r),
-      maxDocBytes: config.collabMaxDocBytes,
-      snapshotEvery: config.collabSnapshotEvery,
+      maxDocBytes: settings.maxDocBytes,
+      snapshotEvery: settings.snapshotEvery,
       snapshotDue: this.snapshotDue,
       changed: this.changed,
       cluster: this.cluster,
@@ -305,7 +309,7 @@ export class CollabService {
       setTimeout(() => {
         this.unloadTimers.delete(room.key);
         void this.unload(room);
-      }, this.deps.config.collabUnloadDelayMs),
+      }, this.deps.settings.unloadDelayMs),
     );
   }
 
@@ -399,7 +403,7 @@ export class CollabService {
    * and closing for it would make a large document unreachable over a slow link (a reconnect loop).
    */
   private closeSlowConsumers(): void {
-    const limit = this.deps.config.collabMaxBackpressureBytes;
+    const limit = this.deps.settings.maxBackpressureBytes;
     for (const ws of this.sockets) {
       const conn = ws.getUserData().state;
       const buffered = ws.getBufferedAmount();

@@ -35,6 +35,10 @@ export type ConsumerMethods = {
 export type HostLink = Link<HostMethods, ConsumerMethods>;
 
 export interface ConsumerContext {
+  /**
+   * The whole configuration: the consumers host several modules (and cross the thread boundary as
+   * one message), so each module's consumer reads its own group here and hands its service only that.
+   */
   config: Config;
   storage: Storage;
   bus: EventBus;

@@ -4,6 +4,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events/bus.js';
+import type { EventsSettings } from '../events/settings.js';
 import type { LinkedBus } from '../events/linked-bus.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
@@ -14,9 +15,9 @@ import { ConsumerThread, type HostHandlers } from './thread.js';
 
 export type ConsumerPlacement = 'thread' | 'main' | 'none';
 
-export function consumerPlacement(config: Config, storage: Storage): ConsumerPlacement {
-  if (config.consumers.length === 0) return 'none';
-  return config.consumerThread && storage.threaded ? 'thread' : 'main';
+export function consumerPlacement(settings: Pick<EventsSettings, 'consumers' | 'consumerThread'>, storage: Storage): ConsumerPlacement {
+  if (settings.consumers.length === 0) return 'none';
+  return settings.consumerThread && storage.threaded ? 'thread' : 'main';
 }
 
 export interface ConsumerStatus {
@@ -32,6 +33,7 @@ export interface ConsumerHost {
 }
 
 export interface ConsumerHostOptions {
+  /** The whole configuration, for the several modules whose consumers run here (see `ConsumerContext`). */
   config: Config;
   storage: Storage;
   bus: EventBus;
@@ -44,7 +46,7 @@ export interface ConsumerHostOptions {
 
 export async function hostConsumers(placement: ConsumerPlacement, options: ConsumerHostOptions): Promise<ConsumerHost> {
   const { config, storage, bus, linkedBus, logger, handlers, onWorker } = options;
-  const names = config.consumers;
+  const names = config.events.consumers;
   if (placement === 'none') {
     return { status: () => ({ placement, consumers: names, running: false }), notify: () => undefined, close: async () => undefined };
   }

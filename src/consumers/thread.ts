@@ -13,6 +13,7 @@ import type { ConsumerWorkerData } from './worker-main.js';
 export type HostHandlers = { [K in keyof HostMethods]: (payload: HostMethods[K][0]) => HostMethods[K][1] | Promise<HostMethods[K][1]> };
 
 export interface ConsumerThreadOptions {
+  /** The whole configuration, sent to the thread, whose consumers belong to several modules (see `ConsumerContext`). */
   config: Config;
   names: readonly ConsumerName[];
   storage: Storage;

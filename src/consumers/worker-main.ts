@@ -14,6 +14,7 @@ import { PortLink } from './link.js';
 import { runConsumers } from './runner.js';
 
 export interface ConsumerWorkerData {
+  /** The whole configuration: this thread hosts several modules' consumers (see `ConsumerContext`). */
   config: Config;
   names: ConsumerName[];
   storageKind: StorageKind;
@@ -25,7 +26,7 @@ export interface ConsumerWorkerData {
 
 const data = workerData as ConsumerWorkerData;
 const { config } = data;
-const logger = createLogger(config).child({ thread: 'consumers' });
+const logger = createLogger(config.server).child({ thread: 'consumers' });
 // Keeps this thread alive until the main thread closes it.
 const host = new PortLink<HostMethods, ConsumerMethods>(data.hostPort, (error, name) => logger.error({ err: error, call: name }, 'call from the main thread failed'), true);
 
@@ -35,10 +36,10 @@ const storage = Storage.overPort(data.storageKind, async () => {
   firstPort = null;
   return port;
 });
-const busOptions = { logger, parking: new DatabaseParkingLot(storage), maxAttempts: config.eventsMaxAttempts };
+const busOptions = { logger, parking: new DatabaseParkingLot(storage), maxAttempts: config.events.maxAttempts };
 let linked: LinkedBus | null = null;
-const bus: EventBus = config.redisUrl
-  ? await new RedisBus({ ...busOptions, url: config.redisUrl, stream: config.eventsStream }).connect()
+const bus: EventBus = config.events.redisUrl
+  ? await new RedisBus({ ...busOptions, url: config.events.redisUrl, stream: config.events.stream }).connect()
   : (linked = new LinkedBus(new MemoryBus(busOptions)));
 
 const consumers = await runConsumers({ config, storage, bus, logger, host }, data.names);

@@ -6,7 +6,7 @@ import { InsightsService } from './service.js';
 export const insightsConsumer: ConsumerModule = {
   name: 'insights',
   async start({ config, storage, bus, logger, host }) {
-    const service = new InsightsService({ storage, bus, logger, alertIntervalS: config.insightsAlertIntervalS, onStored: (events) => host.notify('insights.stored', events) });
+    const service = new InsightsService({ storage, bus, logger, alertIntervalS: config.insights.alertIntervalS, onStored: (events) => host.notify('insights.stored', events) });
     const consuming = await service.consume();
     return {
       async close() {

@@ -1,8 +1,8 @@
 // A live room on the media plane: its routers, peers and what they own, chat and the live camera.
 // The plane (`plane.ts`) runs the workers the rooms live on and creates and forgets the rooms.
 import type { types as ms } from 'mediasoup';
-import type { Config } from '../config.js';
 import type { DocumentRole } from '../server/auth.js';
+import type { MediaSettings } from './settings.js';
 
 /** Codecs every room's router offers: Opus for audio, VP8 and H.264 for video. */
 export const MEDIA_CODECS: ms.RtpCodecCapability[] = [
@@ -85,7 +85,7 @@ export interface RoomInfo {
 
 /** What a room asks of the plane it lives on (`MediaPlane`). */
 export interface RoomPlane {
-  readonly config: Pick<Config, 'mediaRouterMaxConsumers' | 'mediaListenIp' | 'mediaAnnouncedAddress'>;
+  readonly settings: Pick<MediaSettings, 'routerMaxConsumers' | 'listenIp' | 'announcedAddress'>;
   /** A worker for an overflow router: the least-loaded one other than the room's own. */
   workerForOverflow(own: ms.Worker): ms.Worker;
   /** Called by a room as it closes. */
@@ -98,7 +98,7 @@ export const isCamera = (producer: ms.Producer) => producer.kind === 'video' && 
  * One object per room, as in the mediasoup demo: the router, its peers and what they own, and the
  * observers that say who is speaking. Signaling handlers stay thin and call into it.
  *
- * Producers live on the origin router. When it carries `mediaRouterMaxConsumers` consumers, new
+ * Producers live on the origin router. When it carries `routerMaxConsumers` consumers, new
  * receiving transports go to another router (on the least-loaded other worker) and the producers
  * they consume are piped there with `pipeToRouter`, so one room can outgrow one worker.
  *
@@ -212,12 +212,12 @@ export class LiveRoom {
   }
 
   async createWebRtcTransport(peer: LivePeer, options: { producing: boolean; consuming: boolean }): Promise<ms.WebRtcTransport> {
-    const { config } = this.plane;
+    const { settings } = this.plane;
     // Producers stay on the origin router; a receive-only transport goes where there is room.
     const slot = options.producing ? this.origin : await this.routerFor();
     if (this.closedFlag) throw new Error('room is closed');
     const transport = await slot.router.createWebRtcTransport({
-      listenIps: [{ ip: config.mediaListenIp, ...(config.mediaAnnouncedAddress ? { announcedIp: config.mediaAnnouncedAddress } : {}) }],
+      listenIps: [{ ip: settings.listenIp, ...(settings.announcedAddress ? { announcedIp: settings.announcedAddress } : {}) }],
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
@@ -235,9 +235,9 @@ export class LiveRoom {
 
   /** A plain RTP transport on the origin router (recording, egress); the caller owns and closes it. */
   createPlainTransport(options: { rtcpMux?: boolean; comedia?: boolean } = {}): Promise<ms.PlainTransport> {
-    const { config } = this.plane;
+    const { settings } = this.plane;
     return this.router.createPlainTransport({
-      listenIp: { ip: config.mediaListenIp, ...(config.mediaAnnouncedAddress ? { announcedIp: config.mediaAnnouncedAddress } : {}) },
+      listenIp: { ip: settings.listenIp, ...(settings.announcedAddress ? { announcedIp: settings.announcedAddress } : {}) },
       rtcpMux: options.rtcpMux ?? true,
       comedia: options.comedia ?? false,
     });
@@ -398,7 +398,7 @@ export class LiveRoom {
 
   /** The router a new receiving transport goes to: the first with room, or a new one. */
   private async routerFor(): Promise<RouterSlot> {
-    const limit = this.plane.config.mediaRouterMaxConsumers;
+    const limit = this.plane.settings.routerMaxConsumers;
     const roomy = [this.origin, ...this.extra].find((slot) => limit <= 0 || slot.consumers < limit);
     if (roomy) return roomy;
     const worker = this.plane.workerForOverflow(this.worker);
@@ -416,7 +416,7 @@ export class LiveRoom {
   private pipe(slot: RouterSlot, producerId: string): Promise<unknown> {
     let piped = slot.piped.get(producerId);
     if (!piped) {
-      piped = this.router.pipeToRouter({ producerId, router: slot.router, listenIp: this.plane.config.mediaListenIp });
+      piped = this.router.pipeToRouter({ producerId, router: slot.router, listenIp: this.plane.settings.listenIp });
       piped.catch(() => slot.piped.delete(producerId));
       slot.piped.set(producerId, piped);
     }

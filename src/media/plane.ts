@@ -1,13 +1,14 @@
 import os from 'node:os';
 import type { types as ms } from 'mediasoup';
-import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { LiveRoom, type RoomInfo, type WorkerSlot } from './live-room.js';
+import type { MediaSettings } from './settings.js';
 
-type PlaneConfig = Pick<Config, 'mediaWorkers' | 'mediaListenIp' | 'mediaAnnouncedAddress' | 'mediaRtcMinPort' | 'mediaRtcMaxPort' | 'mediaRouterMaxConsumers'>;
+/** The media settings the workers and their rooms read. */
+export type PlaneSettings = Pick<MediaSettings, 'workers' | 'listenIp' | 'announcedAddress' | 'rtcMinPort' | 'rtcMaxPort' | 'routerMaxConsumers'>;
 
 export interface MediaPlaneOptions {
-  config: PlaneConfig;
+  settings: PlaneSettings;
   logger: Logger;
   /** The worker binary `locateMediaWorker()` found. */
   workerBin: string;
@@ -30,17 +31,17 @@ export class MediaPlane {
   private closing = false;
 
   private constructor(
-    readonly config: PlaneConfig,
+    readonly settings: PlaneSettings,
     private readonly logger: Logger,
   ) {}
 
-  /** Starts `mediaWorkers` workers (0: one per core, at least one). */
+  /** Starts `settings.workers` workers (0: one per core, at least one). */
   static async start(options: MediaPlaneOptions): Promise<MediaPlane> {
     // mediasoup 3.12 reads the binary's path from the environment once, when first imported.
     process.env.MEDIASOUP_WORKER_BIN ||= options.workerBin;
-    const plane = new MediaPlane(options.config, options.logger);
+    const plane = new MediaPlane(options.settings, options.logger);
     plane.mediasoup = await import('mediasoup');
-    const count = options.config.mediaWorkers > 0 ? options.config.mediaWorkers : Math.max(1, os.availableParallelism());
+    const count = options.settings.workers > 0 ? options.settings.workers : Math.max(1, os.availableParallelism());
     try {
       for (let index = 0; index < count; index++) plane.slots.push(await plane.spawn(index));
     } catch (error) {
@@ -136,8 +137,8 @@ export class MediaPlane {
   private async spawn(index: number): Promise<WorkerSlot> {
     const worker = await this.mediasoup.createWorker({
       logLevel: 'warn',
-      rtcMinPort: this.config.mediaRtcMinPort,
-      rtcMaxPort: this.config.mediaRtcMaxPort,
+      rtcMinPort: this.settings.rtcMinPort,
+      rtcMaxPort: this.settings.rtcMaxPort,
       appData: { index },
     });
     const slot: WorkerSlot = { index, worker, rooms: new Set() };

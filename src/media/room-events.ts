@@ -1,14 +1,14 @@
 import type { types as ms } from 'mediasoup';
 import type { CollabService } from '../collab/service.js';
-import type { Config } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import { createEvent, type EventPayload, type EventType, type VezaEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { LivePeer, LiveRoom } from './live-room.js';
 import type { MediaPlane } from './plane.js';
+import type { MediaSettings } from './settings.js';
 
 export interface LiveServiceDeps {
-  config: Pick<Config, 'mediaStatsIntervalMs'>;
+  settings: Pick<MediaSettings, 'statsIntervalMs'>;
   plane: MediaPlane;
   bus: EventBus;
   /** For studio voice: who talks shows in the session's awareness. */
@@ -48,7 +48,7 @@ class Attendance {
 /**
  * What live rooms mean to the rest of the platform. For a live room: `stream.started` when its
  * owner starts publishing, `stream.ended` when the owner stops or the room closes, viewers joining
- * and leaving, and `stream.quality` every `mediaStatsIntervalMs`. For a studio voice room: the
+ * and leaving, and `stream.quality` every `settings.statsIntervalMs`. For a studio voice room: the
  * session's awareness carries the server's entry `{ voice: { inCall, speaking, activeSpeaker } }`
  * (user ids), and `voice.speaker.changed` events follow the dominant speaker.
  */
@@ -57,7 +57,7 @@ export class LiveService {
 
   constructor(private readonly deps: LiveServiceDeps) {
     deps.plane.onRoom((room) => (room.info.kind === 'live' ? this.watchLive(room) : this.watchVoice(room)));
-    const interval = deps.config.mediaStatsIntervalMs;
+    const interval = deps.settings.statsIntervalMs;
     this.statsTimer = interval > 0 ? setInterval(() => void this.reportQuality(), interval) : null;
     this.statsTimer?.unref();
   }

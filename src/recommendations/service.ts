@@ -2,7 +2,6 @@
 // arrive through the consumer in consumer.ts), training jobs (on demand and on a schedule) with progress, the serving model per tenant
 // with hot swap, and A/B experiments (assignment, exposures and outcomes as events, readouts).
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import { createEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
@@ -11,6 +10,7 @@ import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
 import { ModelSlot, ServingModel } from './serving.js';
+import type { RecommendationsSettings } from './settings.js';
 import { parseHistoryLine, rowWeight, type CatalogItem, type Interaction } from './signals.js';
 import { RecommendationStore } from './store.js';
 import { trainTenant, type TrainingProgress, type TrainingResult } from './trainer.js';
@@ -50,7 +50,9 @@ const MAX_JOBS_KEPT = 50;
 const EXPERIMENT_CACHE_MS = 5000;
 
 export interface RecommendationDeps {
-  config: Config;
+  settings: RecommendationsSettings;
+  /** Model files are written under it (`trainTenant`, `ServingModel`). */
+  dataDir: string;
   storage: Storage;
   bus: EventBus;
   logger: Logger;
@@ -71,7 +73,7 @@ export class RecommendationService {
   }
 
   async start(): Promise<this> {
-    const every = this.deps.config.recsTrainIntervalS;
+    const every = this.deps.settings.trainIntervalS;
     if (every > 0) {
       this.timer = setInterval(() => void this.trainAll().catch((error: unknown) => this.deps.logger.error({ err: error }, 'scheduled recommendation training failed')), every * 1000);
       this.timer.unref();
@@ -141,7 +143,7 @@ export class RecommendationService {
     for (const id of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - MAX_JOBS_KEPT))) this.jobs.delete(id);
     const work = (async () => {
       try {
-        const result = await trainTenant(this.store, this.deps.config.dataDir, tenantId, { onProgress: (p) => (job.progress = p), signal: this.stopping.signal });
+        const result = await trainTenant(this.store, this.deps.dataDir, tenantId, { onProgress: (p) => (job.progress = p), signal: this.stopping.signal });
         // Serving first: a job reads "finished" only once its version answers requests. A load
         // already in flight may have looked for the newest version before this one existed.
         await this.slot(tenantId).loading;
@@ -197,7 +199,7 @@ export class RecommendationService {
         slot.checkedAt = Date.now();
         const latest = await this.store.latestModel(tenantId);
         if (!latest || latest.version === slot.model?.version) return slot.model;
-        const model = await ServingModel.load(this.deps.config.dataDir, latest.path, this.deps.config.recsThreads);
+        const model = await ServingModel.load(this.deps.dataDir, latest.path, this.deps.settings.threads);
         if (this.closed) {
           await model.retire();
           return null;
@@ -217,7 +219,7 @@ export class RecommendationService {
 
   async recommend(tenantId: string, params: Omit<RecommendParams, 'strategy'>): Promise<Recommendations & { experiments: { id: string; variant: string }[] }> {
     const slot = this.slot(tenantId);
-    const reload = this.deps.config.recsReloadIntervalMs;
+    const reload = this.deps.settings.reloadIntervalMs;
     if (!slot.model) await this.load(tenantId);
     else if (reload > 0 && Date.now() - slot.checkedAt > reload && !slot.loading) void this.load(tenantId);
     const assignments = (await this.runningExperiments(tenantId))

@@ -1,15 +1,15 @@
 import type { Tracer } from '@opentelemetry/api';
-import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Authenticator } from './auth.js';
 import { CloseCode } from './errors.js';
 import { HttpRouter } from './http.js';
 import type { ServerMetrics } from './metrics.js';
+import type { ServerSettings } from './settings.js';
 import { uws, type TemplatedApp, type us_listen_socket } from './uws.js';
 import { WebSocketRouter } from './websocket.js';
 
 export interface ServerDeps {
-  config: Config;
+  settings: ServerSettings;
   logger: Logger;
   auth: Authenticator;
   metrics: ServerMetrics;

@@ -3,8 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
-import type { Config } from '../config.js';
 import { DEFAULT_TENANT, TENANT_ID_PATTERN } from '../storage/schema.js';
+import type { AuthSettings } from './settings.js';
 
 export const documentRoles = ['owner', 'editor', 'viewer'] as const;
 export type DocumentRole = (typeof documentRoles)[number];
@@ -42,7 +42,12 @@ export interface TokenRequest {
   ttlSeconds?: number;
 }
 
-type AuthConfig = Pick<Config, 'dataDir'> & Partial<Pick<Config, 'jwtSecret' | 'jwtPublicKey' | 'jwtIssuer' | 'jwtAudience'>>;
+export interface AuthenticatorOptions {
+  /** The sign-in settings; any left out count as unset. */
+  settings: Partial<AuthSettings>;
+  /** Where the development secret is generated when neither a secret nor a public key is set. */
+  dataDir: string;
+}
 type VerifyKey = Uint8Array | KeyObject;
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -63,18 +68,18 @@ export class Authenticator {
     readonly algorithm: 'HS256' | 'RS256',
     private readonly key: VerifyKey,
     readonly secretSource: 'configured' | 'generated' | 'public-key',
-    private readonly config: AuthConfig,
+    private readonly settings: Partial<AuthSettings>,
   ) {}
 
-  static async create(config: AuthConfig): Promise<Authenticator> {
-    if (config.jwtPublicKey) {
-      const pem = config.jwtPublicKey.includes('-----BEGIN') ? config.jwtPublicKey : readFileSync(config.jwtPublicKey, 'utf8');
+  static async create({ settings, dataDir }: AuthenticatorOptions): Promise<Authenticator> {
+    if (settings.jwtPublicKey) {
+      const pem = settings.jwtPublicKey.includes('-----BEGIN') ? settings.jwtPublicKey : readFileSync(settings.jwtPublicKey, 'utf8');
       const key = createPublicKey(pem);
       if (key.asymmetricKeyType !== 'rsa') throw new Error(`the JWT public key must be an RSA key for RS256, not ${key.asymmetricKeyType}`);
-      return new Authenticator('RS256', key, 'public-key', config);
+      return new Authenticator('RS256', key, 'public-key', settings);
     }
-    if (config.jwtSecret) return new Authenticator('HS256', new TextEncoder().encode(config.jwtSecret), 'configured', config);
-    return new Authenticator('HS256', new TextEncoder().encode(developmentSecret(config.dataDir)), 'generated', config);
+    if (settings.jwtSecret) return new Authenticator('HS256', new TextEncoder().encode(settings.jwtSecret), 'configured', settings);
+    return new Authenticator('HS256', new TextEncoder().encode(developmentSecret(dataDir)), 'generated', settings);
   }
 
   /**
@@ -143,7 +148,7 @@ export class Authenticator {
     const nbf = numeric('nbf');
     if (nbf !== undefined && nbf > now) throw invalid('nbf', 'not yet valid');
     numeric('iat');
-    const { jwtIssuer, jwtAudience } = this.config;
+    const { jwtIssuer, jwtAudience } = this.settings;
     if (jwtIssuer && payload.iss !== jwtIssuer) throw invalid('iss', 'unexpected issuer');
     if (jwtAudience) {
       const aud = payload.aud;
@@ -162,8 +167,8 @@ export class Authenticator {
       .setSubject(claims.sub)
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + (request.ttlSeconds ?? 86_400));
-    if (this.config.jwtIssuer) jwt = jwt.setIssuer(this.config.jwtIssuer);
-    if (this.config.jwtAudience) jwt = jwt.setAudience(this.config.jwtAudience);
+    if (this.settings.jwtIssuer) jwt = jwt.setIssuer(this.settings.jwtIssuer);
+    if (this.settings.jwtAudience) jwt = jwt.setAudience(this.settings.jwtAudience);
     return jwt.sign(this.key);
   }
 }

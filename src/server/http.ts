@@ -1,13 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { z } from 'zod';
-import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { AuthError, type Authenticator, type Principal } from './auth.js';
 import { badRequest, HttpError, problemBody, statusText, tooManyRequests, unauthorized } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { bearerToken, paramNames, patternMatcher, snapshotRequest, type RequestSnapshot } from './request.js';
+import type { ServerSettings } from './settings.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -51,7 +51,7 @@ export interface RouteOptions {
 }
 
 export interface HttpDeps {
-  config: Config;
+  settings: ServerSettings;
   logger: Logger;
   auth: Authenticator;
   metrics: ServerMetrics;
@@ -84,7 +84,7 @@ export class HttpRouter {
     private readonly app: TemplatedApp,
     private readonly deps: HttpDeps,
   ) {
-    const { rateLimitRequestsPerMinute: perMinute, rateLimitBurst: burst } = deps.config;
+    const { rateLimitRequestsPerMinute: perMinute, rateLimitBurst: burst } = deps.settings;
     this.ipLimiter = new RateLimiter(perMinute, burst);
     this.userLimiter = new RateLimiter(perMinute, burst);
   }
@@ -94,7 +94,7 @@ export class HttpRouter {
     const names = paramNames(pattern);
     const register = { GET: this.app.get, POST: this.app.post, PUT: this.app.put, PATCH: this.app.patch, DELETE: this.app.del }[method].bind(this.app);
     register(pattern, (res, req) => {
-      const snapshot = snapshotRequest(res, req, names, this.deps.config.trustProxy);
+      const snapshot = snapshotRequest(res, req, names, this.deps.settings.trustProxy);
       void this.serve(res, snapshot, pattern, handler, options);
     });
     return this;
@@ -103,11 +103,11 @@ export class HttpRouter {
   /** Registers the fallbacks (404/405, CORS preflight); call after every route. */
   finish(): void {
     this.app.options('/*', (res, req) => {
-      const snapshot = snapshotRequest(res, req, [], this.deps.config.trustProxy);
+      const snapshot = snapshotRequest(res, req, [], this.deps.settings.trustProxy);
       void this.serve(res, snapshot, 'preflight', () => this.preflight(snapshot), { operational: true });
     });
     this.app.any('/*', (res, req) => {
-      const snapshot = snapshotRequest(res, req, [], this.deps.config.trustProxy);
+      const snapshot = snapshotRequest(res, req, [], this.deps.settings.trustProxy);
       void this.serve(res, snapshot, 'unmatched', () => this.unmatched(snapshot), {});
     });
   }
@@ -119,7 +119,7 @@ export class HttpRouter {
   }
 
   corsHeaders(origin: string | undefined): Record<string, string> {
-    const allowed = this.deps.config.corsOrigins;
+    const allowed = this.deps.settings.corsOrigins;
     if (!origin || !(allowed.includes('*') || allowed.includes(origin))) return {};
     return {
       'access-control-allow-origin': origin,
@@ -156,7 +156,7 @@ export class HttpRouter {
     res.onAborted(() => {
       state.aborted = true;
     });
-    const body = BODY_METHODS.has(snapshot.method) ? collectBody(res, snapshot, options.maxBodyBytes ?? this.deps.config.maxBodyBytes, state) : Promise.resolve(Buffer.alloc(0));
+    const body = BODY_METHODS.has(snapshot.method) ? collectBody(res, snapshot, options.maxBodyBytes ?? this.deps.settings.maxBodyBytes, state) : Promise.resolve(Buffer.alloc(0));
     body.catch(() => undefined); // observed by ctx.body() or never needed
     const span = this.deps.tracer.startSpan(`${snapshot.method} ${route}`, {
       attributes: { 'http.request.method': snapshot.method, 'url.path': snapshot.path, 'http.route': route, 'veza.request_id': snapshot.requestId },
@@ -193,12 +193,12 @@ export class HttpRouter {
 
   /** Limits and auth, in the order that keeps cheap refusals first. */
   private async admit(ctx: HttpContext, options: RouteOptions): Promise<void> {
-    const { config, metrics } = this.deps;
-    if (ctx.headerBytes > config.maxHeaderBytes) {
-      throw new HttpError(431, 'headers-too-large', `request headers total ${ctx.headerBytes} bytes; the limit is ${config.maxHeaderBytes}`);
+    const { settings, metrics } = this.deps;
+    if (ctx.headerBytes > settings.maxHeaderBytes) {
+      throw new HttpError(431, 'headers-too-large', `request headers total ${ctx.headerBytes} bytes; the limit is ${settings.maxHeaderBytes}`);
     }
     if (options.operational) return;
-    const maxBodyBytes = options.maxBodyBytes ?? config.maxBodyBytes;
+    const maxBodyBytes = options.maxBodyBytes ?? settings.maxBodyBytes;
     if (Number(ctx.headers['content-length'] ?? 0) > maxBodyBytes) {
       throw new HttpError(413, 'body-too-large', `request body is larger than ${maxBodyBytes} bytes`);
     }

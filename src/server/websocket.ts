@@ -1,10 +1,10 @@
-import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { AuthError, type Authenticator, type Principal } from './auth.js';
 import { CloseCode, HttpError, problemBody, statusText } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { BEARER_PROTOCOL_PREFIX, paramNames, snapshotRequest, socketCredentials, type RequestSnapshot } from './request.js';
+import type { ServerSettings } from './settings.js';
 import type { TemplatedApp, WebSocket } from './uws.js';
 
 export interface UpgradeContext extends RequestSnapshot {
@@ -41,7 +41,7 @@ export interface WebSocketRoute<S> {
 }
 
 interface WsDeps {
-  config: Config;
+  settings: ServerSettings;
   logger: Logger;
   auth: Authenticator;
   metrics: ServerMetrics;
@@ -61,7 +61,7 @@ export class WebSocketRouter {
     private readonly app: TemplatedApp,
     private readonly deps: WsDeps,
   ) {
-    this.upgradeLimiter = new RateLimiter(deps.config.rateLimitConnectionsPerMinute, Math.max(1, Math.ceil(deps.config.rateLimitConnectionsPerMinute / 4)));
+    this.upgradeLimiter = new RateLimiter(deps.settings.rateLimitConnectionsPerMinute, Math.max(1, Math.ceil(deps.settings.rateLimitConnectionsPerMinute / 4)));
   }
 
   get connections(): number {
@@ -69,10 +69,10 @@ export class WebSocketRouter {
   }
 
   route<S>(pattern: string, route: WebSocketRoute<S>): this {
-    const { config, logger, metrics } = this.deps;
+    const { settings, logger, metrics } = this.deps;
     const names = paramNames(pattern);
-    const perSecond = config.wsMessagesPerSecond;
-    const maxMessage = route.maxPayloadLength ?? config.maxWsMessageBytes;
+    const perSecond = settings.wsMessagesPerSecond;
+    const maxMessage = route.maxPayloadLength ?? settings.maxWsMessageBytes;
     this.app.ws<SocketData<S>>(pattern, {
       // uWS drops a connection whose frame exceeds its limit without a close frame. Giving it twice
       // our limit lets us close the common oversize case ourselves, with 1009 and a reason.
@@ -85,7 +85,7 @@ export class WebSocketRouter {
       // socket upgraded later from a promise continuation inside res.cork (uWebSockets PR #1929),
       // and uncorked it warns on every upgrade. Routes that need I/O do it after open.
       upgrade: (res, req, context) => {
-        const snapshot = snapshotRequest(res, req, names, config.trustProxy);
+        const snapshot = snapshotRequest(res, req, names, settings.trustProxy);
         const credentials = socketCredentials(snapshot);
         let admitted: { principal: Principal; state: S };
         try {
@@ -149,18 +149,18 @@ export class WebSocketRouter {
   }
 
   private admit<S>(snapshot: RequestSnapshot, credentials: { token: string | null; protocol: string }, route: WebSocketRoute<S>): { principal: Principal; state: S } {
-    const { config, metrics, auth } = this.deps;
-    if (snapshot.headerBytes > config.maxHeaderBytes) {
-      throw new HttpError(431, 'headers-too-large', `request headers total ${snapshot.headerBytes} bytes; the limit is ${config.maxHeaderBytes}`);
+    const { settings, metrics, auth } = this.deps;
+    if (snapshot.headerBytes > settings.maxHeaderBytes) {
+      throw new HttpError(431, 'headers-too-large', `request headers total ${snapshot.headerBytes} bytes; the limit is ${settings.maxHeaderBytes}`);
     }
     const ipWait = this.upgradeLimiter.take(`ip:${snapshot.ip}`);
     if (ipWait > 0) {
       metrics.rateLimited.inc({ kind: 'ws-upgrade-ip' });
       throw new HttpError(429, 'rate-limited', 'too many connections from this address', { headers: { 'retry-after': String(ipWait) } });
     }
-    if (config.maxConnectionsPerIp > 0 && (this.perIp.get(snapshot.ip) ?? 0) >= config.maxConnectionsPerIp) {
+    if (settings.maxConnectionsPerIp > 0 && (this.perIp.get(snapshot.ip) ?? 0) >= settings.maxConnectionsPerIp) {
       metrics.rateLimited.inc({ kind: 'ws-concurrent-ip' });
-      throw new HttpError(429, 'rate-limited', `at most ${config.maxConnectionsPerIp} open connections per address`, { headers: { 'retry-after': '5' } });
+      throw new HttpError(429, 'rate-limited', `at most ${settings.maxConnectionsPerIp} open connections per address`, { headers: { 'retry-after': '5' } });
     }
     if (credentials.protocol === '' && snapshot.headers['sec-websocket-protocol']) {
       // Answering with the token's own entry would send it back in a header; answering with none fails the handshake.

@@ -7,20 +7,22 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
+import type { StorageSettings } from './settings.js';
 import { TENANT_ID_PATTERN } from './schema.js';
 import { APP_ROLE, TENANT_SETTING } from './tenancy.js';
 import { WorkerDialect } from './worker-dialect.js';
 
 export type StorageKind = 'pglite' | 'postgres';
 
-export interface StorageOptions {
-  /** PostgreSQL connection string; without it, PGlite in `dataDir`. */
-  databaseUrl?: string | undefined;
+/**
+ * The storage settings (the data directory at least): without `databaseUrl`, PGlite in `dataDir`;
+ * `thread` (default true) runs the database client on a worker thread, false keeps it on the
+ * calling one.
+ */
+export interface StorageOptions extends Partial<StorageSettings> {
   dataDir: string;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
-  /** Run the database client on a worker thread (default); false keeps it on the calling thread. */
-  storageThread?: boolean;
 }
 
 /**
@@ -51,7 +53,7 @@ export class Storage {
     if (kind === 'pglite') mkdirSync(pgliteDir, { recursive: true });
     let dialect: Dialect;
     let worker: WorkerDialect | null = null;
-    if (options.storageThread ?? true) {
+    if (options.thread ?? true) {
       dialect = worker = new WorkerDialect({ database: { kind, databaseUrl: options.databaseUrl, pgliteDir, poolSize: options.poolSize ?? 10 } });
     } else if (options.databaseUrl) {
       const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });

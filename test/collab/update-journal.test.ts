@@ -75,7 +75,7 @@ describe('journal frames', () => {
 });
 
 async function openStore(dir: string): Promise<{ storage: Storage; store: DocumentStore }> {
-  const storage = await Storage.open({ dataDir: dir, storageThread: false });
+  const storage = await Storage.open({ dataDir: dir, thread: false });
   await storage.migrate();
   return { storage, store: new DocumentStore(storage) };
 }
@@ -221,7 +221,7 @@ describe('kill -9 on the embedded default', () => {
       again.child.kill('SIGTERM');
       await again.exited;
     }
-    const storage = await Storage.open({ dataDir: data.dir, storageThread: false });
+    const storage = await Storage.open({ dataDir: data.dir, thread: false });
     try {
       const rows = await logged(storage, 'jam');
       expect(rows).toHaveLength(200);

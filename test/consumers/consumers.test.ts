@@ -93,6 +93,6 @@ describe('where the consumers run, by setting', () => {
   it('refuses an unknown consumer name at start', () => {
     expect(() => loadConfig({}, { consumers: 'insights,charts' })).toThrow(ConfigError);
     expect(() => loadConfig({}, { consumers: 'insights,charts' })).toThrow(/unknown consumer charts; choose from all, none, recommendations, insights, gamification/);
-    expect(loadConfig({}, { consumers: 'gamification, insights' }).consumers).toEqual(['gamification', 'insights']);
+    expect(loadConfig({}, { consumers: 'gamification, insights' }).events.consumers).toEqual(['gamification', 'insights']);
   });
 });

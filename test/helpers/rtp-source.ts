@@ -84,7 +84,7 @@ export interface FedRoom {
 
 export async function startFedRoom(workerBin: string, roomKey: string): Promise<FedRoom> {
   const plane = await MediaPlane.start({
-    config: { mediaWorkers: 1, mediaListenIp: '127.0.0.1', mediaAnnouncedAddress: undefined, mediaRtcMinPort: 40000, mediaRtcMaxPort: 49999, mediaRouterMaxConsumers: 300 },
+    settings: { workers: 1, listenIp: '127.0.0.1', announcedAddress: undefined, rtcMinPort: 40000, rtcMaxPort: 49999, routerMaxConsumers: 300 },
     logger: createLogger({ logLevel: 'silent' }),
     workerBin,
   });

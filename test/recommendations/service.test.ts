@@ -334,13 +334,13 @@ describe.skipIf(!hasPostgres)('a retired model version', () => {
       const service = server.veza.recommendations;
       await service.importHistory('default', ndjson([...catalog(), ...history(8)]));
       const progress: TrainingProgress[] = [];
-      const first = await trainTenant(service.store, server.config.dataDir, 'default', { onProgress: (p) => progress.push(p), als: { iterations: 4 } });
+      const first = await trainTenant(service.store, server.config.storage.dataDir, 'default', { onProgress: (p) => progress.push(p), als: { iterations: 4 } });
       expect(progress.map((p) => p.phase)).toEqual(['loading', 'tuning', 'tuning', 'tuning', 'training', 'training', 'training', 'training', 'exporting', 'done']);
       expect(progress.filter((p) => p.phase === 'tuning').map((p) => p.message.split(':')[0])).toEqual(['λ 1', 'λ 10', 'λ 100']);
       expect(progress.filter((p) => p.phase === 'training').map((p) => p.iteration)).toEqual([1, 2, 3, 4]);
       expect(progress.map((p) => p.fraction)).toEqual([...progress.map((p) => p.fraction)].sort((a, b) => a - b));
 
-      const model = await ServingModel.load(server.config.dataDir, first.path);
+      const model = await ServingModel.load(server.config.storage.dataDir, first.path);
       const end = model.lease();
       let released = false;
       const retired = model.retire().then(() => (released = true));

@@ -12,13 +12,13 @@ const secret = 'a-test-secret-that-is-long-enough-1234567890';
 
 describe('HS256', () => {
   it('verifies what it signs, with tenant and document roles', async () => {
-    const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
+    const auth = await Authenticator.create({ settings: { jwtSecret: secret }, dataDir: data.dir });
     const token = await auth.sign({ sub: 'bob', tenant: 'acme', docs: { song: 'owner' } });
     expect(auth.verify(token)).toEqual({ userId: 'bob', tenantId: 'acme', docs: { song: 'owner' } });
   });
 
   it('defaults the tenant and refuses claims it does not understand', async () => {
-    const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
+    const auth = await Authenticator.create({ settings: { jwtSecret: secret }, dataDir: data.dir });
     expect(auth.verify(await auth.sign({ sub: 'bob' })).tenantId).toBe('default');
     const key = new TextEncoder().encode(secret);
     const badRole = await new SignJWT({ docs: { song: 'admin' } }).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setExpirationTime('1h').sign(key);
@@ -30,8 +30,8 @@ describe('HS256', () => {
   });
 
   it('enforces issuer and audience when configured', async () => {
-    const strict = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret, jwtIssuer: 'https://id.example', jwtAudience: 'veza' });
-    const loose = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
+    const strict = await Authenticator.create({ settings: { jwtSecret: secret, jwtIssuer: 'https://id.example', jwtAudience: 'veza' }, dataDir: data.dir });
+    const loose = await Authenticator.create({ settings: { jwtSecret: secret }, dataDir: data.dir });
     const unscoped = await loose.sign({ sub: 'bob' });
     expect(() => strict.verify(unscoped)).toThrow(/claim iss/);
     expect(strict.verify(await strict.sign({ sub: 'bob' })).userId).toBe('bob');
@@ -39,12 +39,12 @@ describe('HS256', () => {
 
   it('generates one development secret, private to its owner, and reuses it', async () => {
     const dir = path.join(data.dir, 'dev');
-    const first = await Authenticator.create({ dataDir: dir });
-    const second = await Authenticator.create({ dataDir: dir });
+    const first = await Authenticator.create({ settings: {}, dataDir: dir });
+    const second = await Authenticator.create({ settings: {}, dataDir: dir });
     expect(first.secretSource).toBe('generated');
     expect(second.verify(await first.sign({ sub: 'carol' }))).toMatchObject({ userId: 'carol' });
     expect(statSync(path.join(dir, 'dev-jwt-secret')).mode & 0o777).toBe(0o600);
-    const other = await Authenticator.create({ dataDir: path.join(data.dir, 'other') });
+    const other = await Authenticator.create({ settings: {}, dataDir: path.join(data.dir, 'other') });
     const foreign = await first.sign({ sub: 'carol' });
     expect(() => other.verify(foreign)).toThrow(/signature/);
   });
@@ -52,7 +52,7 @@ describe('HS256', () => {
 
 describe('token validation (tokens made by jose, an independent implementation, or by hand)', () => {
   const key = new TextEncoder().encode(secret);
-  const auth = Authenticator.create({ dataDir: data.dir, jwtSecret: secret, jwtAudience: 'veza' });
+  const auth = Authenticator.create({ settings: { jwtSecret: secret, jwtAudience: 'veza' }, dataDir: data.dir });
   const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
   const signed = (claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256' }) =>
     new SignJWT(claims).setProtectedHeader(header as { alg: string }).setSubject('bob').sign(key);
@@ -107,7 +107,7 @@ describe('a token presented again', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const start = new Date('2026-06-01T12:00:00Z');
     vi.setSystemTime(start);
-    const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
+    const auth = await Authenticator.create({ settings: { jwtSecret: secret }, dataDir: data.dir });
     const now = Math.floor(start.getTime() / 1000);
     const shortLived = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setExpirationTime(now + 10).sign(key);
     expect(auth.verify(shortLived).userId).toBe('bob');
@@ -126,7 +126,7 @@ describe('a token presented again', () => {
   });
 
   it('gives each holder the same unchangeable principal, and never lends it to an altered token', async () => {
-    const auth = await Authenticator.create({ dataDir: data.dir, jwtSecret: secret });
+    const auth = await Authenticator.create({ settings: { jwtSecret: secret }, dataDir: data.dir });
     const token = await auth.sign({ sub: 'bob', docs: { song: 'viewer' } });
     const first = auth.verify(token);
     expect(auth.verify(token)).toBe(first);
@@ -144,7 +144,7 @@ describe('RS256 with a configured public key', () => {
   it('accepts tokens from the private key and refuses HS256 tokens keyed with the public key', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
     const pem = await exportSPKI(publicKey);
-    const auth = await Authenticator.create({ dataDir: data.dir, jwtPublicKey: pem });
+    const auth = await Authenticator.create({ settings: { jwtPublicKey: pem }, dataDir: data.dir });
     expect(auth.algorithm).toBe('RS256');
     const good = await new SignJWT({ tid: 'acme', docs: { '*': 'viewer' } }).setProtectedHeader({ alg: 'RS256' }).setSubject('dan').setExpirationTime('1h').sign(privateKey);
     expect(auth.verify(good)).toEqual({ userId: 'dan', tenantId: 'acme', docs: { '*': 'viewer' } });

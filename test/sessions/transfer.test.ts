@@ -190,7 +190,7 @@ describe('veza session export | import', () => {
     try {
       const file = path.join(dir.dir, 'jam.veza.json');
       writeFileSync(file, bundleText);
-      const env = { VEZA_DATA_DIR: b.config.dataDir };
+      const env = { VEZA_DATA_DIR: b.config.storage.dataDir };
       const imported = await runVeza(['session', 'import', file, '--as', 'jam-by-url', '--url', b.url], env);
       expect(imported.stderr).toBe('');
       expect(JSON.parse(imported.stdout)).toMatchObject({ id: 'jam-by-url', updates: 8 });

@@ -99,7 +99,7 @@ describe('WorkerDialect (PGlite on a worker thread)', () => {
 describe('Storage on the calling thread (VEZA_STORAGE_THREAD=false)', () => {
   it('runs the same migrations and tenant transactions without a worker', async () => {
     const dir = tempDir('in-thread');
-    const storage = await Storage.open({ dataDir: dir.dir, storageThread: false });
+    const storage = await Storage.open({ dataDir: dir.dir, thread: false });
     try {
       expect(await storage.migrate()).toContain('0002_documents');
       const tenant = await storage.withTenant('default', async (trx) => (await sql<{ t: string }>`SELECT current_setting('veza.tenant_id') AS t`.execute(trx)).rows[0]!.t);

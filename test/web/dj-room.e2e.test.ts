@@ -78,7 +78,7 @@ describe.skipIf(!worker)('the DJ room page in Chromium', () => {
     // times out, so shutdown does not wait for that, ends within its deadline and leaves no HLS files
     // behind; the pages say they lost the room and how to come back.
     expect(await live.veza.shutdown()).toBe(true);
-    const hls = path.join(live.config.dataDir, 'hls');
+    const hls = path.join(live.config.storage.dataDir, 'hls');
     expect(existsSync(hls) ? readdirSync(hls) : []).toEqual([]);
     for (const page of [dj, fan]) {
       // Lost, then (this test's process still answers its health check) back again.
