@@ -2,49 +2,46 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { registerAutomerge } from './automerge/service.js';
-import { consumerPlacement, hostConsumers, type ConsumerHost } from './consumers/host.js';
-import { CollabService } from './collab/service.js';
+import { automergeModule } from './automerge/module.js';
+import { collabModule } from './collab/module.js';
+import type { CollabService } from './collab/service.js';
 import type { Config } from './config.js';
+import { consumerPlacement } from './consumers/host.js';
+import { consumersModule } from './consumers/module.js';
 import type { EventBus } from './events/bus.js';
-import { registerEventRoutes } from './events/http.js';
 import { LinkedBus } from './events/linked-bus.js';
 import { MemoryBus } from './events/memory-bus.js';
+import { eventsModule } from './events/module.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
+import { gamificationModule } from './gamification/module.js';
+import type { GamificationService } from './gamification/service.js';
+import { insightsModule } from './insights/module.js';
+import type { InsightsService } from './insights/service.js';
 import { createLogger, type Logger } from './log.js';
-import { LiveService } from './media/room-events.js';
-import { MediaOutputs } from './media/outputs.js';
-import { MediaPlane } from './media/plane.js';
-import { registerMediaRoutes } from './media/routes.js';
-import { MediaSignaling } from './media/signaling.js';
-import { locateMediaWorker } from './media/worker-binary.js';
-import { locateFfmpeg } from './media/ffmpeg-binary.js';
+import { mediaModule } from './media/module.js';
+import type { MediaOutputs } from './media/outputs.js';
+import type { MediaPlane } from './media/plane.js';
+import type { LiveService } from './media/room-events.js';
+import { ModuleRunner, type AnyModule } from './modules/runner.js';
+import { recommendationsModule } from './recommendations/module.js';
+import type { RecommendationService } from './recommendations/service.js';
 import { VezaServer } from './server/app.js';
 import { Authenticator } from './server/auth.js';
-import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js';
 import { ServerMetrics } from './server/metrics.js';
+import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js';
 import { startTracing } from './server/tracing.js';
 import { uwsImplementation, uwsUnusableReason } from './server/uws.js';
 import { registerDevSignIn, registerWebClient } from './server/web.js';
+import type { ExampleSessions } from './sessions/examples.js';
+import { sessionsModule } from './sessions/module.js';
+import { openUrl, shownDir, type StartupReport } from './startup-report.js';
 import { Storage } from './storage/database.js';
-import { GamificationService } from './gamification/service.js';
-import { registerGamificationRoutes } from './gamification/routes.js';
-import { InsightsService } from './insights/service.js';
-import { registerInsightsRoutes } from './insights/routes.js';
-import { RecommendationService } from './recommendations/service.js';
-import { registerRecommendationRoutes } from './recommendations/routes.js';
-import { answerClockRequest, CLOCK_MESSAGE, preciseNow } from './studio/clock.js';
-import { ReplayService } from './studio/replay-service.js';
-import { ReplayStore } from './studio/replay-store.js';
-import { registerStudioRoutes } from './studio/routes.js';
-import { importExampleSessions } from './sessions/examples.js';
-import { registerSessionBundleRoutes } from './sessions/routes.js';
-import { SessionBundles } from './sessions/store.js';
-import { openUrl, shownDir, type Capability, type StartupReport } from './startup-report.js';
+import { studioModule } from './studio/module.js';
 import { VERSION } from './version.js';
 
-export interface Veza {
+/** The core (storage, auth, bus, HTTP and WebSocket routers) and the modules it was started with. */
+export interface VezaNode {
   config: Config;
   logger: Logger;
   port: number;
@@ -53,6 +50,16 @@ export interface Veza {
   auth: Authenticator;
   server: VezaServer;
   metrics: ServerMetrics;
+  /** The started modules, in the order they were listed. */
+  modules: ModuleRunner;
+  /** What started and what did not (printed by `veza serve` in development mode or on a terminal). */
+  report: StartupReport;
+  /** Stops accepting, drains requests, closes the modules in the reverse order, then the bus and storage. False if the deadline passed. */
+  shutdown(): Promise<boolean>;
+}
+
+/** The whole server: every module of `serverModules`, with the ones tests and the CLI reach by name. */
+export interface Veza extends VezaNode {
   collab: CollabService;
   /** The mediasoup workers and live rooms; null when the worker is not built (the media route answers 503). */
   media: MediaPlane | null;
@@ -66,10 +73,6 @@ export interface Veza {
   insights: InsightsService;
   /** Achievements, quests, leaderboards and tips. */
   gamification: GamificationService;
-  /** What started and what did not (printed by `veza serve` in development mode or on a terminal). */
-  report: StartupReport;
-  /** Stops accepting, drains requests, flushes the bus and storage. False if the deadline passed. */
-  shutdown(): Promise<boolean>;
 }
 
 export interface StartOptions {
@@ -80,8 +83,49 @@ export interface StartOptions {
   onConsumerThread?: (worker: Worker) => void;
 }
 
-/** Builds the whole server from a config: storage (migrated), auth, bus, routes; then listens. */
+/**
+ * The server's modules in the order they start; they stop in the reverse order. A module uses only
+ * modules listed before it (`ctx.use`), so what it uses is open for as long as it runs.
+ */
+export function serverModules(config: Config, options: StartOptions = {}) {
+  return [
+    eventsModule,
+    collabModule,
+    automergeModule,
+    studioModule,
+    sessionsModule,
+    mediaModule,
+    recommendationsModule,
+    insightsModule,
+    gamificationModule,
+    // After the modules whose memory the consumers update: they stop before those close.
+    consumersModule({ config, ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}) }),
+  ] as const;
+}
+
+/** Builds the whole server from a config; then listens. */
 export async function startVeza(config: Config, options: StartOptions = {}): Promise<Veza> {
+  const node = await startNode(config, serverModules(config, options), options);
+  const { modules } = node;
+  const media = modules.api(mediaModule);
+  return {
+    ...node,
+    collab: modules.api(collabModule),
+    media: media.plane,
+    outputs: media.outputs,
+    live: media.live,
+    recommendations: modules.api(recommendationsModule),
+    insights: modules.api(insightsModule),
+    gamification: modules.api(gamificationModule),
+  };
+}
+
+/**
+ * Builds the core from a config (storage, migrated; auth; the events bus; the HTTP and WebSocket
+ * routers with health, identity and the web client), starts the listed modules in order, then listens.
+ * Tests start one module this way, with only what it uses listed before it.
+ */
+export async function startNode(config: Config, list: readonly AnyModule[], options: StartOptions = {}): Promise<VezaNode> {
   const logger = options.logger ?? createLogger(config.server);
   const startedAt = Date.now();
   const bootMs = Math.round(performance.now());
@@ -90,8 +134,6 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
   const storage = await Storage.open(config.storage);
   // Closed last-opened first: the bus finishes its handlers while tracing and storage still work.
   const cleanups: (() => Promise<unknown>)[] = [() => storage.close()];
-  /** When shutdown must be over (set as it begins); the cleanups that wait on children read it. */
-  let stopDeadline: number | null = null;
   try {
     const storageOpenedAt = Date.now();
     const applied = await storage.migrate();
@@ -103,182 +145,87 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
     const metrics = new ServerMetrics();
     const tracing = await startTracing({ otlpEndpoint: config.server.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
     cleanups.push(() => tracing.shutdown());
-    const busOptions = { logger, parking: new DatabaseParkingLot(storage), registry: metrics.registry, maxAttempts: config.events.maxAttempts };
-    const placement = consumerPlacement(config.events, storage);
-    // With the consumers on their thread, the in-process bus spans both threads.
-    const linkedBus = !config.events.redisUrl && placement === 'thread' ? new LinkedBus(new MemoryBus(busOptions)) : null;
-    const bus: EventBus = config.events.redisUrl
-      ? await new RedisBus({ ...busOptions, url: config.events.redisUrl, stream: config.events.stream }).connect()
-      : (linkedBus ?? new MemoryBus(busOptions));
+    const { events } = config;
+    const busOptions = { logger, parking: new DatabaseParkingLot(storage), registry: metrics.registry, maxAttempts: events.maxAttempts };
+    // With the consumers on their own thread, the in-process bus spans both threads.
+    const bus: EventBus = events.redisUrl
+      ? await new RedisBus({ ...busOptions, url: events.redisUrl, stream: events.stream }).connect()
+      : consumerPlacement(events, storage) === 'thread'
+        ? new LinkedBus(new MemoryBus(busOptions))
+        : new MemoryBus(busOptions);
     cleanups.push(() => bus.close());
-    if (placement === 'none' && !config.events.redisUrl) logger.warn('no event consumers run in this process and the events bus is in-process: side modules get no events');
-    let consumers: ConsumerHost | null = null;
 
     const server = new VezaServer({ settings: config.server, logger, auth, metrics, tracer: tracing.tracer });
-    const media = locateMediaWorker();
-    const ffmpeg = locateFfmpeg();
-    if (!ffmpeg.available) logger.warn({ reason: ffmpeg.reason, fix: ffmpeg.fix }, `recording and HLS unavailable: ${ffmpeg.reason}`);
-    if (!media.available) logger.warn({ reason: media.reason, fix: media.fix }, `media unavailable: ${media.reason}; build the mediasoup worker with: ${media.fix}`);
-    registerHealthRoutes(server.http, { storage, bus, metrics, startedAt, media, consumers: () => consumers?.status() ?? null });
+    const modules = new ModuleRunner(
+      list,
+      { storage, bus, http: server.http, ws: server.ws, logger, metrics, tracer: tracing.tracer },
+      config,
+      { dataDir: config.storage.dataDir, redisUrl: events.redisUrl, eventsStream: events.stream, dev: config.server.dev },
+    );
+    registerHealthRoutes(server.http, {
+      metrics,
+      startedAt,
+      checks: () => [
+        { name: 'storage', status: () => storage.kind, ready: () => storage.ping() },
+        { name: 'bus', status: () => bus.kind, ready: () => bus.ping() },
+        ...modules.health(),
+      ],
+    });
     registerIdentityRoute(server.http);
     registerWebClient(server.http, config.server.webDir);
     if (config.server.dev) {
       registerDevSignIn(server.http, auth);
       logger.warn('development mode: POST /api/v1/dev/token signs anyone in; never run this in production');
     }
-    registerEventRoutes(server.http, bus);
-    // The side modules' event consumers start now, their thread loading while this one builds the
-    // rest; what they call on this thread's memory (the leaderboards it serves, the dashboards it
-    // pushes) waits until those services exist. They stop first at shutdown, while those are open.
-    const services = deferred<{ gamification: GamificationService; insights: InsightsService }>();
-    const consumersStarting = hostConsumers(placement, {
-      config,
-      storage,
-      bus,
-      linkedBus,
-      logger,
-      handlers: {
-        'storage.port': async () => (await storage.attachPort()) ?? Promise.reject(new Error('no storage thread')),
-        'gamification.boards': async (updates) => void (await (await services.promise).gamification.leaderboards.apply(updates)),
-        'insights.stored': async (events) => (await services.promise).insights.observe(events),
-      },
-      ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}),
-    });
-    // Should start-up fail before they are awaited below, they are closed with everything else.
-    cleanups.push(async () => {
-      if (!consumers) await (await consumersStarting.catch(() => null))?.close();
-    });
-    const collab = new CollabService({ settings: config.collab, dataDir: config.storage.dataDir, redisUrl: config.events.redisUrl, storage, bus, server, logger });
-    // The studio's beat clock: clients sample the server's time over their session's socket.
-    collab.registerMessageType(CLOCK_MESSAGE, (request) => answerClockRequest(request, preciseNow()));
-    await collab.start();
-    cleanups.push(async () => {
-      if (!(await collab.close(Date.now() + config.server.shutdownTimeoutMs))) throw new Error('document updates were not all stored before the deadline');
-    });
-    const automerge = registerAutomerge({ maxBackpressureBytes: config.collab.maxBackpressureBytes, storage, server, logger });
-    cleanups.push(() => automerge.close());
-    const persisted = (tenantId: string, docId: string) => collab.persisted(tenantId, docId);
-    const replay = new ReplayStore(storage, undefined, undefined, persisted);
-    registerStudioRoutes(server.http, { collab, replay });
-    const bundles = new SessionBundles(storage, persisted);
-    registerSessionBundleRoutes(server.http, { bundles, maxBundleBytes: Math.ceil(config.collab.maxDocBytes * 1.4) + (1 << 20) });
-    const importExamples = config.sessions.examples === 'auto' ? config.server.dev && storage.kind === 'pglite' : config.sessions.examples;
-    const examplesAt = Date.now();
-    const examples = importExamples ? await importExampleSessions(bundles, logger) : null;
-    if (examples) phases.examples = Date.now() - examplesAt;
-    const replayService = new ReplayService(replay, server, logger, config.collab.maxDocBytes);
-    cleanups.push(async () => replayService.close());
-    const mediaSignaling = new MediaSignaling({ server, logger, maxViewers: config.media.maxViewers });
-    let mediaPlane: MediaPlane | null = null;
-    let live: LiveService | null = null;
-    const outputs = new MediaOutputs({ storage, bus, logger, dataDir: config.storage.dataDir, plane: () => mediaPlane, ffmpeg });
-    if (!config.events.redisUrl) {
-      const abandoned = await outputs.markAbandoned();
-      if (abandoned > 0) logger.warn({ abandoned }, 'recordings or HLS runs left running by a previous process were marked failed');
-    }
-    registerMediaRoutes(server.http, outputs);
-    const recommendations = await new RecommendationService({ settings: config.recommendations, dataDir: config.storage.dataDir, storage, bus, logger }).start();
-    cleanups.push(() => recommendations.close());
-    registerRecommendationRoutes(server.http, recommendations, config.recommendations.maxImportBytes);
-    const insights = new InsightsService({ storage, bus, logger });
-    cleanups.push(() => insights.close());
-    registerInsightsRoutes(server.http, server.ws, insights);
-    const gamification = await GamificationService.start({
-      storage,
-      bus,
-      logger,
-      redisUrl: config.events.redisUrl,
-      leaderboardPrefix: `${config.events.stream}:lb:`,
-      onRulesChanged: (tenantId) => consumers?.notify('gamification.rules-changed', tenantId),
-    });
-    cleanups.push(() => gamification.close());
-    services.resolve({ gamification, insights });
-    registerGamificationRoutes(server.http, server.ws, gamification);
-    // What start-up waited for them beyond the rest of its work.
-    const consumersWait = Date.now();
-    consumers = await consumersStarting;
-    const consumerHost = consumers;
-    phases.consumers = Date.now() - consumersWait;
-    cleanups.push(() => consumerHost.close());
-    logger.info({ consumers: config.events.consumers, placement }, placement === 'thread' ? 'event consumers run on their own thread' : `event consumers: ${placement}`);
+    await modules.start();
+    // What start-up spent on a module, where it is worth telling (the example import, the media workers, the consumers thread).
+    for (const [name, ms] of Object.entries(modules.startMs)) if (ms >= 100) phases[name] = ms;
     const port = await server.listen(config.server.host, config.server.port);
-    if (media.available) {
-      const mediaAt = Date.now();
-      try {
-        mediaPlane = await MediaPlane.start({ settings: config.media, logger, workerBin: media.path });
-        phases.media = Date.now() - mediaAt;
-        const plane = mediaPlane;
-        live = new LiveService({ settings: config.media, plane, bus, collab, logger });
-        const liveService = live;
-        // Outputs finish their files before the workers go; the room events stop first.
-        cleanups.push(() => plane.close());
-        cleanups.push(async () => liveService.close());
-        // What is left of the shutdown deadline, less a second for the steps after this one.
-        cleanups.push(() => outputs.close(stopDeadline === null ? undefined : Math.max(0, stopDeadline - Date.now() - 1000)));
-        mediaSignaling.attach(plane);
-      } catch (error) {
-        logger.error({ err: error }, 'media plane could not start; /media answers 503');
-        mediaSignaling.markUnavailable({ reason: `the mediasoup workers did not start: ${(error as Error).message}`, fix: 'see the server log; check the worker with npm run build:media' });
-      }
-    } else {
-      mediaSignaling.markUnavailable(media);
-    }
     logger.info({ port, host: config.server.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.server.host}:${port}`);
-    const consumersOn = new Set<string>(config.events.consumers);
-    const consumerNote = placement === 'thread' ? 'consuming events on their own thread' : placement === 'main' ? 'consuming events on the main thread' : '';
-    const moduleState = (name: string): Capability =>
-      consumersOn.has(name) ? { on: true, detail: consumerNote } : { on: false, reason: config.events.redisUrl ? 'its events are consumed by other processes (VEZA_CONSUMERS)' : 'not in VEZA_CONSUMERS', fix: 'VEZA_CONSUMERS=all' };
+    const journaling = modules.has(collabModule) && modules.api(collabModule).writer.journaling;
+    const url = openUrl(config.server.host, port);
     const report: StartupReport = {
       version: VERSION,
       readyMs: Date.now() - startedAt + bootMs,
       phasesMs: phases,
-      url: openUrl(config.server.host, port),
+      url,
       code: import.meta.url.includes('/build/') ? 'compiled' : 'sources',
       storage:
         storage.kind === 'pglite'
-          ? `embedded PGlite in ${shownDir(config.storage.dataDir)}${collab.writer.journaling ? `; edits durable in its journal within ${config.collab.flushMs} ms, in the database within ${config.collab.storeMs} ms` : ''}`
+          ? `embedded PGlite in ${shownDir(config.storage.dataDir)}${journaling ? `; edits durable in its journal within ${config.collab.flushMs} ms, in the database within ${config.collab.storeMs} ms` : ''}`
           : 'PostgreSQL',
       bus: bus.kind === 'redis' ? 'Redis Streams' : 'in-process',
-      media: mediaPlane
-        ? { on: true, detail: `${mediaPlane.workers.length} mediasoup worker${mediaPlane.workers.length === 1 ? '' : 's'} (voice, DJ rooms, cameras)` }
-        : media.available
-          ? { on: false, reason: 'the mediasoup workers did not start (see the log above)', fix: 'npm run build:media' }
-          : { on: false, reason: media.reason, fix: media.fix },
-      recording: ffmpeg.available ? { on: true, detail: `ffmpeg ${ffmpeg.version}` } : { on: false, reason: ffmpeg.reason, fix: ffmpeg.fix },
       modules: [
-        { name: 'web client', state: existsSync(path.join(config.server.webDir, 'index.html')) ? { on: true, detail: `at ${openUrl(config.server.host, port)}/` } : { on: false, reason: 'not built', fix: 'npm run build:web' } },
+        { name: 'web client', state: existsSync(path.join(config.server.webDir, 'index.html')) ? { on: true, detail: `at ${url}/` } : { on: false, reason: 'not built', fix: 'npm run build:web' } },
         { name: 'sign-in', state: config.server.dev ? { on: true, detail: 'development: anyone signs in by name' } : { on: true, detail: 'JWT bearer tokens' } },
-        { name: 'recommendations', state: moduleState('recommendations') },
-        { name: 'insights', state: moduleState('insights') },
-        { name: 'gamification', state: moduleState('gamification') },
+        ...modules.report(),
         { name: 'tracing', state: config.server.otlpEndpoint ? { on: true, detail: 'OTLP/HTTP' } : { on: false, reason: 'no collector set', fix: 'OTEL_EXPORTER_OTLP_ENDPOINT=http://…:4318' } },
       ],
-      examples: examples && { imported: examples.sessions.filter((e) => e.imported).length, present: examples.sessions.length, titles: examples.sessions.map((e) => e.title) },
+      examples: examplesReport(modules.has(sessionsModule) ? modules.api(sessionsModule).examples : null),
       rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20),
     };
-    logger.info({ readyMs: report.readyMs, phasesMs: phases, media: report.media.on, recording: report.recording.on, rssMiB: report.rssMiB }, 'start-up complete');
+    const on = Object.fromEntries(report.modules.map((m) => [m.name, m.state.on]));
+    logger.info({ readyMs: report.readyMs, phasesMs: phases, modules: on, rssMiB: report.rssMiB }, 'start-up complete');
 
     let stopping: Promise<boolean> | null = null;
     const shutdown = () =>
       (stopping ??= (async () => {
         const deadline = Date.now() + config.server.shutdownTimeoutMs;
-        stopDeadline = deadline;
         const drained = await server.drain(config.server.shutdownTimeoutMs);
-        const flushed = await withDeadline(runAll(cleanups.toReversed(), logger), deadline - Date.now());
+        const steps = [async () => (await modules.close(deadline)) || Promise.reject(new Error('a module did not close cleanly')), ...cleanups.toReversed()];
+        const flushed = await withDeadline(runAll(steps, logger), deadline - Date.now());
         server.close();
         return drained && flushed;
       })());
-    return { config, logger, port, storage, bus, auth, server, metrics, collab, media: mediaPlane, outputs, live, recommendations, insights, gamification, report, shutdown };
+    return { config, logger, port, storage, bus, auth, server, metrics, modules, report, shutdown };
   } catch (error) {
     await runAll(cleanups.toReversed(), logger);
     throw error;
   }
 }
 
-function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
+function examplesReport(examples: ExampleSessions | null): StartupReport['examples'] {
+  return examples && { imported: examples.sessions.filter((e) => e.imported).length, present: examples.sessions.length, titles: examples.sessions.map((e) => e.title) };
 }
 
 async function runAll(steps: (() => Promise<unknown>)[], logger: Logger): Promise<boolean> {

@@ -9,15 +9,14 @@ export interface StartupReport {
   version: string;
   /** Milliseconds from the start of `startVeza` until it listened and every module ran. */
   readyMs: number;
-  /** Where that time went: opening storage, migrations, example import, media workers (ms). */
+  /** Where that time went: opening storage, migrations, and each module whose start took 100 ms or more (ms). */
   phasesMs: Record<string, number>;
   url: string;
   /** What runs: the compiled copy (build/) or the TypeScript sources through tsx. */
   code: 'compiled' | 'sources';
   storage: string;
   bus: string;
-  media: Capability;
-  recording: Capability;
+  /** Each capability's line, in the order of the modules that report them. */
   modules: { name: string; state: Capability }[];
   examples: { imported: number; present: number; titles: string[] } | null;
   /** Resident memory of the process at the end of start-up, in MiB. */
@@ -46,8 +45,6 @@ export function formatStartupReport(report: StartupReport): string {
     `  ${'code'.padEnd(15)} ${report.code === 'compiled' ? 'compiled copy of the sources (build/)' : 'TypeScript sources through tsx (npm start compiles them once they change)'}`,
     `  ${'storage'.padEnd(15)} ${report.storage}`,
     `  ${'events bus'.padEnd(15)} ${report.bus}`,
-    line('live media', report.media),
-    line('recording, HLS', report.recording),
     ...report.modules.map((m) => line(m.name, m.state)),
   ];
   if (report.examples) {

@@ -1,6 +1,6 @@
 // The shape of src/: no import cycles (type imports included: a cycle of types still ties the files
-// together, and the next value import along it breaks module loading order), and no file so long
-// that it holds more than one thing.
+// together, and the next value import along it breaks module loading order), no file so long that it
+// holds more than one thing, and a server core (src/server/) that knows no module.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +109,17 @@ describe('src/', () => {
     const graph = importGraph();
     const found = cycles(graph).map((component) => describeCycle(graph, component));
     expect(found, `import cycles in src/:\n${found.join('\n')}`).toEqual([]);
+  });
+
+  it('keeps the server core free of modules: src/server/ imports only itself, storage, shared helpers, logs and the version', () => {
+    const allowed = ['server/', 'storage/', 'shared/', 'log.ts', 'version.ts'];
+    const graph = importGraph();
+    const reaching = [...graph]
+      .filter(([file]) => path.relative(srcDir, file).startsWith('server/'))
+      .flatMap(([file, targets]) => targets.map((target) => ({ from: path.relative(srcDir, file), to: path.relative(srcDir, target) })))
+      .filter(({ to }) => !allowed.some((prefix) => to.startsWith(prefix)))
+      .map(({ from, to }) => `${from} → ${to}`);
+    expect(reaching, `src/server/ imports a module (modules reach the core through their start context):\n${reaching.join('\n')}`).toEqual([]);
   });
 
   it(`has no file over ${MAX_LINES} lines`, () => {

@@ -1,7 +1,8 @@
 import { Repo, type PeerId } from '@automerge/automerge-repo';
 import { Counter } from 'prom-client';
 import type { Logger } from '../log.js';
-import type { VezaServer } from '../server/app.js';
+import type { ServerMetrics } from '../server/metrics.js';
+import type { WebSocketRouter } from '../server/websocket.js';
 import { forbidden } from '../server/errors.js';
 import type { Storage } from '../storage/database.js';
 import { automergeRoute, UwsServerAdapter } from './network-adapter.js';
@@ -11,7 +12,8 @@ export interface AutomergeDeps {
   /** Bytes queued to one slow client before it is closed with 1013 (collab's limit, which this route shares). */
   maxBackpressureBytes: number;
   storage: Storage;
-  server: VezaServer;
+  ws: WebSocketRouter;
+  metrics: ServerMetrics;
   logger: Logger;
 }
 
@@ -35,9 +37,13 @@ export class AutomergeService {
       name: 'veza_automerge_refused_messages_total',
       help: 'Automerge messages refused: malformed (sender closed), read-only (changes stripped), no-role (document refused), peer-id-taken',
       labelNames: ['reason'],
-      registers: [deps.server.metrics.registry],
+      registers: [deps.metrics.registry],
     });
-    deps.server.ws.route(
+  }
+
+  /** `/automerge`: registered once the module has started, before the server listens. */
+  registerRoutes(): void {
+    this.deps.ws.route(
       '/automerge',
       automergeRoute(({ principal }) => {
         // Roles are per document and checked per message; a token naming none has nothing to do here.
@@ -99,8 +105,4 @@ export class AutomergeService {
       }),
     );
   }
-}
-
-export function registerAutomerge(deps: AutomergeDeps): AutomergeService {
-  return new AutomergeService(deps);
 }

@@ -3,8 +3,9 @@ import type * as Y from 'yjs';
 import { createEvent } from '../events/catalog.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
-import type { VezaServer } from '../server/app.js';
 import { roleFor } from '../server/auth.js';
+import type { ServerMetrics } from '../server/metrics.js';
+import type { WebSocketRouter } from '../server/websocket.js';
 import { badRequest, CloseCode, forbidden } from '../server/errors.js';
 import type { Storage } from '../storage/database.js';
 import { DocumentStore } from './document-store.js';
@@ -49,7 +50,8 @@ export interface CollabDeps {
   redisUrl?: string | undefined;
   storage: Storage;
   bus: EventBus;
-  server: VezaServer;
+  ws: WebSocketRouter;
+  metrics: ServerMetrics;
   logger: Logger;
 }
 
@@ -80,8 +82,8 @@ export class CollabService {
   private cluster: ClusterSync | null = null;
 
   constructor(private readonly deps: CollabDeps) {
-    const { settings, storage, logger, server } = deps;
-    this.metrics = new CollabMetrics(server.metrics.registry);
+    const { settings, storage, logger, metrics } = deps;
+    this.metrics = new CollabMetrics(metrics.registry);
     this.store = new DocumentStore(storage);
     this.writer = new UpdateWriter(this.store, {
       flushMs: settings.flushMs,
@@ -90,7 +92,11 @@ export class CollabService {
       logger,
       metrics: this.metrics,
     });
-    this.registerRoute();
+  }
+
+  /** Its settings, for the modules built on it (limits they keep in step with). */
+  get settings(): CollabSettings {
+    return this.deps.settings;
   }
 
   /** Moves what the update journal holds into the log (embedded database), and joins the other nodes through Redis when configured. */
@@ -164,9 +170,10 @@ export class CollabService {
     return (await this.store.load(tenantId, docId)).state;
   }
 
-  private registerRoute(): void {
-    const { settings, server } = this.deps;
-    server.ws.route<CollabConnection>('/collab/:doc', {
+  /** `/collab/:doc`: registered once the module has started, before the server listens. */
+  registerRoutes(): void {
+    const { settings, ws } = this.deps;
+    ws.route<CollabConnection>('/collab/:doc', {
       // uWS closes a socket abruptly past this; the sweep closes slow ones cleanly (1013) first. It
       // leaves room for a whole document: a sync answer is sent as one message, however slow the link.
       maxBackpressure: Math.min(2 ** 31 - 1, settings.maxDocBytes + 2 * settings.maxBackpressureBytes),
@@ -282,7 +289,7 @@ export class CollabService {
       bus,
       metrics: this.metrics,
       logger,
-      publish: (topic, message) => this.deps.server.app.publish(topic, message, true),
+      publish: (topic, message) => this.deps.ws.publish(topic, message, true),
       onEmpty: (r) => this.scheduleUnload(r),
       onCorrupt: (r) => this.evict(r),
       maxDocBytes: settings.maxDocBytes,

@@ -23,8 +23,6 @@ export interface GamificationDeps {
   leaderboardPrefix?: string;
   /** A real payment provider; the built-in one records test-mode payments only. */
   provider?: PaymentProvider;
-  /** Told when a tenant's rules or quests change here, so that consumers elsewhere forget their cached ones. */
-  onRulesChanged?: (tenantId: string) => void;
 }
 
 export interface UserStanding {
@@ -43,6 +41,7 @@ export class GamificationService {
   readonly engine: GamificationEngine;
   readonly tips: TipService;
   readonly feeds: LiveFeeds;
+  private readonly rulesWatchers = new Set<(tenantId: string) => void>();
 
   private constructor(
     private readonly deps: GamificationDeps,
@@ -64,7 +63,12 @@ export class GamificationService {
   /** Forgets the cached rules and quests of a tenant, here and wherever the consumer runs. */
   private rulesChanged(tenantId: string): void {
     this.engine.invalidate(tenantId);
-    this.deps.onRulesChanged?.(tenantId);
+    for (const watcher of this.rulesWatchers) watcher(tenantId);
+  }
+
+  /** Told when a tenant's rules or quests change here, so that consumers elsewhere forget their cached ones. */
+  watchRules(watcher: (tenantId: string) => void): void {
+    this.rulesWatchers.add(watcher);
   }
 
   /** Stores a new version of a rule (validated); returns its version. */

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import type { VezaServer } from '../server/app.js';
 import { canWrite, roleFor, type DocumentRole } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden, HttpError } from '../server/errors.js';
-import type { VezaSocket } from '../server/websocket.js';
+import type { VezaSocket, WebSocketRouter } from '../server/websocket.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { isCamera, MAX_CAMERAS, type LivePeer, type LiveRoom, type RoomKind } from './live-room.js';
 import type { MediaPlane } from './plane.js';
@@ -209,7 +208,7 @@ const handlers: { [M in Method]: Handler<M> } = {
 };
 
 export interface MediaSignalingDeps {
-  server: VezaServer;
+  ws: WebSocketRouter;
   logger: Logger;
   /** Viewers one live room sends media to over WebRTC; past it `room-full` (0: no limit). */
   maxViewers: number;
@@ -219,17 +218,15 @@ export interface MediaSignalingDeps {
 /**
  * `ws://HOST/media/<room>?token=…`: mediasoup signaling as JSON requests `{id, method, data}`,
  * answered `{id, ok: true, data}` or `{id, ok: false, error: {code, message}}`, and notifications
- * `{method, data}`. Owners and editors of `<room>` may produce; viewers only consume. The route
- * exists from the start and answers 503 until a media plane is attached.
+ * `{method, data}`. Owners and editors of `<room>` may produce; viewers only consume. The routes
+ * answer 503 until a media plane is attached.
  */
 export class MediaSignaling {
   private plane: MediaPlane | null = null;
   private unavailable: { reason: string; fix: string } = { reason: 'the media plane is starting', fix: 'retry in a moment' };
   private readonly sockets = new Set<MediaSocket>();
 
-  constructor(private readonly deps: MediaSignalingDeps) {
-    this.register();
-  }
+  constructor(private readonly deps: MediaSignalingDeps) {}
 
   attach(plane: MediaPlane): void {
     this.plane = plane;
@@ -243,11 +240,12 @@ export class MediaSignaling {
 
   /**
    * `/media/<room>`: a live room (DJ set, stream), roles on `<room>`. `/voice/<session>`: the voice
-   * chat of a studio session, with the caller's role on that session's document.
+   * chat of a studio session, with the caller's role on that session's document. Registered once
+   * the module has started, before the server listens.
    */
-  private register(): void {
+  registerRoutes(): void {
     for (const [pattern, kind] of [['/media/:room', 'live'], ['/voice/:room', 'voice']] as const) {
-      this.deps.server.ws.route<MediaConnection>(pattern, {
+      this.deps.ws.route<MediaConnection>(pattern, {
         authorize: ({ params, principal }) => {
           if (!this.plane) {
             throw new HttpError(503, 'media-unavailable', `media is unavailable: ${this.unavailable.reason}; fix: ${this.unavailable.fix}`);

@@ -1,21 +1,22 @@
-import type { ConsumerStatus } from '../consumers/host.js';
-import type { EventBus } from '../events/bus.js';
-import type { MediaWorkerBinary } from '../media/worker-binary.js';
-import type { Storage } from '../storage/database.js';
 import { VERSION } from '../version.js';
 import type { HttpRouter } from './http.js';
 import type { ServerMetrics } from './metrics.js';
 import { uwsImplementation } from './uws.js';
 
+/** One entry of `/healthz` and, with `ready`, one check of `/readyz`: storage, the bus, and what modules add. */
+export interface HealthCheck {
+  name: string;
+  /** What `/healthz` shows under this name. */
+  status?: () => unknown;
+  /** Rejects with the reason when this part cannot serve now (`/readyz` answers 503). */
+  ready?: () => Promise<void>;
+}
+
 interface HealthDeps {
-  storage: Storage;
-  bus: EventBus;
   metrics: ServerMetrics;
   startedAt: number;
-  /** Whether the mediasoup worker binary was found at start, and if not why and how to build it. */
-  media: MediaWorkerBinary;
-  /** Where the side modules' event consumers run, and whether they run now (null while starting). */
-  consumers: () => ConsumerStatus | null;
+  /** Read at each request: modules add theirs as they start. */
+  checks: () => readonly HealthCheck[];
 }
 
 async function check(fn: () => Promise<void>): Promise<{ ok: boolean; error?: string }> {
@@ -35,39 +36,26 @@ export function registerIdentityRoute(http: HttpRouter): void {
 /** Liveness (/healthz), readiness (/readyz) and Prometheus metrics (/metrics). */
 export function registerHealthRoutes(http: HttpRouter, deps: HealthDeps): void {
   const operational = { operational: true };
-  const media = deps.media.available ? { available: true } : { available: false, reason: deps.media.reason, fix: deps.media.fix };
   http.route(
     'GET',
     '/healthz',
-    () => ({
-      json: {
-        status: http.draining ? 'draining' : 'ok',
-        version: VERSION,
-        uws: uwsImplementation,
-        storage: deps.storage.kind,
-        bus: deps.bus.kind,
-        uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
-        media,
-        consumers: deps.consumers(),
-      },
-      headers: { 'cache-control': 'no-store' },
-    }),
+    () => {
+      const json: Record<string, unknown> = { status: http.draining ? 'draining' : 'ok', version: VERSION, uws: uwsImplementation };
+      for (const entry of deps.checks()) if (entry.status) json[entry.name] = entry.status();
+      json.uptimeSeconds = Math.round((Date.now() - deps.startedAt) / 1000);
+      return { json, headers: { 'cache-control': 'no-store' } };
+    },
     operational,
   );
   http.route(
     'GET',
     '/readyz',
     async () => {
-      const [storage, bus, consumers] = await Promise.all([
-        check(() => deps.storage.ping()),
-        check(() => deps.bus.ping()),
-        check(async () => {
-          const status = deps.consumers();
-          if (status && status.placement !== 'none' && !status.running) throw new Error('the event consumers are restarting');
-        }),
-      ]);
-      const ready = storage.ok && bus.ok && consumers.ok && !http.draining;
-      return { status: ready ? 200 : 503, json: { ready, draining: http.draining, checks: { storage, bus, consumers } }, headers: { 'cache-control': 'no-store' } };
+      const entries = deps.checks().filter((entry) => entry.ready);
+      const results = await Promise.all(entries.map((entry) => check(entry.ready!)));
+      const checks = Object.fromEntries(entries.map((entry, i) => [entry.name, results[i]!]));
+      const ready = results.every((r) => r.ok) && !http.draining;
+      return { status: ready ? 200 : 503, json: { ready, draining: http.draining, checks }, headers: { 'cache-control': 'no-store' } };
     },
     operational,
   );

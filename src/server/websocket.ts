@@ -64,6 +64,11 @@ export class WebSocketRouter {
     this.upgradeLimiter = new RateLimiter(deps.settings.rateLimitConnectionsPerMinute, Math.max(1, Math.ceil(deps.settings.rateLimitConnectionsPerMinute / 4)));
   }
 
+  /** Sends to every socket subscribed to `topic` (uWS pub/sub, in C++: one copy of the message). */
+  publish(topic: string, message: Uint8Array | string, binary: boolean): boolean {
+    return this.app.publish(topic, message, binary);
+  }
+
   get connections(): number {
     return this.open.size;
   }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { roleFor } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden } from '../server/errors.js';
-import type { VezaServer } from '../server/app.js';
+import type { WebSocketRouter } from '../server/websocket.js';
 import type { VezaSocket } from '../server/websocket.js';
 import { syncStep2, updateMessage } from '../collab/protocol.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
@@ -59,11 +59,11 @@ export class ReplayService {
 
   constructor(
     private readonly store: ReplayStore,
-    private readonly server: VezaServer,
+    ws: WebSocketRouter,
     private readonly logger: Logger,
     maxDocBytes: number,
   ) {
-    server.ws.route<Viewer>('/replay/:doc', {
+    ws.route<Viewer>('/replay/:doc', {
       // The state after a seek is one message as large as the document; updates wait for drains.
       maxBackpressure: Math.min(2 ** 31 - 1, maxDocBytes + 4 * SEND_WINDOW),
       closeOnBackpressureLimit: true,

@@ -1,0 +1,104 @@
+// Starts the listed modules in order, each with its own settings and a logger named after it, and
+// stops them in the reverse order. A module reaches another only through `use`, and only one listed
+// before it: what a module uses is open for as long as the module runs.
+import type { Config } from '../config.js';
+import type { Capability } from '../startup-report.js';
+import type { CoreServices, Deployment, HealthCheck, ModuleContext, SettingsKey, StartedModule, VezaModule } from './contract.js';
+
+export type AnyModule = VezaModule<SettingsKey | null, unknown>;
+
+export class ModuleRunner {
+  private readonly started = new Map<AnyModule, StartedModule<unknown>>();
+  /** Milliseconds each module's start took, with what listening then waited for its `ready`. */
+  readonly startMs: Record<string, number> = {};
+
+  constructor(
+    private readonly modules: readonly AnyModule[],
+    private readonly core: CoreServices,
+    private readonly config: Config,
+    private readonly deployment: Deployment,
+  ) {
+    const names = new Set<string>();
+    for (const module of modules) {
+      if (names.has(module.name)) throw new Error(`two modules are named ${module.name}`);
+      names.add(module.name);
+    }
+  }
+
+  /**
+   * Starts every module, registering its routes once its start returns, then waits for the work they
+   * left running (`ready`). On a failure, closes those started, in the reverse order, and throws.
+   */
+  async start(): Promise<void> {
+    try {
+      for (const module of this.modules) {
+        const at = Date.now();
+        // The context holds this module's own group of settings, the one its type names.
+        const instance = await module.start(this.context(module) as Parameters<AnyModule['start']>[0]);
+        this.started.set(module, instance);
+        instance.routes?.();
+        this.startMs[module.name] = Date.now() - at;
+      }
+      for (const [module, instance] of this.started) {
+        if (!instance.ready) continue;
+        const at = Date.now();
+        await instance.ready;
+        this.startMs[module.name] = (this.startMs[module.name] ?? 0) + Date.now() - at;
+      }
+    } catch (error) {
+      await this.close(Date.now() + this.config.server.shutdownTimeoutMs);
+      throw error;
+    }
+  }
+
+  has(module: VezaModule<SettingsKey | null, unknown>): boolean {
+    return this.started.has(module as AnyModule);
+  }
+
+  /** A started module's API (what `startVeza` returns, and tests). */
+  api<A>(module: VezaModule<SettingsKey | null, A>): A {
+    const instance = this.started.get(module as AnyModule);
+    if (!instance) throw new Error(`module ${module.name} has not started`);
+    return instance.api as A;
+  }
+
+  /** The health checks of the started modules, in the order they are listed. */
+  health(): HealthCheck[] {
+    return [...this.started.values()].flatMap((instance) => instance.health ?? []);
+  }
+
+  /** The start-up report's lines of the started modules, in the order they are listed. */
+  report(): { name: string; state: Capability }[] {
+    return [...this.started.values()].flatMap((instance) => instance.report?.() ?? []);
+  }
+
+  /** Closes the started modules in the reverse order; false if one of them failed (it is logged). */
+  async close(deadline: number): Promise<boolean> {
+    let ok = true;
+    for (const [module, instance] of [...this.started].toReversed()) {
+      this.started.delete(module);
+      try {
+        await instance.close?.(deadline);
+      } catch (error) {
+        ok = false;
+        this.core.logger.error({ err: error, module: module.name }, 'module failed to close');
+      }
+    }
+    return ok;
+  }
+
+  private context(module: AnyModule): ModuleContext<unknown> {
+    const position = this.modules.indexOf(module);
+    return {
+      ...this.core,
+      logger: this.core.logger.child({ module: module.name }),
+      settings: module.settings === null ? null : this.config[module.settings],
+      deployment: this.deployment,
+      use: <A>(other: VezaModule<SettingsKey | null, A>): A => {
+        const where = this.modules.indexOf(other as AnyModule);
+        if (where < 0 || where >= position) throw new Error(`module ${module.name} uses ${other.name}, which ${where < 0 ? 'is not listed' : 'is not listed before it'}`);
+        return this.api(other);
+      },
+    };
+  }
+}
