@@ -3,7 +3,9 @@
 // with the same progress, awards, points, levels and derived events.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { gamificationModule } from '../../src/gamification/module.js';
+import type { GamificationService } from '../../src/gamification/service.js';
+import { startModules, type TestNode } from '../helpers/modules.js';
 
 const RULES = {
   // Every counting kind, a sliding window, a filter and a subject other than the actor.
@@ -43,13 +45,16 @@ function stream(tenantId: string, seed: number): VezaEvent[] {
 }
 
 describe('the rules engine in batches', () => {
-  let server: TestServer;
+  let server: TestNode;
+  let gamification: GamificationService;
 
   beforeAll(async () => {
-    server = await startTestServer({ 'recs-train-interval-s': '0', 'rate-limit-requests-per-minute': '0', consumers: 'none' });
-    await server.veza.storage.db.insertInto('tenants').values([{ id: 'single', name: 'single' }, { id: 'batched', name: 'batched' }]).execute();
+    // The engine is fed directly: no consumer runs.
+    server = await startModules(() => [gamificationModule], { 'recs-train-interval-s': '0', 'rate-limit-requests-per-minute': '0', consumers: 'none' });
+    gamification = server.node.modules.api(gamificationModule);
+    await server.node.storage.db.insertInto('tenants').values([{ id: 'single', name: 'single' }, { id: 'batched', name: 'batched' }]).execute();
     for (const tenant of ['single', 'batched']) {
-      const admin = await server.veza.auth.sign({ sub: 'ops', admin: true, tenant });
+      const admin = await server.node.auth.sign({ sub: 'ops', admin: true, tenant });
       for (const [id, rule] of Object.entries(RULES)) {
         const res = await fetch(`${server.url}/api/v1/gamification/rules/${id}`, { method: 'PUT', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(rule) });
         expect(res.status, await res.text()).toBe(201);
@@ -63,7 +68,7 @@ describe('the rules engine in batches', () => {
   /** What the engine left in a tenant's tables, with the tenant's name taken out of the event ids. */
   const outcome = async (tenantId: string) => {
     const plain = (id: string) => id.replace(`${tenantId}-`, '');
-    return server.veza.storage.withTenant(tenantId, async (trx) => ({
+    return server.node.storage.withTenant(tenantId, async (trx) => ({
       progress: (await trx.selectFrom('gam_progress').select(['user_id', 'rule_id', 'counter', 'state']).orderBy('user_id').orderBy('rule_id').execute()).map((r) => ({ ...r, state: typeof r.state === 'string' ? JSON.parse(r.state) : r.state })),
       awards: (await trx.selectFrom('gam_awards').select(['user_id', 'achievement_id', 'points', 'awarded_at', 'event_id']).orderBy('user_id').orderBy('achievement_id').execute()).map((a) => ({ ...a, awarded_at: new Date(a.awarded_at).toISOString(), event_id: plain(a.event_id) })),
       users: await trx.selectFrom('gam_users').select(['user_id', 'points', 'level']).orderBy('user_id').execute(),
@@ -75,7 +80,7 @@ describe('the rules engine in batches', () => {
   };
 
   it('leaves what applying the events one at a time leaves, redeliveries included', async () => {
-    const { engine } = server.veza.gamification;
+    const { engine } = gamification;
     const single = stream('single', 42);
     const batched = stream('batched', 42);
     // Leaderboard moves per event id (a redelivery answers the same moves again: counted once).
@@ -110,7 +115,7 @@ describe('the rules engine in batches', () => {
   }, 120_000);
 
   it('refuses a batch holding another tenant\'s event, and writes nothing of it', async () => {
-    const { engine } = server.veza.gamification;
+    const { engine } = gamification;
     const before = await outcome('batched');
     const mine = createEvent('track.played', { tenantId: 'batched', actor: 'gus', payload: { trackId: 'song-7', durationMs: 1000 } });
     const theirs = createEvent('track.played', { tenantId: 'single', actor: 'gus', payload: { trackId: 'song-7', durationMs: 1000 } });

@@ -1,16 +1,20 @@
 // The rules engine through the server on the embedded default (PGlite, in-process bus, in-memory
 // leaderboards): rules defined over the API, events through the bus, awards exactly once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersModule } from '../../src/consumers/module.js';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
 import type { LinkedBus } from '../../src/events/linked-bus.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { gamificationModule } from '../../src/gamification/module.js';
+import type { GamificationService } from '../../src/gamification/service.js';
+import { startModules, type TestNode } from '../helpers/modules.js';
 import { waitFor } from '../helpers/wait.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies, checked by the assertions
 type Body = any;
 
 describe('achievements, levels and quests on the embedded default', () => {
-  let server: TestServer;
+  let server: TestNode;
+  let gamification: GamificationService;
   let admin: string;
   let user: string;
   const seen: VezaEvent[] = [];
@@ -29,10 +33,11 @@ describe('achievements, levels and quests on the embedded default', () => {
   const standing = async (userId: string) => (await call('GET', `/api/v1/gamification/users/${userId}`)).body;
 
   beforeAll(async () => {
-    server = await startTestServer({ 'recs-train-interval-s': '0', 'rate-limit-requests-per-minute': '0' });
-    admin = await server.veza.auth.sign({ sub: 'ops', admin: true });
-    user = await server.veza.auth.sign({ sub: 'ann' });
-    await server.veza.bus.subscribe('test-watch', (e) => void seen.push(e), { types: ['achievement.unlocked', 'level.up', 'quest.completed'] });
+    server = await startModules((config) => [gamificationModule, consumersModule({ config })], { 'recs-train-interval-s': '0', 'rate-limit-requests-per-minute': '0', consumers: 'gamification' });
+    gamification = server.node.modules.api(gamificationModule);
+    admin = await server.node.auth.sign({ sub: 'ops', admin: true });
+    user = await server.node.auth.sign({ sub: 'ann' });
+    await server.node.bus.subscribe('test-watch', (e) => void seen.push(e), { types: ['achievement.unlocked', 'level.up', 'quest.completed'] });
   });
   afterAll(async () => {
     await server?.stop();
@@ -54,8 +59,8 @@ describe('achievements, levels and quests on the embedded default', () => {
     expect(await call('PUT', '/api/v1/gamification/rules/listener', rule)).toMatchObject({ status: 201, body: { version: 1 } });
     const events = [play('ann', 0), play('ann', 1), play('ann', 2), play('ann', 3)];
     // Every event three times: once through the bus, twice more straight to the engine at once.
-    for (const e of events) await server.veza.bus.publish(e);
-    await Promise.all(events.flatMap((e) => [server.veza.gamification.engine.handle(e), server.veza.gamification.engine.handle(e)]));
+    for (const e of events) await server.node.bus.publish(e);
+    await Promise.all(events.flatMap((e) => [gamification.engine.handle(e), gamification.engine.handle(e)]));
     await waitFor(async () => (await standing('ann')).points === 150, 'the award', 10_000);
     const ann = await standing('ann');
     expect(ann).toMatchObject({ userId: 'ann', points: 150, level: 2, nextLevelAt: 300 });
@@ -65,7 +70,7 @@ describe('achievements, levels and quests on the embedded default', () => {
     expect(seen.find((e) => e.type === 'level.up')!.payload).toEqual({ userId: 'ann', level: 2, points: 150 });
     // The leaderboards counted the award once, on the tenant and the platform boards (once the
     // consumers, on their thread, have handled the bus's copies too).
-    await (server.veza.bus as LinkedBus).idle();
+    await (server.node.bus as LinkedBus).idle();
     expect((await call('GET', '/api/v1/gamification/leaderboards/points?period=all')).body.entries).toEqual([{ rank: 1, member: 'ann', value: 150 }]);
     expect((await call('GET', '/api/v1/gamification/leaderboards/points?scope=global&around=ann', undefined, user)).body).toMatchObject({ entry: { rank: 1, member: 'default/ann', value: 150 } });
   });
@@ -78,13 +83,13 @@ describe('achievements, levels and quests on the embedded default', () => {
     });
     // bob played 3 times under version 1's threshold... of 4: no award yet.
     await call('PUT', '/api/v1/gamification/rules/marathon', { title: 'Marathon', category: 'listener', event: 'track.played', criteria: { kind: 'count', atLeast: 4 }, points: 10 });
-    for (const m of [10, 11, 12]) await server.veza.bus.publish(play('bob', m));
+    for (const m of [10, 11, 12]) await server.node.bus.publish(play('bob', m));
     await waitFor(async () => (await standing('bob')).progress.find((p: Body) => p.achievementId === 'marathon')?.current === 3, 'bob\'s progress', 5000);
     // Raising marathon's bar to 5 keeps bob's 3; two more plays reach it.
     await call('PUT', '/api/v1/gamification/rules/marathon', { title: 'Marathon', category: 'listener', event: 'track.played', criteria: { kind: 'count', atLeast: 5 }, points: 10 });
     expect((await standing('bob')).progress.find((p: Body) => p.achievementId === 'marathon')).toMatchObject({ current: 3, goal: 5 });
-    for (const m of [13, 14]) await server.veza.bus.publish(play('bob', m));
-    await server.veza.bus.publish(play('ann', 20));
+    for (const m of [13, 14]) await server.node.bus.publish(play('bob', m));
+    await server.node.bus.publish(play('ann', 20));
     await waitFor(async () => (await standing('bob')).achievements.length === 2, 'bob\'s awards', 5000);
     const bob = await standing('bob');
     expect(bob.achievements.map((a: Body) => [a.achievementId, a.version, a.points])).toEqual([
@@ -114,8 +119,8 @@ describe('achievements, levels and quests on the embedded default', () => {
     // Before the start: not counted. cy 3, dee 1, eve 1 (reaches 5), then eve again after completion.
     // Applied in order, then delivered again through the bus (which changes nothing).
     const shares = [share('cy', -5), share('cy', 1), share('dee', 2), share('cy', 3), share('cy', 4), share('eve', 5), share('eve', 6)];
-    for (const e of shares) await server.veza.gamification.engine.handle(e);
-    for (const e of shares) await server.veza.bus.publish(e);
+    for (const e of shares) await gamification.engine.handle(e);
+    for (const e of shares) await server.node.bus.publish(e);
     await waitFor(() => seen.some((e) => e.type === 'quest.completed'), 'quest.completed', 10_000);
     const q = (await call('GET', '/api/v1/gamification/quests/share-week', undefined, user)).body;
     expect(q).toMatchObject({ questId: 'share-week', progress: 5, goal: 5, contributors: 3 });

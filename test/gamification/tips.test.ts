@@ -5,9 +5,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersModule } from '../../src/consumers/module.js';
 import type { VezaEvent } from '../../src/events/catalog.js';
+import { gamificationModule } from '../../src/gamification/module.js';
 import { seededRandom } from '../../src/shared/random.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startModules, type TestNode } from '../helpers/modules.js';
 import { createTestDatabase, postgresAvailable, redisAvailable, REDIS_URL } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,7 +20,7 @@ const hasRedis = await redisAvailable();
 type Body = any;
 
 describe.skipIf(!hasPostgres || !hasRedis)('tips on PostgreSQL and Redis', () => {
-  let server: TestServer;
+  let server: TestNode;
   let db: { url: string; drop: () => Promise<void> };
   let sql: pg.Client;
   const tokens = new Map<string, string>();
@@ -26,7 +28,7 @@ describe.skipIf(!hasPostgres || !hasRedis)('tips on PostgreSQL and Redis', () =>
 
   const token = async (userId: string, admin = false) => {
     const key = `${userId}${admin ? '+adm' : ''}`;
-    if (!tokens.has(key)) tokens.set(key, await server.veza.auth.sign({ sub: userId, ...(admin ? { admin: true } : {}) }));
+    if (!tokens.has(key)) tokens.set(key, await server.node.auth.sign({ sub: userId, ...(admin ? { admin: true } : {}) }));
     return tokens.get(key)!;
   };
   const call = async (userId: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -42,16 +44,17 @@ describe.skipIf(!hasPostgres || !hasRedis)('tips on PostgreSQL and Redis', () =>
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer({
+    server = await startModules((config) => [gamificationModule, consumersModule({ config })], {
       'database-url': db.url,
       'redis-url': REDIS_URL,
       'events-stream': `veza:test:tips:${randomBytes(4).toString('hex')}`,
       'recs-train-interval-s': '0',
       'rate-limit-requests-per-minute': '0',
+      consumers: 'gamification',
     });
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
-    await server.veza.bus.subscribe('test-watch', (e) => void seen.push(e), { types: ['tip.sent', 'tip.refunded', 'achievement.unlocked'] });
+    await server.node.bus.subscribe('test-watch', (e) => void seen.push(e), { types: ['tip.sent', 'tip.refunded', 'achievement.unlocked'] });
     const supporter = { title: 'First tip', category: 'supporter', event: 'tip.sent', criteria: { kind: 'count', atLeast: 1 }, points: 100 };
     expect((await call('ops', 'PUT', '/api/v1/gamification/rules/first-tip', supporter)).status).toBe(201);
     const patron = { title: 'Patron', category: 'supporter', event: 'tip.sent', where: { currency: 'EUR' }, criteria: { kind: 'sum', field: 'amount', atLeast: 20_000 }, points: 200 };

@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
 import { detectPlaysAnomaly, signature } from '../../src/insights/alerts.js';
+import { insightsModule } from '../../src/insights/module.js';
+import { recommendationsModule } from '../../src/recommendations/module.js';
 import { syntheticActivity } from './synthetic-activity.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startModules, type TestNode } from '../helpers/modules.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -26,7 +28,7 @@ describe('plays anomalies against the same hour of the last 7 days', () => {
 });
 
 describe.skipIf(!hasPostgres)('alerts as events and signed webhooks with retries', () => {
-  let server: TestServer;
+  let server: TestNode;
   let db: { url: string; drop: () => Promise<void> };
   const received: { body: string; signature: string; alert: string }[] = [];
   const receiver = createServer((req: IncomingMessage, res) => {
@@ -41,7 +43,8 @@ describe.skipIf(!hasPostgres)('alerts as events and signed webhooks with retries
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer({ 'database-url': db.url, 'insights-alert-interval-s': '0', 'recs-train-interval-s': '0' });
+    // Recommendations imports the catalogue that names the track's creator.
+    server = await startModules(() => [recommendationsModule, insightsModule], { 'database-url': db.url, 'insights-alert-interval-s': '0', 'recs-train-interval-s': '0' });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   }, 60_000);
   afterAll(async () => {
@@ -51,9 +54,11 @@ describe.skipIf(!hasPostgres)('alerts as events and signed webhooks with retries
   });
 
   it('raises a spike once, publishes it, and delivers it signed after a failed first attempt', async () => {
-    const { veza, url } = server;
-    await veza.recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'k-1', kind: 'track', artistId: 'kai', tags: [] }));
-    const kai = await veza.auth.sign({ sub: 'kai' });
+    const { node, url } = server;
+    const recommendations = node.modules.api(recommendationsModule);
+    const insights = node.modules.api(insightsModule);
+    await recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'k-1', kind: 'track', artistId: 'kai', tags: [] }));
+    const kai = await node.auth.sign({ sub: 'kai' });
     const post = (body: object, token = kai) =>
       fetch(`${url}/api/v1/insights/webhooks`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect((await post({ creator_id: 'kai', url: 'ftp://example.org/hook' })).status).toBe(400);
@@ -70,15 +75,15 @@ describe.skipIf(!hasPostgres)('alerts as events and signed webhooks with retries
         events.push(createEvent('track.played', { tenantId: 'default', actor: `l${p}`, at: new Date(h * 3_600_000 + p * 1000), payload: { trackId: 'k-1' } }) as VezaEvent);
       }
     }
-    await veza.insights.writer.write(events);
+    await insights.writer.write(events);
     const published: VezaEvent[] = [];
-    await veza.bus.subscribe('alert-watch', (e) => void published.push(e), { types: ['insights.alert'] });
+    await node.bus.subscribe('alert-watch', (e) => void published.push(e), { types: ['insights.alert'] });
 
-    expect(await veza.insights.alerts.evaluate()).toEqual([
+    expect(await insights.alerts.evaluate()).toEqual([
       { tenantId: 'default', creatorId: 'kai', kind: 'weekly-report' },
       { tenantId: 'default', creatorId: 'kai', kind: 'plays-spike' },
     ]);
-    expect(await veza.insights.alerts.evaluate()).toEqual([]); // the same week and hour are not raised twice
+    expect(await insights.alerts.evaluate()).toEqual([]); // the same week and hour are not raised twice
     // The weekly report is announced first (its first delivery fails and is retried), then the spike.
     await waitFor(() => received.filter((r) => JSON.parse(r.body).kind === 'plays-spike').length === 1 && received.length === 3, 'the deliveries');
     const report = JSON.parse(received[0]!.body) as { kind: string; message: string };
@@ -109,10 +114,12 @@ describe.skipIf(!hasPostgres)('alerts as events and signed webhooks with retries
 describe.skipIf(!hasPostgres)('churn risk of a creator\'s audience', () => {
   it('trains on the audience\'s history, beats the base rate one window later, and names who is at risk and why', async () => {
     const db = await createTestDatabase();
-    const server = await startTestServer({ 'database-url': db.url, 'insights-alert-interval-s': '0', 'recs-train-interval-s': '0' });
+    // Recommendations imports the catalogue that names the tracks' creators.
+    const server = await startModules(() => [recommendationsModule, insightsModule], { 'database-url': db.url, 'insights-alert-interval-s': '0', 'recs-train-interval-s': '0' });
     try {
-      const { veza, url } = server;
-      await veza.recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'z-1', kind: 'track', artistId: 'zed', tags: [] }));
+      const { node, url } = server;
+      const recommendations = node.modules.api(recommendationsModule);
+      await recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'z-1', kind: 'track', artistId: 'zed', tags: [] }));
       const today = Math.floor(Date.now() / 86_400_000);
       const users = syntheticActivity({ users: 1500, days: 200, startDay: today - 200, seed: 5 });
       const days: object[] = [];
@@ -125,13 +132,13 @@ describe.skipIf(!hasPostgres)('churn risk of a creator\'s audience', () => {
           listens.push({ tenant_id: 'default', track_id: 'z-1', day, user_id: user.userId, plays: Math.max(1, c.plays) });
         }
       }
-      await veza.storage.withTenant('default', async (trx) => {
+      await node.storage.withTenant('default', async (trx) => {
         for (let k = 0; k < days.length; k += 2000) {
           await trx.insertInto('ins_user_days').values(days.slice(k, k + 2000) as never).execute();
           await trx.insertInto('ins_track_listeners').values(listens.slice(k, k + 2000) as never).execute();
         }
       });
-      const zed = await veza.auth.sign({ sub: 'zed' });
+      const zed = await node.auth.sign({ sub: 'zed' });
       const res = await fetch(`${url}/api/v1/insights/churn?creator_id=zed`, { headers: { authorization: `Bearer ${zed}` } });
       expect(res.status).toBe(200);
       const body = (await res.json()) as {
@@ -153,8 +160,8 @@ describe.skipIf(!hasPostgres)('churn risk of a creator\'s audience', () => {
       // The summary carries it, and an audience with no history says so instead of guessing.
       const summary = (await (await fetch(`${url}/api/v1/insights?creator_id=zed`, { headers: { authorization: `Bearer ${zed}` } })).json()) as { churnRisk: { status: string; atRisk: number } };
       expect(summary.churnRisk).toMatchObject({ status: 'ok', atRisk: body.atRisk.length });
-      await veza.recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'y-1', kind: 'track', artistId: 'yan', tags: [] }));
-      const admin = await veza.auth.sign({ sub: 'ops', admin: true });
+      await recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'y-1', kind: 'track', artistId: 'yan', tags: [] }));
+      const admin = await node.auth.sign({ sub: 'ops', admin: true });
       const none = (await (await fetch(`${url}/api/v1/insights/churn?creator_id=yan`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { status: string; reason: string };
       expect(none.status).toBe('insufficient-history');
       expect(none.reason).toMatch(/empty training set/);

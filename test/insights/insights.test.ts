@@ -1,8 +1,12 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersModule } from '../../src/consumers/module.js';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
+import { insightsModule } from '../../src/insights/module.js';
+import type { InsightsService } from '../../src/insights/service.js';
+import { recommendationsModule } from '../../src/recommendations/module.js';
 import { chromiumPath } from '../helpers/browser.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startModules, type TestNode } from '../helpers/modules.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 import { CREATORS, catalogRows, expectedCohorts, expectedFunnel, expectedListening, generate } from './history.js';
@@ -15,7 +19,8 @@ const day = (iso: string) => Date.parse(`${iso}T00:00:00Z`);
 type Body = any;
 
 describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generated history with known answers', () => {
-  let server: TestServer;
+  let server: TestNode;
+  let insights: InsightsService;
   let db: { url: string; drop: () => Promise<void> };
   let admin: string;
   let events: VezaEvent[];
@@ -27,8 +32,15 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer({ 'database-url': db.url, 'recs-train-interval-s': '0', 'rate-limit-requests-per-minute': '0' });
-    admin = await server.veza.auth.sign({ sub: 'ops', admin: true });
+    // Recommendations takes the catalogue (POST /api/v1/interactions) that names the tracks' creators.
+    server = await startModules((config) => [recommendationsModule, insightsModule, consumersModule({ config })], {
+      'database-url': db.url,
+      'recs-train-interval-s': '0',
+      'rate-limit-requests-per-minute': '0',
+      consumers: 'insights',
+    });
+    insights = server.node.modules.api(insightsModule);
+    admin = await server.node.auth.sign({ sub: 'ops', admin: true });
     const scripted = [
       { type: 'item', itemId: 'echo-1', kind: 'track', artistId: 'echo', title: 'echo one', tags: [] },
       { type: 'item', itemId: 'echo-2', kind: 'track', artistId: 'echo', title: 'echo two', tags: [] },
@@ -41,7 +53,7 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
     expect(load.status).toBe(200);
     events = generate();
     // Through the bus, as players' reports arrive.
-    for (const event of events) await server.veza.bus.publish(event);
+    for (const event of events) await server.node.bus.publish(event);
     await waitFor(async () => {
       const { body } = await get('/api/v1/insights?creator_id=nova&from=2026-09-01&to=2026-11-01');
       return body.listening?.plays === expectedListening(events, CREATORS.nova, day('2026-09-01'), day('2026-11-01')).plays;
@@ -110,7 +122,7 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
 
   it('leaves the weeks of a cohort that have not begun without a retention (null), not 0', async () => {
     // A first play now: this week's cohort has a week 0 and no week 1 or 2 yet.
-    await server.veza.bus.publish(createEvent('track.played', { tenantId: 'default', actor: 'new-fan', payload: { trackId: 'nova-3' } }) as VezaEvent);
+    await server.node.bus.publish(createEvent('track.played', { tenantId: 'default', actor: 'new-fan', payload: { trackId: 'nova-3' } }) as VezaEvent);
     const today = Math.floor(Date.now() / 86_400_000);
     const monday = new Date((today - ((new Date(today * 86_400_000).getUTCDay() + 6) % 7)) * 86_400_000).toISOString().slice(0, 10);
     const cohort = await waitFor(async () => {
@@ -137,7 +149,7 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
       play(`back-${u}`, 'echo-1', 50_000 + u, 30_000, 70_000);
     }
     for (let u = 0; u < 5; u++) play(`other-${u}`, 'echo-2', u, 0, 100_000);
-    for (const e of list) await server.veza.bus.publish(e);
+    for (const e of list) await server.node.bus.publish(e);
     await waitFor(async () => (await get('/api/v1/insights/heatmap?track_id=echo-1&from=2026-11-20&to=2026-11-21')).body.buckets?.[0]?.listens === 19, 'the scripted listens');
 
     const { body } = await get('/api/v1/insights/heatmap?track_id=echo-1&from=2026-11-20&to=2026-11-21');
@@ -167,7 +179,7 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
     const before = frames[0]!.listenersNow as number;
 
     const sent = Date.now();
-    await server.veza.bus.publish(createEvent('track.played', { tenantId: 'default', actor: 'live-listener', payload: { trackId: 'nova-2' } }) as VezaEvent);
+    await server.node.bus.publish(createEvent('track.played', { tenantId: 'default', actor: 'live-listener', payload: { trackId: 'nova-2' } }) as VezaEvent);
     const update = await waitFor(() => frames.find((f) => f.type === 'update'), 'the update');
     console.log(`dashboard update ${Date.now() - sent} ms after the event was published`);
     expect(update.listenersNow).toBe(before + 1);
@@ -175,8 +187,8 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
     expect(update.playsPerHour.at(-1).plays).toBeGreaterThanOrEqual(1);
     // An event for another creator does not reach this dashboard.
     const count = frames.length;
-    await server.veza.bus.publish(createEvent('track.liked', { tenantId: 'default', actor: 'x', payload: { trackId: 'orbit-1' } }) as VezaEvent);
-    await server.veza.insights.writer.flush();
+    await server.node.bus.publish(createEvent('track.liked', { tenantId: 'default', actor: 'x', payload: { trackId: 'orbit-1' } }) as VezaEvent);
+    await insights.writer.flush();
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(frames.length).toBe(count);
     socket.close();
@@ -213,7 +225,7 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
   }, 60_000);
 
   it('answers bad periods, unknown creators and other creators with clear errors', async () => {
-    const nova = await server.veza.auth.sign({ sub: 'nova' });
+    const nova = await server.node.auth.sign({ sub: 'nova' });
     expect((await get('/api/v1/insights?creator_id=nova', nova)).status).toBe(200);
     for (const [path, status, detail] of [
       ['/api/v1/insights?creator_id=nova&from=2026-10-01&to=2026-09-01', 400, /must be before/],
@@ -246,9 +258,11 @@ describe.skipIf(!hasPostgres)('creator insights on PostgreSQL, against a generat
 
 describe('creator insights on the embedded default (PGlite)', () => {
   it('stores plays with positions and answers the heat-map and totals', async () => {
-    const server = await startTestServer({ 'recs-train-interval-s': '0' });
+    // Recommendations imports the catalogue that names the track's creator.
+    const server = await startModules(() => [recommendationsModule, insightsModule], { 'recs-train-interval-s': '0' });
     try {
-      await server.veza.recommendations.importHistory('default', JSON.stringify({ type: 'item', itemId: 'p-1', kind: 'track', artistId: 'pia', tags: [] }));
+      const insights = server.node.modules.api(insightsModule);
+      await server.node.modules.api(recommendationsModule).importHistory('default', JSON.stringify({ type: 'item', itemId: 'p-1', kind: 'track', artistId: 'pia', tags: [] }));
       const at = new Date('2026-11-02T12:00:00Z');
       const events = [
         ['a', 0, 100_000],
@@ -257,12 +271,12 @@ describe('creator insights on the embedded default (PGlite)', () => {
       ].map(([user, startMs, endMs]) =>
         createEvent('track.played', { tenantId: 'default', actor: user as string, at, payload: { trackId: 'p-1', startMs: startMs as number, endMs: endMs as number, durationMs: 100_000 } }) as VezaEvent,
       );
-      await server.veza.insights.writer.write(events);
+      await insights.writer.write(events);
       const period = { from: new Date('2026-11-01T00:00:00Z'), to: new Date('2026-11-03T00:00:00Z') };
-      const heatmap = await server.veza.insights.queries.heatmap('default', 'p-1', [], period, 'all');
+      const heatmap = await insights.queries.heatmap('default', 'p-1', [], period, 'all');
       expect(heatmap.buckets.map((b) => b.listens)).toEqual([...Array<number>(13).fill(3), ...Array<number>(37).fill(2)]);
       expect(heatmap.keyMoments.biggestDrop).toBe(12);
-      const totals = await server.veza.insights.queries.listening('default', ['p-1'], period);
+      const totals = await insights.queries.listening('default', ['p-1'], period);
       expect(totals).toMatchObject({ plays: 3, listeners: 3, completionRate: 2 / 3, skipRate: 1 / 3 });
     } finally {
       await server.stop();

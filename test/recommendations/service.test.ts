@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersModule } from '../../src/consumers/module.js';
+import { eventsModule } from '../../src/events/module.js';
+import { recommendationsModule } from '../../src/recommendations/module.js';
 import { ServingModel } from '../../src/recommendations/serving.js';
 import { trainTenant, type TrainingProgress } from '../../src/recommendations/trainer.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startModules, type TestNode } from '../helpers/modules.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 import { catalog, history, ndjson, sceneOf } from './fixtures.js';
@@ -29,13 +32,13 @@ interface Answer {
 }
 
 describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, training, serving, experiments', () => {
-  let server: TestServer;
+  let server: TestNode;
   let db: { url: string; drop: () => Promise<void> };
   let adminToken: string;
   const tokens = new Map<string, string>();
 
   const token = async (user: string) => {
-    if (!tokens.has(user)) tokens.set(user, await server.veza.auth.sign({ sub: user }));
+    if (!tokens.has(user)) tokens.set(user, await server.node.auth.sign({ sub: user }));
     return tokens.get(user)!;
   };
   const get = async (query: string, as: string | null = null) => {
@@ -64,8 +67,15 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer({ 'database-url': db.url, 'recs-train-interval-s': '0', 'recs-reload-interval-ms': '100', 'rate-limit-requests-per-minute': '0' });
-    adminToken = await server.veza.auth.sign({ sub: 'ops', admin: true });
+    // The events API takes the likes that are the experiment's outcomes (POST /api/v1/events).
+    server = await startModules((config) => [eventsModule, recommendationsModule, consumersModule({ config })], {
+      'database-url': db.url,
+      'recs-train-interval-s': '0',
+      'recs-reload-interval-ms': '100',
+      'rate-limit-requests-per-minute': '0',
+      consumers: 'recommendations',
+    });
+    adminToken = await server.node.auth.sign({ sub: 'ops', admin: true });
   }, 60_000);
   afterAll(async () => {
     await server?.stop();
@@ -329,9 +339,9 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
 describe.skipIf(!hasPostgres)('a retired model version', () => {
   it('keeps its ONNX session until the last request holding it ends; training reports every iteration', async () => {
     const db = await createTestDatabase();
-    const server = await startTestServer({ 'database-url': db.url, 'recs-train-interval-s': '0' });
+    const server = await startModules(() => [recommendationsModule], { 'database-url': db.url, 'recs-train-interval-s': '0' });
     try {
-      const service = server.veza.recommendations;
+      const service = server.node.modules.api(recommendationsModule);
       await service.importHistory('default', ndjson([...catalog(), ...history(8)]));
       const progress: TrainingProgress[] = [];
       const first = await trainTenant(service.store, server.config.storage.dataDir, 'default', { onProgress: (p) => progress.push(p), als: { iterations: 4 } });

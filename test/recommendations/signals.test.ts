@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersModule } from '../../src/consumers/module.js';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
+import { recommendationsModule } from '../../src/recommendations/module.js';
 import { decayed, HALF_LIFE_DAYS, parseHistoryLine, playWeight, strengthAt } from '../../src/recommendations/signals.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startModules, type TestNode } from '../helpers/modules.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('signal weights and time decay', () => {
@@ -34,14 +36,15 @@ describe('signal weights and time decay', () => {
 });
 
 describe('signals from the events bus', () => {
-  let server: TestServer;
+  let server: TestNode;
   beforeAll(async () => {
-    server = await startTestServer({ 'recs-train-interval-s': '0' });
+    server = await startModules((config) => [recommendationsModule, consumersModule({ config })], { 'recs-train-interval-s': '0', consumers: 'recommendations' });
   });
   afterAll(async () => server?.stop());
 
   it('stores plays, likes, purchases, follows and co-editing as they are published', async () => {
-    const { bus, recommendations } = server.veza;
+    const { bus } = server.node;
+    const recommendations = server.node.modules.api(recommendationsModule);
     const tenantId = 'default';
     const at = new Date();
     const publish = (type: Parameters<typeof createEvent>[0], payload: object, actor = 'dana') =>
