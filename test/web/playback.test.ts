@@ -229,7 +229,8 @@ describe.skipIf(!browserPath)('studio playback in Chromium', () => {
     });
 
     // Ann sets it up: 240 BPM (a bar a second), a piano track and a synth lead track, six notes in
-    // bar 1 between beats 2 and 4 (none on the first beat, where a listener may join late).
+    // the second half of bar 1 (none in its first two beats: on a busy machine a listener may join
+    // the transport up to half a second late, and a note whose time has passed is not played).
     const { keys, lead, leadClip } = await ann.evaluate(() => {
       const studio = (globalThis as unknown as PageWindow).veza.studio!.studio;
       studio.setTransport({ bpm: 240 });
@@ -238,8 +239,8 @@ describe.skipIf(!browserPath)('studio playback in Chromium', () => {
       const lead = studio.addTrack({ name: 'Lead', program: 80 });
       const keysClip = studio.addClip(keys, { start: 0, length: 64 * ppq });
       const leadClip = studio.addClip(lead, { start: 0, length: 64 * ppq });
-      studio.addNotes(keys, keysClip, [1, 1.5, 2, 3].map((at, i) => ({ pitch: 60 + 4 * i, start: at * ppq, duration: ppq / 2, velocity: 100 })));
-      studio.addNotes(lead, leadClip, [1, 2.5].map((at, i) => ({ pitch: 72 + 2 * i, start: at * ppq, duration: ppq, velocity: 90 })));
+      studio.addNotes(keys, keysClip, [2, 2, 2.5, 3].map((at, i) => ({ pitch: 60 + 4 * i, start: at * ppq, duration: ppq / 2, velocity: 100 })));
+      studio.addNotes(lead, leadClip, [2.5, 3].map((at, i) => ({ pitch: 72 + 2 * i, start: at * ppq, duration: ppq, velocity: 90 })));
       return { keys, lead, leadClip };
     });
     await expect.poll(() => noteCount(bob)).toBe(6);
