@@ -39,12 +39,20 @@ export interface Deployment {
   dev: boolean;
 }
 
-export interface ModuleContext<S> extends CoreServices {
+export interface PrepareContext<S> extends CoreServices {
   /** This module's own settings: its group of the configuration. */
   settings: S;
   deployment: Deployment;
+}
+
+export interface ModuleContext<S> extends PrepareContext<S> {
   /** The API of a module listed before this one (it has started). Throws for any other. */
-  use<A>(module: VezaModule<SettingsKey | null, A>): A;
+  use<A>(module: VezaModule<SettingsKey | null, A, Prepared | undefined>): A;
+}
+
+/** What a module's `prepare` hands to its `start`. The runner closes it if start never comes. */
+export interface Prepared {
+  close(): Promise<void>;
 }
 
 export type { HealthCheck };
@@ -63,16 +71,21 @@ export interface StartedModule<A> {
   close?(deadline: number): Promise<void>;
 }
 
-export interface VezaModule<K extends SettingsKey | null, A> {
+type SettingsFor<K extends SettingsKey | null> = K extends SettingsKey ? Config[K] : null;
+
+export interface VezaModule<K extends SettingsKey | null, A, P extends Prepared | undefined = undefined> {
   readonly name: string;
   /** The group of settings this module owns (`config[settings]`), or null when it owns none. */
   readonly settings: K;
-  start(ctx: ModuleContext<K extends SettingsKey ? Config[K] : null>): Promise<StartedModule<A>>;
+  /**
+   * Work that needs only the core, begun for every module before the first one starts: a thread that
+   * loads while the modules listed before this one start. What it returns is handed to `start`.
+   */
+  prepare?(ctx: PrepareContext<SettingsFor<K>>): P;
+  start(ctx: ModuleContext<SettingsFor<K>>, prepared: P): Promise<StartedModule<A>>;
 }
 
 /** Type helper: `defineModule({ name, settings: 'collab', start })` infers the settings and the API. */
-export function defineModule<K extends SettingsKey | null, A>(module: VezaModule<K, A>): VezaModule<K, A> {
+export function defineModule<K extends SettingsKey | null, A, P extends Prepared | undefined = undefined>(module: VezaModule<K, A, P>): VezaModule<K, A, P> {
   return module;
 }
-
-export type ModuleApi<M> = M extends VezaModule<SettingsKey | null, infer A> ? A : never;

@@ -3,12 +3,15 @@
 // before it: what a module uses is open for as long as the module runs.
 import type { Config } from '../config.js';
 import type { Capability } from '../startup-report.js';
-import type { CoreServices, Deployment, HealthCheck, ModuleContext, SettingsKey, StartedModule, VezaModule } from './contract.js';
+import type { CoreServices, Deployment, HealthCheck, ModuleContext, Prepared, PrepareContext, SettingsKey, StartedModule, VezaModule } from './contract.js';
 
-export type AnyModule = VezaModule<SettingsKey | null, unknown>;
+export type AnyModule = VezaModule<SettingsKey | null, unknown, Prepared | undefined>;
+type Context = Parameters<AnyModule['start']>[0];
 
 export class ModuleRunner {
   private readonly started = new Map<AnyModule, StartedModule<unknown>>();
+  /** What `prepare` returned for modules not started yet (once started, a module closes its own). */
+  private readonly prepared = new Map<AnyModule, Prepared | undefined>();
   /** Milliseconds each module's start took, with what listening then waited for its `ready`. */
   readonly startMs: Record<string, number> = {};
 
@@ -26,15 +29,20 @@ export class ModuleRunner {
   }
 
   /**
-   * Starts every module, registering its routes once its start returns, then waits for the work they
-   * left running (`ready`). On a failure, closes those started, in the reverse order, and throws.
+   * Begins every module's `prepare`, then starts the modules in order, registering each one's routes
+   * once its start returns, then waits for the work they left running (`ready`). On a failure, closes
+   * those started, in the reverse order, and what was prepared for the others, and throws.
    */
   async start(): Promise<void> {
     try {
       for (const module of this.modules) {
-        const at = Date.now();
         // The context holds this module's own group of settings, the one its type names.
-        const instance = await module.start(this.context(module) as Parameters<AnyModule['start']>[0]);
+        if (module.prepare) this.prepared.set(module, module.prepare(this.prepareContext(module) as Context));
+      }
+      for (const module of this.modules) {
+        const at = Date.now();
+        const instance = await module.start(this.context(module) as Context, this.prepared.get(module));
+        this.prepared.delete(module);
         this.started.set(module, instance);
         instance.routes?.();
         this.startMs[module.name] = Date.now() - at;
@@ -51,12 +59,12 @@ export class ModuleRunner {
     }
   }
 
-  has(module: VezaModule<SettingsKey | null, unknown>): boolean {
+  has(module: VezaModule<SettingsKey | null, unknown, Prepared | undefined>): boolean {
     return this.started.has(module as AnyModule);
   }
 
   /** A started module's API (what `startVeza` returns, and tests). */
-  api<A>(module: VezaModule<SettingsKey | null, A>): A {
+  api<A>(module: VezaModule<SettingsKey | null, A, Prepared | undefined>): A {
     const instance = this.started.get(module as AnyModule);
     if (!instance) throw new Error(`module ${module.name} has not started`);
     return instance.api as A;
@@ -84,17 +92,27 @@ export class ModuleRunner {
         this.core.logger.error({ err: error, module: module.name }, 'module failed to close');
       }
     }
+    for (const [module, prepared] of [...this.prepared].toReversed()) {
+      this.prepared.delete(module);
+      await prepared?.close().catch((error: unknown) => this.core.logger.error({ err: error, module: module.name }, 'what a module prepared failed to close'));
+    }
     return ok;
   }
 
-  private context(module: AnyModule): ModuleContext<unknown> {
-    const position = this.modules.indexOf(module);
+  private prepareContext(module: AnyModule): PrepareContext<unknown> {
     return {
       ...this.core,
       logger: this.core.logger.child({ module: module.name }),
       settings: module.settings === null ? null : this.config[module.settings],
       deployment: this.deployment,
-      use: <A>(other: VezaModule<SettingsKey | null, A>): A => {
+    };
+  }
+
+  private context(module: AnyModule): ModuleContext<unknown> {
+    const position = this.modules.indexOf(module);
+    return {
+      ...this.prepareContext(module),
+      use: <A>(other: VezaModule<SettingsKey | null, A, Prepared | undefined>): A => {
         const where = this.modules.indexOf(other as AnyModule);
         if (where < 0 || where >= position) throw new Error(`module ${module.name} uses ${other.name}, which ${where < 0 ? 'is not listed' : 'is not listed before it'}`);
         return this.api(other);

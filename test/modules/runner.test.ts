@@ -46,6 +46,19 @@ function recorder() {
       return { api: null };
     },
   });
+  // Prepares before any module starts (a thread that loads meanwhile); start receives what it prepared.
+  const preparing = defineModule({
+    name: 'preparing',
+    settings: null,
+    prepare() {
+      events.push('prepare preparing');
+      return { loaded: 'its thread', close: async () => void events.push('close what preparing prepared') };
+    },
+    async start(_ctx, prepared) {
+      events.push(`start preparing with ${prepared.loaded}`);
+      return { api: null, close: () => prepared.close() };
+    },
+  });
   const failing = defineModule({
     name: 'failing',
     settings: null,
@@ -54,7 +67,7 @@ function recorder() {
       throw new Error('cannot open its files');
     },
   });
-  return { events, first, second, usesLater, failing, setReady: (value: boolean) => (ready = value) };
+  return { events, first, second, usesLater, preparing, failing, setReady: (value: boolean) => (ready = value) };
 }
 
 const nodes: VezaNode[] = [];
@@ -104,6 +117,20 @@ describe('modules on the core', () => {
     await expect(startNode(config(), [r.first, r.second, r.failing], { logger })).rejects.toThrow('cannot open its files');
     // The second module's background work ends on its own timer, whenever that is.
     expect(r.events.filter((e) => e !== 'second ready')).toEqual(['start first with alerts every 42 s', 'start second', 'start failing', 'close second', 'close first']);
+  });
+
+  it('runs every prepare before the first start, hands start what was prepared, and closes it', async () => {
+    const r = recorder();
+    const node = await startNode(config(), [r.first, r.preparing], { logger });
+    expect(r.events).toEqual(['prepare preparing', 'start first with alerts every 42 s', 'start preparing with its thread']);
+    await node.shutdown();
+    expect(r.events.slice(3)).toEqual(['close what preparing prepared', 'close first']);
+  });
+
+  it('closes what was prepared for a module that never started', async () => {
+    const r = recorder();
+    await expect(startNode(config(), [r.first, r.failing, r.preparing], { logger })).rejects.toThrow('cannot open its files');
+    expect(r.events).toEqual(['prepare preparing', 'start first with alerts every 42 s', 'start failing', 'close first', 'close what preparing prepared']);
   });
 
   it('refuses two modules of one name', async () => {
