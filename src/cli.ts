@@ -9,8 +9,12 @@ const USAGE = `veza ${VERSION}: realtime server for making music together
 
 Usage:
   veza serve [--port P] [--data-dir D] [flags]   start the server (default port 8080)
-  veza token --sub USER [--doc DOC --role owner|editor|viewer] [--tenant T] [--ttl SECONDS] [--admin]
+  veza token --sub USER [--doc DOC --role owner|editor|viewer] [--tenant T] [--ttl SECONDS] [--admin] [--operator]
                                                  print a token the server with the same config accepts
+                                                 (--operator: the platform operator's, for /api/v1/platform)
+  veza tenant create ID --name NAME | list | show ID | suspend ID | resume ID
+                                                 the platform's tenants, straight in the database of the
+                                                 flags below (the embedded one only while no server runs)
   veza migrate [flags]                           bring the database schema up to date and exit
   veza recommend train [--tenant T]              train the tenant's recommendation model now (default tenant:
                                                  default), with progress; running servers pick it up
@@ -95,6 +99,7 @@ async function token(config: Config, options: Record<string, string>): Promise<v
     ...(options.doc ? { docs: { [options.doc]: options.role as DocumentRole } } : {}),
     ...(ttl ? { ttlSeconds: ttl } : {}),
     ...(options.admin === 'true' ? { admin: true } : {}),
+    ...(options.operator === 'true' ? { operator: true } : {}),
   });
   process.stdout.write(`${jwt}\n`);
 }
@@ -229,10 +234,10 @@ export async function main(argv: string[]): Promise<void> {
   const command = argv[0];
   if (!command || command === '--help' || command === 'help') return void process.stdout.write(USAGE);
   if (command === '--version') return void process.stdout.write(`${VERSION}\n`);
-  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : command === 'recommend' ? ['tenant'] : command === 'session' ? ['tenant', 'as', 'url'] : [];
-  const { flags, mine, positionals, help } = parse(argv.slice(1), own, command === 'token' ? ['admin'] : []);
+  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : command === 'recommend' ? ['tenant'] : command === 'session' ? ['tenant', 'as', 'url'] : command === 'tenant' ? ['name'] : [];
+  const { flags, mine, positionals, help } = parse(argv.slice(1), own, command === 'token' ? ['admin', 'operator'] : []);
   if (help) return void process.stdout.write(USAGE);
-  const expected = command === 'recommend' ? ['train'] : command === 'session' ? ['action', 'target'] : [];
+  const expected = command === 'recommend' ? ['train'] : command === 'session' || command === 'tenant' ? ['action', 'target'] : [];
   if (command === 'recommend' && positionals[0] !== 'train') throw new UsageError('usage: veza recommend train [--tenant T]');
   if (positionals.length > expected.length) throw new UsageError(`unexpected argument ${positionals[expected.length]}`);
   const config = loadConfig(process.env, flags);
@@ -247,6 +252,13 @@ export async function main(argv: string[]): Promise<void> {
       return recommendTrain(config, mine);
     case 'session':
       return session(config, positionals, mine);
+    case 'tenant': {
+      const { tenantCommand, TenantUsageError } = await import('./tenants/cli.js');
+      const out = await tenantCommand(config, positionals, mine).catch((error: unknown) => {
+        throw error instanceof TenantUsageError ? new UsageError(error.message) : error;
+      });
+      return void process.stdout.write(out);
+    }
     default:
       throw new UsageError(`unknown command ${command}`);
   }

@@ -38,6 +38,7 @@ import { sessionsModule } from './sessions/module.js';
 import { openUrl, shownDir, type StartupReport } from './startup-report.js';
 import { Storage } from './storage/database.js';
 import { studioModule } from './studio/module.js';
+import { tenantsModule } from './tenants/module.js';
 import { VERSION } from './version.js';
 
 /** The core (storage, auth, bus, HTTP and WebSocket routers) and the modules it was started with. */
@@ -89,6 +90,7 @@ export interface StartOptions {
  */
 export function serverModules(config: Config, options: StartOptions = {}) {
   return [
+    tenantsModule,
     eventsModule,
     collabModule,
     automergeModule,
@@ -158,7 +160,7 @@ export async function startNode(config: Config, list: readonly AnyModule[], opti
     const server = new VezaServer({ settings: config.server, logger, auth, metrics, tracer: tracing.tracer });
     const modules = new ModuleRunner(
       list,
-      { storage, bus, http: server.http, ws: server.ws, logger, metrics, tracer: tracing.tracer },
+      { storage, auth, bus, http: server.http, ws: server.ws, logger, metrics, tracer: tracing.tracer },
       config,
       { dataDir: config.storage.dataDir, redisUrl: events.redisUrl, eventsStream: events.stream, dev: config.server.dev },
     );

@@ -50,6 +50,9 @@ export class CollabMetrics {
 
   /** Read at scrape time, so the hot path never touches a gauge. */
   pendingBytes: () => number = () => 0;
+  /** Tenants whose update log writes are failing, with the bytes each keeps in memory (read at scrape time). */
+  failingTenants: () => { tenantId: string; pendingBytes: number }[] = () => [];
+  readonly tenantStoreFailures: Counter<'tenant'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -73,6 +76,18 @@ export class CollabMetrics {
     this.malformed = new Counter({ name: 'veza_collab_malformed_messages_total', help: 'Messages that could not be decoded, by kind', labelNames: ['kind'], registers });
     this.storedUpdates = new Counter({ name: 'veza_collab_updates_stored_total', help: 'Updates written to the update log', registers });
     this.storeFailures = new Counter({ name: 'veza_collab_store_failures_total', help: 'Failed update log writes (retried)', registers });
+    this.tenantStoreFailures = new Counter({ name: 'veza_collab_tenant_store_failures_total', help: 'Failed update log writes of one tenant (retried with backoff; other tenants are written meanwhile)', labelNames: ['tenant'], registers });
+    const failing = () => this.failingTenants();
+    new Gauge({
+      name: 'veza_collab_tenant_failing_pending_bytes',
+      help: 'Accepted update bytes kept in memory for a tenant whose update log writes are failing',
+      labelNames: ['tenant'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { tenantId, pendingBytes } of failing()) this.set({ tenant: tenantId }, pendingBytes);
+      },
+    });
     this.journaledUpdates = new Counter({ name: 'veza_collab_updates_journaled_total', help: 'Updates made durable in the update journal before their move to the database (embedded database)', registers });
     this.flushSeconds = new Histogram({ name: 'veza_collab_flush_seconds', help: 'Group commit duration', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers });
     this.loadSeconds = new Histogram({ name: 'veza_collab_load_seconds', help: 'Document load duration', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });

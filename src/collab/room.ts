@@ -213,7 +213,7 @@ export class Room implements ClusterRoom {
       ws.end(CloseCode.tooBig, `document would exceed ${this.deps.maxDocBytes} bytes`);
       return;
     }
-    if (!writer.hasRoom(update.byteLength)) {
+    if (!writer.hasRoom(this.tenantId, update.byteLength)) {
       metrics.rejectedWrites.inc({ reason: 'storage-unavailable' });
       ws.end(CloseCode.tryAgainLater, 'storage unavailable; update not accepted, retry later');
       return;
@@ -329,7 +329,7 @@ export class Room implements ClusterRoom {
    */
   edit<T>(userId: string, change: (doc: Y.Doc) => T): T {
     if (this.destroyed) throw new Error('document was unloaded; retry');
-    if (!this.deps.writer.hasRoom(0)) throw new RoomBusyError('storage unavailable; change not accepted, retry later');
+    if (!this.deps.writer.hasRoom(this.tenantId, 0)) throw new RoomBusyError('storage unavailable; change not accepted, retry later');
     if (this.docBytes > this.deps.maxDocBytes) throw new RoomBusyError(`document is over ${this.deps.maxDocBytes} bytes`);
     let result!: T;
     try {

@@ -132,7 +132,7 @@ export class CollabService {
    * `settings.storeMs` after they were accepted.
    */
   async persisted(tenantId: string, docId: string): Promise<void> {
-    if (this.writer.isPending(`${tenantId}/${docId}`)) await this.writer.flush();
+    if (this.writer.isPending(`${tenantId}/${docId}`)) await this.writer.flush(tenantId);
   }
 
   get loadedRooms(): number {
@@ -323,7 +323,7 @@ export class CollabService {
   /** Stores what the room holds, then frees it; if storage fails the room stays and is retried. */
   private async unload(room: Room): Promise<void> {
     try {
-      if (this.writer.isPending(room.key)) await this.writer.flush();
+      if (this.writer.isPending(room.key)) await this.writer.flush(room.tenantId);
       await room.snapshot();
     } catch (error) {
       this.deps.logger.warn({ err: error, doc: room.key }, 'could not store document before unloading; keeping it loaded');

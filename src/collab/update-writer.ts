@@ -13,11 +13,30 @@ interface DocQueue {
   onPersisted: (lastId: string, count: number) => void;
 }
 
+/** What the writer keeps per tenant: its budget and, when its writes fail, when to try again. */
+interface TenantState {
+  pendingBytes: number;
+  failures: number;
+  /** Epoch ms before which its updates are not tried again (0: write with the next group). */
+  retryAt: number;
+  lastError: string | null;
+}
+
+/** A tenant whose update log writes fail, as `/healthz` shows it. */
+export interface FailingTenant {
+  tenantId: string;
+  failures: number;
+  lastError: string | null;
+  retryInMs: number;
+  pendingBytes: number;
+}
+
 export interface UpdateWriterOptions {
   /** Group commit: accepted updates are durable (in the journal, or in the database without one) within this many ms. */
   flushMs: number;
   /** With a journal: updates move from the journal to the database within this many ms. */
   storeMs?: number;
+  /** Accepted bytes one tenant may have waiting for storage; past it its rooms refuse writes with 1013. */
   maxPendingBytes: number;
   logger: Logger;
   metrics: CollabMetrics;
@@ -37,12 +56,15 @@ export interface UpdateWriterOptions {
  *   file and synced, and moved to the database in bulk every `storeMs` (or when `maxStoreBatch`
  *   wait): the database pays one statement where it paid ten, a file append and a sync instead.
  * Either way, when storage fails the updates stay in memory and are retried with backoff until it
- * returns; `hasRoom` tells rooms when the memory bound is reached so they refuse new writes instead
- * of accepting what they could not keep. Every write runs in one chain, one at a time, so that an
+ * returns. Tenants are written one statement each and fail apart: a tenant whose write fails is
+ * retried with its own backoff while the others go on being written every group, and each tenant
+ * has its own memory bound (`hasRoom`), so that rooms refuse new writes of that tenant instead of
+ * accepting what they could not keep. Every write runs in one chain, one at a time, so that an
  * update is never both moved and journaled after its move.
  */
 export class UpdateWriter {
   private readonly queues = new Map<string, DocQueue>();
+  private readonly tenants = new Map<string, TenantState>();
   private pendingBytes = 0;
   /** Updates queued and not yet in the database. */
   private unstored = 0;
@@ -61,6 +83,7 @@ export class UpdateWriter {
     private readonly options: UpdateWriterOptions,
   ) {
     options.metrics.pendingBytes = () => this.pendingBytes;
+    options.metrics.failingTenants = () => this.failingTenants();
   }
 
   /**
@@ -104,8 +127,18 @@ export class UpdateWriter {
     return this.journal !== null;
   }
 
-  hasRoom(bytes: number): boolean {
-    return this.pendingBytes + bytes <= this.options.maxPendingBytes;
+  /** Whether the tenant's budget of bytes waiting for storage takes `bytes` more. */
+  hasRoom(tenantId: string, bytes: number): boolean {
+    return (this.tenants.get(tenantId)?.pendingBytes ?? 0) + bytes <= this.options.maxPendingBytes;
+  }
+
+  /** Tenants whose writes are failing now: what `/healthz` and the metrics report. */
+  failingTenants(now = Date.now()): FailingTenant[] {
+    const failing: FailingTenant[] = [];
+    for (const [tenantId, state] of this.tenants) {
+      if (state.failures > 0) failing.push({ tenantId, failures: state.failures, lastError: state.lastError, retryInMs: Math.max(0, state.retryAt - now), pendingBytes: state.pendingBytes });
+    }
+    return failing;
   }
 
   /** The caller checked `hasRoom`; the update is now the writer's to keep. */
@@ -117,6 +150,12 @@ export class UpdateWriter {
     }
     queue.updates.push(update);
     this.pendingBytes += update.update.byteLength;
+    let tenant = this.tenants.get(tenantId);
+    if (!tenant) {
+      tenant = { pendingBytes: 0, failures: 0, retryAt: 0, lastError: null };
+      this.tenants.set(tenantId, tenant);
+    }
+    tenant.pendingBytes += update.update.byteLength;
     if (this.unstored++ === 0) this.oldestUnstoredAt = Date.now();
     // Without a journal a full batch goes at once: at high rates commits come more often instead of
     // growing, so no single commit holds the storage thread (and a core) for long.
@@ -136,9 +175,13 @@ export class UpdateWriter {
     return (this.queues.get(key)?.updates.length ?? 0) > 0;
   }
 
-  /** Writes everything queued to the database now; rejects when storage failed (the updates stay queued). */
-  async flush(): Promise<void> {
-    await this.serial(() => this.storeAll());
+  /**
+   * Writes what is queued to the database now, tenants waiting out a backoff included, and rejects
+   * when a write failed (those updates stay queued): with `tenantId`, only that tenant's failure
+   * counts, so a reader of one tenant never sees another's.
+   */
+  async flush(tenantId?: string): Promise<void> {
+    await this.serial(() => this.storeAll({ force: true, ...(tenantId === undefined ? {} : { tenantId }) }));
   }
 
   /** Keeps flushing until the queue is empty or the deadline passes; true when all was written. */
@@ -236,22 +279,36 @@ export class UpdateWriter {
   }
 
   /**
-   * Everything queued to the database, one statement per tenant. A tenant whose write fails keeps
-   * its updates queued without holding back the others; the first failure is rethrown at the end.
+   * What is queued to the database, one statement per tenant. A tenant whose write fails keeps its
+   * updates queued and waits out its own backoff (skipped by the groups meanwhile, unless `force`)
+   * without holding back the others. Rejects with a failure when `force` asked for it: that
+   * tenant's, or any with no tenant named.
    */
-  private async storeAll(): Promise<void> {
+  private async storeAll({ force = false, tenantId: asked }: { force?: boolean; tenantId?: string } = {}): Promise<void> {
     const started = process.hrtime.bigint();
+    const now = Date.now();
+    const due = new Set<string>();
+    /** Whether updates of a tenant waiting out its backoff stay queued (then the journal keeps its segments). */
+    let skipped = false;
+    for (const queue of this.queues.values()) {
+      const state = this.tenants.get(queue.tenantId);
+      if (force || this.stopped || !state || state.retryAt <= now) due.add(queue.tenantId);
+      else skipped = true;
+    }
+    this.pendingCount = 0;
+    if (due.size === 0) return;
     // Every update queued now is in a journal segment at or below `segment`, or in none.
     const segment = this.journal ? await this.journal.rotate() : null;
-    this.pendingCount = 0;
     const byTenant = new Map<string, [string, DocQueue, LoggedUpdate[]][]>();
     for (const [key, queue] of this.queues) {
+      if (!due.has(queue.tenantId)) continue;
       const group = byTenant.get(queue.tenantId) ?? [];
       group.push([key, queue, queue.updates.slice()]);
       byTenant.set(queue.tenantId, group);
     }
     let failure: unknown = null;
     for (const [tenantId, group] of byTenant) {
+      const state = this.tenants.get(tenantId)!;
       let lastIds: Map<string, string>;
       try {
         lastIds = await this.store.append(
@@ -260,25 +317,48 @@ export class UpdateWriter {
           segment,
         );
       } catch (error) {
-        failure ??= error;
+        if (force && (asked === undefined || asked === tenantId)) failure ??= error;
+        this.tenantFailed(tenantId, state, error);
+        skipped = true;
         continue;
       }
+      if (state.failures > 0) this.options.logger.info({ tenant: tenantId, failures: state.failures }, 'update log writable again for this tenant');
+      state.failures = 0;
+      state.retryAt = 0;
+      state.lastError = null;
       for (const [key, queue, batch] of group) {
         // Updates appended while the write ran stay for the next round.
         queue.updates.splice(0, batch.length);
         queue.journaled = Math.max(0, queue.journaled - batch.length);
         if (queue.updates.length === 0) this.queues.delete(key);
-        this.pendingBytes -= batch.reduce((n, u) => n + u.update.byteLength, 0);
+        const bytes = batch.reduce((n, u) => n + u.update.byteLength, 0);
+        this.pendingBytes -= bytes;
+        state.pendingBytes -= bytes;
         this.unstored -= batch.length;
         this.options.metrics.storedUpdates.inc(batch.length);
         const lastId = lastIds.get(queue.docId);
         if (lastId) queue.onPersisted(lastId, batch.length);
       }
     }
+    // A tenant with nothing queued and nothing failing is forgotten (its budget is empty).
+    for (const [tenantId, state] of this.tenants) if (state.pendingBytes === 0 && state.failures === 0) this.tenants.delete(tenantId);
     this.oldestUnstoredAt = this.unstored > 0 ? Date.now() : 0;
     this.options.metrics.flushSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (failure) throw failure;
-    // What is still queued arrived during the write, after the rotation: segments up to `segment` are all stored.
-    if (this.journal && segment) await this.journal.release(segment);
+    // Segments up to `segment` are all stored unless a tenant's updates were skipped or failed (they
+    // stay in the journal until written); what is queued otherwise arrived after the rotation.
+    if (this.journal && segment && !skipped) await this.journal.release(segment);
+  }
+
+  private tenantFailed(tenantId: string, state: TenantState, error: unknown): void {
+    state.failures++;
+    const backoff = Math.min(5000, 100 * 2 ** Math.min(state.failures, 6));
+    state.retryAt = Date.now() + backoff;
+    state.lastError = error instanceof Error ? error.message : String(error);
+    this.options.metrics.storeFailures.inc();
+    this.options.metrics.tenantStoreFailures.inc({ tenant: tenantId });
+    if (state.failures === 1 || state.failures % 20 === 0) {
+      this.options.logger.error({ err: error, tenant: tenantId, failures: state.failures, pendingBytes: state.pendingBytes, retryInMs: backoff }, 'update log write failed for this tenant; keeping its updates in memory, writing the others');
+    }
   }
 }

@@ -13,6 +13,11 @@ export interface SubscribeOptions {
    * every event waits for its own batch.
    */
   concurrency?: number;
+  /**
+   * A group of this process alone (every node hears every event, e.g. to drop a cache): on Redis it
+   * is removed from the stream when the subscription closes.
+   */
+  ephemeral?: boolean;
 }
 
 export interface Subscription {

@@ -105,6 +105,8 @@ export const payloadSchemas = {
   'experiment.exposed': z.object({ experimentId: id, variant: id, context: z.string().max(100).optional(), items: z.array(id).max(200).optional() }),
   /** A user did what an experiment measures (a play, a like, a purchase of a recommended item). */
   'experiment.outcome': z.object({ experimentId: id, variant: id.optional(), metric: z.string().min(1).max(100), itemId: id.optional(), value: z.number().finite().optional() }),
+  /** A tenant was created, suspended or resumed: every node updates whom it admits. */
+  'tenant.changed': z.object({ status: z.enum(['active', 'suspended']) }),
 } as const;
 
 export type EventType = keyof typeof payloadSchemas;

@@ -147,6 +147,7 @@ class RedisConsumer implements Subscription {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.inFlight);
+    if (this.options.ephemeral) await this.redis.xgroup('DESTROY', this.ctx.stream, this.group).catch(() => undefined);
     this.redis.disconnect();
     await this.loop;
     this.ctx.detach(this);

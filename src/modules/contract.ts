@@ -6,6 +6,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
+import type { Authenticator } from '../server/auth.js';
 import type { HttpRouter } from '../server/http.js';
 import type { HealthCheck } from '../server/routes.js';
 import type { ServerMetrics } from '../server/metrics.js';
@@ -19,6 +20,8 @@ export type SettingsKey = keyof Config;
 /** The core services every module may use; nothing else of the process is reachable from here. */
 export interface CoreServices {
   storage: Storage;
+  /** The token verifier: modules sign tokens with it and add the admission of a token's tenant. */
+  auth: Authenticator;
   bus: EventBus;
   http: HttpRouter;
   ws: WebSocketRouter;

@@ -16,20 +16,30 @@ export interface Principal {
   docs: Record<string, DocumentRole>;
   /** A tenant administrator (claim `adm`): defines experiments, bulk-loads history, trains models. */
   admin?: boolean;
+  /** The platform's operator (claim `op`): creates, suspends and resumes tenants. Not a tenant role. */
+  operator?: boolean;
 }
 
+/** A refused credential: 401 when it proves nothing, 403 when it is valid and its tenant may not enter. */
 export class AuthError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly status: 401 | 403 = 401,
+  ) {
     super(message);
     this.name = 'AuthError';
   }
 }
+
+/** Throws AuthError when the tenant a valid token names may not enter (unknown, or suspended). */
+export type TenantAdmission = (tenantId: string) => void;
 
 const claimsSchema = z.object({
   sub: z.string().min(1).max(200),
   tid: z.string().regex(TENANT_ID_PATTERN).optional(),
   docs: z.record(z.string().min(1).max(200), z.enum(documentRoles)).optional(),
   adm: z.boolean().optional(),
+  op: z.boolean().optional(),
 });
 
 export interface TokenRequest {
@@ -38,6 +48,8 @@ export interface TokenRequest {
   docs?: Record<string, DocumentRole>;
   /** Tenant administrator. */
   admin?: boolean;
+  /** The platform's operator. */
+  operator?: boolean;
   /** Lifetime in seconds; default one day. */
   ttlSeconds?: number;
 }
@@ -89,6 +101,12 @@ export class Authenticator {
    * Map order is insertion order, so the oldest entry goes first when the cache is full.
    */
   private readonly verified = new Map<string, { principal: Principal; notBefore: number; expires: number }>();
+  private admission: TenantAdmission | null = null;
+
+  /** Checked at every verification, cached tokens included: a tenant suspended now is refused now. */
+  admitTenantsWith(admission: TenantAdmission): void {
+    this.admission = admission;
+  }
 
   /** The principal a valid token names; throws AuthError saying what is wrong with any other. */
   verify(token: string | undefined | null): Principal {
@@ -96,12 +114,16 @@ export class Authenticator {
     const cached = this.verified.get(token);
     if (cached) {
       const now = Math.floor(Date.now() / 1000);
-      if (cached.notBefore <= now && now < cached.expires) return cached.principal;
+      if (cached.notBefore <= now && now < cached.expires) {
+        this.admission?.(cached.principal.tenantId);
+        return cached.principal;
+      }
       this.verified.delete(token);
     }
     const { principal, payload } = this.verifyUncached(token);
     if (this.verified.size >= VERIFIED_TOKENS) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, { principal, notBefore: typeof payload.nbf === 'number' ? payload.nbf : -Infinity, expires: payload.exp as number });
+    this.admission?.(principal.tenantId);
     return principal;
   }
 
@@ -120,7 +142,13 @@ export class Authenticator {
     this.checkRegisteredClaims(payload);
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthError(`invalid token claims: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const principal: Principal = { userId: claims.data.sub, tenantId: claims.data.tid ?? DEFAULT_TENANT, docs: Object.freeze(claims.data.docs ?? {}), ...(claims.data.adm === true ? { admin: true } : {}) };
+    const principal: Principal = {
+      userId: claims.data.sub,
+      tenantId: claims.data.tid ?? DEFAULT_TENANT,
+      docs: Object.freeze(claims.data.docs ?? {}),
+      ...(claims.data.adm === true ? { admin: true } : {}),
+      ...(claims.data.op === true ? { operator: true } : {}),
+    };
     // Shared by every request that presents the same token.
     return { principal: Object.freeze(principal), payload };
   }
@@ -161,8 +189,8 @@ export class Authenticator {
     if (this.algorithm !== 'HS256' || !(this.key instanceof Uint8Array)) {
       throw new AuthError('this server verifies RS256 tokens with a public key; sign them with the matching private key');
     }
-    const claims = claimsSchema.parse({ sub: request.sub, tid: request.tenant, docs: request.docs, adm: request.admin });
-    let jwt = new SignJWT({ tid: claims.tid ?? DEFAULT_TENANT, docs: claims.docs ?? {}, ...(claims.adm ? { adm: true } : {}) })
+    const claims = claimsSchema.parse({ sub: request.sub, tid: request.tenant, docs: request.docs, adm: request.admin, op: request.operator });
+    let jwt = new SignJWT({ tid: claims.tid ?? DEFAULT_TENANT, docs: claims.docs ?? {}, ...(claims.adm ? { adm: true } : {}), ...(claims.op ? { op: true } : {}) })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(claims.sub)
       .setIssuedAt()

@@ -75,5 +75,7 @@ export const CloseCode = {
   tooBig: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
+  /** The credential no longer admits the socket (its tenant was suspended). */
+  forbidden: 4403,
   rateLimited: 4429,
 } as const;

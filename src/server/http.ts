@@ -3,7 +3,7 @@ import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import { AuthError, type Authenticator, type Principal } from './auth.js';
-import { badRequest, HttpError, problemBody, statusText, tooManyRequests, unauthorized } from './errors.js';
+import { badRequest, forbidden, HttpError, problemBody, statusText, tooManyRequests, unauthorized } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { bearerToken, paramNames, patternMatcher, snapshotRequest, type RequestSnapshot } from './request.js';
@@ -212,7 +212,7 @@ export class HttpRouter {
     try {
       ctx.principal = await this.deps.auth.verify(bearerToken(ctx, false));
     } catch (error) {
-      if (error instanceof AuthError) throw unauthorized(error.message);
+      if (error instanceof AuthError) throw error.status === 403 ? forbidden(error.message) : unauthorized(error.message);
       throw error;
     }
     const userWait = this.userLimiter.take(`user:${ctx.principal.tenantId}/${ctx.principal.userId}`);

@@ -153,6 +153,17 @@ export class WebSocketRouter {
     for (const ws of [...this.open]) ws.end(code, reason);
   }
 
+  /** Closes the open sockets whose principal `which` picks (a suspended tenant's); returns how many. */
+  closeWhere(which: (principal: Principal) => boolean, code: number, reason: string): number {
+    let closed = 0;
+    for (const ws of [...this.open]) {
+      if (!which(ws.getUserData().principal)) continue;
+      ws.end(code, reason);
+      closed++;
+    }
+    return closed;
+  }
+
   private admit<S>(snapshot: RequestSnapshot, credentials: { token: string | null; protocol: string }, route: WebSocketRoute<S>): { principal: Principal; state: S } {
     const { settings, metrics, auth } = this.deps;
     if (snapshot.headerBytes > settings.maxHeaderBytes) {
@@ -175,7 +186,7 @@ export class WebSocketRouter {
     try {
       principal = auth.verify(credentials.token);
     } catch (error) {
-      if (error instanceof AuthError) throw new HttpError(401, 'unauthorized', error.message);
+      if (error instanceof AuthError) throw new HttpError(error.status, error.status === 403 ? 'forbidden' : 'unauthorized', error.message);
       throw error;
     }
     const userWait = this.upgradeLimiter.take(`user:${principal.tenantId}/${principal.userId}`);

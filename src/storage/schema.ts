@@ -5,6 +5,8 @@ export interface TenantsTable {
   id: string;
   name: string;
   created_at: Generated<Date>;
+  status: Generated<'active' | 'suspended'>;
+  status_changed_at: Generated<Date>;
 }
 
 export interface ParkedEventsTable {

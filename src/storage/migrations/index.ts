@@ -9,6 +9,7 @@ import * as insights from './0007_insights.js';
 import * as gamification from './0008_gamification.js';
 import * as updateLogAppend from './0009_update_log_append.js';
 import * as updateJournal from './0010_update_journal.js';
+import * as tenantStatus from './0011_tenant_status.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0008_gamification': gamification,
   '0009_update_log_append': updateLogAppend,
   '0010_update_journal': updateJournal,
+  '0011_tenant_status': tenantStatus,
 };
 
 export const migrationProvider: MigrationProvider = {
