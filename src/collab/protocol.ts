@@ -1,5 +1,6 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import * as Y from 'yjs';
 
 /** y-websocket's message types (first varuint of every message). */
 export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const;
@@ -35,6 +36,16 @@ export function messageTypeOf(data: Uint8Array): number {
  * Reads one client message. The arrays returned are views into `data`; copy what must outlive the
  * call (uWS reuses the buffer after the message handler returns).
  */
+/**
+ * Whether a client's update holds an item without content (an empty string, an empty JSON or `any`
+ * list): Yjs never writes one, yet integrates one without complaint, and a struct of length 0 breaks
+ * the struct store of every peer that receives it ("Unexpected case" in findIndexSS ever after).
+ */
+export function hasEmptyItem(update: Uint8Array): boolean {
+  for (const struct of Y.decodeUpdate(update).structs) if (struct.length === 0) return true;
+  return false;
+}
+
 export function readMessage(data: Uint8Array): ClientMessage {
   try {
     const decoder = decoding.createDecoder(data);

@@ -9,7 +9,7 @@ import { CloseCode } from '../server/errors.js';
 import type { VezaSocket } from '../server/websocket.js';
 import type { DocumentStore, LoadedDocument } from './document-store.js';
 import type { CollabMetrics } from './metrics.js';
-import { awarenessMessage, ProtocolError, readMessage, syncStep1, syncStep2, updateMessage } from './protocol.js';
+import { awarenessMessage, hasEmptyItem, ProtocolError, readMessage, syncStep1, syncStep2, updateMessage } from './protocol.js';
 import type { ClusterRoom, ClusterSync } from './cluster.js';
 import type { UpdateWriter } from './update-writer.js';
 
@@ -220,6 +220,17 @@ export class Room implements ClusterRoom {
     }
     metrics.updatesIn.inc();
     metrics.bytesIn.inc(update.byteLength);
+    let empty: boolean;
+    try {
+      empty = hasEmptyItem(update);
+    } catch (error) {
+      metrics.malformed.inc({ kind: 'decode' });
+      throw new ProtocolError(`malformed update: ${(error as Error).message}`);
+    }
+    if (empty) {
+      metrics.malformed.inc({ kind: 'empty-item' });
+      throw new ProtocolError('malformed update: an item without content');
+    }
     try {
       // What integrates is forwarded and logged by `onDocUpdate`, re-encoded by Yjs itself.
       Y.applyUpdate(this.doc, update, ws);

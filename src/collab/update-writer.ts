@@ -110,7 +110,15 @@ export class UpdateWriter {
         }
         for (const [tenantId, docs] of byTenant) {
           const batches = [...docs].map(([docId, updates]) => ({ docId, updates }));
-          await this.store.append(tenantId, batches, segment.id);
+          try {
+            await this.store.append(tenantId, batches, segment.id);
+          } catch (error) {
+            // One tenant's failure does not stop the start: its updates wait in memory (journaled
+            // again with the first group commit) and are retried on its backoff like any other.
+            this.options.logger.error({ err: error, tenant: tenantId }, 'journaled updates of this tenant could not be moved to the update log; retrying them');
+            for (const { docId, updates } of batches) for (const update of updates) this.append(`${tenantId}/${docId}`, tenantId, docId, update, () => undefined);
+            continue;
+          }
           recovered += batches.reduce((n, b) => n + b.updates.length, 0);
         }
       }
@@ -148,14 +156,11 @@ export class UpdateWriter {
       queue = { tenantId, docId, updates: [], journaled: 0, onPersisted };
       this.queues.set(key, queue);
     }
+    // The room appending now is the one to tell (a queue may have been started by the journal's recovery).
+    queue.onPersisted = onPersisted;
     queue.updates.push(update);
     this.pendingBytes += update.update.byteLength;
-    let tenant = this.tenants.get(tenantId);
-    if (!tenant) {
-      tenant = { pendingBytes: 0, failures: 0, retryAt: 0, lastError: null };
-      this.tenants.set(tenantId, tenant);
-    }
-    tenant.pendingBytes += update.update.byteLength;
+    this.stateOf(tenantId).pendingBytes += update.update.byteLength;
     if (this.unstored++ === 0) this.oldestUnstoredAt = Date.now();
     // Without a journal a full batch goes at once: at high rates commits come more often instead of
     // growing, so no single commit holds the storage thread (and a core) for long.
@@ -308,7 +313,7 @@ export class UpdateWriter {
     }
     let failure: unknown = null;
     for (const [tenantId, group] of byTenant) {
-      const state = this.tenants.get(tenantId)!;
+      const state = this.stateOf(tenantId);
       let lastIds: Map<string, string>;
       try {
         lastIds = await this.store.append(
@@ -348,6 +353,15 @@ export class UpdateWriter {
     // Segments up to `segment` are all stored unless a tenant's updates were skipped or failed (they
     // stay in the journal until written); what is queued otherwise arrived after the rotation.
     if (this.journal && segment && !skipped) await this.journal.release(segment);
+  }
+
+  private stateOf(tenantId: string): TenantState {
+    let state = this.tenants.get(tenantId);
+    if (!state) {
+      state = { pendingBytes: 0, failures: 0, retryAt: 0, lastError: null };
+      this.tenants.set(tenantId, state);
+    }
+    return state;
   }
 
   private tenantFailed(tenantId: string, state: TenantState, error: unknown): void {

@@ -6,7 +6,7 @@ import { updateMessage } from '../../src/collab/protocol.js';
 import { seededRandom } from '../../src/shared/random.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient } from '../helpers/yjs.js';
+import { connectClient, EMPTY_ITEM_UPDATE } from '../helpers/yjs.js';
 
 /**
  * Hostile and broken clients over real sockets: malformed frames close the sender with 1002 and a
@@ -42,6 +42,7 @@ describe('one malformed frame', () => {
     ['an update that is not a Yjs update', Buffer.from([0, 2, 4, 0xff, 0xff, 0xff, 0xff])],
     ['a malformed awareness update', Buffer.from([1, 3, 0xff, 0xff, 0xff])],
     ['a malformed state vector', Buffer.from([0, 0, 3, 5, 0xff, 0xff])],
+    ['an item without content (it would break every peer\'s document)', Buffer.from(updateMessage(EMPTY_ITEM_UPDATE))],
   ])('closes the sender with 1002 and a reason: %s', async (_name, frame) => {
     const ws = await open('broken');
     const closed = closeOf(ws);

@@ -4,7 +4,9 @@
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { describe, expect, it } from 'vitest';
-import { messageTypeOf, readMessage, syncStep1, syncStep2, updateMessage } from '../../src/collab/protocol.js';
+import * as Y from 'yjs';
+import { hasEmptyItem, messageTypeOf, readMessage, syncStep1, syncStep2, updateMessage } from '../../src/collab/protocol.js';
+import { EMPTY_ITEM_UPDATE } from '../helpers/yjs.js';
 
 const LENGTHS = [0, 1, 2, 64, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_151, 2_097_152];
 
@@ -43,5 +45,23 @@ describe('message types', () => {
 
   it('leaves a type it does not know to be counted and skipped', () => {
     expect(readMessage(Uint8Array.from([100, 1, 2, 3]))).toEqual({ type: 'ignored', messageType: 100 });
+  });
+});
+
+describe('items without content', () => {
+  it('finds the empty item a fuzzed frame carried, and none in what Yjs writes', () => {
+    expect(hasEmptyItem(EMPTY_ITEM_UPDATE)).toBe(true);
+    const doc = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(u));
+    doc.getText('t').insert(0, 'a');
+    doc.getMap('m').set('k', []);
+    doc.getArray('a').push([{}]);
+    doc.getText('t').delete(0, 1);
+    expect(updates.map(hasEmptyItem)).toEqual([false, false, false, false]);
+    // Yjs itself integrates it: a peer that receives it then fails on the struct store.
+    const peer = new Y.Doc();
+    expect(() => Y.applyUpdate(peer, EMPTY_ITEM_UPDATE)).not.toThrow();
+    expect(() => hasEmptyItem(Uint8Array.from([1, 1, 0xff]))).toThrow();
   });
 });

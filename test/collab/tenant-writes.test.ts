@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DocumentStore } from '../../src/collab/document-store.js';
 import { CollabMetrics } from '../../src/collab/metrics.js';
+import { UpdateJournal } from '../../src/collab/update-journal.js';
 import { UpdateWriter } from '../../src/collab/update-writer.js';
 import { Storage } from '../../src/storage/database.js';
 import { tempDir } from '../helpers/services.js';
@@ -64,5 +65,26 @@ describe('the update writer, tenant by tenant', () => {
     const text = await metrics.tenantStoreFailures.get();
     expect(text.values.some((v) => v.labels.tenant === 'label-y' && v.value >= 1)).toBe(true);
     expect(await writer.drain(Date.now() + 300)).toBe(false);
+  });
+
+  it('starts although a tenant left in the journal cannot be written: the others are moved, its updates wait in memory', async () => {
+    const dir = `${data.dir}/journal-${Date.now()}`;
+    const crashed = await UpdateJournal.open(dir);
+    const at = Date.now();
+    await crashed.journal.append([
+      { tenantId: 'default', docId: 'left', updates: [{ author: 'ana', at, update: new Uint8Array([1, 2, 3]) }] },
+      { tenantId: 'label-w', docId: 'left', updates: [{ author: 'wes', at, update: new Uint8Array([4, 5]) }] },
+    ]);
+    await crashed.journal.rotate();
+    const metrics = new CollabMetrics(new Registry());
+    const writer = new UpdateWriter(new DocumentStore(storage), { flushMs: 20, storeMs: 60_000, maxPendingBytes: 1 << 20, logger: pino({ level: 'silent' }), metrics });
+    expect(await writer.useJournal(await UpdateJournal.open(dir))).toEqual({ recovered: 1, tornBytes: 0 });
+    const logged = await storage.withTenant('default', (trx) => trx.selectFrom('document_updates').select('update').where('doc_id', '=', 'left').execute());
+    expect(logged.map((r) => [...r.update])).toEqual([[1, 2, 3]]);
+    expect(writer.isPending('label-w/left')).toBe(true);
+    await storage.db.insertInto('tenants').values({ id: 'label-w', name: 'Label W' }).execute();
+    expect(await writer.drain(Date.now() + 5000)).toBe(true);
+    const kept = await storage.withTenant('label-w', (trx) => trx.selectFrom('document_updates').select('update').where('doc_id', '=', 'left').execute());
+    expect(kept.map((r) => [...r.update])).toEqual([[4, 5]]);
   });
 });

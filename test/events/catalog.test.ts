@@ -37,6 +37,7 @@ describe('event catalog', () => {
         'stream.ended',
         'stream.viewer.joined',
         'stream.viewer.left',
+        'tenant.changed',
         'stream.quality',
         'voice.speaker.changed',
         'recording.ended',

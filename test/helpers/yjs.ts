@@ -28,3 +28,6 @@ export async function connectClient(baseUrl: string, docId: string, token: strin
     },
   };
 }
+
+/** A crafted one-item update on the root type `scratch` (key `x0`) whose JSON content has no entries: an item of length 0. */
+export const EMPTY_ITEM_UPDATE = Uint8Array.from(Buffer.from('0101d88deef30900220107736372617463680278300000', 'hex'));
