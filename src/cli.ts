@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { allSettings, ConfigError, loadConfig, settings, type Config } from './config.js';
 import { Authenticator, AuthError, documentRoles, type DocumentRole } from './server/auth.js';
 import { formatStartupReport } from './startup-report.js';
+import { DatabaseInUseError } from './storage/directory-lock.js';
 import { VERSION } from './version.js';
 
 const USAGE = `veza ${VERSION}: realtime server for making music together
@@ -268,6 +269,10 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     process.stderr.write(`veza: ${error.message}\n`);
     process.exit(2);
+  }
+  if (error instanceof DatabaseInUseError) {
+    process.stderr.write(`veza: ${error.message}\n`);
+    process.exit(1);
   }
   if (error instanceof UsageError || error instanceof AuthError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`veza: ${(error as Error).message}\nRun 'veza --help' for usage.\n`);

@@ -5,6 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
+import { lockDirectory } from './directory-lock.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import type { StorageSettings } from './settings.js';
@@ -36,6 +37,8 @@ export class Storage {
     readonly db: Kysely<Database>,
     /** Set when the database client runs on the storage worker (the default). */
     private readonly worker: WorkerDialect | null = null,
+    /** Gives the embedded database's directory back to other processes. */
+    private readonly unlock: () => void = () => undefined,
   ) {}
 
   /**
@@ -51,6 +54,16 @@ export class Storage {
     const kind: StorageKind = options.databaseUrl ? 'postgres' : 'pglite';
     const pgliteDir = path.join(options.dataDir, 'pglite');
     if (kind === 'pglite') mkdirSync(pgliteDir, { recursive: true });
+    const unlock = kind === 'pglite' ? lockDirectory(pgliteDir) : () => undefined;
+    try {
+      return await Storage.connect(kind, options, pgliteDir, unlock);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
+  }
+
+  private static async connect(kind: StorageKind, options: StorageOptions, pgliteDir: string, unlock: () => void): Promise<Storage> {
     let dialect: Dialect;
     let worker: WorkerDialect | null = null;
     if (options.thread ?? true) {
@@ -65,7 +78,7 @@ export class Storage {
       await pglite.waitReady;
       dialect = new PGliteDialect({ pglite });
     }
-    const storage = new Storage(kind, new Kysely<Database>({ dialect }), worker);
+    const storage = new Storage(kind, new Kysely<Database>({ dialect }), worker, unlock);
     // The embedded database opens now, so that a bad data directory fails here; PostgreSQL connects on first use.
     if (kind === 'pglite') await storage.ping().catch(async (error: unknown) => {
       await storage.close().catch(() => undefined);
@@ -116,7 +129,11 @@ export class Storage {
   }
 
   async close(): Promise<void> {
-    await this.db.destroy();
+    try {
+      await this.db.destroy();
+    } finally {
+      this.unlock();
+    }
   }
 }
 

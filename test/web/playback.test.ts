@@ -228,12 +228,13 @@ describe.skipIf(!browserPath)('studio playback in Chromium', () => {
       return studio.tracks().flatMap((t) => studio.clips(t.id).flatMap((c) => studio.notes(t.id, c.id))).length;
     });
 
-    // Ann sets it up: 240 BPM (a bar a second), a piano track and a synth lead track, six notes in
-    // the second half of bar 1 (none in its first two beats: on a busy machine a listener may join
-    // the transport up to half a second late, and a note whose time has passed is not played).
+    // Ann sets it up: 120 BPM (a bar in two seconds), a piano track and a synth lead track, six
+    // notes in the second half of bar 1 (none in its first two beats: on a busy machine a page may
+    // start playing up to a second after the transport started, and a note whose time has passed is
+    // not played).
     const { keys, lead, leadClip } = await ann.evaluate(() => {
       const studio = (globalThis as unknown as PageWindow).veza.studio!.studio;
-      studio.setTransport({ bpm: 240 });
+      studio.setTransport({ bpm: 120 });
       const ppq = studio.settings().ppq;
       const keys = studio.addTrack({ name: 'Keys', program: 0 });
       const lead = studio.addTrack({ name: 'Lead', program: 80 });
