@@ -17,7 +17,8 @@ export class DatabaseInUseError extends Error {
 /** Opens of each directory in this process (a server and its tests may share one). */
 const held = new Map<string, number>();
 
-function alive(pid: number): boolean {
+/** Whether a process of this pid runs (one of another user's counts). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -38,7 +39,7 @@ export function lockDirectory(dir: string): () => void {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
         const owner = Number(readFileSync(file, 'utf8').trim());
-        if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) throw new DatabaseInUseError(dir, owner);
+        if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) throw new DatabaseInUseError(dir, owner);
         // Left by a process that is gone (or by this one, before a crash of its own): take it over.
         unlinkSync(file);
       }

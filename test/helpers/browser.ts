@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
+import { processAlive } from '../../src/storage/directory-lock.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -100,14 +101,7 @@ export function pageApi<Api>(page: Page, name: string) {
 
 const LOCK = join(tmpdir(), 'veza-media-browser-test.lock');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const alive = processAlive;
 
 /**
  * Runs the media tests that load many Chromium peers one at a time across vitest's workers: on two
