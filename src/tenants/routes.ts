@@ -1,6 +1,5 @@
 // The operator API: the platform's tenants, for a credential distinct from tenant administrators
 // (a token with the `op` claim).
-import { z } from 'zod';
 import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import { TenantError, tenantInput, type Tenant, type TenantStatus } from './registry.js';
@@ -55,8 +54,7 @@ export function registerTenantRoutes(http: HttpRouter, tenants: TenantRouteDeps)
     },
     required,
   );
-  const status = z.enum(['suspend', 'resume']);
-  for (const action of status.options) {
+  for (const action of ['suspend', 'resume'] as const) {
     http.route(
       'POST',
       `/api/v1/platform/tenants/:id/${action}`,
