@@ -224,7 +224,7 @@ function buildWorker(env) {
   });
 }
 
-/** Same rules as src/media/ffmpeg-binary.ts: VEZA_FFMPEG, else ffmpeg on PATH, proven by -version. */
+/** Same rules as src/shared/ffmpeg-binary.ts: VEZA_FFMPEG, else ffmpeg on PATH, proven by -version. */
 function locateFfmpeg(env) {
   const fromEnv = env.VEZA_FFMPEG;
   const binary = fromEnv || findOnPath('ffmpeg', env.PATH ?? '');

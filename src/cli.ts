@@ -13,9 +13,20 @@ Usage:
   veza token --sub USER [--doc DOC --role owner|editor|viewer] [--tenant T] [--ttl SECONDS] [--admin] [--operator]
                                                  print a token the server with the same config accepts
                                                  (--operator: the platform operator's, for /api/v1/platform)
-  veza tenant create ID --name NAME | list | show ID | suspend ID | resume ID
-                                                 the platform's tenants, straight in the database of the
-                                                 flags below (the embedded one only while no server runs)
+  veza tenant create ID --name NAME | list | show ID | suspend ID | resume ID | delete ID [--grace-seconds S]
+                                                 the platform's tenants, in the database of the flags below,
+                                                 or through the server that holds its embedded database;
+                                                 delete exports the tenant's data, then purges it after
+                                                 the grace period (default 30 days; resume cancels)
+  veza tenant quotas ID [--plan free|studio|label|unlimited [--overrides '{"connections":500}']]
+                                                 show a tenant's plan and limits, or place it on a plan
+  veza tenant invoice ID --period YYYY-MM [--format csv]
+                                                 a tenant's invoice for a month, as JSON or CSV
+  veza tenant key create ID --name NAME --scopes AREA:read|write,... | key list ID | key rotate KEY
+      [--overlap SECONDS] | key revoke KEY        a tenant's API keys (the secret is printed once)
+  veza tenant credentials ID [--hs256-secret-file F | --jwks-file F] [--platform-tokens true|false]
+      [--issuer ISS] [--audience AUD] | --remove true
+                                                 show or set a tenant's own identity provider
   veza migrate [flags]                           bring the database schema up to date and exit
   veza recommend train [--tenant T]              train the tenant's recommendation model now (default tenant:
                                                  default), with progress; running servers pick it up
@@ -26,6 +37,10 @@ Usage:
                                                  when it is damaged, another tenant's, or its id is taken
                                                  (without --url: straight into the database of the flags
                                                  below, for the embedded one only while no server runs on it)
+  veza master IN --out OUT [--target -14] [--genre G] [--reference REF] [--format wav|wav16|flac|mp3|aac]
+      [--title T] [--artist A]                   master a mix on this machine (presets -14, -16, -23, -9 LUFS;
+                                                 genre auto: the classifier picks), with progress; prints
+                                                 the before and after loudness and suggestions as JSON
   veza --version | --help
 
 Every setting is an environment variable or a flag (flags win):
@@ -235,10 +250,12 @@ export async function main(argv: string[]): Promise<void> {
   const command = argv[0];
   if (!command || command === '--help' || command === 'help') return void process.stdout.write(USAGE);
   if (command === '--version') return void process.stdout.write(`${VERSION}\n`);
-  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : command === 'recommend' ? ['tenant'] : command === 'session' ? ['tenant', 'as', 'url'] : command === 'tenant' ? ['name'] : [];
-  const { flags, mine, positionals, help } = parse(argv.slice(1), own, command === 'token' ? ['admin', 'operator'] : []);
+  const own = command === 'token' ? ['sub', 'doc', 'role', 'tenant', 'ttl'] : command === 'recommend' ? ['tenant'] : command === 'session' ? ['tenant', 'as', 'url'] : command === 'master' ? ['out', 'target', 'genre', 'reference', 'format', 'title', 'artist'] : command === 'tenant' ? ['name', 'grace-seconds', 'plan', 'overrides', 'period', 'format', 'scopes', 'overlap', 'hs256-secret-file', 'jwks-file', 'platform-tokens', 'issuer', 'audience', 'remove'] : [];
+  // `--target -14`: a negative number after an option is its value, not another option.
+  const args = argv.slice(1).flatMap((arg, i, all) => (/^-\d/.test(arg) && /^--[a-z-]+$/.test(all[i - 1] ?? '') ? [] : /^--[a-z-]+$/.test(arg) && /^-\d/.test(all[i + 1] ?? '') ? [`${arg}=${all[i + 1]}`] : [arg]));
+  const { flags, mine, positionals, help } = parse(args, own, command === 'token' ? ['admin', 'operator'] : []);
   if (help) return void process.stdout.write(USAGE);
-  const expected = command === 'recommend' ? ['train'] : command === 'session' || command === 'tenant' ? ['action', 'target'] : [];
+  const expected = command === 'recommend' ? ['train'] : command === 'master' ? ['input'] : command === 'session' ? ['action', 'target'] : command === 'tenant' ? ['action', 'target', 'key'] : [];
   if (command === 'recommend' && positionals[0] !== 'train') throw new UsageError('usage: veza recommend train [--tenant T]');
   if (positionals.length > expected.length) throw new UsageError(`unexpected argument ${positionals[expected.length]}`);
   const config = loadConfig(process.env, flags);
@@ -253,6 +270,13 @@ export async function main(argv: string[]): Promise<void> {
       return recommendTrain(config, mine);
     case 'session':
       return session(config, positionals, mine);
+    case 'master': {
+      const { masterCommand, MasterUsageError } = await import('./mastering/cli.js');
+      const out = await masterCommand(positionals, mine, config.mastering).catch((error: unknown) => {
+        throw error instanceof MasterUsageError ? new UsageError(error.message) : error;
+      });
+      return void process.stdout.write(out);
+    }
     case 'tenant': {
       const { tenantCommand, TenantUsageError } = await import('./tenants/cli.js');
       const out = await tenantCommand(config, positionals, mine).catch((error: unknown) => {

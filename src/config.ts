@@ -1,14 +1,19 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { automergeSettings } from './automerge/settings.js';
 import { collabSettings } from './collab/settings.js';
 import { eventsSettings } from './events/settings.js';
+import { historySettings } from './history/settings.js';
 import { insightsSettings } from './insights/settings.js';
+import { masteringSettings } from './mastering/settings.js';
 import { mediaSettings } from './media/settings.js';
+import { nftSettings } from './nft/settings.js';
 import { recommendationsSettings } from './recommendations/settings.js';
 import { authSettings, serverSettings } from './server/settings.js';
 import { sessionsSettings } from './sessions/settings.js';
 import type { Setting, SettingsOf } from './shared/settings.js';
 import { storageSettings } from './storage/settings.js';
+import { tenantsSettings } from './tenants/settings.js';
 
 /** The package's root directory (web/dist and other shipped files are found from here). */
 const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -25,10 +30,15 @@ export const settings = {
   auth: authSettings,
   events: eventsSettings,
   collab: collabSettings,
+  automerge: automergeSettings,
   sessions: sessionsSettings,
+  history: historySettings,
   media: mediaSettings,
   recommendations: recommendationsSettings,
   insights: insightsSettings,
+  tenants: tenantsSettings,
+  nft: nftSettings,
+  mastering: masteringSettings,
 } as const;
 
 /** The values of every group; each module is handed its own group (`Config['collab']`, …). */
@@ -64,7 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
       } else {
         const source = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
         const why = parsed.error.issues.map((i) => i.message).join('; ');
-        problems.push(`${source}=${JSON.stringify(raw)}: ${why}`);
+        problems.push(`${source}=${setting.secret ? '(hidden)' : JSON.stringify(raw)}: ${why}`);
       }
     }
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { automergeModule } from './automerge/module.js';
+import { bounceModule } from './bounce/module.js';
 import { collabModule } from './collab/module.js';
 import type { CollabService } from './collab/service.js';
 import type { Config } from './config.js';
@@ -15,11 +16,14 @@ import { eventsModule } from './events/module.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
 import { gamificationModule } from './gamification/module.js';
+import { historyModule } from './history/module.js';
 import type { GamificationService } from './gamification/service.js';
 import { insightsModule } from './insights/module.js';
 import type { InsightsService } from './insights/service.js';
 import { createLogger, type Logger } from './log.js';
+import { masteringModule } from './mastering/module.js';
 import { mediaModule } from './media/module.js';
+import { nftModule } from './nft/module.js';
 import type { MediaOutputs } from './media/outputs.js';
 import type { MediaPlane } from './media/plane.js';
 import type { LiveService } from './media/room-events.js';
@@ -27,7 +31,9 @@ import { ModuleRunner, type AnyModule } from './modules/runner.js';
 import { recommendationsModule } from './recommendations/module.js';
 import type { RecommendationService } from './recommendations/service.js';
 import { VezaServer } from './server/app.js';
-import { Authenticator } from './server/auth.js';
+import { Authenticator, unboundTokensWarning } from './server/auth.js';
+import { writeEndpointFile } from './server/endpoint-file.js';
+import { peakResidentBytes, registerMemoryMetrics } from './server/memory-metrics.js';
 import { ServerMetrics } from './server/metrics.js';
 import { registerHealthRoutes, registerIdentityRoute } from './server/routes.js';
 import { startTracing } from './server/tracing.js';
@@ -95,6 +101,10 @@ export function serverModules(config: Config, options: StartOptions = {}) {
     collabModule,
     automergeModule,
     studioModule,
+    historyModule,
+    bounceModule,
+    nftModule,
+    masteringModule,
     sessionsModule,
     mediaModule,
     recommendationsModule,
@@ -110,6 +120,8 @@ export async function startVeza(config: Config, options: StartOptions = {}): Pro
   const node = await startNode(config, serverModules(config, options), options);
   const { modules } = node;
   const media = modules.api(mediaModule);
+  // A deleted tenant's export reads its documents once their accepted updates are stored.
+  modules.api(tenantsModule).lifecycle.beforeExport((tenantId) => modules.api(collabModule).writer.flush(tenantId));
   return {
     ...node,
     collab: modules.api(collabModule),
@@ -144,7 +156,10 @@ export async function startNode(config: Config, list: readonly AnyModule[], opti
     if (applied.length > 0) logger.info({ applied, ms: phases.migrations }, 'migrations applied');
     const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
     if (auth.secretSource === 'generated') logger.warn({ dataDir: config.storage.dataDir }, 'using the development JWT secret from the data directory; set VEZA_JWT_SECRET in production');
+    const unbound = config.server.dev ? null : unboundTokensWarning(config.auth);
+    if (unbound) logger.warn(unbound);
     const metrics = new ServerMetrics();
+    registerMemoryMetrics(metrics.registry, storage);
     const tracing = await startTracing({ otlpEndpoint: config.server.otlpEndpoint, serviceVersion: VERSION, ...(options.spanExporter ? { exporter: options.spanExporter } : {}) });
     cleanups.push(() => tracing.shutdown());
     const { events } = config;
@@ -170,6 +185,7 @@ export async function startNode(config: Config, list: readonly AnyModule[], opti
       checks: () => [
         { name: 'storage', status: () => storage.kind, ready: () => storage.ping() },
         { name: 'bus', status: () => bus.kind, ready: () => bus.ping() },
+        ...(unbound ? [{ name: 'auth', status: () => ({ warning: unbound }) }] : []),
         ...modules.health(),
       ],
     });
@@ -186,6 +202,9 @@ export async function startNode(config: Config, list: readonly AnyModule[], opti
     logger.info({ port, host: config.server.host, uws: uwsImplementation, storage: storage.kind, bus: bus.kind, version: VERSION }, `veza listening on http://${config.server.host}:${port}`);
     const journaling = modules.has(collabModule) && modules.api(collabModule).writer.journaling;
     const url = openUrl(config.server.host, port);
+    // The CLI of this data directory goes through the API while this process holds the embedded database.
+    const removeEndpoint = writeEndpointFile(config.storage.dataDir, url);
+    cleanups.push(async () => removeEndpoint());
     const report: StartupReport = {
       version: VERSION,
       readyMs: Date.now() - startedAt + bootMs,
@@ -204,7 +223,7 @@ export async function startNode(config: Config, list: readonly AnyModule[], opti
         { name: 'tracing', state: config.server.otlpEndpoint ? { on: true, detail: 'OTLP/HTTP' } : { on: false, reason: 'no collector set', fix: 'OTEL_EXPORTER_OTLP_ENDPOINT=http://…:4318' } },
       ],
       examples: examplesReport(modules.has(sessionsModule) ? modules.api(sessionsModule).examples : null),
-      rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20),
+      ...(await memoryReport(storage)),
     };
     const on = Object.fromEntries(report.modules.map((m) => [m.name, m.state.on]));
     logger.info({ readyMs: report.readyMs, phasesMs: phases, modules: on, rssMiB: report.rssMiB }, 'start-up complete');
@@ -224,6 +243,13 @@ export async function startNode(config: Config, list: readonly AnyModule[], opti
     await runAll(cleanups.toReversed(), logger);
     throw error;
   }
+}
+
+async function memoryReport(storage: Storage): Promise<Pick<StartupReport, 'rssMiB' | 'peakRssMiB' | 'databaseWasmMiB'>> {
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  const peak = peakResidentBytes();
+  const wasm = (await storage.memory().catch(() => null))?.wasmBytes ?? null;
+  return { rssMiB: mib(process.memoryUsage.rss()), peakRssMiB: peak === null ? null : mib(peak), databaseWasmMiB: wasm === null ? null : mib(wasm) };
 }
 
 function examplesReport(examples: ExampleSessions | null): StartupReport['examples'] {

@@ -21,6 +21,10 @@ export interface StartupReport {
   examples: { imported: number; present: number; titles: string[] } | null;
   /** Resident memory of the process at the end of start-up, in MiB. */
   rssMiB: number;
+  /** The most it held until then (VmHWM; null where /proc is not there), in MiB. */
+  peakRssMiB: number | null;
+  /** The embedded database's WASM memory, part of the resident figure (null on PostgreSQL), in MiB. */
+  databaseWasmMiB: number | null;
 }
 
 /** The address a person opens: a wildcard listen address is reached on localhost. */
@@ -51,6 +55,7 @@ export function formatStartupReport(report: StartupReport): string {
     const { imported, present, titles } = report.examples;
     lines.push(`  ${'examples'.padEnd(15)} ${present} example session${present === 1 ? '' : 's'}${imported > 0 ? ` (${imported} imported now)` : ''}${titles.length ? `: ${titles.join(', ')}` : ''}`);
   }
-  lines.push(`  ${'memory'.padEnd(15)} ${report.rssMiB} MiB resident`);
+  const memoryParts = [report.peakRssMiB === null ? null : `peak ${report.peakRssMiB} MiB`, report.databaseWasmMiB === null ? null : `embedded database ${report.databaseWasmMiB} MiB of WASM memory`].filter(Boolean);
+  lines.push(`  ${'memory'.padEnd(15)} ${report.rssMiB} MiB resident${memoryParts.length ? ` (${memoryParts.join('; ')})` : ''}`);
   return `${lines.join('\n')}\n`;
 }

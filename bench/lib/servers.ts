@@ -33,7 +33,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+const ownRoot = fileURLToPath(new URL('../..', import.meta.url));
 const host = '127.0.0.1';
 const startTimeoutMs = 30_000;
 
@@ -55,7 +55,23 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-export async function startServer(name: ServerName): Promise<RunningServer> {
+/**
+ * `clientLimits: 'off'` (the default): the load comes from one address and one user, so veza's limits
+ * per address and per user (connections, open documents, document loads) are off, as the anchors have
+ * none. `'server'`: veza runs with its own limits (the abuse soak).
+ */
+export interface StartServerOptions {
+  clientLimits?: 'off' | 'server';
+  /** veza only: more `veza serve` flags (e.g. --dev, --database-url). */
+  vezaArgs?: string[];
+  /** The checkout whose server runs (default: this one), e.g. another branch's worktree to compare against. */
+  root?: string;
+  /** How long it may take to listen (default 30 s; creating an embedded database on a busy machine takes longer). */
+  startTimeoutMs?: number;
+}
+
+export async function startServer(name: ServerName, options: StartServerOptions = {}): Promise<RunningServer> {
+  const root = options.root ?? ownRoot;
   const port = await freePort();
   const dataDir = name === 'veza' ? mkdtempSync(join(tmpdir(), 'veza-bench-')) : undefined;
   const args: Record<ServerName, string[]> = {
@@ -67,9 +83,15 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     'uws-yjs-pglite': ['bench/anchors/uws-floor.mjs', String(port)],
     veza: [
       'bin/veza.js', 'serve', '--host', host, '--port', String(port), '--data-dir', dataDir ?? '', '--log-level', 'warn',
-      '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0', '--rate-limit-requests-per-minute', '0',
+      ...(options.clientLimits === 'server'
+        ? []
+        : [
+            '--rate-limit-connections-per-minute', '0', '--max-connections-per-ip', '0', '--ws-messages-per-second', '0', '--rate-limit-requests-per-minute', '0',
+            '--max-connections-per-user', '0', '--collab-max-documents-per-user', '0', '--collab-max-loads-per-user-per-second', '0', '--collab-max-loads-per-second', '0',
+          ]),
       // Extra flags for what-if runs, e.g. BENCH_VEZA_ARGS="--collab-flush-ms 100 --database-url postgres://…".
       ...(process.env.BENCH_VEZA_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(options.vezaArgs ?? []),
     ],
   };
   // Node flags for the server under test, e.g. BENCH_NODE_ARGS="--prof" (V8's tick profiler works with uWS; --cpu-prof does not).
@@ -100,8 +122,8 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
   };
   let token = '';
   try {
-    await waitForPort(port, child);
-    if (dataDir) token = await vezaToken(dataDir, ['--sub', 'bench', '--doc', '*', '--role', 'editor']);
+    await waitForPort(port, child, options.startTimeoutMs ?? startTimeoutMs);
+    if (dataDir) token = await vezaToken(root, dataDir, ['--sub', 'bench', '--doc', '*', '--role', 'editor']);
   } catch (error) {
     await cleanup();
     throw new Error(`${(error as Error).message}${tail() ? `\n${tail()}` : ''}`);
@@ -122,13 +144,13 @@ export async function startServer(name: ServerName): Promise<RunningServer> {
     protocol: name === 'hocuspocus' ? 'hocuspocus' : 'plain',
     url: urls[name],
     httpUrl: `http://${host}:${port}`,
-    ...(dataDir ? { token: (args: string[]) => vezaToken(dataDir, args) } : {}),
+    ...(dataDir ? { token: (args: string[]) => vezaToken(root, dataDir, args) } : {}),
     outputTail: tail,
     stop: cleanup,
   };
 }
 
-async function vezaToken(dataDir: string, tokenArgs: string[]): Promise<string> {
+async function vezaToken(root: string, dataDir: string, tokenArgs: string[]): Promise<string> {
   const args = ['bin/veza.js', 'token', ...tokenArgs, '--data-dir', dataDir];
   const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, env: childEnv(), timeout: 20_000 });
   return stdout.trim();
@@ -153,11 +175,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + startTimeoutMs;
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited during start (${child.exitCode ?? child.signalCode})`);
-    if (Date.now() > deadline) throw new Error(`not listening on ${port} after ${startTimeoutMs / 1000} s`);
+    if (Date.now() > deadline) throw new Error(`not listening on ${port} after ${timeoutMs / 1000} s`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = connect(port, host);
       socket.once('connect', () => {
@@ -204,7 +226,7 @@ export async function startSideEvents(server: RunningServer, rate: number): Prom
  * runs the steps.
  */
 export async function startSideEventsSink(rate: number): Promise<() => Promise<string>> {
-  const sink = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events-sink.ts'], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const sink = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events-sink.ts'], { cwd: ownRoot, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
   const killSink = () => sink.kill('SIGKILL');
   live.add(killSink);
   const port = await new Promise<string>((resolve, reject) => {
@@ -215,7 +237,7 @@ export async function startSideEventsSink(rate: number): Promise<() => Promise<s
 }
 
 async function sendSideEvents(baseUrl: string, rate: number, tokens: string[], alsoStop: (() => void)[]): Promise<() => Promise<string>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events.ts', baseUrl, String(rate), ...tokens], { cwd: root, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/side-events.ts', baseUrl, String(rate), ...tokens], { cwd: ownRoot, env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const kill = () => child.kill('SIGKILL');

@@ -19,12 +19,31 @@ export interface AutomergeConnection {
   allowance: number;
   /** For a peer that may not write some document it synced: what it had refused. */
   readOnly: ReadOnlyFilter | null;
+  /** Closes the socket when its token expires. */
+  expiry: NodeJS.Timeout | null;
+  /**
+   * Per document (`""` for messages that name none): messages held back while one before them is
+   * made durable, in arrival order. Documents do not wait for one another.
+   */
+  held: Map<string, RepoMessage[]>;
   closed: boolean;
 }
 
 export type AutomergeSocket = VezaSocket<AutomergeConnection>;
 
-export type RefusalReason = 'malformed' | 'read-only' | 'no-role' | 'peer-id-taken';
+export type RefusalReason = 'malformed' | 'read-only' | 'no-role' | 'peer-id-taken' | 'too-big' | 'memory-budget';
+
+/** A message the server will not take, and the close code that says why (the document's size, the memory budget). */
+export class Refusal extends Error {
+  constructor(
+    readonly reason: RefusalReason,
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'Refusal';
+  }
+}
 
 export interface AdapterOptions {
   logger: Logger;
@@ -33,9 +52,22 @@ export interface AdapterOptions {
   onRefused?: (reason: RefusalReason) => void;
   /** The server's copy of a document, when loaded: lets a viewer's heads be rewritten exactly. */
   documentFor?: (documentId: DocumentId) => Doc<unknown> | undefined;
+  /**
+   * Before the repo sees a message: resolves once what it changes is durable (the repo answers a
+   * sync with heads that include the changes, which the client takes as stored), or null when
+   * nothing needs writing. `peerGone` is true when the connection closed meanwhile: the message is
+   * then not handed to the repo, which has forgotten the peer, and the hook applies it itself.
+   * A rejection closes the connection with 1011: the client keeps its changes and resends them.
+   */
+  intake?: (peerId: PeerId, message: RepoMessage) => { durable: Promise<void>; peerGone(): void } | null;
+  /** When the socket's token expires (Unix seconds); the socket is closed with 4401 then. */
+  expiresAt?: (principal: Principal) => number | undefined;
+  /** A peer's connection closed (or was replaced). */
+  onPeerLeft?: (peerId: PeerId) => void;
 }
 
 const MAX_WAITING_BYTES = 8 << 20;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * automerge-repo's server side of the WebSocket protocol, on our uWS sockets: the same messages and
@@ -108,6 +140,8 @@ export class UwsServerAdapter extends NetworkAdapter {
 
   accept(ws: AutomergeSocket): void {
     this.sockets.add(ws);
+    const expiresAt = this.options.expiresAt?.(ws.getUserData().principal);
+    if (expiresAt !== undefined) this.closeAt(ws, expiresAt * 1000);
     // After the repo's shutdown nothing would answer this client.
     if (this.state === 'stopped') this.close(ws, CloseCode.goingAway, 'server shutting down');
   }
@@ -124,8 +158,21 @@ export class UwsServerAdapter extends NetworkAdapter {
     conn.waiting.push(frame);
   }
 
+  /** Arms the expiry (in steps: a timer waits at most about 24 days). */
+  private closeAt(ws: AutomergeSocket, at: number): void {
+    const conn = ws.getUserData().state;
+    const wait = at - Date.now();
+    if (wait <= 0) return this.close(ws, CloseCode.credentialRevoked, 'the token expired; reconnect with a new one');
+    conn.expiry = setTimeout(() => {
+      conn.expiry = null;
+      if (!conn.closed) this.closeAt(ws, at);
+    }, Math.min(wait, MAX_TIMER_MS));
+    conn.expiry.unref();
+  }
+
   release(ws: AutomergeSocket): void {
     const conn = ws.getUserData().state;
+    if (conn.expiry) clearTimeout(conn.expiry);
     conn.closed = true;
     this.sockets.delete(ws);
     this.forget(conn);
@@ -148,14 +195,59 @@ export class UwsServerAdapter extends NetworkAdapter {
       return this.close(ws, CloseCode.normal, message.type === 'leave' ? 'goodbye' : 'client reported an error');
     }
     if (message.targetId !== this.peerId) return this.refuse(ws, 'malformed', 'targetId is not this server');
-    let allowed;
     try {
-      allowed = this.authorize(ws, message);
+      const allowed = this.authorize(ws, message);
+      if (allowed) this.deliver(ws, allowed);
     } catch (error) {
-      if (error instanceof ProtocolError) return this.refuse(ws, 'malformed', error.message);
-      throw error;
+      this.refuseFor(ws, error);
     }
-    if (allowed) this.emit('message', allowed);
+  }
+
+  /** Closes a connection whose message was refused by a check; rethrows anything else. */
+  private refuseFor(ws: AutomergeSocket, error: unknown): void {
+    if (error instanceof ProtocolError) return this.refuse(ws, 'malformed', error.message);
+    if (error instanceof Refusal) return this.refuse(ws, error.reason, error.message, error.code);
+    throw error;
+  }
+
+  /** Hands a message to the repo in arrival order for its document, each after what it changes is durable. */
+  private deliver(ws: AutomergeSocket, message: RepoMessage): void {
+    const conn = ws.getUserData().state;
+    const queue = 'documentId' in message ? message.documentId : '';
+    const waiting = conn.held.get(queue);
+    if (waiting) {
+      waiting.push(message);
+      return;
+    }
+    const pending = this.options.intake?.(message.senderId, message);
+    if (!pending) return void this.emit('message', message);
+    conn.held.set(queue, []);
+    pending.durable.then(
+      () => {
+        if (conn.closed) pending.peerGone();
+        else this.emit('message', message);
+        const held = conn.held.get(queue) ?? [];
+        conn.held.delete(queue);
+        try {
+          for (const next of held) {
+            if (conn.closed) return;
+            this.deliver(ws, next);
+          }
+        } catch (error) {
+          this.refuseFor(ws, error);
+        }
+      },
+      (error: unknown) => {
+        conn.held.clear();
+        if (error instanceof Refusal) return this.refuse(ws, error.reason, error.message, error.code);
+        this.options.logger.error({ err: error, doc: 'documentId' in message ? message.documentId : undefined }, 'automerge changes could not be stored');
+        this.close(ws, CloseCode.internalError, 'changes could not be stored; reconnect to resend them');
+      },
+    ).catch((error: unknown) => {
+      // Outside uWS's handler, so its guard does not apply.
+      this.options.logger.error({ err: error }, 'automerge message handling failed');
+      this.close(ws, CloseCode.internalError, 'internal error');
+    });
   }
 
   private join(ws: AutomergeSocket, message: JoinMessage): void {
@@ -210,11 +302,12 @@ export class UwsServerAdapter extends NetworkAdapter {
     return message;
   }
 
-  private refuse(ws: AutomergeSocket, reason: RefusalReason, detail: string): void {
+  private refuse(ws: AutomergeSocket, reason: RefusalReason, detail: string, code: number = CloseCode.protocolError): void {
     this.options.onRefused?.(reason);
     const conn = ws.getUserData().state;
+    if (conn.closed) return;
     if (conn.peerId && this.peerId) this.write(ws, encodeServerMessage(errorAnswer(this.peerId, detail, conn.peerId)));
-    this.close(ws, CloseCode.protocolError, detail);
+    this.close(ws, code, detail);
   }
 
   /**
@@ -240,6 +333,7 @@ export class UwsServerAdapter extends NetworkAdapter {
     const conn = ws.getUserData().state;
     if (conn.closed) return;
     conn.closed = true;
+    if (conn.expiry) clearTimeout(conn.expiry);
     this.sockets.delete(ws);
     this.forget(conn);
     ws.end(code, reason.slice(0, 120));
@@ -253,6 +347,7 @@ export class UwsServerAdapter extends NetworkAdapter {
     if (this.peers.get(peerId)?.getUserData().state !== conn) return;
     this.peers.delete(peerId);
     this.emit('peer-disconnected', { peerId });
+    this.options.onPeerLeft?.(peerId);
   }
 }
 
@@ -265,7 +360,7 @@ export function automergeRoute(adapterFor: (ctx: UpgradeContext) => UwsServerAda
     // The adapter closes slow clients itself (1013, with a reason); uWS must never drop a sync
     // message silently, which would leave the repo believing the client has it.
     maxBackpressure: 2 ** 31 - 1,
-    authorize: (ctx) => ({ adapter: adapterFor(ctx), peerId: null, waiting: [], waitingBytes: 0, allowance: 0, readOnly: null, closed: false }),
+    authorize: (ctx) => ({ adapter: adapterFor(ctx), peerId: null, waiting: [], waitingBytes: 0, allowance: 0, readOnly: null, expiry: null, held: new Map(), closed: false }),
     open: (ws) => ws.getUserData().state.adapter.accept(ws),
     message: (ws, data, isBinary) => ws.getUserData().state.adapter.receive(ws, data, isBinary),
     close: (ws) => ws.getUserData().state.adapter.release(ws),

@@ -1,16 +1,28 @@
 import { Repo, type PeerId } from '@automerge/automerge-repo';
-import { Counter } from 'prom-client';
+import { ClusterSync } from '../collab/cluster.js';
+import type { MemoryBudget } from '../collab/memory-budget.js';
 import type { Logger } from '../log.js';
+import type { Principal } from '../server/auth.js';
 import type { ServerMetrics } from '../server/metrics.js';
 import type { WebSocketRouter } from '../server/websocket.js';
 import { forbidden } from '../server/errors.js';
 import type { Storage } from '../storage/database.js';
+import { TenantDocuments } from './documents.js';
+import { AutomergeMetrics } from './metrics.js';
 import { automergeRoute, UwsServerAdapter } from './network-adapter.js';
+import type { AutomergeSettings } from './settings.js';
 import { DatabaseStorageAdapter } from './storage-adapter.js';
 
 export interface AutomergeDeps {
+  settings: AutomergeSettings;
   /** Bytes queued to one slow client before it is closed with 1013 (collab's limit, which this route shares). */
   maxBackpressureBytes: number;
+  /** With REDIS_URL: documents sync across nodes through one stream each, under this key prefix. */
+  redis: { url: string; prefix: string } | null;
+  /** Collab's memory budget, which the Automerge documents share with the Yjs ones. */
+  budget: MemoryBudget | null;
+  /** When a socket's token expires (Unix seconds). */
+  expiresAt: (principal: Principal) => number | undefined;
   storage: Storage;
   ws: WebSocketRouter;
   metrics: ServerMetrics;
@@ -21,24 +33,43 @@ interface TenantRepo {
   repo: Repo;
   network: UwsServerAdapter;
   storage: DatabaseStorageAdapter;
+  documents: TenantDocuments;
 }
+
+/** How often idle documents are looked for (at most; the unload delay when shorter). */
+const SWEEP_MS = 1_000;
 
 /**
  * Automerge documents at `ws://HOST/automerge?token=…`, speaking automerge-repo's WebSocket
  * protocol: one automerge-repo `Repo` per tenant (created on its first connection), stored in the
- * tenant's `automerge_chunks` rows.
+ * tenant's `automerge_chunks` rows; with Redis, changes cross nodes on the documents' streams.
  */
 export class AutomergeService {
   private readonly tenants = new Map<string, TenantRepo>();
-  private readonly refused: Counter<'reason'>;
+  readonly metrics: AutomergeMetrics;
+  private cluster: ClusterSync | null = null;
+  private sweep: NodeJS.Timeout | null = null;
+  private lastStoreFailure: { at: string; message: string } | null = null;
 
   constructor(private readonly deps: AutomergeDeps) {
-    this.refused = new Counter({
-      name: 'veza_automerge_refused_messages_total',
-      help: 'Automerge messages refused: malformed (sender closed), read-only (changes stripped), no-role (document refused), peer-id-taken',
-      labelNames: ['reason'],
-      registers: [deps.metrics.registry],
+    this.metrics = new AutomergeMetrics(deps.metrics.registry);
+    this.metrics.state = () => this.state();
+    deps.budget?.share({
+      used: () => this.memoryBytes(),
+      reclaimable: () => [...this.tenants.values()].some((t) => t.documents.idle > 0),
+      unloadIdle: async () => {
+        for (const { documents } of this.tenants.values()) await documents.unloadForBudget();
+      },
     });
+  }
+
+  async start(): Promise<this> {
+    const { redis, logger } = this.deps;
+    if (redis) this.cluster = await new ClusterSync(redis.url, { prefix: redis.prefix, maxLen: 10_000, logger, metrics: this.metrics }).connect();
+    const every = Math.max(50, Math.min(SWEEP_MS, this.deps.settings.unloadDelayMs));
+    this.sweep = setInterval(() => void this.unloadIdle(), every);
+    this.sweep.unref();
+    return this;
   }
 
   /** `/automerge`: registered once the module has started, before the server listens. */
@@ -58,25 +89,74 @@ export class AutomergeService {
     return this.tenant(tenantId).repo;
   }
 
+  /** The tenant's loaded documents (for tests and checks). */
+  documents(tenantId: string): TenantDocuments {
+    return this.tenant(tenantId).documents;
+  }
+
+  memoryBytes(): number {
+    let bytes = 0;
+    for (const { documents } of this.tenants.values()) bytes += documents.memoryBytes();
+    return bytes;
+  }
+
+  /** What `/healthz` shows: loaded documents, their memory, and writes that fail and are retried. */
+  health(): Record<string, unknown> {
+    const { documents, memoryBytes, retryingWrites } = this.state();
+    return { documentsLoaded: documents, memoryBytes, memoryBudgetBytes: this.deps.budget?.budget ?? 0, retryingWrites, lastStoreFailure: this.lastStoreFailure, cluster: this.cluster !== null };
+  }
+
+  private state() {
+    let documents = 0;
+    let retryingWrites = 0;
+    for (const tenant of this.tenants.values()) {
+      documents += tenant.documents.documents;
+      retryingWrites += tenant.storage.retrying;
+    }
+    return { documents, memoryBytes: this.memoryBytes(), retryingWrites };
+  }
+
+  private async unloadIdle(): Promise<void> {
+    for (const { documents } of this.tenants.values()) {
+      try {
+        const unloaded = await documents.unloadIdle();
+        if (unloaded > 0) this.metrics.unloads.inc({ reason: 'idle' }, unloaded);
+      } catch (error) {
+        this.deps.logger.warn({ err: error }, 'could not unload idle automerge documents');
+      }
+    }
+  }
+
   private tenant(tenantId: string): TenantRepo {
     let tenant = this.tenants.get(tenantId);
     if (tenant) return tenant;
-    const { maxBackpressureBytes, storage, logger } = this.deps;
+    const { maxBackpressureBytes, storage, logger, settings, budget } = this.deps;
+    const chunks = new DatabaseStorageAdapter(storage, tenantId, {
+      onWriteFailed: (error) => {
+        this.metrics.storeFailures.inc();
+        this.lastStoreFailure = { at: new Date().toISOString(), message: error instanceof Error ? error.message : String(error) };
+        logger.warn({ err: error, tenant: tenantId }, 'an automerge storage write failed; retrying with backoff');
+      },
+      onSaved: (key) => documents.saved(key),
+    });
     const network = new UwsServerAdapter({
       logger,
       maxBackpressureBytes,
-      onRefused: (reason) => this.refused.inc({ reason }),
+      onRefused: (reason) => this.metrics.refused.inc({ reason }),
       documentFor: (documentId) => {
         const handle = repo.handles[documentId];
         return handle?.isReady() ? handle.doc() : undefined;
       },
+      intake: (peerId, message) => documents.intake(peerId, message),
+      onPeerLeft: (peerId) => documents.peerLeft(peerId),
+      expiresAt: this.deps.expiresAt,
     });
-    const chunks = new DatabaseStorageAdapter(storage, tenantId);
     const repo: Repo = new Repo({
       // Stable, so a client reconnecting after a restart meets the same peer.
       peerId: `veza-server:${tenantId}` as PeerId,
       network: [network],
       storage: chunks,
+      saveDebounceRate: settings.saveDelayMs,
       shareConfig: {
         // A server announces nothing: a client gets a document by asking for its id, and only one
         // its token names (or `*`).
@@ -84,7 +164,20 @@ export class AutomergeService {
         access: async (peerId, documentId) => network.mayRead(peerId, documentId),
       },
     });
-    tenant = { repo, network, storage: chunks };
+    const documents: TenantDocuments = new TenantDocuments({
+      tenantId,
+      repo,
+      storage: chunks,
+      settings,
+      cluster: this.cluster,
+      logger,
+      budget,
+      counters: {
+        journaled: () => this.metrics.journaled.inc(),
+        unloaded: (reason) => this.metrics.unloads.inc({ reason }),
+      },
+    });
+    tenant = { repo, network, storage: chunks, documents };
     this.tenants.set(tenantId, tenant);
     return tenant;
   }
@@ -95,6 +188,7 @@ export class AutomergeService {
    * for and nobody had), and would then skip the rest.
    */
   async close(): Promise<void> {
+    if (this.sweep) clearInterval(this.sweep);
     const tenants = [...this.tenants.values()];
     this.tenants.clear();
     await Promise.all(
@@ -104,5 +198,6 @@ export class AutomergeService {
         await storage.close();
       }),
     );
+    await this.cluster?.close();
   }
 }

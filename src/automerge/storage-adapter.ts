@@ -13,17 +13,34 @@ type AutomergeTables = {
   };
 };
 
+/** What the service learns from the adapter's writes. */
+export interface StorageEvents {
+  /** A write failed; it is retried (`retrying` counts those waiting). */
+  onWriteFailed?: (error: unknown) => void;
+  /** A chunk is stored (the service clears journal entries a snapshot covers). */
+  onSaved?: (key: StorageKey) => void;
+}
+
+/** First pause before a failed write is tried again; it doubles up to the longest. */
+const RETRY_FIRST_MS = 100;
+const RETRY_LONGEST_MS = 5_000;
+
 /**
  * automerge-repo's key/value storage on our database, one adapter per tenant: every call is one
  * `withTenant` transaction, so row-level security scopes it to the tenant whatever the key says.
+ * A failed write is tried again with backoff until it succeeds (or the adapter closes): the repo
+ * waits for a save before it starts the next one of the same document, so nothing is skipped.
  */
 export class DatabaseStorageAdapter implements StorageAdapterInterface {
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
+  /** Writes waiting to be tried again after a failure. */
+  retrying = 0;
 
   constructor(
     private readonly storage: Storage,
     private readonly tenantId: string,
+    private readonly events: StorageEvents = {},
   ) {}
 
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
@@ -34,13 +51,14 @@ export class DatabaseStorageAdapter implements StorageAdapterInterface {
 
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
     checkKey(key, false);
-    await this.write((db) =>
-      db
-        .insertInto('automerge_chunks')
-        .values({ tenant_id: this.tenantId, key: asArray(key), data })
-        .onConflict((c) => c.columns(['tenant_id', 'key']).doUpdateSet({ data }))
-        .execute(),
-    );
+    await this.write((db) => upsert(db, this.tenantId, key, data));
+    if (!this.closed) this.events.onSaved?.(key);
+  }
+
+  /** One attempt, no retry: the caller (a client waiting for its change to be durable) handles a failure. */
+  async saveOnce(key: StorageKey, data: Uint8Array): Promise<void> {
+    checkKey(key, false);
+    await this.run((db) => upsert(db, this.tenantId, key, data));
   }
 
   async remove(key: StorageKey): Promise<void> {
@@ -80,10 +98,47 @@ export class DatabaseStorageAdapter implements StorageAdapterInterface {
     return work;
   }
 
-  private write(fn: (db: Transaction<Database & AutomergeTables>) => Promise<unknown>): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return this.run(fn).then(() => undefined);
+  private async write(fn: (db: Transaction<Database & AutomergeTables>) => Promise<unknown>): Promise<void> {
+    let pause = RETRY_FIRST_MS;
+    for (;;) {
+      if (this.closed) return;
+      try {
+        await this.run(fn);
+        return;
+      } catch (error) {
+        if (this.closed) return;
+        this.events.onWriteFailed?.(error);
+      }
+      this.retrying++;
+      try {
+        await this.pause(pause);
+      } finally {
+        this.retrying--;
+      }
+      pause = Math.min(pause * 2, RETRY_LONGEST_MS);
+    }
   }
+
+  /** A wait that shutdown cuts short (it is then given up, as a write after close is). */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const check = setInterval(() => this.closed && done(), 50);
+      function done() {
+        clearTimeout(timer);
+        clearInterval(check);
+        resolve();
+      }
+    });
+  }
+}
+
+function upsert(db: Transaction<Database & AutomergeTables>, tenantId: string, key: StorageKey, data: Uint8Array) {
+  return db
+    .insertInto('automerge_chunks')
+    .values({ tenant_id: tenantId, key: asArray(key), data })
+    .onConflict((c) => c.columns(['tenant_id', 'key']).doUpdateSet({ data }))
+    .execute();
 }
 
 /**

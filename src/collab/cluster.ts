@@ -44,7 +44,7 @@ export class ClusterSync {
 
   constructor(
     url: string,
-    private readonly options: { prefix: string; maxLen: number; logger: Logger; metrics: CollabMetrics },
+    private readonly options: { prefix: string; maxLen: number; logger: Logger; metrics: Pick<CollabMetrics, 'clusterPartitions' | 'clusterUpdatesIn'> },
   ) {
     const quiet = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false };
     // Every accepted update is one XADD: those of one turn of the event loop go out as one write.

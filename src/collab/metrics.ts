@@ -39,6 +39,7 @@ export class CollabMetrics {
   readonly bytesOut: HotCounter;
   readonly rejectedWrites: Counter<'reason'>;
   readonly malformed: Counter<'kind'>;
+  readonly foreignPresence: Counter;
   readonly storedUpdates: Counter;
   readonly storeFailures: Counter;
   readonly journaledUpdates: Counter;
@@ -53,6 +54,10 @@ export class CollabMetrics {
   /** Tenants whose update log writes are failing, with the bytes each keeps in memory (read at scrape time). */
   failingTenants: () => { tenantId: string; pendingBytes: number }[] = () => [];
   readonly tenantStoreFailures: Counter<'tenant'>;
+  /** The loaded documents' estimated memory and its budget (read at scrape time). */
+  memory: () => { usedBytes: number; budgetBytes: number } = () => ({ usedBytes: 0, budgetBytes: 0 });
+  readonly budgetRefusals: Counter<'reason'>;
+  readonly budgetUnloads: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -65,6 +70,25 @@ export class CollabMetrics {
         this.set(pending());
       },
     });
+    const memory = () => this.memory();
+    new Gauge({
+      name: 'veza_collab_memory_bytes',
+      help: 'Estimated memory of the loaded documents (see docs/collab.md, "Memory budget")',
+      registers,
+      collect() {
+        this.set(memory().usedBytes);
+      },
+    });
+    new Gauge({
+      name: 'veza_collab_memory_budget_bytes',
+      help: 'What the loaded documents may cost in memory (0: no budget)',
+      registers,
+      collect() {
+        this.set(memory().budgetBytes);
+      },
+    });
+    this.budgetRefusals = new Counter({ name: 'veza_collab_admission_refusals_total', help: 'Document opens refused: per-user open documents, load pace, memory budget', labelNames: ['reason'], registers });
+    this.budgetUnloads = new Counter({ name: 'veza_collab_budget_unloads_total', help: 'Documents nobody had open, unloaded early to keep within the memory budget', registers });
     this.loadedDocuments = new Gauge({ name: 'veza_collab_documents_loaded', help: 'Documents held in memory', registers });
     this.connections = new Gauge({ name: 'veza_collab_connections', help: 'Open collaboration connections by role', labelNames: ['role'], registers });
     this.messagesIn = new HotCounter('veza_collab_messages_in_total', 'Collaboration messages received (any type, valid or not)', registry);
@@ -74,6 +98,7 @@ export class CollabMetrics {
     this.bytesOut = new HotCounter('veza_collab_bytes_out_total', 'Bytes of updates sent (fan-out counted per connection)', registry);
     this.rejectedWrites = new Counter({ name: 'veza_collab_rejected_writes_total', help: 'Document changes refused, by reason', labelNames: ['reason'], registers });
     this.malformed = new Counter({ name: 'veza_collab_malformed_messages_total', help: 'Messages that could not be decoded, by kind', labelNames: ['kind'], registers });
+    this.foreignPresence = new Counter({ name: 'veza_collab_foreign_presence_entries_total', help: "Awareness entries of another connection dropped from what a client sent (y-websocket clients echo others' entries; a forger's land here too)", registers });
     this.storedUpdates = new Counter({ name: 'veza_collab_updates_stored_total', help: 'Updates written to the update log', registers });
     this.storeFailures = new Counter({ name: 'veza_collab_store_failures_total', help: 'Failed update log writes (retried)', registers });
     this.tenantStoreFailures = new Counter({ name: 'veza_collab_tenant_store_failures_total', help: 'Failed update log writes of one tenant (retried with backoff; other tenants are written meanwhile)', labelNames: ['tenant'], registers });

@@ -14,7 +14,7 @@ export const collabModule = defineModule({
       api: collab,
       routes: () => collab.registerRoutes(),
       // Tenants whose update log writes fail: their updates wait in memory, retried with backoff.
-      health: [{ name: 'collab', status: () => ({ documentsLoaded: collab.loadedRooms, failingTenants: collab.writer.failingTenants() }) }],
+      health: [{ name: 'collab', status: () => ({ documentsLoaded: collab.loadedRooms, memoryBytes: collab.memoryUsed(), memoryBudgetBytes: collab.settings.memoryBudgetBytes, failingTenants: collab.writer.failingTenants() }) }],
       close: async (deadline) => {
         if (!(await collab.close(deadline))) throw new Error('document updates were not all stored before the deadline');
       },

@@ -1,5 +1,6 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import * as Y from 'yjs';
 
 /** y-websocket's message types (first varuint of every message). */
 export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const;
@@ -176,4 +177,55 @@ export function awarenessMessage(update: Uint8Array): Uint8Array {
   encoding.writeVarUint(encoder, MessageType.awareness);
   encoding.writeVarUint8Array(encoder, update);
   return encoding.toUint8Array(encoder);
+}
+
+/** One entry of an awareness update: a client id, its clock, its state as JSON text ("null" removes it). */
+export interface AwarenessEntry {
+  clientId: number;
+  clock: number;
+  state: string;
+}
+
+/** The entries of an awareness update (y-protocols' encoding: a count, then id, clock, state JSON). */
+export function awarenessEntries(update: Uint8Array): AwarenessEntry[] {
+  const decoder = decoding.createDecoder(update);
+  const count = decoding.readVarUint(decoder);
+  const entries: AwarenessEntry[] = [];
+  for (let i = 0; i < count; i++) entries.push({ clientId: decoding.readVarUint(decoder), clock: decoding.readVarUint(decoder), state: decoding.readVarString(decoder) });
+  return entries;
+}
+
+export function encodeAwarenessEntries(entries: readonly AwarenessEntry[]): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, entries.length);
+  for (const entry of entries) {
+    encoding.writeVarUint(encoder, entry.clientId);
+    encoding.writeVarUint(encoder, entry.clock);
+    encoding.writeVarString(encoder, entry.state);
+  }
+  return encoding.toUint8Array(encoder);
+}
+
+/**
+ * Structs whose dependencies the server has not seen stay "pending" in Yjs, unvalidated, and Yjs
+ * would include their raw bytes in every sync answer. Drops them; a client that really holds the
+ * missing part sends it (with the rest) when it syncs again. Returns whether there were any.
+ */
+export function dropPending(doc: Y.Doc): boolean {
+  const store = doc.store;
+  if (store.pendingStructs === null && store.pendingDs === null) return false;
+  store.pendingStructs = null;
+  store.pendingDs = null;
+  return true;
+}
+
+/** The sync step 2 answering a client's step 1: what `doc` holds beyond `stateVector`. Throws ProtocolError for a malformed vector. */
+export function syncAnswer(doc: Y.Doc, stateVector: Uint8Array): Uint8Array {
+  let diff: Uint8Array;
+  try {
+    diff = Y.encodeStateAsUpdate(doc, stateVector);
+  } catch (error) {
+    throw new ProtocolError(`malformed state vector: ${(error as Error).message}`);
+  }
+  return syncStep2(diff);
 }

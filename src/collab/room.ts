@@ -1,17 +1,23 @@
-import { getUnixTime } from 'lib0/time';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import { createEvent, type EventPayload, type VezaEvent } from '../events/catalog.js';
-import type { EventBus } from '../events/bus.js';
-import type { Logger } from '../log.js';
 import { canWrite, type DocumentRole } from '../server/auth.js';
 import { CloseCode } from '../server/errors.js';
 import type { VezaSocket } from '../server/websocket.js';
-import type { DocumentStore, LoadedDocument } from './document-store.js';
-import type { CollabMetrics } from './metrics.js';
-import { awarenessMessage, hasEmptyItem, ProtocolError, readMessage, syncStep1, syncStep2, updateMessage } from './protocol.js';
-import type { ClusterRoom, ClusterSync } from './cluster.js';
-import type { UpdateWriter } from './update-writer.js';
+import type { LoadedDocument } from './document-store.js';
+import { awarenessMessage, dropPending, hasEmptyItem, ProtocolError, readMessage, syncAnswer, syncStep1, updateMessage } from './protocol.js';
+import { estimateDocumentBytes, structCount } from './admission.js';
+import { framed, namePrefix } from './hocuspocus-protocol.js';
+import { DocumentPeer, peerTopicOf, type UpdateVerdict } from './peer.js';
+import { PresenceCheck } from './presence-check.js';
+import { PresenceOwners, type AwarenessOwner } from './presence-owners.js';
+import { ChangeReport } from './change-report.js';
+import type { ClusterRoom } from './cluster.js';
+import type { RoomDeps as Deps } from './room-deps.js';
+
+export type RoomDeps = Deps<Room>;
+
+/** Who set an awareness entry: a y-websocket connection or a Hocuspocus peer. */
 
 /** Per-connection state, set at upgrade. */
 export interface CollabConnection {
@@ -32,29 +38,6 @@ export interface CollabConnection {
 
 export type CollabSocket = VezaSocket<CollabConnection>;
 
-export interface RoomDeps {
-  store: DocumentStore;
-  writer: UpdateWriter;
-  bus: EventBus;
-  metrics: CollabMetrics;
-  logger: Logger;
-  /** Sends to every connection of a topic (used when no sender is left to exclude). */
-  publish(topic: string, message: Uint8Array): void;
-  onEmpty(room: Room): void;
-  /** The room's document can no longer be trusted: close its connections and forget it. */
-  onCorrupt(room: Room): void;
-  maxDocBytes: number;
-  snapshotEvery: number;
-  /** The room has logged `snapshotEvery` updates since its last snapshot: the service snapshots rooms one at a time. */
-  snapshotDue(room: Room): void;
-  /** The room has changes to report as `session.updated`; the service calls `reportUpdates` for all such rooms at once. */
-  changed(room: Room): void;
-  /** Other nodes serving the same documents (Redis), when configured. */
-  cluster: ClusterSync | null;
-  /** Something was queued to this room's sockets (the slow-client check looks only after traffic). */
-  sent(): void;
-}
-
 /** Origin of updates that another node accepted. */
 const REMOTE = Symbol('remote');
 
@@ -66,10 +49,8 @@ class ServerEdit {
 /** The room cannot take a change now (storage over its bound, document too large). */
 export class RoomBusyError extends Error {}
 
-const isEmptyUpdate = (u: Uint8Array) => u.byteLength === 2 && u[0] === 0 && u[1] === 0;
 
-/** How often presence is renewed and expired while a room has any (y-protocols' own period). */
-const PRESENCE_CHECK_MS = awarenessProtocol.outdatedTimeout / 10;
+const isEmptyUpdate = (u: Uint8Array) => u.byteLength === 2 && u[0] === 0 && u[1] === 0;
 
 /**
  * One loaded document and its connections. An accepted update is applied to the server's Y.Doc at
@@ -79,18 +60,22 @@ export class Room implements ClusterRoom {
   readonly doc = new Y.Doc();
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   readonly topic: string;
+  /** Hocuspocus peers' sockets subscribe here (the room's messages behind the document's name). */
+  readonly peerTopic: string;
   readonly openedAt = Date.now();
   private readonly sockets = new Set<CollabSocket>();
+  private readonly peers = new Set<DocumentPeer>();
+  private readonly peerPrefix: Uint8Array;
   private readonly usersOnline = new Map<string, number>();
+  private readonly presenceOwners: PresenceOwners;
   private docBytes: number;
   private lastPersistedId: string | null;
   private sinceSnapshot: number;
   private snapshotting: Promise<void> | null = null;
-  private readonly authorBytes = new Map<string, number>();
-  private readonly changedTypes = new Set<string>();
+  private readonly report = new ChangeReport();
   private unreported = false;
   private lastTransaction: Y.Transaction | null = null;
-  private presenceTimer: NodeJS.Timeout | null = null;
+  private readonly presenceCheck = new PresenceCheck(this.awareness);
   private updateCount = 0;
   private destroyed = false;
 
@@ -102,10 +87,13 @@ export class Room implements ClusterRoom {
     private readonly deps: RoomDeps,
   ) {
     this.topic = `collab:${key}`;
+    this.peerTopic = peerTopicOf(key);
+    this.peerPrefix = namePrefix(docId);
     Y.applyUpdate(this.doc, loaded.state);
     this.docBytes = loaded.state.byteLength;
     this.lastPersistedId = loaded.lastId;
     this.sinceSnapshot = loaded.tail;
+    this.presenceOwners = new PresenceOwners(this.doc.clientID, (count) => deps.metrics.foreignPresence.inc(count));
     // y-protocols checks every 3 s for every document, whether or not anyone is present in it; the
     // room checks only while some presence is there to renew or expire.
     clearInterval(this.awareness._checkInterval);
@@ -117,8 +105,14 @@ export class Room implements ClusterRoom {
     this.doc.on('afterTransaction', this.trackChanges);
   }
 
+  /** Connections: y-websocket sockets and Hocuspocus peers. */
   get size(): number {
-    return this.sockets.size;
+    return this.sockets.size + this.peers.size;
+  }
+
+  /** What the loaded document costs in memory, estimated from its structs and encoded size. */
+  get memoryBytes(): number {
+    return estimateDocumentBytes(this.docBytes, structCount(this.doc));
   }
 
   /**
@@ -139,27 +133,61 @@ export class Room implements ClusterRoom {
       ws.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])), true);
     }
     this.deps.sent();
-    const online = (this.usersOnline.get(conn.userId) ?? 0) + 1;
-    this.usersOnline.set(conn.userId, online);
-    if (online === 1) this.emit('presence.joined', conn.userId, { sessionId: this.docId, userId: conn.userId });
+    this.userJoined(conn.userId);
   }
 
   leave(ws: CollabSocket): void {
     if (!this.sockets.delete(ws) || this.destroyed) return;
     const conn = ws.getUserData().state;
-    if (conn.awarenessIds.size > 0) {
-      const ids = [...conn.awarenessIds];
-      awarenessProtocol.removeAwarenessStates(this.awareness, ids, 'leave');
-      this.deps.publish(this.topic, awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)));
+    this.userLeft(conn, conn.awarenessIds);
+  }
+
+  /** A Hocuspocus client opened the document (it starts the sync itself); the room's presence goes to it at once. */
+  joinPeer(peer: DocumentPeer): void {
+    this.peers.add(peer);
+    peer.room = this;
+    peer.ws.subscribe(this.peerTopic);
+    if (this.awareness.getStates().size > 0) {
+      peer.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])));
       this.deps.sent();
     }
-    const online = (this.usersOnline.get(conn.userId) ?? 1) - 1;
-    if (online > 0) this.usersOnline.set(conn.userId, online);
-    else {
-      this.usersOnline.delete(conn.userId);
-      this.emit('presence.left', conn.userId, { sessionId: this.docId, userId: conn.userId });
+    this.userJoined(peer.userId);
+  }
+
+  /** The peer left; the caller unsubscribes a socket still open. */
+  leavePeer(peer: DocumentPeer): void {
+    if (!this.peers.delete(peer) || this.destroyed) return;
+    this.userLeft(peer, peer.awarenessIds);
+  }
+
+  private userJoined(userId: string): void {
+    const online = (this.usersOnline.get(userId) ?? 0) + 1;
+    this.usersOnline.set(userId, online);
+    if (online === 1) this.emit('presence.joined', userId, { sessionId: this.docId, userId });
+  }
+
+  private userLeft(owner: AwarenessOwner, awarenessIds: Set<number>): void {
+    // Entries the same user's newer connection took over stay.
+    const ids = this.presenceOwners.release(owner, awarenessIds);
+    if (ids.length > 0) {
+      awarenessProtocol.removeAwarenessStates(this.awareness, ids, 'leave');
+      this.broadcast(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)));
+      this.deps.sent();
     }
-    if (this.sockets.size === 0) this.deps.onEmpty(this);
+    const { userId } = owner;
+    const online = (this.usersOnline.get(userId) ?? 1) - 1;
+    if (online > 0) this.usersOnline.set(userId, online);
+    else {
+      this.usersOnline.delete(userId);
+      this.emit('presence.left', userId, { sessionId: this.docId, userId });
+    }
+    if (this.size === 0) this.deps.onEmpty(this);
+  }
+
+  /** Sends to every connection: the y-websocket topic, and the peer topic while there are peers. */
+  private broadcast(message: Uint8Array): void {
+    this.deps.publish(this.topic, message);
+    if (this.peers.size > 0) this.deps.publish(this.peerTopic, framed(this.peerPrefix, message));
   }
 
   /** Handles one message; throws ProtocolError for malformed input (the caller closes with 1002). */
@@ -170,28 +198,34 @@ export class Room implements ClusterRoom {
     this.deps.sent();
     switch (message.type) {
       case 'sync-step1': {
-        let diff: Uint8Array;
-        try {
-          diff = Y.encodeStateAsUpdate(this.doc, message.stateVector);
-        } catch (error) {
-          throw new ProtocolError(`malformed state vector: ${(error as Error).message}`);
-        }
-        const answer = syncStep2(diff);
+        const answer = syncAnswer(this.doc, message.stateVector);
         conn.syncAllowance = Math.max(conn.syncAllowance, answer.byteLength);
         ws.send(answer, true);
+        this.deps.egress?.(this.tenantId, answer.byteLength);
         return;
       }
       case 'sync-step2':
-      case 'update':
-        return this.acceptUpdate(ws, conn, message.update);
-      case 'awareness':
+      case 'update': {
+        const verdict = this.acceptUpdate(ws, conn.role, message.update);
+        if (verdict === 'too-big') ws.end(CloseCode.tooBig, `document would exceed ${this.deps.maxDocBytes} bytes`);
+        else if (verdict === 'storage-busy') ws.end(CloseCode.tryAgainLater, 'storage unavailable; update not accepted, retry later');
+        return;
+      }
+      case 'awareness': {
+        let own: Uint8Array | null;
         try {
-          awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, ws);
+          own = this.ownAwareness(conn, message.update);
+          if (own === null) return;
+          awarenessProtocol.applyAwarenessUpdate(this.awareness, own, ws);
         } catch (error) {
           throw new ProtocolError(`malformed awareness update: ${(error as Error).message}`);
         }
-        ws.publish(this.topic, data, true);
+        const forwarded = own === message.update ? data : awarenessMessage(own);
+        ws.publish(this.topic, forwarded, true);
+        if (this.peers.size > 0) this.deps.publish(this.peerTopic, framed(this.peerPrefix, forwarded));
+        this.deps.egress?.(this.tenantId, (this.size - 1) * forwarded.byteLength);
         return;
+      }
       case 'query-awareness':
         ws.send(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])), true);
         return;
@@ -201,22 +235,26 @@ export class Room implements ClusterRoom {
     }
   }
 
-  private acceptUpdate(ws: CollabSocket, conn: CollabConnection, update: Uint8Array): void {
+  /** The part of a client's awareness update that is its own (see `PresenceOwners`), or null. */
+  ownAwareness(conn: AwarenessOwner, update: Uint8Array): Uint8Array | null {
+    return this.presenceOwners.own(conn, update);
+  }
+
+  /** Applies a client's update unless its role, the document's size or storage refuses it; throws ProtocolError for a malformed one. */
+  acceptUpdate(origin: CollabSocket | DocumentPeer, role: DocumentRole, update: Uint8Array): UpdateVerdict {
     const { metrics, writer } = this.deps;
-    if (isEmptyUpdate(update)) return;
-    if (!canWrite(conn.role)) {
+    if (isEmptyUpdate(update)) return 'accepted';
+    if (!canWrite(role)) {
       metrics.rejectedWrites.inc({ reason: 'read-only' });
-      return;
+      return 'read-only';
     }
     if (this.docBytes + update.byteLength > this.deps.maxDocBytes) {
       metrics.rejectedWrites.inc({ reason: 'document-too-big' });
-      ws.end(CloseCode.tooBig, `document would exceed ${this.deps.maxDocBytes} bytes`);
-      return;
+      return 'too-big';
     }
     if (!writer.hasRoom(this.tenantId, update.byteLength)) {
       metrics.rejectedWrites.inc({ reason: 'storage-unavailable' });
-      ws.end(CloseCode.tryAgainLater, 'storage unavailable; update not accepted, retry later');
-      return;
+      return 'storage-busy';
     }
     metrics.updatesIn.inc();
     metrics.bytesIn.inc(update.byteLength);
@@ -233,37 +271,26 @@ export class Room implements ClusterRoom {
     }
     try {
       // What integrates is forwarded and logged by `onDocUpdate`, re-encoded by Yjs itself.
-      Y.applyUpdate(this.doc, update, ws);
+      Y.applyUpdate(this.doc, update, origin);
     } catch (error) {
       metrics.malformed.inc({ kind: 'apply' });
-      this.repairAfterFailedApply(ws);
+      this.repairAfterFailedApply(origin);
       throw new ProtocolError(`malformed update: ${(error as Error).message}`);
     } finally {
       this.forgetTransaction();
       this.dropUnresolved();
     }
+    return 'accepted';
   }
 
-  /**
-   * The transaction is kept only while its update is applied (a failed apply repairs from its
-   * before-state): held until the next update, every room's last one would outlive a young-generation
-   * collection and be copied by it, with its state vectors and change sets.
-   */
+  /** Kept only while its update applies (a failed apply repairs from it): held longer, it would be copied by young-generation collections. */
   private forgetTransaction(): void {
     this.lastTransaction = null;
   }
 
-  /**
-   * Structs whose dependencies the server has not seen stay "pending" in Yjs, unvalidated, and Yjs
-   * would include their raw bytes in every sync answer. The server keeps only what integrated; a
-   * client that really holds the missing part sends it (with the rest) when it syncs again.
-   */
+  /** See `dropPending`: the server keeps only what integrated. */
   private dropUnresolved(): void {
-    const store = this.doc.store;
-    if (store.pendingStructs === null && store.pendingDs === null) return;
-    store.pendingStructs = null;
-    store.pendingDs = null;
-    this.deps.metrics.rejectedWrites.inc({ reason: 'unresolved-dependencies' });
+    if (dropPending(this.doc)) this.deps.metrics.rejectedWrites.inc({ reason: 'unresolved-dependencies' });
   }
 
   /**
@@ -273,12 +300,12 @@ export class Room implements ClusterRoom {
    * storage and peers hold the same. Should even that fail, the room is dropped and reloads from
    * storage on the next connection.
    */
-  private repairAfterFailedApply(ws: CollabSocket): void {
+  private repairAfterFailedApply(origin: CollabSocket | DocumentPeer): void {
     const before = this.lastTransaction?.beforeState;
     try {
       if (!before) throw new Error('no transaction to repair');
       const gained = Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(before));
-      if (!isEmptyUpdate(gained)) this.onDocUpdate(gained, ws);
+      if (!isEmptyUpdate(gained)) this.onDocUpdate(gained, origin);
     } catch (error) {
       this.deps.logger.error({ err: error, doc: this.key }, 'document state unreadable after a failed update; reloading it');
       this.deps.onCorrupt(this);
@@ -293,32 +320,44 @@ export class Room implements ClusterRoom {
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === REMOTE) {
       this.docBytes += update.byteLength;
-      this.deps.publish(this.topic, updateMessage(update));
+      this.broadcast(updateMessage(update));
       this.deps.sent();
       return;
     }
     if (origin instanceof ServerEdit) {
       const message = updateMessage(update);
-      this.deps.publish(this.topic, message);
+      this.broadcast(message);
       this.deps.sent();
-      this.countOut(this.sockets.size, message.byteLength);
+      this.countOut(this.size, message.byteLength);
       return this.accepted(update, origin.userId);
     }
     if (typeof origin !== 'object' || origin === null) return;
+    if (this.peers.size > 0 && origin instanceof DocumentPeer) return this.fromPeer(update, origin);
     const ws = origin as CollabSocket;
     const timed = (++this.updateCount & 15) === 0;
     const started = timed ? process.hrtime.bigint() : 0n;
     const message = updateMessage(update);
     ws.publish(this.topic, message, true);
+    if (this.peers.size > 0) this.deps.publish(this.peerTopic, framed(this.peerPrefix, message));
     if (timed) this.deps.metrics.propagationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    this.countOut(this.sockets.size - 1, message.byteLength);
+    this.countOut(this.size - 1, message.byteLength);
     this.accepted(update, ws.getUserData().state.userId);
   };
+
+  /** A Hocuspocus peer's change: to every y-websocket socket and to the other peers. */
+  private fromPeer(update: Uint8Array, peer: DocumentPeer): void {
+    const message = updateMessage(update);
+    this.deps.publish(this.topic, message);
+    peer.ws.publish(this.peerTopic, framed(this.peerPrefix, message), true);
+    this.countOut(this.size - 1, message.byteLength);
+    this.accepted(update, peer.userId);
+  }
 
   private countOut(receivers: number, bytes: number): void {
     if (receivers <= 0) return;
     this.deps.metrics.updatesOut.inc(receivers);
     this.deps.metrics.bytesOut.inc(receivers * bytes);
+    this.deps.egress?.(this.tenantId, receivers * bytes);
   }
 
   /** An update this node accepted (from a client or the server itself): logged, shared, reported. */
@@ -326,7 +365,7 @@ export class Room implements ClusterRoom {
     this.docBytes += update.byteLength;
     this.deps.writer.append(this.key, this.tenantId, this.docId, { update, author, at: new Date() }, this.onPersisted);
     this.deps.cluster?.publish(this, update);
-    this.authorBytes.set(author, (this.authorBytes.get(author) ?? 0) + update.byteLength);
+    this.report.add(author, update.byteLength);
     if (!this.unreported) {
       this.unreported = true;
       this.deps.changed(this);
@@ -407,7 +446,7 @@ export class Room implements ClusterRoom {
     if (this.destroyed) return;
     this.destroyed = true;
     this.reportUpdates();
-    if (this.presenceTimer) clearTimeout(this.presenceTimer);
+    this.presenceCheck.stop();
     this.awareness.off('update', this.trackAwareness);
     this.awareness.off('update', this.announceOwnPresence);
     this.awareness.destroy();
@@ -416,36 +455,16 @@ export class Room implements ClusterRoom {
   }
 
   private readonly trackAwareness = (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
-    this.armPresenceCheck();
+    this.presenceCheck.arm();
     if (origin === 'leave' || typeof origin !== 'object' || origin === null) return;
-    const conn = (origin as CollabSocket).getUserData().state;
-    for (const id of [...change.added, ...change.updated]) conn.awarenessIds.add(id);
-    for (const id of change.removed) conn.awarenessIds.delete(id);
-  };
-
-  private armPresenceCheck(): void {
-    if (this.presenceTimer || this.destroyed || this.awareness.getStates().size === 0) return;
-    this.presenceTimer = setTimeout(this.checkPresence, PRESENCE_CHECK_MS);
-    this.presenceTimer.unref();
-  }
-
-  /** What y-protocols' own timer does: renews the server's entry halfway to its expiry, drops remote entries not renewed in time. */
-  private readonly checkPresence = (): void => {
-    this.presenceTimer = null;
-    const { awareness } = this;
-    const now = getUnixTime();
-    const own = awareness.meta.get(awareness.clientID);
-    if (awareness.getLocalState() !== null && own && awarenessProtocol.outdatedTimeout / 2 <= now - own.lastUpdated) awareness.setLocalState(awareness.getLocalState());
-    const expired = [...awareness.meta]
-      .filter(([id, meta]) => id !== awareness.clientID && awarenessProtocol.outdatedTimeout <= now - meta.lastUpdated && awareness.states.has(id))
-      .map(([id]) => id);
-    if (expired.length > 0) awarenessProtocol.removeAwarenessStates(awareness, expired, 'timeout');
-    this.armPresenceCheck();
+    const ids = origin instanceof DocumentPeer ? origin.awarenessIds : (origin as CollabSocket).getUserData().state.awarenessIds;
+    for (const id of [...change.added, ...change.updated]) ids.add(id);
+    for (const id of change.removed) ids.delete(id);
   };
 
   private readonly announceOwnPresence = (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
     if (origin !== 'local' || this.destroyed) return;
-    this.deps.publish(this.topic, awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.doc.clientID])));
+    this.broadcast(awarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.doc.clientID])));
     this.deps.sent();
   };
 
@@ -453,24 +472,13 @@ export class Room implements ClusterRoom {
     this.lastTransaction = tr;
   };
 
-  private readonly trackChanges = (tr: Y.Transaction): void => {
-    if (typeof tr.origin !== 'object' || tr.origin === null) return;
-    for (const [name, type] of this.doc.share) {
-      if (tr.changed.has(type) || tr.changedParentTypes.has(type)) this.changedTypes.add(name);
-    }
-  };
+  private readonly trackChanges = (tr: Y.Transaction): void => this.report.track(tr, this.doc.share);
 
   /** Publishes one `session.updated` per author with what changed since the last report. */
   reportUpdates(): void {
     if (!this.unreported) return;
     this.unreported = false;
-    // Shared types are named by clients: the event carries at most 100 names of at most 200 characters.
-    const changed = [...this.changedTypes].slice(0, 100).map((name) => name.slice(0, 200));
-    for (const [author, bytes] of this.authorBytes) {
-      this.emit('session.updated', author, { sessionId: this.docId, author, bytes, changed });
-    }
-    this.authorBytes.clear();
-    this.changedTypes.clear();
+    for (const { author, bytes, changed } of this.report.take()) this.emit('session.updated', author, { sessionId: this.docId, author, bytes, changed });
   }
 
   private emit<T extends 'session.updated' | 'session.closed' | 'presence.joined' | 'presence.left'>(type: T, actor: string | undefined, payload: EventPayload<T>): void {

@@ -3,12 +3,15 @@ import type * as Y from 'yjs';
 import { createEvent } from '../events/catalog.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
-import { roleFor } from '../server/auth.js';
+import { roleFor, type Principal } from '../server/auth.js';
 import type { ServerMetrics } from '../server/metrics.js';
 import type { WebSocketRouter } from '../server/websocket.js';
 import { badRequest, CloseCode, forbidden } from '../server/errors.js';
+import { QuotaExceeded } from '../server/quota.js';
 import type { Storage } from '../storage/database.js';
+import { AdmissionRefused, DocumentAdmission, estimateDocumentBytes, MemoryBudgetReached } from './admission.js';
 import { DocumentStore } from './document-store.js';
+import { HocuspocusEndpoint } from './hocuspocus.js';
 import type { CollabSettings } from './settings.js';
 import { ClusterSync } from './cluster.js';
 import { CollabMetrics } from './metrics.js';
@@ -16,22 +19,13 @@ import { MessageType, messageTypeOf, ProtocolError } from './protocol.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { Room, type CollabConnection, type CollabSocket } from './room.js';
 import { UpdateJournal } from './update-journal.js';
+import { MemoryBudget } from './memory-budget.js';
+import { UpdateReports } from './update-reports.js';
 import { UpdateWriter } from './update-writer.js';
 
 const MAX_QUEUED_WHILE_LOADING = 8 << 20;
-/**
- * How often `session.updated` is published for a room being edited (per author, what changed since
- * the last one). Every report is an event that each side module handles and stores: at low edit rates
- * reports, not edits, are most of what the modules do, and at one a second they doubled the server's
- * CPU at 100 edits a second (bench/RESULTS.md, Run 8). Five seconds is as fresh as co-editing
- * signals, points and insights need.
- */
-const REPORT_EVERY_MS = 5000;
-/**
- * Rooms reported per turn of the event loop: the sockets' messages are handled between slices, so
- * a server with many rooms being edited never holds an update back for all their reports at once.
- */
-const REPORT_SLICE = 8;
+/** Before a document is decoded its structs are unknown: studio sessions hold about one per 25 encoded bytes. */
+const ENCODED_BYTES_PER_STRUCT = 25;
 /** How soon after traffic the slow-client check looks at the queues. */
 const SWEEP_MS = 250;
 
@@ -72,14 +66,21 @@ export class CollabService {
   /** Message types other modules answer on /collab (the studio's beat clock). */
   private readonly extensions = new Map<number, MessageAnswer>();
   /** Rooms with changes not yet reported, reported together by one timer while there are any. */
-  private readonly unreported = new Set<Room>();
   /** Rooms waiting for a snapshot, written in order, one at a time. */
   private readonly snapshotQueue = new Set<Room>();
-  private reportTimer: NodeJS.Timeout | null = null;
+  /** `session.updated` of the rooms being edited; after each round, idle documents over the memory budget make room. */
+  private readonly reports = new UpdateReports(() => {
+    // Documents grow as they are edited: past the budget, idle ones make room (checked as often as edits are reported).
+    void this.memory.unloadIdle().catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not unload idle documents over the memory budget'));
+  });
   /** The slow-client check, armed by traffic: nothing runs while nothing is sent. */
   private sweep: NodeJS.Timeout | null = null;
   private closed = false;
   private cluster: ClusterSync | null = null;
+  /** `/hocuspocus`, once the routes are registered. */
+  private hocuspocus: HocuspocusEndpoint | null = null;
+  private readonly admission: DocumentAdmission;
+  private readonly memory: MemoryBudget;
 
   constructor(private readonly deps: CollabDeps) {
     const { settings, storage, logger, metrics } = deps;
@@ -92,6 +93,19 @@ export class CollabService {
       logger,
       metrics: this.metrics,
     });
+    this.admission = new DocumentAdmission(settings);
+    this.memory = new MemoryBudget(settings.memoryBudgetBytes, this.rooms, this.unloadNow, this.metrics);
+    this.metrics.memory = () => ({ usedBytes: this.memoryUsed(), budgetBytes: settings.memoryBudgetBytes });
+  }
+
+  /** The memory budget, which the Automerge documents share. */
+  get memoryBudget(): MemoryBudget {
+    return this.memory;
+  }
+
+  /** The loaded documents' estimated memory, in bytes. */
+  memoryUsed(): number {
+    return this.memory.used();
   }
 
   /** Its settings, for the modules built on it (limits they keep in step with). */
@@ -170,7 +184,7 @@ export class CollabService {
     return (await this.store.load(tenantId, docId)).state;
   }
 
-  /** `/collab/:doc`: registered once the module has started, before the server listens. */
+  /** `/collab/:doc` and `/hocuspocus`: registered once the module has started, before the server listens. */
   registerRoutes(): void {
     const { settings, ws } = this.deps;
     ws.route<CollabConnection>('/collab/:doc', {
@@ -183,21 +197,51 @@ export class CollabService {
         if (!DOC_ID_PATTERN.test(docId)) throw badRequest('document id must be 1-200 characters of letters, digits and ._:-');
         const role = roleFor(principal, docId);
         if (!role) throw forbidden(`no role on document ${docId}`);
+        this.admitDocument(principal, `${principal.tenantId}/${docId}`);
         return { tenantId: principal.tenantId, docId, userId: principal.userId, role, room: null, queued: [], queuedBytes: 0, awarenessIds: new Set(), syncAllowance: 0, closed: false };
       },
       open: (ws) => this.onOpen(ws),
       message: (ws, data) => this.onMessage(ws, data),
       close: (ws) => this.onClose(ws),
     });
+    this.hocuspocus = new HocuspocusEndpoint({
+      settings,
+      ws,
+      metrics: this.metrics,
+      logger: this.deps.logger,
+      room: (tenantId, docId) => this.room(tenantId, docId),
+      idle: (room) => this.scheduleUnload(room),
+      sent: this.armSweep,
+      admission: { admit: this.admitDocument, opened: (principal, key) => this.admission.opened(principal, key), closed: (principal, key) => this.admission.closed(principal, key) },
+    });
+    this.hocuspocus.register();
   }
+
+  /** The user's pace of document loads and the memory budget: throws AdmissionRefused (counted). */
+  private readonly admitDocument = (principal: Principal, key: string): void => {
+    try {
+      this.admission.admit(principal, key, this.rooms.has(key) || this.loading.has(key), this.memory);
+    } catch (error) {
+      if (error instanceof AdmissionRefused) this.metrics.budgetRefusals.inc({ reason: error.reason });
+      throw error;
+    }
+  };
 
   private onOpen(ws: CollabSocket): void {
     const conn = ws.getUserData().state;
     this.sockets.add(ws);
+    this.admission.opened(ws.getUserData().principal, `${conn.tenantId}/${conn.docId}`);
     this.metrics.connections.inc({ role: conn.role });
     this.room(conn.tenantId, conn.docId).then(
       (room) => {
         if (conn.closed) return;
+        try {
+          this.deps.ws.quotas.admit(conn.tenantId, 'participantsPerRoom', room.size);
+        } catch (error) {
+          if (!(error instanceof QuotaExceeded)) throw error;
+          if (room.size === 0) this.scheduleUnload(room);
+          return ws.end(CloseCode.rateLimited, error.closeReason);
+        }
         room.join(ws);
         const queued = conn.queued;
         conn.queued = [];
@@ -207,6 +251,14 @@ export class CollabService {
         }
       },
       (error: unknown) => {
+        if (error instanceof MemoryBudgetReached) {
+          if (!conn.closed) ws.end(CloseCode.tryAgainLater, error.closeReason);
+          return;
+        }
+        if (error instanceof QuotaExceeded) {
+          if (!conn.closed) ws.end(CloseCode.rateLimited, error.closeReason);
+          return;
+        }
         this.deps.logger.error({ err: error, doc: conn.docId, tenant: conn.tenantId }, 'document load failed');
         if (!conn.closed) ws.end(CloseCode.internalError, 'document could not be loaded; retry later');
       },
@@ -256,6 +308,7 @@ export class CollabService {
     const conn = ws.getUserData().state;
     conn.closed = true;
     this.sockets.delete(ws);
+    this.admission.closed(ws.getUserData().principal, `${conn.tenantId}/${conn.docId}`);
     this.metrics.connections.dec({ role: conn.role });
     conn.room?.leave(ws);
   }
@@ -282,6 +335,9 @@ export class CollabService {
     const { settings, bus, logger } = this.deps;
     const started = process.hrtime.bigint();
     const stored = await this.store.load(tenantId, docId);
+    // A document nothing was ever written to is a new one: the tenant's documents quota applies.
+    if (stored.lastId === null) this.deps.ws.quotas.admit(tenantId, 'documents');
+    await this.memory.makeRoomFor(estimateDocumentBytes(stored.state.byteLength, stored.state.byteLength / ENCODED_BYTES_PER_STRUCT));
     this.metrics.loadSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const room = new Room(key, tenantId, docId, stored, {
       store: this.store,
@@ -295,9 +351,10 @@ export class CollabService {
       maxDocBytes: settings.maxDocBytes,
       snapshotEvery: settings.snapshotEvery,
       snapshotDue: this.snapshotDue,
-      changed: this.changed,
+      changed: this.reports.changed,
       cluster: this.cluster,
       sent: this.armSweep,
+      egress: (tenantId, bytes) => this.deps.ws.egress(tenantId, bytes),
     });
     await this.cluster?.attach(room);
     this.rooms.set(key, room);
@@ -320,6 +377,14 @@ export class CollabService {
     );
   }
 
+  /** Unloads a room nobody has open now (to make room in the memory budget). */
+  private readonly unloadNow = async (room: Room): Promise<void> => {
+    const timer = this.unloadTimers.get(room.key);
+    if (timer) clearTimeout(timer);
+    this.unloadTimers.delete(room.key);
+    await this.unload(room);
+  };
+
   /** Stores what the room holds, then frees it; if storage fails the room stays and is retried. */
   private async unload(room: Room): Promise<void> {
     try {
@@ -334,7 +399,7 @@ export class CollabService {
     this.rooms.delete(room.key);
     this.cluster?.detach(room);
     this.metrics.loadedDocuments.set(this.rooms.size);
-    this.unreported.delete(room);
+    this.reports.forget(room);
     room.destroy();
   }
 
@@ -347,7 +412,8 @@ export class CollabService {
     for (const ws of this.sockets) {
       if (ws.getUserData().state.room === room) ws.end(CloseCode.internalError, 'document reloaded after a failed update; reconnect');
     }
-    this.unreported.delete(room);
+    this.hocuspocus?.closeRoom(room, 'document reloaded after a failed update; open it again');
+    this.reports.forget(room);
     room.destroy();
   }
 
@@ -375,25 +441,6 @@ export class CollabService {
     });
   };
 
-  private readonly changed = (room: Room): void => {
-    this.unreported.add(room);
-    if (this.reportTimer || this.closed) return;
-    this.reportTimer = setTimeout(() => {
-      this.reportTimer = null;
-      const rooms = [...this.unreported];
-      this.unreported.clear();
-      this.reportSlice(rooms, 0);
-    }, REPORT_EVERY_MS);
-    this.reportTimer.unref();
-  };
-
-  private reportSlice(rooms: Room[], from: number): void {
-    if (this.closed) return;
-    const to = Math.min(rooms.length, from + REPORT_SLICE);
-    for (let i = from; i < to; i++) rooms[i]!.reportUpdates();
-    if (to < rooms.length) setImmediate(() => this.reportSlice(rooms, to));
-  }
-
   private readonly armSweep = (): void => {
     if (this.sweep || this.closed) return;
     this.sweep = setTimeout(() => {
@@ -417,14 +464,14 @@ export class CollabService {
       if (buffered <= limit) conn.syncAllowance = 0;
       else if (buffered > limit + conn.syncAllowance) ws.end(CloseCode.tryAgainLater, 'client too slow to keep up; reconnect');
     }
+    this.hocuspocus?.closeSlowConsumers(limit);
   }
 
   /** Shutdown: everything accepted is written (or the deadline passes), then snapshots, then memory. */
   async close(deadline: number): Promise<boolean> {
     this.closed = true;
     if (this.sweep) clearTimeout(this.sweep);
-    if (this.reportTimer) clearTimeout(this.reportTimer);
-    this.unreported.clear();
+    this.reports.close();
     await this.cluster?.close();
     for (const timer of this.unloadTimers.values()) clearTimeout(timer);
     this.unloadTimers.clear();

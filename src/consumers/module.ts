@@ -12,6 +12,7 @@ import type { InsightsService } from '../insights/service.js';
 import { defineModule } from '../modules/contract.js';
 import type { Capability } from '../startup-report.js';
 import { consumerPlacement, hostConsumers, type ConsumerHost, type ConsumerPlacement } from './host.js';
+import { CONSUMER_NAMES } from './names.js';
 
 export interface ConsumersModuleOptions {
   /** The whole configuration: the thread hosts several modules' consumers, each reading its own settings there. */
@@ -93,7 +94,7 @@ export function consumersModule({ config, onWorker }: ConsumersModuleOptions) {
             },
           },
         ],
-        report: () => ['recommendations', 'insights', 'gamification'].map((name) => ({ name, state: state(name) })),
+        report: () => CONSUMER_NAMES.map((name) => ({ name, state: state(name) })),
         // Whether or not start-up got as far as waiting for the thread.
         close: () => hosting.close(),
       };

@@ -14,8 +14,9 @@ export interface SubscribeOptions {
    */
   concurrency?: number;
   /**
-   * A group of this process alone (every node hears every event, e.g. to drop a cache): on Redis it
-   * is removed from the stream when the subscription closes.
+   * A group of this node alone (every node hears every event, e.g. to drop a cache): on Redis the
+   * bus names it for itself (`<group>.<host>-<pid>-<random>`) and removes it from the stream when
+   * the subscription closes; the in-process bus is one node's already.
    */
   ephemeral?: boolean;
 }

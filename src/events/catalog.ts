@@ -9,6 +9,20 @@ import { TENANT_ID_PATTERN } from '../storage/schema.js';
 const id = z.string().min(1).max(200);
 const positionMs = z.number().int().min(0);
 const money = { amount: z.number().int().positive(), currency: z.string().regex(/^[A-Z]{3}$/) };
+/** Chain facts: amounts in wei and token ids are uint256, as decimal strings. */
+const uint256 = z.string().regex(/^\d{1,78}$/);
+const chainAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+const onChain = {
+  chainId: z.number().int().positive(),
+  /** Which of the platform's token contracts. */
+  contract: z.enum(['editions', 'records']),
+  tokenId: uint256,
+  txHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
+  logIndex: z.number().int().min(0),
+  blockNumber: z.number().int().min(0),
+  /** The session the token was made from, when the NFT module knows it. */
+  sessionId: id.optional(),
+};
 
 export const payloadSchemas = {
   'session.opened': z.object({ sessionId: id }),
@@ -18,6 +32,23 @@ export const payloadSchemas = {
     author: id,
     bytes: z.number().int().min(0),
     changed: z.array(z.string().max(200)).max(100),
+  }),
+  /** A version of the session was taken: named by a user, or automatically (`reason`). */
+  'session.versioned': z.object({
+    sessionId: id,
+    versionId: id,
+    kind: z.enum(['named', 'auto']),
+    reason: z.enum(['session-end', 'bounce', 'mint', 'interval', 'before-restore']).nullable(),
+    updates: z.number().int().min(0),
+  }),
+  /** A new session was made from a version of another (its log up to the version copied). */
+  'session.branched': z.object({ sessionId: id, sourceSessionId: id, versionId: id }),
+  /** Who made a session, as it was when it closed (log id `uptoId`): per user, live notes and tracks they created and updates they made; the 200 users with most updates, `omitted` the rest. */
+  'session.authorship': z.object({
+    sessionId: id,
+    uptoId: z.string().regex(/^\d{1,20}$/),
+    shares: z.array(z.object({ userId: id, notes: z.number().int().min(0), tracks: z.number().int().min(0), edits: z.number().int().min(0) })).max(200),
+    omitted: z.number().int().min(0),
   }),
   'presence.joined': z.object({ sessionId: id, userId: id }),
   'presence.left': z.object({ sessionId: id, userId: id }),
@@ -34,7 +65,8 @@ export const payloadSchemas = {
   'stream.started': z.object({ roomId: id, streamerId: id }),
   'stream.ended': z.object({ roomId: id, durationMs: z.number().int().min(0) }),
   'stream.viewer.joined': z.object({ roomId: id, viewerId: id }),
-  'stream.viewer.left': z.object({ roomId: id, viewerId: id }),
+  /** `watchedMs`: from the viewer's first connection to the room to its last one closing. */
+  'stream.viewer.left': z.object({ roomId: id, viewerId: id, watchedMs: z.number().int().min(0).optional() }),
   'stream.quality': z.object({
     roomId: id,
     /** One entry per consumer: what the SFU sends it and what its receiver reports back. */
@@ -105,8 +137,68 @@ export const payloadSchemas = {
   'experiment.exposed': z.object({ experimentId: id, variant: id, context: z.string().max(100).optional(), items: z.array(id).max(200).optional() }),
   /** A user did what an experiment measures (a play, a like, a purchase of a recommended item). */
   'experiment.outcome': z.object({ experimentId: id, variant: id.optional(), metric: z.string().min(1).max(100), itemId: id.optional(), value: z.number().finite().optional() }),
-  /** A tenant was created, suspended or resumed: every node updates whom it admits. */
-  'tenant.changed': z.object({ status: z.enum(['active', 'suspended']) }),
+  /** A tenant was created, suspended, resumed, put to deletion (`deleting`) or purged (`deleted`): every node updates whom it admits. */
+  'tenant.changed': z.object({ status: z.enum(['active', 'suspended', 'deleting', 'deleted']) }),
+  /** A tenant's domain was added, verified or removed: every node reads it again for its Host map. */
+  'tenant.domain.changed': z.object({ domain: z.string().min(1).max(253), verified: z.boolean(), removed: z.boolean() }),
+  /** A tenant's theme changed: every node forgets the one it holds. */
+  'tenant.branding.changed': z.object({ etag: z.string().max(100) }),
+  /** What one node counted for a tenant in a minute that has ended (each node reports its own share; the id names node, minute and tenant). */
+  'usage.minute': z.object({
+    minute: z.iso.datetime(),
+    node: z.string().regex(/^[0-9a-f]{12}$/),
+    usage: z.record(z.string().regex(/^[a-z_]{1,40}$/), z.number().int().min(0)),
+  }),
+  /** A billing period ended: the tenant's invoice, amounts in minor units of `currency`. */
+  'usage.invoice': z.object({
+    period: z.string().regex(/^\d{4}-\d{2}$/),
+    plan: z.string().max(100),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    total: z.number().int().min(0),
+    lines: z
+      .array(
+        z.object({
+          metric: z.string().max(40),
+          unit: z.string().max(100),
+          quantity: z.number().int().min(0),
+          units: z.number().int().min(0),
+          included: z.number().int().min(0),
+          billable: z.number().int().min(0),
+          unitPrice: z.number().int().min(0),
+          amount: z.number().int().min(0),
+        }),
+      )
+      .max(50),
+  }),
+  /** A tenant's identity provider was set or removed, or one of its API keys created, rotated or revoked: every node reads its credentials again. */
+  'tenant.credentials.changed': z.object({ change: z.enum(['provider', 'key-created', 'key-rotated', 'key-revoked']), keyId: z.string().max(100).optional() }),
+  /** The operator set a tenant's plan or overrides: every node applies its new limits. */
+  'tenant.quotas_changed': z.object({ plan: z.string().min(1).max(40) }),
+  /** A bounce (a session rendered to audio) moved on: `progress` 0..1 as its steps finish; `state` done or failed at its end, with the audio's content id when done. */
+  'bounce.progress': z.object({
+    sessionId: id,
+    bounceId: z.string().regex(/^bnc_[0-9a-f]{32}$/),
+    progress: z.number().min(0).max(1),
+    state: z.enum(['running', 'done', 'failed']),
+    audioCid: z.string().regex(/^b[a-z2-7]{20,100}$/).optional(),
+  }),
+  /** Tokens came into being on chain: an edition minted (bought, `paid` wei, or the creators' own copies, 0) or a 1/1 record. */
+  'nft.minted': z.object({ ...onChain, to: chainAddress, amount: uint256, paid: uint256 }),
+  /** A listing of the market sold `amount` units: `paid` wei in all, of which `royaltyPaid` to `royaltyReceiver`. */
+  'nft.sold': z.object({
+    ...onChain,
+    listingId: uint256,
+    seller: chainAddress,
+    buyer: chainAddress,
+    amount: uint256,
+    /** 0x000…0: ETH; else the ERC-20 token paid. */
+    currency: chainAddress,
+    paid: uint256,
+    royaltyReceiver: chainAddress,
+    royaltyPaid: uint256,
+  }),
+  /** A token's licence was set on chain: `terms` bits (1 personal, 2 sync, 4 commercial, 8 exclusive), the audio's and session state's sha-256. */
+  'nft.licensed': z.object({ ...onChain, terms: z.number().int().min(0).max(255), audioHash: z.string().regex(/^0x[0-9a-f]{64}$/), stateHash: z.string().regex(/^0x[0-9a-f]{64}$/) }),
 } as const;
 
 export type EventType = keyof typeof payloadSchemas;

@@ -72,10 +72,16 @@ export class RedisBus implements EventBus {
     this.metrics.published.inc({ type: event.type });
   }
 
+  /** This bus among the nodes: host, pid and a random part, in the characters a group name may hold. */
+  private readonly nodeTag = `${hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`;
+
   async subscribe(group: string, handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
     assertGroupName(group);
     if (this.closed) throw new Error('events bus is closed');
-    const consumer = new RedisConsumer(group, handler, options, {
+    // A group of this node alone: named for this bus, so that every node (several may share a
+    // process, as in tests) has its own.
+    const name = options.ephemeral ? `${group}.${this.nodeTag}` : group;
+    const consumer = new RedisConsumer(name, handler, options, {
       connection: this.publisher.duplicate({ maxRetriesPerRequest: null }),
       stream: this.stream,
       logger: this.options.logger,

@@ -175,8 +175,10 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
     'GET',
     '/api/v1/tips/:id',
     async (ctx) => {
-      const tip = await service.tips.get(ctx.principal!.tenantId, pathId(ctx, 'id'));
+      const principal = ctx.principal!;
+      const tip = await service.tips.get(principal.tenantId, pathId(ctx, 'id'));
       if (!tip) throw notFound(`no tip ${ctx.params.id}`);
+      if (tip.fromUserId !== principal.userId && tip.toUserId !== principal.userId && !principal.admin) throw forbidden(`only the sender, the recipient or an administrator may read tip ${tip.tipId}`);
       return { json: tip };
     },
     { auth: 'required' },

@@ -11,12 +11,17 @@ import { PaymentConflictError, type PaymentProvider } from './payments.js';
 
 const id = z.string().regex(/^[^\s]{1,200}$/, '1-200 characters without spaces');
 export const MAX_TIP_MINOR = 10_000_000;
+/** The ISO 4217 codes this runtime knows (Node's ICU data: the currencies in use). */
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 
 export const tipRequestSchema = z
   .object({
     toUserId: id,
     amount: z.number().int('amount is in minor units (cents): an integer').min(1).max(MAX_TIP_MINOR),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR'),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR')
+      .refine((code) => CURRENCIES.has(code), 'not an ISO 4217 currency code in use, such as EUR'),
     message: z.string().max(500).optional(),
   })
   .strict();

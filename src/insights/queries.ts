@@ -3,6 +3,7 @@
 // the cost follows the creator's own data and the period, never the size of the platform.
 import { sql } from 'kysely';
 import type { Storage } from '../storage/database.js';
+import { authorshipTotals, type AuthorshipTotals } from './authorship.js';
 import type { UserActivity } from './churn-features.js';
 import { BUCKETS, SEGMENTS, type Segment } from './listening.js';
 
@@ -349,5 +350,19 @@ export class InsightsQueries {
          WHERE mine.user_id = ${creatorId} AND mine.last_at >= ${period.from} AND mine.last_at < ${period.to}`.execute(trx),
     );
     return { sessions: num(row.rows[0]?.sessions), collaborators: num(row.rows[0]?.collaborators) };
+  }
+
+  /** Authorship of the creator's sessions closed in the period (see authorship.ts). */
+  async authorship(tenantId: string, creatorId: string, period: Period): Promise<AuthorshipTotals> {
+    const rows = await this.storage.withTenant(tenantId, (trx) =>
+      trx
+        .selectFrom('ins_session_authorship')
+        .select(['session_id', 'user_id', 'notes', 'tracks'])
+        .where('session_id', 'in', (eb) =>
+          eb.selectFrom('ins_session_authorship').select('session_id').where('user_id', '=', creatorId).where('closed_at', '>=', period.from).where('closed_at', '<', period.to),
+        )
+        .execute(),
+    );
+    return authorshipTotals(creatorId, rows);
   }
 }

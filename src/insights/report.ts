@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { escapeHtml } from '../shared/html.js';
 
 export interface ReportTotals {
   plays: number;
@@ -51,11 +52,6 @@ export class ReportError extends Error {
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
-
-/** Escapes text for HTML element content and quoted attribute values (SVG included). */
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
 
 const finite = (value: number) => (Number.isFinite(value) ? value : 0);
 const count = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—');
@@ -296,8 +292,37 @@ svg.chart .conversion { font-size: 10px; fill: #555; }
 ul.alerts { padding-left: 18px; margin: 0; } ul.alerts li { margin: 3px 0; }
 `;
 
+/** A tenant's look on its reports: its theme's name, colours and font, and its header and footer. */
+export interface ReportBrand {
+  name: string;
+  /** A data: image (the report fetches nothing); an https logo is left out. */
+  logo: string | null;
+  colours: { background: string; text: string; muted: string; accent: string };
+  fontFamily: string;
+  /** HTML-safe text (the template filled with escaped values), under the title and at the foot. */
+  headerHtml?: string;
+  footerHtml?: string;
+}
+
+const HEX = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
+const FONT = /^[A-Za-z0-9 ,'"-]{1,200}$/;
+
+/** The brand's CSS; anything that is not a plain colour or family list is left out rather than trusted. */
+function brandCss(brand: ReportBrand): string {
+  const { background, text, muted, accent } = brand.colours;
+  if (![background, text, muted, accent].every((c) => HEX.test(c))) return '';
+  return `
+header.brand { background: ${background}; color: ${text}; padding: 10px 14px; border-radius: 6px; display: flex; gap: 12px; align-items: center; }
+header.brand .meta { color: ${muted}; }
+header.brand img { max-height: 40px; max-width: 160px; }
+h2 { border-bottom-color: ${accent}; }
+${FONT.test(brand.fontFamily) ? `body { font-family: ${brand.fontFamily}, "DejaVu Sans", Arial, sans-serif; }` : ''}
+`;
+}
+
 /** The report as one standalone HTML document (no external resources), ready to print on A4. */
-export function renderReportHtml(report: WeeklyReport): string {
+export function renderReportHtml(report: WeeklyReport, brand: ReportBrand | null = null): string {
+  const logo = brand?.logo?.startsWith('data:image/') ? `<img src="${escapeHtml(brand.logo)}" alt="">` : '';
   const heatmap = report.heatmap;
   const heatmapBody = heatmap === null ? '<p class="empty">No track heat-map for this period.</p>' : `<p>${escapeHtml(heatmap.title ?? heatmap.trackId)} <span class="muted">— listeners at each position along the track</span></p>\n${heatmapChart(heatmap)}`;
   return `<!doctype html>
@@ -305,13 +330,14 @@ export function renderReportHtml(report: WeeklyReport): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Weekly report ${escapeHtml(report.from)} – ${lastDay(report.to)}</title>
-<style>${CSS}</style>
+<title>${brand ? `${escapeHtml(brand.name)} · ` : ''}Weekly report ${escapeHtml(report.from)} – ${lastDay(report.to)}</title>
+<style>${CSS}${brand ? brandCss(brand) : ''}</style>
 </head>
 <body>
-<header>
-<h1>Weekly report</h1>
+<header${brand ? ' class="brand"' : ''}>${logo}<div>
+<h1>${brand ? `${escapeHtml(brand.name)} · ` : ''}Weekly report</h1>
 <div class="meta">Creator ${escapeHtml(report.creatorId)} · tenant ${escapeHtml(report.tenantId)} · ${escapeHtml(report.from)} to ${lastDay(report.to)} (UTC) · generated ${escapeHtml(report.generatedAt)}</div>
+${brand?.headerHtml ? `<p class="brand-header">${brand.headerHtml}</p>` : ''}</div>
 </header>
 <section><h2>Totals</h2>
 ${totalsTable(report.totals, report.previousTotals)}
@@ -334,6 +360,7 @@ ${churnSection(report.churn)}
 <section><h2>Alerts</h2>
 ${alertsSection(report.alerts)}
 </section>
+${brand?.footerHtml ? `<footer class="muted">${brand.footerHtml}</footer>` : ''}
 </body>
 </html>
 `;

@@ -5,8 +5,9 @@ import type { Principal } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden, HttpError, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import type { WebSocketRouter } from '../server/websocket.js';
+import { collaborationScore as collaborationScoreOf } from './authorship.js';
 import { SEGMENTS, type Segment } from './listening.js';
-import { renderPdf, renderReportHtml, ReportError } from './report.js';
+import { renderPdf, renderReportHtml, ReportError, type ReportBrand } from './report.js';
 import type { Period } from './queries.js';
 import type { InsightsService } from './service.js';
 
@@ -54,7 +55,10 @@ function readableCreator(ctx: HttpContext): string {
 
 const round = (x: number | null, digits = 3) => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
 
-export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, service: InsightsService): void {
+/** A tenant's look on a report of `creator` for `from`–`to` (its theme, where the tenants module runs). */
+export type ReportBrandSource = (tenantId: string, report: { creator: string; from: string; to: string }) => Promise<ReportBrand | null>;
+
+export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, service: InsightsService, brandFor: ReportBrandSource = async () => null): void {
   const { queries } = service;
 
   /** The creator of the query (creator_id, or the creator of track_id) and their tracks; 404 when none. */
@@ -80,17 +84,18 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const { principal, creatorId, tracks } = await scope(ctx, false);
       const trackIds = tracks.map((t) => t.trackId);
       const titles = new Map(tracks.map((t) => [t.trackId, t.title]));
-      const [listening, funnel, collaboration, churn] = await Promise.all([
+      const [listening, funnel, collaboration, churn, authorship] = await Promise.all([
         queries.listening(principal.tenantId, trackIds, period),
         queries.funnel(principal.tenantId, trackIds, period),
         queries.collaboration(principal.tenantId, creatorId, period),
         service.churn(principal.tenantId, creatorId, trackIds),
+        queries.authorship(principal.tenantId, creatorId, period),
       ]);
       const buyers = funnel.all[3]!.users;
       const streamers = funnel.all[0]!.users;
-      // Both scores are 0-100 and saturate: five collaborators (or twenty sessions) score 63, and
-      // one buyer in ten new listeners scores 63.
-      const collaborationScore = Math.round(100 * (1 - Math.exp(-(collaboration.collaborators + collaboration.sessions / 4) / 5)));
+      // Both scores are 0-100 and saturate: five collaborators (or twenty sessions, or five evenly
+      // shared sessions) score 63, and one buyer in ten new listeners scores 63.
+      const collaborationScore = collaborationScoreOf({ ...collaboration, weightedShared: authorship.weightedShared });
       const monetizationScore = streamers ? Math.round(100 * (1 - Math.exp(-10 * (buyers / streamers)))) : 0;
       return {
         json: {
@@ -107,7 +112,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
             peakHourOfDay: listening.plays ? listening.byHourOfDay.indexOf(Math.max(...listening.byHourOfDay)) : null,
           },
           funnel: funnel.all,
-          collaboration: { ...collaboration, score: collaborationScore },
+          collaboration: { ...collaboration, score: collaborationScore, authorship: { sessions: authorship.sessions, sharedSessions: authorship.sharedSessions, balance: authorship.balance } },
           monetization: { revenue: listening.revenue, buyers, score: monetizationScore },
           churnRisk:
             churn.status === 'ok'
@@ -140,7 +145,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const { principal, creatorId } = await scope(ctx, false);
       const report = await service.weeklyReport(principal.tenantId, creatorId, weekStart);
       if (format === 'json') return { json: report };
-      const html = renderReportHtml(report);
+      const html = renderReportHtml(report, await brandFor(principal.tenantId, { creator: creatorId, from: report.from, to: report.to }));
       const name = `veza-${creatorId.replace(/[^A-Za-z0-9_-]/g, '_')}-${report.from}`;
       if (format === 'html') {
         // The report is a standalone page with inline styles and no scripts.

@@ -6,6 +6,7 @@ import type { VezaEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
 import { InsightsAlerts } from './alerts.js';
+import { consumeAuthorship } from './authorship.js';
 import { buildDataset, extractFeatures, FEATURE_NAMES, type UserActivity } from './churn-features.js';
 import { evaluateChurn } from './churn-metrics.js';
 import { LogisticRegression } from './churn-model.js';
@@ -82,6 +83,7 @@ export class InsightsService {
     // Many in flight: each event resolves when its batch is stored, so one at a time would wait a
     // flush per event.
     const subscription = await this.deps.bus.subscribe('insights', (event) => this.writer.add(event), { types: INSIGHT_TYPES, concurrency: 2000 });
+    const authorship = await consumeAuthorship(this.deps.bus, this.deps.storage);
     const every = this.deps.alertIntervalS ?? 0;
     const timer = every > 0 ? setInterval(() => void this.alerts.evaluate().catch((error: unknown) => this.deps.logger.error({ err: error }, 'insights alerts check failed')), every * 1000) : null;
     timer?.unref();
@@ -89,6 +91,7 @@ export class InsightsService {
       close: async () => {
         if (timer) clearInterval(timer);
         await subscription.close();
+        await authorship.close();
         await this.writer.flush();
       },
     };

@@ -3,7 +3,7 @@
 import { collabModule } from '../collab/module.js';
 import { defineModule } from '../modules/contract.js';
 import type { Capability } from '../startup-report.js';
-import { locateFfmpeg } from './ffmpeg-binary.js';
+import { locateFfmpeg } from '../shared/ffmpeg-binary.js';
 import { MediaOutputs } from './outputs.js';
 import { MediaPlane } from './plane.js';
 import { LiveService } from './room-events.js';
@@ -43,6 +43,11 @@ export const mediaModule = defineModule({
         api.plane = await MediaPlane.start({ settings, logger, workerBin: binary.path });
         api.live = new LiveService({ settings, plane: api.plane, bus, collab, logger });
         signaling.attach(api.plane);
+        // Live rooms open on this node, for the tenants' rooms quota.
+        api.plane.onRoom((room) => {
+          ctx.ws.quotas.entered(room.info.tenantId, 'rooms');
+          room.observe({ closed: () => ctx.ws.quotas.left(room.info.tenantId, 'rooms') });
+        });
       } catch (error) {
         failure = (error as Error).message;
         logger.error({ err: error }, 'media plane could not start; /media answers 503');

@@ -10,7 +10,7 @@ import { CAMERA_SWITCH, startHls } from './hls.js';
 import type { LiveRoom, RoomInfo } from './live-room.js';
 import type { MediaPlane } from './plane.js';
 import { Recording, type RecordingResult } from './recording.js';
-import type { FfmpegBinary } from './ffmpeg-binary.js';
+import type { FfmpegBinary } from '../shared/ffmpeg-binary.js';
 
 /** How long shutdown lets a recording's ffmpeg finish its file when the caller names no deadline. */
 const SHUTDOWN_GRACE_MS = 5000;

@@ -4,7 +4,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { types as ms } from 'mediasoup';
 import type { LiveRoom } from './live-room.js';
-import { ffmpegCommand, ffprobeCommand } from './ffmpeg-binary.js';
+import { ffmpegCommand, ffprobeCommand } from '../shared/ffmpeg-binary.js';
 
 /** ffmpeg's RTP input (libavformat/rtsp.c) gives up after this long without a packet on any stream. */
 const INPUT_TIMEOUT_MS = 10_000;

@@ -23,21 +23,31 @@ const SPEAKING_DB = -50;
 
 /** Counts connections per user, so that a user with two tabs joins once and leaves once. */
 class Attendance {
-  private readonly count = new Map<string, number>();
+  private readonly count = new Map<string, { n: number; since: number }>();
 
   /** True when this is the user's first connection. */
   add(userId: string): boolean {
-    const n = (this.count.get(userId) ?? 0) + 1;
-    this.count.set(userId, n);
-    return n === 1;
+    const entry = this.count.get(userId);
+    if (entry) entry.n++;
+    else this.count.set(userId, { n: 1, since: Date.now() });
+    return entry === undefined;
   }
 
   /** True when this was the user's last connection. */
   remove(userId: string): boolean {
-    const n = (this.count.get(userId) ?? 0) - 1;
-    if (n > 0) this.count.set(userId, n);
-    else this.count.delete(userId);
-    return n <= 0;
+    const entry = this.count.get(userId);
+    if (entry && entry.n > 1) {
+      entry.n--;
+      return false;
+    }
+    this.count.delete(userId);
+    return true;
+  }
+
+  /** Milliseconds since the user's first connection (0 for a user not here). */
+  present(userId: string): number {
+    const entry = this.count.get(userId);
+    return entry ? Date.now() - entry.since : 0;
   }
 
   users(): string[] {
@@ -96,7 +106,10 @@ export class LiveService {
         if (peer.role !== 'owner' && viewers.add(peer.userId)) this.publish('stream.viewer.joined', tenantId, peer.userId, { roomId, viewerId: peer.userId });
       },
       peerLeft: (peer) => {
-        if (peer.role !== 'owner' && viewers.remove(peer.userId)) this.publish('stream.viewer.left', tenantId, peer.userId, { roomId, viewerId: peer.userId });
+        if (peer.role !== 'owner') {
+          const watchedMs = viewers.present(peer.userId);
+          if (viewers.remove(peer.userId)) this.publish('stream.viewer.left', tenantId, peer.userId, { roomId, viewerId: peer.userId, watchedMs });
+        }
         // The owner's producers closed with its transports, after producerClosed saw them.
         if (peer.role === 'owner' && !ownerPublishing()) end();
       },
@@ -110,7 +123,7 @@ export class LiveService {
       },
       closed: () => {
         end();
-        for (const userId of viewers.users()) this.publish('stream.viewer.left', tenantId, userId, { roomId, viewerId: userId });
+        for (const userId of viewers.users()) this.publish('stream.viewer.left', tenantId, userId, { roomId, viewerId: userId, watchedMs: viewers.present(userId) });
       },
     });
   }

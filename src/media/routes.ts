@@ -48,6 +48,7 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
   const start = async (ctx: HttpContext, kind: OutputKind, mayStart: (role: DocumentRole) => boolean) => {
     const { info, role, principal } = roomOf(ctx);
     if (!mayStart(role)) throw forbidden(`role ${role} cannot start ${kind === 'hls' ? 'HLS egress' : 'a recording'} in room ${info.roomId}`);
+    if (kind === 'recording') http.quotas.admit(info.tenantId, 'recordingMinutes');
     const output = await outputs.start(kind, info, principal.userId).catch(asHttp);
     return { status: 201, json: output };
   };

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { canWrite, roleFor, type DocumentRole } from '../server/auth.js';
 import { badRequest, CloseCode, forbidden, HttpError } from '../server/errors.js';
+import { QuotaExceeded } from '../server/quota.js';
 import type { VezaSocket, WebSocketRouter } from '../server/websocket.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { isCamera, MAX_CAMERAS, type LivePeer, type LiveRoom, type RoomKind } from './live-room.js';
@@ -286,6 +287,7 @@ export class MediaSignaling {
       return;
     }
     conn.chain = this.join(plane, conn, peer).catch((error: unknown) => {
+      if (error instanceof QuotaExceeded) return void (conn.closed || ws.end(CloseCode.rateLimited, error.closeReason));
       this.deps.logger.error({ err: error, room: conn.roomId, tenant: conn.tenantId }, 'live room could not be joined');
       if (!conn.closed) ws.end(CloseCode.internalError, 'live room could not be joined; retry later');
     });
@@ -293,13 +295,22 @@ export class MediaSignaling {
 
   /** A room that closes (emptied, its worker died) while this peer waits is replaced by a new one. */
   private async join(plane: MediaPlane, conn: MediaConnection, peer: LivePeer): Promise<void> {
+    const quotas = this.deps.ws.quotas;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const room = await plane.room({ tenantId: conn.tenantId, roomId: conn.roomId, kind: conn.kind });
+      const info = { tenantId: conn.tenantId, roomId: conn.roomId, kind: conn.kind };
+      if (!plane.existing(info)) quotas.admit(conn.tenantId, 'rooms');
+      const room = await plane.room(info);
       if (conn.closed) {
         if (room.peers.size === 0) room.close('empty');
         return;
       }
       if (room.closed) continue;
+      try {
+        quotas.admit(conn.tenantId, 'participantsPerRoom', room.peers.size);
+      } catch (error) {
+        if (room.peers.size === 0) room.close('empty');
+        throw error;
+      }
       conn.room = room;
       room.join(peer);
       return;

@@ -4,7 +4,7 @@
 // travels inside the model as an initializer, so a model file is the whole scorer.
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RecommendationError, requireInteger } from './errors.js';
 
 const { onnx } = onnxProto;
@@ -105,6 +105,7 @@ export interface TopKBatch {
 export class OnnxScorer {
   private constructor(
     private readonly session: InferenceSession,
+    private readonly tensor: typeof Tensor,
     readonly items: number,
     readonly factors: number,
     readonly version: string,
@@ -116,11 +117,13 @@ export class OnnxScorer {
     requireInteger('intraOpThreads', threads, 1, 1024);
     const bytes = typeof modelBytesOrPath === 'string' ? new Uint8Array(await readFile(modelBytesOrPath)) : modelBytesOrPath;
     const metadata = new Map(onnx.ModelProto.decode(bytes).metadataProps.map((entry) => [entry.key, entry.value]));
+    // The runtime (a native library of some 15 MB resident) loads with the first model, not with the server.
+    const { InferenceSession, Tensor } = await import('onnxruntime-node');
     const session = await InferenceSession.create(bytes, { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
     try {
       const items = fixedDimension(session, 'mask', 1);
       const factors = fixedDimension(session, 'user', 1);
-      return new OnnxScorer(session, items, factors, metadata.get('veza.version') ?? '');
+      return new OnnxScorer(session, Tensor, items, factors, metadata.get('veza.version') ?? '');
     } catch (error) {
       await session.release();
       throw error;
@@ -143,9 +146,9 @@ export class OnnxScorer {
     }
     const kept = Math.min(k, this.items);
     const outputs = await this.session.run({
-      user: new Tensor('float32', users, [batch, this.factors]),
-      mask: new Tensor('float32', masks, [batch, this.items]),
-      k: new Tensor('int64', BigInt64Array.of(BigInt(kept)), [1]),
+      user: new this.tensor('float32', users, [batch, this.factors]),
+      mask: new this.tensor('float32', masks, [batch, this.items]),
+      k: new this.tensor('int64', BigInt64Array.of(BigInt(kept)), [1]),
     });
     const scores = outputs.scores!.data as Float32Array;
     const indices = outputs.indices!.data as BigInt64Array;

@@ -4,6 +4,7 @@ import type { Authenticator } from './auth.js';
 import { CloseCode } from './errors.js';
 import { HttpRouter } from './http.js';
 import type { ServerMetrics } from './metrics.js';
+import { QuotaSeam } from './quota.js';
 import type { ServerSettings } from './settings.js';
 import { uws, type TemplatedApp, type us_listen_socket } from './uws.js';
 import { WebSocketRouter } from './websocket.js';
@@ -21,14 +22,16 @@ export class VezaServer {
   readonly app: TemplatedApp = uws.App();
   readonly http: HttpRouter;
   readonly ws: WebSocketRouter;
+  /** Tenants' quotas, shared by both routers; the tenants module installs them. */
+  readonly quotas = new QuotaSeam();
   private listenSocket: us_listen_socket | null = null;
 
   readonly metrics: ServerMetrics;
 
   constructor(private readonly deps: ServerDeps) {
     this.metrics = deps.metrics;
-    this.http = new HttpRouter(this.app, deps);
-    this.ws = new WebSocketRouter(this.app, deps);
+    this.http = new HttpRouter(this.app, { ...deps, quotas: this.quotas });
+    this.ws = new WebSocketRouter(this.app, { ...deps, quotas: this.quotas });
   }
 
   /** Resolves with the bound port (useful with port 0). */

@@ -18,6 +18,11 @@ export interface Principal {
   admin?: boolean;
   /** The platform's operator (claim `op`): creates, suspends and resumes tenants. Not a tenant role. */
   operator?: boolean;
+  /** Set when an API key (not a token) authenticated the caller: the key's id and its rotation. */
+  keyId?: string;
+  keyVersion?: number;
+  /** An API key's scopes (`<area>:read`, `<area>:write`, `*` for every area); checked by the routers. */
+  scopes?: readonly string[];
 }
 
 /** A refused credential: 401 when it proves nothing, 403 when it is valid and its tenant may not enter. */
@@ -33,6 +38,41 @@ export class AuthError extends Error {
 
 /** Throws AuthError when the tenant a valid token names may not enter (unknown, or suspended). */
 export type TenantAdmission = (tenantId: string) => void;
+
+/** The tenant whose verified domain a (normalised) host name is; null for any other host. */
+export type HostTenants = (host: string) => string | null;
+
+/** A Host header's name: lowercase, without the port or a trailing dot; null when it is not a name. */
+export function hostName(header: string | undefined): string | null {
+  if (!header) return null;
+  const name = header.trim().toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+  return /^[a-z0-9.-]{1,253}$/.test(name) ? name : null;
+}
+
+/** A key of a tenant's own identity provider: an HS256 secret, or an RS256/ES256 public key of its JWKS. */
+export interface TenantVerifyKey {
+  alg: 'HS256' | 'RS256' | 'ES256';
+  key: VerifyKey;
+}
+
+/** A tenant's own identity provider, as the tenants module holds it in memory. */
+export interface TenantTokenKeys {
+  /** By `kid`; an HS256 secret is under the empty kid and also verifies tokens without one. */
+  keys: ReadonlyMap<string, TenantVerifyKey>;
+  /** Whether tokens the platform's own key signs are still admitted for this tenant. */
+  platformTokens: boolean;
+  issuer?: string;
+  audience?: string;
+}
+
+/** The identity provider of the tenant a token names, or undefined where it has none. */
+export type TenantKeyResolver = (tenantId: string) => TenantTokenKeys | undefined;
+
+/** The principal an API key names; throws AuthError for any other credential of its shape. */
+export type ApiKeyVerifier = (credential: string) => Principal;
+
+/** Credentials that start so are API keys, not tokens. */
+export const API_KEY_PREFIX = 'vzk_';
 
 const claimsSchema = z.object({
   sub: z.string().min(1).max(200),
@@ -60,7 +100,7 @@ export interface AuthenticatorOptions {
   /** Where the development secret is generated when neither a secret nor a public key is set. */
   dataDir: string;
 }
-type VerifyKey = Uint8Array | KeyObject;
+export type VerifyKey = Uint8Array | KeyObject;
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** Verified tokens remembered per server (a few hundred bytes each). */
@@ -101,16 +141,80 @@ export class Authenticator {
    * Map order is insertion order, so the oldest entry goes first when the cache is full.
    */
   private readonly verified = new Map<string, { principal: Principal; notBefore: number; expires: number }>();
+  /** When each token's principal stops being valid (`exp`, Unix seconds); API keys have none. */
+  private readonly expiries = new WeakMap<Principal, number>();
   private admission: TenantAdmission | null = null;
+  private hostTenants: HostTenants | null = null;
+  private tenantKeys: TenantKeyResolver | null = null;
+  /** The tenant key (null: the platform's) that verified each token principal, for stillSigned. */
+  private readonly signers = new WeakMap<Principal, { kid: string; key: TenantVerifyKey } | null>();
+  private apiKeys: ApiKeyVerifier | null = null;
 
   /** Checked at every verification, cached tokens included: a tenant suspended now is refused now. */
   admitTenantsWith(admission: TenantAdmission): void {
     this.admission = admission;
   }
 
-  /** The principal a valid token names; throws AuthError saying what is wrong with any other. */
+  /** How a request's Host names a tenant (its verified domain); without it, no host names one. */
+  resolveHostsWith(hostTenants: HostTenants): void {
+    this.hostTenants = hostTenants;
+  }
+
+  /** The tenant whose domain the request came to, from its Host header; null for the platform's and unknown hosts. */
+  tenantOfHost(hostHeader: string | undefined): string | null {
+    const name = this.hostTenants ? hostName(hostHeader) : null;
+    return name === null ? null : this.hostTenants!(name);
+  }
+
+  /** On a tenant's own domain, only that tenant's tokens (and the operator's) are admitted: 403 otherwise. */
+  admitOnHost(principal: Principal, hostHeader: string | undefined, hostTenant = this.tenantOfHost(hostHeader)): void {
+    if (hostTenant === null || hostTenant === principal.tenantId || principal.operator) return;
+    throw new AuthError(`a token of tenant ${principal.tenantId} is not accepted on ${hostName(hostHeader)}, a domain of tenant ${hostTenant}`, 403);
+  }
+
+  /** Tokens naming a tenant with its own identity provider are verified with that provider's keys. */
+  resolveTenantKeysWith(resolver: TenantKeyResolver): void {
+    this.tenantKeys = resolver;
+  }
+
+  /** Credentials starting with `vzk_` go to this verifier (synchronous, like tokens). */
+  verifyApiKeysWith(verifier: ApiKeyVerifier): void {
+    this.apiKeys = verifier;
+  }
+
+  /**
+   * Whether the key that verified a token's principal still verifies it: after a tenant's identity
+   * provider changed, an open socket whose key was removed or replaced (or signed by the platform's
+   * key for a tenant that no longer admits those) is closed. Principals of API keys answer true.
+   */
+  stillSigned(principal: Principal): boolean {
+    const signer = this.signers.get(principal);
+    if (signer === undefined) return true;
+    const own = this.tenantKeys?.(principal.tenantId);
+    if (signer === null) return !own || own.platformTokens;
+    const current = own?.keys.get(signer.kid);
+    return current !== undefined && sameKey(current, signer.key);
+  }
+
+  /** When the token that named `principal` expires (Unix seconds), or undefined (an API key). */
+  expiresAt(principal: Principal): number | undefined {
+    return this.expiries.get(principal);
+  }
+
+  /** Drops the verified tokens of a tenant whose identity provider changed: they are checked again. */
+  forgetTenant(tenantId: string): void {
+    for (const [token, entry] of this.verified) if (entry.principal.tenantId === tenantId) this.verified.delete(token);
+  }
+
+  /** The principal a valid token (or API key) names; throws AuthError saying what is wrong with any other. */
   verify(token: string | undefined | null): Principal {
     if (!token) throw new AuthError('missing token');
+    if (token.startsWith(API_KEY_PREFIX)) {
+      if (!this.apiKeys) throw new AuthError('API keys are not accepted by this server');
+      const principal = this.apiKeys(token);
+      this.admission?.(principal.tenantId);
+      return principal;
+    }
     const cached = this.verified.get(token);
     if (cached) {
       const now = Math.floor(Date.now() / 1000);
@@ -123,6 +227,7 @@ export class Authenticator {
     const { principal, payload } = this.verifyUncached(token);
     if (this.verified.size >= VERIFIED_TOKENS) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, { principal, notBefore: typeof payload.nbf === 'number' ? payload.nbf : -Infinity, expires: payload.exp as number });
+    this.expiries.set(principal, payload.exp as number);
     this.admission?.(principal.tenantId);
     return principal;
   }
@@ -132,16 +237,30 @@ export class Authenticator {
     if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) throw new AuthError('token is malformed');
     const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
     const header = decodeJson(encodedHeader);
-    if (header.alg !== this.algorithm) throw new AuthError('token algorithm is not accepted');
     // No JWS extension is understood here, so none may be critical (RFC 7515 §4.1.11).
     if (header.crit !== undefined || header.b64 !== undefined) throw new AuthError('token uses unsupported header parameters');
-    if (!this.signatureValid(`${encodedHeader}.${encodedPayload}`, Buffer.from(encodedSignature, 'base64url'))) {
-      throw new AuthError('token signature is not valid');
-    }
+    // Read before the signature is checked, only to choose the key: the tenant whose key verifies
+    // the token is the tenant it names, and a tenant's key never grants the operator.
     const payload = decodeJson(encodedPayload);
-    this.checkRegisteredClaims(payload);
+    const named = typeof payload.tid === 'string' ? payload.tid : DEFAULT_TENANT;
+    const own = this.tenantKeys?.(named);
+    const signingInput = `${encodedHeader}.${encodedPayload}`;
+    const signature = Buffer.from(encodedSignature, 'base64url');
+    const tenantKey = own ? pickTenantKey(own, header) : undefined;
+    const signedByTenant = tenantKey !== undefined && tenantSignatureValid(tenantKey.key, signingInput, signature);
+    if (signedByTenant) {
+      if (payload.op !== undefined) throw new AuthError(`a token signed by tenant ${named}'s identity provider cannot claim op`);
+      this.checkRegisteredClaims(payload, own!);
+    } else {
+      // Not the tenant's own: the platform's key, where the tenant still admits what it signs.
+      if (header.alg !== this.algorithm) throw new AuthError(tenantKey ? 'token signature is not valid' : 'token algorithm is not accepted');
+      if (!this.signatureValid(signingInput, signature)) throw new AuthError('token signature is not valid');
+      if (own && !own.platformTokens) throw new AuthError(`tenant ${named} admits only tokens signed by its own identity provider`);
+      this.checkRegisteredClaims(payload, { issuer: this.settings.jwtIssuer, audience: this.settings.jwtAudience });
+    }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthError(`invalid token claims: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if ((claims.data.tid ?? DEFAULT_TENANT) !== named) throw new AuthError('token is malformed');
     const principal: Principal = {
       userId: claims.data.sub,
       tenantId: claims.data.tid ?? DEFAULT_TENANT,
@@ -150,7 +269,9 @@ export class Authenticator {
       ...(claims.data.op === true ? { operator: true } : {}),
     };
     // Shared by every request that presents the same token.
-    return { principal: Object.freeze(principal), payload };
+    Object.freeze(principal);
+    this.signers.set(principal, signedByTenant ? tenantKey : null);
+    return { principal, payload };
   }
 
   private signatureValid(signingInput: string, signature: Buffer): boolean {
@@ -162,7 +283,7 @@ export class Authenticator {
   }
 
   /** exp (required), nbf, iat, iss and aud as RFC 7519 §4.1 defines them, with no clock tolerance. */
-  private checkRegisteredClaims(payload: Record<string, unknown>): void {
+  private checkRegisteredClaims(payload: Record<string, unknown>, expected: { issuer?: string | undefined; audience?: string | undefined }): void {
     const now = Math.floor(Date.now() / 1000);
     const invalid = (claim: string, reason: string) => new AuthError(`token claim ${claim} is not valid: ${reason}`);
     const numeric = (claim: string) => {
@@ -176,11 +297,11 @@ export class Authenticator {
     const nbf = numeric('nbf');
     if (nbf !== undefined && nbf > now) throw invalid('nbf', 'not yet valid');
     numeric('iat');
-    const { jwtIssuer, jwtAudience } = this.settings;
-    if (jwtIssuer && payload.iss !== jwtIssuer) throw invalid('iss', 'unexpected issuer');
-    if (jwtAudience) {
+    const { issuer, audience } = expected;
+    if (issuer && payload.iss !== issuer) throw invalid('iss', 'unexpected issuer');
+    if (audience) {
       const aud = payload.aud;
-      if (!(aud === jwtAudience || (Array.isArray(aud) && aud.includes(jwtAudience)))) throw invalid('aud', 'unexpected audience');
+      if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) throw invalid('aud', 'unexpected audience');
     }
   }
 
@@ -199,6 +320,16 @@ export class Authenticator {
     if (this.settings.jwtAudience) jwt = jwt.setAudience(this.settings.jwtAudience);
     return jwt.sign(this.key);
   }
+}
+
+/**
+ * Outside development mode, tokens should name this service: without a required issuer and audience,
+ * a token another service signed with the same key is accepted here. The warning, or null.
+ */
+export function unboundTokensWarning(settings: { jwtIssuer?: string | undefined; jwtAudience?: string | undefined }): string | null {
+  const missing = [settings.jwtIssuer ? null : 'VEZA_JWT_ISSUER', settings.jwtAudience ? null : 'VEZA_JWT_AUDIENCE'].filter((name) => name !== null);
+  if (missing.length === 0) return null;
+  return `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set: tokens are not checked for this service's issuer and audience, so a token signed with the same key for another service is accepted`;
 }
 
 /** The role a principal holds on a document: an exact entry wins over the `*` wildcard. */
@@ -224,6 +355,37 @@ function developmentSecret(dataDir: string): string {
   const secret = readFileSync(file, 'utf8').trim();
   if (secret.length < 32) throw new Error(`${file} holds a secret shorter than 32 characters; delete it to generate a new one`);
   return secret;
+}
+
+/**
+ * The tenant key a token's header asks for: by `kid` in the tenant's JWKS, or its HS256 secret for
+ * an HS256 token without a known kid. None when the algorithm does not match (the platform's key may
+ * then be tried, where the tenant allows it).
+ */
+function pickTenantKey(own: TenantTokenKeys, header: Record<string, unknown>): { kid: string; key: TenantVerifyKey } | undefined {
+  const named = typeof header.kid === 'string' ? header.kid : '';
+  const kid = own.keys.has(named) ? named : header.alg === 'HS256' ? '' : named;
+  const key = own.keys.get(kid);
+  return key && key.alg === header.alg ? { kid, key } : undefined;
+}
+
+/** The same algorithm and key material (a provider set again holds new key objects). */
+function sameKey(a: TenantVerifyKey, b: TenantVerifyKey): boolean {
+  if (a === b) return true;
+  if (a.alg !== b.alg) return false;
+  if (a.key instanceof Uint8Array || b.key instanceof Uint8Array) {
+    return a.key instanceof Uint8Array && b.key instanceof Uint8Array && Buffer.from(a.key).equals(b.key);
+  }
+  return a.key.equals(b.key);
+}
+
+function tenantSignatureValid({ alg, key }: TenantVerifyKey, signingInput: string, signature: Buffer): boolean {
+  if (key instanceof Uint8Array) {
+    const expected = createHmac('sha256', key).update(signingInput).digest();
+    return signature.length === expected.length && timingSafeEqual(signature, expected);
+  }
+  // JWS carries ES256 signatures as r||s (RFC 7518 §3.4), not DER.
+  return verifySignature('sha256', Buffer.from(signingInput), alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key, signature);
 }
 
 /** A JWT segment that must hold a JSON object. */

@@ -27,8 +27,10 @@ export const statusText: Record<number, string> = {
   202: 'Accepted',
   204: 'No Content',
   206: 'Partial Content',
+  304: 'Not Modified',
   400: 'Bad Request',
   401: 'Unauthorized',
+  402: 'Payment Required',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
@@ -72,9 +74,13 @@ export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
   protocolError: 1002,
+  /** A socket that broke a rule of its route (a Hocuspocus socket that opened no document in time). */
+  policyViolation: 1008,
   tooBig: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
+  /** The API key that opened the socket was revoked, or the overlap of its rotation ended; on /automerge also: its token expired. */
+  credentialRevoked: 4401,
   /** The credential no longer admits the socket (its tenant was suspended). */
   forbidden: 4403,
   rateLimited: 4429,

@@ -5,9 +5,12 @@ import type { Logger } from '../log.js';
 import { AuthError, type Authenticator, type Principal } from './auth.js';
 import { badRequest, forbidden, HttpError, problemBody, statusText, tooManyRequests, unauthorized } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
+import { QuotaSeam } from './quota.js';
 import { RateLimiter } from './rate-limit.js';
+import { checkRequestScope } from './scopes.js';
 import { bearerToken, paramNames, patternMatcher, snapshotRequest, type RequestSnapshot } from './request.js';
 import type { ServerSettings } from './settings.js';
+import type { UsageSink } from './usage.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -15,6 +18,8 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export interface HttpContext extends RequestSnapshot {
   /** Set when the route asked for auth and the token verified. */
   principal: Principal | null;
+  /** The tenant whose verified domain the Host header names; null on the platform's own and unknown hosts. */
+  readonly hostTenant: string | null;
   readonly aborted: boolean;
   /** The whole body, at most `maxBodyBytes` (413 beyond). */
   body(): Promise<Buffer>;
@@ -56,6 +61,7 @@ export interface HttpDeps {
   auth: Authenticator;
   metrics: ServerMetrics;
   tracer: Tracer;
+  quotas?: QuotaSeam;
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -75,9 +81,12 @@ const SECURITY_HEADERS: Record<string, string> = {
 export class HttpRouter {
   readonly ipLimiter: RateLimiter;
   readonly userLimiter: RateLimiter;
-  private readonly routes: { method: Method; matcher: RegExp }[] = [];
+  /** Tenants' quotas: API requests per second at every authenticated request. */
+  readonly quotas: QuotaSeam;
+  private readonly routes: { method: Method; pattern: string; matcher: RegExp; auth: 'required' | 'none' | 'optional' }[] = [];
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
+  private usage: UsageSink | null = null;
   draining = false;
 
   constructor(
@@ -85,12 +94,13 @@ export class HttpRouter {
     private readonly deps: HttpDeps,
   ) {
     const { rateLimitRequestsPerMinute: perMinute, rateLimitBurst: burst } = deps.settings;
+    this.quotas = deps.quotas ?? new QuotaSeam();
     this.ipLimiter = new RateLimiter(perMinute, burst);
     this.userLimiter = new RateLimiter(perMinute, burst);
   }
 
   route(method: Method, pattern: string, handler: HttpHandler, options: RouteOptions = {}): this {
-    this.routes.push({ method, matcher: patternMatcher(pattern) });
+    this.routes.push({ method, pattern, matcher: patternMatcher(pattern), auth: options.auth ?? 'optional' });
     const names = paramNames(pattern);
     const register = { GET: this.app.get, POST: this.app.post, PUT: this.app.put, PATCH: this.app.patch, DELETE: this.app.del }[method].bind(this.app);
     register(pattern, (res, req) => {
@@ -98,6 +108,16 @@ export class HttpRouter {
       void this.serve(res, snapshot, pattern, handler, options);
     });
     return this;
+  }
+
+  /** Reports each answer to an admitted token to `sink` (the tenants module's metering). */
+  meterWith(sink: UsageSink): void {
+    this.usage = sink;
+  }
+
+  /** Every route registered so far, in order: what the isolation tests call, so a new route cannot be missed. */
+  get registered(): readonly { method: Method; pattern: string; auth: 'required' | 'none' | 'optional' }[] {
+    return this.routes.map(({ method, pattern, auth }) => ({ method, pattern, auth }));
   }
 
   /** Registers the fallbacks (404/405, CORS preflight); call after every route. */
@@ -162,17 +182,20 @@ export class HttpRouter {
       attributes: { 'http.request.method': snapshot.method, 'url.path': snapshot.path, 'http.route': route, 'veza.request_id': snapshot.requestId },
     });
     let status = 500;
+    let ctx: HttpContext | null = null;
     try {
-      const ctx = this.context(snapshot, body, state);
+      ctx = this.context(snapshot, body, state);
       await this.admit(ctx, options);
       const reply = await handler(ctx);
       status = reply.status ?? 200;
       if (reply.file) {
+        this.meter(ctx, state, status, reply.file.end - reply.file.start + 1);
         this.sendFile(res, state, snapshot, status, reply.headers ?? {}, reply.file);
         return;
       }
       const payload = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
       const type = reply.body === undefined && reply.json !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {};
+      this.meter(ctx, state, status, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength);
       this.send(res, state, snapshot, status, { ...type, ...reply.headers }, payload);
     } catch (error) {
       const httpError = this.asHttpError(error, snapshot);
@@ -180,6 +203,7 @@ export class HttpRouter {
       if (status === 413) state.closeConnection = true;
       span.setStatus({ code: SpanStatusCode.ERROR, message: httpError.message });
       const problem = JSON.stringify(problemBody(httpError, snapshot.path, snapshot.requestId));
+      if (ctx) this.meter(ctx, state, status, Buffer.byteLength(problem));
       this.send(res, state, snapshot, status, { 'content-type': 'application/problem+json', ...httpError.extra.headers }, problem);
     } finally {
       span.setAttribute('http.response.status_code', status);
@@ -189,6 +213,10 @@ export class HttpRouter {
       this.deps.metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
       if (--this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
     }
+  }
+
+  private meter(ctx: HttpContext, state: { aborted: boolean }, status: number, bytes: number): void {
+    if (this.usage && ctx.principal && !state.aborted) this.usage.answered(ctx.principal.tenantId, status, bytes);
   }
 
   /** Limits and auth, in the order that keeps cheap refusals first. */
@@ -211,21 +239,25 @@ export class HttpRouter {
     if (options.auth !== 'required') return;
     try {
       ctx.principal = await this.deps.auth.verify(bearerToken(ctx, false));
+      this.deps.auth.admitOnHost(ctx.principal, ctx.headers.host, ctx.hostTenant);
     } catch (error) {
       if (error instanceof AuthError) throw error.status === 403 ? forbidden(error.message) : unauthorized(error.message);
       throw error;
     }
+    checkRequestScope(ctx.principal, ctx.method, ctx.path);
     const userWait = this.userLimiter.take(`user:${ctx.principal.tenantId}/${ctx.principal.userId}`);
     if (userWait > 0) {
       metrics.rateLimited.inc({ kind: 'http-user' });
       throw tooManyRequests(userWait);
     }
+    this.quotas.gate?.admitRequest(ctx.principal);
   }
 
   private context(snapshot: RequestSnapshot, body: Promise<Buffer>, state: { aborted: boolean }): HttpContext {
     return {
       ...snapshot,
       principal: null,
+      hostTenant: this.deps.auth.tenantOfHost(snapshot.headers.host),
       get aborted() {
         return state.aborted;
       },

@@ -45,8 +45,17 @@ export function snapshotRequest(res: HttpResponse, req: HttpRequest, paramNames:
 }
 
 function clientIp(res: HttpResponse, headers: Record<string, string>, trustProxy: boolean): string {
-  if (trustProxy && headers['x-forwarded-for']) {
-    const hops = headers['x-forwarded-for'].split(',').map((s) => s.trim());
+  return ipOf(res, headers['x-forwarded-for'], trustProxy);
+}
+
+/** The client's address before anything else of the request is read (the cheap refusals at upgrade). */
+export function requestIp(res: HttpResponse, req: HttpRequest, trustProxy: boolean): string {
+  return ipOf(res, trustProxy ? req.getHeader('x-forwarded-for') : undefined, trustProxy);
+}
+
+function ipOf(res: HttpResponse, forwardedFor: string | undefined, trustProxy: boolean): string {
+  if (trustProxy && forwardedFor) {
+    const hops = forwardedFor.split(',').map((s) => s.trim());
     const last = hops[hops.length - 1];
     if (last) return last;
   }

@@ -17,6 +17,8 @@ export const serverSettings = {
   rateLimitBurst: { env: 'VEZA_RATE_LIMIT_BURST', flag: 'rate-limit-burst', schema: int(1, 1e9).default(120), doc: 'Requests allowed in a burst above the steady rate' },
   rateLimitConnectionsPerMinute: { env: 'VEZA_RATE_LIMIT_CONNECTIONS_PER_MINUTE', flag: 'rate-limit-connections-per-minute', schema: int(0, 1e9).default(120), doc: 'WebSocket upgrades per minute per IP and per user, in bursts of up to a quarter of it (0 disables)' },
   maxConnectionsPerIp: { env: 'VEZA_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', schema: int(0, 1e9).default(256), doc: 'Concurrent WebSocket connections per IP (0 disables)' },
+  maxConnections: { env: 'VEZA_MAX_CONNECTIONS', flag: 'max-connections', schema: int(0, 1e9).default(20_000), doc: 'WebSocket connections this node holds at most, all routes together (503 beyond; 0 disables)' },
+  maxConnectionsPerUser: { env: 'VEZA_MAX_CONNECTIONS_PER_USER', flag: 'max-connections-per-user', schema: int(0, 1e9).default(64), doc: 'Concurrent WebSocket connections per user of a tenant (429 beyond; 0 disables)' },
   wsMessagesPerSecond: { env: 'VEZA_WS_MESSAGES_PER_SECOND', flag: 'ws-messages-per-second', schema: int(0, 1e9).default(500), doc: 'Messages per second per WebSocket before it is closed with 4429 (0 disables)' },
   dev: { env: 'VEZA_DEV', flag: 'dev', schema: bool.default(false), doc: 'Development mode: POST /api/v1/dev/token signs anyone in (the web client\'s sign-in); never in production' },
   webDir: { env: 'VEZA_WEB_DIR', flag: 'web-dir', schema: z.string().min(1).default('web/dist'), doc: 'The built web client served at / (`npm run build:web`); relative to the package' },

@@ -20,13 +20,14 @@ const TYPES: Record<string, string> = {
 
 /**
  * The page's own policy instead of the API's deny-all: scripts and styles from this origin,
- * WebSockets back to it, media from blob: URLs (hls.js feeds MediaSource) and its workers.
+ * WebSockets back to it, media from blob: URLs (hls.js feeds MediaSource) and its workers, images
+ * from https: too (a tenant's logo).
  */
 const PAGE_CSP = [
   "default-src 'self'",
   "connect-src 'self' ws: wss:",
   "media-src 'self' blob:",
-  "img-src 'self' data: blob:",
+  "img-src 'self' data: blob: https:",
   "style-src 'self' 'unsafe-inline'",
   "worker-src 'self' blob:",
   "frame-ancestors 'none'",

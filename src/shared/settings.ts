@@ -14,6 +14,8 @@ export interface Setting {
   schema: z.ZodType;
   /** The meaning column of the setting's row in docs/configuration.md. */
   doc: string;
+  /** A key or a URL that may carry credentials: a configuration error names the setting, never its value. */
+  secret?: boolean;
 }
 
 /** One module's settings, by the name the code reads them as. */

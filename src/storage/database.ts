@@ -1,17 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { lockDirectory } from './directory-lock.js';
 import { migrationProvider } from './migrations/index.js';
+import { openPGlite, pgliteStartParams } from './pglite-open.mjs';
 import type { Database } from './schema.js';
 import type { StorageSettings } from './settings.js';
 import { TENANT_ID_PATTERN } from './schema.js';
 import { APP_ROLE, TENANT_SETTING } from './tenancy.js';
-import { WorkerDialect } from './worker-dialect.js';
+import { WorkerDialect, type StorageThreadMemory } from './worker-dialect.js';
 
 export type StorageKind = 'pglite' | 'postgres';
 
@@ -66,16 +66,16 @@ export class Storage {
   private static async connect(kind: StorageKind, options: StorageOptions, pgliteDir: string, unlock: () => void): Promise<Storage> {
     let dialect: Dialect;
     let worker: WorkerDialect | null = null;
+    const pgliteParams = pgliteStartParams({ sharedBuffersMb: options.pgliteSharedBuffersMb ?? 16 });
     if (options.thread ?? true) {
-      dialect = worker = new WorkerDialect({ database: { kind, databaseUrl: options.databaseUrl, pgliteDir, poolSize: options.poolSize ?? 10 } });
+      dialect = worker = new WorkerDialect({ database: { kind, databaseUrl: options.databaseUrl, pgliteDir, pgliteParams, poolSize: options.poolSize ?? 10 } });
     } else if (options.databaseUrl) {
       const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
       // An idle client losing its server must not crash the process; the next query reconnects.
       pool.on('error', () => undefined);
       dialect = new PostgresDialect({ pool });
     } else {
-      const pglite = new PGlite(pgliteDir);
-      await pglite.waitReady;
+      const pglite = await openPGlite(pgliteDir, pgliteParams);
       dialect = new PGliteDialect({ pglite });
     }
     const storage = new Storage(kind, new Kysely<Database>({ dialect }), worker, unlock);
@@ -122,6 +122,11 @@ export class Storage {
   /** A port of the storage worker for another thread of this process; null when the client runs on this thread. */
   attachPort(): Promise<MessagePort> | null {
     return this.worker?.attachPort() ?? null;
+  }
+
+  /** The storage thread's heap and the embedded database's WASM memory; null when the client runs on the calling thread. */
+  async memory(): Promise<StorageThreadMemory | null> {
+    return this.worker ? this.worker.memory() : null;
   }
 
   async ping(): Promise<void> {

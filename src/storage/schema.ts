@@ -1,12 +1,93 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { BouncesTable, NftContentTable, NftDropAnswersTable, NftDropListingsTable, NftDropsTable, NftMintRequestsTable } from './schema-nft-drops.js';
+import type { InsSessionAuthorshipTable, ReplayCheckpointsTable, SessionBranchesTable, SessionVersionsTable } from './schema-history.js';
+import type { NftChainTables } from './schema-nft.js';
 
 /** Table types as kysely sees them. One interface per table, named after it. */
 export interface TenantsTable {
   id: string;
   name: string;
   created_at: Generated<Date>;
-  status: Generated<'active' | 'suspended'>;
+  status: Generated<'active' | 'suspended' | 'deleting'>;
   status_changed_at: Generated<Date>;
+}
+
+/** A tenant's domain; it resolves to the tenant once verified (migration 0015). */
+export interface TenantDomainsTable {
+  domain: string;
+  tenant_id: string;
+  token: string;
+  created_at: Generated<Date>;
+  verified_at: Date | null;
+}
+
+/** A tenant's theme, as validated by src/tenants/branding.ts (migration 0015). */
+export interface TenantBrandingTable {
+  tenant_id: string;
+  theme: ColumnType<unknown, string, string>;
+  updated_at: Generated<Date>;
+}
+
+/** A tenant's own identity provider: exactly one of an HS256 secret and a JWKS document (migration 0012). */
+export interface TenantIdentityProvidersTable {
+  tenant_id: string;
+  hs256_secret: string | null;
+  jwks: ColumnType<unknown, string | null, string | null>;
+  platform_tokens: Generated<boolean>;
+  issuer: string | null;
+  audience: string | null;
+  updated_at: Generated<Date>;
+}
+
+/** A tenant server's API key: the scrypt hash of its secret, never the secret (migration 0012). */
+export interface TenantApiKeysTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  scopes: ColumnType<string[], string, string>;
+  version: Generated<number>;
+  salt: Uint8Array;
+  hash: Uint8Array;
+  previous_salt: Uint8Array | null;
+  previous_hash: Uint8Array | null;
+  previous_expires_at: Date | null;
+  created_by: string;
+  created_at: Generated<Date>;
+  rotated_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+/** A tenant's plan and per-limit overrides (migration 0013); no row: the default plan. */
+export interface TenantQuotasTable {
+  tenant_id: string;
+  plan: string;
+  overrides: ColumnType<unknown, string, string>;
+  updated_at: Generated<Date>;
+}
+
+/** A bus event one node counted for metering (migration 0017): no other node counts it again. */
+export interface UsageEventClaimsTable {
+  event_id: string;
+  node: string;
+  claimed_at: Generated<Date>;
+}
+
+/** One deletion of a tenant (migration 0016): platform data, kept after the tenant's rows are gone. */
+export interface TenantDeletionsTable {
+  id: Generated<string>;
+  tenant: string;
+  state: 'exporting' | 'pending' | 'cancelled' | 'purged' | 'failed';
+  requested_by: string;
+  requested_at: Generated<Date>;
+  grace_seconds: number;
+  purge_after: Date | null;
+  /** Relative to the data directory. */
+  archive: string | null;
+  archive_bytes: ColumnType<string | null, number | null, number | null>;
+  manifest: ColumnType<unknown, string | null, string | null>;
+  error: string | null;
+  finished_at: Date | null;
 }
 
 export interface ParkedEventsTable {
@@ -53,17 +134,6 @@ export interface DocumentSnapshotsTable {
 }
 
 /** Exact states for replay: every logged update of the document with id <= upto_id, and nothing else. */
-export interface ReplayCheckpointsTable {
-  tenant_id: string;
-  doc_id: string;
-  upto_id: string;
-  /** Time of update `upto_id`. */
-  at: Date;
-  /** Updates the state holds (those with id <= upto_id). */
-  updates: number;
-  state: Uint8Array;
-}
-
 /** A recording or an HLS egress run of a live room (see migration 0005). */
 export interface MediaOutputsTable {
   id: string;
@@ -358,14 +428,33 @@ export interface TestPaymentsTable {
   created_at: ColumnType<Date, never, never>;
 }
 
-export interface Database {
+/** What each node counted per tenant, metric and minute (migration 0014). */
+export interface TenantUsageTable {
+  tenant_id: string;
+  metric: string;
+  minute: Date;
+  node: string;
+  quantity: string | number | bigint;
+  published: Generated<boolean>;
+}
+
+export interface Database extends NftChainTables {
   tenants: TenantsTable;
+  tenant_domains: TenantDomainsTable;
+  tenant_branding: TenantBrandingTable;
+  tenant_identity_providers: TenantIdentityProvidersTable;
+  tenant_api_keys: TenantApiKeysTable;
+  tenant_quotas: TenantQuotasTable;
+  tenant_deletions: TenantDeletionsTable;
+  usage_event_claims: UsageEventClaimsTable;
   parked_events: ParkedEventsTable;
   documents: DocumentsTable;
   document_updates: DocumentUpdatesTable;
   document_snapshots: DocumentSnapshotsTable;
   update_journal_marks: UpdateJournalMarksTable;
   replay_checkpoints: ReplayCheckpointsTable;
+  session_versions: SessionVersionsTable;
+  session_branches: SessionBranchesTable;
   media_outputs: MediaOutputsTable;
   rec_items: RecItemsTable;
   rec_interactions: RecInteractionsTable;
@@ -383,6 +472,7 @@ export interface Database {
   ins_revenue_days: InsRevenueDaysTable;
   ins_webhooks: InsWebhooksTable;
   ins_alerts: InsAlertsTable;
+  ins_session_authorship: InsSessionAuthorshipTable;
   gam_rules: GamRulesTable;
   gam_processed: GamProcessedTable;
   gam_progress: GamProgressTable;
@@ -394,6 +484,13 @@ export interface Database {
   tips: TipsTable;
   ledger_entries: LedgerEntriesTable;
   test_payments: TestPaymentsTable;
+  tenant_usage: TenantUsageTable;
+  bounces: BouncesTable;
+  nft_content: NftContentTable;
+  nft_drops: NftDropsTable;
+  nft_drop_answers: NftDropAnswersTable;
+  nft_mint_requests: NftMintRequestsTable;
+  nft_drop_listings: NftDropListingsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

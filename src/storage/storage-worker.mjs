@@ -4,18 +4,21 @@
 // threads of the process (the event consumers) reach the same database through ports the main
 // thread attaches; a port that closes gives back its connections, rolling back what was open.
 // Plain JavaScript so that it starts the same way under node, tsx and vitest, with no loader.
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { lowerThreadPriority } from '../server/thread-priority.mjs';
+import { openPGlite } from './pglite-open.mjs';
 
-/** @type {{ kind: 'pglite' | 'postgres', databaseUrl?: string, pgliteDir?: string, poolSize: number }} */
+/** @type {{ kind: 'pglite' | 'postgres', databaseUrl?: string, pgliteDir?: string, pgliteParams?: string[], poolSize: number }} */
 const options = workerData;
 /** @type {import('kysely').Driver} */
 let driver;
 /** @type {Map<number, { connection: import('kysely').DatabaseConnection, owner: unknown, inTransaction: boolean }>} */
 const connections = new Map();
+/** PGlite's WASM memory (PostgreSQL's whole address space); null on PostgreSQL. @type {WebAssembly.Memory | null} */
+let wasmMemory = null;
 let nextConnection = 1;
 
 /**
@@ -52,8 +55,9 @@ async function init() {
     pool.on('error', () => undefined);
     driver = new PostgresDialect({ pool }).createDriver();
   } else {
-    const pglite = new PGlite(options.pgliteDir);
-    await pglite.waitReady;
+    const pglite = await openPGlite(options.pgliteDir, options.pgliteParams);
+    // Not part of PGlite's typed interface: its Emscripten module, read only for the memory figure.
+    wasmMemory = pglite.mod?.wasmMemory ?? null;
     driver = new PGliteDialect({ pglite }).createDriver();
   }
   await driver.init();
@@ -106,6 +110,7 @@ const operations = {
     await driver.rollbackTransaction(found.connection);
   },
   query: ({ conn, sql, parameters, queryId }) => connection(conn).connection.executeQuery({ sql, parameters, queryId, query: { kind: 'RawNode' } }),
+  memory: async () => ({ heapUsedBytes: getHeapStatistics().used_heap_size, wasmBytes: wasmMemory ? wasmMemory.buffer.byteLength : null }),
   destroy: async () => {
     await driver.destroy();
     connections.clear();

@@ -21,9 +21,16 @@ export interface WorkerDatabase {
   kind: 'pglite' | 'postgres';
   databaseUrl?: string | undefined;
   pgliteDir?: string;
+  /** PGlite's start parameters (PostgreSQL's memory settings among them). */
+  pgliteParams?: string[];
   poolSize: number;
   /** Called with each worker once it is ready (tests use it to kill one). */
   onWorker?: (worker: Worker) => void;
+}
+
+export interface StorageThreadMemory {
+  heapUsedBytes: number;
+  wasmBytes: number | null;
 }
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -64,6 +71,12 @@ export class WorkerDialect implements Dialect {
 
   createQueryCompiler(): QueryCompiler {
     return new PostgresQueryCompiler();
+  }
+
+  /** The worker's JavaScript heap in use, and PGlite's WASM memory (null on PostgreSQL), in bytes. */
+  async memory(): Promise<StorageThreadMemory> {
+    if (!this.driver) throw new Error('storage is not open');
+    return this.driver.memory();
   }
 
   /** A port another thread of this process can open the same database through (see the `port` target). */
@@ -173,6 +186,11 @@ class RemoteDriver implements Driver {
     if (!endpoint) return;
     this.endpoint = null;
     await this.close(endpoint, (op) => this.send(endpoint, op, {}));
+  }
+
+  async memory(): Promise<StorageThreadMemory> {
+    const endpoint = await this.start();
+    return (await this.call(endpoint, 'memory', {})) as StorageThreadMemory;
   }
 
   current(): Endpoint | null {

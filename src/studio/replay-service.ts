@@ -7,6 +7,7 @@ import type { WebSocketRouter } from '../server/websocket.js';
 import type { VezaSocket } from '../server/websocket.js';
 import { syncStep2, updateMessage } from '../collab/protocol.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
+import { isUnixMs, MAX_UNIX_MS } from '../shared/time.js';
 import type { LoggedUpdateRow, ReplayStore } from './replay-store.js';
 
 const PAGE = 500;
@@ -16,7 +17,7 @@ const MAX_SPEED = 1000;
 const SEND_WINDOW = 1 << 20;
 
 const controlSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('seek'), at: z.number().finite().nonnegative() }),
+  z.object({ type: z.literal('seek'), at: z.number().finite().nonnegative().max(MAX_UNIX_MS) }),
   z.object({ type: z.literal('pause') }),
   z.object({ type: z.literal('play') }),
   z.object({ type: z.literal('speed'), speed: z.number().positive().max(MAX_SPEED) }),
@@ -73,7 +74,7 @@ export class ReplayService {
         if (!roleFor(principal, docId)) throw forbidden(`no role on document ${docId}`);
         const at = query.has('at') ? Number(query.get('at')) : 0;
         const speed = query.has('speed') ? Number(query.get('speed')) : 1;
-        if (!Number.isFinite(at) || at < 0) throw badRequest('at must be a time in Unix milliseconds');
+        if (!isUnixMs(at)) throw badRequest(`at must be a time in Unix milliseconds, from 0 to ${MAX_UNIX_MS}`);
         if (!(speed > 0 && speed <= MAX_SPEED)) throw badRequest(`speed must be above 0 and at most ${MAX_SPEED}`);
         // Playing from the start by default; `play=0` opens paused (the web client's viewer does).
         const playing = query.get('play') !== '0';

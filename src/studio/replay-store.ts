@@ -139,11 +139,15 @@ export class ReplayStore {
   async stateAt(tenantId: string, docId: string, at: number): Promise<StateAt> {
     const target = await this.lastUpdateAt(tenantId, docId, at);
     if (!target) return { parts: [], uptoId: null, at: null, updates: 0 };
-    const uptoId = target.id;
+    return this.stateUpTo(tenantId, docId, target.id, target.at);
+  }
+
+  /** The document as it was after logged update `uptoId` (accepted at `at`, Unix ms). */
+  async stateUpTo(tenantId: string, docId: string, uptoId: string, at: number): Promise<StateAt> {
     const checkpoint = await this.checkpointAtOrBefore(tenantId, docId, uptoId);
     const tail = await this.updatesBetween(tenantId, docId, checkpoint?.uptoId ?? null, uptoId);
     if (tail.length > this.checkpointEvery) void this.buildCheckpoints(tenantId, docId).catch(this.onBackgroundError);
-    return { parts: checkpoint ? [checkpoint.state, ...tail] : tail, uptoId, at: target.at, updates: (checkpoint?.updates ?? 0) + tail.length };
+    return { parts: checkpoint ? [checkpoint.state, ...tail] : tail, uptoId, at, updates: (checkpoint?.updates ?? 0) + tail.length };
   }
 
   /** At most `limit` logged updates after `afterId` (from the start when null), up to `uptoId`, in log order. */

@@ -1,5 +1,6 @@
 import type { CollabService } from '../collab/service.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
+import { isUnixMs, MAX_UNIX_MS } from '../shared/time.js';
 import { RoomBusyError } from '../collab/room.js';
 import { canWrite, roleFor, type DocumentRole, type Principal } from '../server/auth.js';
 import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
@@ -25,11 +26,12 @@ export function sessionOf(ctx: HttpContext): { id: string; role: DocumentRole; p
   return { id, role, principal };
 }
 
-function timeParam(ctx: HttpContext, name: string): number | undefined {
+/** The query parameter `name` as a Unix time in milliseconds (400 for anything else); undefined when absent. */
+export function timeParam(ctx: HttpContext, name: string): number | undefined {
   const raw = ctx.query.get(name);
   if (raw === null) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < 0) throw badRequest(`${name} must be a time in Unix milliseconds`);
+  if (raw.trim() === '' || !isUnixMs(value)) throw badRequest(`${name} must be a time in Unix milliseconds, from 0 to ${MAX_UNIX_MS}`);
   return value;
 }
 

@@ -7,7 +7,8 @@ import { AuthError } from '../server/auth.js';
 import type { Storage } from '../storage/database.js';
 import { DEFAULT_TENANT, TENANT_ID_PATTERN } from '../storage/schema.js';
 
-export type TenantStatus = 'active' | 'suspended';
+/** `deleting`: refused like a suspended tenant while its export is written and its grace period runs (see lifecycle.ts). */
+export type TenantStatus = 'active' | 'suspended' | 'deleting';
 
 /** On PostgreSQL without Redis, how often a node reads the tenants again (the CLI may change them). */
 export const TENANT_RELOAD_MS = 10_000;
@@ -40,12 +41,12 @@ export class TenantRegistry {
 
   constructor(private readonly storage: Storage) {}
 
-  /** Reads every tenant's status (at start, and on a schedule where no bus tells of changes); returns the tenants suspended since the last read. */
+  /** Reads every tenant's status (at start, and on a schedule where no bus tells of changes); returns the tenants refused (suspended, deleting) since the last read. */
   async load(): Promise<string[]> {
     const rows = await this.storage.db.selectFrom('tenants').select(['id', 'status']).execute();
     const before = this.statuses;
     this.statuses = new Map(rows.map((r) => [r.id, r.status]));
-    return rows.filter((r) => r.status === 'suspended' && before.size > 0 && before.get(r.id) !== 'suspended').map((r) => r.id);
+    return rows.filter((r) => r.status !== 'active' && before.size > 0 && before.get(r.id) !== r.status).map((r) => r.id);
   }
 
   /** Reads one tenant's status again (a change notice named it). */
@@ -64,6 +65,7 @@ export class TenantRegistry {
     const status = this.statuses.get(id);
     if (status === 'active') return;
     if (status === 'suspended') throw new AuthError(`tenant ${id} is suspended`, 403);
+    if (status === 'deleting') throw new AuthError(`tenant ${id} is being deleted`, 403);
     throw new AuthError(`tenant ${id} does not exist`);
   }
 
@@ -87,9 +89,9 @@ export class TenantRegistry {
     return toTenant(row);
   }
 
-  /** Suspends (its tokens are refused with 403, its open sockets closed by the caller) or resumes a tenant. */
+  /** Suspends (its tokens are refused with 403, its open sockets closed by the caller), resumes or marks a tenant for deletion. */
   async setStatus(id: string, status: TenantStatus): Promise<Tenant> {
-    if (id === DEFAULT_TENANT && status === 'suspended') throw new TenantError('protected', 'the default tenant cannot be suspended');
+    if (id === DEFAULT_TENANT && status !== 'active') throw new TenantError('protected', `the default tenant cannot be ${status === 'suspended' ? 'suspended' : 'deleted'}`);
     const row = await this.storage.db
       .updateTable('tenants')
       .set({ status, status_changed_at: new Date() })

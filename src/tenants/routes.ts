@@ -11,11 +11,11 @@ export interface TenantRouteDeps {
   setStatus(id: string, status: TenantStatus): Promise<Tenant>;
 }
 
-function operator(ctx: HttpContext): void {
+export function operator(ctx: HttpContext): void {
   if (!ctx.principal?.operator) throw forbidden('the platform operator\'s credential is required');
 }
 
-function answer(error: unknown): never {
+export function answer(error: unknown): never {
   if (error instanceof TenantError) {
     if (error.code === 'not-found') throw notFound(error.message);
     if (error.code === 'invalid') throw badRequest(error.message);

@@ -82,10 +82,11 @@ function adapterSuite(backend: Backend) {
     });
 
     it('forces row-level security on the table, as on every tenant-owned table', async () => {
-      const forced = await sql<{ force: boolean; policies: number }>`
-        SELECT relforcerowsecurity AS force, (SELECT count(*)::int FROM pg_policies WHERE tablename = 'automerge_chunks') AS policies
+      const forced = await sql<{ force: boolean; policies: string[] }>`
+        SELECT relforcerowsecurity AS force, (SELECT array_agg(policyname::text ORDER BY policyname) FROM pg_policies WHERE tablename = 'automerge_chunks') AS policies
         FROM pg_class WHERE relname = 'automerge_chunks'`.execute(storage.db);
-      expect(forced.rows).toEqual([{ force: true, policies: 1 }]);
+      // The tenant's policy, and the platform's, which applies only to the owner role (not the application's).
+      expect(forced.rows).toEqual([{ force: true, policies: ['automerge_chunks_platform', 'automerge_chunks_tenant_isolation'] }]);
       // Even a query naming another tenant's id sees nothing of it.
       await new DatabaseStorageAdapter(storage, 'acme').save(['secret'], new Uint8Array([1]));
       const leaked = await storage.withTenant('globex', (trx) => sql<{ n: number }>`SELECT count(*)::int AS n FROM automerge_chunks WHERE tenant_id = 'acme'`.execute(trx));

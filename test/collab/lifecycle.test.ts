@@ -18,6 +18,9 @@ beforeAll(async () => {
     'ws-messages-per-second': '0',
     'rate-limit-connections-per-minute': '0',
     'max-connections-per-ip': '0',
+    // One user opens a thousand documents one after the other: no pace on loads here.
+    'collab-max-loads-per-second': '0',
+    'collab-max-loads-per-user-per-second': '0',
   });
   await server.veza.bus.subscribe('lifecycle-test', (e) => {
     events.push(e);

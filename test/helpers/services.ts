@@ -45,21 +45,43 @@ export function redisAvailable(): Promise<boolean> {
   });
 }
 
-/** A fresh database on the real PostgreSQL, dropped by `drop()`: tests never share state. */
-export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/**
+ * A fresh database on the real PostgreSQL, dropped by `drop()`: tests never share state. With
+ * `restrictedOwner`, it belongs to a login role of its own that is neither superuser nor exempt from
+ * row-level security (as production runs), granted the application role, and the URL logs in as it.
+ */
+export async function createTestDatabase(options: { restrictedOwner?: boolean } = {}): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `veza_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
+  try {
+    if (options.restrictedOwner) {
+      await admin.query(`DO $$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'veza_app') THEN CREATE ROLE veza_app NOLOGIN NOSUPERUSER NOBYPASSRLS; END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`);
+      await admin.query(`CREATE ROLE ${name} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`);
+      // What a DBA grants: the owner switches to the application role per transaction (it cannot grant itself a role another created).
+      await admin.query(`GRANT veza_app TO ${name}`);
+      await admin.query(`CREATE DATABASE ${name} OWNER ${name}`);
+    } else {
+      await admin.query(`CREATE DATABASE ${name}`);
+    }
+  } finally {
+    await admin.end();
+  }
   const url = new URL(POSTGRES_URL);
   url.pathname = `/${name}`;
+  if (options.restrictedOwner) {
+    url.username = name;
+    url.password = '';
+  }
   return {
     url: url.toString(),
     drop: async () => {
       const client = new pg.Client({ connectionString: POSTGRES_URL });
       await client.connect();
       await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      if (options.restrictedOwner) await client.query(`DROP ROLE IF EXISTS ${name}`);
       await client.end();
     },
   };

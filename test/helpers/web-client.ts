@@ -29,15 +29,33 @@ export async function buildWebClient(): Promise<{ dir: string; remove: () => voi
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A signed token (JWT) anywhere in a line of text. */
+const JWT = /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+/;
+const leaks: string[] = [];
+
+/**
+ * The console lines of every page `signedIn` opened (in this test file) that held a sign-in: the
+ * page's own token, or any signed token. A browser test file expects none once its pages are closed.
+ */
+export function tokenLeaks(): string[] {
+  return [...leaks];
+}
+
 /** A new page of a dev-mode server, signed in as `user` with `role`, then sent to `hash`. */
 export async function signedIn(browser: Browser, serverUrl: string, user: string, hash = '#/', role = 'owner'): Promise<Page> {
   const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
   page.on('pageerror', (error) => console.warn(`[${user}] page error: ${error.message}`));
+  let token: string | null = null;
+  page.on('console', (message) => {
+    const text = message.text();
+    if (JWT.test(text) || (token && text.includes(token))) leaks.push(`[${user}] ${message.type()}: ${(token ? text.split(token).join('<token>') : text).replace(JWT, '<token>')}`);
+  });
   await page.goto(`${serverUrl}/`);
   await page.getByLabel('user name').fill(user);
   await page.getByLabel('role').selectOption(role);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForSelector('[data-testid=sessions]');
+  token = await sessionToken(page);
   await page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), hash);
   return page;
 }

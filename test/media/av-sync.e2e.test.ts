@@ -165,6 +165,8 @@ describe.skipIf(!worker || !browserPath)('audio/video sync of a DJ set at the vi
     // separate-streams viewer shows the same video without the added delay.
     log('held');
     expect(skews(marks.held).length, JSON.stringify(marks.held)).toBeGreaterThanOrEqual(MARKS - 2);
-    expect(last3(flashToDisplay('held'))).toBeGreaterThan(last3(flashToDisplay('apart')) + FRAME_MS);
+    // The separate-streams viewer's delay moves by a frame or two with the frame's phase (16–82 ms in
+    // one run), so it is taken over all its judged marks rather than its last three.
+    expect(last3(flashToDisplay('held'))).toBeGreaterThan(mean(flashToDisplay('apart').slice(SETTLE_MARKS)) + FRAME_MS);
   });
 });

@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { INSTALL_FFMPEG_COMMAND, locateFfmpeg, type FfmpegBinary } from '../../src/media/ffmpeg-binary.js';
+import { INSTALL_FFMPEG_COMMAND, locateFfmpeg, type FfmpegBinary } from '../../src/shared/ffmpeg-binary.js';
 import { tempDir } from '../helpers/services.js';
 
 const baseEnv: NodeJS.ProcessEnv = { ...process.env };

@@ -65,6 +65,10 @@ describe.skipIf(!worker)('live rooms: stream events, DJ rules, the live camera',
     expect(of('stream.viewer.left', 'show')).toHaveLength(0);
     fan.close();
     await expect.poll(() => of('stream.viewer.left', 'show')).toHaveLength(1);
+    // How long the fan watched, from its first connection to its last one closing (it stayed through the wait above).
+    const left = of('stream.viewer.left', 'show')[0]!.payload as { viewerId: string; watchedMs: number };
+    expect(left.viewerId).toBe('fan');
+    expect(left.watchedMs).toBeGreaterThanOrEqual(200);
 
     await dj.ok('closeProducer', { producerId: music.id });
     await expect.poll(() => of('stream.ended', 'show')).toHaveLength(1);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { locateFfmpeg } from '../../src/media/ffmpeg-binary.js';
+import { locateFfmpeg } from '../../src/shared/ffmpeg-binary.js';
 import { locateMediaWorker } from '../../src/media/worker-binary.js';
 import { formatStartupReport, openUrl, shownDir } from '../../src/startup-report.js';
 import { VEZA_BIN } from '../helpers/process.js';
@@ -52,9 +52,10 @@ describe('the start-up report', () => {
     expect(report).toMatch(/^Veza Studio \S+ ready in [\d.]+ s \(boot [\d.]+, storage [\d.]+, migrations [\d.]+(, [a-z]+ [\d.]+)*\): open http:\/\/127\.0\.0\.1:\d+\n/);
     expect(report).toMatch(/\n {2}live media +on +\d mediasoup workers?/);
     expect(report).toMatch(/\n {2}recording, HLS +on +ffmpeg \d/);
+    expect(report).toMatch(/\n {2}mastering +on +ffmpeg \d/);
     expect(report).toMatch(/\n {2}storage +embedded PGlite in /);
     expect(report).toMatch(/\n {2}events bus +in-process\n/);
-    for (const module of ['recommendations', 'insights', 'gamification']) expect(report).toMatch(new RegExp(`\\n {2}${module} +on +consuming events on their own thread`));
+    for (const module of ['recommendations', 'insights', 'gamification', 'history']) expect(report).toMatch(new RegExp(`\\n {2}${module} +on +consuming events on their own thread`));
     expect(report).toMatch(/\n {2}examples +2 example sessions \(2 imported now\): Chemistry Lab \(example\), City Blues \(example\)/);
   });
 
@@ -107,6 +108,8 @@ describe('the start-up report', () => {
       ],
       examples: null,
       rssMiB: 210,
+      peakRssMiB: null,
+      databaseWasmMiB: null,
     });
     expect(text).toBe(
       [
@@ -120,5 +123,7 @@ describe('the start-up report', () => {
         '',
       ].join('\n'),
     );
+    const embedded = formatStartupReport({ version: '1.2.3', readyMs: 1000, phasesMs: {}, url: 'http://localhost:8080', code: 'compiled', storage: 'embedded PGlite in ./data', bus: 'in-process', modules: [], examples: null, rssMiB: 250, peakRssMiB: 700, databaseWasmMiB: 96 });
+    expect(embedded).toContain('\n  memory          250 MiB resident (peak 700 MiB; embedded database 96 MiB of WASM memory)\n');
   });
 });

@@ -18,14 +18,19 @@ describe('the embedded database, one process at a time', () => {
     dirs.push(data);
     const server = await spawnServer(['--data-dir', data.dir]);
     try {
-      const refused = await runVeza(['tenant', 'list', '--data-dir', data.dir]);
+      const refused = await runVeza(['migrate', '--data-dir', data.dir]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(`is open in process ${server.child.pid} (a running veza serve?)`);
+      // The tenant commands go through the running server instead (its URL recorded in the data directory).
+      const through = await runVeza(['tenant', 'list', '--data-dir', data.dir]);
+      expect(through.code).toBe(0);
+      expect(JSON.parse(through.stdout)).toMatchObject({ tenants: [{ id: 'default', status: 'active' }] });
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
     }
     expect(existsSync(path.join(data.dir, 'pglite', 'owner.pid'))).toBe(false);
+    expect(existsSync(path.join(data.dir, 'server.json'))).toBe(false);
     const listed = await runVeza(['tenant', 'list', '--data-dir', data.dir]);
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout)).toMatchObject({ tenants: [{ id: 'default', status: 'active' }] });

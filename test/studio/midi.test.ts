@@ -449,6 +449,33 @@ describe('importMidi', () => {
     expect(sessionNotes(imported(exported).studio.snapshot())).toEqual(expected);
   });
 
+  it('keeps the file order of events at one tick: a zero-length note leaves the later notes of its pitch their own note-offs', () => {
+    const track = [
+      name('Hats'),
+      ev(0, 0x99, 42, 90), // note-on and note-off of the same pitch at the same tick, the on first
+      ev(0, 0x89, 42, 0),
+      ev(96, 0x99, 42, 80), // 96-144
+      ev(48, 0x89, 42, 0),
+      ev(48, 0x99, 42, 70), // 192, zero length again, the off as a note-on of velocity 0
+      ev(0, 0x99, 42, 0),
+      ev(0, 0x99, 42, 60), // 192-384, struck at the same tick right after
+      ev(192, 0x89, 42, 0),
+      ev(96, 0xff, 0x2f, 0), // End of Track at 480
+    ];
+    const file = smf(96, [track], { format: 0, endOfTrack: false });
+    const { studio, result } = imported(file);
+    // [channel, pitch, start, duration, velocity, program]
+    const expected = [
+      [9, 42, 0, 0, 90, 0],
+      [9, 42, 96, 48, 80, 0],
+      [9, 42, 192, 0, 70, 0],
+      [9, 42, 192, 192, 60, 0],
+    ];
+    expect(sessionNotes(studio.snapshot())).toEqual(expected);
+    expect(referenceNotes(file).notes).toEqual(expected);
+    expect(result.warnings.join('\n')).not.toMatch(/no note-off|no note sounding/);
+  });
+
   it('pairs repeated pitches as a MIDI reader does: equal starts, back-to-back and zero-length notes survive', () => {
     const studio = new StudioDoc();
     const track = studio.addTrack({ name: 'Repeats', program: 5 });

@@ -8,7 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import { spawnServer } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/services.js';
-import { accessibilityViolations, buildWebClient, sessionToken, SHOTS, signedIn as signIn, type PageWindow } from '../helpers/web-client.js';
+import { accessibilityViolations, buildWebClient, sessionToken, SHOTS, signedIn as signIn, type PageWindow, tokenLeaks } from '../helpers/web-client.js';
 
 const browserPath = chromiumPath();
 const MIDI_DIR = '/usr/share/games/openttd/baseset/openmsx';
@@ -39,6 +39,8 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await browser?.close();
     await server?.stop();
     web?.remove();
+    // No page's console held a sign-in, in any test of this file.
+    expect(tokenLeaks()).toEqual([]);
   });
 
   const signedIn = (user: string, hash = '#/', role = 'owner') => signIn(browser, server.url, user, hash, role);
@@ -144,7 +146,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await ben.context().close();
   });
 
-  it('a viewer sees everything, changes nothing, and is told so', { timeout: 90_000 }, async () => {
+  it('two editors and a viewer: the viewer sees everything, changes nothing, and is told so', { timeout: 90_000 }, async () => {
     const session = `viewer-${Date.now()}`;
     const ann = await signedIn('ann', `#/studio/${session}`);
     await ann.getByTestId('add-track').click();
@@ -152,11 +154,20 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await ann.mouse.click(box.x + 10, box.y + (107 - 62) * 12 + 6);
     await ann.getByLabel('chat message').fill('welcome');
     await ann.getByLabel('chat message').press('Enter');
+    // A second editor adds a track of their own with a note on it.
+    const ben = await signedIn('ben', `#/studio/${session}`, 'editor');
+    await expect.poll(async () => Object.values(await notesIn(ben)).flat().length).toBe(1);
+    await ben.getByTestId('add-track').click();
+    await expect.poll(async () => Object.keys(await notesIn(ben)).length).toBe(2);
+    const bbox = (await ben.getByTestId('piano-roll').boundingBox())!;
+    await ben.mouse.click(bbox.x + 100, bbox.y + (107 - 67) * 12 + 6);
+    await expect.poll(async () => Object.values(await notesIn(ann)).flat().length).toBe(2);
     const vic = await signedIn('vic', `#/studio/${session}`, 'viewer');
     await expect.poll(() => vic.getByTestId('role').textContent()).toBe('viewer: read only');
-    await expect.poll(async () => Object.values(await notesIn(vic)).flat().length).toBe(1);
+    await expect.poll(async () => Object.values(await notesIn(vic)).map((notes) => notes.length).sort()).toEqual([1, 1]);
+    expect(await notesIn(vic)).toEqual(await notesIn(ann));
     await expect.poll(() => vic.getByTestId('chat').textContent()).toContain('welcome');
-    for (const control of [vic.getByTestId('add-track'), vic.getByTestId('play'), vic.getByTestId('to-start'), vic.getByTestId('loop'), vic.getByLabel('loop from bar'), vic.getByLabel('tempo'), vic.getByLabel('chat message'), vic.getByTestId('undo'), vic.locator('.track-name')]) {
+    for (const control of [vic.getByTestId('add-track'), vic.getByTestId('play'), vic.getByTestId('to-start'), vic.getByTestId('loop'), vic.getByLabel('loop from bar'), vic.getByLabel('tempo'), vic.getByLabel('chat message'), vic.getByTestId('undo'), vic.locator('.track-name').first(), vic.locator('.track-name').last()]) {
       expect(await control.isDisabled()).toBe(true);
     }
     expect(await vic.getByLabel('chat message').getAttribute('placeholder')).toBe('viewers cannot post in the chat');
@@ -166,8 +177,9 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await vic.locator('.note').first().click({ force: true });
     await vic.keyboard.press('Delete');
     await vic.waitForTimeout(500);
-    expect(Object.values(await notesIn(vic)).flat().length).toBe(1);
-    expect(Object.values(await notesIn(ann)).flat().length).toBe(1);
+    expect(Object.values(await notesIn(vic)).flat().length).toBe(2);
+    expect(Object.values(await notesIn(ann)).flat().length).toBe(2);
+    expect(await notesIn(ben)).toEqual(await notesIn(ann));
     // Nor do the transport's keys.
     await vic.locator('h2').click();
     await vic.keyboard.press('Space');
@@ -176,6 +188,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     expect(await ann.evaluate(() => (globalThis as unknown as PageWindow).veza.studio!.studio.transport())).toMatchObject({ playing: false, looping: false });
     await vic.screenshot({ path: path.join(SHOTS, 'studio-viewer.png') });
     await vic.context().close();
+    await ben.context().close();
     await ann.context().close();
   });
 

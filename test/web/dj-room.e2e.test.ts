@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from '../helpers/browser.js';
 import { builtWorker } from '../helpers/media.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { buildWebClient, SHOTS, signedIn, type PageWindow } from '../helpers/web-client.js';
+import { buildWebClient, SHOTS, signedIn, type PageWindow, tokenLeaks } from '../helpers/web-client.js';
 
 const browserPath = chromiumPath();
 const worker = browserPath ? builtWorker() : null;
@@ -30,6 +30,8 @@ describe.skipIf(!worker)('the DJ room page in Chromium', () => {
     await browser?.close();
     await live?.stop();
     web?.remove();
+    // No page's console held a sign-in, in any test of this file.
+    expect(tokenLeaks()).toEqual([]);
   });
 
   it('the DJ goes live with two cameras and switches; a viewer follows over WebRTC; past the WebRTC audience the next one watches HLS', { timeout: 150_000 }, async () => {

@@ -6,8 +6,9 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium, serveBundle, type TestPage } from '../helpers/browser.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { buildWebClient, signedIn as signIn, type PageWindow } from '../helpers/web-client.js';
+import { buildWebClient, signedIn as signIn, type PageWindow, tokenLeaks } from '../helpers/web-client.js';
 import type { VoiceRenderApi } from './voice-render.js';
+import { fft } from '../../src/mastering/spectrum.js';
 
 const browserPath = chromiumPath();
 const RATE = 44_100;
@@ -74,32 +75,9 @@ function pitchOf(samples: readonly number[]): number {
 function spectrum(samples: readonly number[]): number[] {
   const x = loudest(samples);
   const n = x.length;
-  const re = x.map((v, i) => v * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1))));
-  const im = new Array<number>(n).fill(0);
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      [re[i], re[j]] = [re[j]!, re[i]!];
-      [im[i], im[j]] = [im[j]!, im[i]!];
-    }
-  }
-  for (let size = 2; size <= n; size <<= 1) {
-    const step = (-2 * Math.PI) / size;
-    for (let start = 0; start < n; start += size) {
-      for (let k = 0; k < size / 2; k++) {
-        const [wr, wi] = [Math.cos(step * k), Math.sin(step * k)];
-        const [a, b] = [start + k, start + k + size / 2];
-        const tr = re[b]! * wr - im[b]! * wi;
-        const ti = re[b]! * wi + im[b]! * wr;
-        re[b] = re[a]! - tr;
-        im[b] = im[a]! - ti;
-        re[a] = re[a]! + tr;
-        im[a] = im[a]! + ti;
-      }
-    }
-  }
+  const re = Float64Array.from(x, (v, i) => v * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1))));
+  const im = new Float64Array(n);
+  fft(re, im);
   return Array.from({ length: n / 2 }, (_, k) => Math.hypot(re[k]!, im[k]!));
 }
 
@@ -154,6 +132,8 @@ describe.skipIf(!browserPath)('studio playback in Chromium', () => {
     await voices?.close();
     await server?.stop();
     web?.remove();
+    // No page's console held a sign-in, in any test of this file.
+    expect(tokenLeaks()).toEqual([]);
   });
 
   const signedIn = (user: string, hash = '#/', role = 'owner') => signIn(browser, server.url, user, hash, role);

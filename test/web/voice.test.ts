@@ -8,7 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/services.js';
-import { buildWebClient, signedIn } from '../helpers/web-client.js';
+import { buildWebClient, signedIn, tokenLeaks } from '../helpers/web-client.js';
 
 const worker = builtWorker();
 const browserPath = worker ? chromiumPath() : null;
@@ -33,6 +33,8 @@ describe.skipIf(!browserPath)('voice chat in the studio page', () => {
   afterAll(async () => {
     await browser?.close();
     web?.remove();
+    // No page's console held a sign-in, in any test of this file.
+    expect(tokenLeaks()).toEqual([]);
   });
 
   it('says when the server drops the call and joins it again when the server is back', { timeout: 120_000 }, async () => {

@@ -4,6 +4,7 @@
 import Hls from 'hls.js';
 import type { types } from 'mediasoup-client';
 import { api, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
+import { brandName } from './branding.js';
 import { connectionBanner, serverBack } from './connection.js';
 import { consume, join, transport, type Notification, type Signaling } from './media-signaling.js';
 
@@ -256,7 +257,7 @@ export async function openDj(root: HTMLElement, session: Session, roomId: string
     h(
       'div',
       { class: 'dj' },
-      h('div', { class: 'toolbar' }, h('h2', {}, `DJ room: ${roomId}`), audience, status),
+      h('div', { class: 'toolbar' }, h('h2', {}, `${brandName() ? `${brandName()} · ` : ''}DJ room: ${roomId}`), audience, status),
       banner.element,
       controls,
       errorLine,

@@ -1,10 +1,14 @@
 // The Veza web client: development sign-in, then the studio (#/studio/<session>), the replay viewer
 // (#/replay/<session>), the DJ room (#/dj/<room>), recommendations (#/discover), one's progress
-// (#/progress) and, for creators, insights into their listeners (#/insights), routed by the URL's hash.
+// (#/progress), for creators insights into their listeners (#/insights) and the mastering assistant
+// (#/mastering), routed by the URL's hash.
 import { api, currentSession, h, problem, signIn, signOut, type Session } from './api.js';
+import { applyBranding } from './branding.js';
 import { openDiscover, type DiscoverHandle } from './discover.js';
 import { openDj, type DjHandle } from './dj.js';
+import { openMint, openOwnership, type NftHandle } from './nft.js';
 import type { InsightsHandle } from './insights.js';
+import { openMastering, type MasteringHandle } from './mastering.js';
 import { openProgress, type ProgressHandle } from './progress.js';
 import { openReplay, type ReplayHandle } from './replay.js';
 import { openStudio, type StudioHandle } from './studio.js';
@@ -16,6 +20,8 @@ interface Current {
   progress?: ProgressHandle;
   discover?: DiscoverHandle;
   insights?: InsightsHandle;
+  nft?: NftHandle;
+  mastering?: MasteringHandle;
 }
 
 declare global {
@@ -40,6 +46,8 @@ function close(): void {
   window.veza.progress?.destroy();
   window.veza.discover?.destroy();
   window.veza.insights?.destroy();
+  window.veza.nft?.destroy();
+  window.veza.mastering?.destroy();
   window.veza = {};
 }
 
@@ -83,7 +91,7 @@ async function home(session: Session): Promise<void> {
   const { sessions } = (await response.json()) as { sessions: { id: string; updates: number; lastUpdateAt: string | null }[] };
   list.replaceChildren(
     ...sessions.map((s) =>
-      h('li', {}, h('a', { href: `#/studio/${encodeURIComponent(s.id)}` }, s.id), ' ', h('span', { class: 'muted' }, `${s.updates} edits${s.lastUpdateAt ? `, last ${new Date(s.lastUpdateAt).toLocaleString()}` : ''}`), ' ', h('a', { href: `#/replay/${encodeURIComponent(s.id)}` }, 'replay')),
+      h('li', {}, h('a', { href: `#/studio/${encodeURIComponent(s.id)}` }, s.id), ' ', h('span', { class: 'muted' }, `${s.updates} edits${s.lastUpdateAt ? `, last ${new Date(s.lastUpdateAt).toLocaleString()}` : ''}`), ' ', h('a', { href: `#/replay/${encodeURIComponent(s.id)}` }, 'replay'), ' ', h('a', { href: `#/nft/${encodeURIComponent(s.id)}` }, 'mint')),
     ),
   );
   if (sessions.length === 0) list.append(h('li', { class: 'muted' }, 'none yet'));
@@ -99,7 +107,7 @@ function route(): void {
   nav.replaceChildren();
   if (!session) return signInForm();
   who.append(`signed in as ${session.userId} `, h('button', { class: 'link', onclick: () => (signOut(), route()) }, 'sign out'));
-  nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/discover' }, 'For you'), ' ', h('a', { href: '#/progress' }, 'Progress'), ' ', h('a', { href: '#/insights' }, 'Insights'));
+  nav.append(h('a', { href: '#/' }, 'Sessions'), ' ', h('a', { href: '#/discover' }, 'For you'), ' ', h('a', { href: '#/progress' }, 'Progress'), ' ', h('a', { href: '#/insights' }, 'Insights'), ' ', h('a', { href: '#/nft' }, 'Ownership'), ' ', h('a', { href: '#/mastering' }, 'Mastering'));
   // Each route draws into a container of its own: a screen still opening when its route is left
   // draws into one that is no longer on the page, and `whenOpen` closes it once it has opened.
   const turn = ++routeTurn;
@@ -127,21 +135,32 @@ function route(): void {
     whenOpen(opening, (handle) => (window.veza.insights = handle));
     return;
   }
+  if (location.hash === '#/mastering') {
+    window.veza.mastering = openMastering(screen, session);
+    return;
+  }
   if (location.hash === '#/progress') {
     whenOpen(openProgress(screen, session), (handle) => (window.veza.progress = handle));
     return;
   }
-  const [, view, raw] = /^#\/(studio|replay|dj)\/(.+)$/.exec(location.hash) ?? [];
+  if (location.hash === '#/nft') {
+    window.veza.nft = openOwnership(screen, session);
+    return;
+  }
+  // A replay may open at a moment: #/replay/<session>?at=<Unix ms> (a version's time).
+  const [, view, raw, atRaw] = /^#\/(studio|replay|dj|nft)\/([^?]+)(?:\?at=(\d+))?$/.exec(location.hash) ?? [];
   const id = raw ? decodeURIComponent(raw) : '';
   if (view && !ID.test(id)) {
     screen.replaceChildren(h('div', { class: 'error', role: 'alert' }, `${id} is not a valid name: 1-200 letters, digits and ._:-`));
     return;
   }
   if (view === 'studio') window.veza.studio = openStudio(screen, session, id);
-  else if (view === 'replay') whenOpen(openReplay(screen, session, id), (handle) => (window.veza.replay = handle));
+  else if (view === 'replay') whenOpen(openReplay(screen, session, id, atRaw ? { at: Number(atRaw) } : {}), (handle) => (window.veza.replay = handle));
+  else if (view === 'nft') window.veza.nft = openMint(screen, session, id);
   else if (view === 'dj') whenOpen(openDj(screen, session, id), (handle) => (window.veza.dj = handle));
   else void home(session);
 }
 
 window.addEventListener('hashchange', route);
-route();
+// The tenant's theme first (one small request), so that no screen opens in another tenant's look.
+void applyBranding().finally(route);

@@ -5,6 +5,8 @@
 // and Ctrl+V select all, copy and paste (where the pointer last was); the arrow keys move the
 // selection by a sixteenth or a semitone; Q quantises. Every change goes through the shared
 // StudioDoc, so collaborators see it; what they point at and select is drawn from their awareness.
+// A read-only roll (a viewer's, the replay's) changes nothing: a click or the left and right arrow
+// keys pick a note to ask who made it. Marks (a diff's changes) can be drawn over the notes.
 import type { Note, StudioDoc } from '../../src/studio/model.js';
 import { h } from './api.js';
 
@@ -29,6 +31,22 @@ export interface PianoRollHooks {
   error(message: string): void;
   /** The ruler was clicked at a beat (to a quarter beat): move the playhead there. */
   seek?(beat: number): void;
+  /**
+   * A note was pointed at or picked (null: none), to say who made it. On a read-only roll a click
+   * picks a note and the left and right arrow keys step through the notes in time order.
+   */
+  inspect?(noteId: string | null): void;
+}
+
+/** A mark drawn over the grid (a diff's change, a note's former place): not a note, never edited. */
+export interface RollMark {
+  /** Classes of the mark (its look) and its test id. */
+  kind: string;
+  pitch: number;
+  start: number;
+  duration: number;
+  /** What the mark says on hover and to assistive technology. */
+  label: string;
 }
 
 /** What the ruler shows besides the bars: the loop's stretch, in beats. */
@@ -68,6 +86,10 @@ export class PianoRoll {
   private readonly laneBars = new Map<string, HTMLElement>();
   /** Where the pointer last was over the grid: where Ctrl+V pastes. */
   private pointer: { tick: number; pitch: number } | null = null;
+  /** Marks drawn over the notes (see `mark`). */
+  private readonly marksLayer: HTMLElement;
+  /** The note picked on a read-only roll (see `PianoRollHooks.inspect`). */
+  private inspected: string | null = null;
 
   constructor(
     private readonly studio: StudioDoc,
@@ -78,7 +100,8 @@ export class PianoRoll {
     this.playhead = h('div', { class: 'roll-playhead' });
     const keys = h('div', { class: 'roll-keys' });
     for (let pitch = HIGH; pitch >= LOW; pitch--) keys.append(h('div', { class: `roll-key${NAMES[pitch % 12]!.includes('#') ? ' black' : ''}` }, pitch % 12 === 0 ? pitchName(pitch) : ''));
-    this.grid.append(this.peersLayer, this.playhead);
+    this.marksLayer = h('div', { class: 'roll-marks', 'data-testid': 'roll-marks' });
+    this.grid.append(this.marksLayer, this.peersLayer, this.playhead);
     this.element = h('div', { class: 'roll', tabindex: '0' }, keys, this.grid);
     this.loopBand = h('div', { class: 'ruler-loop', 'data-testid': 'ruler-loop' });
     this.rulerTrack = h('div', { class: 'ruler-track' }, this.loopBand);
@@ -98,6 +121,13 @@ export class PianoRoll {
       this.hooks.cursor(this.pointer);
     });
     this.grid.addEventListener('pointerleave', () => this.hooks.cursor(null));
+    this.grid.addEventListener('pointerover', (event) => {
+      const id = (event.target as HTMLElement).closest<HTMLElement>('.note')?.dataset.id;
+      if (id) this.hooks.inspect?.(id);
+    });
+    this.grid.addEventListener('pointerout', (event) => {
+      if ((event.target as HTMLElement).closest('.note')) this.hooks.inspect?.(this.inspected);
+    });
     this.grid.addEventListener('dblclick', (event) => {
       // The grid captures the pointer while a note is dragged, so the event's target is the grid:
       // find the note under the pointer instead.
@@ -153,6 +183,7 @@ export class PianoRoll {
       this.place(element, note.start, note.pitch, note.duration);
       element.dataset.pitch = String(note.pitch);
       element.dataset.start = String(note.start);
+      element.classList.toggle('inspected', note.id === this.inspected);
       element.title = `${pitchName(note.pitch)} at beat ${(note.start / this.ppq + 1).toFixed(2)}, ${(note.duration / this.ppq).toFixed(2)} beats, velocity ${note.velocity}`;
       element.style.opacity = String(0.35 + (0.6 * note.velocity) / 127);
       element.dataset.velocity = String(note.velocity);
@@ -372,7 +403,7 @@ export class PianoRoll {
   }
 
   private onKey(event: KeyboardEvent): void {
-    if (this.readOnly) return;
+    if (this.readOnly) return this.onReadOnlyKey(event);
     const key = event.key.toLowerCase();
     const command = event.ctrlKey || event.metaKey;
     const step = this.ppq / 4;
@@ -429,7 +460,43 @@ export class PianoRoll {
     this.select([]);
   }
 
+  /** Picks a note on a read-only roll (null: none); the roll draws it picked and says so. */
+  inspect(id: string | null): void {
+    this.inspected = id;
+    for (const [noteId, element] of this.noteElements) element.classList.toggle('inspected', noteId === id);
+    this.hooks.inspect?.(id);
+  }
+
+  /** The left and right arrow keys step through the notes in time order (then by pitch). */
+  private onReadOnlyKey(event: KeyboardEvent): void {
+    if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+    const notes = this.notes().sort((a, b) => a.start - b.start || a.pitch - b.pitch);
+    if (notes.length === 0) return;
+    const index = notes.findIndex((n) => n.id === this.inspected);
+    const next = index < 0 ? (event.key === 'ArrowRight' ? 0 : notes.length - 1) : Math.max(0, Math.min(notes.length - 1, index + (event.key === 'ArrowRight' ? 1 : -1)));
+    const note = notes[next]!;
+    this.inspect(note.id);
+    this.noteElements.get(note.id)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    event.preventDefault();
+  }
+
+  /** Draws `marks` over the notes, in place of the ones drawn before. */
+  mark(marks: RollMark[]): void {
+    this.marksLayer.replaceChildren(
+      ...marks.map((m) => {
+        const element = h('div', { class: `roll-mark ${m.kind}`, 'data-testid': m.kind, title: m.label, 'data-pitch': String(m.pitch), 'data-start': String(m.start) });
+        this.place(element, m.start, m.pitch, m.duration);
+        return element;
+      }),
+    );
+  }
+
   private onPointerDown(event: PointerEvent): void {
+    if (this.readOnly && this.target && event.button === 0) {
+      const id = (event.target as HTMLElement).closest<HTMLElement>('.note')?.dataset.id ?? null;
+      this.element.focus({ preventScroll: true });
+      return this.inspect(id);
+    }
     if (this.readOnly || !this.target || event.button !== 0 || event.detail > 1) return;
     // Keys go to the roll; the page must not jump to show it.
     this.element.focus({ preventScroll: true });

@@ -1,14 +1,19 @@
 // The replay viewer: a recorded session played back from its update log through /replay/<session>,
 // with a scrubber, play/pause and speed, the piano roll changing as it was edited, and the state at
-// any moment exported as MIDI.
+// any moment exported as MIDI. Beside the roll: what changed since a marked moment (drawn on the
+// roll), who made what at the moment shown, and the session's versions.
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { StudioDoc } from '../../src/studio/model.js';
 import { api, download, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
+import { ChangesPanel } from './changes.js';
 import { connectionBanner, serverBack } from './connection.js';
-import { PianoRoll } from './piano-roll.js';
+import { HistoryApi } from './history-api.js';
+import { PianoRoll, type PianoRollHooks } from './piano-roll.js';
+import { versionsPanel } from './versions.js';
+import { WhoMadeWhat } from './who-made-what.js';
 
 interface History {
   start: number | null;
@@ -27,7 +32,12 @@ export interface ReplayHandle {
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString();
 
-export async function openReplay(root: HTMLElement, session: Session, sessionId: string): Promise<ReplayHandle | null> {
+export interface ReplayOptions {
+  /** Opens at this moment (Unix ms) instead of the first edit: a version's time, say. */
+  at?: number;
+}
+
+export async function openReplay(root: HTMLElement, session: Session, sessionId: string, options: ReplayOptions = {}): Promise<ReplayHandle | null> {
   const response = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/history`);
   if (!response.ok) {
     root.replaceChildren(h('div', { class: 'error', role: 'alert' }, await problem(response, `session ${sessionId} cannot be replayed`)));
@@ -40,21 +50,30 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
   }
   const start = history.start;
   const end = history.end;
+  const openAt = options.at !== undefined && Number.isFinite(options.at) ? Math.min(end, Math.max(start, options.at)) : start;
 
   let doc = new Y.Doc();
   let studio = new StudioDoc(doc);
-  let position = start;
+  let position = openAt;
   let playing = false;
   /** When `position` was reported, and the speed then: between reports the clock moves on its own. */
   let reportedAt = performance.now();
   let currentSpeed = 1;
   const trackSelect = h('select', { 'aria-label': 'track' });
   const rollBox = h('div', { class: 'replay-roll' });
-  let roll = new PianoRoll(studio, { cursor: () => undefined, selection: () => undefined, error: () => undefined });
+  // The replay's roll shows what was: it is read-only, and a note picked on it says who made it.
+  const rollHooks: PianoRollHooks = { cursor: () => undefined, selection: () => undefined, error: () => undefined, inspect: (id) => who.inspect(id) };
+  const newRoll = () => {
+    const made = new PianoRoll(studio, rollHooks);
+    made.readOnly = true;
+    made.element.setAttribute('aria-label', 'piano roll of the shown track as it was: the left and right arrow keys pick a note');
+    return made;
+  };
+  let roll = newRoll();
   rollBox.append(roll.element);
 
-  const scrubber = h('input', { type: 'range', min: String(start), max: String(end), step: '1', value: String(start), 'data-testid': 'scrubber', 'aria-label': 'position' });
-  const clockLabel = h('span', { 'data-testid': 'replay-at' }, time(start));
+  const scrubber = h('input', { type: 'range', min: String(start), max: String(end), step: '1', value: String(openAt), 'data-testid': 'scrubber', 'aria-label': 'position' });
+  const clockLabel = h('span', { 'data-testid': 'replay-at' }, time(openAt));
   const playButton = h('button', { class: 'primary', 'data-testid': 'replay-play' }, 'Play');
   const speed = h('select', { 'data-testid': 'speed', 'aria-label': 'speed' }, ...['0.5', '1', '2', '4', '8', '16'].map((s) => h('option', { value: s, selected: s === '1' }, `${s}×`)));
   const exportButton = h('button', { 'data-testid': 'replay-export' }, 'Export MIDI at this moment');
@@ -116,6 +135,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
         rollBox.dataset.showing = `${track.id}/${clip.id}`;
       } else roll.render();
     }
+    changes.draw();
   };
   trackSelect.addEventListener('change', () => {
     rollBox.dataset.showing = '';
@@ -126,7 +146,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
     doc.destroy();
     doc = new Y.Doc();
     studio = new StudioDoc(doc);
-    roll = new PianoRoll(studio, { cursor: () => undefined, selection: () => undefined, error: () => undefined });
+    roll = newRoll();
     rollBox.replaceChildren(roll.element);
     rollBox.dataset.showing = '';
     doc.on('afterTransaction', showTracks);
@@ -146,6 +166,8 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
       clockLabel.textContent = time(message.at);
       playButton.textContent = playing ? 'Pause' : 'Play';
       rollBox.dataset.at = String(message.at);
+      changes.moved();
+      who.moved();
       return;
     }
     // y-websocket sync messages: the state at the start, then the recorded updates as they happened.
@@ -153,7 +175,38 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
     if (decoding.readVarUint(decoder) !== 0) return;
     syncProtocol.readSyncMessage(decoder, encoding.createEncoder(), doc, 'replay');
   };
-  connect(start);
+  // --- history beside the roll: changes since a moment, who made what, versions ------------------
+  const historyApi = new HistoryApi(session, sessionId);
+  const shown = () => {
+    const [trackId, clipId] = (rollBox.dataset.showing ?? '').split('/');
+    return trackId && clipId ? { trackId, clipId } : null;
+  };
+  const seekTo = (at: number) => {
+    const target = Math.min(end, Math.max(start, at));
+    scrubber.value = String(target);
+    clockLabel.textContent = time(target);
+    control({ type: 'seek', at: target });
+  };
+  const changes = new ChangesPanel({ history: historyApi, position: () => position, playing: () => playing, seek: seekTo, roll: () => roll, showing: shown, ppq: () => studio.settings().ppq });
+  const who = new WhoMadeWhat({
+    history: historyApi,
+    position: () => position,
+    playing: () => playing,
+    ppq: () => studio.settings().ppq,
+    note: (id) => {
+      const at = shown();
+      return (at && studio.notes(at.trackId, at.clipId).find((n) => n.id === id)) ?? null;
+    },
+  });
+  const versions = versionsPanel(historyApi, session, {
+    open: (version) => version.at !== null && seekTo(version.at),
+    extra: (version) =>
+      version.at === null
+        ? []
+        : [h('button', { class: 'small', 'data-testid': 'version-compare', 'aria-label': `Compare from: ${version.label}`, onclick: () => changes.compareFrom({ version: version.id }, `“${version.label}”`) }, 'Compare from')],
+    changed: (list) => changes.setVersions(list),
+  });
+  connect(openAt);
 
   scrubber.addEventListener('input', () => (clockLabel.textContent = time(Number(scrubber.value))));
   scrubber.addEventListener('change', () => control({ type: 'seek', at: Number(scrubber.value) }));
@@ -173,7 +226,7 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
       h('div', { class: 'toolbar' }, h('h2', {}, `Replay: ${sessionId}`), summary, h('a', { href: `#/studio/${encodeURIComponent(sessionId)}` }, 'Open the live session')),
       banner.element,
       h('div', { class: 'toolbar' }, playButton, speed, scrubber, clockLabel, trackSelect, exportButton, status),
-      rollBox,
+      h('div', { class: 'replay-body' }, rollBox, h('aside', { class: 'history-side' }, changes.element, who.element, h('div', {}, h('h3', {}, 'Versions'), versions.element))),
     ),
   );
   // The clock and the scrubber follow playback between the server's reports.
@@ -196,6 +249,8 @@ export async function openReplay(root: HTMLElement, session: Session, sessionId:
     at: () => (playing ? Math.min(end, position + (performance.now() - reportedAt) * currentSpeed) : position),
     destroy: () => {
       stopped.abort();
+      changes.destroy();
+      who.destroy();
       cancelAnimationFrame(frame);
       ws.close();
       doc.destroy();

@@ -10,8 +10,10 @@ import { StudioDoc, TRANSPORT_BPM } from '../../src/studio/model.js';
 import { api, download, h, problem, signedInSocket, socketProtocols, wsUrl, type Session } from './api.js';
 import { connectionBanner } from './connection.js';
 import { GM_FAMILIES, GM_PROGRAMS } from './gm.js';
+import { HistoryApi } from './history-api.js';
 import { barBeat, PianoRoll, type Peer } from './piano-roll.js';
 import { Player } from './synth.js';
+import { versionsPanel } from './versions.js';
 import { VoiceChat } from './voice.js';
 
 const COLORS = ['#e5484d', '#3e63dd', '#30a46c', '#f76b15', '#8e4ec6', '#0090ff', '#d6409f', '#ffc53d'];
@@ -478,6 +480,14 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
     await download(response, `${sessionId}.mid`);
   });
 
+  // --- versions: named and automatic, opened in the replay viewer, restored ----------------------
+  const versions = versionsPanel(new HistoryApi(session, sessionId), session, {
+    open: (version) => (location.hash = `#/replay/${encodeURIComponent(sessionId)}${version.at === null ? '' : `?at=${version.at}`}`),
+  });
+  const versionsBox = h('details', { class: 'versions-box', 'data-testid': 'versions-panel' }, h('summary', {}, 'Versions'), versions.element);
+  // The list is read again each time it is opened: others name versions too.
+  versionsBox.addEventListener('toggle', () => versionsBox.open && void versions.refresh());
+
   // --- layout and updates ---------------------------------------------------------------------
   root.replaceChildren(
     h(
@@ -486,7 +496,7 @@ export function openStudio(root: HTMLElement, session: Session, sessionId: strin
       h('div', { class: 'toolbar' }, h('h2', {}, sessionId), roleBadge, statusLine, undoButton, redoButton, toStartButton, playButton, bpmInput, h('span', { class: 'muted' }, 'BPM'), beatLabel, loopButton, loopFrom, h('span', { class: 'muted' }, 'to'), loopTo, metronomeButton, h('span', { class: 'muted' }, 'velocity'), velocityInput, quantiseButton, voiceButton, voiceStatus, h('label', { class: 'file' }, 'Import MIDI', fileInput), exportButton, importNote, h('a', { href: `#/replay/${encodeURIComponent(sessionId)}` }, 'Replay')),
       banner.element,
       errorLine,
-      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element, roll.lane), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, h('h3', {}, 'Chat'), chatLog, chatForm)),
+      h('div', { class: 'studio-body' }, h('aside', { class: 'left' }, trackList, addTrackButton), h('div', { class: 'roll-column' }, roll.ruler, roll.element, roll.lane), h('aside', { class: 'right' }, h('h3', {}, 'In the session'), people, versionsBox, h('h3', {}, 'Chat'), chatLog, chatForm)),
     ),
   );
   const onChange = () => {

@@ -69,4 +69,23 @@ export async function enableTenantRls(db: Kysely<unknown>, table: string, column
   await sql
     .raw(`CREATE POLICY ${table}_tenant_isolation ON ${table} USING (${column} = ${tenant}) WITH CHECK (${column} = ${tenant})`)
     .execute(db);
+  await platformPolicy(db, table);
+}
+
+/**
+ * The owner role (the one that migrates: the platform's own queries, the tenants, maintenance) sees
+ * every row even where it has no BYPASSRLS: FORCE applies the policies to the owner too. The
+ * application role is not a member of the owner role, so this policy never applies to it.
+ * Added by migration 0016 to the tables created before it.
+ */
+export async function platformPolicy(db: Kysely<unknown>, table: string): Promise<void> {
+  await sql
+    .raw(
+      `DO $$ BEGIN
+         IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = current_schema() AND tablename = '${table}' AND policyname = '${table}_platform') THEN
+           EXECUTE format('CREATE POLICY %I ON %I TO %I USING (true) WITH CHECK (true)', '${table}_platform', '${table}', current_user);
+         END IF;
+       END $$`,
+    )
+    .execute(db);
 }

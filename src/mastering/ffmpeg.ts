@@ -1,0 +1,26 @@
+// The ffmpeg the mastering chain runs: the one the server resolves for recordings and HLS
+// (VEZA_FFMPEG, else PATH; see src/shared/ffmpeg-binary.ts), and its ffprobe beside it.
+import { ffprobeCommand, locateFfmpeg, type FfmpegBinary } from '../shared/ffmpeg-binary.js';
+
+/** ffmpeg is missing or broken: the message says why and how to fix it. */
+export class FfmpegMissingError extends Error {
+  constructor(readonly binary: Extract<FfmpegBinary, { available: false }>) {
+    super(`mastering needs ffmpeg: ${binary.reason}; fix: ${binary.fix}`);
+    this.name = 'FfmpegMissingError';
+  }
+}
+
+let located: FfmpegBinary | null = null;
+
+/** The resolved ffmpeg, looked up once per process. */
+export function ffmpegBinary(): FfmpegBinary {
+  located ??= locateFfmpeg();
+  return located;
+}
+
+/** The ffmpeg and ffprobe to run; throws FfmpegMissingError naming the fix. */
+export function ffmpegFor(): { path: string; version: string; ffprobe: string } {
+  const binary = ffmpegBinary();
+  if (!binary.available) throw new FfmpegMissingError(binary);
+  return { path: binary.path, version: binary.version, ffprobe: ffprobeCommand() };
+}

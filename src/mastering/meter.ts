@@ -1,0 +1,210 @@
+// Loudness per ITU-R BS.1770-4 / EBU R128: K-weighting, 400 ms blocks gated at -70 LUFS and -10 LU,
+// loudness range from 3 s windows gated at -70 LUFS and -20 LU (10th to 95th percentile), and true
+// peak from 4x oversampling. Works on planar float samples at any rate.
+import type { Pcm } from './pcm.js';
+
+export interface Loudness {
+  /** Integrated loudness in LUFS (-Infinity for silence). */
+  integrated: number;
+  /** Loudness range in LU. */
+  range: number;
+  /** True peak in dBTP (4x oversampled), over all channels. */
+  truePeak: number;
+  /** Sample peak in dBFS. */
+  samplePeak: number;
+  /** Short-term loudness (3 s windows) every 100 ms, in LUFS; for plots. */
+  shortTerm: number[];
+}
+
+const ABSOLUTE_GATE = -70;
+
+/** The two biquads of the K-weighting filter for sample rate `fs` (high shelf, then RLB high-pass). */
+export function kWeighting(fs: number): { b: number[]; a: number[] }[] {
+  let f0 = 1681.974450955533;
+  const G = 3.999843853973347;
+  let Q = 0.7071752369554196;
+  let K = Math.tan((Math.PI * f0) / fs);
+  const Vh = 10 ** (G / 20);
+  const Vb = Vh ** 0.4996667741545416;
+  let a0 = 1 + K / Q + K * K;
+  const shelf = {
+    b: [(Vh + (Vb * K) / Q + K * K) / a0, (2 * (K * K - Vh)) / a0, (Vh - (Vb * K) / Q + K * K) / a0],
+    a: [1, (2 * (K * K - 1)) / a0, (1 - K / Q + K * K) / a0],
+  };
+  f0 = 38.13547087602444;
+  Q = 0.5003270373238773;
+  K = Math.tan((Math.PI * f0) / fs);
+  a0 = 1 + K / Q + K * K;
+  const highPass = { b: [1, -2, 1], a: [1, (2 * (K * K - 1)) / a0, (1 - K / Q + K * K) / a0] };
+  return [shelf, highPass];
+}
+
+/** K-weighted squares of one channel, summed per 100 ms step (so 4 steps make a 400 ms block). */
+function stepEnergies(samples: Float32Array, fs: number, step: number): Float64Array {
+  const [s, h] = kWeighting(fs) as [{ b: number[]; a: number[] }, { b: number[]; a: number[] }];
+  const steps = Math.floor(samples.length / step);
+  const out = new Float64Array(steps);
+  let x1 = 0, x2 = 0, y1 = 0, y2 = 0, z1 = 0, z2 = 0;
+  const [sb0, sb1, sb2] = s.b as [number, number, number];
+  const [, sa1, sa2] = s.a as [number, number, number];
+  const [, ha1, ha2] = h.a as [number, number, number];
+  for (let k = 0; k < steps; k++) {
+    let sum = 0;
+    const end = (k + 1) * step;
+    for (let i = k * step; i < end; i++) {
+      const x = samples[i]!;
+      const y = sb0 * x + sb1 * x1 + sb2 * x2 - sa1 * y1 - sa2 * y2;
+      x2 = x1; x1 = x;
+      const z = y - 2 * y1 + y2 - ha1 * z1 - ha2 * z2;
+      y2 = y1; y1 = y;
+      z2 = z1; z1 = z;
+      sum += z * z;
+    }
+    out[k] = sum;
+  }
+  return out;
+}
+
+const lufs = (meanSquare: number) => -0.691 + 10 * Math.log10(meanSquare);
+
+/** Mean-square energy of every window of `width` steps, moving one step (100 ms) at a time. */
+function windows(energy: Float64Array, width: number, step: number): number[] {
+  const out: number[] = [];
+  let sum = 0;
+  for (let k = 0; k < energy.length; k++) {
+    sum += energy[k]!;
+    if (k >= width) sum -= energy[k - width]!;
+    if (k >= width - 1) out.push(Math.max(0, sum) / (width * step));
+  }
+  return out;
+}
+
+function gatedMean(blocks: number[], relativeLu: number): { mean: number; kept: number[] } {
+  const absolute = blocks.filter((z) => z > 0 && lufs(z) > ABSOLUTE_GATE);
+  if (absolute.length === 0) return { mean: 0, kept: [] };
+  const threshold = lufs(absolute.reduce((a, b) => a + b, 0) / absolute.length) + relativeLu;
+  const kept = absolute.filter((z) => lufs(z) > threshold);
+  return { mean: kept.length ? kept.reduce((a, b) => a + b, 0) / kept.length : 0, kept };
+}
+
+/**
+ * EBU Tech 3342: the 10th to 95th percentile of the gated short-term loudness. The percentiles are
+ * ranks as ffmpeg's ebur128 takes them (the k-th smallest of n, k = round(p * n)), so short files agree.
+ */
+function loudnessRange(shortBlocks: number[]): number {
+  const absolute = shortBlocks.filter((z) => z > 0 && lufs(z) > ABSOLUTE_GATE);
+  if (absolute.length === 0) return 0;
+  const threshold = lufs(absolute.reduce((a, b) => a + b, 0) / absolute.length) - 20;
+  const kept = absolute.map(lufs).filter((l) => l >= threshold).sort((a, b) => a - b);
+  const low = Math.floor(0.1 * kept.length + 0.5);
+  const high = Math.floor(0.95 * kept.length + 0.5);
+  if (high < 1) return 0;
+  return kept[high - 1]! - (low >= 1 ? kept[low - 1]! : threshold);
+}
+
+/**
+ * Integrated loudness, loudness range and peaks of `pcm`. Loudness is measured at the source's own
+ * rate; the true peak from `peakPcm` (the same audio at 48 kHz, so 4x oversampling reaches 192 kHz as
+ * in ffmpeg's ebur128) when given, else from `pcm`.
+ */
+export function measureLoudness(pcm: Pcm, peakPcm: Pcm = pcm): Loudness {
+  const step = Math.round(pcm.sampleRate / 10);
+  const perChannel = pcm.channels.map((c) => stepEnergies(c, pcm.sampleRate, step));
+  const steps = perChannel[0]?.length ?? 0;
+  // Channel weights are 1 for left, right and centre; only mono and stereo reach the meter.
+  const energy = new Float64Array(steps);
+  for (const ch of perChannel) for (let k = 0; k < steps; k++) energy[k]! += ch[k]!;
+  const blocks = windows(energy, 4, step);
+  const integratedMean = gatedMean(blocks, -10).mean;
+  const shortBlocks = windows(energy, 30, step);
+  const range = loudnessRange(shortBlocks);
+  const peaks = peakPcm.channels.map((c) => ({ sample: samplePeak(c), true: truePeak(c) }));
+  const maxOf = (key: 'sample' | 'true') => 20 * Math.log10(Math.max(1e-12, ...peaks.map((p) => p[key])));
+  return {
+    integrated: integratedMean > 0 ? lufs(integratedMean) : -Infinity,
+    range,
+    truePeak: maxOf('true'),
+    samplePeak: maxOf('sample'),
+    shortTerm: shortBlocks.map((z) => (z > 0 ? Math.max(-70, lufs(z)) : -70)),
+  };
+}
+
+export function samplePeak(samples: Float32Array): number {
+  let peak = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const v = Math.abs(samples[i]!);
+    if (v > peak) peak = v;
+  }
+  return peak;
+}
+
+const PHASES = 4;
+const TAPS_PER_PHASE = 32;
+
+/** Modified Bessel function of the first kind, order 0 (for the Kaiser window). */
+function besselI0(x: number): number {
+  let sum = 1, term = 1;
+  for (let k = 1; k < 50; k++) {
+    term *= (x / (2 * k)) ** 2;
+    sum += term;
+  }
+  return sum;
+}
+
+/**
+ * Polyphase interpolation filter: a sinc cut off at the source's Nyquist, Kaiser-windowed (beta 9),
+ * 32 taps per phase, centred on a sample so that phase 0 returns the samples themselves. This is the
+ * shape of ffmpeg's default resampler, which ebur128 upsamples with.
+ */
+const POLYPHASE: Float64Array[] = (() => {
+  const length = PHASES * TAPS_PER_PHASE;
+  const centre = length / 2;
+  const cutoff = 0.5 / PHASES; // cycles per oversampled sample
+  const h = new Float64Array(length);
+  for (let n = 0; n < length; n++) {
+    const t = n - centre;
+    const sinc = t === 0 ? 2 * cutoff : Math.sin(2 * Math.PI * cutoff * t) / (Math.PI * t);
+    const r = t / centre;
+    h[n] = sinc * (besselI0(9 * Math.sqrt(Math.max(0, 1 - r * r))) / besselI0(9)) * PHASES;
+  }
+  return Array.from({ length: PHASES }, (_, p) => Float64Array.from({ length: TAPS_PER_PHASE }, (_, k) => h[k * PHASES + p]!));
+})();
+const PHASE_GAIN = Math.max(...POLYPHASE.map((taps) => taps.reduce((a, b) => a + Math.abs(b), 0)));
+
+/**
+ * Largest absolute value of the 4x oversampled signal. A window is interpolated only when its
+ * largest sample, times the filter's worst-case gain, could beat the peak found so far.
+ */
+export function truePeak(samples: Float32Array): number {
+  let peak = samplePeak(samples);
+  const n = samples.length;
+  const half = TAPS_PER_PHASE / 2;
+  let localMax = 0;
+  let localAt = -1;
+  for (let i = 0; i < n; i++) {
+    // The largest |sample| in the window [i - half + 1, i + half], refreshed when it slides out.
+    if (localAt < i - half + 1) {
+      localMax = 0;
+      for (let j = Math.max(0, i - half + 1); j <= Math.min(n - 1, i + half); j++) {
+        const v = Math.abs(samples[j]!);
+        if (v >= localMax) { localMax = v; localAt = j; }
+      }
+    } else if (i + half < n) {
+      const v = Math.abs(samples[i + half]!);
+      if (v >= localMax) { localMax = v; localAt = i + half; }
+    }
+    if (localMax * PHASE_GAIN <= peak) continue;
+    // Phase 0 is the samples themselves (the sinc is zero at every other source sample), already counted.
+    for (let p = 1; p < PHASES; p++) {
+      const taps = POLYPHASE[p]!;
+      let acc = 0;
+      for (let k = 0; k < TAPS_PER_PHASE; k++) {
+        const idx = i + half - k;
+        if (idx >= 0 && idx < n) acc += taps[k]! * samples[idx]!;
+      }
+      const v = Math.abs(acc);
+      if (v > peak) peak = v;
+    }
+  }
+  return peak;
+}

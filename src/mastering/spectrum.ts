@@ -1,0 +1,134 @@
+// Spectra of a mix: a Welch average of Hann-windowed 4096-point FFTs of the mid (L+R)/2 and side
+// (L-R)/2 signals, summed into 1/3-octave bands (what reference matching compares) and into seven
+// broad bands (what the genre templates and suggestions speak of).
+import type { Pcm } from './pcm.js';
+
+export const FFT_SIZE = 4096;
+/** ISO 266 1/3-octave centre frequencies from 25 Hz to 20 kHz. */
+export const THIRD_OCTAVES = [25, 31.5, 40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630, 800, 1000, 1250, 1600, 2000, 2500, 3150, 4000, 5000, 6300, 8000, 10000, 12500, 16000, 20000];
+export const BANDS = [
+  { name: 'sub', low: 20, high: 60 },
+  { name: 'bass', low: 60, high: 250 },
+  { name: 'low-mid', low: 250, high: 500 },
+  { name: 'mid', low: 500, high: 2000 },
+  { name: 'high-mid', low: 2000, high: 4000 },
+  { name: 'presence', low: 4000, high: 8000 },
+  { name: 'air', low: 8000, high: 20000 },
+] as const;
+export type BandName = (typeof BANDS)[number]['name'];
+
+/** In-place radix-2 FFT of `re`/`im` (length a power of two). */
+export function fft(re: Float64Array, im: Float64Array): void {
+  const n = re.length;
+  for (let i = 1, j = 0; i < n; i++) {
+    let bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) {
+      [re[i], re[j]] = [re[j]!, re[i]!];
+      [im[i], im[j]] = [im[j]!, im[i]!];
+    }
+  }
+  for (let len = 2; len <= n; len <<= 1) {
+    const angle = (-2 * Math.PI) / len;
+    const wr = Math.cos(angle), wi = Math.sin(angle);
+    for (let i = 0; i < n; i += len) {
+      let cr = 1, ci = 0;
+      for (let k = 0; k < len / 2; k++) {
+        const a = i + k, b = a + len / 2;
+        const tr = re[b]! * cr - im[b]! * ci;
+        const ti = re[b]! * ci + im[b]! * cr;
+        re[b] = re[a]! - tr; im[b] = im[a]! - ti;
+        re[a] = re[a]! + tr; im[a] = im[a]! + ti;
+        const next = cr * wr - ci * wi;
+        ci = cr * wi + ci * wr;
+        cr = next;
+      }
+    }
+  }
+}
+
+const HANN = Float64Array.from({ length: FFT_SIZE }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / FFT_SIZE));
+
+/** Mean power per FFT bin (FFT_SIZE / 2 + 1 bins) of `signal`, over at most `maxFrames` evenly spread frames. */
+export function powerSpectrum(signal: Float32Array, maxFrames = 256): Float64Array {
+  const power = new Float64Array(FFT_SIZE / 2 + 1);
+  const available = Math.max(1, Math.floor((signal.length - FFT_SIZE) / FFT_SIZE) + 1);
+  const frames = Math.min(available, maxFrames);
+  const stride = signal.length > FFT_SIZE ? (signal.length - FFT_SIZE) / Math.max(1, frames - 1) : 0;
+  const re = new Float64Array(FFT_SIZE), im = new Float64Array(FFT_SIZE);
+  for (let f = 0; f < frames; f++) {
+    const start = Math.floor(f * stride);
+    for (let i = 0; i < FFT_SIZE; i++) {
+      re[i] = (signal[start + i] ?? 0) * HANN[i]!;
+      im[i] = 0;
+    }
+    fft(re, im);
+    for (let k = 0; k <= FFT_SIZE / 2; k++) power[k]! += (re[k]! * re[k]! + im[k]! * im[k]!) / frames;
+  }
+  return power;
+}
+
+const db = (power: number) => 10 * Math.log10(Math.max(power, 1e-20));
+
+/** Power summed between `low` and `high` Hz, in dB. */
+function bandPower(power: Float64Array, sampleRate: number, low: number, high: number): number {
+  const binHz = sampleRate / FFT_SIZE;
+  const first = Math.max(1, Math.ceil(low / binHz));
+  const last = Math.min(power.length - 1, Math.floor(high / binHz));
+  // A band narrower than a bin (the lowest 1/3 octaves) takes its share of the nearest bin.
+  if (last < first) return db((power[Math.min(power.length - 1, Math.max(1, Math.round(Math.sqrt(low * high) / binHz)))]! * (high - low)) / binHz);
+  let sum = 0;
+  for (let k = first; k <= last; k++) sum += power[k]!;
+  return db(sum);
+}
+
+/** Level per 1/3-octave band in dB, relative to the loudest band (so two mixes compare by shape). */
+export function thirdOctaves(power: Float64Array, sampleRate: number): number[] {
+  const levels = THIRD_OCTAVES.map((f) => bandPower(power, sampleRate, f / 2 ** (1 / 6), f * 2 ** (1 / 6)));
+  const top = Math.max(...levels);
+  return levels.map((l) => l - top);
+}
+
+/** Level per broad band in dB relative to the whole spectrum's power (its share of the energy). */
+export function broadBands(power: Float64Array, sampleRate: number): Record<BandName, number> {
+  const total = bandPower(power, sampleRate, 20, 20000);
+  return Object.fromEntries(BANDS.map((b) => [b.name, bandPower(power, sampleRate, b.low, b.high) - total])) as Record<BandName, number>;
+}
+
+export interface Spectrum {
+  /** 1/3-octave levels (dB, 0 at the loudest band) of the mid signal, at THIRD_OCTAVES. */
+  thirdOctaves: number[];
+  /** Broad bands of the mid and side signals: dB relative to each signal's whole power. */
+  mid: Record<BandName, number>;
+  side: Record<BandName, number>;
+  /** Side power relative to mid power per broad band, dB (-Infinity-like -200 for mono). */
+  sideToMid: Record<BandName, number>;
+  /** Spectral centroid of the mid signal, Hz. */
+  centroidHz: number;
+}
+
+export function spectrumOf(pcm: Pcm): Spectrum {
+  const [left, right = left] = pcm.channels as [Float32Array, Float32Array?];
+  const mid = new Float32Array(left.length), side = new Float32Array(left.length);
+  for (let i = 0; i < left.length; i++) {
+    mid[i] = (left[i]! + right[i]!) / 2;
+    side[i] = (left[i]! - right[i]!) / 2;
+  }
+  const midPower = powerSpectrum(mid), sidePower = powerSpectrum(side);
+  const sideToMid = Object.fromEntries(
+    BANDS.map((b) => [b.name, bandPower(sidePower, pcm.sampleRate, b.low, b.high) - bandPower(midPower, pcm.sampleRate, b.low, b.high)]),
+  ) as Record<BandName, number>;
+  let weighted = 0, total = 0;
+  for (let k = 1; k < midPower.length; k++) {
+    weighted += midPower[k]! * k * (pcm.sampleRate / FFT_SIZE);
+    total += midPower[k]!;
+  }
+  return {
+    thirdOctaves: thirdOctaves(midPower, pcm.sampleRate),
+    mid: broadBands(midPower, pcm.sampleRate),
+    side: broadBands(sidePower, pcm.sampleRate),
+    sideToMid,
+    centroidHz: total > 0 ? weighted / total : 0,
+  };
+}

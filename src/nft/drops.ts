@@ -1,0 +1,294 @@
+// Drops: a proposal to mint a session. A drop names a version of the session (an automatic one with
+// reason 'mint' when none is given), a finished bounce of that same moment, the master edition's
+// settings and the authorship split at that moment (split.ts). Every collaborator in the split sees
+// it and answers: accepting names the address their share is paid to (their custodial wallet by
+// default), declining stops the drop for good. Minting (mint.ts) is refused until everyone accepted.
+import { randomUUID } from 'node:crypto';
+import { getAddress, isAddress } from 'ethers';
+import { z } from 'zod';
+import type { Bounce, BounceService } from '../bounce/service.js';
+import type { HistoryService } from '../history/service.js';
+import { SYSTEM_AUTHOR, type VersionStore } from '../history/versions.js';
+import type { Storage } from '../storage/database.js';
+import { computeSplit, type Split } from './split.js';
+
+/** The royalty cap of the contracts (MAX_ROYALTY_BPS): 50 %. */
+export const MAX_ROYALTY_BPS = 5000;
+/** Licence terms: a bit set, as the LicenceRegistry reads it. */
+export const LICENCE = { personal: 1, sync: 2, commercial: 4, exclusive: 8 } as const;
+
+const wei = z.string().regex(/^(0|[1-9][0-9]{0,40})$/, 'an amount in wei as a decimal string');
+const unix = z.number().int().min(0).max(2 ** 53 - 1);
+
+export const dropRequestSchema = z
+  .object({
+    versionId: z.string().regex(/^[0-9]{1,18}$/, 'a version id').optional(),
+    bounceId: z.string().regex(/^bnc_[0-9a-f]{32}$/, 'a bounce id').optional(),
+    title: z.string().trim().min(1).max(200),
+    description: z.string().max(2000).default(''),
+    /** 0: an open edition. */
+    maxSupply: z.number().int().min(0).max(1_000_000),
+    mintStart: unix.optional(),
+    mintEnd: unix.optional(),
+    priceWei: wei,
+    royaltyBps: z.number().int().min(0),
+    licence: z
+      .number()
+      .int()
+      .min(1)
+      .max(15)
+      .refine((t) => (t & LICENCE.exclusive) === 0 || (t & LICENCE.commercial) !== 0, 'an exclusive licence must also be commercial')
+      .default(LICENCE.personal),
+  })
+  .strict();
+export type DropRequest = z.output<typeof dropRequestSchema>;
+
+export type Answer = 'pending' | 'accepted' | 'declined';
+
+export interface Collaborator {
+  userId: string;
+  bps: number;
+  notes: number;
+  tracks: number;
+  edits: number;
+  answer: Answer;
+  payoutAddress: string | null;
+  answeredAt: string | null;
+}
+
+export interface Drop {
+  id: string;
+  sessionId: string;
+  versionId: string;
+  bounceId: string;
+  proposedBy: string;
+  title: string;
+  description: string;
+  maxSupply: number;
+  mintStart: number | null;
+  mintEnd: number | null;
+  priceWei: string;
+  royaltyBps: number;
+  licence: number;
+  state: 'proposed' | 'declined' | 'minted';
+  split: { rule: string; collaborators: Collaborator[]; dropped: Split['dropped'] };
+  /** Who has not accepted yet (empty: the drop may be minted). */
+  waitingFor: string[];
+  declinedBy: string[];
+  contract: string | null;
+  tokenId: string | null;
+  splitAddress: string | null;
+  metadataCid: string | null;
+  createdAt: string;
+}
+
+/** A refusal the routes answer with its status. */
+export class DropError extends Error {
+  constructor(
+    readonly status: 400 | 403 | 404 | 409 | 503,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DropError';
+  }
+}
+
+export interface DropDeps {
+  storage: Storage;
+  versions: VersionStore;
+  history: HistoryService;
+  bounces: BounceService | null;
+  /** A user's custodial wallet address; rejects while the chain is off. */
+  walletOf: (tenantId: string, userId: string) => Promise<string>;
+  /** Brings the session's accepted updates into the log before it is read. */
+  persisted: (tenantId: string, sessionId: string) => Promise<void>;
+}
+
+type Trx = Parameters<Parameters<Storage['withTenant']>[1]>[0];
+const DROP_ID = /^drp_[0-9a-f]{32}$/;
+
+export class DropService {
+  constructor(private readonly deps: DropDeps) {}
+
+  /** Proposes a drop of the session; `by` must be one of its editors (the route checks). */
+  async create(tenantId: string, sessionId: string, by: string, request: DropRequest): Promise<Drop> {
+    const { versions, history } = this.deps;
+    if (request.royaltyBps > MAX_ROYALTY_BPS) throw new DropError(400, `a royalty of ${request.royaltyBps} bps is above the cap of ${MAX_ROYALTY_BPS} bps (50 %)`);
+    if (request.mintStart !== undefined && request.mintEnd !== undefined && request.mintEnd <= request.mintStart) throw new DropError(400, 'mintEnd must come after mintStart');
+    await this.deps.persisted(tenantId, sessionId);
+    if (!(await versions.exists(tenantId, sessionId))) throw new DropError(404, `session ${sessionId} has no recording`);
+    const version = request.versionId !== undefined ? await versions.get(tenantId, sessionId, request.versionId) : (await versions.auto(tenantId, sessionId, 'mint')).version;
+    if (!version) throw new DropError(request.versionId !== undefined ? 404 : 409, request.versionId !== undefined ? `version ${request.versionId} of session ${sessionId} not found` : `session ${sessionId} is empty: nothing to mint`);
+    if (version.uptoId === null) throw new DropError(409, `version ${version.id} is of the empty session: nothing to mint`);
+    const bounce = await this.bounceOf(tenantId, sessionId, version.id, version.uptoId, by, request.bounceId);
+    const report = await history.authorship(tenantId, sessionId, { at: version.at ?? 0, uptoId: version.uptoId });
+    const split = computeSplit(report.shares, [SYSTEM_AUTHOR]);
+    if (split.shares.length === 0) throw new DropError(409, `nobody is credited with session ${sessionId} at version ${version.id}`);
+    const id = `drp_${randomUUID().replaceAll('-', '')}`;
+    await this.deps.storage.withTenant(tenantId, (trx) =>
+      trx
+        .insertInto('nft_drops')
+        .values({
+          id,
+          tenant_id: tenantId,
+          session_id: sessionId,
+          version_id: version.id,
+          bounce_id: bounce.id,
+          proposed_by: by,
+          title: request.title,
+          description: request.description,
+          max_supply: request.maxSupply,
+          mint_start: request.mintStart ?? null,
+          mint_end: request.mintEnd ?? null,
+          price_wei: request.priceWei,
+          royalty_bps: request.royaltyBps,
+          licence_terms: request.licence,
+          split: JSON.stringify(split),
+          state: 'proposed',
+          contract: null,
+          token_id: null,
+          split_address: null,
+          metadata_cid: null,
+        })
+        .execute(),
+    );
+    return (await this.get(tenantId, id))!;
+  }
+
+  async get(tenantId: string, id: string): Promise<Drop | null> {
+    if (!DROP_ID.test(id)) return null;
+    return this.deps.storage.withTenant(tenantId, (trx) => this.read(trx, id));
+  }
+
+  /** The drops of a session (newest first), or those minted, or those crediting a user. */
+  async list(tenantId: string, filter: { sessionId?: string; minted?: boolean; creator?: string } = {}, limit = 100): Promise<Drop[]> {
+    const ids = await this.deps.storage.withTenant(tenantId, (trx) => {
+      let query = trx.selectFrom('nft_drops').select('id');
+      if (filter.sessionId !== undefined) query = query.where('session_id', '=', filter.sessionId);
+      if (filter.minted) query = query.where('state', '=', 'minted');
+      return query.orderBy('created_at', 'desc').limit(1000).execute();
+    });
+    const drops = (await Promise.all(ids.map((r) => this.get(tenantId, r.id)))).filter((d): d is Drop => d !== null);
+    const { creator } = filter;
+    return (creator === undefined ? drops : drops.filter((d) => d.split.collaborators.some((c) => c.userId === creator))).slice(0, limit);
+  }
+
+  /** A collaborator accepts the split; their share goes to `payoutAddress` (their custodial wallet by default). */
+  async accept(tenantId: string, id: string, userId: string, payoutAddress?: string): Promise<Drop> {
+    let address: string;
+    if (payoutAddress !== undefined) {
+      if (!isAddress(payoutAddress)) throw new DropError(400, 'payoutAddress must be an Ethereum address (0x and 40 hex digits)');
+      address = getAddress(payoutAddress.toLowerCase());
+    } else {
+      address = await this.deps.walletOf(tenantId, userId).catch(() => {
+        throw new DropError(503, 'the chain is off: give a payoutAddress');
+      });
+    }
+    return this.answer(tenantId, id, userId, 'accepted', address);
+  }
+
+  async decline(tenantId: string, id: string, userId: string): Promise<Drop> {
+    return this.answer(tenantId, id, userId, 'declined', null);
+  }
+
+  /** Throws the 409 a mint gets unless every collaborator accepted. */
+  ensureMintable(drop: Drop): void {
+    if (drop.declinedBy.length > 0) throw new DropError(409, `the split was declined by ${drop.declinedBy.join(', ')}: this drop cannot be minted`);
+    if (drop.waitingFor.length > 0) throw new DropError(409, `the split is not accepted by all: waiting for ${drop.waitingFor.join(', ')}`);
+  }
+
+  /** Records what a mint step made (so that a retried mint continues where it stopped). */
+  async record(tenantId: string, id: string, patch: { contract?: string; tokenId?: string; splitAddress?: string; metadataCid?: string; state?: 'minted' }): Promise<void> {
+    await this.deps.storage.withTenant(tenantId, (trx) =>
+      trx
+        .updateTable('nft_drops')
+        .set({
+          ...(patch.contract !== undefined ? { contract: patch.contract } : {}),
+          ...(patch.tokenId !== undefined ? { token_id: patch.tokenId } : {}),
+          ...(patch.splitAddress !== undefined ? { split_address: patch.splitAddress } : {}),
+          ...(patch.metadataCid !== undefined ? { metadata_cid: patch.metadataCid } : {}),
+          ...(patch.state !== undefined ? { state: patch.state } : {}),
+        })
+        .where('id', '=', id)
+        .execute(),
+    );
+  }
+
+  /** The bounce a drop is of: the one named (done, of this session and version's moment), else one of that moment, rendered now if need be. */
+  private async bounceOf(tenantId: string, sessionId: string, versionId: string, uptoId: string, by: string, bounceId: string | undefined): Promise<Bounce> {
+    const { bounces } = this.deps;
+    if (!bounces) throw new DropError(503, 'bounces are off on this server: a drop needs the session rendered to audio');
+    if (bounceId !== undefined) {
+      const named = await bounces.get(tenantId, bounceId);
+      if (!named || named.sessionId !== sessionId) throw new DropError(404, `no bounce ${bounceId} of session ${sessionId}`);
+      if (named.uptoId !== uptoId) throw new DropError(409, `bounce ${bounceId} is of another moment of the session than version ${versionId}`);
+      if (named.state !== 'done') throw new DropError(409, `bounce ${bounceId} is ${named.state}`);
+      return named;
+    }
+    const existing = await this.deps.storage.withTenant(tenantId, (trx) =>
+      trx.selectFrom('bounces').select('id').where('session_id', '=', sessionId).where('upto_id', '=', uptoId).where('state', '=', 'done').orderBy('created_at', 'desc').limit(1).executeTakeFirst(),
+    );
+    if (existing) return (await bounces.get(tenantId, existing.id))!;
+    const started = await bounces.start(tenantId, sessionId, by, { versionId });
+    await bounces.finished(started.id);
+    const done = await bounces.get(tenantId, started.id);
+    if (done?.state !== 'done') throw new DropError(409, `the session could not be bounced: ${done?.error ?? 'unknown error'}`);
+    return done;
+  }
+
+  private async answer(tenantId: string, id: string, userId: string, answer: 'accepted' | 'declined', address: string | null): Promise<Drop> {
+    return this.deps.storage.withTenant(tenantId, async (trx) => {
+      const drop = DROP_ID.test(id) ? await this.read(trx, id, true) : null;
+      if (!drop) throw new DropError(404, `no drop ${id}`);
+      const mine = drop.split.collaborators.find((c) => c.userId === userId);
+      if (!mine) throw new DropError(403, `${userId} is not in the split of drop ${id}`);
+      if (drop.state === 'minted') throw new DropError(409, `drop ${id} is minted: its split is final`);
+      if (drop.state === 'declined') throw new DropError(409, `drop ${id} was declined by ${drop.declinedBy.join(', ')}`);
+      await trx
+        .insertInto('nft_drop_answers')
+        .values({ tenant_id: tenantId, drop_id: id, user_id: userId, answer, payout_address: address, answered_at: new Date() })
+        .onConflict((oc) => oc.columns(['tenant_id', 'drop_id', 'user_id']).doUpdateSet({ answer, payout_address: address, answered_at: new Date() }))
+        .execute();
+      if (answer === 'declined') await trx.updateTable('nft_drops').set({ state: 'declined' }).where('id', '=', id).execute();
+      return (await this.read(trx, id))!;
+    });
+  }
+
+  private async read(trx: Trx, id: string, lock = false): Promise<Drop | null> {
+    let query = trx.selectFrom('nft_drops').selectAll().where('id', '=', id);
+    if (lock) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
+    if (!row) return null;
+    const answers = await trx.selectFrom('nft_drop_answers').select(['user_id', 'answer', 'payout_address', 'answered_at']).where('drop_id', '=', id).execute();
+    const byUser = new Map(answers.map((a) => [a.user_id, a]));
+    const split = (typeof row.split === 'string' ? JSON.parse(row.split) : row.split) as Split;
+    const collaborators: Collaborator[] = split.shares.map((s) => {
+      const a = byUser.get(s.userId);
+      return { ...s, answer: a?.answer ?? 'pending', payoutAddress: a?.payout_address ?? null, answeredAt: a ? new Date(a.answered_at).toISOString() : null };
+    });
+    return {
+      id: row.id,
+      sessionId: row.session_id,
+      versionId: String(row.version_id),
+      bounceId: row.bounce_id,
+      proposedBy: row.proposed_by,
+      title: row.title,
+      description: row.description,
+      maxSupply: row.max_supply,
+      mintStart: row.mint_start === null ? null : Number(row.mint_start),
+      mintEnd: row.mint_end === null ? null : Number(row.mint_end),
+      priceWei: row.price_wei,
+      royaltyBps: row.royalty_bps,
+      licence: row.licence_terms,
+      state: row.state,
+      split: { rule: split.rule, collaborators, dropped: split.dropped },
+      waitingFor: collaborators.filter((c) => c.answer === 'pending').map((c) => c.userId),
+      declinedBy: collaborators.filter((c) => c.answer === 'declined').map((c) => c.userId),
+      contract: row.contract,
+      tokenId: row.token_id,
+      splitAddress: row.split_address,
+      metadataCid: row.metadata_cid,
+      createdAt: new Date(row.created_at).toISOString(),
+    };
+  }
+}
