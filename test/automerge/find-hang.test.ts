@@ -1,4 +1,6 @@
 import type { DocumentId, Repo, StorageKey } from '@automerge/automerge-repo';
+import type { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket';
+import type WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { automergeModule } from '../../src/automerge/module.js';
 import { DatabaseStorageAdapter } from '../../src/automerge/storage-adapter.js';
@@ -12,24 +14,31 @@ import { automergeUrl, clientRepo, UNLIMITED } from './support.js';
  * it; a peer that claims the document and then leaves must stop counting, or the server waits for
  * it forever and so does every client that asks after it.
  */
+/** How long the server lets a finder wait on a peer that claims the document (short here). */
+const ANSWER_MS = 1000;
+
+/** A server with the bound set out of reach: what answers its finders is the protocol alone. */
+let patient: TestServer;
 let server: TestServer;
-let token: string;
 const clients: Repo[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ ...UNLIMITED });
-  token = await server.veza.auth.sign({ sub: 'editor', docs: { '*': 'editor' } });
-}, 120_000);
+  [patient, server] = await Promise.all([
+    startTestServer({ ...UNLIMITED, 'automerge-find-answer-ms': '600000' }),
+    startTestServer({ ...UNLIMITED, 'automerge-find-answer-ms': String(ANSWER_MS) }),
+  ]);
+}, 180_000);
 
 afterEach(() => vi.restoreAllMocks());
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.shutdown().catch(() => undefined)));
-  await server?.stop();
+  await Promise.all([patient?.stop(), server?.stop()]);
 });
 
-function client(): Repo {
-  const repo = clientRepo(automergeUrl(server, token));
+async function client(on: TestServer): Promise<Repo> {
+  const token = await on.veza.auth.sign({ sub: 'editor', docs: { '*': 'editor' } });
+  const repo = clientRepo(automergeUrl(on, token));
   clients.push(repo);
   return repo;
 }
@@ -66,8 +75,8 @@ function holdStorageReads(documentId: DocumentId): { reached: Promise<void>; rel
 }
 
 it('answers the next finder when the creator left while the server was still looking its document up', async () => {
-  const serverRepo = server.veza.modules.api(automergeModule).repo('default');
-  const alice = client();
+  const serverRepo = patient.veza.modules.api(automergeModule).repo('default');
+  const alice = await client(patient);
   await waitFor(() => alice.peers.length > 0, 'alice to join');
   const handle = alice.create<{ title: string }>({ title: 'left early' });
   const documentId = handle.documentId as DocumentId;
@@ -83,7 +92,39 @@ it('answers the next finder when the creator left while the server was still loo
   await waitFor(() => serverRepo.handles[documentId]?.inState(['requesting', 'unavailable']), 'the server to finish its lookup');
 
   // The server never received the document's changes: the honest answer is "unavailable", at once.
-  const bob = client();
+  const bob = await client(patient);
   await waitFor(() => bob.peers.length > 0, 'bob to join');
   expect(await outcome(bob.find(handle.url))).toBe('unavailable');
+}, 60_000);
+
+/** The client's TCP socket: pausing it stops it reading, as a frozen tab or a dead link would. */
+function tcpOf(repo: Repo): { pause(): void; resume(): void } {
+  const adapter = repo.networkSubsystem.adapters[0] as WebSocketClientAdapter;
+  return (adapter.socket as unknown as { _socket: { pause(): void; resume(): void } } & WebSocket)._socket;
+}
+
+it('answers a finder within the bound while the creator, still connected, has gone quiet', async () => {
+  const serverRepo = server.veza.modules.api(automergeModule).repo('default');
+  const alice = await client(server);
+  await waitFor(() => alice.peers.length > 0, 'alice to join');
+  const handle = alice.create<{ title: string }>({ title: 'stalled' });
+  const documentId = handle.documentId as DocumentId;
+  const reads = holdStorageReads(documentId);
+
+  // Alice names the document, then stops reading before the server's answer reaches her: she
+  // never sends its changes, yet stays connected, so the server keeps waiting for her.
+  await reads.reached;
+  const aliceLink = tcpOf(alice);
+  aliceLink.pause();
+  reads.release();
+  await waitFor(() => serverRepo.handles[documentId]?.inState(['requesting']), 'the server to wait for alice');
+
+  const bob = await client(server);
+  await waitFor(() => bob.peers.length > 0, 'bob to join');
+  expect(await outcome(bob.find(handle.url))).toBe('unavailable');
+
+  // The answer does not close the door: once Alice's changes arrive, Bob receives the document.
+  aliceLink.resume();
+  await waitFor(() => bob.handles[documentId]?.isReady(), 'the document to reach bob once alice sends it');
+  expect(bob.handles[documentId]!.doc()).toEqual({ title: 'stalled' });
 }, 60_000);
