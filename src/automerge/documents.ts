@@ -4,6 +4,7 @@ import type { ClusterRoom, ClusterSync } from '../collab/cluster.js';
 import type { Logger } from '../log.js';
 import { CloseCode } from '../server/errors.js';
 import { applied, headsHash, journalEntry, type JournalEntry } from './change-journal.js';
+import { forgetDepartedPeer } from './departed-peers.js';
 import type { RepoMessage } from './messages.js';
 import { Refusal } from './network-adapter.js';
 import type { AutomergeSettings } from './settings.js';
@@ -143,6 +144,7 @@ export class TenantDocuments {
     const docs = this.byPeer.get(peerId);
     if (!docs) return;
     this.byPeer.delete(peerId);
+    forgetDepartedPeer(this.deps.repo, peerId, docs);
     const now = Date.now();
     for (const documentId of docs) {
       const users = this.users.get(documentId);

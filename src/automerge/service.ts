@@ -1,4 +1,4 @@
-import { Repo, type PeerId } from '@automerge/automerge-repo';
+import { Repo, type DocumentId, type PeerId } from '@automerge/automerge-repo';
 import { ClusterSync } from '../collab/cluster.js';
 import type { MemoryBudget } from '../collab/memory-budget.js';
 import type { Logger } from '../log.js';
@@ -11,6 +11,7 @@ import { TenantDocuments } from './documents.js';
 import { AutomergeMetrics } from './metrics.js';
 import { automergeRoute, UwsServerAdapter } from './network-adapter.js';
 import type { AutomergeSettings } from './settings.js';
+import { PendingFinds } from './pending-finds.js';
 import { DatabaseStorageAdapter } from './storage-adapter.js';
 
 export interface AutomergeDeps {
@@ -34,6 +35,7 @@ interface TenantRepo {
   network: UwsServerAdapter;
   storage: DatabaseStorageAdapter;
   documents: TenantDocuments;
+  finds: PendingFinds;
 }
 
 /** How often idle documents are looked for (at most; the unload delay when shorter). */
@@ -147,8 +149,14 @@ export class AutomergeService {
         const handle = repo.handles[documentId];
         return handle?.isReady() ? handle.doc() : undefined;
       },
-      intake: (peerId, message) => documents.intake(peerId, message),
-      onPeerLeft: (peerId) => documents.peerLeft(peerId),
+      intake: (peerId, message) => {
+        if (message.type === 'request') finds.asked(peerId, message.documentId as DocumentId);
+        return documents.intake(peerId, message);
+      },
+      onPeerLeft: (peerId) => {
+        documents.peerLeft(peerId);
+        finds.peerLeft(peerId);
+      },
       expiresAt: this.deps.expiresAt,
     });
     const repo: Repo = new Repo({
@@ -177,7 +185,12 @@ export class AutomergeService {
         unloaded: (reason) => this.metrics.unloads.inc({ reason }),
       },
     });
-    tenant = { repo, network, storage: chunks, documents };
+    const finds: PendingFinds = new PendingFinds({
+      repo,
+      answerWithinMs: settings.findAnswerMs,
+      answer: (peerId, documentId) => network.send({ type: 'doc-unavailable', senderId: repo.peerId, targetId: peerId, documentId }),
+    });
+    tenant = { repo, network, storage: chunks, documents, finds };
     this.tenants.set(tenantId, tenant);
     return tenant;
   }
@@ -192,7 +205,8 @@ export class AutomergeService {
     const tenants = [...this.tenants.values()];
     this.tenants.clear();
     await Promise.all(
-      tenants.map(async ({ repo, network, storage }) => {
+      tenants.map(async ({ repo, network, storage, finds }) => {
+        finds.close();
         network.disconnect();
         await repo.flush(Object.values(repo.handles).filter((handle) => handle.isReady()).map((handle) => handle.documentId));
         await storage.close();
