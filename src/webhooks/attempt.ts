@@ -3,7 +3,7 @@
 // 2xx answer is a success; anything else, a redirect included, is a failure, as is a timeout.
 import http from 'node:http';
 import https from 'node:https';
-import { guardedLookup } from './address-guard.js';
+import { AddressRefused, guardedLookup, literalRefused } from './address-guard.js';
 
 /** What the delivery log keeps of a receiver's answer. */
 const KEPT_BODY_BYTES = 1024;
@@ -28,6 +28,9 @@ export interface AttemptOptions {
 export function attemptDelivery(options: AttemptOptions): Promise<AttemptResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
+  const url = new URL(options.url);
+  // A literal address is connected to without a lookup: judged here.
+  if (literalRefused(url, options.allowPrivate)) return Promise.resolve({ ok: false, status: null, durationMs: 0, error: new AddressRefused(url.hostname).message, responseBody: null });
   return new Promise((resolve) => {
     let settled = false;
     const finish = (result: Omit<AttemptResult, 'durationMs'>) => {
@@ -36,7 +39,6 @@ export function attemptDelivery(options: AttemptOptions): Promise<AttemptResult>
       clearTimeout(timer);
       resolve({ ...result, durationMs: elapsed() });
     };
-    const url = new URL(options.url);
     const client = url.protocol === 'https:' ? https : http;
     const request = client.request(
       url,

@@ -98,21 +98,21 @@ function view(row: Row): EndpointView {
   };
 }
 
+/** http(s) only, no fragment, and no literal private address unless allowed (names are checked at each attempt). */
+export function checkEndpointUrl(text: string, allowPrivate: boolean): string {
+  if (!URL.canParse(text)) throw new WebhookError('invalid', `url ${JSON.stringify(text.slice(0, 200))} is not a URL`);
+  const url = new URL(text);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new WebhookError('invalid', `url must use https: or http:, not ${url.protocol}`);
+  if (url.hash) throw new WebhookError('invalid', 'url must not have a fragment (#…)');
+  if (literalRefused(url, allowPrivate)) throw new WebhookError('invalid', `url points at ${url.hostname}, a loopback, private or reserved address; webhooks go to public addresses only`);
+  return url.href;
+}
+
 export class EndpointStore {
   constructor(
     private readonly storage: Storage,
     private readonly allowPrivate: boolean,
   ) {}
-
-  /** http(s) only, no fragment, and no literal private address unless the setting allows them. */
-  checkUrl(text: string): string {
-    if (!URL.canParse(text)) throw new WebhookError('invalid', `url ${JSON.stringify(text.slice(0, 200))} is not a URL`);
-    const url = new URL(text);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new WebhookError('invalid', `url must use https: or http:, not ${url.protocol}`);
-    if (url.hash) throw new WebhookError('invalid', 'url must not have a fragment (#…)');
-    if (literalRefused(url, this.allowPrivate)) throw new WebhookError('invalid', `url points at ${url.hostname}, a loopback, private or reserved address; webhooks go to public addresses only`);
-    return url.href;
-  }
 
   async list(tenantId: string): Promise<EndpointView[]> {
     const rows = await this.storage.withTenant(tenantId, (trx) => trx.selectFrom('wh_endpoints').selectAll().orderBy('created_at').orderBy('id').execute());
@@ -124,7 +124,7 @@ export class EndpointStore {
   }
 
   async create(tenantId: string, input: z.output<typeof endpointInput>): Promise<{ endpoint: EndpointView; secret: string }> {
-    const url = this.checkUrl(input.url);
+    const url = checkEndpointUrl(input.url, this.allowPrivate);
     const id = `ep_${randomBytes(12).toString('hex')}`;
     const secret = input.secret ?? newSecret();
     const secrets: WebhookSecret[] = [{ secret, createdAt: new Date().toISOString(), expiresAt: null }];
@@ -149,7 +149,7 @@ export class EndpointStore {
   }
 
   async update(tenantId: string, id: string, patch: z.output<typeof endpointPatch>): Promise<EndpointView> {
-    const url = patch.url === undefined ? undefined : this.checkUrl(patch.url);
+    const url = patch.url === undefined ? undefined : checkEndpointUrl(patch.url, this.allowPrivate);
     const row = await this.storage.withTenant(tenantId, (trx) =>
       trx
         .updateTable('wh_endpoints')
