@@ -48,6 +48,7 @@ describe('tenant webhooks', { timeout: 120_000 }, () => {
       'webhooks-poll-ms': '50',
       'webhooks-attempt-timeout-ms': '3000',
       'webhooks-disable-after-s': '1',
+      'rate-limit-requests-per-minute': '0',
     });
     const operator = await server.veza.auth.sign({ sub: 'ops', operator: true });
     for (const id of ['hooks-a', 'hooks-b']) {
