@@ -66,3 +66,10 @@ export interface WebhookTables {
   wh_deliveries: WhDeliveriesTable;
   wh_attempts: WhAttemptsTable;
 }
+
+// The webhook tables join the database's type from here, so that schema.ts (long already, and
+// where other modules add their tables) does not change for them.
+declare module './schema.js' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- declaration merging: the tables come in through `extends`
+  interface Database extends WebhookTables {}
+}

@@ -2,7 +2,6 @@ import type { ColumnType, Generated } from 'kysely';
 import type { BouncesTable, NftContentTable, NftDropAnswersTable, NftDropListingsTable, NftDropsTable, NftMintRequestsTable } from './schema-nft-drops.js';
 import type { InsSessionAuthorshipTable, ReplayCheckpointsTable, SessionBranchesTable, SessionVersionsTable } from './schema-history.js';
 import type { NftChainTables } from './schema-nft.js';
-import type { WebhookTables } from './schema-webhooks.js';
 
 /** Table types as kysely sees them. One interface per table, named after it. */
 export interface TenantsTable {
@@ -439,7 +438,7 @@ export interface TenantUsageTable {
   published: Generated<boolean>;
 }
 
-export interface Database extends NftChainTables, WebhookTables {
+export interface Database extends NftChainTables {
   tenants: TenantsTable;
   tenant_domains: TenantDomainsTable;
   tenant_branding: TenantBrandingTable;
