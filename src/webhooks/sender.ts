@@ -15,6 +15,8 @@ import type { WebhooksSettings } from './settings.js';
 import { signedHeaders } from './signing.js';
 
 const CLAIM_BATCH = 16;
+/** How often messages past the retention are removed. */
+const PURGE_EVERY_MS = 3_600_000;
 /** How long past the attempt's time limit a claim holds a delivery. */
 const CLAIM_MARGIN_MS = 5_000;
 
@@ -28,6 +30,7 @@ interface Claimed {
 
 export class WebhookSender {
   private timer: NodeJS.Timeout | null = null;
+  private purger: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
   private closed = false;
@@ -41,7 +44,22 @@ export class WebhookSender {
   start(): void {
     this.timer = setInterval(() => this.nudge(), this.settings.pollMs);
     this.timer.unref();
+    this.purger = setInterval(() => void this.purge().catch((error: unknown) => this.logger.warn({ err: error }, 'webhook log purge failed')), PURGE_EVERY_MS);
+    this.purger.unref();
     this.nudge();
+  }
+
+  /** Removes the messages older than the retention, with their deliveries (pending ones too) and attempts; how many messages. */
+  async purge(now = Date.now()): Promise<number> {
+    const cutoff = new Date(now - this.settings.retentionDays * 86_400_000);
+    // Across tenants: the owner connection.
+    return this.storage.db.transaction().execute(async (trx) => {
+      const old = trx.selectFrom('wh_messages').select('id').where('created_at', '<', cutoff);
+      await trx.deleteFrom('wh_attempts').where('message_id', 'in', old).execute();
+      await trx.deleteFrom('wh_deliveries').where('message_id', 'in', old).execute();
+      const removed = await trx.deleteFrom('wh_messages').where('created_at', '<', cutoff).executeTakeFirst();
+      return Number(removed.numDeletedRows);
+    });
   }
 
   /** Looks for due deliveries now (a new message was written), or once the pass in hand ends. */
@@ -66,6 +84,7 @@ export class WebhookSender {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.purger) clearInterval(this.purger);
     await this.running;
   }
 

@@ -1,6 +1,7 @@
 // Tenants' webhooks: when a failed delivery is tried again (Svix's schedule by default), how long one
-// attempt may take, after how long of failing without a break an endpoint is disabled, and whether
-// endpoints may point at loopback and private addresses (tests and closed networks only).
+// attempt may take, after how long of failing without a break an endpoint is disabled, how long the
+// delivery log is kept, and whether endpoints may point at loopback and private addresses (tests and
+// closed networks only).
 import { z } from 'zod';
 import { bool, int, type SettingsGroup, type SettingsOf } from '../shared/settings.js';
 
@@ -55,6 +56,12 @@ export const webhooksSettings = {
     flag: 'webhooks-poll-ms',
     schema: int(50, 60_000).default(1000),
     doc: 'Milliseconds between two looks at the delivery queue for attempts that have come due (new messages are sent at once)',
+  },
+  retentionDays: {
+    env: 'VEZA_WEBHOOKS_RETENTION_DAYS',
+    flag: 'webhooks-retention-days',
+    schema: int(1, 3650).default(30),
+    doc: 'Days a message, its deliveries and their attempts are kept in the delivery log (and can be replayed); older ones are removed',
   },
   allowPrivate: {
     env: 'VEZA_WEBHOOKS_ALLOW_PRIVATE',

@@ -5,6 +5,8 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
+import pino from 'pino';
+import { WebhookSender } from '../../src/webhooks/sender.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor as waitWithin } from '../helpers/wait.js';
 import { call, Receiver } from './support.js';
@@ -197,6 +199,30 @@ describe('tenant webhooks', { timeout: 120_000 }, () => {
     expect((await b('POST', `/messages/${messageA.id}/replay`)).status).toBe(404);
     expect((await b('GET', `/endpoints/${mine.id}/attempts`)).status).toBe(404);
     await a('PATCH', `/endpoints/${mine.id}`, { enabled: false });
+  });
+
+  it('removes messages past the retention, with their deliveries and attempts, and keeps the recent ones', async () => {
+    const { endpoint: made } = await endpoint('/kept');
+    const recent = await message((await tip('hooks-a')).id);
+    const longAgo = new Date(Date.now() - 40 * 86_400_000);
+    const old = 'msg_0ld0000000000000000000000000000';
+    await server.veza.storage.withTenant('hooks-a', async (trx) => {
+      await trx.insertInto('wh_messages').values({ tenant_id: 'hooks-a', id: old, event_id: 'an-old-event', event_type: 'tip.sent', body: '{}', created_at: longAgo }).execute();
+      const later = new Date(Date.now() + 365 * 86_400_000);
+      await trx.insertInto('wh_deliveries').values({ tenant_id: 'hooks-a', id: 'dlv_old', message_id: old, endpoint_id: made.id, next_attempt_at: later, replay_of: null, created_at: longAgo }).execute();
+      await trx
+        .insertInto('wh_attempts')
+        .values({ tenant_id: 'hooks-a', id: 'atm_old', delivery_id: 'dlv_old', message_id: old, endpoint_id: made.id, attempt: 1, at: longAgo, status: 'failed', response_code: 500, duration_ms: 3, error: 'the endpoint answered 500', response_body: null })
+        .execute();
+    });
+    expect((await a('GET', `/messages/${old}/attempts`)).body.attempts).toHaveLength(1);
+    // The sender of the consumers thread purges hourly; one made here purges now, on the same database.
+    const sender = new WebhookSender(server.veza.storage, server.config.webhooks, pino({ level: 'silent' }));
+    expect(await sender.purge()).toBe(1);
+    expect((await a('GET', `/messages/${old}`)).status).toBe(404);
+    expect((await a('GET', `/endpoints/${made.id}/attempts`)).body.attempts).not.toContainEqual(expect.objectContaining({ messageId: old }));
+    expect((await a('GET', `/messages/${recent.id}`)).status).toBe(200);
+    await a('PATCH', `/endpoints/${made.id}`, { enabled: false });
   });
 
   it('answers bad input and the wrong caller with problem JSON naming the problem', async () => {
