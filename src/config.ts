@@ -14,6 +14,7 @@ import { sessionsSettings } from './sessions/settings.js';
 import type { Setting, SettingsOf } from './shared/settings.js';
 import { storageSettings } from './storage/settings.js';
 import { tenantsSettings } from './tenants/settings.js';
+import { webhooksSettings } from './webhooks/settings.js';
 
 /** The package's root directory (web/dist and other shipped files are found from here). */
 const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -39,6 +40,7 @@ export const settings = {
   tenants: tenantsSettings,
   nft: nftSettings,
   mastering: masteringSettings,
+  webhooks: webhooksSettings,
 } as const;
 
 /** The values of every group; each module is handed its own group (`Config['collab']`, …). */

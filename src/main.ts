@@ -46,6 +46,7 @@ import { Storage } from './storage/database.js';
 import { studioModule } from './studio/module.js';
 import { tenantsModule } from './tenants/module.js';
 import { VERSION } from './version.js';
+import { webhooksModule } from './webhooks/module.js';
 
 /** The core (storage, auth, bus, HTTP and WebSocket routers) and the modules it was started with. */
 export interface VezaNode {
@@ -110,6 +111,7 @@ export function serverModules(config: Config, options: StartOptions = {}) {
     recommendationsModule,
     insightsModule,
     gamificationModule,
+    webhooksModule,
     // After the modules whose memory the consumers update: they stop before those close.
     consumersModule({ config, ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}) }),
   ] as const;

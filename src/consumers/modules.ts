@@ -3,6 +3,7 @@ import { gamificationConsumer } from '../gamification/consumer.js';
 import { historyConsumer } from '../history/consumer.js';
 import { insightsConsumer } from '../insights/consumer.js';
 import { recommendationsConsumer } from '../recommendations/consumer.js';
+import { webhooksConsumer } from '../webhooks/consumer.js';
 import type { ConsumerModule } from './contract.js';
 
-export const consumerModules: readonly ConsumerModule[] = [recommendationsConsumer, insightsConsumer, gamificationConsumer, historyConsumer];
+export const consumerModules: readonly ConsumerModule[] = [recommendationsConsumer, insightsConsumer, gamificationConsumer, historyConsumer, webhooksConsumer];

@@ -96,7 +96,7 @@ export class Storage {
       () => new Set<string>(),
     );
     if (known.every((name) => applied.has(name))) return [];
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider, allowUnorderedMigrations: true });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

@@ -34,7 +34,7 @@ describe('event consumers on their own thread (the default)', () => {
   afterAll(async () => server?.stop());
 
   it('handles what the main thread publishes there, and calls back for leaderboards and rule changes', async () => {
-    expect((await getJson(server, '/healthz')).body.consumers).toEqual({ placement: 'thread', consumers: ['recommendations', 'insights', 'gamification', 'history'], running: true });
+    expect((await getJson(server, '/healthz')).body.consumers).toEqual({ placement: 'thread', consumers: ['recommendations', 'insights', 'gamification', 'history', 'webhooks'], running: true });
     expect(threads).toHaveLength(1);
     expect(threads[0]!.threadId).not.toBe(threadId);
 

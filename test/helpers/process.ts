@@ -14,7 +14,8 @@ export interface ServerProcess {
 }
 
 /** Runs `veza serve` as its own process and resolves once it logs the port it listens on. */
-export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, options: { listenTimeoutMs?: number } = {}): Promise<ServerProcess> {
+  const listenTimeoutMs = options.listenTimeoutMs ?? 30_000;
   const port = args.includes('--port') ? [] : ['--port', '0'];
   const child = spawn(process.execPath, [VEZA_BIN, 'serve', '--host', '127.0.0.1', ...port, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
@@ -45,8 +46,8 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): 
     // It logs "veza listening" at info level: a quieter --log-level would leave us waiting.
     setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`veza serve did not report listening within 30 s:\n${stderr}`));
-    }, 30_000).unref();
+      reject(new Error(`veza serve did not report listening within ${listenTimeoutMs / 1000} s:\n${stderr}`));
+    }, listenTimeoutMs).unref();
   });
   return { child, port: listening, url: `http://127.0.0.1:${listening}`, logs, exited };
 }

@@ -55,7 +55,7 @@ describe('the start-up report', () => {
     expect(report).toMatch(/\n {2}mastering +on +ffmpeg \d/);
     expect(report).toMatch(/\n {2}storage +embedded PGlite in /);
     expect(report).toMatch(/\n {2}events bus +in-process\n/);
-    for (const module of ['recommendations', 'insights', 'gamification', 'history']) expect(report).toMatch(new RegExp(`\\n {2}${module} +on +consuming events on their own thread`));
+    for (const module of ['recommendations', 'insights', 'gamification', 'history', 'webhooks']) expect(report).toMatch(new RegExp(`\\n {2}${module} +on +consuming events on their own thread`));
     expect(report).toMatch(/\n {2}examples +2 example sessions \(2 imported now\): Chemistry Lab \(example\), City Blues \(example\)/);
   });
 

@@ -20,8 +20,13 @@ import * as sessionVersions from './0018_session_versions.js';
 import * as sessionAuthorship from './0019_session_authorship.js';
 import * as nftChain from './0020_nft_chain.js';
 import * as nftDrops from './0021_nft_drops.js';
+import * as webhooks from './0023_webhooks.js';
 
-/** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
+/**
+ * Migrations in order; names sort the same way. Never edit one that has shipped: add the next. Work
+ * done side by side may take numbers out of order (a database may have run 0023 before 0022 exists):
+ * the migrator runs a missing earlier one then, so each migration touches only its own tables.
+ */
 const migrations: Record<string, Migration> = {
   '0001_foundation': foundation,
   '0002_documents': documents,
@@ -44,6 +49,7 @@ const migrations: Record<string, Migration> = {
   '0019_session_authorship': sessionAuthorship,
   '0020_nft_chain': nftChain,
   '0021_nft_drops': nftDrops,
+  '0023_webhooks': webhooks,
 };
 
 export const migrationProvider: MigrationProvider = {
