@@ -39,8 +39,20 @@ export const dropRequestSchema = z
       .max(15)
       .refine((t) => (t & LICENCE.exclusive) === 0 || (t & LICENCE.commercial) !== 0, 'an exclusive licence must also be commercial')
       .default(LICENCE.personal),
+    /** What the master is minted as: an edition (ERC-1155) or a 1/1 record (ERC-721, to the proposer's wallet). */
+    kind: z.enum(['edition', 'record']).default('edition'),
+    /** Each track rendered alone becomes an edition of its own, with the same split. */
+    stems: z.boolean().default(false),
+    /** Lazy minting: the proposer's wallet signs a voucher, the first buyer creates the edition on chain. */
+    lazy: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.kind === 'record' && d.maxSupply !== 1) ctx.addIssue({ code: 'custom', path: ['maxSupply'], message: 'a 1/1 record has a supply of exactly 1' });
+    if (d.kind === 'record' && d.priceWei !== '0') ctx.addIssue({ code: 'custom', path: ['priceWei'], message: 'a 1/1 record is minted to its proposer: sell it with a listing, its priceWei is 0' });
+    if (d.lazy && d.kind === 'record') ctx.addIssue({ code: 'custom', path: ['lazy'], message: 'a 1/1 record is not minted lazily: vouchers create editions' });
+    if (d.lazy && d.stems) ctx.addIssue({ code: 'custom', path: ['lazy'], message: 'stems are minted at once: a lazy drop has none' });
+  });
 export type DropRequest = z.output<typeof dropRequestSchema>;
 
 export type Answer = 'pending' | 'accepted' | 'declined';
@@ -80,6 +92,33 @@ export interface Drop {
   splitAddress: string | null;
   metadataCid: string | null;
   createdAt: string;
+  kind: 'edition' | 'record';
+  lazy: boolean;
+  /** Whether the drop's tracks become editions of their own; `stems` lists them once rendered. */
+  withStems: boolean;
+  stems: Stem[];
+  /** A lazy drop's signed voucher (once the mint signed it); its token id is set at redemption. */
+  voucher: StoredVoucher | null;
+}
+
+/** A track of a drop rendered alone, minted as an edition of its own. */
+export interface Stem {
+  trackId: string;
+  position: number;
+  name: string;
+  audioCid: string;
+  audioHash: string;
+  durationMs: number;
+  metadataCid: string | null;
+  tokenId: string | null;
+  licensed: boolean;
+}
+
+/** A voucher as stored and served: its values as decimal strings. */
+export interface StoredVoucher {
+  voucher: Record<'creator' | 'payoutTo' | 'maxSupply' | 'mintStart' | 'mintEnd' | 'price' | 'royaltyBps' | 'uri' | 'nonce' | 'deadline', string>;
+  signature: string;
+  digest: string;
 }
 
 /** A refusal the routes answer with its status. */
@@ -149,6 +188,9 @@ export class DropService {
           token_id: null,
           split_address: null,
           metadata_cid: null,
+          kind: request.kind,
+          with_stems: request.stems,
+          lazy: request.lazy,
         })
         .execute(),
     );
@@ -198,7 +240,7 @@ export class DropService {
   }
 
   /** Records what a mint step made (so that a retried mint continues where it stopped). */
-  async record(tenantId: string, id: string, patch: { contract?: string; tokenId?: string; splitAddress?: string; metadataCid?: string; state?: 'minted' }): Promise<void> {
+  async record(tenantId: string, id: string, patch: { contract?: string; tokenId?: string; splitAddress?: string; metadataCid?: string; state?: 'minted'; voucher?: StoredVoucher }): Promise<void> {
     await this.deps.storage.withTenant(tenantId, (trx) =>
       trx
         .updateTable('nft_drops')
@@ -208,10 +250,54 @@ export class DropService {
           ...(patch.splitAddress !== undefined ? { split_address: patch.splitAddress } : {}),
           ...(patch.metadataCid !== undefined ? { metadata_cid: patch.metadataCid } : {}),
           ...(patch.state !== undefined ? { state: patch.state } : {}),
+          ...(patch.voucher !== undefined ? { voucher: JSON.stringify(patch.voucher) } : {}),
         })
         .where('id', '=', id)
         .execute(),
     );
+  }
+
+  /** Records the stems rendered for a drop (once: a retried mint keeps the first rendering). */
+  async putStems(tenantId: string, id: string, stems: Omit<Stem, 'metadataCid' | 'tokenId' | 'licensed'>[]): Promise<void> {
+    await this.deps.storage.withTenant(tenantId, async (trx) => {
+      for (const s of stems) {
+        await trx
+          .insertInto('nft_drop_stems')
+          .values({ tenant_id: tenantId, drop_id: id, track_id: s.trackId, position: s.position, name: s.name, audio_cid: s.audioCid, audio_sha256: s.audioHash, duration_ms: s.durationMs, metadata_cid: null, token_id: null })
+          .onConflict((oc) => oc.columns(['tenant_id', 'drop_id', 'track_id']).doNothing())
+          .execute();
+      }
+    });
+  }
+
+  /** Records what a mint step made of a stem. */
+  async recordStem(tenantId: string, id: string, trackId: string, patch: { metadataCid?: string; tokenId?: string; licensed?: true }): Promise<void> {
+    await this.deps.storage.withTenant(tenantId, (trx) =>
+      trx
+        .updateTable('nft_drop_stems')
+        .set({
+          ...(patch.metadataCid !== undefined ? { metadata_cid: patch.metadataCid } : {}),
+          ...(patch.tokenId !== undefined ? { token_id: patch.tokenId } : {}),
+          ...(patch.licensed ? { licensed: true } : {}),
+        })
+        .where('drop_id', '=', id)
+        .where('track_id', '=', trackId)
+        .execute(),
+    );
+  }
+
+  /** The minted drop and stem (if any) of an editions token id in the tenant; null for any other. */
+  async byToken(tenantId: string, contract: 'editions' | 'records', tokenId: string): Promise<{ drop: Drop; stem: Stem | null } | null> {
+    const found = await this.deps.storage.withTenant(tenantId, async (trx) => {
+      const master = await trx.selectFrom('nft_drops').select('id').where('state', '=', 'minted').where('token_id', '=', tokenId).where('kind', '=', contract === 'records' ? 'record' : 'edition').executeTakeFirst();
+      if (master) return { id: master.id, trackId: null };
+      if (contract === 'records') return null;
+      const stem = await trx.selectFrom('nft_drop_stems').select(['drop_id', 'track_id']).where('token_id', '=', tokenId).executeTakeFirst();
+      return stem ? { id: stem.drop_id, trackId: stem.track_id } : null;
+    });
+    const drop = found ? await this.get(tenantId, found.id) : null;
+    if (!drop || drop.state !== 'minted') return null;
+    return { drop, stem: found?.trackId ? (drop.stems.find((s) => s.trackId === found.trackId) ?? null) : null };
   }
 
   /** The bounce a drop is of: the one named (done, of this session and version's moment), else one of that moment, rendered now if need be. */
@@ -261,6 +347,7 @@ export class DropService {
     if (!row) return null;
     const answers = await trx.selectFrom('nft_drop_answers').select(['user_id', 'answer', 'payout_address', 'answered_at']).where('drop_id', '=', id).execute();
     const byUser = new Map(answers.map((a) => [a.user_id, a]));
+    const stems = row.with_stems ? await trx.selectFrom('nft_drop_stems').selectAll().where('drop_id', '=', id).orderBy('position').execute() : [];
     const split = (typeof row.split === 'string' ? JSON.parse(row.split) : row.split) as Split;
     const collaborators: Collaborator[] = split.shares.map((s) => {
       const a = byUser.get(s.userId);
@@ -289,6 +376,11 @@ export class DropService {
       splitAddress: row.split_address,
       metadataCid: row.metadata_cid,
       createdAt: new Date(row.created_at).toISOString(),
+      kind: row.kind,
+      lazy: row.lazy,
+      withStems: row.with_stems,
+      stems: stems.map((s) => ({ trackId: s.track_id, position: s.position, name: s.name, audioCid: s.audio_cid, audioHash: s.audio_sha256, durationMs: s.duration_ms, metadataCid: s.metadata_cid, tokenId: s.token_id, licensed: s.licensed })),
+      voucher: row.voucher === null ? null : ((typeof row.voucher === 'string' ? JSON.parse(row.voucher) : row.voucher) as StoredVoucher),
     };
   }
 }

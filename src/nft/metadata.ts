@@ -3,7 +3,7 @@
 // version and moment it was bounced at, the split, the licence terms and the sha-256 of the audio
 // file and of the session's Yjs state at that moment (the same hashes the LicenceRegistry holds).
 import type { Bounce } from '../bounce/service.js';
-import { LICENCE, type Drop } from './drops.js';
+import { LICENCE, type Drop, type Stem } from './drops.js';
 
 export interface EditionMetadata {
   name: string;
@@ -19,6 +19,10 @@ export interface EditionMetadata {
     audioHash: string;
     stateHash: string;
     durationMs: number | null;
+    /** What the token is: the session's mix as an edition or a 1/1 record, or one track of it (a stem). */
+    kind: 'edition' | 'record' | 'stem';
+    /** A stem's track. */
+    stem?: { trackId: string; name: string; mixAudioCid: string };
   };
 }
 
@@ -45,6 +49,18 @@ export function editionMetadata(drop: Drop, bounce: Bounce): EditionMetadata {
       audioHash: `0x${bounce.audioHash}`,
       stateHash: `0x${bounce.stateHash}`,
       durationMs: bounce.durationMs,
+      kind: drop.kind,
     },
+  };
+}
+
+/** A stem's metadata: the master's, with the track's own audio, hash and name. */
+export function stemMetadata(drop: Drop, bounce: Bounce, stem: Stem): EditionMetadata {
+  const master = editionMetadata(drop, bounce);
+  return {
+    ...master,
+    name: `${drop.title} (stem: ${stem.name})`,
+    animation_url: `ipfs://${stem.audioCid}`,
+    properties: { ...master.properties, audioCid: stem.audioCid, audioHash: `0x${stem.audioHash}`, durationMs: stem.durationMs, kind: 'stem', stem: { trackId: stem.trackId, name: stem.name, mixAudioCid: bounce.audioCid! } },
   };
 }

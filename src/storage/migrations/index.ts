@@ -20,6 +20,7 @@ import * as sessionVersions from './0018_session_versions.js';
 import * as sessionAuthorship from './0019_session_authorship.js';
 import * as nftChain from './0020_nft_chain.js';
 import * as nftDrops from './0021_nft_drops.js';
+import * as nftKinds from './0022_nft_kinds.js';
 
 /** Migrations in order; names sort the same way. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   '0019_session_authorship': sessionAuthorship,
   '0020_nft_chain': nftChain,
   '0021_nft_drops': nftDrops,
+  '0022_nft_kinds': nftKinds,
 };
 
 export const migrationProvider: MigrationProvider = {
