@@ -18,7 +18,7 @@ import { editionMetadata, stemMetadata } from './metadata.js';
 /** A buyer's redemption of a voucher: how many copies, and optionally the voucher as the buyer presents it. */
 export interface RedeemRequest {
   amount: number;
-  voucher?: Partial<StoredVoucher['voucher']> | undefined;
+  voucher?: { [K in keyof StoredVoucher['voucher']]?: string | undefined } | undefined;
   signature?: string | undefined;
 }
 
@@ -76,7 +76,8 @@ export class Minter {
     const drop = await drops.get(tenantId, dropId);
     if (!drop?.lazy || drop.state !== 'minted' || !drop.voucher) throw new DropError(404, `no voucher for drop ${dropId}`);
     // What the buyer presents (as served, or altered: the contract checks the signature) or the stored voucher.
-    const presented = body.voucher && body.signature ? { voucher: { ...drop.voucher.voucher, ...body.voucher }, signature: body.signature, digest: drop.voucher.digest } : drop.voucher;
+    const altered = Object.fromEntries(Object.entries(body.voucher ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
+    const presented = body.voucher && body.signature ? { voucher: { ...drop.voucher.voucher, ...altered }, signature: body.signature, digest: drop.voucher.digest } : drop.voucher;
     const { tokenId, tx } = await chain.redeemVoucher({ tenantId, userId }, voucherOf(presented), body.amount);
     const redeemed = await chain.voucherTokenId(drop.voucher.digest);
     if (redeemed === tokenId && !drop.tokenId) {
