@@ -13,7 +13,7 @@ import type { NftChain, SignedVoucher, Voucher } from './chain/index.js';
 import type { ContentStore } from './content.js';
 import { DropError, type Drop, type DropService, type StoredVoucher } from './drops.js';
 import { idempotent } from './idempotency.js';
-import { editionMetadata, stemMetadata } from './metadata.js';
+import { editionMetadata, packHash, packMetadata, stemMetadata } from './metadata.js';
 
 /** A buyer's redemption of a voucher: how many copies, and optionally the voucher as the buyer presents it. */
 export interface RedeemRequest {
@@ -82,7 +82,7 @@ export class Minter {
     const redeemed = await chain.voucherTokenId(drop.voucher.digest);
     if (redeemed === tokenId && !drop.tokenId) {
       await drops.record(tenantId, dropId, { tokenId: tokenId.toString() });
-      const bounce = (await bounces.get(tenantId, drop.bounceId))!;
+      const bounce = (await bounces.get(tenantId, drop.bounceId!))!;
       await chain.setLicence({ token: 'editions', tokenId, terms: drop.licence, audioHash: `0x${bounce.audioHash}`, stateHash: `0x${bounce.stateHash}` });
     }
     return { dropId, contract: chain.info().contracts.editions, tokenId: tokenId.toString(), amount: body.amount, paidWei: (BigInt(presented.voucher.price) * BigInt(body.amount)).toString(), buyer: chain.walletOf(tenantId, userId), tx: { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: tx.gasUsed.toString() } };
@@ -113,10 +113,11 @@ export class Minter {
       const { split } = await chain.createSplit(recipients(drop));
       await drops.record(tenantId, dropId, { splitAddress: split });
     }
-    const bounce = await bounces.get(tenantId, drop.bounceId);
+    if (drop.samples) return this.mintPack(tenantId, drop);
+    const bounce = drop.bounceId ? await bounces.get(tenantId, drop.bounceId) : null;
     if (!bounce || bounce.state !== 'done') throw new DropError(409, `bounce ${drop.bounceId} of drop ${dropId} has no audio`);
     if (drop.withStems && drop.stems.length === 0) {
-      const stems = await bounces.stems(tenantId, drop.bounceId);
+      const stems = await bounces.stems(tenantId, bounce.id);
       if (stems.length === 0) throw new DropError(409, `drop ${dropId} asks for stems, but no track of the session has notes`);
       await drops.putStems(tenantId, dropId, stems);
     }
@@ -182,6 +183,29 @@ export class Minter {
     }
     await drops.record(tenantId, dropId, { state: 'minted' });
     return this.resultOf(tenantId, (await drops.get(tenantId, dropId))!);
+  }
+
+  /** A sample pack: its metadata (every sample by content id), one edition, its licence (the pack's hash), the creators' copies. */
+  private async mintPack(tenantId: string, drop: Drop): Promise<MintResult> {
+    const { drops, content, chain } = this.deps;
+    if (!drop.metadataCid) {
+      const entry = await content.put(tenantId, Buffer.from(JSON.stringify(packMetadata(drop), null, 2)), 'application/json', `${drop.id}.json`);
+      await drops.record(tenantId, drop.id, { metadataCid: entry.cid });
+      drop = (await drops.get(tenantId, drop.id))!;
+    }
+    if (!drop.tokenId) {
+      const { tokenId } = await chain.createEdition({ creator: chain.walletOf(tenantId, drop.proposedBy), payoutTo: drop.splitAddress!, maxSupply: drop.maxSupply, ...window(drop), priceWei: BigInt(drop.priceWei), royaltyBps: drop.royaltyBps, uri: `ipfs://${drop.metadataCid}` });
+      await drops.record(tenantId, drop.id, { contract: chain.info().contracts.editions, tokenId: tokenId.toString() });
+      drop = (await drops.get(tenantId, drop.id))!;
+    }
+    const hash = packHash(drop.samples!);
+    // A pack has no session state: its licence's state hash is the pack's hash too.
+    await chain.setLicence({ token: 'editions', tokenId: BigInt(drop.tokenId!), terms: drop.licence, audioHash: hash, stateHash: hash });
+    if (copied(drop)) {
+      for (const c of drop.split.collaborators) await chain.mintTo(chain.walletOf(tenantId, c.userId), BigInt(drop.tokenId!), 1);
+    }
+    await drops.record(tenantId, drop.id, { state: 'minted' });
+    return this.resultOf(tenantId, (await drops.get(tenantId, drop.id))!);
   }
 
   private resultOf(tenantId: string, drop: Drop): MintResult {

@@ -38,8 +38,9 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
   const dropOf = async (ctx: HttpContext) => {
     const principal = ctx.principal!;
     const drop = await drops.get(principal.tenantId, ctx.params.id ?? '');
-    // A drop is visible to those with a role on its session.
-    if (!drop || roleFor(principal, drop.sessionId) === null) throw notFound(`no drop ${ctx.params.id}`);
+    // A drop is visible to those with a role on its session; a sample pack to its proposer and creators.
+    const visible = drop && (drop.sessionId !== null ? roleFor(principal, drop.sessionId) !== null : drop.proposedBy === principal.userId || drop.split.collaborators.some((c) => c.userId === principal.userId));
+    if (!drop || !visible) throw notFound(`no drop ${ctx.params.id}`);
     return drop;
   };
 

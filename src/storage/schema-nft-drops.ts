@@ -39,9 +39,10 @@ export interface NftContentTable {
 export interface NftDropsTable {
   id: string;
   tenant_id: string;
-  session_id: string;
-  version_id: BigId;
-  bounce_id: string;
+  /** null for a sample pack (migration 0022), as are version_id and bounce_id. */
+  session_id: string | null;
+  version_id: BigId | null;
+  bounce_id: string | null;
   proposed_by: string;
   title: string;
   description: string;
@@ -64,6 +65,8 @@ export interface NftDropsTable {
   lazy: Generated<boolean>;
   /** The signed voucher of a lazy drop: `{ voucher, signature, digest }`. */
   voucher: ColumnType<unknown, string | null | undefined, string | null>;
+  /** A sample pack's samples: `[{ cid, name, contentType, size, sha256 }]`. */
+  samples: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 /** A stem of a drop: one track rendered alone, as an edition of its own (migration 0022). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bounceModule } from '../../src/bounce/module.js';
 import { locateBounceTools } from '../../src/bounce/tools.js';
@@ -233,4 +234,64 @@ describe.skipIf(missing !== null)('stems, 1/1 records, lazy drops and ERC-20 pri
     expect((await call('POST', `/api/v1/nft/vouchers/drp_nope/redeem`, 'cal', {}, { 'idempotency-key': 'r-4' })).status).toBe(404);
     expect((await call('GET', `/api/v1/nft/vouchers/${stemsDrop.drop.id}`, 'cal')).status).toBe(404);
   }, 300_000);
+
+  it('mints a sample pack of uploaded files and a bounce as one edition, with the split its creators give', async () => {
+    const tone = wav(2205);
+    const upload = (user: string, bytes: Buffer, name: string) =>
+      fetch(`${node.url}/api/v1/nft/uploads`, { method: 'POST', headers: { authorization: `Bearer ${tokens[user]}`, 'content-type': 'application/octet-stream', 'x-file-name': name }, body: bytes });
+    const up = await upload('cal', tone, 'tone.wav');
+    expect(up.status).toBe(201);
+    const sample = (await up.json()) as Json;
+    expect(sample).toMatchObject({ cid: expect.stringMatching(/^bafkrei/), contentType: 'audio/wav', size: tone.length, name: 'tone.wav' });
+    const notAudio = await upload('cal', Buffer.from('just some text'), 'notes.txt');
+    expect(notAudio.status).toBe(415);
+    expect(((await notAudio.json()) as Json).detail).toBe('the body is not FLAC, WAV, AIFF, Ogg or MP3 audio');
+
+    const request = { title: 'Kit', maxSupply: 0, priceWei: PRICE, royaltyBps: 1000, samples: [{ cid: sample.cid, name: 'tone.wav' }], bounceIds: [stemsDrop.drop.bounceId] };
+    const uneven = await call('POST', '/api/v1/nft/packs', 'cal', { ...request, split: [{ userId: 'ana', bps: 6000 }, { userId: 'ben', bps: 3000 }] });
+    expect(uneven.status).toBe(400);
+    expect(uneven.body.detail).toBe("the split's basis points must sum to 10,000");
+    const json = await call('POST', '/api/v1/nft/packs', 'cal', { ...request, samples: [{ cid: String(stemsDrop.metadataUri).slice(7), name: 'meta' }] });
+    expect(json.body.detail).toContain('not audio');
+    expect((await call('POST', '/api/v1/nft/packs', 'cal', { ...request, samples: [{ cid: 'bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq', name: 'x' }] })).status).toBe(404);
+
+    const made = await call('POST', '/api/v1/nft/packs', 'cal', { ...request, split: [{ userId: 'ana', bps: 7000 }, { userId: 'ben', bps: 3000 }] });
+    expect(made.status, made.text).toBe(201);
+    expect(made.body).toMatchObject({ sessionId: null, samples: [{ cid: sample.cid, name: 'tone.wav', contentType: 'audio/wav' }, { name: `${S}.flac`, contentType: 'audio/flac' }], split: { rule: 'given by the creators' }, waitingFor: ['ana', 'ben'] });
+    expect((await call('GET', `/api/v1/nft/drops/${made.body.id}`, 'bob')).status).toBe(404);
+    expect((await call('POST', `/api/v1/nft/drops/${made.body.id}/mint`, 'cal', undefined, { 'idempotency-key': 'pack-1' })).body.detail).toBe('the split is not accepted by all: waiting for ana, ben');
+    for (const user of ['ana', 'ben']) expect((await call('POST', `/api/v1/nft/drops/${made.body.id}/accept`, user)).status).toBe(200);
+    const pack = await call('POST', `/api/v1/nft/drops/${made.body.id}/mint`, 'cal', undefined, { 'idempotency-key': 'pack-1' });
+    expect(pack.status, pack.text).toBe(201);
+    expect(pack.body.copies.map((c: Json) => c.userId)).toEqual(['ana', 'ben']);
+    const meta = await call('GET', `/ipfs/${String(pack.body.metadataUri).slice(7)}`, 'bob');
+    expect(meta.body.properties).toMatchObject({ kind: 'pack', samples: [{ name: 'tone.wav', uri: `ipfs://${sample.cid}`, sha256: `0x${createHash('sha256').update(tone).digest('hex')}` }, { contentType: 'audio/flac' }], split: { recipients: [{ userId: 'ana', bps: 7000 }, { userId: 'ben', bps: 3000 }] } });
+    const licence = await call('GET', `/api/v1/nft/licences/editions/${pack.body.tokenId}`, 'ben');
+    expect(licence.body).toMatchObject({ dropId: made.body.id, audioHash: meta.body.properties.packHash });
+    expect((await call('GET', '/api/v1/nft/packs', 'ben')).body.packs.map((p: Json) => p.id)).toEqual([made.body.id]);
+
+    // Without a split, the uploader alone.
+    const alone = await call('POST', '/api/v1/nft/packs', 'cal', { title: 'Solo kit', maxSupply: 5, priceWei: PRICE, royaltyBps: 0, samples: [{ cid: sample.cid, name: 'tone.wav' }] });
+    expect(alone.body.split).toMatchObject({ rule: 'the uploader alone', collaborators: [{ userId: 'cal', bps: 10_000 }] });
+  }, 300_000);
 });
+
+/** A mono 16-bit WAV of `samples` samples of a 441 Hz tone at 44.1 kHz. */
+function wav(samples: number): Buffer {
+  const data = Buffer.alloc(samples * 2);
+  for (let i = 0; i < samples; i++) data.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 441 * i) / 44_100)), i * 2);
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVEfmt ', 8, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(44_100, 24);
+  header.writeUInt32LE(88_200, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}

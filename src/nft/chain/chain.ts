@@ -2,7 +2,7 @@
 // records, licences, releases from splits), each user's custodial wallet what the user does (mint,
 // list, buy, cancel). Every send goes through the Sender (one queue per wallet, reverts decoded into
 // ChainRefusal, funds checked before signing).
-import { Contract, ContractFactory, getAddress, randomBytes, toBigInt, ZeroAddress, type HDNodeWallet, type Interface, type JsonRpcProvider, type Log, type Wallet, type WebSocketProvider } from 'ethers';
+import { Contract, getAddress, randomBytes, toBigInt, ZeroAddress, type HDNodeWallet, type Interface, type JsonRpcProvider, type Log, type Wallet, type WebSocketProvider } from 'ethers';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log.js';
@@ -253,9 +253,7 @@ export class EthersChain implements OpenedChain {
     const recorded = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { chainId: number; address: string }) : null;
     if (recorded && recorded.chainId === this.parts.info.chainId && (await this.provider.getCode(recorded.address)) !== '0x') return getAddress(recorded.address);
     const { abi, bytecode } = await load('TestToken');
-    const contract = await new ContractFactory(abi, bytecode, this.parts.operator).deploy();
-    await contract.deploymentTransaction()?.wait();
-    const address = getAddress(await contract.getAddress());
+    const address = getAddress((await this.parts.sender.deploy(this.parts.operator, abi, bytecode)).address);
     mkdirSync(nftDir, { recursive: true });
     writeFileSync(file, JSON.stringify({ chainId: this.parts.info.chainId, address }));
     this.parts.logger.info({ address }, 'test currency deployed on the local chain');

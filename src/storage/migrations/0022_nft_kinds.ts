@@ -4,6 +4,7 @@ import { enableTenantRls } from './0001_foundation.js';
 
 /**
  * What a drop mints (an edition, or a 1/1 record), whether its stems become editions of their own,
+ * the samples of a sample pack (a drop of uploaded audio files: no session, version or bounce),
  * whether it is minted lazily (a voucher the creator's wallet signed, redeemed by the first buyer),
  * the voucher itself; each stem of a drop (one track rendered alone, its content ids and token); the
  * currency of a listing made through the API (null: ETH); and the retractions of published chain
@@ -19,6 +20,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('nft_drops').addColumn('lazy', 'boolean', (c) => c.notNull().defaultTo(false)).execute();
   await db.schema.alterTable('nft_drops').addColumn('voucher', 'jsonb').execute();
   await db.schema.alterTable('nft_drop_listings').addColumn('currency', 'text').execute();
+  // A sample pack is a drop of uploaded audio files (or bounces), not of a session's moment.
+  await db.schema.alterTable('nft_drops').addColumn('samples', 'jsonb').execute();
+  for (const column of ['session_id', 'version_id', 'bounce_id']) await db.schema.alterTable('nft_drops').alterColumn(column, (c) => c.dropNotNull()).execute();
+  await sql`ALTER TABLE nft_drops ADD CONSTRAINT nft_drops_what CHECK ((samples IS NULL) = (session_id IS NOT NULL AND version_id IS NOT NULL AND bounce_id IS NOT NULL))`.execute(db);
 
   await db.schema
     .createTable('nft_drop_stems')
@@ -61,5 +66,8 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('nft_retractions').execute();
   await db.schema.dropTable('nft_drop_stems').execute();
   await db.schema.alterTable('nft_drop_listings').dropColumn('currency').execute();
-  for (const column of ['voucher', 'lazy', 'with_stems', 'kind']) await db.schema.alterTable('nft_drops').dropColumn(column).execute();
+  await sql`ALTER TABLE nft_drops DROP CONSTRAINT nft_drops_what`.execute(db);
+  await db.deleteFrom('nft_drops' as never).where('samples' as never, 'is not', null).execute();
+  for (const column of ['session_id', 'version_id', 'bounce_id']) await db.schema.alterTable('nft_drops').alterColumn(column, (c) => c.setNotNull()).execute();
+  for (const column of ['samples', 'voucher', 'lazy', 'with_stems', 'kind']) await db.schema.alterTable('nft_drops').dropColumn(column).execute();
 }
