@@ -11,6 +11,10 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { openChain, type OpenedChain } from '../src/nft/chain/index.js';
+import { cidOf } from '../src/nft/content.js';
+
+/** A metadata uri as the mint writes it: ipfs:// and a real CIDv1 (59 characters). */
+const uriOf = (label: string) => `ipfs://${cidOf(Buffer.from(label))}`;
 
 const rows: { operation: string; gas: bigint; note: string }[] = [];
 const add = (operation: string, gas: bigint, note = '') => void rows.push({ operation, gas, note });
@@ -41,9 +45,9 @@ try {
   const edition = (uri: string) => chain.createEdition({ creator: wallet(ana!), payoutTo: split, maxSupply: 10, priceWei: 10n ** 15n, royaltyBps: 1000, uri });
 
   // A drop with stems: the master, then one edition and one licence per track.
-  const master = await edition('ipfs://bafkreimaster');
+  const master = await edition(uriOf('master'));
   add('createEdition (master)', master.tx.gasUsed);
-  const stems = [await edition('ipfs://bafkreistem1'), await edition('ipfs://bafkreistem2')];
+  const stems = [await edition(uriOf('stem1')), await edition(uriOf('stem2'))];
   for (const [i, s] of stems.entries()) add(`createEdition (stem ${i + 1})`, s.tx.gasUsed, 'same split, own metadata uri');
   const licences = [];
   for (const t of [master, ...stems]) licences.push(await chain.setLicence({ token: 'editions', tokenId: t.tokenId, terms: 1, audioHash: hash, stateHash: hash }));
@@ -54,14 +58,14 @@ try {
   const plainTotal = [master.tx, licences[0]!, ...copies].reduce((n, t) => n + t.gasUsed, 0n);
 
   // A 1/1 record.
-  const record = await chain.mintRecord({ to: wallet(ana!), payoutTo: split, royaltyBps: 1000, uri: 'ipfs://bafkreirecord' });
+  const record = await chain.mintRecord({ to: wallet(ana!), payoutTo: split, royaltyBps: 1000, uri: uriOf('record') });
   add('mintRecord (to the proposer)', record.tx.gasUsed);
   const recordLicence = await chain.setLicence({ token: 'records', tokenId: record.tokenId, terms: 1, audioHash: hash, stateHash: hash });
   add('setLicence (record)', recordLicence.gasUsed);
 
   // A lazy drop: signing sends nothing; the buyer's redemption creates the edition and mints.
   const started = performance.now();
-  const signed = await chain.signVoucher(ana!, { payoutTo: split, maxSupply: 10n, mintStart: 0n, mintEnd: 0n, price: 10n ** 15n, royaltyBps: 1000n, uri: 'ipfs://bafkreilazy', deadline: BigInt(Math.floor(Date.now() / 1000) + 86_400) });
+  const signed = await chain.signVoucher(ana!, { payoutTo: split, maxSupply: 10n, mintStart: 0n, mintEnd: 0n, price: 10n ** 15n, royaltyBps: 1000n, uri: uriOf('lazy'), deadline: BigInt(Math.floor(Date.now() / 1000) + 86_400) });
   const signMs = performance.now() - started;
   add('signVoucher (creator, off chain)', 0n, `no transaction; ${signMs.toFixed(0)} ms to sign and read the digest`);
   const redeemed = await chain.redeemVoucher(cal!, signed, 1);
