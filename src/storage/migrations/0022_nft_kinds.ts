@@ -67,7 +67,8 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('nft_drop_stems').execute();
   await db.schema.alterTable('nft_drop_listings').dropColumn('currency').execute();
   await sql`ALTER TABLE nft_drops DROP CONSTRAINT nft_drops_what`.execute(db);
-  await db.deleteFrom('nft_drops' as never).where('samples' as never, 'is not', null).execute();
+  // Sample packs have no session: they cannot be kept under 0021's columns.
+  await sql`DELETE FROM nft_drops WHERE samples IS NOT NULL`.execute(db);
   for (const column of ['session_id', 'version_id', 'bounce_id']) await db.schema.alterTable('nft_drops').alterColumn(column, (c) => c.setNotNull()).execute();
   for (const column of ['samples', 'voucher', 'lazy', 'with_stems', 'kind']) await db.schema.alterTable('nft_drops').dropColumn(column).execute();
 }
