@@ -30,6 +30,8 @@ export interface RedeemResult {
   paidWei: string;
   buyer: string;
   tx: { hash: string; blockNumber: number; gasUsed: string };
+  /** Whether the operator set the new edition's licence ('set', or why not). */
+  licence: 'set' | `not set: ${string}`;
 }
 
 export interface MintResult {
@@ -80,12 +82,17 @@ export class Minter {
     const presented = body.voucher && body.signature ? { voucher: { ...drop.voucher.voucher, ...altered }, signature: body.signature, digest: drop.voucher.digest } : drop.voucher;
     const { tokenId, tx } = await chain.redeemVoucher({ tenantId, userId }, voucherOf(presented), body.amount);
     const redeemed = await chain.voucherTokenId(drop.voucher.digest);
+    let licence: RedeemResult['licence'] = 'set';
     if (redeemed === tokenId && !drop.tokenId) {
       await drops.record(tenantId, dropId, { tokenId: tokenId.toString() });
+      // The copies are the buyer's already: a licence the operator could not set is said, not thrown
+      // (a retry of this redemption would only meet the contract's VoucherAlreadyUsed).
       const bounce = (await bounces.get(tenantId, drop.bounceId!))!;
-      await chain.setLicence({ token: 'editions', tokenId, terms: drop.licence, audioHash: `0x${bounce.audioHash}`, stateHash: `0x${bounce.stateHash}` });
+      licence = await chain
+        .setLicence({ token: 'editions', tokenId, terms: drop.licence, audioHash: `0x${bounce.audioHash}`, stateHash: `0x${bounce.stateHash}` })
+        .then(() => 'set' as const, (error: unknown) => `not set: ${error instanceof Error ? error.message : String(error)}` as const);
     }
-    return { dropId, contract: chain.info().contracts.editions, tokenId: tokenId.toString(), amount: body.amount, paidWei: (BigInt(presented.voucher.price) * BigInt(body.amount)).toString(), buyer: chain.walletOf(tenantId, userId), tx: { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: tx.gasUsed.toString() } };
+    return { licence, dropId, contract: chain.info().contracts.editions, tokenId: tokenId.toString(), amount: body.amount, paidWei: (BigInt(presented.voucher.price) * BigInt(body.amount)).toString(), buyer: chain.walletOf(tenantId, userId), tx: { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: tx.gasUsed.toString() } };
   }
 
   /** One run per drop at a time on this node; a second caller waits and then finds it minted. */

@@ -13,13 +13,14 @@ import { idempotencyKey } from './idempotency.js';
 import type { Minter } from './mint.js';
 import { refusing } from './refusals.js';
 
-const decimal = z.string().regex(/^[0-9]{1,78}$/);
+const decimal = z.string().regex(/^[0-9]{1,78}$/, 'a whole number as a decimal string');
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'an Ethereum address');
 const redeemSchema = z
   .object({
     amount: z.number().int().min(1).max(1_000_000).default(1),
     /** The voucher as the buyer was served it (absent: the stored one); the contract checks its signature. */
     voucher: z
-      .object({ creator: z.string().max(42), payoutTo: z.string().max(42), maxSupply: decimal, mintStart: decimal, mintEnd: decimal, price: decimal, royaltyBps: decimal, uri: z.string().max(300), nonce: decimal, deadline: decimal })
+      .object({ creator: address, payoutTo: address, maxSupply: decimal, mintStart: decimal, mintEnd: decimal, price: decimal, royaltyBps: decimal, uri: z.string().max(300), nonce: decimal, deadline: decimal })
       .partial()
       .strict()
       .optional(),

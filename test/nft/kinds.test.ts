@@ -163,7 +163,7 @@ describe.skipIf(missing !== null)('stems, 1/1 records, lazy drops and ERC-20 pri
 
     const first = await redeem('bob', 'r-1', { amount: 2 });
     expect(first.status, first.text).toBe(201);
-    expect(first.body).toMatchObject({ dropId: made.body.id, amount: 2, paidWei: String(2n * BigInt(PRICE)), buyer: c.walletOf('default', 'bob'), tokenId: expect.stringMatching(/^[0-9]+$/) });
+    expect(first.body).toMatchObject({ dropId: made.body.id, amount: 2, paidWei: String(2n * BigInt(PRICE)), buyer: c.walletOf('default', 'bob'), tokenId: expect.stringMatching(/^[0-9]+$/), licence: 'set' });
     expect(((await c.contracts.editions.getFunction('balanceOf').staticCall(c.walletOf('default', 'bob'), BigInt(first.body.tokenId))) as bigint)).toBe(2n);
     const replay = await redeem('bob', 'r-1', { amount: 2 });
     expect(replay.status).toBe(200);
