@@ -120,6 +120,7 @@ export class Minter {
       const { split } = await chain.createSplit(recipients(drop));
       await drops.record(tenantId, dropId, { splitAddress: split });
     }
+    await reload();
     if (drop.samples) return this.mintPack(tenantId, drop);
     const bounce = drop.bounceId ? await bounces.get(tenantId, drop.bounceId) : null;
     if (!bounce || bounce.state !== 'done') throw new DropError(409, `bounce ${drop.bounceId} of drop ${dropId} has no audio`);
