@@ -3,7 +3,7 @@
 //   tables/<table>.jsonl          every row of the tenant in every table with tenant_id (bytea as {"$base64"})
 //   documents/<id>.yjs            each document's whole state (snapshot and update log merged)
 //   documents/<id>.mid            a studio session's notes as a Standard MIDI File
-//   files/<path>                  recordings, HLS outputs and models, as under the data directory
+//   files/<path>                  recordings, HLS outputs, models and content files (nft/content/<cid>), as under the data directory
 // The update logs, the gamification ledger and tips are among the tables. Rows are read in pages, and
 // files copied as streams, so a large tenant's export holds little in memory; progress is reported
 // after each table and every few files.

@@ -206,6 +206,27 @@ describe.each(await backends())('the indexer on $name', ({ open }) => {
     expect(cursor.block_hash).toBe((await chain.provider.getBlock(Number(cursor.block_number)))!.hash);
   });
 
+  it('publishes a retracted fact mined again as a new event, its id counting its retractions', async () => {
+    const snapshotId = (await chain.provider.send('evm_snapshot', [])) as string;
+    const first = await chain.mintEdition(ana, edition, 1);
+    const raw = (await chain.provider.getTransaction(first.hash))!.serialized;
+    await indexer!.caughtUp();
+    const announced = events.of('nft.minted').filter((e) => (e.payload as { txHash: string }).txHash === first.hash);
+    expect(announced.map((e) => e.id)).toEqual([expect.stringMatching(new RegExp(`^nft:31337:${first.hash}:\\d+$`))]);
+
+    // The block goes; an empty one takes its height; the same signed transaction is mined in the next.
+    expect(await chain.provider.send('evm_revert', [snapshotId])).toBe(true);
+    await chain.provider.send('anvil_mine', ['0x1']);
+    expect(await chain.provider.send('eth_sendRawTransaction', [raw])).toBe(first.hash);
+    await chain.provider.send('anvil_mine', ['0x1']);
+    await indexer!.caughtUp();
+
+    const again = events.of('nft.minted').filter((e) => (e.payload as { txHash: string }).txHash === first.hash);
+    expect(again.map((e) => e.id)).toEqual([announced[0]!.id, `${announced[0]!.id}:1`]);
+    expect((again[1]!.payload as { blockNumber: number }).blockNumber).toBe(first.blockNumber + 1);
+    expect(events.of('nft.retracted').filter((e) => (e.payload as { retractedId: string }).retractedId === announced[0]!.id)).toHaveLength(1);
+  });
+
   it('leaves the blocks under the confirmations unread until the chain has grown past them', async () => {
     await indexer!.close();
     // The same chain, asked for 3 confirmations.
