@@ -1,4 +1,4 @@
-import type { Filter } from 'ethers';
+import { Transaction, type Filter } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EventBus } from '../../src/events/bus.js';
 import type { VezaEvent } from '../../src/events/catalog.js';
@@ -210,7 +210,7 @@ describe.each(await backends())('the indexer on $name', ({ open }) => {
     const snapshotId = (await chain.provider.send('evm_snapshot', [])) as string;
     // Ben's wallet: the previous test's revert took back a transaction of ana's that her wallet's nonce count still holds.
     const first = await chain.mintEdition(ben, edition, 1);
-    const raw = (await chain.provider.getTransaction(first.hash))!.serialized;
+    const raw = Transaction.from((await chain.provider.getTransaction(first.hash))!).serialized;
     await indexer!.caughtUp();
     const announced = events.of('nft.minted').filter((e) => (e.payload as { txHash: string }).txHash === first.hash);
     expect(announced.map((e) => e.id)).toEqual([expect.stringMatching(new RegExp(`^nft:31337:${first.hash}:\\d+$`))]);
