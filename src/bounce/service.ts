@@ -20,6 +20,7 @@ import { StudioDoc } from '../studio/model.js';
 import { docFromParts, type ReplayStore } from '../studio/replay-store.js';
 import { sessionDurationMs } from './duration.js';
 import { renderMidi, type RenderTools } from './render.js';
+import { renderStems, type RenderedStem } from './stems.js';
 
 export interface Bounce {
   id: string;
@@ -119,6 +120,19 @@ export class BounceService {
     if (!/^bnc_[0-9a-f]{32}$/.test(id)) return null;
     const row = await this.deps.storage.withTenant(tenantId, (trx) => trx.selectFrom('bounces').select(COLUMNS).where('id', '=', id).executeTakeFirst());
     return row ? this.view(row) : null;
+  }
+
+  /**
+   * Renders each track of a finished bounce's moment alone (its stems), queued with the other renders
+   * of the node; each FLAC is stored by its content id.
+   */
+  async stems(tenantId: string, bounceId: string): Promise<RenderedStem[]> {
+    const bounce = await this.get(tenantId, bounceId);
+    if (!bounce || bounce.state !== 'done' || bounce.uptoId === null) throw new BounceError(409, `bounce ${bounceId} has no audio to split into stems`);
+    const { replay, content, tools } = this.deps;
+    const run = this.queue.catch(() => undefined).then(() => renderStems({ replay, content, tools }, tenantId, bounce.sessionId, bounce.uptoId!, bounce.at ?? 0));
+    this.queue = run;
+    return run;
   }
 
   /** Resolves when the job has ended on this node (at once when it is not running here). */

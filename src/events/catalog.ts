@@ -199,6 +199,8 @@ export const payloadSchemas = {
   }),
   /** A token's licence was set on chain: `terms` bits (1 personal, 2 sync, 4 commercial, 8 exclusive), the audio's and session state's sha-256. */
   'nft.licensed': z.object({ ...onChain, terms: z.number().int().min(0).max(255), audioHash: z.string().regex(/^0x[0-9a-f]{64}$/), stateHash: z.string().regex(/^0x[0-9a-f]{64}$/) }),
+  /** A chain reorganisation removed the block of a fact already published: `retractedId` and `retractedType` name that event (`nft.minted`, `nft.sold` or `nft.licensed`); its txHash, logIndex and blockNumber are where it had been seen. Mined again later, the fact is published again under a new id. */
+  'nft.retracted': z.object({ ...onChain, retractedId: z.string().min(1).max(200), retractedType: z.enum(['nft.minted', 'nft.sold', 'nft.licensed']) }),
 } as const;
 
 export type EventType = keyof typeof payloadSchemas;

@@ -20,6 +20,11 @@ export function cidOf(bytes: Uint8Array): string {
   return CID.create(1, raw.code, digestOf(sha256.code, hash)).toString();
 }
 
+/** The sha-256 (hex) of the bytes a CID of ours names: its multihash's digest. */
+export function sha256OfCid(cid: string): string {
+  return Buffer.from(CID.parse(cid).multihash.digest).toString('hex');
+}
+
 /** A CID this store could have made: CIDv1, raw codec, sha2-256. */
 export function isOurCid(text: string): boolean {
   if (!/^b[a-z2-7]{20,100}$/.test(text)) return false;

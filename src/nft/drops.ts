@@ -10,6 +10,7 @@ import type { Bounce, BounceService } from '../bounce/service.js';
 import type { HistoryService } from '../history/service.js';
 import { SYSTEM_AUTHOR, type VersionStore } from '../history/versions.js';
 import type { Storage } from '../storage/database.js';
+import { sha256OfCid } from './content.js';
 import { computeSplit, type Split } from './split.js';
 
 /** The royalty cap of the contracts (MAX_ROYALTY_BPS): 50 %. */
@@ -39,6 +40,12 @@ export const dropRequestSchema = z
       .max(15)
       .refine((t) => (t & LICENCE.exclusive) === 0 || (t & LICENCE.commercial) !== 0, 'an exclusive licence must also be commercial')
       .default(LICENCE.personal),
+    /** What the master is minted as: an edition (ERC-1155) or a 1/1 record (ERC-721, to the proposer's wallet). */
+    kind: z.enum(['edition', 'record']).default('edition'),
+    /** Each track rendered alone becomes an edition of its own, with the same split. */
+    stems: z.boolean().default(false),
+    /** Lazy minting: the proposer's wallet signs a voucher, the first buyer creates the edition on chain. */
+    lazy: z.boolean().default(false),
   })
   .strict();
 export type DropRequest = z.output<typeof dropRequestSchema>;
@@ -58,9 +65,10 @@ export interface Collaborator {
 
 export interface Drop {
   id: string;
-  sessionId: string;
-  versionId: string;
-  bounceId: string;
+  /** null for a sample pack, as are versionId and bounceId. */
+  sessionId: string | null;
+  versionId: string | null;
+  bounceId: string | null;
   proposedBy: string;
   title: string;
   description: string;
@@ -80,6 +88,65 @@ export interface Drop {
   splitAddress: string | null;
   metadataCid: string | null;
   createdAt: string;
+  kind: 'edition' | 'record';
+  lazy: boolean;
+  /** Whether the drop's tracks become editions of their own; `stems` lists them once rendered. */
+  withStems: boolean;
+  stems: Stem[];
+  /** A lazy drop's signed voucher (once the mint signed it); its token id is set at redemption. */
+  voucher: StoredVoucher | null;
+  /** A sample pack's audio files, in order; null for a drop of a session. */
+  samples: Sample[] | null;
+}
+
+/** An audio file of a sample pack, addressed by its content id. */
+export interface Sample {
+  cid: string;
+  name: string;
+  contentType: string;
+  size: number;
+  /** sha-256 of the file, hex. */
+  sha256: string;
+}
+
+/** What a sample pack is proposed with: its samples (uploaded files or bounces), the edition's settings and the split. */
+export const packRequestSchema = z
+  .object({
+    title: z.string().trim().min(1).max(200),
+    description: z.string().max(2000).default(''),
+    samples: z.array(z.object({ cid: z.string().regex(/^b[a-z2-7]{20,100}$/, 'a content id'), name: z.string().trim().min(1).max(200) }).strict()).max(200).default([]),
+    /** Bounces of the tenant's sessions, as samples named after their session. */
+    bounceIds: z.array(z.string().regex(/^bnc_[0-9a-f]{32}$/, 'a bounce id')).max(200).default([]),
+    /** Who is paid: basis points summing to 10,000; absent, the uploader alone. */
+    split: z.array(z.object({ userId: z.string().regex(/^[^\s]{1,200}$/), bps: z.number().int().min(1).max(10_000) }).strict()).min(1).max(50).optional(),
+    maxSupply: z.number().int().min(0).max(1_000_000),
+    mintStart: unix.optional(),
+    mintEnd: unix.optional(),
+    priceWei: wei,
+    royaltyBps: z.number().int().min(0),
+    licence: z.number().int().min(1).max(15).refine((t) => (t & LICENCE.exclusive) === 0 || (t & LICENCE.commercial) !== 0, 'an exclusive licence must also be commercial').default(LICENCE.personal),
+  })
+  .strict();
+export type PackRequest = z.output<typeof packRequestSchema>;
+
+/** A track of a drop rendered alone, minted as an edition of its own. */
+export interface Stem {
+  trackId: string;
+  position: number;
+  name: string;
+  audioCid: string;
+  audioHash: string;
+  durationMs: number;
+  metadataCid: string | null;
+  tokenId: string | null;
+  licensed: boolean;
+}
+
+/** A voucher as stored and served: its values as decimal strings. */
+export interface StoredVoucher {
+  voucher: Record<'creator' | 'payoutTo' | 'maxSupply' | 'mintStart' | 'mintEnd' | 'price' | 'royaltyBps' | 'uri' | 'nonce' | 'deadline', string>;
+  signature: string;
+  digest: string;
 }
 
 /** A refusal the routes answer with its status. */
@@ -115,6 +182,10 @@ export class DropService {
     const { versions, history } = this.deps;
     if (request.royaltyBps > MAX_ROYALTY_BPS) throw new DropError(400, `a royalty of ${request.royaltyBps} bps is above the cap of ${MAX_ROYALTY_BPS} bps (50 %)`);
     if (request.mintStart !== undefined && request.mintEnd !== undefined && request.mintEnd <= request.mintStart) throw new DropError(400, 'mintEnd must come after mintStart');
+    if (request.kind === 'record' && request.maxSupply !== 1) throw new DropError(400, 'a 1/1 record has a supply of exactly 1: maxSupply 1');
+    if (request.kind === 'record' && request.priceWei !== '0') throw new DropError(400, 'a 1/1 record is minted to its proposer and sold with a listing: its priceWei is 0');
+    if (request.lazy && request.kind === 'record') throw new DropError(400, 'a 1/1 record is not minted lazily: vouchers create editions');
+    if (request.lazy && request.stems) throw new DropError(400, 'stems are minted at once: a lazy drop has none');
     await this.deps.persisted(tenantId, sessionId);
     if (!(await versions.exists(tenantId, sessionId))) throw new DropError(404, `session ${sessionId} has no recording`);
     const version = request.versionId !== undefined ? await versions.get(tenantId, sessionId, request.versionId) : (await versions.auto(tenantId, sessionId, 'mint')).version;
@@ -149,6 +220,67 @@ export class DropService {
           token_id: null,
           split_address: null,
           metadata_cid: null,
+          kind: request.kind,
+          with_stems: request.stems,
+          lazy: request.lazy,
+        })
+        .execute(),
+    );
+    return (await this.get(tenantId, id))!;
+  }
+
+  /**
+   * Proposes a sample pack: audio files stored by content id in the tenant (uploaded, or bounces),
+   * one edition for the whole pack, the split as the creators give it (the uploader alone by default).
+   */
+  async createPack(tenantId: string, by: string, request: PackRequest, content: { get(tenantId: string, cid: string): Promise<{ cid: string; contentType: string; size: number } | null> }): Promise<Drop> {
+    if (request.royaltyBps > MAX_ROYALTY_BPS) throw new DropError(400, `a royalty of ${request.royaltyBps} bps is above the cap of ${MAX_ROYALTY_BPS} bps (50 %)`);
+    if (request.mintStart !== undefined && request.mintEnd !== undefined && request.mintEnd <= request.mintStart) throw new DropError(400, 'mintEnd must come after mintStart');
+    const named: { cid: string; name: string }[] = [...request.samples];
+    for (const bounceId of request.bounceIds) {
+      const bounce = await this.deps.bounces?.get(tenantId, bounceId);
+      if (!bounce?.audioCid) throw new DropError(404, `no finished bounce ${bounceId}`);
+      named.push({ cid: bounce.audioCid, name: `${bounce.sessionId}.flac` });
+    }
+    if (named.length === 0) throw new DropError(400, 'a sample pack needs samples: uploaded files (samples) or bounces (bounceIds)');
+    if (new Set(named.map((n) => n.cid)).size !== named.length) throw new DropError(400, 'a sample is named twice in the pack');
+    const samples: Sample[] = [];
+    for (const n of named) {
+      const entry = await content.get(tenantId, n.cid);
+      if (!entry) throw new DropError(404, `no uploaded file ${n.cid}`);
+      if (!entry.contentType.startsWith('audio/')) throw new DropError(400, `${n.cid} is ${entry.contentType}, not audio`);
+      samples.push({ cid: entry.cid, name: n.name, contentType: entry.contentType, size: entry.size, sha256: sha256OfCid(entry.cid) });
+    }
+    const given = request.split ?? [{ userId: by, bps: 10_000 }];
+    if (given.reduce((n, s) => n + s.bps, 0) !== 10_000) throw new DropError(400, 'the split\'s basis points must sum to 10,000');
+    if (new Set(given.map((s) => s.userId)).size !== given.length) throw new DropError(400, 'a creator is named twice in the split');
+    const split: Split = { rule: request.split ? 'given by the creators' : 'the uploader alone', shares: given.map((s) => ({ userId: s.userId, bps: s.bps, notes: 0, tracks: 0, edits: 0 })), dropped: [] };
+    const id = `drp_${randomUUID().replaceAll('-', '')}`;
+    await this.deps.storage.withTenant(tenantId, (trx) =>
+      trx
+        .insertInto('nft_drops')
+        .values({
+          id,
+          tenant_id: tenantId,
+          session_id: null,
+          version_id: null,
+          bounce_id: null,
+          proposed_by: by,
+          title: request.title,
+          description: request.description,
+          max_supply: request.maxSupply,
+          mint_start: request.mintStart ?? null,
+          mint_end: request.mintEnd ?? null,
+          price_wei: request.priceWei,
+          royalty_bps: request.royaltyBps,
+          licence_terms: request.licence,
+          split: JSON.stringify(split),
+          state: 'proposed',
+          contract: null,
+          token_id: null,
+          split_address: null,
+          metadata_cid: null,
+          samples: JSON.stringify(samples),
         })
         .execute(),
     );
@@ -161,10 +293,11 @@ export class DropService {
   }
 
   /** The drops of a session (newest first), or those minted, or those crediting a user. */
-  async list(tenantId: string, filter: { sessionId?: string; minted?: boolean; creator?: string } = {}, limit = 100): Promise<Drop[]> {
+  async list(tenantId: string, filter: { sessionId?: string; minted?: boolean; creator?: string; packs?: true } = {}, limit = 100): Promise<Drop[]> {
     const ids = await this.deps.storage.withTenant(tenantId, (trx) => {
       let query = trx.selectFrom('nft_drops').select('id');
       if (filter.sessionId !== undefined) query = query.where('session_id', '=', filter.sessionId);
+      if (filter.packs) query = query.where('samples', 'is not', null);
       if (filter.minted) query = query.where('state', '=', 'minted');
       return query.orderBy('created_at', 'desc').limit(1000).execute();
     });
@@ -198,7 +331,7 @@ export class DropService {
   }
 
   /** Records what a mint step made (so that a retried mint continues where it stopped). */
-  async record(tenantId: string, id: string, patch: { contract?: string; tokenId?: string; splitAddress?: string; metadataCid?: string; state?: 'minted' }): Promise<void> {
+  async record(tenantId: string, id: string, patch: { contract?: string; tokenId?: string; splitAddress?: string; metadataCid?: string; state?: 'minted'; voucher?: StoredVoucher }): Promise<void> {
     await this.deps.storage.withTenant(tenantId, (trx) =>
       trx
         .updateTable('nft_drops')
@@ -208,10 +341,54 @@ export class DropService {
           ...(patch.splitAddress !== undefined ? { split_address: patch.splitAddress } : {}),
           ...(patch.metadataCid !== undefined ? { metadata_cid: patch.metadataCid } : {}),
           ...(patch.state !== undefined ? { state: patch.state } : {}),
+          ...(patch.voucher !== undefined ? { voucher: JSON.stringify(patch.voucher) } : {}),
         })
         .where('id', '=', id)
         .execute(),
     );
+  }
+
+  /** Records the stems rendered for a drop (once: a retried mint keeps the first rendering). */
+  async putStems(tenantId: string, id: string, stems: Omit<Stem, 'metadataCid' | 'tokenId' | 'licensed'>[]): Promise<void> {
+    await this.deps.storage.withTenant(tenantId, async (trx) => {
+      for (const s of stems) {
+        await trx
+          .insertInto('nft_drop_stems')
+          .values({ tenant_id: tenantId, drop_id: id, track_id: s.trackId, position: s.position, name: s.name, audio_cid: s.audioCid, audio_sha256: s.audioHash, duration_ms: s.durationMs, metadata_cid: null, token_id: null })
+          .onConflict((oc) => oc.columns(['tenant_id', 'drop_id', 'track_id']).doNothing())
+          .execute();
+      }
+    });
+  }
+
+  /** Records what a mint step made of a stem. */
+  async recordStem(tenantId: string, id: string, trackId: string, patch: { metadataCid?: string; tokenId?: string; licensed?: true }): Promise<void> {
+    await this.deps.storage.withTenant(tenantId, (trx) =>
+      trx
+        .updateTable('nft_drop_stems')
+        .set({
+          ...(patch.metadataCid !== undefined ? { metadata_cid: patch.metadataCid } : {}),
+          ...(patch.tokenId !== undefined ? { token_id: patch.tokenId } : {}),
+          ...(patch.licensed ? { licensed: true } : {}),
+        })
+        .where('drop_id', '=', id)
+        .where('track_id', '=', trackId)
+        .execute(),
+    );
+  }
+
+  /** The minted drop and stem (if any) of an editions token id in the tenant; null for any other. */
+  async byToken(tenantId: string, contract: 'editions' | 'records', tokenId: string): Promise<{ drop: Drop; stem: Stem | null } | null> {
+    const found = await this.deps.storage.withTenant(tenantId, async (trx) => {
+      const master = await trx.selectFrom('nft_drops').select('id').where('state', '=', 'minted').where('token_id', '=', tokenId).where('kind', '=', contract === 'records' ? 'record' : 'edition').executeTakeFirst();
+      if (master) return { id: master.id, trackId: null };
+      if (contract === 'records') return null;
+      const stem = await trx.selectFrom('nft_drop_stems').select(['drop_id', 'track_id']).where('token_id', '=', tokenId).executeTakeFirst();
+      return stem ? { id: stem.drop_id, trackId: stem.track_id } : null;
+    });
+    const drop = found ? await this.get(tenantId, found.id) : null;
+    if (!drop || drop.state !== 'minted') return null;
+    return { drop, stem: found?.trackId ? (drop.stems.find((s) => s.trackId === found.trackId) ?? null) : null };
   }
 
   /** The bounce a drop is of: the one named (done, of this session and version's moment), else one of that moment, rendered now if need be. */
@@ -261,6 +438,7 @@ export class DropService {
     if (!row) return null;
     const answers = await trx.selectFrom('nft_drop_answers').select(['user_id', 'answer', 'payout_address', 'answered_at']).where('drop_id', '=', id).execute();
     const byUser = new Map(answers.map((a) => [a.user_id, a]));
+    const stems = row.with_stems ? await trx.selectFrom('nft_drop_stems').selectAll().where('drop_id', '=', id).orderBy('position').execute() : [];
     const split = (typeof row.split === 'string' ? JSON.parse(row.split) : row.split) as Split;
     const collaborators: Collaborator[] = split.shares.map((s) => {
       const a = byUser.get(s.userId);
@@ -269,7 +447,7 @@ export class DropService {
     return {
       id: row.id,
       sessionId: row.session_id,
-      versionId: String(row.version_id),
+      versionId: row.version_id === null ? null : String(row.version_id),
       bounceId: row.bounce_id,
       proposedBy: row.proposed_by,
       title: row.title,
@@ -289,6 +467,12 @@ export class DropService {
       splitAddress: row.split_address,
       metadataCid: row.metadata_cid,
       createdAt: new Date(row.created_at).toISOString(),
+      kind: row.kind,
+      lazy: row.lazy,
+      withStems: row.with_stems,
+      stems: stems.map((s) => ({ trackId: s.track_id, position: s.position, name: s.name, audioCid: s.audio_cid, audioHash: s.audio_sha256, durationMs: s.duration_ms, metadataCid: s.metadata_cid, tokenId: s.token_id, licensed: s.licensed })),
+      voucher: row.voucher === null ? null : ((typeof row.voucher === 'string' ? JSON.parse(row.voucher) : row.voucher) as StoredVoucher),
+      samples: row.samples === null ? null : ((typeof row.samples === 'string' ? JSON.parse(row.samples) : row.samples) as Sample[]),
     };
   }
 }

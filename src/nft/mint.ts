@@ -1,26 +1,53 @@
 // Minting a drop once everyone accepted its split. The steps, each recorded on the drop as it
 // succeeds so that a retried mint continues rather than repeats: the split contract (deterministic:
-// the same recipients give the same address), the metadata JSON stored by CID, the edition (its
-// payout and ERC-2981 royalty receiver is the split), the licence with the audio and state hashes,
-// then one free copy to each collaborator's custodial wallet. A mint request carries an
+// the same recipients give the same address), the stems rendered (when asked for), the metadata JSON
+// stored by CID (the master's and each stem's), the master token — an edition (its payout and
+// ERC-2981 royalty receiver is the split), a 1/1 record minted to the proposer's wallet, or for a
+// lazy drop a voucher the proposer's wallet signs (nothing on chain: the first buyer creates the
+// edition) — each stem's edition, the licences with the audio and state hashes, then one free copy
+// of an edition to each collaborator's custodial wallet. A mint request carries an
 // Idempotency-Key: the same key answers the same result; the same key with another request is 409.
-import { createHash } from 'node:crypto';
 import type { BounceService } from '../bounce/service.js';
-import { HttpError } from '../server/errors.js';
 import type { Storage } from '../storage/database.js';
-import type { NftChain } from './chain/index.js';
+import type { NftChain, SignedVoucher, Voucher } from './chain/index.js';
 import type { ContentStore } from './content.js';
-import { DropError, type Drop, type DropService } from './drops.js';
-import { editionMetadata } from './metadata.js';
+import { DropError, type Drop, type DropService, type StoredVoucher } from './drops.js';
+import { idempotent } from './idempotency.js';
+import { editionMetadata, packHash, packMetadata, stemMetadata } from './metadata.js';
+
+/** A buyer's redemption of a voucher: how many copies, and optionally the voucher as the buyer presents it. */
+export interface RedeemRequest {
+  amount: number;
+  voucher?: { [K in keyof StoredVoucher['voucher']]?: string | undefined } | undefined;
+  signature?: string | undefined;
+}
+
+export interface RedeemResult {
+  dropId: string;
+  contract: string;
+  tokenId: string;
+  amount: number;
+  paidWei: string;
+  buyer: string;
+  tx: { hash: string; blockNumber: number; gasUsed: string };
+  /** Whether the operator set the new edition's licence ('set', or why not). */
+  licence: 'set' | `not set: ${string}`;
+}
 
 export interface MintResult {
   drop: Drop;
+  /** The editions contract, or the records contract for a 1/1 record. */
   contract: string;
-  tokenId: string;
+  /** null for a lazy drop until its voucher is redeemed. */
+  tokenId: string | null;
   splitAddress: string;
   metadataUri: string;
   /** The collaborators' free copies: one each, in their custodial wallets. */
   copies: { userId: string; address: string; amount: number }[];
+  /** Each stem's edition. */
+  stems: { trackId: string; name: string; tokenId: string; metadataUri: string; audioCid: string }[];
+  /** A lazy drop's signed voucher, served to buyers. */
+  voucher: StoredVoucher | null;
 }
 
 export interface MinterDeps {
@@ -37,32 +64,35 @@ export class Minter {
   constructor(private readonly deps: MinterDeps) {}
 
   /** Mints once per (user, key); returns the first result with `replayed: true` on a retry. */
-  async mint(tenantId: string, userId: string, dropId: string, key: string, body: unknown): Promise<{ result: MintResult; replayed: boolean }> {
-    const hash = createHash('sha256').update(JSON.stringify([dropId, body ?? null])).digest('hex');
-    const { storage } = this.deps;
-    const existing = await storage.withTenant(tenantId, (trx) =>
-      trx.selectFrom('nft_mint_requests').select(['request_hash', 'result']).where('user_id', '=', userId).where('idempotency_key', '=', key).executeTakeFirst(),
-    );
-    if (existing && existing.request_hash !== hash) throw new HttpError(409, 'idempotency-key-reused', `Idempotency-Key ${key} was already used for a different request`);
-    if (existing?.result) return { result: parse(existing.result), replayed: true };
-    if (!existing) {
-      await storage.withTenant(tenantId, (trx) =>
-        trx
-          .insertInto('nft_mint_requests')
-          .values({ tenant_id: tenantId, user_id: userId, idempotency_key: key, request_hash: hash, drop_id: dropId, result: null })
-          .onConflict((oc) => oc.columns(['tenant_id', 'user_id', 'idempotency_key']).doNothing())
-          .execute(),
-      );
+  mint(tenantId: string, userId: string, dropId: string, key: string, body: unknown): Promise<{ result: MintResult; replayed: boolean }> {
+    return idempotent(this.deps.storage, { tenantId, userId, key, dropId, request: [dropId, body ?? null] }, () => this.once(`${tenantId}/${dropId}`, () => this.run(tenantId, userId, dropId)));
+  }
+
+  /** The first buyer redeems a lazy drop's voucher: the edition is created on chain and `amount` copies minted to the buyer's wallet. */
+  redeem(tenantId: string, userId: string, dropId: string, key: string, body: RedeemRequest): Promise<{ result: RedeemResult; replayed: boolean }> {
+    return idempotent(this.deps.storage, { tenantId, userId, key, dropId, request: ['redeem', dropId, body] }, () => this.once(`${tenantId}/${dropId}`, () => this.redeemNow(tenantId, userId, dropId, body)));
+  }
+
+  private async redeemNow(tenantId: string, userId: string, dropId: string, body: RedeemRequest): Promise<RedeemResult> {
+    const { drops, chain, bounces } = this.deps;
+    const drop = await drops.get(tenantId, dropId);
+    if (!drop?.lazy || drop.state !== 'minted' || !drop.voucher) throw new DropError(404, `no voucher for drop ${dropId}`);
+    // What the buyer presents (as served, or altered: the contract checks the signature) or the stored voucher.
+    const altered = Object.fromEntries(Object.entries(body.voucher ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
+    const presented = body.voucher && body.signature ? { voucher: { ...drop.voucher.voucher, ...altered }, signature: body.signature, digest: drop.voucher.digest } : drop.voucher;
+    const { tokenId, tx } = await chain.redeemVoucher({ tenantId, userId }, voucherOf(presented), body.amount);
+    const redeemed = await chain.voucherTokenId(drop.voucher.digest);
+    let licence: RedeemResult['licence'] = 'set';
+    if (redeemed === tokenId && !drop.tokenId) {
+      await drops.record(tenantId, dropId, { tokenId: tokenId.toString() });
+      // The copies are the buyer's already: a licence the operator could not set is said, not thrown
+      // (a retry of this redemption would only meet the contract's VoucherAlreadyUsed).
+      const bounce = (await bounces.get(tenantId, drop.bounceId!))!;
+      licence = await chain
+        .setLicence({ token: 'editions', tokenId, terms: drop.licence, audioHash: `0x${bounce.audioHash}`, stateHash: `0x${bounce.stateHash}` })
+        .then(() => 'set' as const, (error: unknown) => `not set: ${error instanceof Error ? error.message : String(error)}` as const);
     }
-    const result = await this.once(`${tenantId}/${dropId}`, () => this.run(tenantId, userId, dropId));
-    // A concurrent retry with the same key may have stored it first: the first stored answer stays.
-    const stored = await storage.withTenant(tenantId, async (trx) => {
-      const row = await trx.selectFrom('nft_mint_requests').select('result').where('user_id', '=', userId).where('idempotency_key', '=', key).forUpdate().executeTakeFirstOrThrow();
-      if (row.result) return { result: parse(row.result), replayed: true };
-      await trx.updateTable('nft_mint_requests').set({ result: JSON.stringify(result) }).where('user_id', '=', userId).where('idempotency_key', '=', key).execute();
-      return { result, replayed: false };
-    });
-    return stored;
+    return { licence, dropId, contract: chain.info().contracts.editions, tokenId: tokenId.toString(), amount: body.amount, paidWei: (BigInt(presented.voucher.price) * BigInt(body.amount)).toString(), buyer: chain.walletOf(tenantId, userId), tx: { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: tx.gasUsed.toString() } };
   }
 
   /** One run per drop at a time on this node; a second caller waits and then finds it minted. */
@@ -84,57 +114,148 @@ export class Minter {
     if (drop.proposedBy !== userId && !drop.split.collaborators.some((c) => c.userId === userId)) throw new DropError(403, `only the proposer or a collaborator of drop ${dropId} may mint it`);
     drops.ensureMintable(drop);
     if (drop.state === 'minted') return this.resultOf(tenantId, drop);
+    const reload = async () => (drop = (await drops.get(tenantId, dropId))!);
 
     if (!drop.splitAddress) {
       const { split } = await chain.createSplit(recipients(drop));
       await drops.record(tenantId, dropId, { splitAddress: split });
     }
-    drop = (await drops.get(tenantId, dropId))!;
+    await reload();
+    if (drop.samples) return this.mintPack(tenantId, drop);
+    const bounce = drop.bounceId ? await bounces.get(tenantId, drop.bounceId) : null;
+    if (!bounce || bounce.state !== 'done') throw new DropError(409, `bounce ${drop.bounceId} of drop ${dropId} has no audio`);
+    if (drop.withStems && drop.stems.length === 0) {
+      const stems = await bounces.stems(tenantId, bounce.id);
+      if (stems.length === 0) throw new DropError(409, `drop ${dropId} asks for stems, but no track of the session has notes`);
+      await drops.putStems(tenantId, dropId, stems);
+    }
+    await reload();
     if (!drop.metadataCid) {
-      const bounce = await bounces.get(tenantId, drop.bounceId);
-      if (!bounce || bounce.state !== 'done') throw new DropError(409, `bounce ${drop.bounceId} of drop ${dropId} has no audio`);
       const metadata = Buffer.from(JSON.stringify(editionMetadata(drop, bounce), null, 2));
       const entry = await content.put(tenantId, metadata, 'application/json', `${dropId}.json`);
       await drops.record(tenantId, dropId, { metadataCid: entry.cid });
     }
-    drop = (await drops.get(tenantId, dropId))!;
-    if (!drop.tokenId) {
-      const { tokenId } = await chain.createEdition({
-        creator: chain.walletOf(tenantId, drop.proposedBy),
-        payoutTo: drop.splitAddress!,
-        maxSupply: drop.maxSupply,
-        ...(drop.mintStart !== null ? { mintStart: drop.mintStart } : {}),
-        ...(drop.mintEnd !== null ? { mintEnd: drop.mintEnd } : {}),
-        priceWei: BigInt(drop.priceWei),
-        royaltyBps: drop.royaltyBps,
-        uri: `ipfs://${drop.metadataCid}`,
-      });
-      await drops.record(tenantId, dropId, { contract: chain.info().contracts.editions, tokenId: tokenId.toString() });
+    for (const stem of drop.stems) {
+      if (stem.metadataCid) continue;
+      const metadata = Buffer.from(JSON.stringify(stemMetadata(drop, bounce, stem), null, 2));
+      const entry = await content.put(tenantId, metadata, 'application/json', `${dropId}-${stem.trackId}.json`);
+      await drops.recordStem(tenantId, dropId, stem.trackId, { metadataCid: entry.cid });
     }
-    drop = (await drops.get(tenantId, dropId))!;
-    const bounce = (await bounces.get(tenantId, drop.bounceId))!;
-    const tokenId = BigInt(drop.tokenId!);
-    await chain.setLicence({ token: 'editions', tokenId, terms: drop.licence, audioHash: `0x${bounce.audioHash}`, stateHash: `0x${bounce.stateHash}` });
-    const people = drop.split.collaborators;
-    if (drop.maxSupply === 0 || drop.maxSupply >= people.length) {
-      for (const c of people) await chain.mintTo(chain.walletOf(tenantId, c.userId), tokenId, 1);
+    await reload();
+    const creator = { tenantId, userId: drop.proposedBy };
+    const uri = `ipfs://${drop.metadataCid}`;
+    const hashes = { audioHash: `0x${bounce.audioHash}`, stateHash: `0x${bounce.stateHash}` };
+    if (drop.lazy) {
+      // Nothing goes on chain: the proposer's wallet signs the edition's terms; the first buyer redeems them.
+      if (!drop.voucher) {
+        const deadline = drop.mintEnd ?? Math.floor(Date.now() / 1000) + VOUCHER_DAYS * 86_400;
+        const signed = await chain.signVoucher(creator, {
+          payoutTo: drop.splitAddress!,
+          maxSupply: BigInt(drop.maxSupply),
+          mintStart: BigInt(drop.mintStart ?? 0),
+          mintEnd: BigInt(drop.mintEnd ?? 0),
+          price: BigInt(drop.priceWei),
+          royaltyBps: BigInt(drop.royaltyBps),
+          uri,
+          deadline: BigInt(deadline),
+        });
+        await drops.record(tenantId, dropId, { voucher: storedVoucher(signed), contract: chain.info().contracts.editions });
+      }
+    } else if (!drop.tokenId) {
+      if (drop.kind === 'record') {
+        const { tokenId } = await chain.mintRecord({ to: chain.walletOf(tenantId, drop.proposedBy), payoutTo: drop.splitAddress!, royaltyBps: drop.royaltyBps, uri });
+        await drops.record(tenantId, dropId, { contract: chain.info().contracts.records, tokenId: tokenId.toString() });
+      } else {
+        const { tokenId } = await chain.createEdition({ creator: chain.walletOf(tenantId, drop.proposedBy), payoutTo: drop.splitAddress!, maxSupply: drop.maxSupply, ...window(drop), priceWei: BigInt(drop.priceWei), royaltyBps: drop.royaltyBps, uri });
+        await drops.record(tenantId, dropId, { contract: chain.info().contracts.editions, tokenId: tokenId.toString() });
+      }
+    }
+    await reload();
+    // Stems: editions of their own, with the master's supply (a record's stems: one copy each), price and split.
+    for (const stem of drop.stems) {
+      if (stem.tokenId) continue;
+      const { tokenId } = await chain.createEdition({ creator: chain.walletOf(tenantId, drop.proposedBy), payoutTo: drop.splitAddress!, maxSupply: drop.maxSupply, ...window(drop), priceWei: BigInt(drop.priceWei), royaltyBps: drop.royaltyBps, uri: `ipfs://${stem.metadataCid}` });
+      await drops.recordStem(tenantId, dropId, stem.trackId, { tokenId: tokenId.toString() });
+    }
+    await reload();
+    if (drop.tokenId) {
+      await chain.setLicence({ token: drop.kind === 'record' ? 'records' : 'editions', tokenId: BigInt(drop.tokenId), terms: drop.licence, ...hashes });
+    }
+    for (const stem of drop.stems) {
+      if (stem.licensed) continue;
+      await chain.setLicence({ token: 'editions', tokenId: BigInt(stem.tokenId!), terms: drop.licence, audioHash: `0x${stem.audioHash}`, stateHash: hashes.stateHash });
+      await drops.recordStem(tenantId, dropId, stem.trackId, { licensed: true });
+    }
+    if (copied(drop)) {
+      for (const c of drop.split.collaborators) await chain.mintTo(chain.walletOf(tenantId, c.userId), BigInt(drop.tokenId!), 1);
     }
     await drops.record(tenantId, dropId, { state: 'minted' });
     return this.resultOf(tenantId, (await drops.get(tenantId, dropId))!);
   }
 
+  /** A sample pack: its metadata (every sample by content id), one edition, its licence (the pack's hash), the creators' copies. */
+  private async mintPack(tenantId: string, drop: Drop): Promise<MintResult> {
+    const { drops, content, chain } = this.deps;
+    if (!drop.metadataCid) {
+      const entry = await content.put(tenantId, Buffer.from(JSON.stringify(packMetadata(drop), null, 2)), 'application/json', `${drop.id}.json`);
+      await drops.record(tenantId, drop.id, { metadataCid: entry.cid });
+      drop = (await drops.get(tenantId, drop.id))!;
+    }
+    if (!drop.tokenId) {
+      const { tokenId } = await chain.createEdition({ creator: chain.walletOf(tenantId, drop.proposedBy), payoutTo: drop.splitAddress!, maxSupply: drop.maxSupply, ...window(drop), priceWei: BigInt(drop.priceWei), royaltyBps: drop.royaltyBps, uri: `ipfs://${drop.metadataCid}` });
+      await drops.record(tenantId, drop.id, { contract: chain.info().contracts.editions, tokenId: tokenId.toString() });
+      drop = (await drops.get(tenantId, drop.id))!;
+    }
+    const hash = packHash(drop.samples!);
+    // A pack has no session state: its licence's state hash is the pack's hash too.
+    await chain.setLicence({ token: 'editions', tokenId: BigInt(drop.tokenId!), terms: drop.licence, audioHash: hash, stateHash: hash });
+    if (copied(drop)) {
+      for (const c of drop.split.collaborators) await chain.mintTo(chain.walletOf(tenantId, c.userId), BigInt(drop.tokenId!), 1);
+    }
+    await drops.record(tenantId, drop.id, { state: 'minted' });
+    return this.resultOf(tenantId, (await drops.get(tenantId, drop.id))!);
+  }
+
   private resultOf(tenantId: string, drop: Drop): MintResult {
-    const people = drop.split.collaborators;
-    const copied = drop.maxSupply === 0 || drop.maxSupply >= people.length;
     return {
       drop,
       contract: drop.contract!,
-      tokenId: drop.tokenId!,
+      tokenId: drop.tokenId,
       splitAddress: drop.splitAddress!,
       metadataUri: `ipfs://${drop.metadataCid}`,
-      copies: copied ? people.map((c) => ({ userId: c.userId, address: this.deps.chain.walletOf(tenantId, c.userId), amount: 1 })) : [],
+      copies: copied(drop) ? drop.split.collaborators.map((c) => ({ userId: c.userId, address: this.deps.chain.walletOf(tenantId, c.userId), amount: 1 })) : [],
+      stems: drop.stems.map((s) => ({ trackId: s.trackId, name: s.name, tokenId: s.tokenId!, metadataUri: `ipfs://${s.metadataCid}`, audioCid: s.audioCid })),
+      voucher: drop.voucher,
     };
   }
+}
+
+/** How long a lazy drop's voucher may be redeemed when its mint window has no end: 30 days. */
+const VOUCHER_DAYS = 30;
+
+/** The collaborators' free copies: an edition minted at once whose supply has room for one each. */
+function copied(drop: Drop): boolean {
+  return drop.kind === 'edition' && !drop.lazy && (drop.maxSupply === 0 || drop.maxSupply >= drop.split.collaborators.length);
+}
+
+function window(drop: Drop): { mintStart?: number; mintEnd?: number } {
+  return { ...(drop.mintStart !== null ? { mintStart: drop.mintStart } : {}), ...(drop.mintEnd !== null ? { mintEnd: drop.mintEnd } : {}) };
+}
+
+/** A signed voucher as stored and served (its numbers as decimal strings). */
+export function storedVoucher(signed: SignedVoucher): StoredVoucher {
+  const v = signed.voucher;
+  const voucher = Object.fromEntries(Object.entries(v).map(([k, value]) => [k, typeof value === 'bigint' ? value.toString() : String(value)])) as StoredVoucher['voucher'];
+  return { voucher, signature: signed.signature, digest: signed.digest };
+}
+
+/** A stored voucher back as the contract takes it. */
+export function voucherOf(stored: StoredVoucher): { voucher: Voucher; signature: string } {
+  const v = stored.voucher;
+  return {
+    voucher: { creator: v.creator, payoutTo: v.payoutTo, maxSupply: BigInt(v.maxSupply), mintStart: BigInt(v.mintStart), mintEnd: BigInt(v.mintEnd), price: BigInt(v.price), royaltyBps: BigInt(v.royaltyBps), uri: v.uri, nonce: BigInt(v.nonce), deadline: BigInt(v.deadline) },
+    signature: stored.signature,
+  };
 }
 
 /** The split's recipients: each accepted payout address with its basis points (one address named twice gets both shares), ascending. */
@@ -146,8 +267,4 @@ export function recipients(drop: Drop): { address: string; bps: number }[] {
     byAddress.set(key, (byAddress.get(key) ?? 0) + c.bps);
   }
   return [...byAddress.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([address, bps]) => ({ address, bps }));
-}
-
-function parse(value: unknown): MintResult {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as MintResult;
 }

@@ -17,7 +17,9 @@ import { startIndexer, type Indexer } from './chain/indexer.js';
 import { DropService } from './drops.js';
 import { registerMarketRoutes } from './market-routes.js';
 import { Minter } from './mint.js';
+import { registerPackRoutes } from './pack-routes.js';
 import { registerNftRoutes } from './routes.js';
+import { registerVoucherRoutes } from './voucher-routes.js';
 
 export const nftModule = defineModule({
   name: 'nft',
@@ -54,15 +56,24 @@ export const nftModule = defineModule({
     const minterOf = async () => (minter ??= new Minter({ storage: ctx.storage, drops, bounces: bounces!, content, chain: await gate.get() }));
 
     /** The tenant and session of an edition we minted (for the indexer's events); null for any other token. */
-    const tenantOfToken = async (chain: OpenedChain, contract: 'editions' | 'records', tokenId: bigint): Promise<{ tenantId: string; sessionId: string } | null> => {
-      if (contract !== 'editions') return null;
+    const tenantOfToken = async (chain: OpenedChain, contract: 'editions' | 'records', tokenId: bigint): Promise<{ tenantId: string; sessionId?: string } | null> => {
       const row = await ctx.storage.db
         .selectFrom('nft_drops')
         .select(['tenant_id', 'session_id'])
-        .where((eb) => eb.fn('lower', ['contract']), '=', chain.info().contracts.editions.toLowerCase())
+        .where((eb) => eb.fn('lower', ['contract']), '=', chain.info().contracts[contract].toLowerCase())
         .where('token_id', '=', tokenId.toString())
         .executeTakeFirst();
-      return row ? { tenantId: row.tenant_id, sessionId: row.session_id } : null;
+      if (row) return { tenantId: row.tenant_id, ...(row.session_id ? { sessionId: row.session_id } : {}) };
+      if (contract !== 'editions') return null;
+      // A stem: an edition of its drop's track.
+      const stem = await ctx.storage.db
+        .selectFrom('nft_drop_stems')
+        .innerJoin('nft_drops', (j) => j.onRef('nft_drops.tenant_id', '=', 'nft_drop_stems.tenant_id').onRef('nft_drops.id', '=', 'nft_drop_stems.drop_id'))
+        .select(['nft_drops.tenant_id', 'nft_drops.session_id'])
+        .where('nft_drop_stems.token_id', '=', tokenId.toString())
+        .where((eb) => eb.fn('lower', ['nft_drops.contract']), '=', chain.info().contracts.editions.toLowerCase())
+        .executeTakeFirst();
+      return stem ? { tenantId: stem.tenant_id, ...(stem.session_id ? { sessionId: stem.session_id } : {}) } : null;
     };
     let cursor: { blockNumber: number; blockHash: string } | null = null;
     const readIndexerCursor = () => {
@@ -87,6 +98,8 @@ export const nftModule = defineModule({
       routes: () => {
         registerNftRoutes(ctx.http, { drops, content, minter: minterOf });
         registerMarketRoutes(ctx.http, { storage: ctx.storage, drops, chain: () => gate.get(), dev: ctx.deployment.dev });
+        registerVoucherRoutes(ctx.http, { drops, minter: minterOf, chain: () => gate.get() });
+        registerPackRoutes(ctx.http, { drops, content });
       },
       health: [{ name: 'nft', status }],
       report: () => {

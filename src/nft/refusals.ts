@@ -16,6 +16,7 @@ const STATUS: Record<string, number> = {
   VoucherExpired: 409,
   ERC1155InsufficientBalance: 409,
   InsufficientFunds: 402,
+  InsufficientTokens: 402,
   RoyaltyTooHigh: 400,
   InvalidSplit: 400,
   InvalidTerms: 400,
@@ -52,6 +53,12 @@ const SENTENCES: Record<string, (args: unknown[]) => string> = {
   NotEnoughListed: (a) => `only ${text(a[0])} left in this listing`,
   NothingToRelease: () => 'nothing to release yet',
   UnknownToken: (a) => `unknown token ${text(a[0])}`,
+  InsufficientTokens: (a) => `insufficient funds: ${text(a[0])} units of the listing's currency ${text(a[2])} needed, the wallet holds ${text(a[1])}`,
+  UnsupportedCurrency: (a) => `${text(a[0])} is not a currency the market takes: ETH or an ERC-20 token contract`,
+  VoucherAlreadyUsed: (a) => `this voucher was already redeemed (voucher ${text(a[0])}): later copies are minted from its edition`,
+  VoucherExpired: (a) => `this voucher expired at ${text(a[0])} (Unix seconds)`,
+  InvalidSignature: () => 'the voucher does not carry its creator\'s signature over these terms: it was altered or signed by someone else',
+  WrongPayment: (a) => `the payment was ${text(a[1])} wei, the price is ${text(a[0])} wei`,
   ERC1155InsufficientBalance: (a) => `the wallet holds ${text(a[1])} of token ${text(a[3])}, fewer than the ${text(a[2])} asked for`,
 };
 

@@ -3,19 +3,19 @@
 // caller's tenant, so another tenant's drop is unknown (404).
 import { z } from 'zod';
 import { canWrite, roleFor } from '../server/auth.js';
-import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
+import { forbidden, HttpError, notFound } from '../server/errors.js';
 import { fileReply } from '../server/files.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import { DEFAULT_TENANT } from '../storage/schema.js';
 import { sessionOf } from '../studio/routes.js';
 import type { ContentStore } from './content.js';
 import { dropRequestSchema, type DropService } from './drops.js';
+import { idempotencyKey } from './idempotency.js';
 import type { Minter } from './mint.js';
 import { refusing } from './refusals.js';
 
 const acceptSchema = z.object({ payoutAddress: z.string().max(100).optional() }).strict();
 const mintSchema = z.object({}).strict();
-const KEY = /^[\x21-\x7e]{1,200}$/;
 
 export interface NftRouteDeps {
   drops: DropService;
@@ -38,8 +38,9 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
   const dropOf = async (ctx: HttpContext) => {
     const principal = ctx.principal!;
     const drop = await drops.get(principal.tenantId, ctx.params.id ?? '');
-    // A drop is visible to those with a role on its session.
-    if (!drop || roleFor(principal, drop.sessionId) === null) throw notFound(`no drop ${ctx.params.id}`);
+    // A drop is visible to those with a role on its session; a sample pack to its proposer and creators.
+    const visible = drop && (drop.sessionId !== null ? roleFor(principal, drop.sessionId) !== null : drop.proposedBy === principal.userId || drop.split.collaborators.some((c) => c.userId === principal.userId));
+    if (!drop || !visible) throw notFound(`no drop ${ctx.params.id}`);
     return drop;
   };
 
@@ -90,9 +91,7 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
     'POST',
     '/api/v1/nft/drops/:id/mint',
     async (ctx) => {
-      const key = ctx.headers['idempotency-key'];
-      if (key === undefined) throw badRequest('an Idempotency-Key header is required: retries with the same key mint once');
-      if (!KEY.test(key)) throw badRequest('Idempotency-Key must be 1-200 visible ASCII characters');
+      const key = idempotencyKey(ctx.headers, 'mint');
       const drop = await dropOf(ctx);
       const body = await optionalJson(ctx, mintSchema);
       // Who the split still waits for is said before the chain is reached (the local one starts at its first use).

@@ -39,9 +39,10 @@ export interface NftContentTable {
 export interface NftDropsTable {
   id: string;
   tenant_id: string;
-  session_id: string;
-  version_id: BigId;
-  bounce_id: string;
+  /** null for a sample pack (migration 0022), as are version_id and bounce_id. */
+  session_id: string | null;
+  version_id: BigId | null;
+  bounce_id: string | null;
   proposed_by: string;
   title: string;
   description: string;
@@ -58,6 +59,29 @@ export interface NftDropsTable {
   split_address: string | null;
   metadata_cid: string | null;
   created_at: Generated<Date>;
+  /** Migration 0022: an edition or a 1/1 record, stems as editions of their own, lazy minting. */
+  kind: Generated<'edition' | 'record'>;
+  with_stems: Generated<boolean>;
+  lazy: Generated<boolean>;
+  /** The signed voucher of a lazy drop: `{ voucher, signature, digest }`. */
+  voucher: ColumnType<unknown, string | null | undefined, string | null>;
+  /** A sample pack's samples: `[{ cid, name, contentType, size, sha256 }]`. */
+  samples: ColumnType<unknown, string | null | undefined, string | null>;
+}
+
+/** A stem of a drop: one track rendered alone, as an edition of its own (migration 0022). */
+export interface NftDropStemsTable {
+  tenant_id: string;
+  drop_id: string;
+  track_id: string;
+  position: number;
+  name: string;
+  audio_cid: string;
+  audio_sha256: string;
+  duration_ms: number;
+  metadata_cid: string | null;
+  token_id: string | null;
+  licensed: Generated<boolean>;
 }
 
 export interface NftDropAnswersTable {
@@ -87,4 +111,6 @@ export interface NftDropListingsTable {
   amount: number;
   price_wei: string;
   created_at: Generated<Date>;
+  /** The ERC-20 the listing is priced in (lower case); null: ETH (migration 0022). */
+  currency: Generated<string | null>;
 }

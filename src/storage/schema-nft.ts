@@ -112,6 +112,21 @@ export interface NftPayoutsTable extends Fact {
   amount: Uint;
 }
 
+/** A published fact whose block a reorganisation removed (migration 0022): `nft.retracted` is published for it. */
+export interface NftRetractionsTable {
+  chain_id: BlockNumber;
+  /** The id of the event retracted. */
+  event_id: string;
+  event_type: 'nft.minted' | 'nft.sold' | 'nft.licensed';
+  contract: string;
+  token_id: Uint;
+  block_number: BlockNumber;
+  tx_hash: string;
+  log_index: number;
+  published: Generated<boolean>;
+  retracted_at: Generated<Date>;
+}
+
 /** The chain tables of the database (see Database in schema.ts). */
 export interface NftChainTables {
   nft_deployments: NftDeploymentsTable;
@@ -124,4 +139,5 @@ export interface NftChainTables {
   nft_licences: NftLicencesTable;
   nft_splits: NftSplitsTable;
   nft_payouts: NftPayoutsTable;
+  nft_retractions: NftRetractionsTable;
 }

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
-import type { BouncesTable, NftContentTable, NftDropAnswersTable, NftDropListingsTable, NftDropsTable, NftMintRequestsTable } from './schema-nft-drops.js';
+import type { BouncesTable, NftContentTable, NftDropAnswersTable, NftDropListingsTable, NftDropStemsTable, NftDropsTable, NftMintRequestsTable } from './schema-nft-drops.js';
 import type { InsSessionAuthorshipTable, ReplayCheckpointsTable, SessionBranchesTable, SessionVersionsTable } from './schema-history.js';
 import type { NftChainTables } from './schema-nft.js';
 
@@ -491,6 +491,7 @@ export interface Database extends NftChainTables {
   nft_drop_answers: NftDropAnswersTable;
   nft_mint_requests: NftMintRequestsTable;
   nft_drop_listings: NftDropListingsTable;
+  nft_drop_stems: NftDropStemsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */

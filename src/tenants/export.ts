@@ -3,7 +3,7 @@
 //   tables/<table>.jsonl          every row of the tenant in every table with tenant_id (bytea as {"$base64"})
 //   documents/<id>.yjs            each document's whole state (snapshot and update log merged)
 //   documents/<id>.mid            a studio session's notes as a Standard MIDI File
-//   files/<path>                  recordings, HLS outputs and models, as under the data directory
+//   files/<path>                  recordings, HLS outputs, models and content files (nft/content/<cid>), as under the data directory
 // The update logs, the gamification ledger and tips are among the tables. Rows are read in pages, and
 // files copied as streams, so a large tenant's export holds little in memory; progress is reported
 // after each table and every few files.
@@ -17,7 +17,7 @@ import { bytes, type Storage } from '../storage/database.js';
 import { exportMidi } from '../studio/midi-export.js';
 import { StudioDoc } from '../studio/model.js';
 import { TarGzWriter } from './archive.js';
-import { filesUnder, tenantFolders, tenantTables } from './tenant-data.js';
+import { filesUnder, tenantContentFiles, tenantFolders, tenantTables } from './tenant-data.js';
 
 export const EXPORT_FORMAT = 'veza.tenant-export';
 const PAGE = 1000;
@@ -162,7 +162,8 @@ export async function exportTenant(
       manifest.documents.push({ id, stateBytes: state.byteLength, midi: midi !== null });
       if ((i + 1) % 50 === 0 || i + 1 === documents.length) progress({ step: 'documents', item: id, done: i + 1, total: documents.length });
     }
-    const files = [...new Set((await Promise.all((await tenantFolders(storage, dataDir, tenantId)).map((folder) => filesUnder(dataDir, folder)))).flat())].sort();
+    const folders = (await Promise.all((await tenantFolders(storage, dataDir, tenantId)).map((folder) => filesUnder(dataDir, folder)))).flat();
+    const files = [...new Set([...folders, ...(await tenantContentFiles(storage, dataDir, tenantId))])].sort();
     for (const [i, relative] of files.entries()) {
       const size = await tar.addFile(`files/${relative.split(path.sep).join('/')}`, path.join(dataDir, relative));
       manifest.files.push({ path: relative.split(path.sep).join('/'), bytes: size });

@@ -3,8 +3,8 @@
 // disk the grace period starts (30 days unless the request says otherwise). `resume` during the
 // grace period cancels the deletion. After it, the sweeper (every node, every minute; one node wins
 // each deletion by a row lock) deletes every row of the tenant in every table with tenant_id,
-// children before parents, then the tenant, then its files. The deletion's record stays: when, by
-// whom, and where the archive is.
+// children before parents, then the tenant, then its files (its content files by content id too, those
+// no other tenant holds). The deletion's record stays: when, by whom, and where the archive is.
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -13,7 +13,7 @@ import type { Storage } from '../storage/database.js';
 import { DEFAULT_TENANT } from '../storage/schema.js';
 import { exportTenant, type ExportProgress } from './export.js';
 import { TenantError, type TenantRegistry } from './registry.js';
-import { isInside, tenantFolders, tenantTables } from './tenant-data.js';
+import { isInside, tenantContentFiles, tenantFolders, tenantTables } from './tenant-data.js';
 
 export const DEFAULT_GRACE_SECONDS = 30 * 86_400;
 /** The longest grace period a request may ask for: ten years. */
@@ -229,6 +229,7 @@ export class TenantLifecycle {
   private async purge(deletionId: string, tenantId: string): Promise<boolean> {
     const { storage, dataDir, logger } = this.deps;
     const folders = await tenantFolders(storage, dataDir, tenantId);
+    const content = await tenantContentFiles(storage, dataDir, tenantId);
     const tables = await tenantTables(storage);
     const counts = await storage.db.transaction().execute(async (trx) => {
       // One node purges; the others skip the row it holds.
@@ -247,9 +248,13 @@ export class TenantLifecycle {
     });
     if (!counts) return false;
     for (const folder of folders) await rm(path.join(dataDir, folder), { recursive: true, force: true });
+    // Content files are shared by content id: one is removed once no tenant's row names it any more.
+    const kept = new Set((await storage.db.selectFrom('nft_content').select('cid').where('cid', 'in', content.length > 0 ? content.map((f) => path.basename(f)) : ['']).execute()).map((r) => r.cid));
+    const removed = content.filter((f) => !kept.has(path.basename(f)));
+    for (const file of removed) await rm(path.join(dataDir, file), { force: true });
     await this.deps.registry.reload(tenantId);
     await this.deps.changed(tenantId, 'deleted');
-    logger.info({ tenant: tenantId, rows: counts, folders: folders.length }, 'tenant purged');
+    logger.info({ tenant: tenantId, rows: counts, folders: folders.length, contentFiles: removed.length }, 'tenant purged');
     return true;
   }
 

@@ -46,6 +46,19 @@ export async function tenantFolders(storage: Storage, dataDir: string, tenantId:
   return [...folders].filter((relative) => isInside(dataDir, relative) && existsSync(path.join(dataDir, relative)));
 }
 
+/**
+ * The content files of the tenant: the audio and metadata its editions point at, kept by content id
+ * under nft/content/ (relative to the data directory). The same bytes stored by two tenants are one
+ * file, so a purge removes one only once no tenant's row names it.
+ */
+export async function tenantContentFiles(storage: Storage, dataDir: string, tenantId: string): Promise<string[]> {
+  const rows = await storage.db.selectFrom('nft_content').select('cid').where('tenant_id', '=', tenantId).orderBy('cid').execute();
+  return rows
+    .filter((r) => /^b[a-z2-7]{20,100}$/.test(r.cid))
+    .map((r) => path.join('nft', 'content', r.cid))
+    .filter((relative) => isInside(dataDir, relative) && existsSync(path.join(dataDir, relative)));
+}
+
 /** Every file under `relative` (a file or a folder), relative to the data directory. */
 export async function filesUnder(dataDir: string, relative: string): Promise<string[]> {
   const full = path.join(dataDir, relative);

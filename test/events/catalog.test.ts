@@ -63,6 +63,7 @@ describe('event catalog', () => {
         'nft.minted',
         'nft.sold',
         'nft.licensed',
+        'nft.retracted',
       ].sort(),
     );
     for (const type of eventTypes) expect(typeof payloadSchemas[type].safeParse).toBe('function');

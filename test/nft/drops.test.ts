@@ -105,9 +105,9 @@ describe.skipIf(!tools.available)('drops of the scripted session', () => {
     ]);
     expect(drop.waitingFor).toEqual(['a', 'b', 'c']);
     const { versions } = node.node.modules.api(historyModule);
-    const version = await versions.get('default', S, drop.versionId);
+    const version = await versions.get('default', S, drop.versionId!);
     expect(version?.reason).toBe('mint');
-    const bounce = await node.node.modules.api(bounceModule).bounces!.get('default', drop.bounceId);
+    const bounce = await node.node.modules.api(bounceModule).bounces!.get('default', drop.bounceId!);
     expect(bounce).toMatchObject({ state: 'done', uptoId: version!.uptoId });
   }, 60_000);
 

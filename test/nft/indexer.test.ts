@@ -1,4 +1,4 @@
-import type { Filter } from 'ethers';
+import { Transaction, type Filter } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EventBus } from '../../src/events/bus.js';
 import type { VezaEvent } from '../../src/events/catalog.js';
@@ -167,7 +167,7 @@ describe.each(await backends())('the indexer on $name', ({ open }) => {
     expect(received.filter((id) => mints.some((m) => id.includes(m.hash)))).toHaveLength(2);
   });
 
-  it('drops the facts of orphaned blocks on a reorganisation, indexes the new ones and publishes each new fact once', async () => {
+  it('drops the facts of orphaned blocks on a reorganisation, retracts what they had published, indexes the new ones and publishes each new fact once', async () => {
     const db = storage.db;
     const mintedOf = async () => (await db.selectFrom('nft_tokens').select('minted').where('token_id', '=', String(edition)).where('kind', '=', 'edition').executeTakeFirstOrThrow()).minted;
     const mintedBefore = BigInt(await mintedOf());
@@ -191,8 +191,41 @@ describe.each(await backends())('the indexer on $name', ({ open }) => {
     expect(events.of('nft.minted').filter((e) => (e.payload as { txHash: string }).txHash === dropped.hash)).toHaveLength(1);
     expect(events.of('nft.minted').filter((e) => (e.payload as { txHash: string }).txHash === kept.hash)).toHaveLength(1);
     expect(lines.some((l) => l.includes('the chain reorganised'))).toBe(true);
+    // The published mint that left the chain is retracted once, naming the event it retracts.
+    const droppedEvent = events.of('nft.minted').find((e) => (e.payload as { txHash: string }).txHash === dropped.hash)!;
+    const retractions = events.of('nft.retracted').filter((e) => (e.payload as { txHash: string }).txHash === dropped.hash);
+    expect(retractions).toEqual([
+      expect.objectContaining({ id: `nft-retracted:${droppedEvent.id}`, tenantId: 'acme', payload: expect.objectContaining({ retractedId: droppedEvent.id, retractedType: 'nft.minted', contract: 'editions', tokenId: String(edition), blockNumber: dropped.blockNumber, sessionId: 'song' }) }),
+    ]);
+    expect(events.published.findIndex((e) => e.id === retractions[0]!.id)).toBeLessThan(events.published.findIndex((e) => e.type === 'nft.minted' && (e.payload as { txHash: string }).txHash === kept.hash));
+    expect(await db.selectFrom('nft_retractions').select(['event_id', 'event_type', 'published']).where('tx_hash', '=', dropped.hash).execute()).toEqual([{ event_id: droppedEvent.id, event_type: 'nft.minted', published: true }]);
+    // Read again, nothing is retracted twice.
+    await index();
+    expect(events.of('nft.retracted')).toHaveLength(1);
     const cursor = await db.selectFrom('nft_chain_cursor').selectAll().executeTakeFirstOrThrow();
     expect(cursor.block_hash).toBe((await chain.provider.getBlock(Number(cursor.block_number)))!.hash);
+  });
+
+  it('publishes a retracted fact mined again as a new event, its id counting its retractions', async () => {
+    const snapshotId = (await chain.provider.send('evm_snapshot', [])) as string;
+    // Ben's wallet: the previous test's revert took back a transaction of ana's that her wallet's nonce count still holds.
+    const first = await chain.mintEdition(ben, edition, 1);
+    const raw = Transaction.from((await chain.provider.getTransaction(first.hash))!).serialized;
+    await indexer!.caughtUp();
+    const announced = events.of('nft.minted').filter((e) => (e.payload as { txHash: string }).txHash === first.hash);
+    expect(announced.map((e) => e.id)).toEqual([expect.stringMatching(new RegExp(`^nft:31337:${first.hash}:\\d+$`))]);
+
+    // The block goes; an empty one takes its height; the same signed transaction is mined in the next.
+    expect(await chain.provider.send('evm_revert', [snapshotId])).toBe(true);
+    await chain.provider.send('anvil_mine', ['0x1']);
+    expect(await chain.provider.send('eth_sendRawTransaction', [raw])).toBe(first.hash);
+    await chain.provider.send('anvil_mine', ['0x1']);
+    await indexer!.caughtUp();
+
+    const again = events.of('nft.minted').filter((e) => (e.payload as { txHash: string }).txHash === first.hash);
+    expect(again.map((e) => e.id)).toEqual([announced[0]!.id, `${announced[0]!.id}:1`]);
+    expect((again[1]!.payload as { blockNumber: number }).blockNumber).toBe(first.blockNumber + 1);
+    expect(events.of('nft.retracted').filter((e) => (e.payload as { retractedId: string }).retractedId === announced[0]!.id)).toHaveLength(1);
   });
 
   it('leaves the blocks under the confirmations unread until the chain has grown past them', async () => {

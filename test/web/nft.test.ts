@@ -112,4 +112,19 @@ describe.skipIf(!browserPath || !tools.available)('digital ownership in the web 
     expect(consoleText.filter((line) => line.includes(token))).toEqual([]);
     await ana.context().close();
   });
+
+  it('offers a 1/1 record with stems, and listing in the test currency', { timeout: 180_000 }, async () => {
+    const ana = await open('ana', `#/nft/${S}`);
+    await ana.getByLabel('Mint as').selectOption('record');
+    expect(await ana.getByLabel('Copies (0: an open edition)').isDisabled()).toBe(true);
+    await ana.getByLabel('Each track as an edition of its own (stems)').check();
+    await ana.getByRole('button', { name: 'Bounce and propose a drop' }).click();
+    await expect.poll(() => ana.getByTestId('drop-kind').first().textContent(), { timeout: 60_000 }).toMatch(/^a 1\/1 record · royalty 10\.00 % · waiting for ana, ben$/);
+    expect(await ana.getByTestId('drop-stems').first().textContent()).toBe('with stems: each track becomes an edition at the mint');
+    expect(await accessibilityViolations(ana)).toEqual([]);
+    await go(ana, '#/nft');
+    await expect.poll(() => ana.getByLabel('List in').locator('option').allTextContents(), { timeout: 30_000 }).toEqual(['ETH', 'VTT']);
+    expect(await accessibilityViolations(ana)).toEqual([]);
+    await ana.context().close();
+  });
 });

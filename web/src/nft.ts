@@ -1,7 +1,8 @@
 // Digital ownership in the web client. #/nft/<session>: bounce the session, propose a drop, see its
-// split with each collaborator's share and answer, accept or decline, mint. #/nft: one's custodial
-// wallet (and, in development, the faucet), the tenant's editions with their licence, listing one's
-// copy and buying a listing, and one's royalty statement with a payout button.
+// split with each collaborator's share and answer, accept or decline, mint — as editions or a 1/1
+// record, with or without stems. #/nft: one's custodial wallet (and, in development, the faucet), the
+// tenant's editions with their licence and stems, listing one's copy in ETH or an ERC-20 token and
+// buying a listing, and one's royalty statement with a payout button.
 import { api, h, problem, type Session } from './api.js';
 
 interface Collaborator {
@@ -23,9 +24,13 @@ interface Drop {
   tokenId: string | null;
   split: { rule: string; collaborators: Collaborator[]; dropped: { userId: string }[] };
   waitingFor: string[];
+  kind: 'edition' | 'record';
+  withStems: boolean;
+  stems: { trackId: string; name: string; tokenId: string | null }[];
 }
 interface Token {
-  tokenId: string;
+  /** null: a lazy drop whose voucher nobody redeemed yet. */
+  tokenId: string | null;
   contract: string;
   title: string;
   sessionId: string;
@@ -33,6 +38,13 @@ interface Token {
   royaltyBps: number;
   licence: { names: string[] };
   creators: { userId: string; bps: number }[];
+  kind: 'edition' | 'record';
+  stems: { name: string; tokenId: string | null }[];
+}
+interface Currency {
+  address: string;
+  symbol: string;
+  decimals: number;
 }
 
 export interface NftHandle {
@@ -66,8 +78,28 @@ export function openMint(root: HTMLElement, session: Session, sessionId: string)
   const supply = h('input', { name: 'supply', type: 'number', min: '0', value: '10' });
   const price = h('input', { name: 'price', required: true, value: '1000000000000000', pattern: '[0-9]{1,40}' });
   const royalty = h('input', { name: 'royalty', type: 'number', min: '0', max: '5000', value: '1000' });
+  const kind = h('select', { name: 'kind' }, h('option', { value: 'edition' }, 'Editions'), h('option', { value: 'record' }, 'A 1/1 record'));
+  const stems = h('input', { name: 'stems', type: 'checkbox' });
+  // A 1/1 record is one token minted to the proposer: its supply is 1 and it is sold by listing it.
+  kind.addEventListener('change', () => {
+    const record = kind.value === 'record';
+    supply.disabled = record;
+    price.disabled = record;
+  });
   const propose = h('button', { class: 'primary', type: 'submit' }, 'Bounce and propose a drop');
-  const form = h('form', { class: 'card', 'data-testid': 'propose' }, h('h2', {}, `Mint ${sessionId}`), h('p', { class: 'muted' }, 'The session is bounced to audio; its royalties are split by who made what, once every collaborator accepts.'), field('Title', title), field('Copies (0: an open edition)', supply), field('Price in wei', price), field('Royalty in basis points (at most 5000)', royalty), propose);
+  const form = h(
+    'form',
+    { class: 'card', 'data-testid': 'propose' },
+    h('h2', {}, `Mint ${sessionId}`),
+    h('p', { class: 'muted' }, 'The session is bounced to audio; its royalties are split by who made what, once every collaborator accepts.'),
+    field('Title', title),
+    h('label', { class: 'field' }, h('span', {}, 'Mint as'), ' ', kind),
+    field('Copies (0: an open edition)', supply),
+    field('Price in wei', price),
+    field('Royalty in basis points (at most 5000)', royalty),
+    field('Each track as an edition of its own (stems)', stems),
+    propose,
+  );
 
   const show = async () => {
     const response = await api(session, 'GET', `/api/v1/sessions/${encodeURIComponent(sessionId)}/drops`);
@@ -102,8 +134,10 @@ export function openMint(root: HTMLElement, session: Session, sessionId: string)
       buttons.append(h('button', { onclick: () => act('declining', 'POST', `/api/v1/nft/drops/${drop.id}/decline`) }, 'Decline'));
     }
     if (drop.state === 'proposed') buttons.append(h('button', { onclick: () => act('minting', 'POST', `/api/v1/nft/drops/${drop.id}/mint`, { 'idempotency-key': `mint-${drop.id}` }) }, 'Mint'));
-    const state = drop.state === 'minted' ? `minted as token ${drop.tokenId}` : drop.state === 'declined' ? 'declined' : drop.waitingFor.length ? `waiting for ${drop.waitingFor.join(', ')}` : 'everyone accepted';
-    return h('div', { class: 'card', 'data-testid': 'drop' }, h('h3', {}, drop.title), h('p', {}, `${eth(drop.priceWei)} · royalty ${percent(drop.royaltyBps)} · ${drop.maxSupply === 0 ? 'open edition' : `${drop.maxSupply} copies`} · `, h('b', { 'data-testid': 'drop-state' }, state)), table, h('p', { class: 'muted' }, drop.split.rule), buttons);
+    const state = drop.state === 'minted' ? `minted as ${drop.kind === 'record' ? 'record' : 'token'} ${drop.tokenId}` : drop.state === 'declined' ? 'declined' : drop.waitingFor.length ? `waiting for ${drop.waitingFor.join(', ')}` : 'everyone accepted';
+    const what = drop.kind === 'record' ? 'a 1/1 record' : `${eth(drop.priceWei)} · ${drop.maxSupply === 0 ? 'open edition' : `${drop.maxSupply} copies`}`;
+    const stemLine = drop.withStems ? h('p', { 'data-testid': 'drop-stems' }, drop.stems.length ? `stems: ${drop.stems.map((x) => `${x.name} (token ${x.tokenId ?? '…'})`).join(', ')}` : 'with stems: each track becomes an edition at the mint') : '';
+    return h('div', { class: 'card', 'data-testid': 'drop' }, h('h3', {}, drop.title), h('p', { 'data-testid': 'drop-kind' }, `${what} · royalty ${percent(drop.royaltyBps)} · `, h('b', { 'data-testid': 'drop-state' }, state)), stemLine, table, h('p', { class: 'muted' }, drop.split.rule), buttons);
   }
 
   form.addEventListener('submit', async (event) => {
@@ -111,7 +145,8 @@ export function openMint(root: HTMLElement, session: Session, sessionId: string)
     error.textContent = '';
     status.textContent = 'bouncing the session and computing the split…';
     propose.disabled = true;
-    const body = JSON.stringify({ title: title.value.trim(), maxSupply: Number(supply.value), priceWei: price.value.trim(), royaltyBps: Number(royalty.value) });
+    const record = kind.value === 'record';
+    const body = JSON.stringify({ title: title.value.trim(), kind: kind.value, maxSupply: record ? 1 : Number(supply.value), priceWei: record ? '0' : price.value.trim(), royaltyBps: Number(royalty.value), stems: stems.checked });
     const response = await api(session, 'POST', `/api/v1/sessions/${encodeURIComponent(sessionId)}/drops`, body, 'application/json');
     propose.disabled = false;
     if (!alive) return;
@@ -156,6 +191,16 @@ export function openOwnership(root: HTMLElement, session: Session): NftHandle {
     void run(`buying listing ${listing.value}`, 'POST', `/api/v1/nft/listings/${encodeURIComponent(listing.value.trim())}/buy`, { amount: 1 });
   });
 
+  // The currency a copy is listed in: ETH, or an ERC-20 the server offers (on the local chain, its test token).
+  const currency = h('select', { name: 'currency' }, h('option', { value: 'ETH' }, 'ETH'));
+  const listPrice = h('input', { name: 'list-price', pattern: '[0-9]{1,40}', placeholder: 'the edition price' });
+  const listTerms = h('div', { class: 'toolbar' }, h('label', { class: 'field' }, h('span', {}, 'List in'), ' ', currency), field('Price (smallest unit)', listPrice));
+  void api(session, 'GET', '/api/v1/nft/currencies').then(async (response) => {
+    if (!alive || !response.ok) return;
+    const { currencies } = (await response.json()) as { currencies: Currency[] };
+    currency.replaceChildren(...currencies.map((c) => h('option', { value: c.address === '0x0000000000000000000000000000000000000000' ? 'ETH' : c.address }, c.symbol)));
+  });
+
   const refresh = async () => {
     const [w, t, s] = await Promise.all([
       api(session, 'GET', '/api/v1/nft/wallet'),
@@ -183,13 +228,15 @@ export function openOwnership(root: HTMLElement, session: Session): NftHandle {
         h(
           'div',
           { class: 'edition', 'data-testid': 'edition' },
-          h('h3', {}, `${token.title} (token ${token.tokenId})`),
-          h('p', {}, `${eth(token.priceWei)} · royalty ${percent(token.royaltyBps)} · licence: ${token.licence.names.join(', ')} · by ${token.creators.map((c) => `${c.userId} ${percent(c.bps)}`).join(', ')}`),
-          h(
+          h('h3', {}, `${token.title} (${token.kind === 'record' ? '1/1 record' : 'token'} ${token.tokenId ?? ': a voucher, not yet redeemed'})`),
+          h('p', {}, `${token.kind === 'record' ? '' : `${eth(token.priceWei)} · `}royalty ${percent(token.royaltyBps)} · licence: ${token.licence.names.join(', ')} · by ${token.creators.map((c) => `${c.userId} ${percent(c.bps)}`).join(', ')}`),
+          ...(token.stems.length ? [h('p', { class: 'muted' }, `stems: ${token.stems.map((x) => `${x.name} (token ${x.tokenId})`).join(', ')}`)] : []),
+          token.tokenId === null ? '' : h(
             'button',
             {
               onclick: async () => {
-                const listed = await run('listing your copy', 'POST', '/api/v1/nft/listings', { tokenId: token.tokenId, amount: 1, priceWei: token.priceWei });
+                const priceWei = listPrice.value.trim() || token.priceWei;
+                const listed = await run('listing your copy', 'POST', '/api/v1/nft/listings', { tokenId: token.tokenId, contract: token.kind === 'record' ? 'records' : 'editions', amount: 1, priceWei, currency: currency.value });
                 if (listed && alive) status.textContent = `your copy is listed: listing ${String(listed.listingId)}`;
               },
             },
@@ -197,6 +244,7 @@ export function openOwnership(root: HTMLElement, session: Session): NftHandle {
           ),
         ),
       ),
+      listTerms,
       h('h3', {}, 'Buy'),
       buyForm,
     );

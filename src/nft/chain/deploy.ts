@@ -60,7 +60,8 @@ export async function missingCode(provider: Provider, contracts: ContractAddress
   return null;
 }
 
-export type ArtifactLoader = (name: ContractName) => Promise<{ abi: InterfaceAbi; bytecode: string }>;
+/** Reads a compiled contract: one of ours, or the test ERC-20 the local chain offers as a currency. */
+export type ArtifactLoader = (name: ContractName | 'TestToken') => Promise<{ abi: InterfaceAbi; bytecode: string }>;
 
 /**
  * The value of a constructor parameter, by its name: the operator for an admin/owner/minter, the

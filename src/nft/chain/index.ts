@@ -19,7 +19,7 @@ import { CustodialWallets, devSeed, seedOf } from './wallets.js';
 
 export { AnvilMissing, DEV_CHAIN_ID } from './anvil.js';
 export { ChainRefusal } from './errors.js';
-export type { ChainInfo, NftChain, OpenedChain, TokenContract, TxResult, WalletOwner } from './types.js';
+export type { ChainInfo, Currency, NftChain, OpenedChain, SignedVoucher, TokenContract, TxResult, Voucher, WalletOwner } from './types.js';
 
 /** Where the node runs: its data directory, development mode, and the storage deployments are recorded in. */
 export interface ChainDeployment {
@@ -121,6 +121,8 @@ export async function openChain(settings: NftSettings, deployment: ChainDeployme
       stop: async () => {
         await anvil?.stop();
       },
+      load,
+      nftDir,
     });
   } catch (error) {
     return fail(plainError(error));

@@ -194,10 +194,11 @@ async function addMint(trx: Transaction<Database>, where: { chain_id: string; bl
  * Drops what was indexed from the blocks above `fork` (they left the chain) and moves the running
  * figures back; the cursor returns to `fork` (hash `forkHash`), so those heights are read again.
  */
-export async function rollBack(db: Kysely<Database>, chainId: number, cursorAt: number, fork: number, forkHash: string | null): Promise<void> {
+export async function rollBack(db: Kysely<Database>, chainId: number, cursorAt: number, fork: number, forkHash: string | null, ours: { editions: string; records: string } | null = null): Promise<void> {
   const chain = String(chainId);
   await db.transaction().execute(async (trx) => {
     await holdCursor(trx, chain, cursorAt);
+    if (ours) await retract(trx, chain, fork, ours);
     const mints = await trx.selectFrom('nft_mints').select(['contract', 'token_id', 'amount']).where('chain_id', '=', chain).where('block_number', '>', fork).execute();
     for (const m of mints) {
       await trx.updateTable('nft_tokens').set({ minted: sql`minted - ${m.amount}::numeric` }).where('chain_id', '=', chain).where('contract', '=', m.contract).where('token_id', '=', m.token_id).execute();
@@ -217,4 +218,37 @@ export async function rollBack(db: Kysely<Database>, chainId: number, cursorAt: 
       await trx.updateTable('nft_chain_cursor').set({ block_number: fork, block_hash: forkHash, updated_at: new Date() }).where('chain_id', '=', chain).execute();
     }
   });
+}
+
+/** The id of the event a fact is published as: the n-th publication of one fact (after n retractions) gets `:n` added. */
+export function factEventId(chainId: number | string, txHash: string, logIndex: number, generation: number): string {
+  return `nft:${chainId}:${txHash}:${logIndex}${generation > 0 ? `:${generation}` : ''}`;
+}
+
+/** How many times the fact at (tx hash, log index) was retracted: the generation of its next publication. */
+export async function retractionsOf(db: Kysely<Database> | Transaction<Database>, chain: string, txHash: string, logIndex: number): Promise<number> {
+  const row = await db.selectFrom('nft_retractions').select((eb) => eb.fn.countAll<string>().as('n')).where('chain_id', '=', chain).where('tx_hash', '=', txHash).where('log_index', '=', logIndex).executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * Records a retraction for every published fact of our tokens above `fork` (the outbox of
+ * `nft.retracted`). Facts of other tokens were stored as published without an event: nothing to retract.
+ */
+async function retract(trx: Transaction<Database>, chain: string, fork: number, ours: { editions: string; records: string }): Promise<void> {
+  const tokens = [ours.editions.toLowerCase(), ours.records.toLowerCase()];
+  const gone = [
+    ...(await trx.selectFrom('nft_mints').select(['contract', 'token_id', 'block_number', 'tx_hash', 'log_index']).where('chain_id', '=', chain).where('block_number', '>', fork).where('published', '=', true).execute()).map((r) => ({ ...r, type: 'nft.minted' as const })),
+    ...(await trx.selectFrom('nft_sales').select(['token as contract', 'token_id', 'block_number', 'tx_hash', 'log_index']).where('chain_id', '=', chain).where('block_number', '>', fork).where('published', '=', true).execute()).map((r) => ({ ...r, type: 'nft.sold' as const })),
+    ...(await trx.selectFrom('nft_licences').select(['token as contract', 'token_id', 'block_number', 'tx_hash', 'log_index']).where('chain_id', '=', chain).where('block_number', '>', fork).where('published', '=', true).execute()).map((r) => ({ ...r, type: 'nft.licensed' as const })),
+  ];
+  for (const fact of gone) {
+    if (!tokens.includes(fact.contract.toLowerCase())) continue;
+    const generation = await retractionsOf(trx, chain, fact.tx_hash, fact.log_index);
+    await trx
+      .insertInto('nft_retractions')
+      .values({ chain_id: chain, event_id: factEventId(chain, fact.tx_hash, fact.log_index, generation), event_type: fact.type, contract: fact.contract.toLowerCase(), token_id: fact.token_id, block_number: fact.block_number, tx_hash: fact.tx_hash, log_index: fact.log_index })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
 }

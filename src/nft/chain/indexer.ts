@@ -10,8 +10,11 @@
 //
 // Publication is an outbox: the facts that become events carry `published`, set once the event is
 // on the bus. An event's id is `nft:<chainId>:<txHash>:<logIndex>`, so a retry after a crash reaches
-// each consumer group once; a fact dropped by a reorganisation and mined again in another block is
-// the same fact and the same event.
+// each consumer group once. A published fact whose block a reorganisation removed is retracted: the
+// rollback records it (nft_retractions, an outbox too) and `nft.retracted` names the event's id; a
+// fact retracted n times and mined again is published as a new event, its id ending in `:n`
+// (consumers dedupe by id, so the same id would be dropped). A fact dropped before it was published
+// and mined again is the same event.
 import type { Log } from 'ethers';
 import { createEvent, type VezaEvent } from '../../events/catalog.js';
 import type { EventBus } from '../../events/bus.js';
@@ -19,7 +22,7 @@ import type { Logger } from '../../log.js';
 import type { Storage } from '../../storage/database.js';
 import { DEFAULT_TENANT } from '../../storage/schema.js';
 import { plainError } from './errors.js';
-import { CursorMoved, knownSplits, readCursor, recentBlocks, rollBack, writeRange, type ChainAddresses, type ChainFact } from './indexer-store.js';
+import { CursorMoved, factEventId, knownSplits, readCursor, recentBlocks, retractionsOf, rollBack, writeRange, type ChainAddresses, type ChainFact } from './indexer-store.js';
 import type { OpenedChain, TokenContract } from './types.js';
 
 /** The tenant (and session) a token belongs to, as the NFT module recorded it; null when unknown. */
@@ -165,7 +168,7 @@ class ChainIndexer implements Indexer {
       const block = await provider.getBlock(b.blockNumber);
       if (block?.hash === b.blockHash) {
         this.o.logger.warn({ chainId: this.chainId, fork: b.blockNumber, dropped: (kept[0]?.blockNumber ?? b.blockNumber) - b.blockNumber }, 'nft indexer: the chain reorganised; reading the blocks after the fork again');
-        await rollBack(db, this.chainId, cursorAt, b.blockNumber, b.blockHash);
+        await rollBack(db, this.chainId, cursorAt, b.blockNumber, b.blockHash, this.addresses);
         this.splits = null;
         this.reached = Math.min(this.reached, b.blockNumber);
         return;
@@ -174,7 +177,7 @@ class ChainIndexer implements Indexer {
     // Deeper than the kept hashes: everything from the deployment is dropped and read again.
     const fork = deployedAt - 1;
     this.o.logger.warn({ chainId: this.chainId, fork }, 'nft indexer: the chain reorganised beyond the kept blocks; reading it again from the deployment');
-    await rollBack(db, this.chainId, cursorAt, fork, null);
+    await rollBack(db, this.chainId, cursorAt, fork, null, this.addresses);
     this.splits = null;
     this.reached = -1;
   }
@@ -242,6 +245,17 @@ class ChainIndexer implements Indexer {
   private async publish(): Promise<void> {
     const db = this.o.storage.db;
     const chain = String(this.chainId);
+    // Retractions first: a consumer hears that a fact left the chain before it hears of what replaced it.
+    for (;;) {
+      const retractions = await db.selectFrom('nft_retractions').selectAll().where('chain_id', '=', chain).where('published', '=', false).orderBy('retracted_at').orderBy('block_number', 'desc').limit(200).execute();
+      if (retractions.length === 0) break;
+      for (const r of retractions) {
+        if (this.closed) return;
+        const event = await this.retracted(r);
+        if (event) await this.o.bus.publish(event);
+        await db.updateTable('nft_retractions').set({ published: true }).where('chain_id', '=', chain).where('event_id', '=', r.event_id).execute();
+      }
+    }
     for (;;) {
       const [mints, sales, licences] = await Promise.all([
         db.selectFrom('nft_mints').selectAll().where('chain_id', '=', chain).where('published', '=', false).orderBy('block_number').orderBy('log_index').limit(200).execute(),
@@ -272,11 +286,17 @@ class ChainIndexer implements Indexer {
     const contract = this.contractKey(contractAddress);
     if (!contract) return null;
     const owner = (await this.o.tenantOfToken?.(contract, BigInt(tokenId))) ?? null;
+    const generation = await retractionsOf(this.o.storage.db, String(this.chainId), row.tx_hash, row.log_index);
     return {
-      id: `nft:${this.chainId}:${row.tx_hash}:${row.log_index}`,
+      id: factEventId(this.chainId, row.tx_hash, row.log_index, generation),
       tenantId: owner?.tenantId ?? DEFAULT_TENANT,
       common: { chainId: this.chainId, contract, tokenId, txHash: row.tx_hash, logIndex: row.log_index, blockNumber: Number(row.block_number), ...(owner?.sessionId ? { sessionId: owner.sessionId } : {}) },
     };
+  }
+
+  private async retracted(row: { event_id: string; event_type: 'nft.minted' | 'nft.sold' | 'nft.licensed'; contract: string; token_id: string; tx_hash: string; log_index: number; block_number: unknown }): Promise<VezaEvent | null> {
+    const b = await this.base(row.contract, row.token_id, row);
+    return b && createEvent('nft.retracted', { id: `nft-retracted:${row.event_id}`, tenantId: b.tenantId, payload: { ...b.common, retractedId: row.event_id, retractedType: row.event_type } });
   }
 
   private async minted(row: { contract: string; token_id: string; to_address: string; amount: string; paid: string; tx_hash: string; log_index: number; block_number: unknown }): Promise<VezaEvent | null> {

@@ -2,7 +2,7 @@
 // successive nonces (ethers' NonceManager counts them; the queue keeps a refused call from leaving
 // a gap). Each call is estimated first, so a revert is refused (and decoded) before anything is
 // signed; then the wallet's balance is checked against value + gas at the current fee.
-import { isError, NonceManager, type Contract, type Interface, type Provider, type Signer, type TransactionReceipt } from 'ethers';
+import { ContractFactory, isError, NonceManager, type Contract, type Interface, type InterfaceAbi, type Provider, type Signer, type TransactionReceipt } from 'ethers';
 import { ChainRefusal, plainError, refusalOf } from './errors.js';
 
 export interface TxResult {
@@ -103,6 +103,27 @@ export class Sender {
     const receipt = await (await run).wait();
     if (!receipt) throw new Error('the transfer has no receipt');
     return { hash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed };
+  }
+
+  /** Deploys a contract as `signer`, in its lane (its nonce counted with the signer's other sends). */
+  async deploy(signer: Signer & { address: string }, abi: InterfaceAbi, bytecode: string): Promise<{ address: string; tx: TxResult }> {
+    const lane = this.lane(signer);
+    const run = lane.tail.then(async () => {
+      try {
+        return await new ContractFactory(abi, bytecode, lane.signer).deploy();
+      } catch (error) {
+        lane.signer.reset();
+        throw refusalOf(error, this.errors) ?? plainError(error);
+      }
+    });
+    lane.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    const contract = await run;
+    const receipt = await contract.deploymentTransaction()?.wait();
+    if (!receipt) throw new Error('the deployment has no receipt');
+    return { address: await contract.getAddress(), tx: { hash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed } };
   }
 
   private async submit(signer: NonceManager, from: string, contract: Contract, method: string, args: unknown[], value: bigint) {

@@ -22,6 +22,34 @@ export interface WalletOwner {
 
 export type TokenContract = 'editions' | 'records';
 
+/** A lazy mint: the terms of an edition its creator signed (EIP-712, VezaEditions' `Voucher`). */
+export interface Voucher {
+  creator: string;
+  payoutTo: string;
+  maxSupply: bigint;
+  mintStart: bigint;
+  mintEnd: bigint;
+  price: bigint;
+  royaltyBps: bigint;
+  uri: string;
+  nonce: bigint;
+  deadline: bigint;
+}
+
+export interface SignedVoucher {
+  voucher: Voucher;
+  signature: string;
+  /** The voucher's EIP-712 digest (the contract maps it to the token id it created). */
+  digest: string;
+}
+
+/** A currency of the market: ETH (the zero address) or an ERC-20. */
+export interface Currency {
+  address: string;
+  symbol: string;
+  decimals: number;
+}
+
 export interface NftChain {
   info(): ChainInfo;
   /** The custodial wallet address of a user of a tenant (derived from the configured seed: HD path by tenant+user). */
@@ -35,8 +63,25 @@ export interface NftChain {
   /** The buyer's custodial wallet signs; value = price*amount. */
   mintEdition(buyer: WalletOwner, tokenId: bigint, amount: number): Promise<TxResult>;
   mintTo(to: string, tokenId: bigint, amount: number): Promise<TxResult>;
-  list(seller: WalletOwner, l: { token: TokenContract; tokenId: bigint; amount: number; priceWei: bigint }): Promise<{ listingId: bigint; tx: TxResult }>;
+  /** `currency`: an ERC-20's address (absent: ETH). */
+  list(seller: WalletOwner, l: { token: TokenContract; tokenId: bigint; amount: number; priceWei: bigint; currency?: string }): Promise<{ listingId: bigint; tx: TxResult }>;
+  /** ETH listings: value = price*amount; ERC-20 listings: the wallet approves the market for the price first (InsufficientTokens when it holds less). */
   buy(buyer: WalletOwner, listingId: bigint, amount: number): Promise<TxResult>;
+  /** ETH for the zero address; an ERC-20 by its symbol and decimals (UnsupportedCurrency for anything else). */
+  currency(address: string): Promise<Currency>;
+  tokenBalance(currency: string, address: string): Promise<bigint>;
+  /** Local chain only: the test ERC-20 (deployed at its first use). */
+  testCurrency(): Promise<string>;
+  /** Local chain only: mints test tokens of the test currency to an address. */
+  fundTokens(currency: string, address: string, amount: bigint): Promise<TxResult>;
+  /** The creator's custodial wallet signs a voucher (no transaction, no gas). */
+  signVoucher(creator: WalletOwner, v: Omit<Voucher, 'creator' | 'nonce'> & { nonce?: bigint }): Promise<SignedVoucher>;
+  /** The buyer's custodial wallet redeems a voucher: the edition is created and `amount` copies minted to it, price × amount paid. */
+  redeemVoucher(buyer: WalletOwner, signed: { voucher: Voucher; signature: string }, amount: number): Promise<{ tokenId: bigint; tx: TxResult }>;
+  /** The token a voucher created (0 while it was not redeemed). */
+  voucherTokenId(digest: string): Promise<bigint>;
+  releaseTokensFromSplit(split: string, currency: string, account: string): Promise<TxResult>;
+  releasableTokens(split: string, currency: string, account: string): Promise<bigint>;
   cancel(seller: WalletOwner, listingId: bigint): Promise<TxResult>;
   releaseFromSplit(split: string, account: string): Promise<TxResult>;
   releasable(split: string, account: string): Promise<bigint>;

@@ -20,6 +20,7 @@ import * as sessionVersions from './0018_session_versions.js';
 import * as sessionAuthorship from './0019_session_authorship.js';
 import * as nftChain from './0020_nft_chain.js';
 import * as nftDrops from './0021_nft_drops.js';
+import * as nftKinds from './0022_nft_kinds.js';
 import * as webhooks from './0023_webhooks.js';
 
 /**
@@ -49,6 +50,7 @@ const migrations: Record<string, Migration> = {
   '0019_session_authorship': sessionAuthorship,
   '0020_nft_chain': nftChain,
   '0021_nft_drops': nftDrops,
+  '0022_nft_kinds': nftKinds,
   '0023_webhooks': webhooks,
 };
 
