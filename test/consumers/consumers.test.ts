@@ -104,7 +104,8 @@ describe('where the consumers run, by setting', () => {
     expect((await getJson(server, '/healthz')).body.consumers).toEqual({ placement: 'thread', consumers: ['recommendations', 'insights', 'gamification', 'history'], running: true });
     await server.veza.bus.publish(liked('ola', 'f'));
     await waitFor(async () => (await likedItems(server!, 'ola')).length === 1, 'the signal');
-  });
+    // A fresh embedded database and the thread's start, on a busy machine.
+  }, 120_000);
 
   it('starts the thread at start-up when a consumer has work waiting: alerts to check for a creator with a webhook', async () => {
     const data = tempDir('consumers-waiting');
@@ -123,7 +124,8 @@ describe('where the consumers run, by setting', () => {
       server = null;
       data.remove();
     }
-  });
+    // Two starts on one data directory, on a busy machine.
+  }, 120_000);
 
   it('runs them on the main thread when told to', async () => {
     server = await startTestServer({ ...quiet, 'consumer-thread': 'false' });
