@@ -132,7 +132,7 @@ async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
 async function measure(target: Target, extraArgs: string[] = []): Promise<TargetReport> {
   const name: ServerName = target === 'y-websocket' ? 'y-websocket' : 'veza';
   const began = performance.now();
-  const server = await startServer(name, { root, startTimeoutMs: 180_000, ...(name === 'veza' ? { vezaArgs: ['--dev', ...extraArgs] } : {}) });
+  const server = await startServer(name, { root, startTimeoutMs: 400_000, ...(name === 'veza' ? { vezaArgs: ['--dev', ...extraArgs] } : {}) });
   try {
     await waitHealthy(server);
     const startSeconds = (performance.now() - began) / 1000;

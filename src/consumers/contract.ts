@@ -54,4 +54,10 @@ export interface RunningConsumer {
 export interface ConsumerModule {
   name: ConsumerName;
   start(ctx: ConsumerContext): Promise<RunningConsumer>;
+  /**
+   * Whether it has work of its own before any event comes (what a crash left unpublished, alerts to
+   * check on a timer). Asked on the main thread at start-up: the consumers' thread, which otherwise
+   * starts with the first event, then starts at once.
+   */
+  workWaiting?(ctx: Pick<ConsumerContext, 'config' | 'storage'>): Promise<boolean>;
 }

@@ -24,6 +24,8 @@ export interface ConsumerStatus {
   placement: ConsumerPlacement;
   consumers: readonly ConsumerName[];
   running: boolean;
+  /** On their thread: not started yet, waiting for the first event (`VEZA_CONSUMER_THREAD_START=first-event`). */
+  waiting?: boolean;
 }
 
 export interface ConsumerHost {

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { LinkedBus, BusMethods } from '../events/linked-bus.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
+import { WORKER_YOUNG_GENERATION_MB } from '../storage/worker-dialect.js';
 import type { ConsumerMethods, ConsumerName, HostMethods } from './contract.js';
 import { PortLink, type Link } from './link.js';
 import type { ConsumerWorkerData } from './worker-main.js';
@@ -64,6 +65,8 @@ export class ConsumerThread {
     const workerData: ConsumerWorkerData = { config, names: [...names], storageKind: storage.kind, storagePort, hostPort: hostChannel.port2, busPort: busChannel?.port2 ?? null };
     const worker = new Worker(new URL('./consumer-worker.mjs', import.meta.url), {
       workerData,
+      // A small young generation, as the storage thread's (see there): this thread's work is batched and off the realtime path.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       transferList: [storagePort, hostChannel.port2, ...(busChannel ? [busChannel.port2] : [])],
     });
     await new Promise<void>((resolve, reject) => {

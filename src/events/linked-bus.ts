@@ -7,6 +7,9 @@ import type { EventBus, EventHandler, SubscribeOptions, Subscription } from './b
 import type { MemoryBus } from './memory-bus.js';
 import type { Link } from '../consumers/link.js';
 
+/** Events held for a side that has not started yet, at most (a burst while it loads is far below this). */
+const MAX_HELD = 100_000;
+
 /** What the two sides of a linked bus send each other. */
 export type BusMethods = {
   /** What one side published during one turn of its event loop, in order. */
@@ -24,8 +27,41 @@ export class LinkedBus implements EventBus {
   private link: Link<BusMethods, BusMethods> | null = null;
   /** Published this turn, sent together at its end: one message however many rooms reported. */
   private outgoing: VezaEvent[] = [];
+  /** What was published before the other side first connected, kept for it (see `holdUntilConnected`). */
+  private held: VezaEvent[] | null = null;
+  private wake: (() => void) | null = null;
+  /** Resolves when the held events were handed over (or let go). */
+  private handedOver: Promise<void> = Promise.resolve();
+  private endHolding: () => void = () => undefined;
+  /** Held events that did not fit (`MAX_HELD`), dropped. */
+  droppedWhileHeld = 0;
 
   constructor(private readonly local: MemoryBus) {}
+
+  /**
+   * The other side starts when it is first needed: until it first connects, what is published here is
+   * kept for it (as well as reaching this side's groups), and the first such event calls `wake`.
+   */
+  holdUntilConnected(wake: () => void): void {
+    if (this.link) return;
+    this.held = [];
+    this.wake = wake;
+    this.handedOver = new Promise((resolve) => (this.endHolding = resolve));
+  }
+
+  /** Whether events are being held for a side that has not started. */
+  get holding(): boolean {
+    return this.held !== null;
+  }
+
+  /** The other side will not come (it failed to start): the held events reach only this side's groups. */
+  letGo(): number {
+    const count = this.held?.length ?? 0;
+    this.held = null;
+    this.wake = null;
+    this.endHolding();
+    return count;
+  }
 
   /**
    * Joins the other side (again, after it was restarted). Until then what is published here reaches
@@ -34,6 +70,14 @@ export class LinkedBus implements EventBus {
   connect(link: Link<BusMethods, BusMethods>): void {
     this.link?.close();
     this.link = link;
+    if (this.held) {
+      // What was kept for this side goes first, in the order it was published; the port queues it until the other side listens.
+      this.outgoing = [...this.held, ...this.outgoing];
+      this.held = null;
+      this.wake = null;
+      this.endHolding();
+      setImmediate(this.send);
+    }
     link.handle('bus.events', async (events) => {
       this.received += events.length;
       for (const event of events) if (!this.closed) await this.local.publish(event);
@@ -48,7 +92,15 @@ export class LinkedBus implements EventBus {
   async publish(event: VezaEvent): Promise<void> {
     // Validates (throws for an invalid event) and reaches this side's groups; then the other side's.
     await this.local.publish(event);
-    if (!this.link) return;
+    if (!this.link) {
+      if (!this.held) return;
+      if (this.held.length < MAX_HELD) this.held.push(event);
+      else this.droppedWhileHeld++;
+      const wake = this.wake;
+      this.wake = null;
+      wake?.();
+      return;
+    }
     if (this.outgoing.push(event) === 1) setImmediate(this.send);
   }
 
@@ -65,6 +117,8 @@ export class LinkedBus implements EventBus {
 
   /** Resolves when every group on both sides has handled (or parked) everything published so far. */
   async idle(): Promise<void> {
+    // Held events count as published: wait for the side they are held for.
+    if (this.held?.length) await this.handedOver;
     for (;;) {
       const before = this.received;
       this.send();
@@ -81,6 +135,7 @@ export class LinkedBus implements EventBus {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.letGo();
     await this.local.close();
   }
 }

@@ -24,6 +24,12 @@ export const eventsSettings = {
     doc: `Side modules whose event consumers this process runs: all, none, or a list of ${CONSUMER_NAMES.join(', ')} (with REDIS_URL, other processes can run the rest)`,
   },
   consumerThread: { env: 'VEZA_CONSUMER_THREAD', flag: 'consumer-thread', schema: bool.default(true), doc: 'Run the event consumers and their database work on their own thread, off the realtime path (needs the storage thread; otherwise they share the main thread)' },
+  consumerThreadStart: {
+    env: 'VEZA_CONSUMER_THREAD_START',
+    flag: 'consumer-thread-start',
+    schema: z.enum(['first-event', 'at-start']).default('first-event'),
+    doc: "When the consumers' thread starts with the in-process bus: at the first event published (events are held for it meanwhile; at once when a consumer has work waiting, such as alerts to check), or at start-up",
+  },
 } as const satisfies SettingsGroup;
 
 export type EventsSettings = SettingsOf<typeof eventsSettings>;

@@ -75,4 +75,8 @@ export const gamificationConsumer: ConsumerModule = {
       },
     };
   },
+  // Derived events a crash left unpublished: the sweeper publishes them. Across tenants: the owner connection, as the sweep uses.
+  async workWaiting({ storage }) {
+    return (await storage.db.selectFrom('gam_outbox').select('event_id').where('published_at', 'is', null).limit(1).executeTakeFirst()) !== undefined;
+  },
 };

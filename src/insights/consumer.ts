@@ -15,4 +15,9 @@ export const insightsConsumer: ConsumerModule = {
       },
     };
   },
+  // Alerts are checked on a timer for the creators with a webhook, whether or not events come. Across tenants: the owner connection.
+  async workWaiting({ config, storage }) {
+    if (config.insights.alertIntervalS === 0) return false;
+    return (await storage.db.selectFrom('ins_webhooks').select('id').limit(1).executeTakeFirst()) !== undefined;
+  },
 };

@@ -3,7 +3,8 @@
 // features' standardisation too: Sub(mean), Div(std), MatMul(W), Add(b), Softmax.
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+// Loaded with the first model (onnxruntime's native library is some 15 MiB that a server without a mastering job does not need).
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { Analysis } from './analysis.js';
 import { BANDS } from './spectrum.js';
 
@@ -131,6 +132,7 @@ export const MODEL_PATH = new URL('../../models/mastering-genres.onnx', import.m
 export class GenreClassifier {
   private constructor(
     private readonly session: InferenceSession,
+    private readonly TensorOf: typeof Tensor,
     readonly classes: string[],
     readonly metadata: Map<string, string>,
   ) {}
@@ -140,12 +142,13 @@ export class GenreClassifier {
     const metadata = new Map(onnx.ModelProto.decode(bytes).metadataProps.map((e) => [e.key ?? '', e.value ?? '']));
     const classes = (metadata.get('veza.classes') ?? '').split(',').filter(Boolean);
     if (classes.length < 2) throw new Error('the genre model names no classes (veza.classes); run npm run train:mastering');
+    const { InferenceSession, Tensor } = await import('onnxruntime-node');
     const session = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-    return new GenreClassifier(session, classes, metadata);
+    return new GenreClassifier(session, Tensor, classes, metadata);
   }
 
   async classify(features: number[]): Promise<Record<string, number>> {
-    const out = await this.session.run({ features: new Tensor('float32', Float32Array.from(features), [1, features.length]) });
+    const out = await this.session.run({ features: new this.TensorOf('float32', Float32Array.from(features), [1, features.length]) });
     const p = out.probabilities!.data as Float32Array;
     return Object.fromEntries(this.classes.map((c, i) => [c, p[i]!]));
   }

@@ -29,4 +29,9 @@ export const webhooksConsumer: ConsumerModule = {
       },
     };
   },
+  // Deliveries still pending (a restart, or retries scheduled before it): the sender has work before
+  // any new event. Across tenants: the owner connection, as the sender's claim uses.
+  async workWaiting({ storage }) {
+    return (await storage.db.selectFrom('wh_deliveries').select('id').where('state', '=', 'pending').limit(1).executeTakeFirst()) !== undefined;
+  },
 };

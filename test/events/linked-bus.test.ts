@@ -74,4 +74,48 @@ describe('LinkedBus (the in-process bus across two threads)', () => {
     await main.idle();
     expect(seen).toEqual([good.id]);
   });
+
+  it('holds what is published before the other side first connects, wakes it once, and hands the events over in order', async () => {
+    const channel = new MessageChannel();
+    const side = () => new LinkedBus(new MemoryBus({ logger: silentLogger, parking: new MemoryParkingLot(), retryDelayMs: () => 5 }));
+    const [main, consumers] = [side(), side()];
+    open.push(main, consumers);
+    let wakes = 0;
+    main.holdUntilConnected(() => wakes++);
+    expect(main.holding).toBe(true);
+    const early = [liked(), liked(), liked()];
+    for (const e of early) await main.publish(e);
+    expect(wakes).toBe(1);
+    // The other side starts later (a thread loading), subscribes, then joins.
+    const seen: string[] = [];
+    await consumers.subscribe('test-late', (e) => void seen.push(e.id));
+    const fail = (error: unknown) => {
+      throw error;
+    };
+    const idle = main.idle();
+    main.connect(new PortLink<BusMethods, BusMethods>(channel.port1, fail));
+    consumers.connect(new PortLink<BusMethods, BusMethods>(channel.port2, fail));
+    const late = liked();
+    await main.publish(late);
+    await idle;
+    await main.idle();
+    expect(main.holding).toBe(false);
+    expect(seen).toEqual([...early, late].map((e) => e.id));
+    expect(wakes).toBe(1);
+  });
+
+  it('lets the held events go when the other side cannot start: this side still had them', async () => {
+    const main = new LinkedBus(new MemoryBus({ logger: silentLogger, parking: new MemoryParkingLot(), retryDelayMs: () => 5 }));
+    open.push(main);
+    const here: string[] = [];
+    await main.subscribe('test-here', (e) => void here.push(e.id));
+    main.holdUntilConnected(() => undefined);
+    const e = liked();
+    await main.publish(e);
+    expect(main.letGo()).toBe(1);
+    expect(main.holding).toBe(false);
+    // idle() no longer waits for a side that will not come.
+    await main.idle();
+    expect(here).toEqual([e.id]);
+  });
 });
