@@ -11,5 +11,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     fileParallelism: true,
     maxWorkers: 2,
+    // Every JSON reply of every test is checked against its route's declared schema (http.ts).
+    env: { VEZA_CHECK_RESPONSES: 'true' },
   },
 });
