@@ -9,6 +9,7 @@ import type { WebSocketRouter } from '../server/websocket.js';
 import { GLOBAL_BOARD_TENANT } from './engine.js';
 import { PERIODS, type BoardRef, type Period } from './leaderboards.js';
 import { RuleError } from './rules.js';
+import { standingReply } from './schemas.js';
 import type { GamificationService } from './service.js';
 import { TipError, tipRequestSchema } from './tips.js';
 
@@ -64,8 +65,9 @@ function mapErrors<T>(work: () => Promise<T>): Promise<T> {
 
 export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter, service: GamificationService): void {
   const standing = async (ctx: HttpContext, userId: string) => ({ json: await service.standing(ctx.principal!.tenantId, userId) });
-  http.route('GET', '/api/v1/gamification/me', (ctx) => standing(ctx, ctx.principal!.userId), { auth: 'required' });
-  http.route('GET', '/api/v1/gamification/users/:user', (ctx) => standing(ctx, pathId(ctx, 'user')), { auth: 'required' });
+  const tag = 'gamification';
+  http.route('GET', '/api/v1/gamification/me', (ctx) => standing(ctx, ctx.principal!.userId), { auth: 'required', tag, summary: 'The caller\'s points, level, achievements and quests', responses: { 200: standingReply } });
+  http.route('GET', '/api/v1/gamification/users/:user', (ctx) => standing(ctx, pathId(ctx, 'user')), { auth: 'required', tag, summary: 'A user\'s points, level, achievements and quests', responses: { 200: standingReply } });
 
   http.route('GET', '/api/v1/gamification/rules', async (ctx) => ({ json: { rules: await service.rules(ctx.principal!.tenantId) } }), { auth: 'required' });
   http.route(

@@ -358,8 +358,7 @@ export class HttpRouter {
     res.cork(() => {
       res.writeStatus(`${status} ${statusText[status] ?? ''}`.trim());
       for (const [name, value] of Object.entries(all)) res.writeHeader(name, value);
-      if (status === 304) res.endWithoutBody(undefined, state.closeConnection);
-      else res.end(body, state.closeConnection);
+      res.end(body, state.closeConnection);
     });
   }
 }
