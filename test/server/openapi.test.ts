@@ -1,15 +1,19 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { generateClient } from '../../src/server/client-gen.js';
 import { negotiate } from '../../src/server/compression.js';
+import { openApiSpec } from '../../src/server/openapi.js';
+import { VERSION } from '../../src/version.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let token: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ 'compress-min-bytes': '256' }, { env: { VEZA_CHECK_RESPONSES: 'true' } });
+  server = await startTestServer({ 'compress-min-bytes': '256', dev: 'true' }, { env: { VEZA_CHECK_RESPONSES: 'true' } });
   token = await server.veza.auth.sign({ sub: 'alice', tenant: 'default', docs: { '*': 'owner' } });
   // A route whose reply contradicts its own description, registered like any other.
   server.veza.server.http.route('GET', '/api/v1/test-mismatch', () => ({ json: { count: 'three' } }), {
@@ -77,6 +81,14 @@ describe('the OpenAPI document', () => {
     const page = await res.text();
     expect(page).toContain('/api/v1/sessions/{id}/history');
     expect(page).not.toMatch(/<script|https?:\/\/(?!json-schema\.org)[a-z]/i);
+  });
+});
+
+describe('the typed client', () => {
+  it('is committed as a fresh generation from the spec (npm run gen:client)', () => {
+    const routes = server.veza.server.http.described.filter((route) => !route.pattern.startsWith('/api/v1/test-'));
+    const committed = readFileSync(new URL('../../web/src/api-client.ts', import.meta.url), 'utf8');
+    expect(committed, 'web/src/api-client.ts is stale: run npm run gen:client').toBe(generateClient(openApiSpec(routes, VERSION)));
   });
 });
 
