@@ -409,33 +409,70 @@ export interface Operations {
       };
     };
   };
-  /** GET /api/v1/sessions */
+  /** The tenant's sessions the caller has a role on, newest first */
   "GET /api/v1/sessions": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { limit?: number };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        sessions: Array<{
+          id: string;
+          createdAt: string;
+          updates: number;
+          lastUpdateAt: string | null;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/sessions/:id/history */
+  /** A session's recording: span, authors, checkpoints */
   "GET /api/v1/sessions/{id}/history": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        sessionId: string;
+        start: number | null;
+        end: number | null;
+        updates: number;
+        bytes: number;
+        authors: Array<{
+          userId: string;
+          updates: number;
+          bytes: number;
+          first: number;
+          last: number;
+        }>;
+        checkpoints: Array<{
+          uptoId: string;
+          at: number;
+          updates: number;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/sessions/:id/midi */
+  /** Add a Standard MIDI File's tracks to the live session */
   "POST /api/v1/sessions/{id}/midi": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      201: {
+        trackIds: Array<string>;
+        notes: number;
+        warnings: Array<string>;
+      };
+    };
   };
-  /** GET /api/v1/sessions/:id/export.mid */
+  /** The session (or one track, or as it was at a time) as a Standard MIDI File */
   "GET /api/v1/sessions/{id}/export.mid": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { track?: string; at?: number };
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+    };
   };
   /** GET /api/v1/sessions/:id/versions */
   "GET /api/v1/sessions/{id}/versions": {
