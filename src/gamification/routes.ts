@@ -155,7 +155,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const { tip, replayed } = await mapErrors(() => service.tips.send(principal.tenantId, principal.userId, roomId, key, request));
       return { status: replayed ? 200 : 201, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: tip };
     },
-    { auth: 'required', maxBodyBytes: 4096 },
+    { auth: 'required', maxBodyBytes: 4096, body: tipRequestSchema },
   );
   http.route('GET', '/api/v1/live/:room/tips', async (ctx) => ({ json: await service.tips.room(ctx.principal!.tenantId, pathId(ctx, 'room'), integer(ctx, 'limit', 50, 1, 200)) }), {
     auth: 'required',
@@ -196,7 +196,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const { tip, replayed } = await mapErrors(() => service.tips.refund(principal.tenantId, tipId, { userId: principal.userId, admin: principal.admin === true }, reason));
       return { status: 200, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: tip };
     },
-    { auth: 'required', maxBodyBytes: 4096 },
+    { auth: 'required', maxBodyBytes: 4096, body: refundSchema },
   );
 
   /** `/gamification/leaderboards/<metric>?scope=&period=&limit=`: the top entries, then every change. */
