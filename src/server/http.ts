@@ -108,7 +108,8 @@ export class HttpRouter {
   }
 
   route(method: Method, pattern: string, handler: HttpHandler, options: RouteOptions = {}): this {
-    const { auth: _auth, operational: _operational, maxBodyBytes: _maxBody, ...doc } = options;
+    const { summary, tag, body, bodyType, query, params, responses } = options;
+    const doc = Object.fromEntries(Object.entries({ summary, tag, body, bodyType, query, params, responses }).filter(([, v]) => v !== undefined)) as RouteDoc;
     this.routes.push({ method, pattern, matcher: patternMatcher(pattern), auth: options.auth ?? 'optional', doc });
     const names = paramNames(pattern);
     const register = { GET: this.app.get, POST: this.app.post, PUT: this.app.put, PATCH: this.app.patch, DELETE: this.app.del }[method].bind(this.app);

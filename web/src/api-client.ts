@@ -162,7 +162,10 @@ export interface Operations {
   "POST /api/v1/platform/tenants": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
+    body: {
+      id: string;
+      name: string;
+    };
     responses: {};
   };
   /** GET /api/v1/platform/tenants/:id */
@@ -218,14 +221,19 @@ export interface Operations {
   "POST /api/v1/tenant/api-keys": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
+    body: {
+      name: string;
+      scopes: Array<string>;
+    };
     responses: {};
   };
   /** POST /api/v1/tenant/api-keys/:key/rotate */
   "POST /api/v1/tenant/api-keys/{key}/rotate": {
     params: { key: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      overlapSeconds?: number;
+    };
     responses: {};
   };
   /** POST /api/v1/tenant/api-keys/:key/revoke */
@@ -246,14 +254,19 @@ export interface Operations {
   "POST /api/v1/platform/tenants/{id}/api-keys": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      name: string;
+      scopes: Array<string>;
+    };
     responses: {};
   };
   /** POST /api/v1/platform/tenants/:id/api-keys/:key/rotate */
   "POST /api/v1/platform/tenants/{id}/api-keys/{key}/rotate": {
     params: { id: string; key: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      overlapSeconds?: number;
+    };
     responses: {};
   };
   /** POST /api/v1/platform/tenants/:id/api-keys/:key/revoke */
@@ -274,7 +287,9 @@ export interface Operations {
   "PUT /api/v1/platform/tenants/{id}/identity-provider": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      [key: string]: unknown | undefined;
+    };
     responses: {};
   };
   /** DELETE /api/v1/platform/tenants/:id/identity-provider */
@@ -295,7 +310,9 @@ export interface Operations {
   "POST /api/v1/tenants/{tenant}/domains": {
     params: { tenant: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      domain: string;
+    };
     responses: {};
   };
   /** POST /api/v1/tenants/:tenant/domains/:domain/verify */
@@ -330,7 +347,28 @@ export interface Operations {
   "PUT /api/v1/branding": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
+    body: {
+      name: string;
+      logo?: string | null;
+      colours: {
+        background: string;
+        surface: string;
+        text: string;
+        muted: string;
+        accent: string;
+        accentText: string;
+      };
+      fonts: {
+        body: string;
+        heading: string;
+      };
+      templates?: {
+        emailSubject?: string;
+        emailBody?: string;
+        reportHeader?: string;
+        reportFooter?: string;
+      };
+    };
     responses: {};
   };
   /** GET /api/v1/tenant/usage */
@@ -379,7 +417,22 @@ export interface Operations {
   "PUT /api/v1/platform/tenants/{id}/quotas": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      plan: "free" | "studio" | "label" | "unlimited";
+      overrides?: {
+        connections?: number | null;
+        joinsPerSecond?: number | null;
+        messagesPerSecond?: number | null;
+        bytesPerSecond?: number | null;
+        channelsPerClient?: number | null;
+        rooms?: number | null;
+        documents?: number | null;
+        participantsPerRoom?: number | null;
+        storageBytes?: number | null;
+        recordingMinutes?: number | null;
+        requestsPerSecond?: number | null;
+      };
+    };
     responses: {};
   };
   /** GET /api/v1/tenant/quotas */
@@ -485,7 +538,11 @@ export interface Operations {
   "POST /api/v1/sessions/{id}/versions": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      label: string;
+      description?: string;
+      at?: number;
+    };
     responses: {};
   };
   /** GET /api/v1/sessions/:id/versions/:vid */
@@ -499,7 +556,10 @@ export interface Operations {
   "PATCH /api/v1/sessions/{id}/versions/{vid}": {
     params: { id: string; vid: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      label?: string;
+      description?: string;
+    };
     responses: {};
   };
   /** DELETE /api/v1/sessions/:id/versions/:vid */
@@ -520,7 +580,12 @@ export interface Operations {
   "POST /api/v1/sessions/{id}/versions/{vid}/restore": {
     params: { id: string; vid: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      mode: "branch";
+      sessionId?: string;
+    } | {
+      mode: "into";
+    };
     responses: {};
   };
   /** GET /api/v1/sessions/:id/authorship */
@@ -541,7 +606,10 @@ export interface Operations {
   "POST /api/v1/sessions/{id}/bounces": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      at?: number;
+      versionId?: string;
+    };
     responses: {};
   };
   /** GET /api/v1/bounces/:id */
@@ -562,7 +630,18 @@ export interface Operations {
   "POST /api/v1/sessions/{id}/drops": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      versionId?: string;
+      bounceId?: string;
+      title: string;
+      description?: string;
+      maxSupply: number;
+      mintStart?: number;
+      mintEnd?: number;
+      priceWei: string;
+      royaltyBps: number;
+      licence?: number;
+    };
     responses: {};
   };
   /** GET /api/v1/sessions/:id/drops */
@@ -618,7 +697,11 @@ export interface Operations {
   "POST /api/v1/nft/listings": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
+    body: {
+      tokenId: string;
+      amount?: number;
+      priceWei: string;
+    };
     responses: {};
   };
   /** POST /api/v1/nft/listings/:id/buy */
@@ -944,7 +1027,10 @@ export interface Operations {
   "POST /api/v1/insights/webhooks": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
+    body: {
+      creator_id: string;
+      url: string;
+    };
     responses: {};
   };
   /** GET /api/v1/insights/webhooks */
@@ -1099,7 +1185,12 @@ export interface Operations {
   "POST /api/v1/live/{room}/tips": {
     params: { room: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      toUserId: string;
+      amount: number;
+      currency: string;
+      message?: string;
+    };
     responses: {};
   };
   /** GET /api/v1/live/:room/tips */
@@ -1134,7 +1225,9 @@ export interface Operations {
   "POST /api/v1/tips/{id}/refund": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
+    body: {
+      reason?: string;
+    };
     responses: {};
   };
 }
