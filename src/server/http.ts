@@ -71,6 +71,8 @@ export interface HttpDeps {
   quotas?: QuotaSeam;
 }
 
+/** Text files up to this size are compressed whole (and kept); larger ones stream as they are. */
+const STATIC_COMPRESS_MAX_BYTES = 8 << 20;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
@@ -203,9 +205,10 @@ export class HttpRouter {
       await this.admit(ctx, options);
       const reply = await handler(ctx);
       status = reply.status ?? 200;
-      if (reply.file && status === 200 && compressible(reply.headers?.['content-type']) && negotiate(snapshot.headers['accept-encoding']) !== 'identity') {
+      const file = reply.file;
+      if (file && status === 200 && file.end - file.start < STATIC_COMPRESS_MAX_BYTES && compressible(reply.headers?.['content-type']) && negotiate(snapshot.headers['accept-encoding']) !== 'identity') {
         // A text file (the web client's script and styles) is compressed once and kept, like the spec.
-        reply.body = await readFile(reply.file.path);
+        reply.body = await readFile(file.path);
         reply.kind = 'static';
         delete reply.file;
       }
