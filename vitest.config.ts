@@ -35,5 +35,7 @@ export default defineConfig({
     retry: process.env.CI ? { count: 1, condition: /timeout|timed out/i } : 0,
     fileParallelism: true,
     maxWorkers: 2,
+    // Every JSON reply of every test is checked against its route's declared schema (http.ts).
+    env: { VEZA_CHECK_RESPONSES: 'true' },
   },
 });

@@ -30,6 +30,7 @@ import type { LiveService } from './media/room-events.js';
 import { ModuleRunner, type AnyModule } from './modules/runner.js';
 import { recommendationsModule } from './recommendations/module.js';
 import type { RecommendationService } from './recommendations/service.js';
+import { registerApiReference } from './server/api-reference.js';
 import { VezaServer } from './server/app.js';
 import { Authenticator, unboundTokensWarning } from './server/auth.js';
 import { writeEndpointFile } from './server/endpoint-file.js';
@@ -192,6 +193,7 @@ export async function startNode(config: Config, list: readonly AnyModule[], opti
       ],
     });
     registerIdentityRoute(server.http);
+    registerApiReference(server.http);
     registerWebClient(server.http, config.server.webDir);
     if (config.server.dev) {
       registerDevSignIn(server.http, auth);

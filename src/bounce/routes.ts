@@ -57,7 +57,7 @@ export function registerBounceRoutes(http: HttpRouter, deps: BounceRouteDeps): v
         throw error;
       }
     },
-    { auth: 'required', maxBodyBytes: 1024 },
+    { auth: 'required', maxBodyBytes: 1024, body: bounceRequest },
   );
 
   http.route('GET', '/api/v1/bounces/:id', async (ctx) => ({ json: await readable(ctx) }), { auth: 'required' });

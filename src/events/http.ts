@@ -4,13 +4,16 @@ import type { HttpRouter } from '../server/http.js';
 import type { EventBus } from './bus.js';
 import { clientReportableTypes, createEvent, payloadSchemas, type VezaEvent } from './catalog.js';
 
-const reportSchema = z.object({
+export const reportSchema = z.object({
   type: z.enum(clientReportableTypes),
   payload: z.record(z.string(), z.unknown()),
   /** A client-chosen id makes a retried report count once. */
   id: z.uuid().optional(),
   at: z.iso.datetime({ offset: true }).optional(),
 });
+
+/** The 202 of a report: the event as the bus took it. */
+export const reportAccepted = z.object({ id: z.string(), type: z.enum(clientReportableTypes), at: z.string() });
 
 /**
  * `POST /api/v1/events`: players report what listeners do (plays, likes, shares). The tenant and
@@ -40,6 +43,6 @@ export function registerEventRoutes(http: HttpRouter, bus: EventBus): void {
       await bus.publish(event as VezaEvent);
       return { status: 202, json: { id: event.id, type: event.type, at: event.at } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'events', summary: 'Report what a listener did (a play, a like, a share)', body: reportSchema, responses: { 202: reportAccepted } },
   );
 }

@@ -9,6 +9,7 @@ import type { WebSocketRouter } from '../server/websocket.js';
 import { GLOBAL_BOARD_TENANT } from './engine.js';
 import { PERIODS, type BoardRef, type Period } from './leaderboards.js';
 import { RuleError } from './rules.js';
+import { standingReply } from './schemas.js';
 import type { GamificationService } from './service.js';
 import { TipError, tipRequestSchema } from './tips.js';
 
@@ -64,8 +65,9 @@ function mapErrors<T>(work: () => Promise<T>): Promise<T> {
 
 export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter, service: GamificationService): void {
   const standing = async (ctx: HttpContext, userId: string) => ({ json: await service.standing(ctx.principal!.tenantId, userId) });
-  http.route('GET', '/api/v1/gamification/me', (ctx) => standing(ctx, ctx.principal!.userId), { auth: 'required' });
-  http.route('GET', '/api/v1/gamification/users/:user', (ctx) => standing(ctx, pathId(ctx, 'user')), { auth: 'required' });
+  const tag = 'gamification';
+  http.route('GET', '/api/v1/gamification/me', (ctx) => standing(ctx, ctx.principal!.userId), { auth: 'required', tag, summary: 'The caller\'s points, level, achievements and quests', responses: { 200: standingReply } });
+  http.route('GET', '/api/v1/gamification/users/:user', (ctx) => standing(ctx, pathId(ctx, 'user')), { auth: 'required', tag, summary: 'A user\'s points, level, achievements and quests', responses: { 200: standingReply } });
 
   http.route('GET', '/api/v1/gamification/rules', async (ctx) => ({ json: { rules: await service.rules(ctx.principal!.tenantId) } }), { auth: 'required' });
   http.route(
@@ -153,7 +155,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const { tip, replayed } = await mapErrors(() => service.tips.send(principal.tenantId, principal.userId, roomId, key, request));
       return { status: replayed ? 200 : 201, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: tip };
     },
-    { auth: 'required', maxBodyBytes: 4096 },
+    { auth: 'required', maxBodyBytes: 4096, body: tipRequestSchema },
   );
   http.route('GET', '/api/v1/live/:room/tips', async (ctx) => ({ json: await service.tips.room(ctx.principal!.tenantId, pathId(ctx, 'room'), integer(ctx, 'limit', 50, 1, 200)) }), {
     auth: 'required',
@@ -194,7 +196,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const { tip, replayed } = await mapErrors(() => service.tips.refund(principal.tenantId, tipId, { userId: principal.userId, admin: principal.admin === true }, reason));
       return { status: 200, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: tip };
     },
-    { auth: 'required', maxBodyBytes: 4096 },
+    { auth: 'required', maxBodyBytes: 4096, body: refundSchema },
   );
 
   /** `/gamification/leaderboards/<metric>?scope=&period=&limit=`: the top entries, then every change. */

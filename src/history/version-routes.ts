@@ -86,7 +86,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       emit(principal.tenantId, principal.userId, 'session.versioned', { sessionId: id, versionId: version.id, kind: 'named', reason: null, updates: version.updates });
       return { status: 201, json: version };
     },
-    required,
+    { ...required, body: newVersion },
   );
 
   http.route(
@@ -125,7 +125,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       if (!updated) throw notFound(`session ${id} has no version ${version.id}`);
       return { json: updated };
     },
-    required,
+    { ...required, body: patchVersion },
   );
 
   http.route(
@@ -174,7 +174,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       await collab.persisted(tenantId, id);
       return { json: { mode: 'into', version, undo } };
     },
-    required,
+    { ...required, body: restoreInput },
   );
 }
 

@@ -225,7 +225,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const hook = await service.alerts.addWebhook(ctx.principal!.tenantId, body.creator_id, body.url);
       return { status: 201, json: { ...hook, creatorId: body.creator_id, url: body.url, signature: 'x-veza-signature: sha256=<hex HMAC-SHA256 of the body with the secret>' } };
     },
-    { auth: 'required' },
+    { auth: 'required', body: webhookSchema },
   );
 
   http.route(

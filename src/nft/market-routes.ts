@@ -114,7 +114,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       );
       return { status: 201, json: { listingId, contract: request.contract, tokenId: request.tokenId, amount: request.amount, priceWei: request.priceWei, currency, seller: principal.userId, tx: tx(listed.tx) } };
     },
-    { auth: 'required', maxBodyBytes: 1024 },
+    { auth: 'required', maxBodyBytes: 1024, body: listSchema },
   );
   http.route(
     'POST',

@@ -54,7 +54,7 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
       const drop = await refusing(() => drops.create(principal.tenantId, id, principal.userId, request));
       return { status: 201, headers: { location: `/api/v1/nft/drops/${drop.id}` }, json: drop };
     },
-    { auth: 'required', maxBodyBytes: 8192 },
+    { auth: 'required', maxBodyBytes: 8192, body: dropRequestSchema },
   );
   http.route(
     'GET',

@@ -6,6 +6,7 @@ import type { Principal } from '../server/auth.js';
 import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import { RecommendationError } from './errors.js';
+import { recommendationsQuery, recommendationsReply } from './schemas.js';
 import { CONTEXTS, parseFilters, type Context } from './recommend.js';
 import { ExperimentExistsError, type RecommendationService } from './service.js';
 
@@ -52,7 +53,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       const answer = await service.recommend(principal.tenantId, { userId, context, limit, filters });
       return { json: answer };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'Tracks, samples, artists, playlists and collaborators for a user', query: recommendationsQuery, responses: { 200: recommendationsReply } },
   );
 
   http.route(

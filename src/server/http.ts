@@ -1,11 +1,15 @@
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import { AuthError, type Authenticator, type Principal } from './auth.js';
+import { compressible, encodeReply, negotiate, StaticCodings, type ReplyKind } from './compression.js';
 import { badRequest, forbidden, HttpError, problemBody, statusText, tooManyRequests, unauthorized } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
+import type { DescribedRoute, RouteDoc } from './openapi.js';
 import { QuotaSeam } from './quota.js';
+import { checkReply } from './response-check.js';
 import { RateLimiter } from './rate-limit.js';
 import { checkRequestScope } from './scopes.js';
 import { bearerToken, paramNames, patternMatcher, snapshotRequest, type RequestSnapshot } from './request.js';
@@ -35,6 +39,8 @@ export interface HttpReply {
   body?: string | Uint8Array;
   /** A file (or a byte range of one) streamed with backpressure instead of `body`; see files.ts. */
   file?: FileBody;
+  /** `static`: the same bytes for everyone for a long while (the spec): compressed once at Brotli 11 and kept. */
+  kind?: ReplyKind;
 }
 
 /** Bytes `start` to `end` inclusive of the file at `path`; `total` is the file's size. */
@@ -46,7 +52,8 @@ export interface FileBody {
 
 export type HttpHandler = (ctx: HttpContext) => Promise<HttpReply> | HttpReply;
 
-export interface RouteOptions {
+/** How a route is served, and what the OpenAPI spec says of it (openapi.ts). */
+export interface RouteOptions extends RouteDoc {
   /** `required`: 401 without a valid token. `none`: the token is not read. */
   auth?: 'required' | 'none';
   /** Health and metrics routes skip rate limits and keep answering while draining. */
@@ -64,6 +71,8 @@ export interface HttpDeps {
   quotas?: QuotaSeam;
 }
 
+/** Text files up to this size are compressed whole (and kept); larger ones stream as they are. */
+const STATIC_COMPRESS_MAX_BYTES = 8 << 20;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
@@ -83,7 +92,8 @@ export class HttpRouter {
   readonly userLimiter: RateLimiter;
   /** Tenants' quotas: API requests per second at every authenticated request. */
   readonly quotas: QuotaSeam;
-  private readonly routes: { method: Method; pattern: string; matcher: RegExp; auth: 'required' | 'none' | 'optional' }[] = [];
+  private readonly routes: { method: Method; pattern: string; matcher: RegExp; auth: 'required' | 'none' | 'optional'; doc: RouteDoc }[] = [];
+  private readonly statics = new StaticCodings();
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private usage: UsageSink | null = null;
@@ -100,7 +110,9 @@ export class HttpRouter {
   }
 
   route(method: Method, pattern: string, handler: HttpHandler, options: RouteOptions = {}): this {
-    this.routes.push({ method, pattern, matcher: patternMatcher(pattern), auth: options.auth ?? 'optional' });
+    const { summary, tag, body, bodyType, query, params, responses } = options;
+    const doc = Object.fromEntries(Object.entries({ summary, tag, body, bodyType, query, params, responses }).filter(([, v]) => v !== undefined)) as RouteDoc;
+    this.routes.push({ method, pattern, matcher: patternMatcher(pattern), auth: options.auth ?? 'optional', doc });
     const names = paramNames(pattern);
     const register = { GET: this.app.get, POST: this.app.post, PUT: this.app.put, PATCH: this.app.patch, DELETE: this.app.del }[method].bind(this.app);
     register(pattern, (res, req) => {
@@ -118,6 +130,11 @@ export class HttpRouter {
   /** Every route registered so far, in order: what the isolation tests call, so a new route cannot be missed. */
   get registered(): readonly { method: Method; pattern: string; auth: 'required' | 'none' | 'optional' }[] {
     return this.routes.map(({ method, pattern, auth }) => ({ method, pattern, auth }));
+  }
+
+  /** Every route with its description, in order: what the OpenAPI spec is generated from. */
+  get described(): readonly DescribedRoute[] {
+    return this.routes.map(({ method, pattern, auth, doc }) => ({ method, pattern, auth, doc }));
   }
 
   /** Registers the fallbacks (404/405, CORS preflight); call after every route. */
@@ -188,6 +205,13 @@ export class HttpRouter {
       await this.admit(ctx, options);
       const reply = await handler(ctx);
       status = reply.status ?? 200;
+      const file = reply.file;
+      if (file && status === 200 && file.end - file.start < STATIC_COMPRESS_MAX_BYTES && compressible(reply.headers?.['content-type']) && negotiate(snapshot.headers['accept-encoding']) !== 'identity') {
+        // A text file (the web client's script and styles) is compressed once and kept, like the spec.
+        reply.body = await readFile(file.path);
+        reply.kind = 'static';
+        delete reply.file;
+      }
       if (reply.file) {
         this.meter(ctx, state, status, reply.file.end - reply.file.start + 1);
         this.sendFile(res, state, snapshot, status, reply.headers ?? {}, reply.file);
@@ -195,8 +219,10 @@ export class HttpRouter {
       }
       const payload = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
       const type = reply.body === undefined && reply.json !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {};
+      if (this.deps.settings.checkResponses && reply.body === undefined && reply.json !== undefined) this.checkReply(snapshot, route, status, payload as string);
       this.meter(ctx, state, status, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength);
-      this.send(res, state, snapshot, status, { ...type, ...reply.headers }, payload);
+      const encoded = await this.encode(snapshot, status, { ...type, ...reply.headers }, payload, reply.kind ?? 'live');
+      this.send(res, state, snapshot, encoded.status, encoded.headers, encoded.body);
     } catch (error) {
       const httpError = this.asHttpError(error, snapshot);
       status = httpError.status;
@@ -204,7 +230,8 @@ export class HttpRouter {
       span.setStatus({ code: SpanStatusCode.ERROR, message: httpError.message });
       const problem = JSON.stringify(problemBody(httpError, snapshot.path, snapshot.requestId));
       if (ctx) this.meter(ctx, state, status, Buffer.byteLength(problem));
-      this.send(res, state, snapshot, status, { 'content-type': 'application/problem+json', ...httpError.extra.headers }, problem);
+      const encoded = await this.encode(snapshot, status, { 'content-type': 'application/problem+json', ...httpError.extra.headers }, problem, 'live').catch(() => null);
+      this.send(res, state, snapshot, status, encoded?.headers ?? { 'content-type': 'application/problem+json', ...httpError.extra.headers }, encoded?.body ?? problem);
     } finally {
       span.setAttribute('http.response.status_code', status);
       span.end();
@@ -213,6 +240,25 @@ export class HttpRouter {
       this.deps.metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
       if (--this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
     }
+  }
+
+  /** Test mode: a reply that contradicts its route's description becomes a 500 naming both (response-check.ts). */
+  private checkReply(snapshot: RequestSnapshot, pattern: string, status: number, payload: string): void {
+    const route = this.routes.find((r) => r.pattern === pattern && r.method === snapshot.method);
+    if (!route) return;
+    try {
+      if (checkReply(route.method, pattern, route.doc, status, payload)) this.deps.metrics.responseChecks.inc({ result: 'match' });
+      else this.deps.metrics.responseChecks.inc({ result: 'undescribed' });
+    } catch (error) {
+      this.deps.metrics.responseChecks.inc({ result: 'mismatch' });
+      this.deps.logger.error({ route: `${route.method} ${pattern}`, detail: (error as Error).message }, 'response does not match the spec');
+      throw error;
+    }
+  }
+
+  private encode(snapshot: RequestSnapshot, status: number, headers: Record<string, string>, body: string | Uint8Array, kind: ReplyKind) {
+    const { compressMinBytes, brotliQuality } = this.deps.settings;
+    return encodeReply(snapshot, status, headers, body, kind, { minBytes: compressMinBytes, brotliQuality, statics: this.statics });
   }
 
   private meter(ctx: HttpContext, state: { aborted: boolean }, status: number, bytes: number): void {
@@ -309,7 +355,9 @@ export class HttpRouter {
 
   private send(res: HttpResponse, state: { aborted: boolean; closeConnection: boolean }, snapshot: RequestSnapshot, status: number, headers: Record<string, string>, body: string | Uint8Array): void {
     if (state.aborted) return;
-    const all = { ...SECURITY_HEADERS, ...this.corsHeaders(snapshot.headers.origin), 'x-request-id': snapshot.requestId, ...headers };
+    const cors = this.corsHeaders(snapshot.headers.origin);
+    const all: Record<string, string> = { ...SECURITY_HEADERS, ...cors, 'x-request-id': snapshot.requestId, ...headers };
+    if (cors.vary && headers.vary) all.vary = `${cors.vary}, ${headers.vary}`;
     if (this.draining) state.closeConnection = true;
     res.cork(() => {
       res.writeStatus(`${status} ${statusText[status] ?? ''}`.trim());

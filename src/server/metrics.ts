@@ -31,6 +31,12 @@ export class ServerMetrics {
     labelNames: ['route', 'reason'],
     registers: [this.registry],
   });
+  readonly responseChecks = new Counter({
+    name: 'veza_http_response_checks_total',
+    help: 'Test mode: JSON replies checked against their route\'s declared schema (match, mismatch, undescribed)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'veza_rate_limited_total',
     help: 'Requests, upgrades and messages refused by a rate limit',

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { VERSION } from '../version.js';
 import type { HttpRouter } from './http.js';
 import type { ServerMetrics } from './metrics.js';
@@ -28,9 +29,28 @@ async function check(fn: () => Promise<void>): Promise<{ ok: boolean; error?: st
   }
 }
 
+export const principalSchema = z.object({
+  userId: z.string(),
+  tenantId: z.string(),
+  docs: z.record(z.string(), z.enum(['owner', 'editor', 'viewer'])),
+  admin: z.boolean().optional(),
+  operator: z.boolean().optional(),
+  keyId: z.string().optional(),
+  keyVersion: z.number().int().optional(),
+  scopes: z.array(z.string()).optional(),
+});
+
+const health = z.looseObject({ status: z.enum(['ok', 'draining']), version: z.string(), uws: z.enum(['native', 'fallback']), uptimeSeconds: z.number() });
+const readiness = z.object({ ready: z.boolean(), draining: z.boolean(), checks: z.record(z.string(), z.object({ ok: z.boolean(), error: z.string().optional() })) });
+
 /** Who the token says the caller is: lets a client check its token before opening anything. */
 export function registerIdentityRoute(http: HttpRouter): void {
-  http.route('GET', '/api/v1/me', (ctx) => ({ json: ctx.principal }), { auth: 'required' });
+  http.route('GET', '/api/v1/me', (ctx) => ({ json: ctx.principal }), {
+    auth: 'required',
+    tag: 'identity',
+    summary: 'The principal the token carries',
+    responses: { 200: principalSchema },
+  });
 }
 
 /** Liveness (/healthz), readiness (/readyz) and Prometheus metrics (/metrics). */
@@ -45,7 +65,7 @@ export function registerHealthRoutes(http: HttpRouter, deps: HealthDeps): void {
       json.uptimeSeconds = Math.round((Date.now() - deps.startedAt) / 1000);
       return { json, headers: { 'cache-control': 'no-store' } };
     },
-    operational,
+    { ...operational, tag: 'operations', summary: 'Liveness, version and each part\'s state', responses: { 200: health } },
   );
   http.route(
     'GET',
@@ -57,12 +77,12 @@ export function registerHealthRoutes(http: HttpRouter, deps: HealthDeps): void {
       const ready = results.every((r) => r.ok) && !http.draining;
       return { status: ready ? 200 : 503, json: { ready, draining: http.draining, checks }, headers: { 'cache-control': 'no-store' } };
     },
-    operational,
+    { ...operational, tag: 'operations', summary: 'Readiness: storage, bus and consumers answer', responses: { 200: readiness, 503: readiness } },
   );
   http.route(
     'GET',
     '/metrics',
     async () => ({ body: await deps.metrics.registry.metrics(), headers: { 'content-type': deps.metrics.registry.contentType } }),
-    operational,
+    { ...operational, tag: 'operations', summary: 'Prometheus metrics', responses: { 200: { type: 'text/plain', description: 'Prometheus text format' } } },
   );
 }

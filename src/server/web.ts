@@ -47,7 +47,7 @@ export function registerWebClient(http: HttpRouter, dir: string): void {
       if (!existsSync(index)) throw new HttpError(404, 'web-client-not-built', `the web client is not built in ${path.basename(dir)}; run npm run build:web`);
       return fileReply(ctx, index, { 'content-type': TYPES.html!, 'cache-control': 'no-cache', 'content-security-policy': PAGE_CSP });
     },
-    { auth: 'none' },
+    { auth: 'none', tag: 'web client', summary: 'The web client\'s page', responses: { 200: { type: 'text/html' }, 206: { type: 'text/html' } } },
   );
   // The icon: the page links /favicon.svg; browsers that ask for /favicon.ico get the same picture.
   for (const route of ['/favicon.svg', '/favicon.ico']) {
@@ -55,7 +55,7 @@ export function registerWebClient(http: HttpRouter, dir: string): void {
       'GET',
       route,
       (ctx) => fileReply(ctx, path.join(dir, 'favicon.svg'), { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400' }),
-      { auth: 'none' },
+      { auth: 'none', tag: 'web client', summary: 'The icon', responses: { 200: { type: 'image/svg+xml' }, 206: { type: 'image/svg+xml' } } },
     );
   }
   http.route(
@@ -68,14 +68,16 @@ export function registerWebClient(http: HttpRouter, dir: string): void {
       // Vite names assets by content hash: they never change.
       return fileReply(ctx, path.join(dir, 'assets', file), { 'content-type': type, 'cache-control': 'public, max-age=31536000, immutable' });
     },
-    { auth: 'none' },
+    { auth: 'none', tag: 'web client', summary: 'The web client\'s hashed files (scripts, styles, images)', responses: { 200: { type: 'application/octet-stream' }, 206: { type: 'application/octet-stream' } } },
   );
 }
 
-const devSignIn = z.object({
+export const devSignIn = z.object({
   userId: z.string().min(1).max(100).regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and ._@- only'),
   role: z.enum(documentRoles).default('owner'),
 }).strict();
+
+export const devToken = z.object({ token: z.string(), userId: z.string(), role: z.enum(documentRoles), tenantId: z.string(), development: z.literal(true) });
 
 /**
  * Development only (`VEZA_DEV=true`): `POST /api/v1/dev/token {userId, role?}` answers a token for
@@ -91,6 +93,6 @@ export function registerDevSignIn(http: HttpRouter, auth: Authenticator): void {
       const token = await auth.sign({ sub: userId, docs: { '*': role }, ttlSeconds: 12 * 3600 });
       return { status: 201, json: { token, userId, role, tenantId: 'default', development: true } };
     },
-    { auth: 'none' },
+    { auth: 'none', tag: 'identity', summary: 'Development sign-in (only with VEZA_DEV=true)', body: devSignIn, responses: { 201: devToken } },
   );
 }

@@ -9,6 +9,7 @@ import { exportMidi } from './midi-export.js';
 import { importMidi } from './midi-import.js';
 import { MidiError } from './midi-read.js';
 import { StudioDoc } from './model.js';
+import { midiExportQuery, midiImportReply, sessionHistoryReply, sessionListQuery, sessionListReply } from './schemas.js';
 import { docFromParts, type ReplayStore } from './replay-store.js';
 
 export interface StudioRouteDeps {
@@ -52,7 +53,7 @@ export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): v
       // Only those the caller has a role on.
       return { json: { sessions: sessions.filter((s) => roleFor(principal, s.id) !== null) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'sessions', summary: 'The tenant\'s sessions the caller has a role on, newest first', query: sessionListQuery, responses: { 200: sessionListReply } },
   );
 
   http.route(
@@ -64,7 +65,7 @@ export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): v
       if (!history) throw notFound(`session ${id} has no recording`);
       return { json: history };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'sessions', summary: 'A session\'s recording: span, authors, checkpoints', responses: { 200: sessionHistoryReply } },
   );
 
   http.route(
@@ -84,7 +85,7 @@ export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): v
         throw error;
       }
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'sessions', summary: 'Add a Standard MIDI File\'s tracks to the live session', bodyType: 'audio/midi', responses: { 201: midiImportReply } },
   );
 
   http.route(
@@ -101,6 +102,6 @@ export function registerStudioRoutes(http: HttpRouter, deps: StudioRouteDeps): v
       const name = `${id}${trackId ? `-${trackId}` : ''}${at === undefined ? '' : `-at-${Math.round(at)}`}.mid`.replace(/[^A-Za-z0-9._-]/g, '_');
       return { headers: { 'content-type': 'audio/midi', 'content-disposition': `attachment; filename="${name}"` }, body: file };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'sessions', summary: 'The session (or one track, or as it was at a time) as a Standard MIDI File', query: midiExportQuery, responses: { 200: { type: 'audio/midi' } } },
   );
 }

@@ -55,7 +55,7 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
         const createdBy = ctx.principal!.operator ? `operator:${ctx.principal!.userId}` : ctx.principal!.userId;
         return { status: 201, json: await deps.createKey(tenantId, input, createdBy).catch(answer), headers: { 'cache-control': 'no-store' } };
       },
-      required,
+      { ...required, body: keyInput },
     );
     http.route(
       'POST',
@@ -65,7 +65,7 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
         const input = ctx.headers['content-length'] === '0' || !ctx.headers['content-type'] ? {} : await ctx.json(rotateInput);
         return { json: await deps.rotateKey(tenantId, ctx.params.key ?? '', input).catch(answer), headers: { 'cache-control': 'no-store' } };
       },
-      required,
+      { ...required, body: rotateInput },
     );
     http.route('POST', `${base}/:key/revoke`, async (ctx) => ({ json: await deps.revokeKey(tenantOf(ctx), ctx.params.key ?? '').catch(answer) }), required);
   };
@@ -92,7 +92,7 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
       const input = await ctx.json(providerBody);
       return { json: await deps.setProvider(tenantId, input).catch(answer) };
     },
-    required,
+    { ...required, body: providerBody },
   );
   http.route(
     'DELETE',

@@ -85,7 +85,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         const added = await domains.add(tenantId, domain).catch(answer);
         return { status: 201, json: added };
       },
-      required,
+      { ...required, body: domainInput },
     );
     http.route(
       'POST',
@@ -144,7 +144,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         await bus.publish(createEvent('tenant.branding.changed', { tenantId: principal.tenantId, payload: { etag: stored.etag } }));
         return { json: { tenantId: stored.tenantId, custom: true, theme: stored.theme }, headers: { etag: stored.etag } };
       },
-      required,
+      { ...required, body: themeSchema },
     );
   };
 

@@ -90,7 +90,7 @@ function registerQuotaRoutes(http: HttpRouter, deps: QuotaRouteDeps): void {
       const input = await ctx.json(quotaInput);
       return { json: await deps.set(ctx.params.id ?? '', input) };
     },
-    required,
+    { ...required, body: quotaInput },
   );
   // A tenant's administrator reads its own limits and usage.
   http.route(

@@ -43,7 +43,7 @@ export function registerTenantRoutes(http: HttpRouter, tenants: TenantRouteDeps)
       const input = await ctx.json(tenantInput);
       return { status: 201, json: await tenants.create(input).catch(answer) };
     },
-    required,
+    { ...required, body: tenantInput },
   );
   http.route(
     'GET',

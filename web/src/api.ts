@@ -1,5 +1,6 @@
 // The server's HTTP API as the page uses it: the development sign-in, authorised requests, and the
 // WebSocket URLs and sign-in of the collaboration, replay and media routes.
+import { call } from './api-client.js';
 
 export interface Session {
   token: string;
@@ -16,11 +17,11 @@ export function currentSession(): Session | null {
 
 /** Development sign-in: the server must run with VEZA_DEV=true (404 otherwise). */
 export async function signIn(userId: string, role: 'owner' | 'editor' | 'viewer' = 'owner'): Promise<Session> {
-  const response = await fetch('/api/v1/dev/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId, role }) });
+  const reply = await call(null, 'POST /api/v1/dev/token', { body: { userId, role } });
   // 404: the route exists only in development mode; anything else is the server's reason.
-  if (response.status === 404) throw new Error('sign-in is not available: this server does not run in development mode (VEZA_DEV=true)');
-  if (!response.ok) throw new Error(await problem(response, 'sign-in refused'));
-  const { token } = (await response.json()) as { token: string };
+  if (reply.status === 404) throw new Error('sign-in is not available: this server does not run in development mode (VEZA_DEV=true)');
+  if (!reply.ok) throw new Error(`sign-in refused: ${reply.detail}`);
+  const { token } = reply.data;
   const session = { token, userId };
   localStorage.setItem(KEY, JSON.stringify(session));
   return session;

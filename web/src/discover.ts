@@ -1,24 +1,12 @@
 // Recommendations for the signed-in user (GET /api/v1/recommendations): tracks, samples, artists,
 // smart playlists and, for collaboration, people to make music with, each with its reason. What one
 // likes or follows here goes back as an event (POST /api/v1/events) and shapes the next answer.
-import { api, h, problem, type Session } from './api.js';
+// Both calls go through the client generated from the server's OpenAPI document (api-client.ts).
+import { h, type Session } from './api.js';
+import { call, type Operations } from './api-client.js';
 
-interface Item {
-  id: string;
-  title: string | null;
-  artistId: string | null;
-  reason: string;
-}
-
-interface Answer {
-  source: string;
-  confidence: number;
-  tracks: Item[];
-  samples: Item[];
-  artists: { id: string; reason: string }[];
-  playlists: { id: string; title: string; reason: string; tracks: Item[] }[];
-  collaborators: { userId: string; reason: string }[];
-}
+type Answer = Operations['GET /api/v1/recommendations']['responses'][200];
+type Item = Answer['tracks'][number];
 
 const CONTEXTS = [
   ['discovery', 'Discover'],
@@ -40,9 +28,9 @@ export function openDiscover(root: HTMLElement, session: Session): DiscoverHandl
   /** Sends one of the events a client may report; the button says when it went through. */
   const report = async (button: HTMLButtonElement, type: 'track.liked' | 'user.followed', payload: Record<string, string>, done: string) => {
     errorLine.textContent = '';
-    const response = await api(session, 'POST', '/api/v1/events', JSON.stringify({ type, payload }), 'application/json').catch(() => null);
-    if (!response) return void (errorLine.textContent = 'that needs the server, which cannot be reached now');
-    if (!response.ok) return void (errorLine.textContent = await problem(response, 'not recorded'));
+    const reply = await call(session.token, 'POST /api/v1/events', { body: { type, payload } }).catch(() => null);
+    if (!reply) return void (errorLine.textContent = 'that needs the server, which cannot be reached now');
+    if (!reply.ok) return void (errorLine.textContent = `not recorded: ${reply.detail}`);
     button.textContent = done;
     button.disabled = true;
   };
@@ -63,11 +51,11 @@ export function openDiscover(root: HTMLElement, session: Session): DiscoverHandl
   const load = async () => {
     const ask = ++asked;
     errorLine.textContent = '';
-    const response = await api(session, 'GET', `/api/v1/recommendations?context=${context.value}&limit=10`).catch(() => null);
+    const reply = await call(session.token, 'GET /api/v1/recommendations', { query: { context: context.value as Answer['context'], limit: 10 } }).catch(() => null);
     if (ask !== asked) return;
-    if (!response) return void (errorLine.textContent = 'recommendations need the server, which cannot be reached now');
-    if (!response.ok) return void (errorLine.textContent = await problem(response, 'no recommendations'));
-    const answer = (await response.json()) as Answer;
+    if (!reply) return void (errorLine.textContent = 'recommendations need the server, which cannot be reached now');
+    if (!reply.ok) return void (errorLine.textContent = `no recommendations: ${reply.detail}`);
+    const answer = reply.data;
     summary.textContent = `${answer.source === 'model' ? 'from what people like you play' : answer.source === 'fold-in' ? 'from your latest plays' : 'what is popular now'} · confidence ${Math.round(answer.confidence * 100)} %`;
     body.replaceChildren(
       section('Tracks', 'recs-tracks', answer.tracks.map(itemLine)),

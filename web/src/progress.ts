@@ -1,15 +1,8 @@
 // One's progress on the platform: level and points, achievements earned and under way, community
 // quests, and a leaderboard that moves live (/gamification/leaderboards/points over a WebSocket).
-import { api, h, problem, socketProtocols, wsUrl, type Session } from './api.js';
-
-interface Standing {
-  points: number;
-  level: number;
-  nextLevelAt: number;
-  achievements: { achievementId: string; title: string; category: string; points: number; awardedAt: string }[];
-  progress: { achievementId: string; title: string; category: string; current: number; goal: number }[];
-  quests: { questId: string; title: string; progress: number; goal: number; contribution: number; endsAt: string; completedAt: string | null }[];
-}
+// The standing is read through the client generated from the server's OpenAPI document (api-client.ts).
+import { h, socketProtocols, wsUrl, type Session } from './api.js';
+import { call } from './api-client.js';
 
 interface LeaderboardFrame {
   entries: { rank: number; member: string; value: number }[];
@@ -43,17 +36,17 @@ export async function openProgress(root: HTMLElement, session: Session): Promise
   // The standing is read when the screen opens and again whenever one's own leaderboard entry moves,
   // so points and achievements earned while the screen is open show without a reload.
   const showStanding = async () => {
-    const response = await api(session, 'GET', '/api/v1/gamification/me').catch(() => null);
-    if (!response) {
+    const reply = await call(session.token, 'GET /api/v1/gamification/me', {}).catch(() => null);
+    if (!reply) {
       errorLine.textContent = 'your progress needs the server, which cannot be reached now';
       return;
     }
-    if (!response.ok) {
-      errorLine.textContent = await problem(response, 'your progress could not be read');
+    if (!reply.ok) {
+      errorLine.textContent = `your progress could not be read: ${reply.detail}`;
       return;
     }
     errorLine.textContent = '';
-    const me = (await response.json()) as Standing;
+    const me = reply.data;
     levelBox.replaceChildren(
       h('h2', {}, `Level ${me.level}`),
       h('p', {}, h('b', { 'data-testid': 'points' }, `${me.points} points`), h('span', { class: 'muted' }, ` · level ${me.level + 1} at ${me.nextLevelAt}`)),
