@@ -641,6 +641,9 @@ export interface Operations {
       priceWei: string;
       royaltyBps: number;
       licence?: number;
+      kind?: "edition" | "record";
+      stems?: boolean;
+      lazy?: boolean;
     };
     responses: {};
   };
@@ -699,8 +702,10 @@ export interface Operations {
     query: Record<string, never>;
     body: {
       tokenId: string;
+      contract?: "editions" | "records";
       amount?: number;
       priceWei: string;
+      currency?: "ETH" | string;
     };
     responses: {};
   };
@@ -746,8 +751,57 @@ export interface Operations {
     body: never;
     responses: {};
   };
+  /** GET /api/v1/nft/currencies */
+  "GET /api/v1/nft/currencies": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
   /** POST /api/v1/nft/dev/faucet */
   "POST /api/v1/nft/dev/faucet": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/nft/vouchers */
+  "GET /api/v1/nft/vouchers": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/nft/vouchers/:id */
+  "GET /api/v1/nft/vouchers/{id}": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** POST /api/v1/nft/vouchers/:id/redeem */
+  "POST /api/v1/nft/vouchers/{id}/redeem": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** POST /api/v1/nft/uploads */
+  "POST /api/v1/nft/uploads": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** POST /api/v1/nft/packs */
+  "POST /api/v1/nft/packs": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/nft/packs */
+  "GET /api/v1/nft/packs": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
@@ -1228,6 +1282,97 @@ export interface Operations {
     body: {
       reason?: string;
     };
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/event-types */
+  "GET /api/v1/webhooks/event-types": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/endpoints */
+  "GET /api/v1/webhooks/endpoints": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** POST /api/v1/webhooks/endpoints */
+  "POST /api/v1/webhooks/endpoints": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/endpoints/:id */
+  "GET /api/v1/webhooks/endpoints/{id}": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** PATCH /api/v1/webhooks/endpoints/:id */
+  "PATCH /api/v1/webhooks/endpoints/{id}": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** DELETE /api/v1/webhooks/endpoints/:id */
+  "DELETE /api/v1/webhooks/endpoints/{id}": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/endpoints/:id/secrets */
+  "GET /api/v1/webhooks/endpoints/{id}/secrets": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** POST /api/v1/webhooks/endpoints/:id/secrets/rotate */
+  "POST /api/v1/webhooks/endpoints/{id}/secrets/rotate": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/endpoints/:id/attempts */
+  "GET /api/v1/webhooks/endpoints/{id}/attempts": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/messages */
+  "GET /api/v1/webhooks/messages": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/messages/:id */
+  "GET /api/v1/webhooks/messages/{id}": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /api/v1/webhooks/messages/:id/attempts */
+  "GET /api/v1/webhooks/messages/{id}/attempts": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** POST /api/v1/webhooks/messages/:id/replay */
+  "POST /api/v1/webhooks/messages/{id}/replay": {
+    params: { id: string };
+    query: Record<string, never>;
+    body: never;
     responses: {};
   };
 }
