@@ -165,7 +165,18 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
     }),
   );
   try {
-    for (const server of started) await waitReady(server.port);
+    // A loaded machine may take longer to start two servers than waitReady allows one: keep waiting
+    // while the child lives.
+    for (const server of started) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await waitReady(server.port);
+          break;
+        } catch (error) {
+          if (attempt === 5 || server.child.exitCode !== null) throw error;
+        }
+      }
+    }
     const config = loadConfig({}, { 'data-dir': dataDir });
     const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
     const token = await auth.sign({ sub: 'bench', admin: true });
