@@ -3,9 +3,11 @@
 // artists has 20 % of them (rounded, at least one) held out as the test set. The confidence scaling,
 // α and λ are chosen on a validation split carved the same way out of the training set only; the
 // chosen model is then retrained on the whole training set and scored once on the test set.
+// Then the same for EASE, RP3beta and item-kNN (each family's setting chosen on validation) and for
+// blends of the best of each with ALS, and the model with the best validation NDCG@10 is named.
 // Usage: node --import tsx bench/eval-recs.ts [--data FILE] [--iterations N] [--factors N]
-//        [--seed N] [--no-tune] [--confidence log|linear --alpha A --regularization L]
-// --no-tune skips the search and trains the given setting (by default the one the search chose).
+//        [--seed N] [--no-tune] [--confidence log|linear --alpha A --regularization L] [--als-only]
+// --no-tune skips the ALS search and trains the given setting (by default the one the search chose).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,6 +16,7 @@ import { readInteractionFile } from '../src/recommendations/dataset.js';
 import { evaluateRanking, splitPerUser, type RankingMetrics, type Split } from '../src/recommendations/evaluation.js';
 import { popularity, topPopular } from '../src/recommendations/popularity.js';
 import { topK } from '../src/recommendations/topk.js';
+import { blend, describeSpec, memoised, metrics, train, type ModelSpec, type Scorer } from './lib/recs-models.js';
 
 const DEFAULT_DATA = fileURLToPath(new URL('../../shared/data/lastfm-hetrec-2k/user_artists.dat', import.meta.url));
 const K = 10;
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     alpha: { type: 'string', default: '4' },
     regularization: { type: 'string', default: '100' },
     seed: { type: 'string', default: String(MODEL_SEED) },
+    'als-only': { type: 'boolean', default: false },
   },
 });
 const base: AlsOptions = { factors: Number(values.factors), iterations: Number(values.iterations), cgSteps: 3, seed: Number(values.seed) };
@@ -104,6 +108,78 @@ function main(): void {
   console.log(`| popularity (users per artist) | ${fmt(pop.recall)} | ${fmt(pop.ndcg)} | — |`);
   console.log(`| ALS, ${describe(chosen)}, ${chosen.factors} factors, ${chosen.iterations} it. | ${fmt(als.recall)} | ${fmt(als.ndcg)} | ${trainSeconds.toFixed(1)} s |`);
   console.log(`\nScoring ${als.users} users × ${matrix.cols} items (brute-force top-10): ${scoringSeconds.toFixed(1)} s`);
+  if (!values['als-only']) otherModels(chosen, validation, test, { recall: als.recall, ndcg: als.ndcg, trainSeconds });
+}
+
+/** Settings searched per family on the validation split (binary X for the item-item models). */
+const FAMILIES: { name: string; specs: ModelSpec[] }[] = [
+  { name: 'EASE', specs: [50, 100, 200].map((regularization) => ({ kind: 'ease', options: { regularization, minUsers: 5, weighting: 'binary' } })) },
+  { name: 'RP3beta', specs: [0.8, 1].flatMap((alpha) => [0.1, 0.2, 0.3].map((beta): ModelSpec => ({ kind: 'rp3beta', options: { alpha, beta, neighbours: 200 } }))) },
+  { name: 'item-kNN', specs: [10, 50].flatMap((shrink) => [200, 500].map((neighbours): ModelSpec => ({ kind: 'itemknn', options: { shrink, neighbours } }))) },
+];
+/** Weight of the first part in two-model blends. */
+const BLEND_WEIGHTS = [0.3, 0.5, 0.7];
+
+interface Candidate {
+  name: string;
+  /** Builds the scorer on a matrix; returns it with the training time (sum of the parts'). */
+  build: (matrix: Split['train'], reuse?: Map<string, { scorer: Scorer; trainMs: number }>) => { scorer: Scorer; trainMs: number; note?: string };
+  validation: RankingMetrics;
+}
+
+function otherModels(alsOptions: AlsOptions, validation: Split, test: Split, alsTest: { recall: number; ndcg: number; trainSeconds: number }): void {
+  const users = validation.train.rows;
+  const alsSpec: ModelSpec = { kind: 'als', options: { ...alsOptions } };
+  delete alsSpec.options.onIteration;
+  console.log(`\nOther models, each family's setting chosen on the validation split (test set untouched):`);
+  const alsValidation = memoised(train(alsSpec, validation.train).scorer, users);
+  const alsMetricsValidation = metrics(alsValidation, validation, K);
+  console.log(`  ${describe(alsOptions).padEnd(40)} recall@10 ${fmt(alsMetricsValidation.recall)}  NDCG@10 ${fmt(alsMetricsValidation.ndcg)}`);
+  const best: { name: string; spec: ModelSpec; scorer: Scorer; metrics: RankingMetrics }[] = [{ name: 'ALS', spec: alsSpec, scorer: alsValidation, metrics: alsMetricsValidation }];
+  for (const family of FAMILIES) {
+    let top: (typeof best)[number] | undefined;
+    for (const spec of family.specs) {
+      const trained = train(spec, validation.train);
+      const scorer = memoised(trained.scorer, users);
+      const m = metrics(scorer, validation, K);
+      console.log(`  ${describeSpec(spec).padEnd(40)} recall@10 ${fmt(m.recall)}  NDCG@10 ${fmt(m.ndcg)}  (${(trained.trainMs / 1000).toFixed(1)} s${trained.note ? `; ${trained.note}` : ''})`);
+      if (!top || m.ndcg > top.metrics.ndcg) top = { name: family.name, spec, scorer, metrics: m };
+    }
+    best.push(top!);
+  }
+  const candidates: Candidate[] = best.map((b) => ({ name: `${b.name}, ${describeSpec(b.spec)}`, build: (matrix) => train(b.spec, matrix), validation: b.metrics }));
+  const pairs: [number, number][] = [[0, 1], [0, 2], [0, 3], [1, 2]];
+  for (const [a, b] of pairs) {
+    let top: { weight: number; metrics: RankingMetrics } | undefined;
+    for (const weight of BLEND_WEIGHTS) {
+      const m = metrics(blend([{ scorer: best[a]!.scorer, weight }, { scorer: best[b]!.scorer, weight: 1 - weight }]), validation, K);
+      console.log(`  blend ${weight} ${best[a]!.name} + ${(1 - weight).toFixed(1)} ${best[b]!.name}`.padEnd(42) + ` recall@10 ${fmt(m.recall)}  NDCG@10 ${fmt(m.ndcg)}`);
+      if (!top || m.ndcg > top.metrics.ndcg) top = { weight, metrics: m };
+    }
+    const [specA, specB, weight] = [best[a]!.spec, best[b]!.spec, top!.weight];
+    candidates.push({
+      name: `blend ${weight} ${best[a]!.name} + ${(1 - weight).toFixed(1)} ${best[b]!.name}`,
+      build: (matrix) => {
+        const first = train(specA, matrix);
+        const second = train(specB, matrix);
+        return { scorer: blend([{ scorer: first.scorer, weight }, { scorer: second.scorer, weight: 1 - weight }]), trainMs: first.trainMs + second.trainMs };
+      },
+      validation: top!.metrics,
+    });
+  }
+  const chosen = candidates.reduce((x, y) => (y.validation.ndcg > x.validation.ndcg ? y : x));
+  console.log(`Chosen by validation NDCG@10: ${chosen.name}`);
+
+  console.log('\nTest set (each retrained on the full training set):\n');
+  console.log('| model | validation recall@10 / NDCG@10 | test recall@10 | test NDCG@10 | training |');
+  console.log('|---|---|---|---|---|');
+  console.log(`| ${candidates[0]!.name} | ${fmt(candidates[0]!.validation.recall)} / ${fmt(candidates[0]!.validation.ndcg)} | ${fmt(alsTest.recall)} | ${fmt(alsTest.ndcg)} | ${alsTest.trainSeconds.toFixed(1)} s |`);
+  for (const candidate of candidates.slice(1)) {
+    const built = candidate.build(test.train);
+    const m = metrics(built.scorer, test, K);
+    const mark = candidate === chosen ? '**' : '';
+    console.log(`| ${mark}${candidate.name}${mark} | ${fmt(candidate.validation.recall)} / ${fmt(candidate.validation.ndcg)} | ${mark}${fmt(m.recall)}${mark} | ${mark}${fmt(m.ndcg)}${mark} | ${(built.trainMs / 1000).toFixed(1)} s${built.note ? ` (${built.note})` : ''} |`);
+  }
 }
 
 main();

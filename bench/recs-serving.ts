@@ -6,10 +6,15 @@
 // 2. The API end to end, `GET /api/v1/recommendations` on a `veza serve` child process over
 //    PostgreSQL (or PGlite with --pglite), closed loop at each concurrency for a fixed time, with
 //    p50/p95/p99 and throughput. Users have 30 items each in the database (read per request).
+// 3. With --base DIR (another checkout, e.g. `git worktree add /tmp/wt-recs-base main --detach` with
+//    a node_modules link), the same requests against that checkout's server too, in the same run:
+//    both servers run side by side over the same database and take turns at each step.
 // Usage: node --import tsx bench/recs-serving.ts [--seconds 15] [--concurrency 1,4,16] [--pglite]
-import { spawn } from 'node:child_process';
+//        [--base DIR] [--contexts discovery,collaboration,production] [--no-core]
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -31,6 +36,9 @@ const { values } = parseArgs({
     pglite: { type: 'boolean', default: false },
     items: { type: 'string', default: '100000' },
     users: { type: 'string', default: '20000' },
+    base: { type: 'string' },
+    contexts: { type: 'string', default: 'discovery,collaboration,production' },
+    'no-core': { type: 'boolean', default: false },
   },
 });
 const ITEMS = Number(values.items);
@@ -146,47 +154,67 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
   const storageName = databaseUrl ? 'PostgreSQL' : 'PGlite';
   log(`\n## API: GET /api/v1/recommendations on ${storageName}; preparing ${USERS} users × ${HISTORY} items`);
   await prepare(dataDir, databaseUrl, itemFactors, userFactors);
-  const port = await freePort();
-  const args = ['bin/veza.js', 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--rate-limit-requests-per-minute', '0', '--recs-train-interval-s', '0', '--log-level', 'warn'];
-  if (databaseUrl) args.push('--database-url', databaseUrl);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const servers = [{ name: `this ${gitDescribe()}`, dir: process.cwd() }, ...(values.base ? [{ name: `base ${execFileSync('git', ['-C', values.base, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim()}`, dir: path.resolve(values.base) }] : [])];
+  const started = await Promise.all(
+    servers.map(async (server) => {
+      const port = await freePort();
+      const args = ['bin/veza.js', 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--rate-limit-requests-per-minute', '0', '--recs-train-interval-s', '0', '--log-level', 'warn'];
+      if (databaseUrl) args.push('--database-url', databaseUrl);
+      const child = spawn(process.execPath, args, { cwd: server.dir, stdio: ['ignore', 'ignore', 'inherit'] });
+      return { ...server, port, child };
+    }),
+  );
   try {
-    await waitReady(port);
+    // A loaded machine may take longer to start two servers than waitReady allows one: keep waiting
+    // while the child lives.
+    for (const server of started) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await waitReady(server.port);
+          break;
+        } catch (error) {
+          if (attempt === 5 || server.child.exitCode !== null) throw error;
+        }
+      }
+    }
     const config = loadConfig({}, { 'data-dir': dataDir });
     const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
     const token = await auth.sign({ sub: 'bench', admin: true });
     const random = seededRandom(9);
-    const request = async (context: string) => {
+    const request = async (port: number, context: string) => {
       const user = `user-${Math.floor(random() * USERS)}`;
-      const started = performance.now();
+      const began = performance.now();
       const res = await fetch(`http://127.0.0.1:${port}/api/v1/recommendations?user_id=${user}&context=${context}&limit=20`, { headers: { authorization: `Bearer ${token}` } });
-      const body = (await res.json()) as { source?: string; tracks?: unknown[] };
-      if (res.status !== 200 || body.source !== 'model' || body.tracks?.length !== 20) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
-      return performance.now() - started;
+      const body = (await res.json()) as { source?: string; tracks?: unknown[]; samples?: unknown[] };
+      const lead = context === 'production' ? body.samples : body.tracks;
+      if (res.status !== 200 || body.source !== 'model' || lead?.length !== 20) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      return performance.now() - began;
     };
     // Warm-up: the first request loads the model (24 MiB ONNX + factors).
-    for (let i = 0; i < 50; i++) await request('discovery');
-    const rows = ['| context | concurrency | requests/s | p50 ms | p95 ms | p99 ms |', '|---|---|---|---|---|---|'];
-    for (const context of ['discovery', 'collaboration']) {
+    for (const server of started) for (let i = 0; i < 50; i++) await request(server.port, 'discovery');
+    const rows = ['| server | context | concurrency | requests/s | p50 ms | p95 ms | p99 ms | load average (1 min) |', '|---|---|---|---|---|---|---|---|'];
+    for (const context of values.contexts.split(',')) {
       for (const concurrency of values.concurrency.split(',').map(Number)) {
-        const samples: number[] = [];
-        const until = performance.now() + Number(values.seconds) * 1000;
-        const started = performance.now();
-        await Promise.all(
-          Array.from({ length: concurrency }, async () => {
-            while (performance.now() < until) samples.push(await request(context));
-          }),
-        );
-        const elapsed = (performance.now() - started) / 1000;
-        const s = summary(samples);
-        rows.push(`| ${context} | ${concurrency} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} |`);
-        log(rows.at(-1)!);
+        for (const server of started) {
+          const samples: number[] = [];
+          const until = performance.now() + Number(values.seconds) * 1000;
+          const began = performance.now();
+          await Promise.all(
+            Array.from({ length: concurrency }, async () => {
+              while (performance.now() < until) samples.push(await request(server.port, context));
+            }),
+          );
+          const elapsed = (performance.now() - began) / 1000;
+          const s = summary(samples);
+          rows.push(`| ${server.name} | ${context} | ${concurrency} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${loadavg()[0]!.toFixed(1)} |`);
+          log(rows.at(-1)!);
+        }
       }
     }
     console.log(`\nAPI on ${storageName}:\n${rows.join('\n')}`);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    for (const server of started) server.child.kill('SIGTERM');
+    await Promise.all(started.map((server) => new Promise((resolve) => (server.child.exitCode !== null ? resolve(null) : server.child.once('exit', resolve)))));
     await dropDatabase();
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -195,5 +223,5 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
 log(`recs-serving on ${gitDescribe()}, node ${process.version}`);
 const itemFactors = factors(ITEMS, 1);
 const userFactors = factors(USERS, 2);
-await scoringCore(itemFactors, userFactors);
+if (!values['no-core']) await scoringCore(itemFactors, userFactors);
 await api(itemFactors, userFactors);

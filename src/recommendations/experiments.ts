@@ -129,6 +129,8 @@ export interface Comparison {
   absoluteLift: number | null;
   /** absoluteLift / rate(control); null also when the control rate is 0. */
   relativeLift: number | null;
+  /** 95% interval for absoluteLift (Newcombe's hybrid score interval from the two Wilson intervals); null when absoluteLift is. */
+  liftInterval: Interval | null;
   /** Pooled two-proportion z; null when undefined (no users, or pooled rate 0 or 1). */
   z: number | null;
   /** Two-sided p-value of z; null when z is. */
@@ -195,6 +197,7 @@ function compare(base: VariantCounts, other: VariantCounts, alpha: number): Comp
     control: base.name,
     absoluteLift,
     relativeLift,
+    liftInterval: differenceInterval(other.conversions, other.users, base.conversions, base.users),
     z: test?.z ?? null,
     pValue: test?.pValue ?? null,
     significant: test !== null && test.pValue < alpha,
@@ -233,6 +236,24 @@ export function wilsonInterval(successes: number, trials: number, z = Z_95): Int
   const centre = (p + z2n / 2) / (1 + z2n);
   const half = (z / (1 + z2n)) * Math.sqrt(p * (1 - p) / trials + z2n / (4 * trials));
   return { lower: Math.max(0, centre - half), upper: Math.min(1, centre + half) };
+}
+
+/**
+ * 95% interval for rate A − rate B by Newcombe's hybrid score method (Statistics in Medicine 1998,
+ * method 10): each side's distance from the difference combines the two Wilson intervals' arms.
+ * Unlike the Wald interval it stays inside [−1, 1] and behaves at rates near 0 or 1.
+ */
+export function differenceInterval(successesA: number, trialsA: number, successesB: number, trialsB: number, z = Z_95): Interval | null {
+  const a = wilsonInterval(successesA, trialsA, z);
+  const b = wilsonInterval(successesB, trialsB, z);
+  if (!a || !b) return null;
+  const pa = successesA / trialsA;
+  const pb = successesB / trialsB;
+  const difference = pa - pb;
+  return {
+    lower: difference - Math.sqrt((pa - a.lower) ** 2 + (b.upper - pb) ** 2),
+    upper: difference + Math.sqrt((a.upper - pa) ** 2 + (pb - b.lower) ** 2),
+  };
 }
 
 /**

@@ -132,7 +132,9 @@ export async function recommendWithModel(model: ServingModel, history: UserHisto
   // Additive masks, one row per query, written straight into the batch: tracks and samples the user
   // does not have, then (playlists) every track, heard or not. All respect the filters.
   const rows = 2 + favouriteArtists.length;
-  const masks = new Float32Array(rows * n);
+  // With a vector, the rows live in the scorer's pending batch (shared with concurrent requests).
+  const batch = vector ? model.batcher.open(rows) : null;
+  const masks = batch ? batch.masks : new Float32Array(rows * n);
   const trackMask = masks.subarray(0, n);
   const sampleMask = masks.subarray(n, 2 * n);
   const allTracks = filteredMask(model, params.filters, 0);
@@ -147,13 +149,13 @@ export async function recommendWithModel(model: ServingModel, history: UserHisto
   let trackCandidates: { item: number; score: number }[];
   let sampleCandidates: { item: number; score: number }[];
   const playlistRows: { artist: number; items: { item: number; score: number }[] }[] = [];
-  if (vector) {
-    const users = new Float32Array(rows * f);
+  if (vector && batch) {
+    const users = batch.users;
     users.set(vector, 0);
     users.set(vector, f);
     favouriteArtists.forEach((artist, j) => users.set(artistCentroid(model, known, artist), (2 + j) * f));
     const k = Math.min(n, Math.max(ARTIST_CANDIDATES, trackLimit, sampleLimit, PLAYLIST_LENGTH));
-    const scored = await model.scorer.score(users, masks, k);
+    const scored = await batch.score(k);
     const pairs = (b: number) => Array.from(scored.items[b]!, (item, j) => ({ item, score: scored.scores[b]![j]! }));
     trackCandidates = pairs(0);
     sampleCandidates = pairs(1);
@@ -361,29 +363,37 @@ function recommendCollaborators(model: ServingModel, vector: Float32Array | null
   if (!vector) return [];
   const { meta } = model;
   const f = model.factors;
-  const tagsBy = model.artistTags;
+  const creators = model.creators;
   const me = model.artistIndex.get(params.userId);
-  const myTags = me === undefined ? new Set<string>() : (tagsBy.get(me) ?? new Set<string>());
+  const myTags = me === undefined ? new Set<string>() : (model.artistTags.get(me) ?? new Set<string>());
   const norm = Math.hypot(...vector);
+  if (norm === 0) return [];
   const exclude = new Set([params.userId, ...history.coeditors]);
-  const out: Collaborator[] = [];
-  meta.artists.forEach((creator, artist) => {
-    const row = model.userIndex.get(creator);
-    if (row === undefined || exclude.has(creator) || norm === 0) return;
-    const theirs = model.userVector(row);
+  // Taste for every creator in one pass over their unit vectors; complementarity (set work) only
+  // for as many as can still reach the top: score ≤ taste, so candidates run best taste first.
+  const tastes: { at: number; taste: number }[] = [];
+  for (let at = 0; at < creators.artists.length; at++) {
     let dot = 0;
-    let theirNorm = 0;
-    for (let d = 0; d < f; d++) {
-      dot += vector[d]! * theirs[d]!;
-      theirNorm += theirs[d]! ** 2;
+    const offset = at * f;
+    for (let d = 0; d < f; d++) dot += vector[d]! * creators.unitVectors[offset + d]!;
+    const taste = dot / norm;
+    if (taste > 0) tastes.push({ at, taste });
+  }
+  tastes.sort((a, b) => b.taste - a.taste || a.at - b.at);
+  const out: Collaborator[] = [];
+  for (const { at, taste } of tastes) {
+    if (out.length >= params.limit) {
+      out.sort((a, b) => b.score - a.score || (a.userId < b.userId ? -1 : 1));
+      out.length = params.limit;
+      if (round(taste) < out[params.limit - 1]!.score) break;
     }
-    if (theirNorm === 0) return;
-    const taste = dot / (norm * Math.sqrt(theirNorm));
-    if (taste <= 0) return;
-    const theirTags = tagsBy.get(artist) ?? new Set<string>();
-    const union = new Set([...myTags, ...theirTags]);
+    const artist = creators.artists[at]!;
+    const creator = meta.artists[artist]!;
+    if (exclude.has(creator)) continue;
+    const theirTags = model.artistTags.get(artist) ?? new Set<string>();
     const shared = [...theirTags].filter((t) => myTags.has(t)).length;
-    const complementarity = myTags.size === 0 || union.size === 0 ? 1 : 1 - shared / union.size;
+    const unionSize = myTags.size + theirTags.size - shared;
+    const complementarity = myTags.size === 0 || unionSize === 0 ? 1 : 1 - shared / unionSize;
     const fresh = [...theirTags].filter((t) => !myTags.has(t)).slice(0, 3);
     out.push({
       userId: creator,
@@ -392,6 +402,6 @@ function recommendCollaborators(model: ServingModel, vector: Float32Array | null
       complementarity: round(complementarity),
       reason: `listens like you (taste ${round(taste)})${fresh.length > 0 ? `; makes ${fresh.join(', ')}${myTags.size > 0 ? ', which you do not' : ''}` : ''}`,
     });
-  });
+  }
   return out.sort((a, b) => b.score - a.score || (a.userId < b.userId ? -1 : 1)).slice(0, params.limit);
 }

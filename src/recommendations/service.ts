@@ -2,16 +2,18 @@
 // arrive through the consumer in consumer.ts), training jobs (on demand and on a schedule) with progress, the serving model per tenant
 // with hot swap, and A/B experiments (assignment, exposures and outcomes as events, readouts).
 import { randomUUID } from 'node:crypto';
-import type { EventBus } from '../events/bus.js';
+import type { EventBus, Subscription } from '../events/bus.js';
 import { createEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
+import { SIGNAL_TYPES } from './consumer.js';
 import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
 import { ModelSlot, ServingModel } from './serving.js';
 import type { RecommendationsSettings } from './settings.js';
-import { parseHistoryLine, rowWeight, type CatalogItem, type Interaction } from './signals.js';
+import { HistoryCache } from './history-cache.js';
+import { parseHistoryLine, rowWeight, signalFromEvent, type CatalogItem, type Interaction } from './signals.js';
 import { RecommendationStore } from './store.js';
 import { trainTenant, type TrainingProgress, type TrainingResult } from './trainer.js';
 
@@ -64,6 +66,9 @@ export class RecommendationService {
   private readonly jobs = new Map<string, TrainingJob>();
   private readonly running = new Map<string, Promise<unknown>>();
   private readonly experimentCache = new Map<string, { at: number; experiments: ExperimentInput[] }>();
+  /** Users' items, follows and co-editors between requests; the bus says when one changes. */
+  readonly histories = new HistoryCache();
+  private invalidations: Subscription | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly stopping = new AbortController();
@@ -73,6 +78,18 @@ export class RecommendationService {
   }
 
   async start(): Promise<this> {
+    // This node's own group: every node drops its own cached users.
+    this.invalidations = await this.deps.bus.subscribe(
+      'recommendations-serving',
+      (event) => {
+        const signal = signalFromEvent(event);
+        if (!signal) return;
+        if (signal.kind === 'interaction') this.histories.invalidate(event.tenantId, signal.interaction.userId);
+        else if (signal.kind === 'follow') this.histories.invalidate(event.tenantId, signal.userId);
+        else this.histories.invalidate(event.tenantId, signal.userId, signal.sessionId);
+      },
+      { types: SIGNAL_TYPES.filter((t) => !t.startsWith('experiment.')), ephemeral: true },
+    );
     const every = this.deps.settings.trainIntervalS;
     if (every > 0) {
       this.timer = setInterval(() => void this.trainAll().catch((error: unknown) => this.deps.logger.error({ err: error }, 'scheduled recommendation training failed')), every * 1000);
@@ -112,6 +129,8 @@ export class RecommendationService {
     if (interactions.length) await this.store.addInteractions(tenantId, interactions);
     if (follows.length) await this.store.addFollows(tenantId, follows);
     if (coedits.length) await this.store.addCoedits(tenantId, coedits);
+    for (const { userId } of [...interactions, ...follows]) this.histories.invalidate(tenantId, userId);
+    for (const { userId, sessionId } of coedits) this.histories.invalidate(tenantId, userId, sessionId);
     return {
       lines,
       accepted: lines - rejected,
@@ -226,7 +245,7 @@ export class RecommendationService {
       .filter((e) => e.context === undefined || e.context === params.context)
       .map((e) => ({ experiment: e, variant: assignVariant(e, params.userId) }));
     const strategy = (assignments[0]?.variant.config as VariantConfig | undefined)?.strategy ?? 'model';
-    const history = await this.store.history(tenantId, params.userId);
+    const history = await this.histories.get(tenantId, params.userId, () => this.store.history(tenantId, params.userId));
     const lease = slot.acquire();
     let answer: Recommendations;
     try {
@@ -311,6 +330,7 @@ export class RecommendationService {
   private async closeOnce(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    await this.invalidations?.close();
     this.stopping.abort(new Error('the server is shutting down'));
     await Promise.allSettled([...this.running.values()]);
     await Promise.all([...this.slots.values()].map((s) => s.close()));

@@ -4,6 +4,7 @@
 import { ALS_DEFAULTS } from './als.js';
 import { readModel, type ModelMeta } from './model-files.js';
 import { EXCLUDED, OnnxScorer } from './onnx-model.js';
+import { ScoringBatcher } from './scoring-batch.js';
 
 export class ServingModel {
   readonly version: string;
@@ -15,8 +16,11 @@ export class ServingModel {
   private popularOrder: Int32Array | null = null;
   private readonly kindMasks: (Float32Array | null)[] = [null, null];
   private tagsByArtist: Map<number, Set<string>> | null = null;
+  private creatorTable: { artists: Int32Array; unitVectors: Float32Array } | null = null;
   /** YᵀY + λI, shared by every fold-in solve. */
   private gramMatrix: Float64Array | null = null;
+  /** Concurrent requests' rows go to the scorer together (scoring-batch.ts). */
+  readonly batcher: ScoringBatcher;
   private leases = 0;
   private retired = false;
   private released: Promise<void> | null = null;
@@ -29,6 +33,7 @@ export class ServingModel {
     readonly scorer: OnnxScorer,
   ) {
     this.version = meta.version;
+    this.batcher = new ScoringBatcher(scorer);
     this.userIndex = new Map(meta.users.map((id, i) => [id, i]));
     this.itemIndex = new Map(meta.items.map((id, i) => [id, i]));
     this.artistIndex = new Map(meta.artists.map((id, i) => [id, i]));
@@ -84,6 +89,29 @@ export class ServingModel {
       this.tagsByArtist = tagsBy;
     }
     return this.tagsByArtist;
+  }
+
+  /**
+   * Creators (artists who are also users of the model, with a non-zero vector): their artist index
+   * and unit user vector, row-major. Built once per version; collaborator requests scan it.
+   */
+  get creators(): { artists: Int32Array; unitVectors: Float32Array } {
+    if (!this.creatorTable) {
+      const f = this.factors;
+      const artists: number[] = [];
+      const vectors: number[] = [];
+      this.meta.artists.forEach((creator, artist) => {
+        const row = this.userIndex.get(creator);
+        if (row === undefined) return;
+        const v = this.userVector(row);
+        const norm = Math.hypot(...v);
+        if (norm === 0) return;
+        artists.push(artist);
+        for (let d = 0; d < f; d++) vectors.push(v[d]! / norm);
+      });
+      this.creatorTable = { artists: Int32Array.from(artists), unitVectors: Float32Array.from(vectors) };
+    }
+    return this.creatorTable;
   }
 
   userVector(user: number): Float32Array {

@@ -21,6 +21,8 @@ export interface UserHistory {
   follows: string[];
   /** Users who co-edited a session with this user. */
   coeditors: string[];
+  /** The sessions this user co-edited (what makes the co-editors). */
+  sessions?: string[];
 }
 
 export interface TrainingData {
@@ -161,20 +163,22 @@ export class RecommendationStore {
    */
   async history(tenantId: string, userId: string, now = new Date()): Promise<UserHistory> {
     const { rows } = await this.storage.withTenant(tenantId, (trx) =>
-      sql<{ items: [string, number][]; follows: string[]; coeditors: string[] }>`
+      sql<{ items: [string, number][]; follows: string[]; coeditors: string[]; sessions: string[] }>`
         SELECT
           (SELECT coalesce(json_agg(json_build_array(item_id, strength)), '[]') FROM rec_interactions WHERE user_id = ${userId}) AS items,
           (SELECT coalesce(json_agg(artist_id), '[]') FROM rec_follows WHERE user_id = ${userId}) AS follows,
           (SELECT coalesce(json_agg(DISTINCT theirs.user_id), '[]')
              FROM rec_coedits mine
              JOIN rec_coedits theirs ON theirs.tenant_id = mine.tenant_id AND theirs.session_id = mine.session_id
-            WHERE mine.user_id = ${userId} AND theirs.user_id <> ${userId}) AS coeditors`.execute(trx),
+            WHERE mine.user_id = ${userId} AND theirs.user_id <> ${userId}) AS coeditors,
+          (SELECT coalesce(json_agg(DISTINCT session_id), '[]') FROM rec_coedits WHERE user_id = ${userId}) AS sessions`.execute(trx),
     );
     const row = rows[0]!;
     return {
       items: row.items.map(([itemId, strength]) => ({ itemId, weight: decayed(Number(strength), now) })).sort((a, b) => b.weight - a.weight || (a.itemId < b.itemId ? -1 : 1)),
       follows: row.follows,
       coeditors: row.coeditors.sort(),
+      sessions: row.sessions,
     };
   }
 

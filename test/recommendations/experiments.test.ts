@@ -8,6 +8,7 @@ import {
   twoProportionZTest,
   validateExperiment,
   wilsonInterval,
+  differenceInterval,
   type ExperimentDefinition,
 } from '../../src/recommendations/experiments.js';
 
@@ -133,6 +134,27 @@ describe('distribution functions', () => {
     expect(wilsonInterval(0, 10)!.lower).toBe(0);
     expect(wilsonInterval(10, 10)!.upper).toBeLessThanOrEqual(1);
     expect(wilsonInterval(0, 0)).toBeNull();
+  });
+
+  it("gives Newcombe's interval for a difference of rates (his worked example: 56/70 − 48/80)", () => {
+    const interval = differenceInterval(56, 70, 48, 80)!;
+    expect(interval.lower).toBeCloseTo(0.0524, 4);
+    expect(interval.upper).toBeCloseTo(0.3339, 4);
+    // At the edges it stays within [−1, 1] and is not degenerate.
+    const edge = differenceInterval(10, 10, 0, 10)!;
+    expect(edge.upper).toBeLessThanOrEqual(1);
+    expect(edge.lower).toBeGreaterThan(0.5);
+    expect(differenceInterval(1, 0, 0, 5)).toBeNull();
+  });
+
+  it('reports the lift with its interval in a readout', () => {
+    const result = readout([
+      { name: 'control', users: 80, conversions: 48 },
+      { name: 'model', users: 70, conversions: 56 },
+    ]);
+    expect(result.comparisons[0]!.absoluteLift).toBeCloseTo(0.2, 12);
+    expect(result.comparisons[0]!.liftInterval!.lower).toBeCloseTo(0.0524, 4);
+    expect(result.comparisons[0]!.liftInterval!.upper).toBeCloseTo(0.3339, 4);
   });
 });
 

@@ -143,6 +143,24 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
     expect(onlySamples.body.tracks).toEqual([]);
   });
 
+  it('keeps a listener\'s history between answers and drops it when the bus reports their play', async () => {
+    const user = 'jazz-fan-3';
+    const played = (await get('', user)).body.tracks[0]!.id;
+    const { histories } = server.node.modules.api(recommendationsModule);
+    // A user imported moments ago is read from the database until their last change has settled;
+    // after that, answers come from memory.
+    const hits = histories.hits;
+    await waitFor(async () => (await get('', user)).body.tracks[0]!.id === played && histories.hits > hits, 'an answer from the cache', 20_000);
+    const report = await fetch(`${server.url}/api/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await token(user)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'track.played', payload: { trackId: played } }),
+    });
+    expect(report.status).toBe(202);
+    // Once the signals writer has stored it, the next answer no longer offers what was just played.
+    await waitFor(async () => !(await get('', user)).body.tracks.some((t) => t.id === played), 'the played track to leave the answer', 20_000);
+  });
+
   it('folds in a listener who arrived after training, and gives a new item a vector from its artist', async () => {
     const at = new Date().toISOString();
     const late = [

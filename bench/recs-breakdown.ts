@@ -1,0 +1,96 @@
+// Where a recommendation answer's time goes, in process and without HTTP or the database: the same
+// synthetic 100 000 × 64 model as bench/recs-serving.ts, answered by this checkout's code and, with
+// --base DIR, by another checkout's, side by side. CPU time (process.cpuUsage) per answer is reported
+// next to wall time because on a shared machine it is the steadier of the two. Rounds of C answers
+// are started together (C = 1 and 16), as concurrent requests would be.
+// Usage: node --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
+import { seededRandom } from '../src/shared/random.js';
+
+const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '40' } } });
+const ITEMS = 100_000;
+const USERS = 20_000;
+const FACTORS = 64;
+const random = seededRandom(1);
+const factors = (rows: number) => Float32Array.from({ length: rows * FACTORS }, () => (random() + random() + random() - 1.5) * 0.2);
+const dataDir = mkdtempSync(path.join(tmpdir(), 'veza-recs-breakdown-'));
+const artists = Array.from({ length: 10_000 }, (_, a) => `artist-${a}`);
+const meta: ModelMeta = {
+  version: 'breakdown',
+  tenantId: 'default',
+  trainedAt: new Date().toISOString(),
+  factors: FACTORS,
+  // Every 2nd artist is a user too (a creator), so collaboration has candidates.
+  users: [...Array.from({ length: USERS }, (_, u) => `user-${u}`), ...artists.filter((_, a) => a % 2 === 0)],
+  items: Array.from({ length: ITEMS }, (_, i) => `item-${i}`),
+  kinds: Array.from({ length: ITEMS }, (_, i) => (i % 20 === 0 ? 1 : 0)),
+  artistOf: Array.from({ length: ITEMS }, (_, i) => i % artists.length),
+  artists,
+  tags: Array.from({ length: ITEMS }, (_, i) => [`tag-${i % 20}`]),
+  titles: Array.from({ length: ITEMS }, (_, i) => `Track ${i}`),
+  popularity: Array.from({ length: ITEMS }, () => Math.floor(random() * 1000)),
+  coldItems: 0,
+  summary: { regularization: 100, alpha: 4, epsilon: 1, confidence: 'log' },
+};
+const relative = await writeModel(dataDir, { meta, userFactors: factors(meta.users.length), itemFactors: factors(ITEMS) });
+const histories = Array.from({ length: 200 }, () => ({
+  items: Array.from({ length: 30 }, () => ({ itemId: `item-${Math.floor(random() * ITEMS)}`, weight: 1 + random() * 9 })),
+  follows: [],
+  coeditors: [],
+}));
+
+interface Code {
+  name: string;
+  ServingModel: { load(dataDir: string, relative: string, threads?: number): Promise<{ retire(): Promise<void> }> };
+  recommendWithModel: (model: never, history: never, params: never) => Promise<unknown>;
+}
+
+async function codeAt(name: string, root: string): Promise<Code> {
+  const serving = (await import(path.join(root, 'src/recommendations/serving.ts'))) as Pick<Code, 'ServingModel'>;
+  const recommend = (await import(path.join(root, 'src/recommendations/recommend.ts'))) as Pick<Code, 'recommendWithModel'>;
+  return { name, ...serving, ...recommend };
+}
+
+const codes = [await codeAt('this', process.cwd()), ...(values.base ? [await codeAt('base', path.resolve(values.base))] : [])];
+const rows = ['| code | context | answers at once | wall ms per round (p50) | CPU ms per answer | JSON ms per answer | load average |', '|---|---|---|---|---|---|---|'];
+for (const code of codes) {
+  const model = await code.ServingModel.load(dataDir, relative, 1);
+  for (const context of ['discovery', 'collaboration', 'production']) {
+    for (const together of [1, 16]) {
+      const walls: number[] = [];
+      let cpu = 0;
+      let json = 0;
+      let answers = 0;
+      for (let round = -5; round < Number(values.rounds); round++) {
+        const startedCpu = process.cpuUsage();
+        const started = performance.now();
+        const results = await Promise.all(
+          Array.from({ length: together }, (_, j) => {
+            const user = (round * together + j + 1000) % USERS;
+            const params = { userId: `user-${user}`, context, limit: 20, filters: { kinds: null, tags: null, artists: null }, strategy: 'model' };
+            return code.recommendWithModel(model as never, histories[user % histories.length] as never, params as never);
+          }),
+        );
+        const jsonStarted = performance.now();
+        for (const result of results) JSON.stringify(result);
+        const jsonMs = performance.now() - jsonStarted;
+        const used = process.cpuUsage(startedCpu);
+        if (round < 0) continue;
+        walls.push(performance.now() - started);
+        cpu += (used.user + used.system) / 1000;
+        json += jsonMs;
+        answers += together;
+      }
+      walls.sort((a, b) => a - b);
+      rows.push(`| ${code.name} | ${context} | ${together} | ${walls[walls.length >> 1]!.toFixed(1)} | ${(cpu / answers).toFixed(2)} | ${(json / answers).toFixed(2)} | ${loadavg()[0]!.toFixed(1)} |`);
+      process.stderr.write(`${rows.at(-1)}\n`);
+    }
+  }
+  await model.retire();
+}
+console.log(rows.join('\n'));
+rmSync(dataDir, { recursive: true, force: true });
