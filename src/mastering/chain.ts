@@ -155,8 +155,9 @@ export async function master(input: string, output: string, options: MasterOptio
       // The sample peak decides first; the true peak (dearer) only when the samples stay under.
       const over = (peakDb: number) => peakDb + settings.gainDb > settings.ceilingDb;
       const needsLimiter = over(model.samplePeakDb) || over((shapedPeak ??= 20 * Math.log10(Math.max(1e-12, ...shaped.channels.map(truePeak)))));
+      progress(base, `rendering pass ${i + 1}`);
       const pcm = needsLimiter
-        ? await renderLimited(shaped, settings, { onFraction: step(base, (base + next) / 2, `limiting, pass ${i + 1}`), ...(signal ? { signal } : {}) })
+        ? await renderLimited(shaped, settings, { onFraction: step(base, (base + next) / 2, `rendering pass ${i + 1}`), ...(signal ? { signal } : {}) })
         : scaled(shaped, settings.gainDb);
       signal?.throwIfAborted();
       const onTarget = (m: Loudness) => ({ loudness: Math.abs(m.integrated - options.target) <= LOUDNESS_TOLERANCE, peak: m.truePeak <= MAX_TRUE_PEAK - PEAK_MARGIN });
