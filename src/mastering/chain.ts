@@ -145,6 +145,7 @@ export async function master(input: string, output: string, options: MasterOptio
   let shapedPeak: number | null = null;
   settings.gainDb = model.gainFor(options.target, settings.ceilingDb);
   let slope = 1;
+  let encoderShift = { integrated: 0, truePeak: 0 };
   let best = null as { pass: Pass; settings: ChainSettings; after: Analysis } | null;
   try {
     for (let i = 0; i < MAX_PASSES; i++) {
@@ -182,10 +183,15 @@ export async function master(input: string, output: string, options: MasterOptio
         // measured as the file holds it, without measuring the samples before.
         measured = await exportPass();
       } else {
-        measured = rendered?.loudness ?? measureLoudness(pcm);
+        const samples = rendered?.loudness ?? measureLoudness(pcm);
+        // What the encoder did to the last pass encoded (loudness and peak) is expected of this one.
+        measured = { ...samples, integrated: samples.integrated + encoderShift.integrated, truePeak: samples.truePeak + encoderShift.truePeak };
         const ok = onTarget(measured);
         // MP3 and AAC encode slowly: only a pass on target is encoded (and measured again, decoded).
-        if (eqSettled && ok.peak && (ok.loudness || i === MAX_PASSES - 1)) measured = await exportPass();
+        if (eqSettled && ok.peak && (ok.loudness || i === MAX_PASSES - 1)) {
+          measured = await exportPass();
+          encoderShift = { integrated: measured.integrated - samples.integrated, truePeak: Math.max(0, measured.truePeak - samples.truePeak) };
+        }
       }
       const ok = onTarget(measured);
       const pass = { gainDb: settings.gainDb, ceilingDb: settings.ceilingDb, integrated: measured.integrated, truePeak: measured.truePeak };

@@ -4,7 +4,7 @@ export const FORMATS = {
   wav24: { extension: 'wav', contentType: 'audio/wav', codec: 'pcm_s24le', options: [] as string[], lossy: false },
   flac: { extension: 'flac', contentType: 'audio/flac', codec: 'flac', options: ['-sample_fmt', 's32', '-bits_per_raw_sample', '24'], lossy: false },
   mp3: { extension: 'mp3', contentType: 'audio/mpeg', codec: 'libmp3lame', options: ['-b:a', '320k'], lossy: true },
-  aac: { extension: 'm4a', contentType: 'audio/mp4', codec: 'aac', options: ['-b:a', '256k', '-aac_coder', 'fast', '-movflags', '+faststart'], lossy: true },
+  aac: { extension: 'm4a', contentType: 'audio/mp4', codec: 'aac', options: ['-b:a', '256k', '-movflags', '+faststart'], lossy: true },
 } as const;
 
 export type ExportFormat = keyof typeof FORMATS;
