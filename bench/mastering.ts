@@ -1,12 +1,15 @@
 // Mastering speed and accuracy: masters real material from Debian packages (sonic-pi-samples,
 // fb-music-high, openmsx tunes rendered with fluidsynth) at every preset, and reports
 //   - speed: audio seconds mastered per wall-clock second (× real time), whole jobs end to end
-//     (analysis, every render pass and its measurement, the final analysis), one job at a time;
+//     (analysis, every render pass and its measurement, the final analysis), `--concurrency` jobs at
+//     a time (default 1);
+//   - CPU: seconds of CPU (this process and its ffmpeg children) per second of audio, which a busy
+//     machine does not change, and the × real time it implies on two cores kept busy;
 //   - accuracy: each master by ffmpeg's ebur128 (distance from the target, true peak), and our
 //     meter against ebur128 on the inputs.
-// Usage: npm run bench:mastering [-- --seconds 120]   (length of the longer excerpts)
+// Usage: npm run bench:mastering [-- --seconds 120] [--concurrency 2]   (length of the longer excerpts)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { analyzeFile } from '../src/mastering/analysis.js';
@@ -15,8 +18,17 @@ import type { ExportFormat } from '../src/mastering/formats.js';
 import { genreById } from '../src/mastering/genres.js';
 import { ebur128, renderMidi, sample } from '../test/mastering/support.js';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const LONG = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 120;
+const option = (name: string, fallback: number) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+};
+const LONG = option('seconds', 120);
+const CONCURRENCY = Math.max(1, option('concurrency', 1));
+/** CPU seconds of this process and of the children it has waited for (ffmpeg), from /proc. */
+function cpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+}
 const dir = mkdtempSync(path.join(os.tmpdir(), 'veza-bench-mastering-'));
 
 const material: { name: string; file: string; genre: string }[] = [
@@ -47,10 +59,10 @@ const runs: { target: number; format: ExportFormat }[] = [
 
 const rows: string[] = [];
 let audioSeconds = 0;
-let wallSeconds = 0;
 let worstLoudness = 0;
 let worstPeak = -Infinity;
 let worstMeter = { integrated: 0, range: 0, truePeak: 0 };
+const jobs: { m: (typeof material)[number]; run: (typeof runs)[number]; rate: number }[] = [];
 for (const m of material) {
   const probeRate = Number(execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=sample_rate', '-of', 'csv=p=0', m.file], { encoding: 'utf8' }).trim());
   const ours = (await analyzeFile(m.file, probeRate)).analysis.loudness;
@@ -60,28 +72,48 @@ for (const m of material) {
     range: Math.max(worstMeter.range, Math.abs(ours.range - theirs.range)),
     truePeak: Math.max(worstMeter.truePeak, Math.abs(ours.truePeak - theirs.truePeak)),
   };
-  for (const run of runs) {
-    const out = path.join(dir, `out.${run.format === 'aac' ? 'm4a' : run.format.startsWith('wav') ? 'wav' : run.format}`);
+  for (const run of runs) jobs.push({ m, run, rate: probeRate });
+}
+const outputs: { out: string; target: number }[] = [];
+let next = 0;
+const startedAll = process.hrtime.bigint();
+const cpuAll = cpuSeconds();
+async function worker(slot: number): Promise<void> {
+  while (next < jobs.length) {
+    const { m, run, rate } = jobs[next++]!;
+    const out = path.join(dir, `out-${slot}-${outputs.length}.${run.format === 'aac' ? 'm4a' : run.format.startsWith('wav') ? 'wav' : run.format}`);
     const started = process.hrtime.bigint();
-    const result = await master(m.file, out, { target: run.target, template: genreById(m.genre)!, format: run.format }, probeRate);
+    const cpu = cpuSeconds();
+    const result = await master(m.file, out, { target: run.target, template: genreById(m.genre)!, format: run.format }, rate);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const measured = ebur128(out);
+    // With one job at a time the process's CPU is this job's; with more it is shared, and not shown per job.
+    const cpuPerAudio = CONCURRENCY === 1 ? ((cpuSeconds() - cpu) / result.before.durationSeconds).toFixed(3) : '–';
+    outputs.push({ out, target: run.target });
     audioSeconds += result.before.durationSeconds;
-    wallSeconds += seconds;
-    worstLoudness = Math.max(worstLoudness, Math.abs(measured.integrated - run.target));
-    worstPeak = Math.max(worstPeak, measured.truePeak);
     rows.push(
-      `| ${m.name} | ${result.before.durationSeconds.toFixed(1)} | ${run.target} ${run.format} | ${result.before.loudness.integrated.toFixed(2)} / ${result.before.loudness.truePeak.toFixed(2)} | ${measured.integrated.toFixed(3)} | ${measured.truePeak.toFixed(2)} | ${result.passes.length} | ${(result.before.durationSeconds / seconds).toFixed(1)}× |`,
+      `| ${m.name} | ${result.before.durationSeconds.toFixed(1)} | ${run.target} ${run.format} | ${result.before.loudness.integrated.toFixed(2)} / ${result.before.loudness.truePeak.toFixed(2)} | OUT:${out} | ${result.passes.length} | ${(result.before.durationSeconds / seconds).toFixed(1)}× | ${cpuPerAudio} |`,
     );
     console.error(rows.at(-1));
   }
 }
+await Promise.all(Array.from({ length: CONCURRENCY }, (_, slot) => worker(slot)));
+const wallSeconds = Number(process.hrtime.bigint() - startedAll) / 1e9;
+const cpuUsed = cpuSeconds() - cpuAll;
+// Measured by ebur128 after the clock stopped, so the reference meter's time is not counted.
+for (let i = 0; i < rows.length; i++) {
+  const { out, target } = outputs[i]!;
+  const measured = ebur128(out);
+  worstLoudness = Math.max(worstLoudness, Math.abs(measured.integrated - target));
+  worstPeak = Math.max(worstPeak, measured.truePeak);
+  rows[i] = rows[i]!.replace(`OUT:${out}`, `${measured.integrated.toFixed(3)} | ${measured.truePeak.toFixed(2)}`);
+}
 rmSync(dir, { recursive: true, force: true });
 
-console.log(`| material | seconds | target, format | input LUFS / dBTP | ebur128 LUFS | ebur128 dBTP | passes | speed |
-|---|---|---|---|---|---|---|---|
+console.log(`| material | seconds | target, format | input LUFS / dBTP | ebur128 LUFS | ebur128 dBTP | passes | speed | CPU s per audio s |
+|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 Masters: ${rows.length}; worst distance from target by ebur128 ${worstLoudness.toFixed(3)} LU; highest true peak ${worstPeak.toFixed(2)} dBTP.
 Our meter against ebur128 on the ${material.length} inputs: worst integrated ${worstMeter.integrated.toFixed(3)} LU, loudness range ${worstMeter.range.toFixed(3)} LU, true peak ${worstMeter.truePeak.toFixed(3)} dB.
-Speed over all masters: ${audioSeconds.toFixed(0)} s of audio in ${wallSeconds.toFixed(1)} s = ${(audioSeconds / wallSeconds).toFixed(1)}× real time (cores: ${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(2)}).`);
+Speed over all masters, ${CONCURRENCY} at a time: ${audioSeconds.toFixed(0)} s of audio in ${wallSeconds.toFixed(1)} s = ${(audioSeconds / wallSeconds).toFixed(1)}× real time (cores: ${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(2)}).
+CPU: ${cpuUsed.toFixed(1)} s for ${audioSeconds.toFixed(0)} s of audio = ${(cpuUsed / audioSeconds).toFixed(3)} CPU s per audio s, i.e. ${(audioSeconds / cpuUsed).toFixed(1)}× real time per core, ${((2 * audioSeconds) / cpuUsed).toFixed(1)}× on 2 cores kept busy.`);

@@ -11,12 +11,13 @@
 // mediasoup's own prebuilt worker for the installed version from its GitHub release, unless
 // VEZA_MEDIA_DOWNLOAD=0; (d) native/build-mediasoup-worker.sh against the system libraries, unless
 // VEZA_MEDIA_BUILD=0. (c) and (d) install into the cache path, where the server looks. ffmpeg:
-// VEZA_FFMPEG, else `ffmpeg` on PATH. Every mode resolves (downloads, builds); with both switches
+// ffmpeg-static's binary where its install fetched it, else FFMPEG_PATH (or VEZA_FFMPEG), else
+// `ffmpeg` on PATH. Every mode resolves (downloads, builds); with both switches
 // at 0 it only looks. Results go to stdout, progress to stderr. See docs/media-worker.md.
 /* global AbortController */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, homedir, platform } from 'node:os';
 import path from 'node:path';
@@ -53,7 +54,7 @@ try {
     const home = process.env.HOME || homedir();
     const shown = (text) => (home && home !== '/' ? text.replaceAll(`${home}/`, '~/') : text);
     console.log(shown(media.available ? `veza: media on: mediasoup ${media.version} worker ${media.path} (${describeSource(media)})` : `veza: media off: ${media.reason}. To turn it on: ${media.fix}`));
-    console.log(shown(ffmpeg.available ? `veza: ffmpeg on: ${ffmpeg.version} at ${ffmpeg.path}` : `veza: recording and HLS off: ${ffmpeg.reason}. To turn them on: ${ffmpeg.fix}`));
+    console.log(shown(ffmpeg.available ? `veza: ffmpeg on: ${ffmpeg.version} at ${ffmpeg.path} (${ffmpeg.source})` : `veza: recording and HLS off: ${ffmpeg.reason}. To turn them on: ${ffmpeg.fix}`));
   }
   process.exitCode = mode === 'report' && !media.available ? 1 : 0;
 } catch (error) {
@@ -224,26 +225,52 @@ function buildWorker(env) {
   });
 }
 
-/** Same rules as src/shared/ffmpeg-binary.ts: VEZA_FFMPEG, else ffmpeg on PATH, proven by -version. */
-function locateFfmpeg(env) {
-  const fromEnv = env.VEZA_FFMPEG;
-  const binary = fromEnv || findOnPath('ffmpeg', env.PATH ?? '');
-  if (!binary) return { available: false, reason: 'ffmpeg is not on PATH', fix: INSTALL_FFMPEG_FIX };
-  const label = fromEnv ? `VEZA_FFMPEG ${binary}` : binary;
-  const unavailable = (problem) => ({
-    available: false,
-    reason: `${label} ${problem}`,
-    fix: fromEnv ? `point VEZA_FFMPEG at an ffmpeg binary, or unset it to use ffmpeg from PATH (${INSTALL_FFMPEG_FIX})` : INSTALL_FFMPEG_FIX,
-  });
+/** What ffmpeg-static reports (its binary's path), or null when it is not installed. */
+function ffmpegStaticPath() {
+  try {
+    const found = createRequire(path.join(ROOT, 'package.json'))('ffmpeg-static');
+    return typeof found === 'string' ? found : null;
+  } catch {
+    return null;
+  }
+}
+
+function proveFfmpeg(binary) {
   const run = spawnSync(binary, ['-version'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000, encoding: 'utf8' });
   if (run.error) {
     const code = run.error.code;
-    return unavailable(code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not executable' : code === 'ETIMEDOUT' ? 'did not answer -version within 5 s' : `could not run (${run.error.message})`);
+    return { problem: code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not executable' : code === 'ETIMEDOUT' ? 'did not answer -version within 5 s' : `could not run (${run.error.message})` };
   }
-  if (run.status !== 0) return unavailable(`-version failed (${run.signal ?? `exit code ${run.status}`})`);
-  const first = run.stdout.split('\n')[0] ?? '';
-  const version = /^ffmpeg version (\S+)/.exec(first)?.[1];
-  return version ? { available: true, path: binary, version } : unavailable('is not ffmpeg (-version does not start with "ffmpeg version")');
+  if (run.status !== 0) return { problem: `-version failed (${run.signal ?? `exit code ${run.status}`})` };
+  const version = /^ffmpeg version (\S+)/.exec(run.stdout.split('\n')[0] ?? '')?.[1];
+  return version ? { version } : { problem: 'is not ffmpeg (-version does not start with "ffmpeg version")' };
+}
+
+/**
+ * Same rules as src/shared/ffmpeg-binary.ts: ffmpeg-static's binary where its install fetched it,
+ * else FFMPEG_PATH (or VEZA_FFMPEG), else ffmpeg on PATH, proven by -version.
+ */
+function locateFfmpeg(env, staticPath = ffmpegStaticPath()) {
+  const notes = [];
+  if (staticPath) {
+    if (!existsSync(staticPath)) notes.push('ffmpeg-static is installed without its binary (its install could not download it)');
+    else {
+      const proof = proveFfmpeg(staticPath);
+      if (proof.version) return { available: true, path: staticPath, version: proof.version, source: 'ffmpeg-static', notes };
+      notes.push(`ffmpeg-static's binary ${staticPath} ${proof.problem}`);
+    }
+  }
+  const variable = env.FFMPEG_PATH ? 'FFMPEG_PATH' : env.VEZA_FFMPEG ? 'VEZA_FFMPEG' : null;
+  const binary = variable ? env[variable] : findOnPath('ffmpeg', env.PATH ?? '');
+  if (!binary) return { available: false, reason: 'ffmpeg is not on PATH', fix: INSTALL_FFMPEG_FIX, notes };
+  const proof = proveFfmpeg(binary);
+  if (proof.version) return { available: true, path: binary, version: proof.version, source: variable ?? 'PATH', notes };
+  return {
+    available: false,
+    reason: `${variable ? `${variable} ${binary}` : binary} ${proof.problem}`,
+    fix: variable ? `point ${variable} at an ffmpeg binary, or unset it to use ffmpeg from PATH (${INSTALL_FFMPEG_FIX})` : INSTALL_FFMPEG_FIX,
+    notes,
+  };
 }
 
 function findOnPath(name, searchPath) {

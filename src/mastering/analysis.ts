@@ -1,7 +1,8 @@
 // Analysis of a mix: loudness (meter.ts), spectrum (spectrum.ts) and the sample statistics a
 // mastering engineer checks first: crest factor, stereo width and correlation, clipping, DC offset.
 import { measureLoudness, type Loudness } from './meter.js';
-import { decode, durationOf, type Pcm } from './pcm.js';
+import { decodeFile } from './ffmpeg-run.js';
+import { durationOf, type Pcm } from './pcm.js';
 import { spectrumOf, type Spectrum } from './spectrum.js';
 
 export interface Analysis {
@@ -22,15 +23,17 @@ export interface Analysis {
   dcOffsetDb: number[];
 }
 
-/** Decodes `file` (at its own rate for loudness, at 48 kHz for the true peak and spectra) and analyses it. */
-export async function analyzeFile(file: string, sampleRate?: number): Promise<{ analysis: Analysis; pcm48: Pcm }> {
-  const pcm48 = await decode(file, 48000);
-  const native = sampleRate && sampleRate !== 48000 ? await decode(file, sampleRate) : pcm48;
+/**
+ * Decodes `file` once (at its own rate for loudness and at 48 kHz for the true peak and spectra, from
+ * one ffmpeg run) and analyses it. The 48 kHz samples come back: the chain renders from them.
+ */
+export async function analyzeFile(file: string, sampleRate?: number, signal?: AbortSignal): Promise<{ analysis: Analysis; pcm48: Pcm }> {
+  const { pcm48, native } = await decodeFile(file, sampleRate, signal);
   return { analysis: analyzePcm(native, pcm48), pcm48 };
 }
 
-export function analyzePcm(pcm: Pcm, pcm48: Pcm = pcm): Analysis {
-  const loudness = measureLoudness(pcm, pcm48);
+/** Analyses `pcm` (loudness at its rate) with `pcm48` (the same audio at 48 kHz); `loudness` when already measured. */
+export function analyzePcm(pcm: Pcm, pcm48: Pcm = pcm, loudness: Loudness = measureLoudness(pcm, pcm48)): Analysis {
   const [left, right = left] = pcm48.channels as [Float32Array, Float32Array?];
   let sumL = 0, sumR = 0, sumLL = 0, sumRR = 0, sumLR = 0, sumM = 0, sumS = 0;
   for (let i = 0; i < left.length; i++) {

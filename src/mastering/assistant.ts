@@ -57,10 +57,10 @@ export async function runAssistant(input: string, output: string, request: Assis
   const progress = request.onProgress ?? (() => {});
   const reference = request.reference ? (await analyzeFile(request.reference)).analysis : undefined;
   if (reference && !Number.isFinite(reference.loudness.integrated)) throw new Error('the reference is silent');
-  const { analysis: first } = await analyzeFile(input, request.inputRate);
+  const { analysis: first, pcm48 } = await analyzeFile(input, request.inputRate, request.signal);
   const { template, probabilities } = await chooseTemplate(request.genre, first, classifier);
   const target = reference && !request.targetGiven ? Math.max(-30, Math.min(-6, reference.loudness.integrated)) : request.target;
-  const result = await master(input, output, { target, template, ...(reference ? { reference } : {}), format: request.format, metadata: request.metadata, before: first, onProgress: progress, ...(request.signal ? { signal: request.signal } : {}) }, request.inputRate);
+  const result = await master(input, output, { target, template, ...(reference ? { reference } : {}), format: request.format, metadata: request.metadata, before: first, pcm48, onProgress: progress, ...(request.signal ? { signal: request.signal } : {}) }, request.inputRate);
   return {
     template: { id: template.id, label: template.label },
     genreProbabilities: probabilities,

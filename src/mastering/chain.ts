@@ -4,14 +4,14 @@
 // of the target loudness with the true peak under the ceiling. Nothing is assumed: every accepted
 // render was measured after its final encode.
 import { rename, rm } from 'node:fs/promises';
-import ffmpeg from 'fluent-ffmpeg';
 import { analyzeFile, analyzePcm, type Analysis } from './analysis.js';
-import { ffmpegFor } from './ffmpeg.js';
-import { filterChain, type ChainSettings } from './filters.js';
-import { FORMATS, metadataArgs, type ExportFormat } from './formats.js';
+import type { ChainSettings } from './filters.js';
+import { FORMATS, type ExportFormat } from './formats.js';
+import { GainModel } from './gain-model.js';
 import type { GenreTemplate } from './genres.js';
-import { measureLoudness } from './meter.js';
-import { decode, type Pcm } from './pcm.js';
+import { measureLoudness, truePeak, type Loudness } from './meter.js';
+import type { Pcm } from './pcm.js';
+import { exportMaster, renderLimited, renderShaping, scaled } from './render.js';
 import { THIRD_OCTAVES, type BandName, BANDS } from './spectrum.js';
 
 export const MAX_TRUE_PEAK = -1.0;
@@ -28,8 +28,10 @@ export interface MasterOptions {
   reference?: Analysis;
   format: ExportFormat;
   metadata?: Record<string, string>;
-  /** The input's analysis, when the caller has it already. */
+  /** The input's analysis, when the caller has it already (with `pcm48`, the input is not decoded again). */
   before?: Analysis;
+  /** The input at 48 kHz, as analyzeFile returns it. */
+  pcm48?: Pcm;
   /** Progress from 0 to 1, with what is being done. */
   onProgress?: (fraction: number, stage: string) => void;
   /** Stops the render in progress (ffmpeg is killed) and rejects with the signal's reason. */
@@ -112,98 +114,116 @@ export function initialSettings(before: Analysis, options: MasterOptions): Chain
   };
 }
 
-/** Renders `input` through the chain into `output` (the export format, with metadata). */
-export function render(
-  input: string,
-  output: string,
-  settings: ChainSettings,
-  format: ExportFormat,
-  metadata: Record<string, string>,
-  durationSeconds: number,
-  onFraction: (f: number) => void,
-  signal?: AbortSignal,
-): Promise<void> {
-  const binaries = ffmpegFor();
-  const spec = FORMATS[format];
-  return new Promise((resolve, reject) => {
-    const command = ffmpeg(input)
-      .setFfmpegPath(binaries.path)
-      .noVideo()
-      .audioFilters(filterChain(settings))
-      .audioCodec(spec.codec)
-      // Separate arguments: given one array, fluent-ffmpeg would split a tag value at its space.
-      .outputOptions(...spec.options, '-map_metadata', '-1', ...metadataArgs(metadata))
-      .format(spec.extension === 'm4a' ? 'ipod' : spec.extension)
-      .on('progress', (p: { timemark?: string }) => {
-        const [h = 0, m = 0, s = 0] = (p.timemark ?? '0:0:0').split(':').map(Number);
-        onFraction(clamp((h * 3600 + m * 60 + s) / Math.max(0.1, durationSeconds), 0, 1));
-      })
-      .on('error', (error: Error, _stdout: string | null, stderr: string | null) => reject(new Error(`ffmpeg failed: ${error.message}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`)))
-      .on('end', () => resolve());
-    if (signal?.aborted) return reject(signal.reason as Error);
-    signal?.addEventListener('abort', () => command.kill('SIGKILL'), { once: true });
-    command.save(output);
-  });
-}
-
 /**
- * Masters `input` into `output`. Each pass renders and measures; the gain moves by the loudness error
- * divided by the gain-to-loudness slope seen so far (below 1 once the limiter works), and the ceiling
- * drops by any true-peak excess.
+ * Masters `input` into `output`. The input is decoded once; the shaping (EQ, compression) is rendered
+ * once; a model of the limiter picks the gain (gain-model.ts). Each pass limits (or, where no peak
+ * reaches the ceiling, only scales) and measures; a pass on target is encoded, and what the file
+ * holds is measured again before it is accepted. After a pass the model is corrected by its error;
+ * from the third pass the gain moves by the error over the gain-to-loudness slope seen so far, and
+ * the ceiling drops by any true-peak excess.
  */
 export async function master(input: string, output: string, options: MasterOptions, sampleRate?: number): Promise<MasterResult> {
   const progress = options.onProgress ?? (() => {});
+  const signal = options.signal;
   progress(0, 'analysing');
-  const before = options.before ?? (await analyzeFile(input, sampleRate)).analysis;
+  let { before, pcm48 } = options;
+  if (!before || !pcm48) {
+    const decoded = await analyzeFile(input, sampleRate, signal);
+    before ??= decoded.analysis;
+    pcm48 = decoded.pcm48;
+  }
   if (!Number.isFinite(before.loudness.integrated)) throw new Error('the audio is silent: there is no loudness to master');
   const settings = initialSettings(before, options);
   const passes: Pass[] = [];
+  const lossy = FORMATS[options.format].lossy;
   const scratch = `${output}.pass.${FORMATS[options.format].extension}`;
   const metadata = { comment: `Mastered to ${options.target} LUFS, true peak at most ${MAX_TRUE_PEAK} dBTP`, ...(options.metadata ?? {}) };
+  const step = (from: number, to: number, stage: string) => (f: number) => progress(from + (to - from) * f, stage);
+  progress(0.1, 'shaping');
+  let shaped = await renderShaping(pcm48, settings, { onFraction: step(0.1, 0.3, 'shaping'), ...(signal ? { signal } : {}) });
+  let model = new GainModel(shaped);
+  let shapedPeak: number | null = null;
+  settings.gainDb = model.gainFor(options.target, settings.ceilingDb);
   let slope = 1;
-  let best: { pass: Pass; settings: ChainSettings; pcm: Pcm } | null = null;
+  let encoderShift = { integrated: 0, truePeak: 0 };
+  let best = null as { pass: Pass; settings: ChainSettings; after: Analysis } | null;
   try {
     for (let i = 0; i < MAX_PASSES; i++) {
-      const base = 0.1 + (0.85 * i) / (i + 3);
-      const span = 0.85 / ((i + 3) * (i + 4)) * 3;
-      await render(input, scratch, settings, options.format, metadata, before.durationSeconds, (f) => progress(Math.min(0.95, base + span * f), `rendering pass ${i + 1}`), options.signal);
-      options.signal?.throwIfAborted();
-      const pcm = await decode(scratch, 48000);
-      // A pass needs only loudness and peak; reference matching also needs the spectrum.
+      const eqSettled = !options.reference || i >= 2;
+      const base = 0.3 + (0.6 * i) / (i + 2);
+      const next = 0.3 + (0.6 * (i + 1)) / (i + 3);
+      // The limiter only where a true peak would pass the ceiling: below it, it returns its input.
+      // The sample peak decides first; the true peak (dearer) only when the samples stay under.
+      const over = (peakDb: number) => peakDb + settings.gainDb > settings.ceilingDb;
+      const needsLimiter = over(model.samplePeakDb) || over((shapedPeak ??= 20 * Math.log10(Math.max(1e-12, ...shaped.channels.map(truePeak)))));
+      progress(base, `rendering pass ${i + 1}`);
+      const pcm = needsLimiter
+        ? await renderLimited(shaped, settings, { onFraction: step(base, (base + next) / 2, `rendering pass ${i + 1}`), ...(signal ? { signal } : {}) })
+        : scaled(shaped, settings.gainDb);
+      signal?.throwIfAborted();
+      const onTarget = (m: Loudness) => ({ loudness: Math.abs(m.integrated - options.target) <= LOUDNESS_TOLERANCE, peak: m.truePeak <= MAX_TRUE_PEAK - PEAK_MARGIN });
+      let accepted = false;
+      /** Encodes the pass and measures what the file holds; keeps it when it is the best so far. */
+      const exportPass = async (): Promise<Loudness> => {
+        const held = await exportMaster(pcm, scratch, options.format, metadata, { onFraction: step((base + next) / 2, next, 'encoding'), ...(signal ? { signal } : {}) });
+        const loudness = measureLoudness(held);
+        const ok = onTarget(loudness);
+        if (ok.peak && (!best || Math.abs(loudness.integrated - options.target) < Math.abs(best.pass.integrated - options.target))) {
+          best = { pass: { gainDb: settings.gainDb, ceilingDb: settings.ceilingDb, integrated: loudness.integrated, truePeak: loudness.truePeak }, settings: { ...settings }, after: analyzePcm(held, held, loudness) };
+          await rename(scratch, output);
+          accepted = ok.loudness;
+        }
+        return loudness;
+      };
+      // Reference matching needs the spectrum of its first two passes to correct the EQ.
       const rendered = options.reference && i < 2 ? analyzePcm(pcm) : null;
-      const measured = rendered?.loudness ?? measureLoudness(pcm);
+      let measured: Loudness;
+      if (eqSettled && !lossy) {
+        // WAV and FLAC encode in a fraction of the limiter's time: every settled pass is exported and
+        // measured as the file holds it, without measuring the samples before.
+        measured = await exportPass();
+      } else {
+        const samples = rendered?.loudness ?? measureLoudness(pcm);
+        // What the encoder did to the last pass encoded (loudness and peak) is expected of this one.
+        measured = { ...samples, integrated: samples.integrated + encoderShift.integrated, truePeak: samples.truePeak + encoderShift.truePeak };
+        const ok = onTarget(measured);
+        // MP3 and AAC encode slowly: only a pass on target is encoded (and measured again, decoded).
+        if (eqSettled && ok.peak && (ok.loudness || i === MAX_PASSES - 1)) {
+          measured = await exportPass();
+          encoderShift = { integrated: measured.integrated - samples.integrated, truePeak: Math.max(0, measured.truePeak - samples.truePeak) };
+        }
+      }
+      const ok = onTarget(measured);
       const pass = { gainDb: settings.gainDb, ceilingDb: settings.ceilingDb, integrated: measured.integrated, truePeak: measured.truePeak };
       passes.push(pass);
-      const loudnessOk = Math.abs(pass.integrated - options.target) <= LOUDNESS_TOLERANCE;
-      const peakOk = pass.truePeak <= MAX_TRUE_PEAK - PEAK_MARGIN;
-      // Reference matching corrects the EQ after each of its first two passes (the compressor and
-      // limiter reshape the spectrum); only passes with the settled EQ may be kept.
-      const eqSettled = !options.reference || i >= 2;
-      if (peakOk && eqSettled && (!best || Math.abs(pass.integrated - options.target) < Math.abs(best.pass.integrated - options.target))) {
-        best = { pass, settings: { ...settings }, pcm };
-        await rename(scratch, output);
-      }
-      if (loudnessOk && peakOk && eqSettled) break;
+      if (accepted) break;
       const previous = passes.at(-2);
-      // The slope is read across ceiling changes too: they are small beside the gain steps, and
-      // requiring an unchanged ceiling would leave it at 1 whenever the encoder pushes the peak up.
+      // The slope is read across ceiling changes too: they are small beside the gain steps.
       if (previous && Math.abs(pass.gainDb - previous.gainDb) > 0.05) {
         slope = clamp((pass.integrated - previous.integrated) / (pass.gainDb - previous.gainDb), 0.2, 1.2);
       }
-      if (!peakOk) settings.ceilingDb -= pass.truePeak - (MAX_TRUE_PEAK - PEAK_MARGIN) + 0.05;
+      const modelError = pass.integrated - (needsLimiter ? model.predict(settings.gainDb, settings.ceilingDb) : model.loudness + settings.gainDb);
+      if (!ok.peak) settings.ceilingDb -= pass.truePeak - (MAX_TRUE_PEAK - PEAK_MARGIN) + (lossy ? 0.1 : 0.05);
       if (!eqSettled) {
         const residual = referenceEq(rendered!, options.reference!);
         settings.eq = settings.eq.map((p, k) => ({ hz: p.hz, db: clamp(p.db + residual[k]!.db, -12, 12) }));
+        shaped = await renderShaping(pcm48, settings, signal ? { signal } : {});
+        model = new GainModel(shaped);
+        shapedPeak = null;
+        settings.gainDb = model.gainFor(options.target, settings.ceilingDb);
+      } else if (passes.length <= 2 || !previous) {
+        // The model, shifted by the error it made at this gain.
+        settings.gainDb = model.gainFor(options.target - modelError, settings.ceilingDb);
+      } else {
+        settings.gainDb += clamp((options.target - pass.integrated) / slope, -24, 24);
       }
-      settings.gainDb += clamp((options.target - pass.integrated) / slope, -24, 24);
     }
   } finally {
     await rm(scratch, { force: true });
   }
   if (!best) throw new Error(`the true peak could not be brought under ${MAX_TRUE_PEAK} dBTP`);
   progress(0.97, 'measuring the master');
-  // The kept pass's samples are the master's: it is analysed without decoding it again.
-  const after = analyzePcm(best.pcm);
+  const after = best.after;
   const converged = Math.abs(after.loudness.integrated - options.target) <= LOUDNESS_TOLERANCE && after.loudness.truePeak <= MAX_TRUE_PEAK;
   const reference = options.reference?.spectrum.thirdOctaves;
   progress(1, 'done');

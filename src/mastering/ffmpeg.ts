@@ -1,5 +1,6 @@
 // The ffmpeg the mastering chain runs: the one the server resolves for recordings and HLS
-// (VEZA_FFMPEG, else PATH; see src/shared/ffmpeg-binary.ts), and its ffprobe beside it.
+// (ffmpeg-static's binary, else FFMPEG_PATH, else PATH; see src/shared/ffmpeg-binary.ts), and the
+// ffprobe beside it (from PATH where there is none beside it, as with ffmpeg-static).
 import { ffprobeCommand, locateFfmpeg, type FfmpegBinary } from '../shared/ffmpeg-binary.js';
 
 /** ffmpeg is missing or broken: the message says why and how to fix it. */
@@ -22,5 +23,5 @@ export function ffmpegBinary(): FfmpegBinary {
 export function ffmpegFor(): { path: string; version: string; ffprobe: string } {
   const binary = ffmpegBinary();
   if (!binary.available) throw new FfmpegMissingError(binary);
-  return { path: binary.path, version: binary.version, ffprobe: ffprobeCommand() };
+  return { path: binary.path, version: binary.version, ffprobe: ffprobeCommand(process.env, binary.path) };
 }

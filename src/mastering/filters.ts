@@ -1,6 +1,7 @@
-// The chain as an ffmpeg filter graph: EQ toward the target curve (a linear-phase FIR through
-// firequalizer), optional compression, gain, and a true-peak limiter run at 4x the rate (192 kHz)
-// so that peaks between samples are caught, then back to 48 kHz.
+// The chain as ffmpeg filters: EQ toward the target curve (a linear-phase FIR through firequalizer),
+// optional compression (the shaping, rendered once per job), then gain and a true-peak limiter run at
+// 4x the rate (192 kHz) so that peaks between samples are caught, then back to 48 kHz (rendered per
+// pass, and only when the gain pushes the true peak over the ceiling).
 import { OUTPUT_RATE } from './formats.js';
 
 export interface ChainSettings {
@@ -20,7 +21,8 @@ const OVERSAMPLE = 4;
 const lin = (db: number) => 10 ** (db / 20);
 const num = (x: number) => Number(x.toFixed(4)).toString();
 
-export function filterChain(settings: ChainSettings): string[] {
+/** EQ, gain before the compressor and the compressor: what does not change while gain and ceiling are sought. */
+export function shapingFilters(settings: ChainSettings): string[] {
   const filters: string[] = [`aresample=${OUTPUT_RATE}`, 'aformat=sample_fmts=flt:channel_layouts=mono|stereo'];
   if (settings.eq.length) {
     // Gains in dB, interpolated between the points (linlog: linear frequency, gain in dB), held flat
@@ -34,9 +36,20 @@ export function filterChain(settings: ChainSettings): string[] {
     const c = settings.compressor;
     filters.push(`acompressor=threshold=${num(Math.max(lin(c.thresholdDb), 0.000976563))}:ratio=${num(c.ratio)}:attack=${num(c.attackMs)}:release=${num(c.releaseMs)}:knee=4`);
   }
-  filters.push(`volume=${num(settings.gainDb)}dB`);
-  filters.push(`aresample=${OUTPUT_RATE * OVERSAMPLE}`);
-  filters.push(`alimiter=limit=${num(Math.max(0.0625, Math.min(1, lin(settings.ceilingDb))))}:attack=1:release=60:level=0:latency=1`);
-  filters.push(`aresample=${OUTPUT_RATE}`);
   return filters;
+}
+
+/** Gain, then the true-peak limiter at 4x the rate and back to the output rate. */
+export function limiterFilters(settings: Pick<ChainSettings, 'gainDb' | 'ceilingDb'>): string[] {
+  return [
+    `volume=${num(settings.gainDb)}dB`,
+    `aresample=${OUTPUT_RATE * OVERSAMPLE}`,
+    `alimiter=limit=${num(Math.max(0.0625, Math.min(1, lin(settings.ceilingDb))))}:attack=1:release=60:level=0:latency=1`,
+    `aresample=${OUTPUT_RATE}`,
+  ];
+}
+
+/** The whole chain as one filter list (shaping, gain, limiter). */
+export function filterChain(settings: ChainSettings): string[] {
+  return [...shapingFilters(settings), ...limiterFilters(settings)];
 }

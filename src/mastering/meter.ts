@@ -40,7 +40,7 @@ export function kWeighting(fs: number): { b: number[]; a: number[] }[] {
 }
 
 /** K-weighted squares of one channel, summed per 100 ms step (so 4 steps make a 400 ms block). */
-function stepEnergies(samples: Float32Array, fs: number, step: number): Float64Array {
+export function stepEnergies(samples: Float32Array, fs: number, step: number): Float64Array {
   const [s, h] = kWeighting(fs) as [{ b: number[]; a: number[] }, { b: number[]; a: number[] }];
   const steps = Math.floor(samples.length / step);
   const out = new Float64Array(steps);
@@ -87,6 +87,12 @@ function gatedMean(blocks: number[], relativeLu: number): { mean: number; kept: 
   return { mean: kept.length ? kept.reduce((a, b) => a + b, 0) / kept.length : 0, kept };
 }
 
+/** Integrated loudness (LUFS, -Infinity for silence) from K-weighted energies summed per 100 ms step of `step` samples. */
+export function integratedFromSteps(energy: Float64Array, step: number): number {
+  const mean = gatedMean(windows(energy, 4, step), -10).mean;
+  return mean > 0 ? lufs(mean) : -Infinity;
+}
+
 /**
  * EBU Tech 3342: the 10th to 95th percentile of the gated short-term loudness. The percentiles are
  * ranks as ffmpeg's ebur128 takes them (the k-th smallest of n, k = round(p * n)), so short files agree.
@@ -114,14 +120,13 @@ export function measureLoudness(pcm: Pcm, peakPcm: Pcm = pcm): Loudness {
   // Channel weights are 1 for left, right and centre; only mono and stereo reach the meter.
   const energy = new Float64Array(steps);
   for (const ch of perChannel) for (let k = 0; k < steps; k++) energy[k]! += ch[k]!;
-  const blocks = windows(energy, 4, step);
-  const integratedMean = gatedMean(blocks, -10).mean;
+  const integrated = integratedFromSteps(energy, step);
   const shortBlocks = windows(energy, 30, step);
   const range = loudnessRange(shortBlocks);
   const peaks = peakPcm.channels.map((c) => ({ sample: samplePeak(c), true: truePeak(c) }));
   const maxOf = (key: 'sample' | 'true') => 20 * Math.log10(Math.max(1e-12, ...peaks.map((p) => p[key])));
   return {
-    integrated: integratedMean > 0 ? lufs(integratedMean) : -Infinity,
+    integrated,
     range,
     truePeak: maxOf('true'),
     samplePeak: maxOf('sample'),
@@ -169,6 +174,7 @@ const POLYPHASE: Float64Array[] = (() => {
   }
   return Array.from({ length: PHASES }, (_, p) => Float64Array.from({ length: TAPS_PER_PHASE }, (_, k) => h[k * PHASES + p]!));
 })();
+const [, P1, P2, P3] = POLYPHASE as [Float64Array, Float64Array, Float64Array, Float64Array];
 const PHASE_GAIN = Math.max(...POLYPHASE.map((taps) => taps.reduce((a, b) => a + Math.abs(b), 0)));
 
 /**
@@ -194,17 +200,25 @@ export function truePeak(samples: Float32Array): number {
       if (v >= localMax) { localMax = v; localAt = i + half; }
     }
     if (localMax * PHASE_GAIN <= peak) continue;
-    // Phase 0 is the samples themselves (the sinc is zero at every other source sample), already counted.
-    for (let p = 1; p < PHASES; p++) {
-      const taps = POLYPHASE[p]!;
-      let acc = 0;
+    // Phase 0 is the samples themselves (the sinc is zero at every other source sample), already
+    // counted; the other three share each sample read.
+    const newest = i + half;
+    let a1 = 0, a2 = 0, a3 = 0;
+    if (newest - TAPS_PER_PHASE + 1 >= 0 && newest < n) {
       for (let k = 0; k < TAPS_PER_PHASE; k++) {
-        const idx = i + half - k;
-        if (idx >= 0 && idx < n) acc += taps[k]! * samples[idx]!;
+        const x = samples[newest - k]!;
+        a1 += P1[k]! * x; a2 += P2[k]! * x; a3 += P3[k]! * x;
       }
-      const v = Math.abs(acc);
-      if (v > peak) peak = v;
+    } else {
+      for (let k = 0; k < TAPS_PER_PHASE; k++) {
+        const idx = newest - k;
+        if (idx < 0 || idx >= n) continue;
+        const x = samples[idx]!;
+        a1 += P1[k]! * x; a2 += P2[k]! * x; a3 += P3[k]! * x;
+      }
     }
+    const v = Math.max(Math.abs(a1), Math.abs(a2), Math.abs(a3));
+    if (v > peak) peak = v;
   }
   return peak;
 }

@@ -36,12 +36,14 @@ export const masteringModule = defineModule({
           return { file: content.pathOf(bounce.audioCid), name: `${bounce.sessionId}.flac` };
         }
       : null;
-    const health = ffmpeg.available ? { ffmpeg: ffmpeg.path, version: ffmpeg.version } : { ffmpeg: null, reason: ffmpeg.reason, fix: ffmpeg.fix };
+    const health = ffmpeg.available
+      ? { ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source, notes: ffmpeg.notes }
+      : { ffmpeg: null, reason: ffmpeg.reason, fix: ffmpeg.fix, notes: ffmpeg.notes };
     return {
       api: service,
       routes: () => registerMasteringRoutes(ctx.http, ctx.ws, service, ctx.settings.maxUploadBytes, bounceAudio),
       health: [{ name: 'mastering', status: () => health }],
-      report: () => [{ name: 'mastering', state: ffmpeg.available ? { on: true, detail: `ffmpeg ${ffmpeg.version} at ${ffmpeg.path}` } : { on: false, reason: ffmpeg.reason, fix: ffmpeg.fix } }],
+      report: () => [{ name: 'mastering', state: ffmpeg.available ? { on: true, detail: `ffmpeg ${ffmpeg.version} at ${ffmpeg.path} (${ffmpeg.source})` } : { on: false, reason: ffmpeg.reason, fix: ffmpeg.fix } }],
       close: async () => {
         await service.close();
         await (await classifier)?.release();

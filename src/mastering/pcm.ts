@@ -47,8 +47,9 @@ export function parseFloatWav(wav: Buffer): Pcm {
       // A copy, so the samples are 4-byte aligned whatever the header's length.
       const interleaved = new Float32Array(wav.buffer.slice(wav.byteOffset + start, wav.byteOffset + start + frames * channelCount * 4));
       const channels = Array.from({ length: channelCount }, () => new Float32Array(frames));
-      for (let f = 0; f < frames; f++) {
-        for (let c = 0; c < channelCount; c++) channels[c]![f] = interleaved[f * channelCount + c]!;
+      for (let c = 0; c < channelCount; c++) {
+        const channel = channels[c]!;
+        for (let f = 0, i = c; f < frames; f++, i += channelCount) channel[f] = interleaved[i]!;
       }
       return { sampleRate, channels };
     }

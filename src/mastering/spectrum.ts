@@ -69,6 +69,39 @@ export function powerSpectrum(signal: Float32Array, maxFrames = 256): Float64Arr
   return power;
 }
 
+/**
+ * Mean power spectra of two real signals of one length at once: `a` as the real part and `b` as the
+ * imaginary part of one FFT per frame, separated by the transform's symmetry (half the FFTs).
+ */
+export function powerSpectra(a: Float32Array, b: Float32Array, maxFrames = 256): [Float64Array, Float64Array] {
+  const half = FFT_SIZE / 2;
+  const powerA = new Float64Array(half + 1), powerB = new Float64Array(half + 1);
+  const available = Math.max(1, Math.floor((a.length - FFT_SIZE) / FFT_SIZE) + 1);
+  const frames = Math.min(available, maxFrames);
+  const stride = a.length > FFT_SIZE ? (a.length - FFT_SIZE) / Math.max(1, frames - 1) : 0;
+  const re = new Float64Array(FFT_SIZE), im = new Float64Array(FFT_SIZE);
+  for (let f = 0; f < frames; f++) {
+    const start = Math.floor(f * stride);
+    const end = Math.min(FFT_SIZE, a.length - start);
+    for (let i = 0; i < end; i++) {
+      re[i] = a[start + i]! * HANN[i]!;
+      im[i] = b[start + i]! * HANN[i]!;
+    }
+    re.fill(0, end);
+    im.fill(0, end);
+    fft(re, im);
+    for (let k = 0; k <= half; k++) {
+      const j = (FFT_SIZE - k) % FFT_SIZE;
+      // A = (X[k] + conj X[N-k]) / 2, B = (X[k] - conj X[N-k]) / 2i.
+      const ar = (re[k]! + re[j]!) / 2, ai = (im[k]! - im[j]!) / 2;
+      const br = (im[k]! + im[j]!) / 2, bi = (re[j]! - re[k]!) / 2;
+      powerA[k]! += (ar * ar + ai * ai) / frames;
+      powerB[k]! += (br * br + bi * bi) / frames;
+    }
+  }
+  return [powerA, powerB];
+}
+
 const db = (power: number) => 10 * Math.log10(Math.max(power, 1e-20));
 
 /** Power summed between `low` and `high` Hz, in dB. */
@@ -115,7 +148,7 @@ export function spectrumOf(pcm: Pcm): Spectrum {
     mid[i] = (left[i]! + right[i]!) / 2;
     side[i] = (left[i]! - right[i]!) / 2;
   }
-  const midPower = powerSpectrum(mid), sidePower = powerSpectrum(side);
+  const [midPower, sidePower] = powerSpectra(mid, side);
   const sideToMid = Object.fromEntries(
     BANDS.map((b) => [b.name, bandPower(sidePower, pcm.sampleRate, b.low, b.high) - bandPower(midPower, pcm.sampleRate, b.low, b.high)]),
   ) as Record<BandName, number>;

@@ -193,4 +193,12 @@ describe.skipIf(materialMissing !== null)('mastering API', () => {
       expect(status.result.converged).toBe(true);
     }
   }, 180_000);
+
+  it('says on /healthz which ffmpeg the chain runs, its version and where it came from', async () => {
+    const health = (await (await fetch(`${node.url}/healthz`)).json()) as { mastering: { ffmpeg: string; version: string; source: string; notes: string[] } };
+    expect(health.mastering.ffmpeg).toMatch(/ffmpeg$/);
+    expect(health.mastering.version).toMatch(/^\S+$/);
+    expect(['ffmpeg-static', 'FFMPEG_PATH', 'VEZA_FFMPEG', 'PATH']).toContain(health.mastering.source);
+    expect(Array.isArray(health.mastering.notes)).toBe(true);
+  });
 });
