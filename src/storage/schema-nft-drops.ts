@@ -114,3 +114,14 @@ export interface NftDropListingsTable {
   /** The ERC-20 the listing is priced in (lower case); null: ETH (migration 0022). */
   currency: Generated<string | null>;
 }
+
+/** The bounce, content and drop tables, joined into `Database` (schema.ts). */
+export interface NftDropTables {
+  bounces: BouncesTable;
+  nft_content: NftContentTable;
+  nft_drops: NftDropsTable;
+  nft_drop_answers: NftDropAnswersTable;
+  nft_mint_requests: NftMintRequestsTable;
+  nft_drop_listings: NftDropListingsTable;
+  nft_drop_stems: NftDropStemsTable;
+}

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
-import type { BouncesTable, NftContentTable, NftDropAnswersTable, NftDropListingsTable, NftDropStemsTable, NftDropsTable, NftMintRequestsTable } from './schema-nft-drops.js';
+import type { NftDropTables } from './schema-nft-drops.js';
 import type { InsSessionAuthorshipTable, ReplayCheckpointsTable, SessionBranchesTable, SessionVersionsTable } from './schema-history.js';
 import type { NftChainTables } from './schema-nft.js';
 
@@ -438,7 +438,7 @@ export interface TenantUsageTable {
   published: Generated<boolean>;
 }
 
-export interface Database extends NftChainTables {
+export interface Database extends NftChainTables, NftDropTables {
   tenants: TenantsTable;
   tenant_domains: TenantDomainsTable;
   tenant_branding: TenantBrandingTable;
@@ -485,13 +485,6 @@ export interface Database extends NftChainTables {
   ledger_entries: LedgerEntriesTable;
   test_payments: TestPaymentsTable;
   tenant_usage: TenantUsageTable;
-  bounces: BouncesTable;
-  nft_content: NftContentTable;
-  nft_drops: NftDropsTable;
-  nft_drop_answers: NftDropAnswersTable;
-  nft_mint_requests: NftMintRequestsTable;
-  nft_drop_listings: NftDropListingsTable;
-  nft_drop_stems: NftDropStemsTable;
 }
 
 /** The tenant every single-tenant install uses; created by the first migration. */
