@@ -11,6 +11,7 @@ import type { GraphqlServices } from './context.js';
 import { GraphqlEngine } from './engine.js';
 import { LiveEvents } from './live-events.js';
 import { loadManifest, PersistedQueries } from './persisted.js';
+import { resolvers } from './resolvers.js';
 import { registerGraphqlRoutes } from './routes.js';
 import { buildVezaSchema } from './schema.js';
 import { registerGraphqlSocket } from './subscriptions.js';
@@ -42,7 +43,7 @@ export const graphqlModule = defineModule({
       live,
     };
     const persisted = new PersistedQueries(manifest, settings.persistedMax);
-    const engine = new GraphqlEngine(buildVezaSchema(), persisted, settings);
+    const engine = new GraphqlEngine(buildVezaSchema(resolvers), persisted, settings);
     return {
       api: { engine, services, live },
       routes: () => {

@@ -6,7 +6,6 @@
 import { buildSchema, GraphQLError, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import { HttpError } from '../server/errors.js';
 import type { GraphqlContext } from './context.js';
-import { resolvers } from './resolvers.js';
 
 export const typeDefs = /* GraphQL */ `
   type Query {
@@ -147,7 +146,7 @@ export interface SubscriptionResolver {
 export type ResolverMap = Record<string, Record<string, Resolver | SubscriptionResolver>>;
 
 /** The schema with the resolvers attached; errors from the services come out with a GraphQL error code. */
-export function buildVezaSchema(map: ResolverMap = resolvers): GraphQLSchema {
+export function buildVezaSchema(map: ResolverMap): GraphQLSchema {
   const schema = buildSchema(typeDefs);
   for (const [typeName, fields] of Object.entries(map)) {
     const type = schema.getType(typeName) as GraphQLObjectType | undefined;
