@@ -1,6 +1,7 @@
 // Depth and cost of an operation, checked after validation and before it runs. Depth counts nested
 // selections (fragments are followed, not counted). Cost is one per field, times the size of every
-// list it sits in: a list's `limit` argument (or its default), else LIST_GUESS items.
+// list it sits in: a list's `limit` argument (or its default); a list without one inside a field that
+// takes a `limit` (a leaderboard's entries), that limit; else LIST_GUESS items.
 import {
   GraphQLError,
   getNamedType,
@@ -9,6 +10,7 @@ import {
   isObjectType,
   Kind,
   valueFromAST,
+  type ArgumentNode,
   type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLObjectType,
@@ -29,7 +31,7 @@ export function measureOperation(schema: GraphQLSchema, operation: OperationDefi
   const root = operation.operation === 'query' ? schema.getQueryType() : operation.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
   if (!root) return { depth: 0, cost: 0 };
   let depth = 0;
-  const walk = (set: SelectionSetNode, parent: GraphQLObjectType, level: number, multiplier: number, seen: ReadonlySet<string>): number => {
+  const walk = (set: SelectionSetNode, parent: GraphQLObjectType, level: number, multiplier: number, seen: ReadonlySet<string>, inherited: number | null = null): number => {
     depth = Math.max(depth, level);
     let cost = 0;
     for (const selection of set.selections) {
@@ -38,16 +40,20 @@ export function measureOperation(schema: GraphQLSchema, operation: OperationDefi
         if (!field) continue; // __typename and introspection cost nothing
         cost += multiplier;
         const named = getNamedType(field.type);
-        if (selection.selectionSet && isObjectType(named)) cost += walk(selection.selectionSet, named, level + 1, multiplier * listSize(field, selection.arguments ?? [], variables), seen);
+        if (selection.selectionSet && isObjectType(named)) {
+          const limit = limitOf(field, selection.arguments ?? [], variables);
+          const size = isListType(getNullableType(field.type)) ? (limit ?? inherited ?? LIST_GUESS) : 1;
+          cost += walk(selection.selectionSet, named, level + 1, multiplier * size, seen, size === 1 ? limit : null);
+        }
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
-        cost += walk(selection.selectionSet, isObjectType(on) ? on : parent, level, multiplier, seen);
+        cost += walk(selection.selectionSet, isObjectType(on) ? on : parent, level, multiplier, seen, inherited);
       } else {
         const name = selection.name.value;
         const fragment = fragments.get(name);
         if (!fragment || seen.has(name)) continue; // validation refuses cycles; this guards the walk
         const on = schema.getType(fragment.typeCondition.name.value);
-        cost += walk(fragment.selectionSet, isObjectType(on) ? on : parent, level, multiplier, new Set([...seen, name]));
+        cost += walk(fragment.selectionSet, isObjectType(on) ? on : parent, level, multiplier, new Set([...seen, name]), inherited);
       }
     }
     return cost;
@@ -56,13 +62,13 @@ export function measureOperation(schema: GraphQLSchema, operation: OperationDefi
   return { depth, cost };
 }
 
-function listSize(field: GraphQLField<unknown, unknown>, args: readonly { name: { value: string }; value: import('graphql').ValueNode }[], variables: Record<string, unknown>): number {
-  if (!isListType(getNullableType(field.type))) return 1;
+/** The field's `limit` argument as given (or its default); null when it takes none. */
+function limitOf(field: GraphQLField<unknown, unknown>, args: readonly ArgumentNode[], variables: Record<string, unknown>): number | null {
   const limitArg = field.args.find((a) => a.name === 'limit');
-  if (!limitArg) return LIST_GUESS;
+  if (!limitArg) return null;
   const given = args.find((a) => a.name.value === 'limit');
   const value = given ? valueFromAST(given.value, limitArg.type, variables) : limitArg.defaultValue;
-  return typeof value === 'number' && value > 0 ? value : LIST_GUESS;
+  return typeof value === 'number' && value > 0 ? value : null;
 }
 
 /** Errors for an operation over the limits (empty when within them). */
