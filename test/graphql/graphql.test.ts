@@ -79,6 +79,13 @@ describe('GraphQL API', () => {
     expect(a.role).toBe('owner');
     expect(a.tracks.map((t) => t.name)).toEqual(['song-a track 0', 'song-a track 1']);
     expect(body.data.leaderboard).toEqual({ metric: 'points', entries: [] });
+    // The same sessions as the REST list, read through the same store.
+    const rest = (await (await fetch(`${server.url}/api/v1/sessions`, { headers: { authorization: `Bearer ${await token('ada')}` } })).json()) as Body;
+    const restById = new Map((rest.sessions as { id: string; updates: number }[]).map((r) => [r.id, r.updates]));
+    for (const s of body.data.sessions as { id: string; updates: number }[]) {
+      expect(s.updates).toBeGreaterThan(0);
+      expect(s.updates).toBe(restById.get(s.id));
+    }
   });
 
   it('answers the session, standing and tips screens', async () => {
