@@ -27,5 +27,11 @@ if (run.status !== 0) {
   process.stderr.write(`web client: the build failed (exit ${run.status ?? run.signal})\n`);
   process.exit(1);
 }
+// The operations the page sends, for the server's GraphQL allow-list.
+const manifest = spawnSync(process.execPath, [path.join(root, 'scripts', 'graphql-manifest.mjs')], { cwd: root, stdio: 'inherit' });
+if (manifest.status !== 0) {
+  process.stderr.write('web client: the GraphQL operations manifest could not be written\n');
+  process.exit(1);
+}
 writeFileSync(stamp, `${digest}\n`);
 process.stderr.write(`web client: built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { automergeSettings } from './automerge/settings.js';
 import { collabSettings } from './collab/settings.js';
 import { eventsSettings } from './events/settings.js';
+import { graphqlSettings } from './graphql/settings.js';
 import { historySettings } from './history/settings.js';
 import { insightsSettings } from './insights/settings.js';
 import { masteringSettings } from './mastering/settings.js';
@@ -41,6 +42,7 @@ export const settings = {
   nft: nftSettings,
   mastering: masteringSettings,
   webhooks: webhooksSettings,
+  graphql: graphqlSettings,
 } as const;
 
 /** The values of every group; each module is handed its own group (`Config['collab']`, …). */
@@ -87,5 +89,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
   if (problems.length > 0) throw new ConfigError(problems);
   out.storage!.dataDir = path.resolve(out.storage!.dataDir as string);
   out.server!.webDir = path.resolve(PACKAGE_ROOT, out.server!.webDir as string);
+  out.graphql!.manifest = path.resolve(PACKAGE_ROOT, out.graphql!.manifest as string);
   return out as Config;
 }

@@ -16,6 +16,7 @@ import { eventsModule } from './events/module.js';
 import { DatabaseParkingLot } from './events/parking.js';
 import { RedisBus } from './events/redis-bus.js';
 import { gamificationModule } from './gamification/module.js';
+import { graphqlModule } from './graphql/module.js';
 import { historyModule } from './history/module.js';
 import type { GamificationService } from './gamification/service.js';
 import { insightsModule } from './insights/module.js';
@@ -113,6 +114,7 @@ export function serverModules(config: Config, options: StartOptions = {}) {
     insightsModule,
     gamificationModule,
     webhooksModule,
+    graphqlModule,
     // After the modules whose memory the consumers update: they stop before those close.
     consumersModule({ config, ...(options.onConsumerThread ? { onWorker: options.onConsumerThread } : {}) }),
   ] as const;

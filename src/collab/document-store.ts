@@ -46,6 +46,38 @@ export class DocumentStore {
   }
 
   /**
+   * The stored states of several documents of one tenant: two statements whatever their number (the
+   * latest snapshot of each, then every logged update after it), for readers of many documents at once
+   * (the GraphQL API's lists). Documents with nothing stored come back as an empty document's state.
+   */
+  async loadMany(tenantId: string, docIds: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const ids = [...new Set(docIds)];
+    if (ids.length === 0) return new Map();
+    return this.storage.withTenant(tenantId, async (trx) => {
+      const snapshots = await trx
+        .selectFrom('document_snapshots')
+        .distinctOn('doc_id')
+        .select(['doc_id', 'upto_id', 'state'])
+        .where('doc_id', 'in', ids)
+        .orderBy('doc_id')
+        .orderBy('upto_id', 'desc')
+        .execute();
+      const after = new Map(snapshots.map((s) => [s.doc_id, s.upto_id]));
+      const { rows: tails } = await sql<{ doc_id: string; update: Uint8Array }>`
+        SELECT u.doc_id, u.update FROM document_updates u
+        JOIN unnest(${ids}::text[], ${ids.map((id) => after.get(id) ?? '0')}::bigint[]) AS s(doc_id, after_id) ON u.doc_id = s.doc_id AND u.id > s.after_id
+        ORDER BY u.doc_id, u.id`.execute(trx);
+      const parts = new Map<string, Uint8Array[]>(ids.map((id) => [id, []]));
+      for (const s of snapshots) parts.get(s.doc_id)!.push(bytes(s.state));
+      for (const row of tails) parts.get(row.doc_id)!.push(bytes(row.update));
+      return new Map(ids.map((id) => {
+        const list = parts.get(id)!;
+        return [id, list.length === 0 ? Y.encodeStateAsUpdate(new Y.Doc()) : Y.mergeUpdates(list)];
+      }));
+    });
+  }
+
+  /**
    * Appends the updates of several documents of one tenant in one transaction (group commit).
    * Returns, per document id, the id of its last appended update. One statement whatever the batch
    * size (`veza_append_updates`, the columns as arrays), which also creates the `documents` rows of

@@ -184,6 +184,13 @@ export class CollabService {
     return (await this.store.load(tenantId, docId)).state;
   }
 
+  /** `state` of several documents: loaded rooms from memory, the rest from storage in one read. */
+  async states(tenantId: string, docIds: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const stored = await this.store.loadMany(tenantId, docIds.filter((id) => !this.rooms.has(`${tenantId}/${id}`)));
+    const states = await Promise.all(docIds.map(async (id) => this.rooms.get(`${tenantId}/${id}`)?.fullState() ?? stored.get(id) ?? this.state(tenantId, id)));
+    return new Map(docIds.map((id, i) => [id, states[i]!]));
+  }
+
   /** `/collab/:doc` and `/hocuspocus`: registered once the module has started, before the server listens. */
   registerRoutes(): void {
     const { settings, ws } = this.deps;

@@ -65,18 +65,25 @@ export class ReplayStore {
 
   /**
    * The tenant's most recently created sessions (at most `limit`), each with how many edits its log
-   * holds and when the last one was made. Each is one index lookup on the update log.
+   * holds and when the last one was made: one statement, an index lookup on the update log per session.
+   * `ids`: only these sessions (those of them that exist).
    */
-  async sessions(tenantId: string, limit: number): Promise<{ id: string; createdAt: string; updates: number; lastUpdateAt: string | null }[]> {
-    return this.storage.withTenant(tenantId, async (trx) => {
-      const docs = await trx.selectFrom('documents').select(['id', 'created_at']).orderBy('created_at', 'desc').limit(limit).execute();
-      return Promise.all(
-        docs.map(async (doc) => {
-          const stats = await trx.selectFrom('document_updates').select([sql<string>`count(*)`.as('updates'), sql<Date | null>`max(at)`.as('last')]).where('doc_id', '=', doc.id).executeTakeFirstOrThrow();
-          return { id: doc.id, createdAt: new Date(doc.created_at).toISOString(), updates: Number(stats.updates), lastUpdateAt: stats.last ? new Date(stats.last).toISOString() : null };
-        }),
-      );
-    });
+  async sessions(tenantId: string, limit: number, ids?: readonly string[]): Promise<{ id: string; createdAt: string; updates: number; lastUpdateAt: string | null }[]> {
+    if (ids?.length === 0) return [];
+    const rows = await this.storage.withTenant(tenantId, (trx) =>
+      trx
+        .selectFrom('documents as d')
+        .$if(ids !== undefined, (q) => q.where('d.id', 'in', ids!))
+        .leftJoinLateral(
+          (eb) => eb.selectFrom('document_updates as u').select([sql<string>`count(*)`.as('updates'), sql<Date | null>`max(u.at)`.as('last')]).whereRef('u.doc_id', '=', 'd.id').as('stats'),
+          (join) => join.onTrue(),
+        )
+        .select(['d.id', 'd.created_at', 'stats.updates', 'stats.last'])
+        .orderBy('d.created_at', 'desc')
+        .limit(limit)
+        .execute(),
+    );
+    return rows.map((r) => ({ id: r.id, createdAt: new Date(r.created_at).toISOString(), updates: Number(r.updates ?? 0), lastUpdateAt: r.last ? new Date(r.last).toISOString() : null }));
   }
 
   /** The session's timeline, or null when it has never been stored. */

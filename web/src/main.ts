@@ -2,7 +2,8 @@
 // (#/replay/<session>), the DJ room (#/dj/<room>), recommendations (#/discover), one's progress
 // (#/progress), for creators insights into their listeners (#/insights) and the mastering assistant
 // (#/mastering), routed by the URL's hash.
-import { api, currentSession, h, problem, signIn, signOut, type Session } from './api.js';
+import { graphql, HOME_SESSIONS } from './graphql.js';
+import { currentSession, h, signIn, signOut, type Session } from './api.js';
 import { applyBranding } from './branding.js';
 import { openDiscover, type DiscoverHandle } from './discover.js';
 import { openDj, type DjHandle } from './dj.js';
@@ -83,15 +84,16 @@ async function home(session: Session): Promise<void> {
     location.hash = `#/dj/${encodeURIComponent(room.value.trim())}`;
   });
   app.replaceChildren(h('div', { class: 'home' }, open, live, h('div', { class: 'card' }, h('h2', {}, 'Recorded sessions'), list)));
-  const response = await api(session, 'GET', '/api/v1/sessions');
-  if (!response.ok) {
-    list.append(h('li', { class: 'error' }, await problem(response, 'sessions could not be listed')));
+  let sessions: { id: string; title: string; updates: number; lastUpdateAt: string | null; tracks: { id: string }[] }[];
+  try {
+    ({ sessions } = await graphql<{ sessions: typeof sessions }>(session, HOME_SESSIONS));
+  } catch (error) {
+    list.append(h('li', { class: 'error' }, `sessions could not be listed: ${(error as Error).message}`));
     return;
   }
-  const { sessions } = (await response.json()) as { sessions: { id: string; updates: number; lastUpdateAt: string | null }[] };
   list.replaceChildren(
     ...sessions.map((s) =>
-      h('li', {}, h('a', { href: `#/studio/${encodeURIComponent(s.id)}` }, s.id), ' ', h('span', { class: 'muted' }, `${s.updates} edits${s.lastUpdateAt ? `, last ${new Date(s.lastUpdateAt).toLocaleString()}` : ''}`), ' ', h('a', { href: `#/replay/${encodeURIComponent(s.id)}` }, 'replay'), ' ', h('a', { href: `#/nft/${encodeURIComponent(s.id)}` }, 'mint')),
+      h('li', {}, h('a', { href: `#/studio/${encodeURIComponent(s.id)}` }, s.id), ' ', h('span', { class: 'muted' }, `${s.title}, ${s.tracks.length} tracks, ${s.updates} edits${s.lastUpdateAt ? `, last ${new Date(s.lastUpdateAt).toLocaleString()}` : ''}`), ' ', h('a', { href: `#/replay/${encodeURIComponent(s.id)}` }, 'replay'), ' ', h('a', { href: `#/nft/${encodeURIComponent(s.id)}` }, 'mint')),
     ),
   );
   if (sessions.length === 0) list.append(h('li', { class: 'muted' }, 'none yet'));
