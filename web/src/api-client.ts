@@ -1375,6 +1375,20 @@ export interface Operations {
     body: never;
     responses: {};
   };
+  /** POST /graphql */
+  "POST /graphql": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
+  /** GET /graphql */
+  "GET /graphql": {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: never;
+    responses: {};
+  };
 }
 
 export type OperationKey = keyof Operations;
