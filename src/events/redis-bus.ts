@@ -83,6 +83,7 @@ export class RedisBus implements EventBus {
     const name = options.ephemeral ? `${group}.${this.nodeTag}` : group;
     const consumer = new RedisConsumer(name, handler, options, {
       connection: this.publisher.duplicate({ maxRetriesPerRequest: null }),
+      control: this.publisher,
       stream: this.stream,
       logger: this.options.logger,
       parking: this.options.parking,
@@ -112,6 +113,8 @@ export class RedisBus implements EventBus {
 
 interface ConsumerContext {
   connection: Redis;
+  /** The bus's own connection, never blocked in a read: removes an ephemeral group at close. */
+  control: Redis;
   stream: string;
   logger: Logger;
   parking: ParkingLot;
@@ -153,9 +156,11 @@ class RedisConsumer implements Subscription {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.inFlight);
-    if (this.options.ephemeral) await this.redis.xgroup('DESTROY', this.ctx.stream, this.group).catch(() => undefined);
+    // The loop's read may be blocked on this connection for up to blockMs: end it now rather than
+    // queue behind it, then remove this node's own group through the bus's connection.
     this.redis.disconnect();
     await this.loop;
+    if (this.options.ephemeral) await this.ctx.control.xgroup('DESTROY', this.ctx.stream, this.group).catch(() => undefined);
     this.ctx.detach(this);
   }
 

@@ -85,8 +85,10 @@ export class ModuleRunner {
     let ok = true;
     for (const [module, instance] of [...this.started].toReversed()) {
       this.started.delete(module);
+      const began = Date.now();
       try {
         await instance.close?.(deadline);
+        this.core.logger.debug({ module: module.name, ms: Date.now() - began }, 'module closed');
       } catch (error) {
         ok = false;
         this.core.logger.error({ err: error, module: module.name }, 'module failed to close');
