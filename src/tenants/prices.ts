@@ -27,45 +27,28 @@ export interface PlanPrices {
 const MINUTE = 60_000;
 const GB = 1_000_000_000;
 
-const EUR = (metrics: Record<UsageMetric, MetricPrice>): PlanPrices => ({ currency: 'EUR', metrics });
+/** What each metric is billed by: the same units on every plan. */
+const UNITS: Readonly<Record<UsageMetric, Pick<MetricPrice, 'unit' | 'unitSize'>>> = {
+  api_calls: { unit: '1000 API calls', unitSize: 1000 },
+  egress_bytes: { unit: 'GB of egress', unitSize: GB },
+  connection_ms: { unit: '1000 connection minutes', unitSize: 1000 * MINUTE },
+  participant_ms: { unit: 'participant minute', unitSize: MINUTE },
+  stream_ms: { unit: 'stream minute', unitSize: MINUTE },
+  recording_ms: { unit: 'recording minute', unitSize: MINUTE },
+  storage_bytes: { unit: 'GB of storage written', unitSize: GB },
+};
+
+/** A plan in euros: per metric, [price per unit, units included]. */
+const EUR = (prices: Record<UsageMetric, [unitPrice: number, included: number]>): PlanPrices => ({
+  currency: 'EUR',
+  metrics: Object.fromEntries(Object.entries(prices).map(([metric, [unitPrice, included]]) => [metric, { ...UNITS[metric as UsageMetric], unitPrice, included }])) as Record<UsageMetric, MetricPrice>,
+});
 
 export const PLAN_PRICES: Readonly<Record<PlanName, PlanPrices>> = {
-  free: EUR({
-    api_calls: { unit: '1000 API calls', unitSize: 1000, unitPrice: 2, included: 100 },
-    egress_bytes: { unit: 'GB of egress', unitSize: GB, unitPrice: 8, included: 10 },
-    connection_ms: { unit: '1000 connection minutes', unitSize: 1000 * MINUTE, unitPrice: 10, included: 10 },
-    participant_ms: { unit: 'participant minute', unitSize: MINUTE, unitPrice: 1, included: 1000 },
-    stream_ms: { unit: 'stream minute', unitSize: MINUTE, unitPrice: 2, included: 100 },
-    recording_ms: { unit: 'recording minute', unitSize: MINUTE, unitPrice: 1, included: 100 },
-    storage_bytes: { unit: 'GB of storage written', unitSize: GB, unitPrice: 3, included: 5 },
-  }),
-  studio: EUR({
-    api_calls: { unit: '1000 API calls', unitSize: 1000, unitPrice: 1, included: 2000 },
-    egress_bytes: { unit: 'GB of egress', unitSize: GB, unitPrice: 5, included: 200 },
-    connection_ms: { unit: '1000 connection minutes', unitSize: 1000 * MINUTE, unitPrice: 6, included: 500 },
-    participant_ms: { unit: 'participant minute', unitSize: MINUTE, unitPrice: 1, included: 50_000 },
-    stream_ms: { unit: 'stream minute', unitSize: MINUTE, unitPrice: 1, included: 5000 },
-    recording_ms: { unit: 'recording minute', unitSize: MINUTE, unitPrice: 1, included: 5000 },
-    storage_bytes: { unit: 'GB of storage written', unitSize: GB, unitPrice: 2, included: 100 },
-  }),
-  label: EUR({
-    api_calls: { unit: '1000 API calls', unitSize: 1000, unitPrice: 1, included: 50_000 },
-    egress_bytes: { unit: 'GB of egress', unitSize: GB, unitPrice: 3, included: 5000 },
-    connection_ms: { unit: '1000 connection minutes', unitSize: 1000 * MINUTE, unitPrice: 4, included: 20_000 },
-    participant_ms: { unit: 'participant minute', unitSize: MINUTE, unitPrice: 1, included: 2_000_000 },
-    stream_ms: { unit: 'stream minute', unitSize: MINUTE, unitPrice: 1, included: 200_000 },
-    recording_ms: { unit: 'recording minute', unitSize: MINUTE, unitPrice: 1, included: 200_000 },
-    storage_bytes: { unit: 'GB of storage written', unitSize: GB, unitPrice: 1, included: 2000 },
-  }),
-  unlimited: EUR({
-    api_calls: { unit: '1000 API calls', unitSize: 1000, unitPrice: 2, included: 0 },
-    egress_bytes: { unit: 'GB of egress', unitSize: GB, unitPrice: 8, included: 0 },
-    connection_ms: { unit: '1000 connection minutes', unitSize: 1000 * MINUTE, unitPrice: 10, included: 0 },
-    participant_ms: { unit: 'participant minute', unitSize: MINUTE, unitPrice: 1, included: 0 },
-    stream_ms: { unit: 'stream minute', unitSize: MINUTE, unitPrice: 2, included: 0 },
-    recording_ms: { unit: 'recording minute', unitSize: MINUTE, unitPrice: 1, included: 0 },
-    storage_bytes: { unit: 'GB of storage written', unitSize: GB, unitPrice: 3, included: 0 },
-  }),
+  free: EUR({ api_calls: [2, 100], egress_bytes: [8, 10], connection_ms: [10, 10], participant_ms: [1, 1000], stream_ms: [2, 100], recording_ms: [1, 100], storage_bytes: [3, 5] }),
+  studio: EUR({ api_calls: [1, 2000], egress_bytes: [5, 200], connection_ms: [6, 500], participant_ms: [1, 50_000], stream_ms: [1, 5000], recording_ms: [1, 5000], storage_bytes: [2, 100] }),
+  label: EUR({ api_calls: [1, 50_000], egress_bytes: [3, 5000], connection_ms: [4, 20_000], participant_ms: [1, 2_000_000], stream_ms: [1, 200_000], recording_ms: [1, 200_000], storage_bytes: [1, 2000] }),
+  unlimited: EUR({ api_calls: [2, 0], egress_bytes: [8, 0], connection_ms: [10, 0], participant_ms: [1, 0], stream_ms: [2, 0], recording_ms: [1, 0], storage_bytes: [3, 0] }),
 };
 
 export function pricesFor(plan: string | undefined): { plan: PlanName; prices: PlanPrices } {
