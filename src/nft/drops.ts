@@ -5,11 +5,13 @@
 // default), declining stops the drop for good. Minting (mint.ts) is refused until everyone accepted.
 import { randomUUID } from 'node:crypto';
 import { getAddress, isAddress } from 'ethers';
+import type { Insertable } from 'kysely';
 import { z } from 'zod';
 import type { Bounce, BounceService } from '../bounce/service.js';
 import type { HistoryService } from '../history/service.js';
 import { SYSTEM_AUTHOR, type VersionStore } from '../history/versions.js';
 import type { Storage } from '../storage/database.js';
+import type { NftDropsTable } from '../storage/schema-nft-drops.js';
 import { sha256OfCid } from './content.js';
 import { computeSplit, type Split } from './split.js';
 
@@ -128,6 +130,8 @@ export const packRequestSchema = z
   })
   .strict();
 export type PackRequest = z.output<typeof packRequestSchema>;
+/** What a session's drop and a pack share: the title and the edition's terms. */
+type DropTerms = Pick<DropRequest & PackRequest, 'title' | 'description' | 'maxSupply' | 'mintStart' | 'mintEnd' | 'priceWei' | 'royaltyBps' | 'licence'>;
 
 /** A track of a drop rendered alone, minted as an edition of its own. */
 export interface Stem {
@@ -195,38 +199,7 @@ export class DropService {
     const report = await history.authorship(tenantId, sessionId, { at: version.at ?? 0, uptoId: version.uptoId });
     const split = computeSplit(report.shares, [SYSTEM_AUTHOR]);
     if (split.shares.length === 0) throw new DropError(409, `nobody is credited with session ${sessionId} at version ${version.id}`);
-    const id = `drp_${randomUUID().replaceAll('-', '')}`;
-    await this.deps.storage.withTenant(tenantId, (trx) =>
-      trx
-        .insertInto('nft_drops')
-        .values({
-          id,
-          tenant_id: tenantId,
-          session_id: sessionId,
-          version_id: version.id,
-          bounce_id: bounce.id,
-          proposed_by: by,
-          title: request.title,
-          description: request.description,
-          max_supply: request.maxSupply,
-          mint_start: request.mintStart ?? null,
-          mint_end: request.mintEnd ?? null,
-          price_wei: request.priceWei,
-          royalty_bps: request.royaltyBps,
-          licence_terms: request.licence,
-          split: JSON.stringify(split),
-          state: 'proposed',
-          contract: null,
-          token_id: null,
-          split_address: null,
-          metadata_cid: null,
-          kind: request.kind,
-          with_stems: request.stems,
-          lazy: request.lazy,
-        })
-        .execute(),
-    );
-    return (await this.get(tenantId, id))!;
+    return this.insert(tenantId, by, request, split, { session_id: sessionId, version_id: version.id, bounce_id: bounce.id, kind: request.kind, with_stems: request.stems, lazy: request.lazy });
   }
 
   /**
@@ -255,6 +228,11 @@ export class DropService {
     if (given.reduce((n, s) => n + s.bps, 0) !== 10_000) throw new DropError(400, 'the split\'s basis points must sum to 10,000');
     if (new Set(given.map((s) => s.userId)).size !== given.length) throw new DropError(400, 'a creator is named twice in the split');
     const split: Split = { rule: request.split ? 'given by the creators' : 'the uploader alone', shares: given.map((s) => ({ userId: s.userId, bps: s.bps, notes: 0, tracks: 0, edits: 0 })), dropped: [] };
+    return this.insert(tenantId, by, request, split, { session_id: null, version_id: null, bounce_id: null, samples: JSON.stringify(samples) });
+  }
+
+  /** Stores a proposed drop: the terms every drop has, and the columns of its kind (`own`). */
+  private async insert(tenantId: string, by: string, terms: DropTerms, split: Split, own: Pick<Insertable<NftDropsTable>, 'session_id' | 'version_id' | 'bounce_id' | 'kind' | 'with_stems' | 'lazy' | 'samples'>): Promise<Drop> {
     const id = `drp_${randomUUID().replaceAll('-', '')}`;
     await this.deps.storage.withTenant(tenantId, (trx) =>
       trx
@@ -262,25 +240,22 @@ export class DropService {
         .values({
           id,
           tenant_id: tenantId,
-          session_id: null,
-          version_id: null,
-          bounce_id: null,
+          ...own,
           proposed_by: by,
-          title: request.title,
-          description: request.description,
-          max_supply: request.maxSupply,
-          mint_start: request.mintStart ?? null,
-          mint_end: request.mintEnd ?? null,
-          price_wei: request.priceWei,
-          royalty_bps: request.royaltyBps,
-          licence_terms: request.licence,
+          title: terms.title,
+          description: terms.description,
+          max_supply: terms.maxSupply,
+          mint_start: terms.mintStart ?? null,
+          mint_end: terms.mintEnd ?? null,
+          price_wei: terms.priceWei,
+          royalty_bps: terms.royaltyBps,
+          licence_terms: terms.licence,
           split: JSON.stringify(split),
           state: 'proposed',
           contract: null,
           token_id: null,
           split_address: null,
           metadata_cid: null,
-          samples: JSON.stringify(samples),
         })
         .execute(),
     );

@@ -1,6 +1,7 @@
 // A tenant's export: one .tar.gz under the data directory (exports/<tenant>-<time>.tar.gz) holding
 //   manifest.json                 what is inside: the tenant, each table's row count, documents, files
-//   tables/<table>.jsonl          every row of the tenant in every table with tenant_id (bytea as {"$base64"})
+//   tables/<table>.jsonl          every row of the tenant in every table with tenant_id (bytea as {"$base64"};
+//                                 signing secrets as "[redacted]", the columns named in the manifest)
 //   documents/<id>.yjs            each document's whole state (snapshot and update log merged)
 //   documents/<id>.mid            a studio session's notes as a Standard MIDI File
 //   files/<path>                  recordings, HLS outputs, models and content files (nft/content/<cid>), as under the data directory
@@ -17,9 +18,11 @@ import { bytes, type Storage } from '../storage/database.js';
 import { exportMidi } from '../studio/midi-export.js';
 import { StudioDoc } from '../studio/model.js';
 import { TarGzWriter } from './archive.js';
-import { filesUnder, tenantContentFiles, tenantFolders, tenantTables } from './tenant-data.js';
+import { filesUnder, secretColumns, tenantContentFiles, tenantFolders, tenantTables } from './tenant-data.js';
 
 export const EXPORT_FORMAT = 'veza.tenant-export';
+/** What an export writes in place of a signing secret. */
+export const REDACTED = '[redacted]';
 const PAGE = 1000;
 
 export interface ExportProgress {
@@ -43,6 +46,8 @@ export interface ExportManifest {
   tenant: { id: string; name: string; createdAt: string };
   exportedAt: string;
   tables: Record<string, number>;
+  /** Columns (`table.column`) whose values were replaced by `[redacted]`. */
+  redacted: string[];
   documents: { id: string; stateBytes: number; midi: boolean }[];
   files: { path: string; bytes: number }[];
 }
@@ -124,11 +129,15 @@ export async function exportTenant(
       tenant: { id: tenant.id, name: tenant.name, createdAt: tenant.created_at.toISOString() },
       exportedAt: now.toISOString(),
       tables: {},
+      redacted: [],
       documents: [],
       files: [],
     };
     const tables = await tenantTables(storage);
+    const secrets = await secretColumns(storage);
     for (const [i, table] of tables.entries()) {
+      const redact = secrets.get(table) ?? [];
+      manifest.redacted.push(...redact.map((column) => `${table}.${column}`));
       // A table's lines go to a file first (a tar entry announces its size), page by page in
       // physical order: each page starts where the last ended, so a large table costs one pass.
       const lines = createWriteStream(staging);
@@ -140,6 +149,7 @@ export async function exportTenant(
         for (const row of page.rows) {
           const values: Record<string, unknown> = { ...row };
           delete values.row_position;
+          for (const column of redact) if (values[column] !== null && values[column] !== undefined) values[column] = REDACTED;
           if (!lines.write(`${jsonRow(values)}\n`)) await once(lines, 'drain');
         }
         count += page.rows.length;

@@ -39,6 +39,21 @@ export async function tenantTables(storage: Storage): Promise<string[]> {
   return order;
 }
 
+/**
+ * Columns that hold a signing secret (a name ending in `secret` or `secrets`: webhook and alert
+ * signing secrets, an identity provider's HS256 key), by table. An export writes `[redacted]` in
+ * their place: an archive kept on disk after the tenant is gone must not sign or mint anything.
+ */
+export async function secretColumns(storage: Storage): Promise<Map<string, string[]>> {
+  const rows = await sql<{ table_name: string; column_name: string }>`
+    SELECT table_name, column_name FROM information_schema.columns
+    WHERE table_schema = current_schema() AND column_name ~ '(^|_)secrets?$'
+    ORDER BY table_name, column_name`.execute(storage.db);
+  const columns = new Map<string, string[]>();
+  for (const { table_name, column_name } of rows.rows) columns.set(table_name, [...(columns.get(table_name) ?? []), column_name]);
+  return columns;
+}
+
 /** The tenant's folders under the data directory (recordings, HLS outputs, models), relative to it. */
 export async function tenantFolders(storage: Storage, dataDir: string, tenantId: string): Promise<string[]> {
   const outputs = await storage.db.selectFrom('media_outputs').select('path').where('tenant_id', '=', tenantId).execute();

@@ -76,6 +76,10 @@ describe('deleting a tenant', () => {
         .values({ id: `${tenant}-r1`, tenant_id: tenant, room_id: 'stage', kind: 'recording', status: 'finished', started_by: 'ann', started_at: new Date(), ended_at: new Date(), path: relative, tracks: '[]', bytes: 20, duration_ms: 1000, error: null })
         .execute(),
     );
+    // A creator's alert hook, with the secret it signs with: the archive keeps the hook, not the secret.
+    await server.veza.storage.withTenant(tenant, (trx) =>
+      trx.insertInto('ins_webhooks').values({ tenant_id: tenant, id: `${tenant}-hook`, creator_id: 'ann', url: 'https://example.com/alerts', secret: `${tenant}-signing-key-0123456789`, created_at: new Date() }).execute(),
+    );
   };
 
   beforeAll(async () => {
@@ -135,7 +139,7 @@ describe('deleting a tenant', () => {
     expect((await call('GET', '/api/v1/platform/tenants/label-a/export', await token('boss', 'label-b', { admin: true }))).status).toBe(403);
 
     const dir = extract(download.buffer);
-    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tenant: { id: string }; tables: Record<string, number>; documents: { id: string }[]; files: { path: string }[] };
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tenant: { id: string }; tables: Record<string, number>; redacted: string[]; documents: { id: string }[]; files: { path: string }[] };
     expect(manifest.tenant.id).toBe('label-a');
     expect(manifest.documents.map((d) => d.id)).toEqual(['label-a-song']);
     expect(manifest.files.map((f) => f.path)).toEqual(['media/label-a/recording/stage/r1.webm']);
@@ -150,6 +154,11 @@ describe('deleting a tenant', () => {
       for (const line of lines) expect((JSON.parse(line) as Json).tenant_id, table).toBe('label-a');
     }
     const all = execFileSync('tar', ['-xzOf', '-'], { input: download.buffer }).toString('latin1');
+    // Signing secrets are replaced, and the manifest names every such column.
+    expect(manifest.redacted).toEqual(expect.arrayContaining(['ins_webhooks.secret', 'tenant_identity_providers.hs256_secret', 'webhook_endpoints.secrets']));
+    const hook = JSON.parse(readFileSync(path.join(dir, 'tables', 'ins_webhooks.jsonl'), 'utf8').trim()) as Json;
+    expect(hook).toMatchObject({ id: 'label-a-hook', url: 'https://example.com/alerts', secret: '[redacted]' });
+    expect(all).not.toContain('signing-key');
     expect(all).toContain('alpha content');
     expect(all).not.toContain('bravo');
     expect(all).not.toContain('label-b');
