@@ -182,10 +182,16 @@ export async function master(input: string, output: string, options: MasterOptio
       // Reference matching needs the spectrum of its first two passes to correct the EQ.
       const rendered = options.reference && i < 2 ? analyzePcm(pcm!) : null;
       let measured: Loudness;
-      if (eqSettled && !lossy) {
-        // WAV and FLAC encode in a fraction of the limiter's time: every settled pass is exported and
-        // measured as the file holds it, without measuring the samples before.
+      if (eqSettled && (!lossy || joined)) {
+        // WAV and FLAC encode in a fraction of the limiter's time, and a lossy pass encoded in its
+        // limiter's run is in its file already: the pass is measured as the file holds it, without
+        // measuring the samples before.
         measured = await exportPass();
+        if (lossy && !accepted) {
+          // Another pass follows: it expects what the encoder did to this one.
+          const samples = measureLoudness(pcm!);
+          encoderShift = { integrated: measured.integrated - samples.integrated, truePeak: Math.max(0, measured.truePeak - samples.truePeak) };
+        }
       } else {
         const samples = rendered?.loudness ?? measureLoudness(pcm!);
         // What the encoder did to the last pass encoded (loudness and peak) is expected of this one.
