@@ -117,8 +117,9 @@ export function initialSettings(before: Analysis, options: MasterOptions): Chain
 /**
  * Masters `input` into `output`. The input is decoded once; the shaping (EQ, compression) is rendered
  * once; a model of the limiter picks the gain (gain-model.ts). Each pass limits (or, where no peak
- * reaches the ceiling, only scales) and measures; a pass on target is encoded, and what the file
- * holds is measured again before it is accepted. After a pass the model is corrected by its error;
+ * reaches the ceiling, only scales) and is encoded, in the limiter's run where there is one (a lossy
+ * pass without the limiter only once its samples are on target); what the file holds is measured
+ * before it is accepted. After a pass the model is corrected by its error;
  * from the third pass the gain moves by the error over the gain-to-loudness slope seen so far, and
  * the ceiling drops by any true-peak excess.
  */
