@@ -11,7 +11,7 @@ import { GainModel } from './gain-model.js';
 import type { GenreTemplate } from './genres.js';
 import { measureLoudness, truePeak, type Loudness } from './meter.js';
 import type { Pcm } from './pcm.js';
-import { exportMaster, renderLimited, renderShaping, scaled } from './render.js';
+import { decodeEncoded, exportMaster, limitAndExport, renderLimited, renderShaping, scaled } from './render.js';
 import { THIRD_OCTAVES, type BandName, BANDS } from './spectrum.js';
 
 export const MAX_TRUE_PEAK = -1.0;
@@ -117,8 +117,9 @@ export function initialSettings(before: Analysis, options: MasterOptions): Chain
 /**
  * Masters `input` into `output`. The input is decoded once; the shaping (EQ, compression) is rendered
  * once; a model of the limiter picks the gain (gain-model.ts). Each pass limits (or, where no peak
- * reaches the ceiling, only scales) and measures; a pass on target is encoded, and what the file
- * holds is measured again before it is accepted. After a pass the model is corrected by its error;
+ * reaches the ceiling, only scales) and is encoded, in the limiter's run where there is one (a lossy
+ * pass without the limiter only once its samples are on target); what the file holds is measured
+ * before it is accepted. After a pass the model is corrected by its error;
  * from the third pass the gain moves by the error over the gain-to-loudness slope seen so far, and
  * the ceiling drops by any true-peak excess.
  */
@@ -157,15 +158,19 @@ export async function master(input: string, output: string, options: MasterOptio
       const over = (peakDb: number) => peakDb + settings.gainDb > settings.ceilingDb;
       const needsLimiter = over(model.samplePeakDb) || over((shapedPeak ??= 20 * Math.log10(Math.max(1e-12, ...shaped.channels.map(truePeak)))));
       progress(base, `rendering pass ${i + 1}`);
-      const pcm = needsLimiter
-        ? await renderLimited(shaped, settings, { onFraction: step(base, (base + next) / 2, `rendering pass ${i + 1}`), ...(signal ? { signal } : {}) })
-        : scaled(shaped, settings.gainDb);
+      const rendering = { onFraction: step(base, (base + next) / 2, `rendering pass ${i + 1}`), ...(signal ? { signal } : {}) };
+      // Once the EQ is settled, a limited pass is encoded in the run that limits it: a lossless pass
+      // is measured as its file holds it anyway, and a lossy pass is on target far more often than not.
+      const joined = eqSettled && needsLimiter ? await limitAndExport(shaped, settings, scratch, options.format, metadata, { ...rendering, onFraction: step(base, next, `rendering pass ${i + 1}`) }) : null;
+      const pcm = joined ? joined.limited : needsLimiter ? await renderLimited(shaped, settings, rendering) : scaled(shaped, settings.gainDb);
       signal?.throwIfAborted();
       const onTarget = (m: Loudness) => ({ loudness: Math.abs(m.integrated - options.target) <= LOUDNESS_TOLERANCE, peak: m.truePeak <= MAX_TRUE_PEAK - PEAK_MARGIN });
       let accepted = false;
-      /** Encodes the pass and measures what the file holds; keeps it when it is the best so far. */
+      /** Encodes the pass (unless its run did) and measures what the file holds; keeps it when it is the best so far. */
       const exportPass = async (): Promise<Loudness> => {
-        const held = await exportMaster(pcm, scratch, options.format, metadata, { onFraction: step((base + next) / 2, next, 'encoding'), ...(signal ? { signal } : {}) });
+        const held =
+          joined?.held ??
+          (joined ? await decodeEncoded(scratch, signal) : await exportMaster(pcm!, scratch, options.format, metadata, { onFraction: step((base + next) / 2, next, 'encoding'), ...(signal ? { signal } : {}) }));
         const loudness = measureLoudness(held);
         const ok = onTarget(loudness);
         if (ok.peak && (!best || Math.abs(loudness.integrated - options.target) < Math.abs(best.pass.integrated - options.target))) {
@@ -176,14 +181,20 @@ export async function master(input: string, output: string, options: MasterOptio
         return loudness;
       };
       // Reference matching needs the spectrum of its first two passes to correct the EQ.
-      const rendered = options.reference && i < 2 ? analyzePcm(pcm) : null;
+      const rendered = options.reference && i < 2 ? analyzePcm(pcm!) : null;
       let measured: Loudness;
-      if (eqSettled && !lossy) {
-        // WAV and FLAC encode in a fraction of the limiter's time: every settled pass is exported and
-        // measured as the file holds it, without measuring the samples before.
+      if (eqSettled && (!lossy || joined)) {
+        // WAV and FLAC encode in a fraction of the limiter's time, and a lossy pass encoded in its
+        // limiter's run is in its file already: the pass is measured as the file holds it, without
+        // measuring the samples before.
         measured = await exportPass();
+        if (lossy && !accepted) {
+          // Another pass follows: it expects what the encoder did to this one.
+          const samples = measureLoudness(pcm!);
+          encoderShift = { integrated: measured.integrated - samples.integrated, truePeak: Math.max(0, measured.truePeak - samples.truePeak) };
+        }
       } else {
-        const samples = rendered?.loudness ?? measureLoudness(pcm);
+        const samples = rendered?.loudness ?? measureLoudness(pcm!);
         // What the encoder did to the last pass encoded (loudness and peak) is expected of this one.
         measured = { ...samples, integrated: samples.integrated + encoderShift.integrated, truePeak: samples.truePeak + encoderShift.truePeak };
         const ok = onTarget(measured);

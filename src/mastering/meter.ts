@@ -175,6 +175,8 @@ const POLYPHASE: Float64Array[] = (() => {
   return Array.from({ length: PHASES }, (_, p) => Float64Array.from({ length: TAPS_PER_PHASE }, (_, k) => h[k * PHASES + p]!));
 })();
 const [, P1, P2, P3] = POLYPHASE as [Float64Array, Float64Array, Float64Array, Float64Array];
+const MIRRORED = P1.every((tap, k) => Math.abs(tap - P3[TAPS_PER_PHASE - 1 - k]!) < 1e-12) && P2.every((tap, k) => Math.abs(tap - P2[TAPS_PER_PHASE - 1 - k]!) < 1e-12);
+if (!MIRRORED) throw new Error('the true-peak taps are not mirrored');
 const PHASE_GAIN = Math.max(...POLYPHASE.map((taps) => taps.reduce((a, b) => a + Math.abs(b), 0)));
 
 /**
@@ -205,9 +207,13 @@ export function truePeak(samples: Float32Array): number {
     const newest = i + half;
     let a1 = 0, a2 = 0, a3 = 0;
     if (newest - TAPS_PER_PHASE + 1 >= 0 && newest < n) {
-      for (let k = 0; k < TAPS_PER_PHASE; k++) {
-        const x = samples[newest - k]!;
-        a1 += P1[k]! * x; a2 += P2[k]! * x; a3 += P3[k]! * x;
+      // The taps mirror each other (phase 3 is phase 1 reversed, phase 2 its own mirror), so the
+      // samples k from either end of the window share them: five products per pair, not six.
+      const oldest = newest - TAPS_PER_PHASE + 1;
+      for (let k = 0; k < TAPS_PER_PHASE / 2; k++) {
+        const u = samples[newest - k]!, v = samples[oldest + k]!;
+        const near = P1[k]!, far = P1[TAPS_PER_PHASE - 1 - k]!;
+        a1 += near * u + far * v; a3 += far * u + near * v; a2 += P2[k]! * (u + v);
       }
     } else {
       for (let k = 0; k < TAPS_PER_PHASE; k++) {
