@@ -105,6 +105,8 @@ const ARTIST_CANDIDATES = 200;
 const PLAYLIST_LENGTH = 20;
 /** Samples scored per answer whatever the context asks, so a user's scored set serves every context. */
 const SAMPLE_CANDIDATES = 20;
+/** Creators shortlisted in the scoring call for collaborators (collaborators.ts checks it was enough). */
+const CREATOR_SHORTLIST = 128;
 
 /** Ranked items as typed arrays: indices best first, and their scores. */
 interface Ranked {
@@ -117,6 +119,8 @@ interface Candidates {
   samples: Ranked;
   /** Per favourite artist (with a vector only): the tracks nearest their centroid. */
   playlists: Ranked[];
+  /** With a vector: the creators shortlist and its float32 dot products. */
+  creators: { at: Int32Array; dots: Float32Array } | null;
 }
 
 export async function recommendWithModel(model: ServingModel, history: UserHistory, params: RecommendParams): Promise<Recommendations> {
@@ -187,7 +191,7 @@ export async function recommendWithModel(model: ServingModel, history: UserHisto
       tracks: list,
     });
   });
-  const collaborators = params.context === 'collaboration' ? recommendCollaborators(model, vector, history, params) : [];
+  const collaborators = params.context === 'collaboration' ? recommendCollaborators(model, vector, history, params, candidates.creators) : [];
   return {
     userId: params.userId,
     context: params.context,
@@ -215,7 +219,7 @@ async function scoredCandidates(model: ServingModel, state: UserState, filters: 
   if (kept && kept.trackCount >= trackCount && kept.sampleCount >= sampleCount) return toCandidates(kept);
   const vector = state.vector!;
   const [mine, ...playlists] = await Promise.all([
-    model.scorer.score({ vector, tracks: trackCount + state.seenTracks, samples: sampleCount + state.seenSamples, mask }),
+    model.scorer.score({ vector, tracks: trackCount + state.seenTracks, samples: sampleCount + state.seenSamples, mask, creators: CREATOR_SHORTLIST }),
     ...state.centroids.map((centroid) => model.scorer.score({ vector: centroid, tracks: PLAYLIST_LENGTH, samples: 0, mask })),
   ]);
   const unseen = (items: Int32Array, scores: Float32Array, count: number): Ranked => {
@@ -237,6 +241,8 @@ async function scoredCandidates(model: ServingModel, state: UserState, filters: 
     samples: samples.items,
     sampleScores: samples.scores as Float32Array,
     playlists,
+    creators: mine!.creators,
+    creatorDots: mine!.creatorDots,
     trackCount,
     sampleCount,
     playlistCount: playlists.length,
@@ -250,6 +256,7 @@ function toCandidates(scored: ScoredCandidates): Candidates {
     tracks: { items: scored.tracks, scores: scored.trackScores },
     samples: { items: scored.samples, scores: scored.sampleScores },
     playlists: scored.playlists.map((row) => ({ items: row.tracks, scores: row.trackScores })),
+    creators: { at: scored.creators, dots: scored.creatorDots },
   };
 }
 
@@ -264,7 +271,7 @@ function popularCandidates(model: ServingModel, seen: Set<number>, mask: Float32
     }
     return { items: Int32Array.from(items), scores: items.map((item) => popularity[item]!) };
   };
-  return { tracks: take(0, ARTIST_CANDIDATES), samples: take(1, sampleLimit), playlists: [] };
+  return { tracks: take(0, ARTIST_CANDIDATES), samples: take(1, sampleLimit), playlists: [], creators: null };
 }
 
 /** Answer for a tenant with no trained model yet: the most popular items from the database. */

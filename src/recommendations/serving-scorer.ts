@@ -3,7 +3,8 @@
 // for all of them (one user at a time reads it once per user, and memory is the bound). The graph
 // holds the items grouped by kind, tracks first, so one row per user answers both "best tracks" and
 // "best samples": Gemm, then a TopK on each kind's columns. What comes back to JavaScript is k ids
-// and scores per row, not a score per item.
+// and scores per row, not a score per item. The creators' unit vectors ride along (5 % more columns),
+// so the collaboration shortlist costs no JavaScript scan.
 //
 // Unfiltered rows send no mask (a [rows, 1] zero column the Add broadcasts); the items a user already
 // has are left out by asking for that many more and dropping them (recommend.ts). Filtered rows go in
@@ -26,6 +27,8 @@ export interface ScoreRow {
   samples: number;
   /** An additive mask in item order (0 keeps, EXCLUDED removes), or null to score every item. */
   mask: Float32Array | null;
+  /** How many creators with the highest vector · creator (float32) the row needs; 0 or absent: none. */
+  creators?: number;
 }
 
 export interface RowTopK {
@@ -34,6 +37,9 @@ export interface RowTopK {
   trackScores: Float32Array;
   samples: Int32Array;
   sampleScores: Float32Array;
+  /** Positions in the creators table, highest float32 dot product first, and those products. */
+  creators: Int32Array;
+  creatorDots: Float32Array;
 }
 
 interface Pending {
@@ -56,14 +62,24 @@ export class ServingScorer {
     /** order[p]: the item at column p of the graph (tracks, then samples, each in item order). */
     private readonly order: Int32Array,
     private readonly trackCount: number,
+    private readonly creatorCount: number,
     readonly factors: number,
     private readonly maxRows: number,
   ) {
     this.zeroMask = new Float32Array(maxRows);
   }
 
-  /** A scorer over `itemFactors` (items × factors, row-major); kinds[i] is 0 for a track, 1 for a sample. */
-  static async create(itemFactors: Float32Array, kinds: ArrayLike<number>, factors: number, options: { intraOpThreads?: number; maxRows?: number } = {}): Promise<ServingScorer> {
+  /**
+   * A scorer over `itemFactors` (items × factors, row-major); kinds[i] is 0 for a track, 1 for a
+   * sample. `creators` (rows of `factors`), when given, are scored in the same call for the rows that
+   * ask (the collaboration shortlist).
+   */
+  static async create(
+    itemFactors: Float32Array,
+    kinds: ArrayLike<number>,
+    factors: number,
+    options: { intraOpThreads?: number; maxRows?: number; creators?: Float32Array } = {},
+  ): Promise<ServingScorer> {
     const items = kinds.length;
     if (itemFactors.length !== items * factors) throw new RecommendationError(`item factors hold ${itemFactors.length} values, expected ${items} × ${factors}`);
     const order = new Int32Array(items);
@@ -74,11 +90,12 @@ export class ServingScorer {
     const grouped = new Float32Array(items * factors);
     for (let p = 0; p < items; p++) grouped.set(itemFactors.subarray(order[p]! * factors, (order[p]! + 1) * factors), p * factors);
     const { InferenceSession, Tensor } = await import('onnxruntime-node');
-    const session = await InferenceSession.create(servingGraph(grouped, items, factors, trackCount), {
+    const creators = options.creators ?? new Float32Array(0);
+    const session = await InferenceSession.create(servingGraph(grouped, items, factors, trackCount, creators), {
       intraOpNumThreads: options.intraOpThreads ?? 1,
       graphOptimizationLevel: 'all',
     });
-    return new ServingScorer(session, Tensor, order, trackCount, factors, options.maxRows ?? 64);
+    return new ServingScorer(session, Tensor, order, trackCount, creators.length / factors, factors, options.maxRows ?? 64);
   }
 
   get items(): number {
@@ -132,20 +149,26 @@ export class ServingScorer {
       };
       if (trackCount > 0) feeds.kTracks = new this.tensor('int64', BigInt64Array.of(BigInt(wantTracks)), [1]);
       if (trackCount < items) feeds.kSamples = new this.tensor('int64', BigInt64Array.of(BigInt(wantSamples)), [1]);
+      const wantCreators = Math.min(this.creatorCount, Math.max(1, ...batch.map((p) => p.row.creators ?? 0)));
+      if (this.creatorCount > 0) feeds.kCreators = new this.tensor('int64', BigInt64Array.of(BigInt(wantCreators)), [1]);
       this.calls++;
       this.rowsScored += rows;
       const out = await this.session.run(feeds);
       batch.forEach(({ row, resolve }, r) => {
         const tracks = this.rowOf(out.trackScores, out.trackIndices, r, wantTracks, row.tracks, 0);
         const samples = this.rowOf(out.sampleScores, out.sampleIndices, r, wantSamples, row.samples, trackCount);
-        resolve({ tracks: tracks.items, trackScores: tracks.scores, samples: samples.items, sampleScores: samples.scores });
+        const creators = this.rowOf(out.creatorDots, out.creatorIndices, r, wantCreators, row.creators ?? 0, -1);
+        resolve({ tracks: tracks.items, trackScores: tracks.scores, samples: samples.items, sampleScores: samples.scores, creators: creators.items, creatorDots: creators.scores });
       });
     } catch (error) {
       for (const { reject } of batch) reject(error);
     }
   }
 
-  /** Row r's first `wanted` entries of a [rows, k] TopK output, excluded items dropped, as item indices. */
+  /**
+   * Row r's first `wanted` entries of a [rows, k] TopK output, excluded items dropped, as item
+   * indices (columnOffset -1: the creators' output, whose indices are table positions already).
+   */
   private rowOf(scores: Tensor | undefined, indices: Tensor | undefined, r: number, k: number, wanted: number, columnOffset: number): { items: Int32Array; scores: Float32Array } {
     if (!scores || !indices || wanted <= 0) return { items: new Int32Array(0), scores: new Float32Array(0) };
     const values = scores.data as Float32Array;
@@ -156,7 +179,7 @@ export class ServingScorer {
     // Sorted best first, so the excluded entries are all at the end of the row.
     while (count < limit && values[start + count]! >= EXCLUDED_BELOW) count++;
     const items = new Int32Array(count);
-    for (let j = 0; j < count; j++) items[j] = this.order[columnOffset + Number(columns[start + j]!)]!;
+    for (let j = 0; j < count; j++) items[j] = columnOffset < 0 ? Number(columns[start + j]!) : this.order[columnOffset + Number(columns[start + j]!)]!;
     return { items, scores: values.slice(start, start + count) };
   }
 
@@ -166,7 +189,7 @@ export class ServingScorer {
 }
 
 /** Gemm of the query rows against the grouped items, the mask added, then TopK per kind's columns. */
-function servingGraph(grouped: Float32Array, items: number, factors: number, trackCount: number): Uint8Array {
+function servingGraph(grouped: Float32Array, items: number, factors: number, trackCount: number, creators: Float32Array): Uint8Array {
   const { FLOAT, INT64 } = onnx.TensorProto.DataType;
   const sampleCount = items - trackCount;
   const topK = (input: string, k: string, scores: string, indices: string) => ({
@@ -199,6 +222,13 @@ function servingGraph(grouped: Float32Array, items: number, factors: number, tra
     input.push(tensorInfo('kSamples', INT64, [1]));
     node.push(topK(samplesFrom, 'kSamples', 'sampleScores', 'sampleIndices'));
     output.push(tensorInfo('sampleScores', FLOAT, ['rows', 'ks']), tensorInfo('sampleIndices', INT64, ['rows', 'ks']));
+  }
+  if (creators.length > 0) {
+    initializer.push({ name: 'creators', dataType: FLOAT, dims: [creators.length / factors, factors], rawData: littleEndianBytes(creators) });
+    input.push(tensorInfo('kCreators', INT64, [1]));
+    node.push({ opType: 'Gemm', input: ['user', 'creators'], output: ['creatorSimilarity'], attribute: [intAttribute('transB', 1)] });
+    node.push(topK('creatorSimilarity', 'kCreators', 'creatorDots', 'creatorIndices'));
+    output.push(tensorInfo('creatorDots', FLOAT, ['rows', 'kc']), tensorInfo('creatorIndices', INT64, ['rows', 'kc']));
   }
   const model = onnx.ModelProto.create({
     irVersion: 8,

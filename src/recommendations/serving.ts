@@ -21,6 +21,28 @@ export function filterKey(filters: Filters): string {
   return [filters.kinds, filters.tags, filters.artists].map((set) => (set ? [...set].sort().join('\u0001') : '*')).join('\u0000');
 }
 
+export interface CreatorTable {
+  artists: Int32Array;
+  unitVectors: Float32Array;
+}
+
+function creatorTable(meta: ModelMeta, userFactors: Float32Array): CreatorTable {
+  const f = meta.factors;
+  const userIndex = new Map(meta.users.map((id, i) => [id, i]));
+  const artists: number[] = [];
+  const vectors: number[] = [];
+  meta.artists.forEach((creator, artist) => {
+    const row = userIndex.get(creator);
+    if (row === undefined) return;
+    const v = userFactors.subarray(row * f, (row + 1) * f);
+    const norm = Math.hypot(...v);
+    if (norm === 0) return;
+    artists.push(artist);
+    for (let d = 0; d < f; d++) vectors.push(v[d]! / norm);
+  });
+  return { artists: Int32Array.from(artists), unitVectors: Float32Array.from(vectors) };
+}
+
 export class ServingModel {
   readonly version: string;
   readonly userIndex: Map<string, number>;
@@ -34,7 +56,6 @@ export class ServingModel {
   /** Per cached history (the history cache drops it when the bus says the user changed). */
   readonly userStates = new WeakMap<UserHistory, UserState>();
   private readonly scoredUsers = new Set<UserState>();
-  private creatorTable: { artists: Int32Array; unitVectors: Float32Array } | null = null;
   /** YᵀY + λI, shared by every fold-in solve. */
   private gramMatrix: Float64Array | null = null;
   private leases = 0;
@@ -48,6 +69,11 @@ export class ServingModel {
     readonly itemFactors: Float32Array,
     /** Concurrent requests' rows go to onnxruntime together (serving-scorer.ts). */
     readonly scorer: ServingScorer,
+    /**
+     * Creators (artists who are also users of the model, with a non-zero vector): their artist index
+     * and unit user vector, row-major. Collaborator requests scan it; the scorer holds it too.
+     */
+    readonly creators: CreatorTable,
   ) {
     this.version = meta.version;
     this.userIndex = new Map(meta.users.map((id, i) => [id, i]));
@@ -64,8 +90,9 @@ export class ServingModel {
 
   static async load(dataDir: string, relativePath: string, intraOpThreads = 1): Promise<ServingModel> {
     const { meta, userFactors, itemFactors } = await readModel(dataDir, relativePath);
-    const scorer = await ServingScorer.create(itemFactors, meta.kinds, meta.factors, { intraOpThreads });
-    return new ServingModel(meta, userFactors, itemFactors, scorer);
+    const creators = creatorTable(meta, userFactors);
+    const scorer = await ServingScorer.create(itemFactors, meta.kinds, meta.factors, { intraOpThreads, creators: creators.unitVectors });
+    return new ServingModel(meta, userFactors, itemFactors, scorer, creators);
   }
 
   get factors(): number {
@@ -134,29 +161,6 @@ export class ServingModel {
       this.tagTable = { names: [...ids.keys()], byArtist: perArtist.map((set) => Int32Array.from(set)) };
     }
     return this.tagTable;
-  }
-
-  /**
-   * Creators (artists who are also users of the model, with a non-zero vector): their artist index
-   * and unit user vector, row-major. Built once per version; collaborator requests scan it.
-   */
-  get creators(): { artists: Int32Array; unitVectors: Float32Array } {
-    if (!this.creatorTable) {
-      const f = this.factors;
-      const artists: number[] = [];
-      const vectors: number[] = [];
-      this.meta.artists.forEach((creator, artist) => {
-        const row = this.userIndex.get(creator);
-        if (row === undefined) return;
-        const v = this.userVector(row);
-        const norm = Math.hypot(...v);
-        if (norm === 0) return;
-        artists.push(artist);
-        for (let d = 0; d < f; d++) vectors.push(v[d]! / norm);
-      });
-      this.creatorTable = { artists: Int32Array.from(artists), unitVectors: Float32Array.from(vectors) };
-    }
-    return this.creatorTable;
   }
 
   userVector(user: number): Float32Array {

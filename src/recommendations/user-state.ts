@@ -21,6 +21,9 @@ export interface ScoredCandidates {
   sampleScores: Float32Array;
   /** Per favourite artist, the tracks nearest their centroid (heard or not). */
   playlists: RowTopK[];
+  /** The creators with the highest float32 vector · creator, best first (collaborators.ts). */
+  creators: Int32Array;
+  creatorDots: Float32Array;
   /** What was asked; a later request needing no more reuses the set. */
   trackCount: number;
   sampleCount: number;
