@@ -2,8 +2,11 @@
 // synthetic 100 000 × 64 model as bench/recs-serving.ts, answered by this checkout's code and, with
 // --base DIR, by another checkout's, side by side. CPU time (process.cpuUsage) per answer is reported
 // next to wall time because on a shared machine it is the steadier of the two. Rounds of C answers
-// are started together (C = 1 and 16), as concurrent requests would be.
-// Usage: node --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40]
+// are started together (C = 1 and 16), as concurrent requests would be. Each answer is for a user
+// not asked for before (cold: nothing kept from an earlier answer); with --warm, the answers cycle
+// over 64 users whose history objects stay the same, as the history cache hands them out between bus
+// events, so what the serving code keeps per user is used.
+// Usage: node --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40] [--warm]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
 import { seededRandom } from '../src/shared/random.js';
 
-const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '40' } } });
+const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '40' }, warm: { type: 'boolean', default: false } } });
 const ITEMS = 100_000;
 const USERS = 20_000;
 const FACTORS = 64;
@@ -43,6 +46,14 @@ const histories = Array.from({ length: 200 }, () => ({
   coeditors: [],
 }));
 
+const WARM_USERS = 64;
+const kept = new Map<number, (typeof histories)[number]>();
+/** Cold: the shared history object (another user's state on it is not theirs). Warm: one object per user, kept. */
+const historyOf = (user: number) => {
+  if (!values.warm) return histories[user % histories.length]!;
+  return kept.get(user) ?? kept.set(user, structuredClone(histories[user % histories.length]!)).get(user)!;
+};
+
 interface Code {
   name: string;
   ServingModel: { load(dataDir: string, relative: string, threads?: number): Promise<{ retire(): Promise<void> }> };
@@ -56,7 +67,7 @@ async function codeAt(name: string, root: string): Promise<Code> {
 }
 
 const codes = [await codeAt('this', process.cwd()), ...(values.base ? [await codeAt('base', path.resolve(values.base))] : [])];
-const rows = ['| code | context | answers at once | wall ms per round (p50) | CPU ms per answer | JSON ms per answer | load average |', '|---|---|---|---|---|---|---|'];
+const rows = ['| code | users | context | answers at once | wall ms per round (p50) | CPU ms per answer | JSON ms per answer | load average |', '|---|---|---|---|---|---|---|---|'];
 for (const code of codes) {
   const model = await code.ServingModel.load(dataDir, relative, 1);
   for (const context of ['discovery', 'collaboration', 'production']) {
@@ -65,14 +76,16 @@ for (const code of codes) {
       let cpu = 0;
       let json = 0;
       let answers = 0;
-      for (let round = -5; round < Number(values.rounds); round++) {
+      // Warm-up rounds; with --warm, enough to have asked for every user of the pool once.
+      const warmUp = values.warm ? Math.ceil(WARM_USERS / together) + 1 : 5;
+      for (let round = -warmUp; round < Number(values.rounds); round++) {
         const startedCpu = process.cpuUsage();
         const started = performance.now();
         const results = await Promise.all(
           Array.from({ length: together }, (_, j) => {
-            const user = (round * together + j + 1000) % USERS;
+            const user = values.warm ? 1000 + ((round * together + j + WARM_USERS) % WARM_USERS) : (round * together + j + 1000) % USERS;
             const params = { userId: `user-${user}`, context, limit: 20, filters: { kinds: null, tags: null, artists: null }, strategy: 'model' };
-            return code.recommendWithModel(model as never, histories[user % histories.length] as never, params as never);
+            return code.recommendWithModel(model as never, historyOf(user) as never, params as never);
           }),
         );
         const jsonStarted = performance.now();
@@ -86,7 +99,7 @@ for (const code of codes) {
         answers += together;
       }
       walls.sort((a, b) => a - b);
-      rows.push(`| ${code.name} | ${context} | ${together} | ${walls[walls.length >> 1]!.toFixed(1)} | ${(cpu / answers).toFixed(2)} | ${(json / answers).toFixed(2)} | ${loadavg()[0]!.toFixed(1)} |`);
+      rows.push(`| ${code.name} | ${values.warm ? 'warm' : 'cold'} | ${context} | ${together} | ${walls[walls.length >> 1]!.toFixed(1)} | ${(cpu / answers).toFixed(2)} | ${(json / answers).toFixed(2)} | ${loadavg()[0]!.toFixed(1)} |`);
       process.stderr.write(`${rows.at(-1)}\n`);
     }
   }

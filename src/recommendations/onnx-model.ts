@@ -181,7 +181,7 @@ function intAttribute(name: string, value: number): InstanceType<typeof onnx.Att
 }
 
 /** ONNX raw_data is little-endian whatever the host is. */
-function littleEndianBytes(values: Float32Array): Uint8Array {
+export function littleEndianBytes(values: Float32Array): Uint8Array {
   if (new Uint8Array(Uint16Array.of(1).buffer)[0] === 1) {
     return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   }

@@ -4,10 +4,11 @@
 // Where the user vector comes from decides the confidence: a user the model was trained on; a user
 // who arrived since, folded in from their items now; or nobody knows them, and they get what is
 // popular. Scoring is one ONNX call: up to four rows of (user or seed vector, mask) in one batch.
+import { recommendCollaborators } from './collaborators.js';
 import { RecommendationError } from './errors.js';
-import { EXCLUDED } from './onnx-model.js';
-import type { ServingModel } from './serving.js';
+import { filterKey, type ServingModel } from './serving.js';
 import type { ItemInfo, UserHistory } from './store.js';
+import { keepScored, userState, type ScoredCandidates, type Source, type UserState } from './user-state.js';
 
 export const CONTEXTS = ['discovery', 'collaboration', 'production'] as const;
 export type Context = (typeof CONTEXTS)[number];
@@ -57,7 +58,7 @@ export interface Collaborator {
   reason: string;
 }
 
-export type Source = 'model' | 'fold-in' | 'popularity';
+export type { Source } from './user-state.js';
 
 export interface Recommendations {
   userId: string;
@@ -100,123 +101,177 @@ export function confidenceFor(source: Source, interactions: number): number {
   return 0.1;
 }
 
-const SEEDS = 20;
 const ARTIST_CANDIDATES = 200;
 const PLAYLIST_LENGTH = 20;
+/** Samples scored per answer whatever the context asks, so a user's scored set serves every context. */
+const SAMPLE_CANDIDATES = 20;
+/** Creators shortlisted in the scoring call for collaborators (collaborators.ts checks it was enough). */
+const CREATOR_SHORTLIST = 128;
+
+/** Ranked items as typed arrays: indices best first, and their scores. */
+interface Ranked {
+  items: Int32Array;
+  scores: ArrayLike<number>;
+}
+
+interface Candidates {
+  tracks: Ranked;
+  samples: Ranked;
+  /** Per favourite artist (with a vector only): the tracks nearest their centroid. */
+  playlists: Ranked[];
+  /** With a vector: the creators shortlist and its float32 dot products. */
+  creators: { at: Int32Array; dots: Float32Array } | null;
+}
 
 export async function recommendWithModel(model: ServingModel, history: UserHistory, params: RecommendParams): Promise<Recommendations> {
   const { meta } = model;
-  const known = history.items.filter((h) => model.itemIndex.has(h.itemId)).map((h) => ({ item: model.itemIndex.get(h.itemId)!, weight: h.weight }));
-  const userRow = model.userIndex.get(params.userId);
-  let source: Source = 'popularity';
-  let vector: Float32Array | null = null;
-  if (params.strategy === 'model') {
-    if (userRow !== undefined) {
-      source = 'model';
-      vector = model.userVector(userRow);
-    } else if (known.length > 0) {
-      source = 'fold-in';
-      vector = model.foldIn(known);
-    }
-  }
-  const seen = new Set(known.map((k) => k.item));
+  const state = userState(model, history, params.userId, params.strategy);
+  const { known, seen, vector, seeds } = state;
   const follows = new Set(history.follows);
-  const n = model.items;
-  const f = model.factors;
   const sampleLimit = params.context === 'production' ? params.limit : Math.min(params.limit, 5);
   const trackLimit = params.context === 'production' ? Math.min(params.limit, 5) : params.limit;
+  const mask = model.filterMask(params.filters);
+  const candidates = vector
+    ? await scoredCandidates(model, state, params.filters, mask, trackLimit, sampleLimit)
+    : popularCandidates(model, seen, mask, sampleLimit);
 
-  // The seeds of reasons and playlists: the user's strongest items the model knows.
-  const seeds = known.slice(0, SEEDS);
-  const favouriteArtists = vector ? topArtists(model, known, 2) : [];
-  // Additive masks, one row per query, written straight into the batch: tracks and samples the user
-  // does not have, then (playlists) every track, heard or not. All respect the filters.
-  const rows = 2 + favouriteArtists.length;
-  // With a vector, the rows live in the scorer's pending batch (shared with concurrent requests).
-  const batch = vector ? model.batcher.open(rows) : null;
-  const masks = batch ? batch.masks : new Float32Array(rows * n);
-  const trackMask = masks.subarray(0, n);
-  const sampleMask = masks.subarray(n, 2 * n);
-  const allTracks = filteredMask(model, params.filters, 0);
-  trackMask.set(allTracks);
-  sampleMask.set(filteredMask(model, params.filters, 1));
-  for (const item of seen) {
-    trackMask[item] = EXCLUDED;
-    sampleMask[item] = EXCLUDED;
-  }
-  for (let b = 2; b < rows; b++) masks.set(allTracks, b * n);
-
-  let trackCandidates: { item: number; score: number }[];
-  let sampleCandidates: { item: number; score: number }[];
-  const playlistRows: { artist: number; items: { item: number; score: number }[] }[] = [];
-  if (vector && batch) {
-    const users = batch.users;
-    users.set(vector, 0);
-    users.set(vector, f);
-    favouriteArtists.forEach((artist, j) => users.set(artistCentroid(model, known, artist), (2 + j) * f));
-    const k = Math.min(n, Math.max(ARTIST_CANDIDATES, trackLimit, sampleLimit, PLAYLIST_LENGTH));
-    const scored = await batch.score(k);
-    const pairs = (b: number) => Array.from(scored.items[b]!, (item, j) => ({ item, score: scored.scores[b]![j]! }));
-    trackCandidates = pairs(0);
-    sampleCandidates = pairs(1);
-    favouriteArtists.forEach((artist, j) => playlistRows.push({ artist, items: pairs(2 + j) }));
-  } else {
-    const byPopularity = (m: Float32Array, limit: number) => {
-      const out: { item: number; score: number }[] = [];
-      for (const item of model.popularityOrder) {
-        if (out.length === limit) break;
-        if (m[item] === 0 && meta.popularity[item]! > 0) out.push({ item, score: meta.popularity[item]! });
-      }
-      return out;
-    };
-    trackCandidates = byPopularity(trackMask, ARTIST_CANDIDATES);
-    sampleCandidates = byPopularity(sampleMask, sampleLimit);
-  }
-
-  const describeItem = (item: number, score: number, reason: string): RecommendedItem => ({
+  const personal = vector !== null;
+  // Kept with the user's scored set (bounded by the model); without a vector, for this answer only.
+  const reasons = vector ? state.reasons : new Map<number, string>();
+  const reason = (item: number): string => {
+    let text = reasons.get(item);
+    if (text === undefined) reasons.set(item, (text = reasonFor(model, item, seeds, follows, personal)));
+    return text;
+  };
+  const describeItem = (item: number, score: number, why: string): RecommendedItem => ({
     id: meta.items[item]!,
     kind: meta.kinds[item] === 1 ? 'sample' : 'track',
     title: meta.titles[item] ?? null,
     artistId: meta.artistOf[item]! >= 0 ? meta.artists[meta.artistOf[item]!]! : null,
     score: round(score),
-    reason,
+    reason: why,
   });
-  const reason = (item: number) => reasonFor(model, item, seeds, follows, vector !== null);
+  // A ranked item reads the same wherever it appears (top tracks and the discovery mix): described once.
+  const described = new Map<number, RecommendedItem>();
+  const describeRanked = (ranked: Ranked, count: number): RecommendedItem[] => {
+    const out: RecommendedItem[] = [];
+    for (let j = 0; j < Math.min(count, ranked.items.length); j++) {
+      const item = ranked.items[j]!;
+      let entry = described.get(item);
+      if (!entry) described.set(item, (entry = describeItem(item, ranked.scores[j]!, reason(item))));
+      out.push(entry);
+    }
+    return out;
+  };
 
-  const tracks = trackCandidates.slice(0, trackLimit).map(({ item, score }) => describeItem(item, score, reason(item)));
-  const samples = sampleCandidates.slice(0, sampleLimit).map(({ item, score }) => describeItem(item, score, reason(item)));
-  const artists = recommendArtists(model, trackCandidates, known, follows, params, vector !== null);
+  const tracks = describeRanked(candidates.tracks, trackLimit);
+  const samples = describeRanked(candidates.samples, sampleLimit);
+  const artists = recommendArtists(model, candidates.tracks, known, follows, params, personal);
   const playlists: SmartPlaylist[] = [];
-  if (vector && trackCandidates.length > 0) {
+  if (vector && candidates.tracks.items.length > 0) {
     playlists.push({
       id: `smart:discovery:${params.userId}`,
       title: 'Discovery mix',
       reason: `tracks you have not played yet, ranked for your taste from ${known.length} things you played, liked, shared or bought`,
-      tracks: trackCandidates.slice(0, PLAYLIST_LENGTH).map(({ item, score }) => describeItem(item, score, reason(item))),
+      tracks: describeRanked(candidates.tracks, PLAYLIST_LENGTH),
     });
   }
-  for (const { artist, items } of playlistRows) {
+  state.favouriteArtists.forEach((artist, j) => {
     const name = meta.artists[artist]!;
+    const { items, scores } = candidates.playlists[j]!;
+    const list: RecommendedItem[] = [];
+    for (let p = 0; p < Math.min(PLAYLIST_LENGTH, items.length); p++) {
+      const item = items[p]!;
+      list.push(describeItem(item, scores[p]!, seen.has(item) ? 'one of your favourites' : reason(item)));
+    }
     playlists.push({
       id: `smart:artist:${name}`,
       title: `More like ${name}`,
       reason: `${name} is among the artists you play most; these tracks sit closest to theirs in taste`,
-      tracks: items.slice(0, PLAYLIST_LENGTH).map(({ item, score }) => describeItem(item, score, seen.has(item) ? 'one of your favourites' : reason(item))),
+      tracks: list,
     });
-  }
-  const collaborators = params.context === 'collaboration' ? recommendCollaborators(model, vector, history, params) : [];
+  });
+  const collaborators = params.context === 'collaboration' ? recommendCollaborators(model, vector, history, params, candidates.creators) : [];
   return {
     userId: params.userId,
     context: params.context,
-    source,
+    source: state.source,
     modelVersion: model.version,
-    confidence: confidenceFor(source, known.length),
+    confidence: confidenceFor(state.source, known.length),
     tracks,
     artists,
     samples,
     playlists,
     collaborators,
   };
+}
+
+/**
+ * The user's best tracks and samples not yet theirs, and their artists' playlists, from the scored
+ * set kept for these filters or from one scoring call shared with concurrent requests. The items the
+ * user has are left out by asking for that many more and skipping them.
+ */
+async function scoredCandidates(model: ServingModel, state: UserState, filters: Filters, mask: Float32Array | null, trackLimit: number, sampleLimit: number): Promise<Candidates> {
+  const trackCount = Math.max(ARTIST_CANDIDATES, trackLimit, sampleLimit, PLAYLIST_LENGTH);
+  const sampleCount = Math.max(SAMPLE_CANDIDATES, sampleLimit);
+  const key = filterKey(filters);
+  const kept = state.scored.get(key);
+  if (kept && kept.trackCount >= trackCount && kept.sampleCount >= sampleCount) return toCandidates(kept);
+  const vector = state.vector!;
+  const [mine, ...playlists] = await Promise.all([
+    model.scorer.score({ vector, tracks: trackCount + state.seenTracks, samples: sampleCount + state.seenSamples, mask, creators: CREATOR_SHORTLIST }),
+    ...state.centroids.map((centroid) => model.scorer.score({ vector: centroid, tracks: PLAYLIST_LENGTH, samples: 0, mask })),
+  ]);
+  const unseen = (items: Int32Array, scores: Float32Array, count: number): Ranked => {
+    const keep = new Int32Array(Math.min(count, items.length));
+    const keepScores = new Float32Array(keep.length);
+    let n = 0;
+    for (let j = 0; j < items.length && n < count; j++) {
+      if (state.seen.has(items[j]!)) continue;
+      keep[n] = items[j]!;
+      keepScores[n++] = scores[j]!;
+    }
+    return { items: keep.subarray(0, n), scores: keepScores.subarray(0, n) };
+  };
+  const tracks = unseen(mine!.tracks, mine!.trackScores, trackCount);
+  const samples = unseen(mine!.samples, mine!.sampleScores, sampleCount);
+  const scored: ScoredCandidates = {
+    tracks: tracks.items,
+    trackScores: tracks.scores as Float32Array,
+    samples: samples.items,
+    sampleScores: samples.scores as Float32Array,
+    playlists,
+    creators: mine!.creators,
+    creatorDots: mine!.creatorDots,
+    trackCount,
+    sampleCount,
+    playlistCount: playlists.length,
+  };
+  keepScored(model, state, key, scored);
+  return toCandidates(scored);
+}
+
+function toCandidates(scored: ScoredCandidates): Candidates {
+  return {
+    tracks: { items: scored.tracks, scores: scored.trackScores },
+    samples: { items: scored.samples, scores: scored.sampleScores },
+    playlists: scored.playlists.map((row) => ({ items: row.tracks, scores: row.trackScores })),
+    creators: { at: scored.creators, dots: scored.creatorDots },
+  };
+}
+
+/** Without a vector: the most popular tracks and samples the user does not have, under the filters. */
+function popularCandidates(model: ServingModel, seen: Set<number>, mask: Float32Array | null, sampleLimit: number): Candidates {
+  const { kinds, popularity } = model.meta;
+  const take = (kind: 0 | 1, limit: number): Ranked => {
+    const items: number[] = [];
+    for (const item of model.popularityOrder) {
+      if (items.length === limit) break;
+      if ((kinds[item] === 1 ? 1 : 0) === kind && (!mask || mask[item] === 0) && !seen.has(item) && popularity[item]! > 0) items.push(item);
+    }
+    return { items: Int32Array.from(items), scores: items.map((item) => popularity[item]!) };
+  };
+  return { tracks: take(0, ARTIST_CANDIDATES), samples: take(1, sampleLimit), playlists: [], creators: null };
 }
 
 /** Answer for a tenant with no trained model yet: the most popular items from the database. */
@@ -257,51 +312,6 @@ function passes(filters: Filters, kind: 'track' | 'sample', tags: string[], arti
   return true;
 }
 
-/**
- * The mask of one kind (0 track, 1 sample) under the filters: 0 where allowed, EXCLUDED elsewhere.
- * Without filters it is the model's precomputed mask of that kind (the caller copies it).
- */
-function filteredMask(model: ServingModel, filters: Filters, kind: 0 | 1): Float32Array {
-  const base = model.kindMask(kind);
-  if (!filters.kinds && !filters.tags && !filters.artists) return base;
-  const { meta } = model;
-  const out = new Float32Array(model.items);
-  const kindName = kind === 1 ? 'sample' : 'track';
-  for (let i = 0; i < model.items; i++) {
-    if (base[i] !== 0) {
-      out[i] = EXCLUDED;
-      continue;
-    }
-    const artist = meta.artistOf[i]! >= 0 ? meta.artists[meta.artistOf[i]!]! : null;
-    if (!passes(filters, kindName, meta.tags[i]!, artist)) out[i] = EXCLUDED;
-  }
-  return out;
-}
-
-function topArtists(model: ServingModel, known: { item: number; weight: number }[], count: number): number[] {
-  const totals = new Map<number, number>();
-  for (const { item, weight } of known) {
-    const artist = model.meta.artistOf[item]!;
-    if (artist >= 0) totals.set(artist, (totals.get(artist) ?? 0) + weight);
-  }
-  return [...totals.entries()]
-    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-    .slice(0, count)
-    .map(([artist]) => artist);
-}
-
-/** The mean vector of the user's items by one artist: the "taste of that artist" as a query. */
-function artistCentroid(model: ServingModel, known: { item: number; weight: number }[], artist: number): Float32Array {
-  const f = model.factors;
-  const out = new Float32Array(f);
-  const mine = known.filter(({ item }) => model.meta.artistOf[item] === artist);
-  for (const { item } of mine) {
-    const v = model.itemVector(item);
-    for (let d = 0; d < f; d++) out[d]! += v[d]! / mine.length;
-  }
-  return out;
-}
-
 function reasonFor(model: ServingModel, item: number, seeds: { item: number }[], follows: Set<string>, personal: boolean): string {
   const { meta } = model;
   const artist = meta.artistOf[item]! >= 0 ? meta.artists[meta.artistOf[item]!]! : null;
@@ -326,7 +336,7 @@ function reasonFor(model: ServingModel, item: number, seeds: { item: number }[],
 
 function recommendArtists(
   model: ServingModel,
-  candidates: { item: number; score: number }[],
+  candidates: Ranked,
   known: { item: number }[],
   follows: Set<string>,
   params: RecommendParams,
@@ -335,7 +345,9 @@ function recommendArtists(
   const { meta } = model;
   const familiar = new Set(known.map(({ item }) => meta.artistOf[item]!));
   const perArtist = new Map<number, number[]>();
-  for (const { item, score } of candidates) {
+  for (let j = 0; j < candidates.items.length; j++) {
+    const item = candidates.items[j]!;
+    const score = candidates.scores[j]!;
     const artist = meta.artistOf[item]!;
     if (artist < 0 || familiar.has(artist) || follows.has(meta.artists[artist]!)) continue;
     const scores = perArtist.get(artist) ?? perArtist.set(artist, []).get(artist)!;
@@ -352,56 +364,4 @@ function recommendArtists(
         ? `${tracks} of their tracks rank among your best matches, and you have not played them yet`
         : `popular, and new to you`,
     }));
-}
-
-/**
- * Creators (artists who are also users of the model) whose taste is close to the user's (cosine of
- * the user vectors) and whose work complements theirs (tags they make that the user does not):
- * score = taste · (½ + ½ · complementarity). People the user already co-edits with are left out.
- */
-function recommendCollaborators(model: ServingModel, vector: Float32Array | null, history: UserHistory, params: RecommendParams): Collaborator[] {
-  if (!vector) return [];
-  const { meta } = model;
-  const f = model.factors;
-  const creators = model.creators;
-  const me = model.artistIndex.get(params.userId);
-  const myTags = me === undefined ? new Set<string>() : (model.artistTags.get(me) ?? new Set<string>());
-  const norm = Math.hypot(...vector);
-  if (norm === 0) return [];
-  const exclude = new Set([params.userId, ...history.coeditors]);
-  // Taste for every creator in one pass over their unit vectors; complementarity (set work) only
-  // for as many as can still reach the top: score ≤ taste, so candidates run best taste first.
-  const tastes: { at: number; taste: number }[] = [];
-  for (let at = 0; at < creators.artists.length; at++) {
-    let dot = 0;
-    const offset = at * f;
-    for (let d = 0; d < f; d++) dot += vector[d]! * creators.unitVectors[offset + d]!;
-    const taste = dot / norm;
-    if (taste > 0) tastes.push({ at, taste });
-  }
-  tastes.sort((a, b) => b.taste - a.taste || a.at - b.at);
-  const out: Collaborator[] = [];
-  for (const { at, taste } of tastes) {
-    if (out.length >= params.limit) {
-      out.sort((a, b) => b.score - a.score || (a.userId < b.userId ? -1 : 1));
-      out.length = params.limit;
-      if (round(taste) < out[params.limit - 1]!.score) break;
-    }
-    const artist = creators.artists[at]!;
-    const creator = meta.artists[artist]!;
-    if (exclude.has(creator)) continue;
-    const theirTags = model.artistTags.get(artist) ?? new Set<string>();
-    const shared = [...theirTags].filter((t) => myTags.has(t)).length;
-    const unionSize = myTags.size + theirTags.size - shared;
-    const complementarity = myTags.size === 0 || unionSize === 0 ? 1 : 1 - shared / unionSize;
-    const fresh = [...theirTags].filter((t) => !myTags.has(t)).slice(0, 3);
-    out.push({
-      userId: creator,
-      score: round(taste * (0.5 + 0.5 * complementarity)),
-      taste: round(taste),
-      complementarity: round(complementarity),
-      reason: `listens like you (taste ${round(taste)})${fresh.length > 0 ? `; makes ${fresh.join(', ')}${myTags.size > 0 ? ', which you do not' : ''}` : ''}`,
-    });
-  }
-  return out.sort((a, b) => b.score - a.score || (a.userId < b.userId ? -1 : 1)).slice(0, params.limit);
 }

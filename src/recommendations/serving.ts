@@ -1,10 +1,47 @@
 // A loaded model version and its hot swap. Each tenant has one slot holding the version that serves;
 // a request takes a lease on it, so a swap never releases an ONNX session that a request is still
-// scoring with: the old version retires when its last lease ends.
+// scoring with: the old version retires when its last lease ends. What every answer would otherwise
+// recompute lives here, once per version: filter masks, the creators' table and tags as numbers, and
+// each cached user's state (user-state.ts).
 import { ALS_DEFAULTS } from './als.js';
 import { readModel, type ModelMeta } from './model-files.js';
-import { EXCLUDED, OnnxScorer } from './onnx-model.js';
-import { ScoringBatcher } from './scoring-batch.js';
+import { EXCLUDED } from './onnx-model.js';
+import type { Filters } from './recommend.js';
+import { ServingScorer } from './serving-scorer.js';
+import type { UserHistory } from './store.js';
+import type { UserState } from './user-state.js';
+
+const FILTER_MASKS_KEPT = 32;
+/** Users whose scored candidates and reasons are kept (some 3 KB each), least recently scored out first. */
+const SCORED_USERS_KEPT = 8192;
+
+/** One string per set of filters, whatever the order they were given in; '' for none. */
+export function filterKey(filters: Filters): string {
+  if (!filters.kinds && !filters.tags && !filters.artists) return '';
+  return [filters.kinds, filters.tags, filters.artists].map((set) => (set ? [...set].sort().join('\u0001') : '*')).join('\u0000');
+}
+
+export interface CreatorTable {
+  artists: Int32Array;
+  unitVectors: Float32Array;
+}
+
+function creatorTable(meta: ModelMeta, userFactors: Float32Array): CreatorTable {
+  const f = meta.factors;
+  const userIndex = new Map(meta.users.map((id, i) => [id, i]));
+  const artists: number[] = [];
+  const vectors: number[] = [];
+  meta.artists.forEach((creator, artist) => {
+    const row = userIndex.get(creator);
+    if (row === undefined) return;
+    const v = userFactors.subarray(row * f, (row + 1) * f);
+    const norm = Math.hypot(...v);
+    if (norm === 0) return;
+    artists.push(artist);
+    for (let d = 0; d < f; d++) vectors.push(v[d]! / norm);
+  });
+  return { artists: Int32Array.from(artists), unitVectors: Float32Array.from(vectors) };
+}
 
 export class ServingModel {
   readonly version: string;
@@ -14,13 +51,13 @@ export class ServingModel {
   /** ‖yᵢ‖ per item, for cosine similarities (reasons, playlists, collaborators). */
   readonly itemNorms: Float32Array;
   private popularOrder: Int32Array | null = null;
-  private readonly kindMasks: (Float32Array | null)[] = [null, null];
-  private tagsByArtist: Map<number, Set<string>> | null = null;
-  private creatorTable: { artists: Int32Array; unitVectors: Float32Array } | null = null;
+  private readonly filterMasks = new Map<string, Float32Array>();
+  private tagTable: { names: string[]; byArtist: Int32Array[] } | null = null;
+  /** Per cached history (the history cache drops it when the bus says the user changed). */
+  readonly userStates = new WeakMap<UserHistory, UserState>();
+  private readonly scoredUsers = new Set<UserState>();
   /** YᵀY + λI, shared by every fold-in solve. */
   private gramMatrix: Float64Array | null = null;
-  /** Concurrent requests' rows go to the scorer together (scoring-batch.ts). */
-  readonly batcher: ScoringBatcher;
   private leases = 0;
   private retired = false;
   private released: Promise<void> | null = null;
@@ -30,10 +67,15 @@ export class ServingModel {
     readonly meta: ModelMeta,
     readonly userFactors: Float32Array,
     readonly itemFactors: Float32Array,
-    readonly scorer: OnnxScorer,
+    /** Concurrent requests' rows go to onnxruntime together (serving-scorer.ts). */
+    readonly scorer: ServingScorer,
+    /**
+     * Creators (artists who are also users of the model, with a non-zero vector): their artist index
+     * and unit user vector, row-major. Collaborator requests scan it; the scorer holds it too.
+     */
+    readonly creators: CreatorTable,
   ) {
     this.version = meta.version;
-    this.batcher = new ScoringBatcher(scorer);
     this.userIndex = new Map(meta.users.map((id, i) => [id, i]));
     this.itemIndex = new Map(meta.items.map((id, i) => [id, i]));
     this.artistIndex = new Map(meta.artists.map((id, i) => [id, i]));
@@ -47,9 +89,10 @@ export class ServingModel {
   }
 
   static async load(dataDir: string, relativePath: string, intraOpThreads = 1): Promise<ServingModel> {
-    const { meta, userFactors, itemFactors, onnx } = await readModel(dataDir, relativePath);
-    const scorer = await OnnxScorer.load(onnx, { intraOpThreads });
-    return new ServingModel(meta, userFactors, itemFactors, scorer);
+    const { meta, userFactors, itemFactors } = await readModel(dataDir, relativePath);
+    const creators = creatorTable(meta, userFactors);
+    const scorer = await ServingScorer.create(itemFactors, meta.kinds, meta.factors, { intraOpThreads, creators: creators.unitVectors });
+    return new ServingModel(meta, userFactors, itemFactors, scorer, creators);
   }
 
   get factors(): number {
@@ -66,52 +109,58 @@ export class ServingModel {
     return (this.popularOrder ??= Int32Array.from(popularity.keys()).sort((a, b) => popularity[b]! - popularity[a]! || a - b));
   }
 
-  /** 0 for items of `kind` (0 track, 1 sample), EXCLUDED for the others: the base of every mask. */
-  kindMask(kind: 0 | 1): Float32Array {
-    let mask = this.kindMasks[kind];
-    if (!mask) {
-      mask = new Float32Array(this.items);
-      for (let i = 0; i < this.items; i++) if (this.meta.kinds[i] !== kind) mask[i] = EXCLUDED;
-      this.kindMasks[kind] = mask;
+  /**
+   * The additive mask of a set of filters over every item: 0 where the item passes, EXCLUDED
+   * elsewhere; null without filters. Kept per version for the last few filter sets asked for.
+   */
+  filterMask(filters: Filters): Float32Array | null {
+    if (!filters.kinds && !filters.tags && !filters.artists) return null;
+    const key = filterKey(filters);
+    const kept = this.filterMasks.get(key);
+    if (kept) return kept;
+    const { meta } = this;
+    const mask = new Float32Array(this.items);
+    for (let i = 0; i < this.items; i++) {
+      const kind = meta.kinds[i] === 1 ? 'sample' : 'track';
+      const artist = meta.artistOf[i]! >= 0 ? meta.artists[meta.artistOf[i]!]! : null;
+      const passes =
+        (!filters.kinds || filters.kinds.has(kind)) &&
+        (!filters.tags || meta.tags[i]!.some((t) => filters.tags!.has(t))) &&
+        (!filters.artists || (artist !== null && filters.artists.has(artist)));
+      if (!passes) mask[i] = EXCLUDED;
     }
+    if (this.filterMasks.size >= FILTER_MASKS_KEPT) this.filterMasks.delete(this.filterMasks.keys().next().value!);
+    this.filterMasks.set(key, mask);
     return mask;
   }
 
-  /** The tags each artist's items carry: what an artist makes. */
-  get artistTags(): Map<number, Set<string>> {
-    if (!this.tagsByArtist) {
-      const tagsBy = new Map<number, Set<string>>();
-      this.meta.artistOf.forEach((artist, item) => {
-        if (artist < 0) return;
-        const tags = tagsBy.get(artist) ?? tagsBy.set(artist, new Set()).get(artist)!;
-        for (const tag of this.meta.tags[item]!) tags.add(tag);
-      });
-      this.tagsByArtist = tagsBy;
+  /** A user's state now holds scored candidates: the oldest such past the bound give theirs up. */
+  rememberScored(state: UserState): void {
+    this.scoredUsers.delete(state);
+    this.scoredUsers.add(state);
+    for (const oldest of this.scoredUsers) {
+      if (this.scoredUsers.size <= SCORED_USERS_KEPT) break;
+      this.scoredUsers.delete(oldest);
+      oldest.scored.clear();
+      oldest.reasons.clear();
     }
-    return this.tagsByArtist;
   }
 
-  /**
-   * Creators (artists who are also users of the model, with a non-zero vector): their artist index
-   * and unit user vector, row-major. Built once per version; collaborator requests scan it.
-   */
-  get creators(): { artists: Int32Array; unitVectors: Float32Array } {
-    if (!this.creatorTable) {
-      const f = this.factors;
-      const artists: number[] = [];
-      const vectors: number[] = [];
-      this.meta.artists.forEach((creator, artist) => {
-        const row = this.userIndex.get(creator);
-        if (row === undefined) return;
-        const v = this.userVector(row);
-        const norm = Math.hypot(...v);
-        if (norm === 0) return;
-        artists.push(artist);
-        for (let d = 0; d < f; d++) vectors.push(v[d]! / norm);
+  /** Tags as numbers: their names, and per artist the tags their items carry (first seen first). */
+  get tags(): { names: string[]; byArtist: Int32Array[] } {
+    if (!this.tagTable) {
+      const ids = new Map<string, number>();
+      const perArtist = this.meta.artists.map(() => new Set<number>());
+      this.meta.artistOf.forEach((artist, item) => {
+        if (artist < 0) return;
+        for (const tag of this.meta.tags[item]!) {
+          const id = ids.get(tag) ?? ids.set(tag, ids.size).get(tag)!;
+          perArtist[artist]!.add(id);
+        }
       });
-      this.creatorTable = { artists: Int32Array.from(artists), unitVectors: Float32Array.from(vectors) };
+      this.tagTable = { names: [...ids.keys()], byArtist: perArtist.map((set) => Int32Array.from(set)) };
     }
-    return this.creatorTable;
+    return this.tagTable;
   }
 
   userVector(user: number): Float32Array {

@@ -375,8 +375,8 @@ describe.skipIf(!hasPostgres)('a retired model version', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(released).toBe(false);
       // Still scores while leased.
-      const scored = await model.scorer.score(model.userVector(0).slice(), new Float32Array(model.items), 3);
-      expect(scored.items[0]).toHaveLength(3);
+      const scored = await model.scorer.score({ vector: model.userVector(0).slice(), tracks: 3, samples: 1, mask: null });
+      expect(scored.tracks).toHaveLength(3);
       end();
       await retired;
       expect(released).toBe(true);

@@ -1,9 +1,12 @@
 // The serving path's memory: per-user histories kept between requests and dropped when the bus says
-// the user (or a session they co-edit) changed, and concurrent requests' rows scored in one ONNX call.
+// the user (or a session they co-edit) changed, and concurrent requests' rows scored in one ONNX call
+// that returns the best tracks and samples of each row.
 import { describe, expect, it } from 'vitest';
 import { HistoryCache } from '../../src/recommendations/history-cache.js';
-import { buildScoringModel, maskFor, OnnxScorer } from '../../src/recommendations/onnx-model.js';
-import { ScoringBatcher } from '../../src/recommendations/scoring-batch.js';
+import { RecommendationError } from '../../src/recommendations/errors.js';
+import { maskFor } from '../../src/recommendations/onnx-model.js';
+import { ServingScorer } from '../../src/recommendations/serving-scorer.js';
+import { topKByScore } from '../../src/recommendations/topk.js';
 import type { UserHistory } from '../../src/recommendations/store.js';
 import { seededRandom } from '../../src/shared/random.js';
 
@@ -85,51 +88,49 @@ describe('history cache', () => {
   });
 });
 
-describe('scoring batcher', () => {
-  it('scores the rows of concurrent requests in one call, each getting what a call of its own gives', async () => {
-    const items = 500;
-    const factors = 8;
-    const random = seededRandom(3);
-    const matrix = Float32Array.from({ length: items * factors }, () => random() - 0.5);
-    const scorer = await OnnxScorer.load(buildScoringModel(matrix, items, factors));
+describe('serving scorer', () => {
+  const items = 500;
+  const factors = 8;
+  const random = seededRandom(3);
+  const matrix = Float32Array.from({ length: items * factors }, () => random() - 0.5);
+  const kinds = Array.from({ length: items }, (_, i) => (i % 6 === 0 ? 1 : 0));
+  const best = (vector: Float32Array, kind: number, count: number, mask: Float32Array | null) =>
+    topKByScore(items, (i) => Array.from(vector).reduce((sum, v, d) => sum + v * matrix[i * factors + d]!, 0), kinds.flatMap((k, i) => (k !== kind || (mask && mask[i] !== 0) ? [i] : [])), count).map((s) => s.item);
+
+  it('scores the rows asked for in one turn in one call per kind of row, each getting the best tracks and samples', async () => {
+    const scorer = await ServingScorer.create(matrix, kinds, factors, { maxRows: 4 });
     try {
-      const batcher = new ScoringBatcher(scorer, 8);
-      const requests = Array.from({ length: 5 }, (_, r) => ({
-        users: Float32Array.from({ length: 2 * factors }, () => random() - 0.5),
-        masks: new Float32Array([...maskFor(items, [r, r + 1]), ...maskFor(items, [r * 7])]),
-        k: 3 + r,
+      const rows = Array.from({ length: 6 }, (_, r) => ({
+        vector: Float32Array.from({ length: factors }, () => random() - 0.5),
+        tracks: 3 + r,
+        samples: r % 3,
+        mask: r === 5 ? maskFor(items, [], (i) => i % 4 === 1) : null,
       }));
-      const batched = await Promise.all(
-        requests.map((request) => {
-          const rows = batcher.open(2);
-          rows.users.set(request.users);
-          rows.masks.set(request.masks);
-          return rows.score(request.k);
-        }),
-      );
-      // 5 requests × 2 rows in batches of at most 8 rows: two calls.
-      expect(batcher.calls).toBe(2);
-      expect(batcher.rowsScored).toBe(10);
-      for (const [r, request] of requests.entries()) {
-        const alone = await scorer.score(request.users, request.masks, request.k);
-        expect(batched[r]!.items.map((row) => Array.from(row))).toEqual(alone.items.map((row) => Array.from(row)));
-        expect(batched[r]!.items[0]).toHaveLength(request.k);
+      const batched = await Promise.all(rows.map((row) => scorer.score(row)));
+      // 5 plain rows in calls of at most 4, and the filtered row in a call of its own.
+      expect(scorer.calls).toBe(3);
+      expect(scorer.rowsScored).toBe(6);
+      for (const [r, row] of rows.entries()) {
+        expect(Array.from(batched[r]!.tracks)).toEqual(best(row.vector, 0, row.tracks, row.mask));
+        expect(Array.from(batched[r]!.samples)).toEqual(best(row.vector, 1, row.samples, row.mask));
+        const alone = await scorer.score(row);
+        expect(Array.from(alone.tracks)).toEqual(Array.from(batched[r]!.tracks));
+        expect(Array.from(alone.trackScores)).toEqual(Array.from(batched[r]!.trackScores));
       }
-      // More rows than a batch holds: a call of their own.
-      const big = batcher.open(9);
-      big.users.set(Float32Array.from({ length: 9 * factors }, () => random()));
-      expect((await big.score(2)).items).toHaveLength(9);
+      // A mask that leaves fewer items than asked: only those come back.
+      const few = await scorer.score({ vector: rows[0]!.vector, tracks: 50, samples: 50, mask: maskFor(items, [], (i) => i < 12) });
+      expect([...few.tracks].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 10, 11]);
+      expect([...few.samples].sort((a, b) => a - b)).toEqual([0, 6]);
+      await expect(scorer.score({ vector: new Float32Array(3), tracks: 1, samples: 1, mask: null })).rejects.toThrow(RecommendationError);
     } finally {
       await scorer.release();
     }
   });
 
   it('a failing call rejects every request of its batch', async () => {
-    const scorer = await OnnxScorer.load(buildScoringModel(new Float32Array(8), 2, 4));
-    const batcher = new ScoringBatcher(scorer, 4);
+    const scorer = await ServingScorer.create(new Float32Array(8), [0, 1], 4);
     await scorer.release();
-    const rows = [batcher.open(1), batcher.open(1)];
-    const results = await Promise.allSettled(rows.map((r) => r.score(1)));
+    const results = await Promise.allSettled([0, 1].map(() => scorer.score({ vector: new Float32Array(4), tracks: 1, samples: 1, mask: null })));
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
   });
 });
