@@ -50,7 +50,10 @@ const STAGES: Record<string, Spec[]> = {
     [1, 0.02],
     [0.5, 2],
   ].map(([frequencyScaling, regularization]: number[]) => als({ confidence: 'log', alpha: 4, regularization: regularization!, frequencyScaling: frequencyScaling! })),
-  ease: [],
+  ease: [
+    { kind: 'ease', options: { regularization: 100, popularityRegularization: 0.25, minUsers: 5, weighting: 'binary' } },
+    { kind: 'ease', options: { regularization: 50, popularityRegularization: 1, minUsers: 5, weighting: 'binary' } },
+  ],
   blend: [],
 };
 
