@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { confidenceMatrix, rowRegularization, trainAls } from '../../src/recommendations/als.js';
+import { trainEase } from '../../src/recommendations/ease.js';
 import { RecommendationError } from '../../src/recommendations/errors.js';
 import { csrFromTriples } from '../../src/recommendations/sparse.js';
 import { bm25Weights } from '../../src/recommendations/weighting.js';
@@ -38,5 +39,17 @@ describe('frequency-scaled regularisation', () => {
     expect(same.userFactors).toEqual(base.userFactors);
     const scaled = trainAls(matrix, { factors: 3, iterations: 3, regularization: 1, frequencyScaling: 1 });
     expect(scaled.userFactors).not.toEqual(base.userFactors);
+  });
+});
+
+describe('EASE regularised by popularity', () => {
+  it('adds ρ·Gᵢᵢ to each diagonal: with equally popular items, the same as a larger λ', () => {
+    // Items 0 and 1 have 3 users each (Gᵢᵢ = 3), item 2 two: ρ = 1, λ = 1 is λ = 4 for items 0 and 1.
+    const x = csrFromTriples({ rows: [0, 0, 1, 1, 2, 3, 0, 3], cols: [0, 1, 0, 1, 0, 1, 2, 2], values: [1, 1, 1, 1, 1, 1, 1, 1] }, 4, 3);
+    const twoItems = csrFromTriples({ rows: [0, 0, 1, 1, 2, 3], cols: [0, 1, 0, 1, 0, 1], values: [1, 1, 1, 1, 1, 1] }, 4, 2);
+    const scaled = trainEase(twoItems, { regularization: 1, popularityRegularization: 1, minUsers: 1 });
+    const plain = trainEase(twoItems, { regularization: 4, minUsers: 1 });
+    expect(Array.from(scaled.weights)).toEqual(Array.from(plain.weights));
+    expect(Array.from(trainEase(x, { regularization: 1, popularityRegularization: 1, minUsers: 1 }).weights)).not.toEqual(Array.from(trainEase(x, { regularization: 1, minUsers: 1 }).weights));
   });
 });
