@@ -74,11 +74,12 @@ describe('offline replay', () => {
     expect(result.summary.samples.spy).toEqual({ hits: 0, trials: 3 });
   });
 
-  it('the model suggests the sample of the user’s own scene before a more popular one', () => {
+  it('the model suggests the sample of a folded-in user’s own scene before a more popular one', () => {
     const events: ReplayEvent[] = [];
     for (let u = 0; u < 6; u++) for (const item of ['a1', 'a2', 'a3', 'as']) events.push(play(1, `a${u}`, item));
     for (let u = 0; u < 9; u++) for (const item of ['b1', 'b2', 'b3', 'bs']) events.push(play(1, `b${u}`, item));
-    events.push(play(2, 'new', 'a1'), play(2, 'new', 'a2'), play(3, 'new', 'as'));
+    // x's question at t=2 trains the model; 'new' arrives after it, so is folded in at t=4.
+    events.push(play(2, 'x', 'bs'), play(3, 'new', 'a1'), play(3, 'new', 'a2'), play(4, 'new', 'as'));
     const sampleKinds = new Map([
       ['as', 'sample'],
       ['bs', 'sample'],
