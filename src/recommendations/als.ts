@@ -7,12 +7,17 @@
 // Rather than an exact solve per row, a few conjugate-gradient steps start from the row's previous
 // value (Takács, Pilászy & Tikk 2011, as the `implicit` library does): the solves need not be
 // exact because the other side moves at the next half-iteration anyway.
+// Rendle et al. ("Revisiting the Performance of iALS on Item Recommendation Benchmarks", RecSys
+// 2022) regularise each row in proportion to its frequency: here row r's λ is λ·Tᵣ^ν, with Tᵣ the
+// sum of the row's confidences over every column (unobserved ones count 1), which is their
+// (|Iᵤ| + α₀|I|)^ν up to a constant factor when c = 1 + 1/α₀. ν = 0 is one λ for every row.
 import { RecommendationError, requireFinite, requireInteger } from './errors.js';
 import { seededRandom } from '../shared/random.js';
 import { mapValues, transpose, type CsrMatrix } from './sparse.js';
+import { bm25Weights } from './weighting.js';
 
-/** How a weight w becomes a confidence: 1 + α·log(1 + w/ε), or 1 + α·w. */
-export type ConfidenceScaling = 'log' | 'linear';
+/** How a weight w becomes a confidence: 1 + α·log(1 + w/ε), 1 + α·w, or 1 + α·BM25(w) (weighting.ts). */
+export type ConfidenceScaling = 'log' | 'linear' | 'bm25';
 
 export interface AlsOptions {
   /** Latent factors per user and item. */
@@ -25,6 +30,11 @@ export interface AlsOptions {
   confidence?: ConfidenceScaling;
   /** ε of the log confidence: the weight at which confidence starts to grow quickly. */
   epsilon?: number;
+  /** K1 and B of the BM25 confidence. */
+  bm25K1?: number;
+  bm25B?: number;
+  /** ν: each row's λ is λ·(its total confidence)^ν (Rendle et al. 2021); 0 gives every row λ. */
+  frequencyScaling?: number;
   /** Conjugate-gradient steps per row and half-iteration. */
   cgSteps?: number;
   /** Seed of the initial factors: the same seed and data give the same model, bit for bit. */
@@ -54,14 +64,21 @@ export interface AlsModel {
 
 type ResolvedOptions = Required<Omit<AlsOptions, 'onIteration'>> & Pick<AlsOptions, 'onIteration'>;
 
-/** Chosen on a validation split of Last.fm HetRec 2k (bench/eval-recs.ts, bench/RESULTS.md). */
+/**
+ * Chosen on a validation split of Last.fm HetRec 2k (bench/eval-recs.ts, bench/RESULTS.md): 128
+ * factors scored validation NDCG@10 0.182 against 64's 0.179, for about 3.4× the training CPU
+ * (bench/results-recs-quality.md).
+ */
 export const ALS_DEFAULTS: Readonly<Required<Omit<AlsOptions, 'onIteration'>>> = {
-  factors: 64,
+  factors: 128,
   iterations: 15,
   regularization: 100,
   alpha: 4,
   confidence: 'log',
   epsilon: 1,
+  bm25K1: 100,
+  bm25B: 0.8,
+  frequencyScaling: 0,
   cgSteps: 3,
   seed: 42,
 };
@@ -74,14 +91,31 @@ function resolve(options: AlsOptions): ResolvedOptions {
   requireFinite('regularization', o.regularization, 0);
   requireFinite('alpha', o.alpha, 0);
   requireFinite('epsilon', o.epsilon, Number.MIN_VALUE);
-  if (o.confidence !== 'log' && o.confidence !== 'linear') throw new RecommendationError(`confidence must be 'log' or 'linear', got ${String(o.confidence)}`);
+  requireFinite('bm25K1', o.bm25K1, 0);
+  requireFinite('bm25B', o.bm25B, 0, 1);
+  requireFinite('frequencyScaling', o.frequencyScaling, 0, 4);
+  if (!['log', 'linear', 'bm25'].includes(o.confidence)) throw new RecommendationError(`confidence must be 'log', 'linear' or 'bm25', got ${String(o.confidence)}`);
   return o;
 }
 
 /** The confidence matrix Cᵤᵢ for a matrix of weights, with the options' scaling. */
 export function confidenceMatrix(weights: CsrMatrix, options: AlsOptions = {}): CsrMatrix {
-  const { confidence, alpha, epsilon } = resolve(options);
-  return confidence === 'log' ? mapValues(weights, (w) => 1 + alpha * Math.log1p(w / epsilon)) : mapValues(weights, (w) => 1 + alpha * w);
+  const { confidence, alpha, epsilon, bm25K1, bm25B } = resolve(options);
+  if (confidence === 'log') return mapValues(weights, (w) => 1 + alpha * Math.log1p(w / epsilon));
+  if (confidence === 'bm25') return mapValues(bm25Weights(weights, { k1: bm25K1, b: bm25B }), (w) => 1 + alpha * w);
+  return mapValues(weights, (w) => 1 + alpha * w);
+}
+
+/** Each row's λ: λ·Tᵣ^ν with Tᵣ = (columns) + Σ of the row's (c − 1); null when ν = 0 (one λ). */
+export function rowRegularization(confidence: CsrMatrix, regularization: number, nu: number): Float64Array | null {
+  if (nu === 0) return null;
+  const out = new Float64Array(confidence.rows);
+  for (let r = 0; r < confidence.rows; r++) {
+    let total = confidence.cols;
+    for (let k = confidence.indptr[r]!; k < confidence.indptr[r + 1]!; k++) total += confidence.data[k]! - 1;
+    out[r] = regularization * total ** nu;
+  }
+  return out;
 }
 
 /** Trains on a users × items matrix of non-negative weights (e.g. plays), as built by csrFromTriples. */
@@ -90,13 +124,15 @@ export function trainAls(weights: CsrMatrix, options: AlsOptions = {}): AlsModel
   const userItems = confidenceMatrix(weights, o);
   const itemUsers = transpose(userItems);
   const model = initialModel(weights.rows, weights.cols, o.factors, o.seed);
+  const userRegularization = rowRegularization(userItems, o.regularization, o.frequencyScaling);
+  const itemRegularization = rowRegularization(itemUsers, o.regularization, o.frequencyScaling);
   const solver = new RowSolver(o.factors);
   for (let iteration = 1; iteration <= o.iterations; iteration++) {
     const started = performance.now();
-    solver.solveAll(userItems, model.userFactors, model.itemFactors, o);
-    solver.solveAll(itemUsers, model.itemFactors, model.userFactors, o);
+    solver.solveAll(userItems, model.userFactors, model.itemFactors, o, userRegularization);
+    solver.solveAll(itemUsers, model.itemFactors, model.userFactors, o, itemRegularization);
     const milliseconds = performance.now() - started;
-    o.onIteration?.({ iteration, iterations: o.iterations, milliseconds, loss: loss(userItems, model, o.regularization) });
+    o.onIteration?.({ iteration, iterations: o.iterations, milliseconds, loss: loss(userItems, model, o.regularization, userRegularization, itemRegularization) });
   }
   return model;
 }
@@ -130,6 +166,8 @@ class RowSolver {
   private readonly r: Float64Array;
   private readonly p: Float64Array;
   private readonly ap: Float64Array;
+  /** λ of the row being solved beyond the one already on the Gram matrix's diagonal. */
+  private rowPenalty = 0;
 
   constructor(private readonly factors: number) {
     this.x = new Float64Array(factors);
@@ -139,9 +177,12 @@ class RowSolver {
   }
 
   /** Updates every row of `solved` (one per row of `confidence`) with `fixed` held still. */
-  solveAll(confidence: CsrMatrix, solved: Float32Array, fixed: Float32Array, o: ResolvedOptions): void {
-    const yty = gram(fixed, this.factors, o.regularization);
-    for (let row = 0; row < confidence.rows; row++) this.solveRow(confidence, row, solved, fixed, yty, o.cgSteps);
+  solveAll(confidence: CsrMatrix, solved: Float32Array, fixed: Float32Array, o: ResolvedOptions, perRow: Float64Array | null = null): void {
+    const yty = gram(fixed, this.factors, perRow ? 0 : o.regularization);
+    for (let row = 0; row < confidence.rows; row++) {
+      this.rowPenalty = perRow ? perRow[row]! : 0;
+      this.solveRow(confidence, row, solved, fixed, yty, o.cgSteps);
+    }
   }
 
   private solveRow(confidence: CsrMatrix, row: number, solved: Float32Array, fixed: Float32Array, yty: Float64Array, steps: number): void {
@@ -169,6 +210,7 @@ class RowSolver {
   private residual(confidence: CsrMatrix, row: number, fixed: Float32Array, yty: Float64Array): void {
     const { x, r, factors } = this;
     symmetricProduct(yty, x, r, factors);
+    if (this.rowPenalty !== 0) for (let f = 0; f < factors; f++) r[f]! += this.rowPenalty * x[f]!;
     for (let f = 0; f < factors; f++) r[f] = -r[f]!;
     for (let k = confidence.indptr[row]!; k < confidence.indptr[row + 1]!; k++) {
       const c = confidence.data[k]!;
@@ -182,6 +224,7 @@ class RowSolver {
   private multiply(confidence: CsrMatrix, row: number, fixed: Float32Array, yty: Float64Array, v: Float64Array, out: Float64Array): void {
     const factors = this.factors;
     symmetricProduct(yty, v, out, factors);
+    if (this.rowPenalty !== 0) for (let f = 0; f < factors; f++) out[f]! += this.rowPenalty * v[f]!;
     for (let k = confidence.indptr[row]!; k < confidence.indptr[row + 1]!; k++) {
       const yOffset = confidence.indices[k]! * factors;
       const weight = (confidence.data[k]! - 1) * dotAt(fixed, yOffset, v);
@@ -213,8 +256,9 @@ function dotAt(matrix: Float32Array, offset: number, v: Float64Array): number {
 /**
  * Σᵤᵢ cᵤᵢ (pᵤᵢ − xᵤ·yᵢ)² + λ(‖X‖² + ‖Y‖²), divided by Σᵤᵢ cᵤᵢ. The sum over all pairs is split as
  * Σᵤ xᵤᵀ(YᵀY)xᵤ plus a correction over the observed pairs, so it costs no more than one half-iteration.
+ * With per-row λs (users', items'), each row's squared norm is weighted by its own λ instead.
  */
-export function loss(userItems: CsrMatrix, model: AlsModel, regularization: number): number {
+export function loss(userItems: CsrMatrix, model: AlsModel, regularization: number, userPenalty: Float64Array | null = null, itemPenalty: Float64Array | null = null): number {
   const { factors, userFactors, itemFactors } = model;
   const yty = gram(itemFactors, factors, 0);
   const x = new Float64Array(factors);
@@ -232,12 +276,17 @@ export function loss(userItems: CsrMatrix, model: AlsModel, regularization: numb
       totalConfidence += c - 1;
     }
   }
-  total += regularization * (squaredNorm(userFactors) + squaredNorm(itemFactors));
+  total += penalty(userFactors, factors, regularization, userPenalty) + penalty(itemFactors, factors, regularization, itemPenalty);
   return total / totalConfidence;
 }
 
-function squaredNorm(values: Float32Array): number {
+/** Σ over rows of λᵣ‖row‖² (λᵣ = λ for every row when perRow is null). */
+function penalty(values: Float32Array, factors: number, regularization: number, perRow: Float64Array | null): number {
   let sum = 0;
-  for (const v of values) sum += v * v;
+  if (!perRow) {
+    for (const v of values) sum += v * v;
+    return regularization * sum;
+  }
+  for (let k = 0; k < values.length; k++) sum += perRow[Math.floor(k / factors)]! * values[k]! * values[k]!;
   return sum;
 }

@@ -15,6 +15,12 @@ export type ItemWeighting = 'binary' | 'log';
 export interface EaseOptions {
   /** λ added to the Gram matrix's diagonal. */
   regularization?: number;
+  /**
+   * ρ: each item's diagonal also gets ρ·Gᵢᵢ (its own popularity), so popular items are regularised
+   * more, as dropout-denoising does (Steck, "Autoencoders that don't overfit towards the identity",
+   * NeurIPS 2020, where ρ = p/(1 − p)). 0 (the default) is plain EASE.
+   */
+  popularityRegularization?: number;
   /** Items with fewer users than this are left out of the model. */
   minUsers?: number;
   weighting?: ItemWeighting;
@@ -32,7 +38,7 @@ export interface EaseModel {
   readonly timings: { gramMs: number; inverseMs: number };
 }
 
-export const EASE_DEFAULTS: Readonly<Required<EaseOptions>> = { regularization: 500, minUsers: 3, weighting: 'binary' };
+export const EASE_DEFAULTS: Readonly<Required<EaseOptions>> = { regularization: 500, popularityRegularization: 0, minUsers: 3, weighting: 'binary' };
 
 export function itemWeight(weighting: ItemWeighting, value: number): number {
   return weighting === 'binary' ? 1 : Math.log1p(value);
@@ -40,8 +46,9 @@ export function itemWeight(weighting: ItemWeighting, value: number): number {
 
 /** Trains EASE on a users × items matrix. */
 export function trainEase(matrix: CsrMatrix, options: EaseOptions = {}): EaseModel {
-  const { regularization, minUsers, weighting } = { ...EASE_DEFAULTS, ...options };
+  const { regularization, popularityRegularization, minUsers, weighting } = { ...EASE_DEFAULTS, ...options };
   requireFinite('regularization', regularization, Number.MIN_VALUE);
+  requireFinite('popularityRegularization', popularityRegularization, 0);
   requireInteger('minUsers', minUsers, 1);
   const users = new Int32Array(matrix.cols);
   for (const col of matrix.indices) users[col]!++;
@@ -70,7 +77,7 @@ export function trainEase(matrix: CsrMatrix, options: EaseOptions = {}): EaseMod
       for (let q = 0; q < count; q++) if (rowItems[q]! <= rowItems[p]!) gram[row + rowItems[q]!]! += v * rowValues[q]!;
     }
   }
-  for (let i = 0; i < m; i++) gram[i * m + i]! += regularization;
+  for (let i = 0; i < m; i++) gram[i * m + i]! += regularization + popularityRegularization * gram[i * m + i]!;
   const gramMs = performance.now() - started;
 
   const inverseStarted = performance.now();
