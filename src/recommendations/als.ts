@@ -64,13 +64,9 @@ export interface AlsModel {
 
 type ResolvedOptions = Required<Omit<AlsOptions, 'onIteration'>> & Pick<AlsOptions, 'onIteration'>;
 
-/**
- * Chosen on a validation split of Last.fm HetRec 2k (bench/eval-recs.ts, bench/RESULTS.md): 128
- * factors scored validation NDCG@10 0.182 against 64's 0.179, for about 3.4× the training CPU
- * (bench/results-recs-quality.md).
- */
+/** Chosen on a validation split of Last.fm HetRec 2k (bench/eval-recs.ts, bench/RESULTS.md). */
 export const ALS_DEFAULTS: Readonly<Required<Omit<AlsOptions, 'onIteration'>>> = {
-  factors: 128,
+  factors: 64,
   iterations: 15,
   regularization: 100,
   alpha: 4,
