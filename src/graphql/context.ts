@@ -6,6 +6,7 @@ import { roleFor, type Principal } from '../server/auth.js';
 import type { Track } from '../studio/model-types.js';
 import { StudioDoc } from '../studio/model.js';
 import { docFromParts } from '../studio/replay-store.js';
+import type { SessionContentCache } from './content-cache.js';
 import { BatchLoader } from './loader.js';
 import type { LiveEvents } from './live-events.js';
 
@@ -26,6 +27,8 @@ export interface GraphqlServices {
   recommendations: RecommendationService | null;
   /** The bus events subscriptions follow. */
   live: LiveEvents;
+  /** Sessions' titles and tracks kept between requests, dropped when their document changes. */
+  contents: SessionContentCache;
 }
 
 export interface SessionContent {
@@ -53,14 +56,16 @@ export function createContext(principal: Principal, services: GraphqlServices): 
       const byId = new Map(rows.map((r) => [r.id, r]));
       return new Map(ids.map((id) => [id, byId.get(id) ?? null]));
     }),
-    content: new BatchLoader(async (ids) => {
-      const states = await services.states(tenantId, ids);
-      return new Map(
-        ids.map((id) => {
-          const doc = new StudioDoc(docFromParts([states.get(id)!]));
-          return [id, { title: doc.settings().title, tracks: doc.tracks() }];
-        }),
-      );
-    }),
+    content: new BatchLoader((ids) =>
+      services.contents.load(tenantId, ids, async (missing) => {
+        const states = await services.states(tenantId, missing);
+        return new Map(
+          missing.map((id) => {
+            const doc = new StudioDoc(docFromParts([states.get(id)!]));
+            return [id, { title: doc.settings().title, tracks: doc.tracks() }];
+          }),
+        );
+      }),
+    ),
   };
 }
