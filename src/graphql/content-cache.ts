@@ -5,7 +5,13 @@
 // nodes (within their report interval). Entries are keyed by tenant and document; a read that was
 // under way when its document changed does not fill the cache with what it read.
 import type { EventBus, Subscription } from '../events/bus.js';
-import type { SessionContent } from './context.js';
+import type { Track } from '../studio/model-types.js';
+
+/** What the resolvers read from a session's document. */
+export interface SessionContent {
+  title: string;
+  tracks: Track[];
+}
 
 /** What the cache hears changes from: the update writer's durable notification. */
 export interface DurableSource {

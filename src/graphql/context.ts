@@ -3,10 +3,9 @@
 import type { GamificationService } from '../gamification/service.js';
 import type { RecommendationService } from '../recommendations/service.js';
 import { roleFor, type Principal } from '../server/auth.js';
-import type { Track } from '../studio/model-types.js';
 import { StudioDoc } from '../studio/model.js';
 import { docFromParts } from '../studio/replay-store.js';
-import type { SessionContentCache } from './content-cache.js';
+import type { SessionContent, SessionContentCache } from './content-cache.js';
 import { BatchLoader } from './loader.js';
 import type { LiveEvents } from './live-events.js';
 
@@ -31,10 +30,7 @@ export interface GraphqlServices {
   contents: SessionContentCache;
 }
 
-export interface SessionContent {
-  title: string;
-  tracks: Track[];
-}
+export type { SessionContent };
 
 export interface GraphqlContext {
   principal: Principal;
