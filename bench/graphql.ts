@@ -135,7 +135,7 @@ const requestBytes = {
 const response = Buffer.from(JSON.stringify({ data: JSON.parse(answers[0]!) }));
 const wire = { responseRaw: responseBytes, responseGzip: gzipSync(response).byteLength, responseBrotli: brotliCompressSync(response).byteLength };
 
-const out = { commit: gitDescribe(), node: process.version, cpus: os.cpus().length, seconds: SECONDS, connections: CONNECTIONS, sessions: SESSIONS, loadAfter: loadAfter.map((x) => +x.toFixed(2)), rows, executeMs: { graphqlJs: +jsMs.toFixed(3), graphqlJit: +jitMs.toFixed(3), graphqlJsContentUncached: +coldMs.toFixed(3) }, contentCache: { hits: services.contents.hits, misses: services.contents.misses }, requestBytes, wire };
+const out = { commit: gitDescribe(), node: process.version, cpus: os.cpus().length, seconds: SECONDS, connections: CONNECTIONS, sessions: SESSIONS, loadAfter: loadAfter.map((x) => +x.toFixed(2)), rows, executeMs: { graphqlJs: +jsMs.toFixed(3), graphqlJit: +jitMs.toFixed(3), graphqlJsContentUncached: +coldMs.toFixed(3) }, contentCache: { hits: services.contents.hits, misses: services.contents.misses }, sessionLists: { hits: services.lists.hits, misses: services.lists.misses }, requestBytes, wire };
 console.log(JSON.stringify(out, null, 2));
 
 await fastify.close();

@@ -6,20 +6,15 @@ import { roleFor, type Principal } from '../server/auth.js';
 import { StudioDoc } from '../studio/model.js';
 import { docFromParts } from '../studio/replay-store.js';
 import type { SessionContent, SessionContentCache } from './content-cache.js';
+import type { SessionListCache, SessionRow } from './session-list-cache.js';
 import { BatchLoader } from './loader.js';
 import type { LiveEvents } from './live-events.js';
 
-export interface SessionRow {
-  id: string;
-  createdAt: string;
-  updates: number;
-  lastUpdateAt: string | null;
-}
 
 /** The reads the schema makes; each one is a service the REST routes use too. */
 export interface GraphqlServices {
   /** Sessions (the studio's replay store): the newest, or those of `ids`. */
-  sessions(tenantId: string, limit: number, ids?: readonly string[]): Promise<SessionRow[]>;
+  sessions(tenantId: string, limit: number, ids?: readonly string[]): Promise<readonly SessionRow[]>;
   /** Documents' current states (collab): loaded rooms from memory, the rest in one storage read. */
   states(tenantId: string, docIds: readonly string[]): Promise<Map<string, Uint8Array>>;
   gamification: GamificationService | null;
@@ -28,9 +23,11 @@ export interface GraphqlServices {
   live: LiveEvents;
   /** Sessions' titles and tracks kept between requests, dropped when their document changes. */
   contents: SessionContentCache;
+  /** The tenants' newest-sessions lists kept between requests, dropped when a session of the tenant changes. */
+  lists: SessionListCache;
 }
 
-export type { SessionContent };
+export type { SessionContent, SessionRow };
 
 export interface GraphqlContext {
   principal: Principal;
