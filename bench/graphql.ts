@@ -2,7 +2,8 @@
 // leaderboard) on our uWS server, on mercurius (Fastify) and on graphql-yoga (node:http), side by
 // side in one run. All three serve the same schema object with the same resolvers over the same
 // storage (one embedded database, the same services), and verify the same bearer token per request.
-// Then: graphql-js vs graphql-jit on the execution alone, and the bytes of the screen's request
+// Sessions' track lists are cached between requests (dropped on change), for every server alike.
+// Then: graphql-js vs graphql-jit on the execution alone (and graphql-js with that cache emptied each run), and the bytes of the screen's request
 // before/after persisted queries and of its answer raw/gzip/brotli (computed with node:zlib).
 // Usage: node --import tsx bench/graphql.ts [--seconds 5] [--connections 10] [--sessions 20]
 import { createServer, type Server } from 'node:http';
@@ -81,8 +82,12 @@ if (new Set(answers).size !== 1) throw new Error('the servers answered different
 const responseBytes = Buffer.byteLength(JSON.stringify({ data: JSON.parse(answers[0]!) }));
 
 async function load(name: string, options: { url: string; method?: 'GET' | 'POST'; body?: string }) {
+  const cpuBefore = process.cpuUsage();
   const result = await autocannon({ url: options.url, method: options.method ?? 'POST', headers, ...(options.body ? { body: options.body } : {}), connections: CONNECTIONS, duration: SECONDS });
-  const row = { server: name, requestsPerSecond: Math.round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  const cpu = process.cpuUsage(cpuBefore);
+  // The process's CPU (server and load generator together, the generator's share alike for every server) per answered request.
+  const cpuUsPerRequest = Math.round((cpu.user + cpu.system) / Math.max(1, result.requests.total));
+  const row = { server: name, requestsPerSecond: Math.round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99, cpuUsPerRequest, non2xx: result.non2xx, errors: result.errors };
   log(JSON.stringify(row));
   return row;
 }
@@ -116,6 +121,11 @@ async function timeRuns(run: () => unknown): Promise<number> {
 }
 const jsMs = await timeRuns(() => execute({ schema: engine.schema, document, contextValue: engine.context(principal, services) }));
 const jitMs = await timeRuns(() => compiled.query(undefined, engine.context(principal, services), {}));
+// The same with the session content cache emptied before every run: what a screen costs when every one of its sessions changed.
+const coldMs = await timeRuns(async () => {
+  for (let i = 0; i < SESSIONS; i++) services.contents.changed('default', `bench-${i}`);
+  await execute({ schema: engine.schema, document, contextValue: engine.context(principal, services) });
+});
 
 const requestBytes = {
   postFullQuery: Buffer.byteLength(body),
@@ -125,7 +135,7 @@ const requestBytes = {
 const response = Buffer.from(JSON.stringify({ data: JSON.parse(answers[0]!) }));
 const wire = { responseRaw: responseBytes, responseGzip: gzipSync(response).byteLength, responseBrotli: brotliCompressSync(response).byteLength };
 
-const out = { commit: gitDescribe(), node: process.version, cpus: os.cpus().length, seconds: SECONDS, connections: CONNECTIONS, sessions: SESSIONS, loadAfter: loadAfter.map((x) => +x.toFixed(2)), rows, executeMs: { graphqlJs: +jsMs.toFixed(3), graphqlJit: +jitMs.toFixed(3) }, requestBytes, wire };
+const out = { commit: gitDescribe(), node: process.version, cpus: os.cpus().length, seconds: SECONDS, connections: CONNECTIONS, sessions: SESSIONS, loadAfter: loadAfter.map((x) => +x.toFixed(2)), rows, executeMs: { graphqlJs: +jsMs.toFixed(3), graphqlJit: +jitMs.toFixed(3), graphqlJsContentUncached: +coldMs.toFixed(3) }, contentCache: { hits: services.contents.hits, misses: services.contents.misses }, sessionLists: { hits: services.lists.hits, misses: services.lists.misses }, requestBytes, wire };
 console.log(JSON.stringify(out, null, 2));
 
 await fastify.close();

@@ -77,6 +77,8 @@ export class UpdateWriter {
   private flushing: Promise<void> | null = null;
   private failures = 0;
   private stopped = false;
+  /** Who hears that documents' updates became durable (`onDurable`). */
+  private readonly durableListeners = new Set<(tenantId: string, docId: string) => void>();
 
   constructor(
     private readonly store: DocumentStore,
@@ -128,6 +130,26 @@ export class UpdateWriter {
     await this.store.clearJournalMarks();
     this.journal = journal;
     return { recovered, tornBytes };
+  }
+
+  /**
+   * `listener` hears each document whose accepted updates became durable (journaled, or stored),
+   * once per group commit, from the commit loop: off the update path. For caches of what documents
+   * hold; a throwing listener is ignored. Returns what stops it.
+   */
+  onDurable(listener: (tenantId: string, docId: string) => void): () => void {
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
+  }
+
+  private announceDurable(tenantId: string, docId: string): void {
+    for (const listener of this.durableListeners) {
+      try {
+        listener(tenantId, docId);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
   }
 
   /** Whether group commits go to the journal (and the database in bulk). */
@@ -279,7 +301,10 @@ export class UpdateWriter {
     this.pendingCount = 0;
     if (count === 0) return;
     await journal.append(groups);
-    for (const [queue, end] of taken) queue.journaled = Math.max(queue.journaled, end);
+    for (const [queue, end] of taken) {
+      queue.journaled = Math.max(queue.journaled, end);
+      this.announceDurable(queue.tenantId, queue.docId);
+    }
     this.options.metrics.journaledUpdates.inc(count);
   }
 
@@ -343,6 +368,7 @@ export class UpdateWriter {
         this.options.metrics.storedUpdates.inc(batch.length);
         const lastId = lastIds.get(queue.docId);
         if (lastId) queue.onPersisted(lastId, batch.length);
+        this.announceDurable(queue.tenantId, queue.docId);
       }
     }
     // A tenant with nothing queued and nothing failing is forgotten (its budget is empty).

@@ -1,6 +1,8 @@
 // One GraphQL request from its parameters to its result, shared by HTTP and the WebSocket: resolve
-// persisted queries, parse and validate (cached per query text), check depth and cost, then execute
-// with a fresh context (the request's loaders).
+// persisted queries, parse and validate (cached per query text, with the document's operations and,
+// for an operation without variables, its depth and cost), check depth and cost, then execute with a
+// fresh context (the request's loaders). A batch (several requests in one POST) shares one context
+// and counts its operations' costs together against the same limit.
 import {
   execute,
   GraphQLError,
@@ -17,7 +19,7 @@ import {
 import { z } from 'zod';
 import type { Principal } from '../server/auth.js';
 import { createContext, type GraphqlContext, type GraphqlServices } from './context.js';
-import { limitErrors, measureOperation } from './limits.js';
+import { limitErrors, measureOperation, type OperationSize } from './limits.js';
 import { sha256, type PersistedQueries } from './persisted.js';
 
 /** The parameters of a GraphQL request (a POST body, a GET's query string, a `subscribe` message's payload). */
@@ -39,11 +41,14 @@ export interface EngineOptions {
 }
 
 /** A request ready to run, or the errors that stop it. */
-export type Prepared = { document: DocumentNode; operation: OperationDefinitionNode; variables: Record<string, unknown> } | { errors: GraphQLError[] };
+export type Prepared = { document: DocumentNode; operation: OperationDefinitionNode; variables: Record<string, unknown>; cost: number } | { errors: GraphQLError[] };
 
 interface Parsed {
   document: DocumentNode;
   fragments: Map<string, FragmentDefinitionNode>;
+  operations: OperationDefinitionNode[];
+  /** Depth and cost of the operations that take no variables (they cannot change). */
+  sizes: Map<OperationDefinitionNode, OperationSize>;
   errors: readonly GraphQLError[];
 }
 
@@ -96,11 +101,12 @@ export class GraphqlEngine {
     try {
       document = parse(query, { maxTokens: 10_000 });
     } catch (error) {
-      return { document: { kind: Kind.DOCUMENT, definitions: [] }, fragments: new Map(), errors: [error as GraphQLError] };
+      return { document: { kind: Kind.DOCUMENT, definitions: [] }, fragments: new Map(), operations: [], sizes: new Map(), errors: [error as GraphQLError] };
     }
     const errors = validate(this.schema, document, specifiedRules);
     const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]));
-    entry = { document, fragments, errors };
+    const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+    entry = { document, fragments, operations, sizes: new Map(), errors };
     this.documents.set(query, entry);
     if (this.documents.size > CACHE_MAX) this.documents.delete(this.documents.keys().next().value!);
     return entry;
@@ -109,9 +115,8 @@ export class GraphqlEngine {
   prepare(request: GraphqlRequest): Prepared {
     const query = this.queryOf(request);
     if (query instanceof GraphQLError) return { errors: [query] };
-    const { document, fragments, errors } = this.parsed(query);
+    const { document, fragments, operations, sizes, errors } = this.parsed(query);
     if (errors.length > 0) return { errors: [...errors] };
-    const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     const operation = request.operationName ? operations.find((o) => o.name?.value === request.operationName) : operations.length === 1 ? operations[0] : undefined;
     if (!operation) {
       return { errors: [errorWith(request.operationName ? `no operation named ${request.operationName} in the document` : 'the document has several operations; name one in operationName', 'BAD_REQUEST')] };
@@ -120,9 +125,28 @@ export class GraphqlEngine {
     const hash = request.extensions?.persistedQuery?.sha256Hash;
     // Registered once it has proven valid: a client cannot fill the store with junk.
     if (hash !== undefined && request.query !== undefined && this.options.operations === 'any') this.persisted.register(hash, query);
-    const tooBig = limitErrors(measureOperation(this.schema, operation, fragments, variables), this.options);
+    let size = sizes.get(operation);
+    if (!size) {
+      size = measureOperation(this.schema, operation, fragments, variables);
+      if (!operation.variableDefinitions?.length) sizes.set(operation, size);
+    }
+    const tooBig = limitErrors(size, this.options);
     if (tooBig.length > 0) return { errors: tooBig };
-    return { document, operation, variables };
+    return { document, operation, variables, cost: size.cost };
+  }
+
+  /**
+   * Several requests sent together: each prepared as if alone, then their costs counted together
+   * against the same limit (a batch is not a way round it): over it, none runs. They run at once
+   * with one context, so their storage reads batch together too.
+   */
+  async runBatch(requests: readonly Prepared[], context: GraphqlContext): Promise<ExecutionResult[]> {
+    const cost = requests.reduce((sum, p) => sum + ('errors' in p ? 0 : p.cost), 0);
+    if (cost > this.options.maxCost) {
+      const error = errorWith(`the batch's operations cost ${cost} together (one per field, times the limit of each list it is in); the limit is ${this.options.maxCost}: send fewer operations or ask for less`, 'QUERY_TOO_COSTLY', { cost, maxCost: this.options.maxCost });
+      return requests.map(() => ({ errors: [error] }));
+    }
+    return Promise.all(requests.map((p) => this.run(p, context)));
   }
 
   context(principal: Principal, services: GraphqlServices): GraphqlContext {

@@ -2,8 +2,10 @@
 // compression and caching it applies): POST with a JSON body, GET with the parameters in the query
 // string (persisted queries by hash are what makes GET worth it: a short, cacheable URL). Errors
 // keep GraphQL's shape, `{ errors: [{ message, extensions: { code } }] }`: 400 for a request that is
-// not a GraphQL request, 200 with `errors` for everything GraphQL itself refuses or fails.
-import type { ExecutionResult } from 'graphql';
+// not a GraphQL request, 200 with `errors` for everything GraphQL itself refuses or fails. A POST
+// body that is a JSON array is a batch (as Apollo's and mercurius's): each operation runs and the
+// answer is the array of their results, in order; at most `maxBatch` of them, counted together
+// against the cost limit.
 import type { HttpContext, HttpReply, HttpRouter } from '../server/http.js';
 import type { GraphqlServices } from './context.js';
 import { errorWith, requestSchema, type GraphqlEngine, type GraphqlRequest } from './engine.js';
@@ -12,6 +14,16 @@ const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
 
 function badRequest(message: string): HttpReply {
   return { status: 400, headers: JSON_TYPE, body: JSON.stringify({ errors: [errorWith(message, 'BAD_REQUEST').toJSON()] }) };
+}
+
+/** A batch over the limit: a problem (RFC 9457) that also carries GraphQL's `errors`, for either kind of client. */
+function batchTooLarge(size: number, maxBatch: number): HttpReply {
+  const detail = `the batch holds ${size} operations; the limit is ${maxBatch}: send them in several requests`;
+  return {
+    status: 400,
+    headers: { 'content-type': 'application/problem+json; charset=utf-8' },
+    body: JSON.stringify({ type: 'about:blank', title: 'GraphQL batch too large', status: 400, detail, size, maxBatch, errors: [errorWith(detail, 'BATCH_TOO_LARGE', { size, maxBatch }).toJSON()] }),
+  };
 }
 
 function parseJson(text: string, what: string): unknown {
@@ -24,16 +36,26 @@ function parseJson(text: string, what: string): unknown {
 
 class RequestError extends Error {}
 
-function checked(value: unknown): GraphqlRequest {
+class BatchTooLarge extends Error {
+  constructor(readonly size: number) {
+    super('batch too large');
+  }
+}
+
+function checked(value: unknown, where = ''): GraphqlRequest {
   const parsed = requestSchema.safeParse(value);
-  if (!parsed.success) throw new RequestError(`not a GraphQL request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new RequestError(`${where}not a GraphQL request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
-async function fromPost(ctx: HttpContext): Promise<GraphqlRequest> {
+async function fromPost(ctx: HttpContext, maxBatch: number): Promise<GraphqlRequest | GraphqlRequest[]> {
   const type = ctx.headers['content-type'] ?? '';
   if (!/^application\/(graphql-response\+)?json\b/i.test(type)) throw new RequestError(`expected content-type application/json, got ${type || 'none'}`);
-  return checked(parseJson((await ctx.body()).toString('utf8'), 'the body'));
+  const body = parseJson((await ctx.body()).toString('utf8'), 'the body');
+  if (!Array.isArray(body)) return checked(body);
+  if (body.length === 0) throw new RequestError('the batch is empty: send at least one operation');
+  if (body.length > maxBatch) throw new BatchTooLarge(body.length);
+  return body.map((item, i) => checked(item, `operation ${i} of the batch: `));
 }
 
 function fromGet(ctx: HttpContext): GraphqlRequest {
@@ -49,19 +71,20 @@ function fromGet(ctx: HttpContext): GraphqlRequest {
   return checked(value);
 }
 
-export function registerGraphqlRoutes(http: HttpRouter, engine: GraphqlEngine, services: GraphqlServices): void {
-  const answer = async (ctx: HttpContext, read: (ctx: HttpContext) => Promise<GraphqlRequest> | GraphqlRequest): Promise<HttpReply> => {
-    let request: GraphqlRequest;
+export function registerGraphqlRoutes(http: HttpRouter, engine: GraphqlEngine, services: GraphqlServices, maxBatch: number): void {
+  const answer = async (ctx: HttpContext, read: (ctx: HttpContext) => Promise<GraphqlRequest | GraphqlRequest[]> | GraphqlRequest): Promise<HttpReply> => {
+    let request: GraphqlRequest | GraphqlRequest[];
     try {
       request = await read(ctx);
     } catch (error) {
       if (error instanceof RequestError) return badRequest(error.message);
+      if (error instanceof BatchTooLarge) return batchTooLarge(error.size, maxBatch);
       throw error;
     }
-    const prepared = engine.prepare(request);
-    const result: ExecutionResult = await engine.run(prepared, engine.context(ctx.principal!, services));
+    const context = engine.context(ctx.principal!, services);
+    const result = Array.isArray(request) ? await engine.runBatch(request.map((r) => engine.prepare(r)), context) : await engine.run(engine.prepare(request), context);
     return { headers: JSON_TYPE, body: JSON.stringify(result) };
   };
-  http.route('POST', '/graphql', (ctx) => answer(ctx, fromPost), { auth: 'required' });
+  http.route('POST', '/graphql', (ctx) => answer(ctx, (c) => fromPost(c, maxBatch)), { auth: 'required' });
   http.route('GET', '/graphql', (ctx) => answer(ctx, fromGet), { auth: 'required' });
 }

@@ -35,6 +35,18 @@ export const graphqlSettings = {
     schema: int(0, 1_000_000).default(10_000),
     doc: 'Automatic persisted queries kept in memory (least recently used dropped first; clients send a dropped one again)',
   },
+  contentCacheMax: {
+    env: 'VEZA_GRAPHQL_CONTENT_CACHE_MAX',
+    flag: 'graphql-content-cache-max',
+    schema: int(0, 10_000_000).default(10_000),
+    doc: "Sessions whose title and track list are kept between GraphQL requests (dropped when the session changes; least recently used dropped first); 0 keeps none",
+  },
+  maxBatch: {
+    env: 'VEZA_GRAPHQL_MAX_BATCH',
+    flag: 'graphql-max-batch',
+    schema: int(1, 1000).default(10),
+    doc: 'Most operations one batched POST (a JSON array of requests) may carry; a longer batch is refused with 400',
+  },
 } as const satisfies SettingsGroup;
 
 export type GraphqlSettings = SettingsOf<typeof graphqlSettings>;
