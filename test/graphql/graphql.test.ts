@@ -112,6 +112,28 @@ describe('GraphQL API', () => {
     expect(body.data.sessions).toEqual([{ id: 'song-a', role: 'viewer' }]);
   });
 
+  it('answers an operation the same on its first run (graphql-js) and its later, compiled runs, errors and variables included', async () => {
+    const viewer = await server.node.auth.sign({ sub: 'eve', docs: { 'song-a': 'viewer' } });
+    const query = 'query Pair($id: ID!, $limit: Int) { session(id: $id) { id title tracks { name } } sessions(limit: $limit) { id role } me { userId } }';
+    const ask = async (variables: Record<string, unknown>) => {
+      const res = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${viewer}`, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+      return { status: res.status, body: (await res.json()) as Body };
+    };
+    const runs = [];
+    for (let i = 0; i < 4; i++) runs.push(await ask(i % 2 === 0 ? { id: 'song-a', limit: 5 } : { id: 'song-b' }));
+    expect(runs[0]!.body.data).toEqual({ session: { id: 'song-a', title: 'Session song-a', tracks: [{ name: 'song-a track 0' }, { name: 'song-a track 1' }] }, sessions: [{ id: 'song-a', role: 'viewer' }], me: { userId: 'eve' } });
+    expect(runs[1]!.body.errors).toMatchObject([{ message: 'no role on session song-b', path: ['session'], extensions: { code: 'FORBIDDEN' } }]);
+    expect(runs[1]!.body.data).toEqual({ session: null, sessions: [{ id: 'song-a', role: 'viewer' }], me: { userId: 'eve' } });
+    expect(runs[2]).toEqual(runs[0]);
+    expect(runs[3]).toEqual(runs[1]);
+    // A variable of the wrong type is refused the same way compiled as not.
+    const wrong = [await ask({ id: 'song-a', limit: 'many' }), await ask({ id: 'song-a', limit: 'many' })];
+    expect(wrong[0]!.body.errors[0].message).toMatch(/\$limit/);
+    expect(wrong[1]!.body.errors[0].message).toMatch(/\$limit/);
+    expect(wrong[0]!.body.data ?? null).toBeNull();
+    expect(wrong[1]!.body.data ?? null).toBeNull();
+  });
+
   it('reads the tracks of N sessions in a number of storage queries that does not grow with N', async () => {
     for (let i = 0; i < 8; i++) await makeSession('n1', `n-${i}`, 2);
     const executor = Object.getPrototypeOf(Object.getPrototypeOf(server.node.storage.db.getExecutor())) as { executeQuery: (...args: unknown[]) => unknown };
