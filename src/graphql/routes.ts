@@ -4,9 +4,23 @@
 // keep GraphQL's shape, `{ errors: [{ message, extensions: { code } }] }`: 400 for a request that is
 // not a GraphQL request, 200 with `errors` for everything GraphQL itself refuses or fails.
 import type { ExecutionResult } from 'graphql';
+import { z } from 'zod';
 import type { HttpContext, HttpReply, HttpRouter } from '../server/http.js';
 import type { GraphqlServices } from './context.js';
 import { errorWith, requestSchema, type GraphqlEngine, type GraphqlRequest } from './engine.js';
+
+/** GraphQL's answer: data, errors, or both (200 also when GraphQL refuses the operation). */
+const graphqlResult = z.object({
+  data: z.record(z.string(), z.unknown()).nullable().optional(),
+  errors: z.array(z.object({ message: z.string(), path: z.array(z.union([z.string(), z.number()])).optional(), extensions: z.record(z.string(), z.unknown()).optional() }).loose()).optional(),
+  extensions: z.record(z.string(), z.unknown()).optional(),
+});
+const graphqlQuery = z.object({
+  query: z.string().optional().describe('the document; may be left out with a persisted query\'s hash'),
+  operationName: z.string().optional(),
+  variables: z.string().optional().describe('JSON'),
+  extensions: z.string().optional().describe('JSON, e.g. {"persistedQuery":{"version":1,"sha256Hash":"…"}}'),
+});
 
 const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
 
@@ -62,6 +76,7 @@ export function registerGraphqlRoutes(http: HttpRouter, engine: GraphqlEngine, s
     const result: ExecutionResult = await engine.run(prepared, engine.context(ctx.principal!, services));
     return { headers: JSON_TYPE, body: JSON.stringify(result) };
   };
-  http.route('POST', '/graphql', (ctx) => answer(ctx, fromPost), { auth: 'required' });
-  http.route('GET', '/graphql', (ctx) => answer(ctx, fromGet), { auth: 'required' });
+  const doc = { auth: 'required', tag: 'graphql', responses: { 200: graphqlResult } } as const;
+  http.route('POST', '/graphql', (ctx) => answer(ctx, fromPost), { ...doc, summary: 'A GraphQL operation as JSON', body: requestSchema });
+  http.route('GET', '/graphql', (ctx) => answer(ctx, fromGet), { ...doc, summary: 'A GraphQL query in the query string (persisted queries by hash)', query: graphqlQuery });
 }
