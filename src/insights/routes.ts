@@ -23,6 +23,12 @@ const periodQuery = z.object({
 });
 const creatorQuery = z.object({ creator_id: z.string().optional().describe('the creator (their user id)') });
 const trackQuery = creatorQuery.extend({ track_id: z.string().optional().describe('one of the creator\'s tracks (instead of or with creator_id)') });
+const heatmapQuery = periodQuery.extend(trackQuery.shape).extend({ segment: z.enum(['all', ...SEGMENTS]).optional() });
+const cohortsQuery = periodQuery.extend(creatorQuery.shape).extend({ kind: z.enum(['listeners', 'followers']).optional(), weeks: z.string().optional().describe('1-26 (default 8)') });
+const reportQuery = creatorQuery.extend({
+  format: z.enum(['html', 'pdf', 'json']).optional(),
+  week: z.string().optional().describe('its Monday, YYYY-MM-DD; the last complete week by default'),
+});
 const tag = 'insights';
 const DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 const MAX_DAYS = 366;
@@ -167,7 +173,13 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
         throw error;
       }
     },
-    { auth: 'required', tag, summary: 'The weekly report, as a page, a PDF or JSON', query: creatorQuery.extend({ format: z.enum(['html', 'pdf', 'json']).optional(), week: z.string().optional().describe('its Monday, YYYY-MM-DD; the last complete week by default') }), responses: { 200: { description: 'the report: HTML by default, PDF or JSON by format', schema: weeklyReport } } },
+    {
+      auth: 'required',
+      tag,
+      summary: 'The weekly report, as a page, a PDF or JSON',
+      query: reportQuery,
+      responses: { 200: { description: 'the report: HTML by default, PDF or JSON by format', schema: weeklyReport } },
+    },
   );
 
   http.route(
@@ -192,7 +204,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const others = tracks.map((t) => t.trackId).filter((id) => id !== trackId);
       return { json: await queries.heatmap(principal.tenantId, trackId!, others, period, segment) };
     },
-    { auth: 'required', tag, summary: 'Where in a track listeners drop, seek and replay', query: periodQuery.extend(trackQuery.shape).extend({ segment: z.enum(['all', ...SEGMENTS]).optional() }), responses: { 200: heatmapReply } },
+    { auth: 'required', tag, summary: 'Where in a track listeners drop, seek and replay', query: heatmapQuery, responses: { 200: heatmapReply } },
   );
 
   http.route(
@@ -221,7 +233,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const cohorts = await queries.cohorts(principal.tenantId, creatorId, tracks.map((t) => t.trackId), kind, period, weeks);
       return { json: { creatorId, kind, weeks, cohorts } };
     },
-    { auth: 'required', tag, summary: 'Weekly cohorts of listeners or followers and how many stay', query: periodQuery.extend(creatorQuery.shape).extend({ kind: z.enum(['listeners', 'followers']).optional(), weeks: z.string().optional().describe('1-26 (default 8)') }), responses: { 200: r.cohorts } },
+    { auth: 'required', tag, summary: 'Weekly cohorts of listeners or followers and how many stay', query: cohortsQuery, responses: { 200: r.cohorts } },
   );
 
   http.route(
