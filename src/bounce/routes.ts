@@ -20,6 +20,24 @@ const bounceRequest = z
   .strict()
   .refine((b) => b.at === undefined || b.versionId === undefined, 'give at or versionId, not both');
 
+/** A bounce as the routes answer it (service.ts's Bounce). */
+export const bounceView = z.object({
+  id: z.string(),
+  sessionId: z.string(),
+  versionId: z.string().nullable().describe('the saved version bounced, if one was asked for'),
+  uptoId: z.string().nullable().describe('the last update included (null: the empty session)'),
+  at: z.number().nullable().describe('Unix ms of that update'),
+  state: z.enum(['running', 'done', 'failed']),
+  progress: z.number().describe('0..1'),
+  error: z.string().nullable(),
+  audioCid: z.string().nullable(),
+  audioHash: z.string().nullable().describe('sha-256 of the FLAC file, hex'),
+  stateHash: z.string().nullable().describe('sha-256 of the session\'s state at the moment, hex'),
+  durationMs: z.number().nullable(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+});
+
 export interface BounceRouteDeps {
   bounces: BounceService | null;
   content: ContentStore;
@@ -57,10 +75,10 @@ export function registerBounceRoutes(http: HttpRouter, deps: BounceRouteDeps): v
         throw error;
       }
     },
-    { auth: 'required', maxBodyBytes: 1024, body: bounceRequest },
+    { auth: 'required', maxBodyBytes: 1024, body: bounceRequest, tag: 'sessions', summary: 'Render the session (now, a version or a time) to FLAC (editors and owners)', responses: { 202: bounceView } },
   );
 
-  http.route('GET', '/api/v1/bounces/:id', async (ctx) => ({ json: await readable(ctx) }), { auth: 'required' });
+  http.route('GET', '/api/v1/bounces/:id', async (ctx) => ({ json: await readable(ctx) }), { auth: 'required', tag: 'sessions', summary: 'A bounce and its progress', responses: { 200: bounceView } });
 
   http.route(
     'GET',
@@ -75,6 +93,11 @@ export function registerBounceRoutes(http: HttpRouter, deps: BounceRouteDeps): v
         'content-disposition': `inline; filename="${bounce.sessionId.replace(/[^A-Za-z0-9._-]/g, '_')}.flac"`,
       });
     },
-    { auth: 'required' },
+    {
+      auth: 'required',
+      tag: 'sessions',
+      summary: 'A finished bounce\'s FLAC (byte ranges)',
+      responses: { 200: { type: 'audio/flac', description: 'the whole file' }, 206: { type: 'audio/flac', description: 'the byte range asked for' } },
+    },
   );
 }

@@ -8,8 +8,9 @@ import type { HttpContext, HttpRouter } from '../server/http.js';
 import type { WebSocketRouter } from '../server/websocket.js';
 import { GLOBAL_BOARD_TENANT } from './engine.js';
 import { PERIODS, type BoardRef, type Period } from './leaderboards.js';
-import { RuleError } from './rules.js';
-import { standingReply } from './schemas.js';
+import { questSchema } from './quests.js';
+import { RuleError, ruleSchema } from './rules.js';
+import { gamificationReplies as r, questView, standingReply, tipView } from './schemas.js';
 import type { GamificationService } from './service.js';
 import { TipError, tipRequestSchema } from './tips.js';
 
@@ -18,6 +19,15 @@ const RULE_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 const KEY = /^[\x21-\x7e]{1,200}$/;
 const METRIC = /^(points|tips:[A-Z]{3})$/;
 const refundSchema = z.object({ reason: z.string().max(500).optional() }).strict();
+const leaderboardQuery = z.object({
+  scope: z.string().optional().describe('tenant (default), global or room:<roomId>'),
+  period: z.enum(PERIODS).optional().describe('all by default'),
+  at: z.string().optional().describe('ISO 8601 time whose period is read; now by default'),
+  around: z.string().optional().describe('a user id: their entry and its neighbours instead of the top'),
+  neighbours: z.string().optional().describe('entries above and below with around, 0-50 (default 5)'),
+  offset: z.string().optional(),
+  limit: z.string().optional().describe('1-100 (default 10)'),
+});
 
 function admin(ctx: HttpContext, what: string): Principal {
   const principal = ctx.principal!;
@@ -69,7 +79,12 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
   http.route('GET', '/api/v1/gamification/me', (ctx) => standing(ctx, ctx.principal!.userId), { auth: 'required', tag, summary: 'The caller\'s points, level, achievements and quests', responses: { 200: standingReply } });
   http.route('GET', '/api/v1/gamification/users/:user', (ctx) => standing(ctx, pathId(ctx, 'user')), { auth: 'required', tag, summary: 'A user\'s points, level, achievements and quests', responses: { 200: standingReply } });
 
-  http.route('GET', '/api/v1/gamification/rules', async (ctx) => ({ json: { rules: await service.rules(ctx.principal!.tenantId) } }), { auth: 'required' });
+  http.route('GET', '/api/v1/gamification/rules', async (ctx) => ({ json: { rules: await service.rules(ctx.principal!.tenantId) } }), {
+    auth: 'required',
+    tag,
+    summary: 'Every version of the tenant\'s achievement rules',
+    responses: { 200: r.rules },
+  });
   http.route(
     'GET',
     '/api/v1/gamification/rules/:id',
@@ -79,7 +94,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       if (versions.length === 0) throw notFound(`no rule ${ruleId}`);
       return { json: { ruleId, versions } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Every version of one rule', responses: { 200: r.ruleVersions } },
   );
   http.route(
     'PUT',
@@ -91,10 +106,15 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const stored = await mapErrors(() => service.defineRule(principal.tenantId, ruleId, body, principal.userId));
       return { status: stored.version === 1 ? 201 : 200, json: stored };
     },
-    { auth: 'required', maxBodyBytes: 16 * 1024 },
+    { auth: 'required', maxBodyBytes: 16 * 1024, tag, summary: 'Define a rule, or its next version (administrators)', body: ruleSchema, responses: { 200: r.definedRule, 201: r.definedRule } },
   );
 
-  http.route('GET', '/api/v1/gamification/quests', async (ctx) => ({ json: { quests: await service.quests(ctx.principal!.tenantId) } }), { auth: 'required' });
+  http.route('GET', '/api/v1/gamification/quests', async (ctx) => ({ json: { quests: await service.quests(ctx.principal!.tenantId) } }), {
+    auth: 'required',
+    tag,
+    summary: 'The tenant\'s quests, latest ending first',
+    responses: { 200: r.quests },
+  });
   http.route(
     'GET',
     '/api/v1/gamification/quests/:id',
@@ -104,7 +124,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       if (!quest) throw notFound(`no quest ${questId}`);
       return { json: quest };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'One quest and its progress', responses: { 200: questView } },
   );
   http.route(
     'PUT',
@@ -117,7 +137,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       if (!quest) throw new HttpError(409, 'conflict', `quest ${questId} exists; quests are not changed once they count (create another)`);
       return { status: 201, json: { questId, ...quest } };
     },
-    { auth: 'required', maxBodyBytes: 16 * 1024 },
+    { auth: 'required', maxBodyBytes: 16 * 1024, tag, summary: 'Create a quest (administrators; quests are not changed once made)', body: questSchema, responses: { 201: r.createdQuest } },
   );
 
   http.route(
@@ -139,7 +159,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const limit = integer(ctx, 'limit', 10, 1, 100);
       return { json: { board, period, entries: await service.leaderboards.top(board, period, { offset, limit, at }) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'A leaderboard\'s top entries, or those around one user', query: leaderboardQuery, responses: { 200: r.leaderboard } },
   );
 
   http.route(
@@ -155,12 +175,23 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const { tip, replayed } = await mapErrors(() => service.tips.send(principal.tenantId, principal.userId, roomId, key, request));
       return { status: replayed ? 200 : 201, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: tip };
     },
-    { auth: 'required', maxBodyBytes: 4096, body: tipRequestSchema },
+    {
+      auth: 'required',
+      maxBodyBytes: 4096,
+      body: tipRequestSchema,
+      tag,
+      summary: 'Tip a creator in a live room (Idempotency-Key header; a retry answers 200 with the first tip)',
+      responses: { 200: tipView, 201: tipView },
+    },
   );
   http.route('GET', '/api/v1/live/:room/tips', async (ctx) => ({ json: await service.tips.room(ctx.principal!.tenantId, pathId(ctx, 'room'), integer(ctx, 'limit', 50, 1, 200)) }), {
     auth: 'required',
+    tag,
+    summary: 'A room\'s pinned and latest tips',
+    query: z.object({ limit: z.string().optional().describe('how many recent tips, 1-200 (default 50)') }),
+    responses: { 200: r.roomTips },
   });
-  http.route('GET', '/api/v1/tips/provider', () => ({ json: service.tips.providerInfo }), { auth: 'required' });
+  http.route('GET', '/api/v1/tips/provider', () => ({ json: service.tips.providerInfo }), { auth: 'required', tag, summary: 'Which payment provider takes tips', responses: { 200: r.provider } });
   http.route(
     'GET',
     '/api/v1/tips/balance',
@@ -171,7 +202,13 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       if (userId !== principal.userId && !principal.admin) throw forbidden('only the user or a tenant administrator may read a balance');
       return { json: { userId, balances: await service.tips.balance(principal.tenantId, userId), provider: service.tips.providerInfo } };
     },
-    { auth: 'required' },
+    {
+      auth: 'required',
+      tag,
+      summary: 'What a user has received in tips, by currency',
+      query: z.object({ user_id: z.string().optional().describe('another user (administrators); the caller by default') }),
+      responses: { 200: r.balance },
+    },
   );
   http.route(
     'GET',
@@ -183,7 +220,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       if (tip.fromUserId !== principal.userId && tip.toUserId !== principal.userId && !principal.admin) throw forbidden(`only the sender, the recipient or an administrator may read tip ${tip.tipId}`);
       return { json: tip };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'One tip (its sender, its recipient or an administrator)', responses: { 200: tipView } },
   );
   http.route(
     'POST',
@@ -196,7 +233,7 @@ export function registerGamificationRoutes(http: HttpRouter, ws: WebSocketRouter
       const { tip, replayed } = await mapErrors(() => service.tips.refund(principal.tenantId, tipId, { userId: principal.userId, admin: principal.admin === true }, reason));
       return { status: 200, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: tip };
     },
-    { auth: 'required', maxBodyBytes: 4096, body: refundSchema },
+    { auth: 'required', maxBodyBytes: 4096, body: refundSchema, tag, summary: 'Refund a tip (its recipient or an administrator)', responses: { 200: tipView } },
   );
 
   /** `/gamification/leaderboards/<metric>?scope=&period=&limit=`: the top entries, then every change. */

@@ -6,9 +6,23 @@
 // body that is a JSON array is a batch (as Apollo's and mercurius's): each operation runs and the
 // answer is the array of their results, in order; at most `maxBatch` of them, counted together
 // against the cost limit.
+import { z } from 'zod';
 import type { HttpContext, HttpReply, HttpRouter } from '../server/http.js';
 import type { GraphqlServices } from './context.js';
 import { errorWith, requestSchema, type GraphqlEngine, type GraphqlRequest } from './engine.js';
+
+/** GraphQL's answer: data, errors, or both (200 also when GraphQL refuses the operation). */
+const graphqlResult = z.object({
+  data: z.record(z.string(), z.unknown()).nullable().optional(),
+  errors: z.array(z.object({ message: z.string(), path: z.array(z.union([z.string(), z.number()])).optional(), extensions: z.record(z.string(), z.unknown()).optional() }).loose()).optional(),
+  extensions: z.record(z.string(), z.unknown()).optional(),
+});
+const graphqlQuery = z.object({
+  query: z.string().optional().describe('the document; may be left out with a persisted query\'s hash'),
+  operationName: z.string().optional(),
+  variables: z.string().optional().describe('JSON'),
+  extensions: z.string().optional().describe('JSON, e.g. {"persistedQuery":{"version":1,"sha256Hash":"…"}}'),
+});
 
 const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
 
@@ -83,8 +97,14 @@ export function registerGraphqlRoutes(http: HttpRouter, engine: GraphqlEngine, s
     }
     const context = engine.context(ctx.principal!, services);
     const result = Array.isArray(request) ? await engine.runBatch(request.map((r) => engine.prepare(r)), context) : await engine.run(engine.prepare(request), context);
-    return { headers: JSON_TYPE, body: JSON.stringify(result) };
+    return { json: result };
   };
-  http.route('POST', '/graphql', (ctx) => answer(ctx, (c) => fromPost(c, maxBatch)), { auth: 'required' });
-  http.route('GET', '/graphql', (ctx) => answer(ctx, fromGet), { auth: 'required' });
+  const doc = { auth: 'required', tag: 'graphql' } as const;
+  http.route('POST', '/graphql', (ctx) => answer(ctx, (c) => fromPost(c, maxBatch)), {
+    ...doc,
+    summary: 'A GraphQL operation as JSON, or a batch of them as a JSON array',
+    body: z.union([requestSchema, z.array(requestSchema)]),
+    responses: { 200: z.union([graphqlResult, z.array(graphqlResult)]) },
+  });
+  http.route('GET', '/graphql', (ctx) => answer(ctx, fromGet), { ...doc, summary: 'A GraphQL query in the query string (persisted queries by hash)', query: graphqlQuery, responses: { 200: graphqlResult } });
 }

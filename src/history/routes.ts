@@ -3,6 +3,8 @@
 import { badRequest, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import { sessionOf, timeParam } from '../studio/routes.js';
+import { z } from 'zod';
+import { historyReplies as r } from './replies.js';
 import { isAfter, type HistoryService, type Moment } from './service.js';
 
 /** A saved version of a session: the log id it ends at (null: the empty session) and its time; null when there is none. */
@@ -13,6 +15,14 @@ export interface AuthorshipRouteDeps {
   resolveVersion?: VersionResolver;
   now?: () => number;
 }
+
+const authorshipQuery = z.object({ at: z.string().optional().describe('Unix ms: the session as it was then; now by default') });
+const diffQuery = z.object({
+  from: z.string().optional().describe('Unix ms of the first moment'),
+  fromVersion: z.string().optional().describe('or a saved version as the first moment'),
+  to: z.string().optional().describe('Unix ms of the second moment; now by default'),
+  toVersion: z.string().optional().describe('or a saved version as the second moment'),
+});
 
 const VERSION_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
@@ -46,7 +56,7 @@ export function registerAuthorshipRoutes(http: HttpRouter, deps: AuthorshipRoute
       const report = await deps.history.authorship(principal.tenantId, id, moment);
       return { json: { sessionId: id, at, ...report } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'sessions', summary: 'Who made each track, clip and note, what was removed, and each user\'s share', query: authorshipQuery, responses: { 200: r.authorship } },
   );
 
   http.route(
@@ -64,6 +74,6 @@ export function registerAuthorshipRoutes(http: HttpRouter, deps: AuthorshipRoute
       const diff = await deps.history.diff(principal.tenantId, id, from, to);
       return { json: { sessionId: id, from, to, ...diff } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'sessions', summary: 'What changed between two moments or versions, and who changed it', query: diffQuery, responses: { 200: r.diff } },
   );
 }

@@ -17,6 +17,7 @@ import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { MAX_UNIX_MS } from '../shared/time.js';
 import { StudioDoc } from '../studio/model.js';
 import { sessionOf } from '../studio/routes.js';
+import { historyReplies as r, versionView } from './replies.js';
 import { reconcile } from './restore.js';
 import { VersionError, type Version, type VersionStore } from './versions.js';
 
@@ -37,7 +38,7 @@ const restoreInput = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('into') }).strict(),
 ]);
 
-const required = { auth: 'required' } as const;
+const required = { auth: 'required', tag: 'sessions' } as const;
 
 export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps): void {
   const { versions, collab } = deps;
@@ -73,7 +74,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       const [list, lineage] = await Promise.all([versions.list(principal.tenantId, id, limit), versions.lineage(principal.tenantId, id)]);
       return { json: { sessionId: id, versions: list, ...lineage } };
     },
-    required,
+    { ...required, summary: 'A session\'s versions, newest first, and its branches', query: z.object({ limit: z.string().optional().describe('1-500 (default 100)') }), responses: { 200: r.versions } },
   );
 
   http.route(
@@ -86,7 +87,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       emit(principal.tenantId, principal.userId, 'session.versioned', { sessionId: id, versionId: version.id, kind: 'named', reason: null, updates: version.updates });
       return { status: 201, json: version };
     },
-    { ...required, body: newVersion },
+    { ...required, body: newVersion, summary: 'Name a version of the session (now, or as it was at a time)', responses: { 201: versionView } },
   );
 
   http.route(
@@ -98,7 +99,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       const snapshot = new StudioDoc(await versions.doc(principal.tenantId, version)).snapshot();
       return { json: { ...version, snapshot } };
     },
-    required,
+    { ...required, summary: 'A version, with its snapshot (read-only)', responses: { 200: r.versionWithSnapshot } },
   );
 
   http.route(
@@ -110,7 +111,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       const state = Y.encodeStateAsUpdate(await versions.doc(principal.tenantId, version));
       return { headers: { 'content-type': 'application/octet-stream', 'cache-control': 'private, max-age=31536000, immutable' }, body: state };
     },
-    required,
+    { ...required, summary: 'A version\'s state as one Yjs update, to open it as a Y.Doc', responses: { 200: { type: 'application/octet-stream', description: 'Y.encodeStateAsUpdate of the version' } } },
   );
 
   http.route(
@@ -125,7 +126,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       if (!updated) throw notFound(`session ${id} has no version ${version.id}`);
       return { json: updated };
     },
-    { ...required, body: patchVersion },
+    { ...required, body: patchVersion, summary: 'Rename a version or change its description (its author or an owner)', responses: { 200: versionView } },
   );
 
   http.route(
@@ -138,7 +139,7 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       await versions.remove(principal.tenantId, id, version.id);
       return { status: 204 };
     },
-    required,
+    { ...required, summary: 'Delete a version (its author or an owner)', responses: { 204: { description: 'deleted' } } },
   );
 
   http.route(
@@ -174,7 +175,12 @@ export function registerVersionRoutes(http: HttpRouter, deps: VersionRouteDeps):
       await collab.persisted(tenantId, id);
       return { json: { mode: 'into', version, undo } };
     },
-    { ...required, body: restoreInput },
+    {
+      ...required,
+      body: restoreInput,
+      summary: 'Restore a version: as a new branch session (201), or into the session as one change (200)',
+      responses: { 200: r.restored, 201: r.restored },
+    },
   );
 }
 

@@ -9,6 +9,7 @@ import { collaborationScore as collaborationScoreOf } from './authorship.js';
 import { SEGMENTS, type Segment } from './listening.js';
 import { renderPdf, renderReportHtml, ReportError, type ReportBrand } from './report.js';
 import type { Period } from './queries.js';
+import { heatmapReply, insightsReplies as r, overviewReply, weeklyReport } from './replies.js';
 import type { InsightsService } from './service.js';
 
 const ID = /^[^\s]{1,200}$/;
@@ -16,6 +17,19 @@ const webhookSchema = z.object({
   creator_id: z.string().regex(ID),
   url: z.url({ protocol: /^https?$/, error: 'url must be an http or https URL' }).max(2000),
 });
+const periodQuery = z.object({
+  from: z.string().optional().describe('YYYY-MM-DD or an ISO 8601 time; 28 days before to by default'),
+  to: z.string().optional().describe('YYYY-MM-DD or an ISO 8601 time, exclusive; the end of today by default'),
+});
+const creatorQuery = z.object({ creator_id: z.string().optional().describe('the creator (their user id)') });
+const trackQuery = creatorQuery.extend({ track_id: z.string().optional().describe('one of the creator\'s tracks (instead of or with creator_id)') });
+const heatmapQuery = periodQuery.extend(trackQuery.shape).extend({ segment: z.enum(['all', ...SEGMENTS]).optional() });
+const cohortsQuery = periodQuery.extend(creatorQuery.shape).extend({ kind: z.enum(['listeners', 'followers']).optional(), weeks: z.string().optional().describe('1-26 (default 8)') });
+const reportQuery = creatorQuery.extend({
+  format: z.enum(['html', 'pdf', 'json']).optional(),
+  week: z.string().optional().describe('its Monday, YYYY-MM-DD; the last complete week by default'),
+});
+const tag = 'insights';
 const DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 const MAX_DAYS = 366;
 const DAY_MS = 86_400_000;
@@ -122,7 +136,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
         },
       };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'A creator\'s listening, funnel, collaboration, money and churn risk for a period', query: periodQuery.extend(creatorQuery.shape), responses: { 200: overviewReply } },
   );
 
   http.route(
@@ -159,7 +173,13 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
         throw error;
       }
     },
-    { auth: 'required' },
+    {
+      auth: 'required',
+      tag,
+      summary: 'The weekly report, as a page, a PDF or JSON',
+      query: reportQuery,
+      responses: { 200: { description: 'the report: HTML by default, PDF or JSON by format', schema: weeklyReport } },
+    },
   );
 
   http.route(
@@ -169,7 +189,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const { principal, creatorId, tracks } = await scope(ctx, false);
       return { json: { creatorId, ...(await service.churn(principal.tenantId, creatorId, tracks.map((t) => t.trackId))) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Which listeners are likely to leave, and the model\'s evaluation', query: creatorQuery, responses: { 200: r.churn } },
   );
 
   http.route(
@@ -184,7 +204,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const others = tracks.map((t) => t.trackId).filter((id) => id !== trackId);
       return { json: await queries.heatmap(principal.tenantId, trackId!, others, period, segment) };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Where in a track listeners drop, seek and replay', query: heatmapQuery, responses: { 200: heatmapReply } },
   );
 
   http.route(
@@ -196,7 +216,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const funnel = await queries.funnel(principal.tenantId, trackId ? [trackId] : tracks.map((t) => t.trackId), period);
       return { json: { creatorId, trackId, from: period.from.toISOString(), to: period.to.toISOString(), ...funnel } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Stream, like, share, purchase: users at each step', query: periodQuery.extend(trackQuery.shape), responses: { 200: r.funnel } },
   );
 
   http.route(
@@ -213,7 +233,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const cohorts = await queries.cohorts(principal.tenantId, creatorId, tracks.map((t) => t.trackId), kind, period, weeks);
       return { json: { creatorId, kind, weeks, cohorts } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Weekly cohorts of listeners or followers and how many stay', query: cohortsQuery, responses: { 200: r.cohorts } },
   );
 
   http.route(
@@ -225,7 +245,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const hook = await service.alerts.addWebhook(ctx.principal!.tenantId, body.creator_id, body.url);
       return { status: 201, json: { ...hook, creatorId: body.creator_id, url: body.url, signature: 'x-veza-signature: sha256=<hex HMAC-SHA256 of the body with the secret>' } };
     },
-    { auth: 'required', body: webhookSchema },
+    { auth: 'required', body: webhookSchema, tag, summary: 'Send a creator\'s alerts to a URL (signed with the secret shown once)', responses: { 201: r.webhookCreated } },
   );
 
   http.route(
@@ -235,7 +255,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const creatorId = readableCreator(ctx);
       return { json: { webhooks: await service.alerts.webhooks(ctx.principal!.tenantId, creatorId) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'A creator\'s alert webhooks', query: creatorQuery, responses: { 200: r.webhooks } },
   );
 
   http.route(
@@ -246,7 +266,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       if (!(await service.alerts.removeWebhook(ctx.principal!.tenantId, creatorId, ctx.params.id ?? ''))) throw notFound(`no webhook ${ctx.params.id} of ${creatorId}`);
       return { status: 204 };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Remove an alert webhook', query: creatorQuery, responses: { 204: { description: 'removed' } } },
   );
 
   http.route(
@@ -256,7 +276,7 @@ export function registerInsightsRoutes(http: HttpRouter, ws: WebSocketRouter, se
       const creatorId = readableCreator(ctx);
       return { json: { alerts: await service.alerts.alerts(ctx.principal!.tenantId, creatorId) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'A creator\'s latest alerts and their delivery', query: creatorQuery, responses: { 200: r.alerts } },
   );
 
   /** `/insights/live/<creator>`: a snapshot, then an update whenever the creator's counters move. */

@@ -12,6 +12,7 @@ import { FORMATS, FORMAT_NAMES, parseFormat } from './formats.js';
 import { GENRE_IDS } from './genres.js';
 import type { Job, JobOptions } from './jobs.js';
 import { InputError } from './probe.js';
+import { masteringJob, masteringQuery, masteringReference } from './replies.js';
 import { frameOf, type MasteringService } from './service.js';
 
 const JOB_ID = /^[0-9a-f-]{36}$/;
@@ -85,6 +86,8 @@ export type BounceAudio = (tenantId: string, bounceId: string) => Promise<{ file
 const bounceBody = z.object({ bounceId: z.string().min(1).max(100) }).strict();
 
 export function registerMasteringRoutes(http: HttpRouter, ws: WebSocketRouter, service: MasteringService, maxUploadBytes: number, bounceAudio: BounceAudio | null): void {
+  const tag = 'mastering';
+  const fileResponses = (type: string, what: string) => ({ 200: { type, description: what }, 206: { type, description: `a byte range of ${what}` } });
   http.route(
     'POST',
     '/api/v1/mastering',
@@ -108,7 +111,15 @@ export function registerMasteringRoutes(http: HttpRouter, ws: WebSocketRouter, s
       }
       return { status: 202, headers: { location: `/api/v1/mastering/${job.id}` }, json: jobView(job) };
     },
-    { auth: 'required', maxBodyBytes: maxUploadBytes },
+    {
+      auth: 'required',
+      maxBodyBytes: maxUploadBytes,
+      tag,
+      summary: 'Master a mix: the audio file as the body (or a session bounce as JSON {bounceId}), options in the query',
+      bodyType: 'audio/*',
+      query: masteringQuery,
+      responses: { 202: masteringJob },
+    },
   );
 
   http.route(
@@ -120,10 +131,10 @@ export function registerMasteringRoutes(http: HttpRouter, ws: WebSocketRouter, s
       const reference = await service.addReference(ctx.principal!.tenantId, body).catch(refused);
       return { status: 201, json: reference };
     },
-    { auth: 'required', maxBodyBytes: maxUploadBytes },
+    { auth: 'required', maxBodyBytes: maxUploadBytes, tag, summary: 'Upload a reference track to match', bodyType: 'audio/*', responses: { 201: masteringReference } },
   );
 
-  http.route('GET', '/api/v1/mastering/:id', async (ctx) => ({ json: jobView(await ownJob(ctx, service)) }), { auth: 'required' });
+  http.route('GET', '/api/v1/mastering/:id', async (ctx) => ({ json: jobView(await ownJob(ctx, service)) }), { auth: 'required', tag, summary: 'A mastering job: its state, analysis and links', responses: { 200: masteringJob } });
 
   http.route(
     'GET',
@@ -135,7 +146,7 @@ export function registerMasteringRoutes(http: HttpRouter, ws: WebSocketRouter, s
       const filename = `${job.input.name.replace(/[^\w.-]+/g, '_').replace(/\.[a-z0-9]+$/i, '')}-master.${spec.extension}`;
       return fileReply(ctx, job.output, { 'content-type': spec.contentType, 'content-disposition': `attachment; filename="${filename}"` });
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'The master, in the format asked for (byte ranges)', responses: fileResponses('audio/wav', 'the master (audio/wav, audio/flac, audio/mpeg or audio/mp4 by format)') },
   );
 
   http.route(
@@ -145,7 +156,7 @@ export function registerMasteringRoutes(http: HttpRouter, ws: WebSocketRouter, s
       const job = await ownJob(ctx, service);
       return fileReply(ctx, job.input.file, { 'content-type': 'application/octet-stream' });
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'The mix as uploaded, for A/B listening (byte ranges)', responses: fileResponses('application/octet-stream', 'the uploaded mix') },
   );
 
   ws.route<{ tenantId: string; id: string; unsubscribe: (() => void) | null; closed: boolean }>('/mastering/jobs/:id', {

@@ -6,6 +6,7 @@ import type { HttpContext, HttpRouter } from '../server/http.js';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { OutputError, type MediaOutputs, type OutputKind } from './outputs.js';
 import type { RoomInfo, RoomKind } from './live-room.js';
+import { fileResponses, mediaOutput, recordingList, roomKindQuery } from './replies.js';
 
 const HLS_FILE = /^[A-Za-z0-9_-]{1,100}\.(m3u8|m4s|mp4)$/;
 const HLS_TYPES: Record<string, string> = { m3u8: 'application/vnd.apple.mpegurl', m4s: 'video/iso.segment', mp4: 'video/mp4' };
@@ -53,7 +54,9 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
     return { status: 201, json: output };
   };
 
-  http.route('POST', '/api/v1/rooms/:room/recordings', (ctx) => start(ctx, 'recording', canWrite), { auth: 'required' });
+  const tag = 'media';
+  const room = { auth: 'required', tag, query: roomKindQuery } as const;
+  http.route('POST', '/api/v1/rooms/:room/recordings', (ctx) => start(ctx, 'recording', canWrite), { ...room, summary: 'Start recording a room (owner or editor)', responses: { 201: mediaOutput } });
 
   http.route(
     'POST',
@@ -63,7 +66,7 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
       if (!canWrite(role)) throw forbidden(`role ${role} cannot stop recordings in room ${info.roomId}`);
       return { json: await outputs.stop(info.tenantId, info.roomId, outputId(ctx)).catch(asHttp) };
     },
-    { auth: 'required' },
+    { ...room, summary: 'Stop a recording (owner or editor)', responses: { 200: mediaOutput } },
   );
 
   http.route(
@@ -73,7 +76,7 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
       const { info } = roomOf(ctx);
       return { json: { recordings: await outputs.list(info.tenantId, info.roomId, 'recording') } };
     },
-    { auth: 'required' },
+    { ...room, summary: 'A room\'s recordings', responses: { 200: recordingList } },
   );
 
   const recording = async (ctx: HttpContext) => {
@@ -84,7 +87,7 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
     return found;
   };
 
-  http.route('GET', '/api/v1/recordings/:id', async (ctx) => ({ json: (await recording(ctx)).output }), { auth: 'required' });
+  http.route('GET', '/api/v1/recordings/:id', async (ctx) => ({ json: (await recording(ctx)).output }), { auth: 'required', tag, summary: 'One recording', responses: { 200: mediaOutput } });
 
   http.route(
     'GET',
@@ -96,10 +99,14 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
       const type = file.endsWith('.webm') ? 'video/webm' : 'video/x-matroska';
       return fileReply(ctx, file, { 'content-type': type, 'content-disposition': `attachment; filename="${path.basename(file)}"` });
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'A finished recording\'s file (WebM or Matroska; byte ranges)', responses: fileResponses('video/webm') },
   );
 
-  http.route('POST', '/api/v1/rooms/:room/hls', (ctx) => start(ctx, 'hls', (role) => role === 'owner'), { auth: 'required' });
+  http.route('POST', '/api/v1/rooms/:room/hls', (ctx) => start(ctx, 'hls', (role) => role === 'owner'), {
+    ...room,
+    summary: 'Start HLS egress of a room (owner); its url is the public playlist',
+    responses: { 201: mediaOutput },
+  });
 
   http.route(
     'GET',
@@ -110,7 +117,7 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
       if (!current) throw notFound(`room ${info.roomId} has no running HLS egress`);
       return { json: current };
     },
-    { auth: 'required' },
+    { ...room, summary: 'The room\'s running HLS egress', responses: { 200: mediaOutput } },
   );
 
   http.route(
@@ -121,7 +128,7 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
       if (role !== 'owner') throw forbidden(`role ${role} cannot stop HLS egress in room ${info.roomId}`);
       return { json: await outputs.stopLatest(info.tenantId, info, 'hls').catch(asHttp) };
     },
-    { auth: 'required' },
+    { ...room, summary: 'Stop the room\'s HLS egress (owner)', responses: { 200: mediaOutput } },
   );
 
   http.route(
@@ -136,6 +143,6 @@ export function registerMediaRoutes(http: HttpRouter, outputs: MediaOutputs): vo
       const cache = extension === 'm3u8' ? 'no-cache' : 'public, max-age=60';
       return fileReply(ctx, path.join(dir, file), { 'content-type': HLS_TYPES[extension]!, 'cache-control': cache });
     },
-    { auth: 'none' },
+    { auth: 'none', tag, summary: 'An HLS playlist or segment (public to whoever has the id)', responses: fileResponses('application/vnd.apple.mpegurl') },
   );
 }

@@ -6,7 +6,7 @@ import type { Principal } from '../server/auth.js';
 import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import { RecommendationError } from './errors.js';
-import { recommendationsQuery, recommendationsReply } from './schemas.js';
+import { recommendationReplies as r, recommendationsQuery, recommendationsReply, trainingJob } from './schemas.js';
 import { CONTEXTS, parseFilters, type Context } from './recommend.js';
 import { ExperimentExistsError, type RecommendationService } from './service.js';
 
@@ -74,7 +74,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       if (report.lines === 0) throw badRequest('the body has no rows: one JSON object per line');
       return { json: report };
     },
-    { auth: 'required', maxBodyBytes: maxImportBytes },
+    { auth: 'required', maxBodyBytes: maxImportBytes, tag: 'recommendations', summary: 'Load history as newline-delimited JSON (administrators)', bodyType: 'application/x-ndjson', responses: { 200: r.imported } },
   );
 
   http.route(
@@ -85,7 +85,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       const job = service.train(principal.tenantId, principal.userId);
       return { status: 202, headers: { location: `/api/v1/recommendations/jobs/${job.id}` }, json: job };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'Start training the tenant\'s model (administrators); Location names the job', responses: { 202: trainingJob } },
   );
 
   http.route(
@@ -97,7 +97,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       if (!job || job.tenantId !== principal.tenantId) throw notFound(`no training job ${ctx.params.id}`);
       return { json: job };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'A training job\'s progress and result (administrators)', responses: { 200: trainingJob } },
   );
 
   http.route(
@@ -109,7 +109,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       if (!latest) throw notFound('no model has been trained for this tenant; POST /api/v1/recommendations/train');
       return { json: { version: latest.version, createdAt: latest.createdAt, summary: latest.summary } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'The tenant\'s latest model', responses: { 200: r.model } },
   );
 
   http.route(
@@ -127,7 +127,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
         throw error;
       }
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'Start an A/B experiment (administrators; never redefined)', responses: { 201: r.experimentCreated } },
   );
 
   http.route(
@@ -138,7 +138,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       const experiments = await service.store.experiments(principal.tenantId);
       return { json: { experiments: experiments.map((e) => ({ ...(e.definition as object), status: e.status, createdAt: e.createdAt, stoppedAt: e.stoppedAt })) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'The tenant\'s experiments (administrators)', responses: { 200: r.experiments } },
   );
 
   http.route(
@@ -151,7 +151,7 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       if (!result) throw notFound(`no experiment ${id}`);
       return { json: result };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'Per variant and metric: conversion against the control, with a z-test (administrators)', responses: { 200: r.readout } },
   );
 
   http.route(
@@ -166,6 +166,6 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       }
       return { json: { id, status: 'stopped' } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'recommendations', summary: 'Stop an experiment (administrators)', responses: { 200: r.stopped } },
   );
 }

@@ -1,5 +1,6 @@
 // Session bundles over HTTP: a session's bundle for whoever has a role on it, and an import for whoever
 // may own the new session's id.
+import { z } from 'zod';
 import { DOC_ID_PATTERN } from '../shared/ids.js';
 import { roleFor } from '../server/auth.js';
 import { badRequest, forbidden, HttpError } from '../server/errors.js';
@@ -7,6 +8,8 @@ import type { HttpRouter } from '../server/http.js';
 import { sessionOf } from '../studio/routes.js';
 import { BundleError, decodeBundle, encodeBundle } from './bundle.js';
 import { SessionTransferError, type SessionBundles } from './store.js';
+
+const imported = z.object({ id: z.string().describe('the new session\'s id'), updates: z.number().int().describe('updates imported'), title: z.string() });
 
 export interface SessionBundleRouteDeps {
   bundles: SessionBundles;
@@ -32,7 +35,7 @@ export function registerSessionBundleRoutes(http: HttpRouter, deps: SessionBundl
       const name = `${id}.veza.json`.replace(/[^A-Za-z0-9._-]/g, '_');
       return { headers: { 'content-type': 'application/json', 'content-disposition': `attachment; filename="${name}"` }, body: Buffer.from(encodeBundle(bundle)) };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'sessions', summary: 'The session as a bundle file: its updates, authors and times', responses: { 200: { type: 'application/json', description: 'a veza.session bundle (a download)' } } },
   );
 
   http.route(
@@ -54,6 +57,14 @@ export function registerSessionBundleRoutes(http: HttpRouter, deps: SessionBundl
       const result = await deps.bundles.import(principal.tenantId, bundle, as === undefined ? {} : { as }).catch(transferError);
       return { status: 201, json: { ...result, title: bundle.title } };
     },
-    { auth: 'required', maxBodyBytes: deps.maxBundleBytes },
+    {
+      auth: 'required',
+      maxBodyBytes: deps.maxBundleBytes,
+      tag: 'sessions',
+      summary: 'Import a bundle as a new session (owner of its id)',
+      bodyType: 'application/json',
+      query: z.object({ as: z.string().optional().describe('the new session\'s id; the bundle\'s by default') }),
+      responses: { 201: imported },
+    },
   );
 }

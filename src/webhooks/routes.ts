@@ -9,6 +9,7 @@ import type { HttpContext, HttpRouter } from '../server/http.js';
 import type { DeliveryLog } from './delivery-log.js';
 import { endpointInput, endpointPatch, rotationInput, WebhookError, type EndpointStore } from './endpoints.js';
 import { WEBHOOK_EVENT_TYPES } from './event-types.js';
+import { endpointView, endpointWithSecret, messageView, webhookReplies as r } from './replies.js';
 
 export interface WebhookRouteDeps {
   endpoints: EndpointStore;
@@ -16,6 +17,8 @@ export interface WebhookRouteDeps {
 }
 
 const replayInput = z.strictObject({ endpointId: z.string().min(1).max(100).optional() });
+const limitQuery = z.object({ limit: z.string().optional().describe('how many, 1-500 (default 50)') });
+const messagesQuery = limitQuery.extend({ endpoint: z.string().optional().describe('only the messages sent to this endpoint') });
 
 function tenantOf(ctx: HttpContext): string {
   const principal = ctx.principal!;
@@ -45,11 +48,11 @@ function limitOf(ctx: HttpContext): number {
 }
 
 export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: WebhookRouteDeps): void {
-  const required = { auth: 'required' } as const;
+  const required = { auth: 'required', tag: 'webhooks' } as const;
   const base = '/api/v1/webhooks';
   const noStore = { 'cache-control': 'no-store' };
-  http.route('GET', `${base}/event-types`, (ctx) => (tenantOf(ctx), { json: { eventTypes: WEBHOOK_EVENT_TYPES } }), required);
-  http.route('GET', `${base}/endpoints`, async (ctx) => ({ json: { endpoints: await endpoints.list(tenantOf(ctx)) } }), required);
+  http.route('GET', `${base}/event-types`, (ctx) => (tenantOf(ctx), { json: { eventTypes: WEBHOOK_EVENT_TYPES } }), { ...required, summary: 'The events an endpoint may subscribe to', responses: { 200: r.eventTypes } });
+  http.route('GET', `${base}/endpoints`, async (ctx) => ({ json: { endpoints: await endpoints.list(tenantOf(ctx)) } }), { ...required, summary: 'The tenant\'s webhook endpoints', responses: { 200: r.endpoints } });
   http.route(
     'POST',
     `${base}/endpoints`,
@@ -58,9 +61,9 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       const input = await body(ctx, endpointInput);
       return { status: 201, json: await endpoints.create(tenantId, input).catch(answer), headers: noStore };
     },
-    required,
+    { ...required, summary: 'Add an endpoint; its signing secret is shown once', body: endpointInput, responses: { 201: endpointWithSecret } },
   );
-  http.route('GET', `${base}/endpoints/:id`, async (ctx) => ({ json: await endpoints.get(tenantOf(ctx), ctx.params.id ?? '').catch(answer) }), required);
+  http.route('GET', `${base}/endpoints/:id`, async (ctx) => ({ json: await endpoints.get(tenantOf(ctx), ctx.params.id ?? '').catch(answer) }), { ...required, summary: 'One endpoint', responses: { 200: endpointView } });
   http.route(
     'PATCH',
     `${base}/endpoints/:id`,
@@ -69,7 +72,7 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       const patch = await body(ctx, endpointPatch);
       return { json: await endpoints.update(tenantId, ctx.params.id ?? '', patch).catch(answer) };
     },
-    required,
+    { ...required, summary: 'Change an endpoint\'s address, events or state', body: endpointPatch, responses: { 200: endpointView } },
   );
   http.route(
     'DELETE',
@@ -78,9 +81,13 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       await endpoints.remove(tenantOf(ctx), ctx.params.id ?? '').catch(answer);
       return { status: 204 };
     },
-    required,
+    { ...required, summary: 'Remove an endpoint', responses: { 204: { description: 'removed' } } },
   );
-  http.route('GET', `${base}/endpoints/:id/secrets`, async (ctx) => ({ json: { secrets: await endpoints.secrets(tenantOf(ctx), ctx.params.id ?? '').catch(answer) }, headers: noStore }), required);
+  http.route('GET', `${base}/endpoints/:id/secrets`, async (ctx) => ({ json: { secrets: await endpoints.secrets(tenantOf(ctx), ctx.params.id ?? '').catch(answer) }, headers: noStore }), {
+    ...required,
+    summary: 'The secrets signing now, in full',
+    responses: { 200: r.secrets },
+  });
   http.route(
     'POST',
     `${base}/endpoints/:id/secrets/rotate`,
@@ -89,7 +96,7 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       const input = await body(ctx, rotationInput, true);
       return { json: await endpoints.rotate(tenantId, ctx.params.id ?? '', input).catch(answer), headers: noStore };
     },
-    required,
+    { ...required, summary: 'Make a new signing secret; the old one signs on for a while', body: rotationInput, responses: { 200: endpointWithSecret } },
   );
   http.route(
     'GET',
@@ -99,7 +106,7 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       const endpoint = await endpoints.get(tenantId, ctx.params.id ?? '').catch(answer);
       return { json: { attempts: await log.attempts(tenantId, { endpointId: endpoint.id }, limitOf(ctx)) } };
     },
-    required,
+    { ...required, summary: 'An endpoint\'s latest delivery attempts', query: limitQuery, responses: { 200: r.attempts } },
   );
   http.route(
     'GET',
@@ -109,9 +116,13 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       const endpointId = ctx.query.get('endpoint') ?? undefined;
       return { json: { messages: await log.messages(tenantId, { endpointId, limit: limitOf(ctx) }) } };
     },
-    required,
+    { ...required, summary: 'The latest messages and their deliveries', query: messagesQuery, responses: { 200: r.messages } },
   );
-  http.route('GET', `${base}/messages/:id`, async (ctx) => ({ json: await log.message(tenantOf(ctx), ctx.params.id ?? '').catch(answer) }), required);
+  http.route('GET', `${base}/messages/:id`, async (ctx) => ({ json: await log.message(tenantOf(ctx), ctx.params.id ?? '').catch(answer) }), {
+    ...required,
+    summary: 'One message and its deliveries',
+    responses: { 200: messageView },
+  });
   http.route(
     'GET',
     `${base}/messages/:id/attempts`,
@@ -120,7 +131,7 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       const message = await log.message(tenantId, ctx.params.id ?? '').catch(answer);
       return { json: { attempts: await log.attempts(tenantId, { messageId: message.id }, limitOf(ctx)) } };
     },
-    required,
+    { ...required, summary: 'A message\'s delivery attempts', query: limitQuery, responses: { 200: r.attempts } },
   );
   http.route(
     'POST',
@@ -130,6 +141,6 @@ export function registerWebhookRoutes(http: HttpRouter, { endpoints, log }: Webh
       const input = await body(ctx, replayInput, true);
       return { status: 202, json: await log.replay(tenantId, ctx.params.id ?? '', input.endpointId).catch(answer) };
     },
-    required,
+    { ...required, summary: 'Deliver a stored message again, now', body: replayInput, responses: { 202: r.replay } },
   );
 }
