@@ -12,6 +12,7 @@ import type { NftChain, TokenContract, TxResult } from './chain/index.js';
 import type { Drop, DropService } from './drops.js';
 import { licenceNames } from './metadata.js';
 import { refusing } from './refusals.js';
+import { cancelReply, currenciesReply, faucetReply, listingReply, payoutsReply, purchaseReply, statementReply, tokenLicenceReply, tokenListReply, walletReply } from './reply-schemas.js';
 
 const wei = z.string().regex(/^[1-9][0-9]{0,40}$/, 'an amount in wei above 0, as a decimal string');
 const currencySchema = z.union([z.literal('ETH'), z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'ETH or an ERC-20 token address')]).default('ETH');
@@ -28,6 +29,7 @@ const listSchema = z
   .strict();
 const buySchema = z.object({ amount: z.number().int().min(1).max(1_000_000).default(1) }).strict();
 const faucetSchema = z.object({ wei: wei.optional(), currency: currencySchema }).strict();
+const tokensQuery = z.object({ session: z.string().optional().describe('one session\'s tokens'), creator: z.string().optional().describe('the tokens crediting this user') });
 const LISTING_ID = /^[0-9]{1,30}$/;
 const USER_ID = /^[^\s]{1,200}$/;
 /** The most the development faucet sends at once: 100 ETH. */
@@ -45,6 +47,7 @@ const tx = (t: TxResult) => ({ hash: t.hash, blockNumber: t.blockNumber, gasUsed
 
 export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): void {
   const { drops, storage } = deps;
+  const tag = 'nft';
   const chainOf = deps.chain;
   const owner = (p: Principal) => ({ tenantId: p.tenantId, userId: p.userId });
   const json = async <S extends z.ZodType>(ctx: HttpContext, schema: S): Promise<z.output<S>> =>
@@ -93,7 +96,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       }));
       return { json: { tokens } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'The tenant\'s minted tokens (?session=, ?creator=)', query: tokensQuery, responses: { 200: tokenListReply } },
   );
 
   http.route(
@@ -114,7 +117,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       );
       return { status: 201, json: { listingId, contract: request.contract, tokenId: request.tokenId, amount: request.amount, priceWei: request.priceWei, currency, seller: principal.userId, tx: tx(listed.tx) } };
     },
-    { auth: 'required', maxBodyBytes: 1024, body: listSchema },
+    { auth: 'required', tag, summary: 'List one\'s copies of a token on the market', maxBodyBytes: 1024, body: listSchema, responses: { 201: listingReply } },
   );
   http.route(
     'POST',
@@ -126,7 +129,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       const done = await refusing(() => chain.buy(owner(ctx.principal!), BigInt(listing.listing_id), amount));
       return { json: { listingId: listing.listing_id, amount, paidWei: (BigInt(listing.price_wei) * BigInt(amount)).toString(), currency: listing.currency ?? 'ETH', tx: tx(done) } };
     },
-    { auth: 'required', maxBodyBytes: 1024 },
+    { auth: 'required', tag, summary: 'Buy from a listing with one\'s custodial wallet', maxBodyBytes: 1024, responses: { 200: purchaseReply } },
   );
   http.route(
     'POST',
@@ -138,7 +141,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       const done = await refusing(() => chain.cancel(owner(ctx.principal!), BigInt(listing.listing_id)));
       return { json: { listingId: listing.listing_id, cancelled: true, tx: tx(done) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Cancel one\'s own listing', responses: { 200: cancelReply } },
   );
 
   http.route(
@@ -159,7 +162,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       const metadataCid = stem ? stem.metadataCid : drop.metadataCid;
       return { json: { contract: addresses[key], tokenId, dropId: drop.id, sessionId: drop.sessionId, versionId: drop.versionId, ...(stem ? { stem: { trackId: stem.trackId, name: stem.name } } : {}), ...licence, names: licenceNames(licence.terms), metadataUri: `ipfs://${metadataCid}` } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'A token\'s licence as the licence registry holds it', responses: { 200: tokenLicenceReply } },
   );
 
   http.route(
@@ -173,7 +176,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       if (userId !== principal.userId && !principal.admin) throw forbidden('only the creator or a tenant administrator may read a royalty statement');
       return { json: await statement(chain, principal.tenantId, userId) };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'A creator\'s royalty statement, per minted drop crediting them', responses: { 200: statementReply } },
   );
   http.route(
     'POST',
@@ -204,7 +207,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       for (const r of released) if (r.currency !== 'ETH') tokens.set(r.currency, (tokens.get(r.currency) ?? 0n) + BigInt(r.amountWei));
       return { json: { released, totalWei: eth.reduce((n, r) => n + BigInt(r.amountWei), 0n).toString(), totals: Object.fromEntries([...tokens].map(([c, n]) => [c, n.toString()])) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Release the caller\'s royalties from every split crediting them', responses: { 200: payoutsReply } },
   );
 
   http.route(
@@ -216,7 +219,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       const address = chain.walletOf(principal.tenantId, principal.userId);
       return { json: { address, balanceWei: (await chain.balanceOf(address)).toString(), chainId: chain.info().chainId } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'The caller\'s custodial wallet and its ETH balance', responses: { 200: walletReply } },
   );
   http.route(
     'GET',
@@ -227,7 +230,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
       const test = chain.info().local ? await chain.currency(await chain.testCurrency()) : null;
       return { json: { currencies: [eth, ...(test ? [{ ...test, test: true }] : [])], anyErc20: true } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'The currencies the market takes', responses: { 200: currenciesReply } },
   );
   if (deps.dev) {
     http.route(
@@ -250,7 +253,7 @@ export function registerMarketRoutes(http: HttpRouter, deps: MarketRouteDeps): v
         const done = await refusing(() => chain.fund(address, amount));
         return { json: { address, fundedWei: amount.toString(), balanceWei: (await chain.balanceOf(address)).toString(), tx: tx(done) } };
       },
-      { auth: 'required', maxBodyBytes: 256 },
+      { auth: 'required', tag, summary: 'Local development chain only: send test ETH or test tokens to one\'s wallet', maxBodyBytes: 256, responses: { 200: faucetReply } },
     );
   }
 

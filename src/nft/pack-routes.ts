@@ -8,6 +8,7 @@ import type { HttpRouter } from '../server/http.js';
 import type { ContentStore } from './content.js';
 import { packRequestSchema, type DropService } from './drops.js';
 import { refusing } from './refusals.js';
+import { dropReply, packListReply, uploadReply } from './reply-schemas.js';
 
 /** The most one uploaded sample may weigh: 25 MiB. */
 export const MAX_SAMPLE_BYTES = 25 * 1024 * 1024;
@@ -39,7 +40,7 @@ export function registerPackRoutes(http: HttpRouter, deps: { drops: DropService;
       const entry = await deps.content.put(ctx.principal!.tenantId, bytes, contentType, name);
       return { status: 201, headers: { location: `/ipfs/${entry.cid}` }, json: { cid: entry.cid, uri: `ipfs://${entry.cid}`, name, contentType, size: entry.size } };
     },
-    { auth: 'required', maxBodyBytes: MAX_SAMPLE_BYTES },
+    { auth: 'required', tag: 'nft', summary: 'Upload an audio file (FLAC, WAV, AIFF, Ogg, MP3) for a sample pack', bodyType: 'application/octet-stream', maxBodyBytes: MAX_SAMPLE_BYTES, responses: { 201: uploadReply } },
   );
   http.route(
     'POST',
@@ -50,7 +51,7 @@ export function registerPackRoutes(http: HttpRouter, deps: { drops: DropService;
       const drop = await refusing(() => deps.drops.createPack(principal.tenantId, principal.userId, request, deps.content));
       return { status: 201, headers: { location: `/api/v1/nft/drops/${drop.id}` }, json: drop };
     },
-    { auth: 'required', maxBodyBytes: 65_536 },
+    { auth: 'required', tag: 'nft', summary: 'Propose a sample pack of uploaded files or bounces', maxBodyBytes: 65_536, body: packRequestSchema, responses: { 201: dropReply } },
   );
   http.route(
     'GET',
@@ -62,6 +63,6 @@ export function registerPackRoutes(http: HttpRouter, deps: { drops: DropService;
       const mine = all.filter((d) => d.samples && (d.proposedBy === principal.userId || d.split.collaborators.some((c) => c.userId === principal.userId)));
       return { json: { packs: mine } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'nft', summary: 'The sample packs the caller proposed or is a creator of', responses: { 200: packListReply } },
   );
 }

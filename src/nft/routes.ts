@@ -13,6 +13,7 @@ import { dropRequestSchema, type DropService } from './drops.js';
 import { idempotencyKey } from './idempotency.js';
 import type { Minter } from './mint.js';
 import { refusing } from './refusals.js';
+import { dropListReply, dropReply, mintReply } from './reply-schemas.js';
 
 const acceptSchema = z.object({ payoutAddress: z.string().max(100).optional() }).strict();
 const mintSchema = z.object({}).strict();
@@ -35,6 +36,7 @@ const optionalJson = async <S extends z.ZodType>(ctx: HttpContext, schema: S): P
 
 export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
   const { drops } = deps;
+  const tag = 'nft';
   const dropOf = async (ctx: HttpContext) => {
     const principal = ctx.principal!;
     const drop = await drops.get(principal.tenantId, ctx.params.id ?? '');
@@ -54,7 +56,7 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
       const drop = await refusing(() => drops.create(principal.tenantId, id, principal.userId, request));
       return { status: 201, headers: { location: `/api/v1/nft/drops/${drop.id}` }, json: drop };
     },
-    { auth: 'required', maxBodyBytes: 8192, body: dropRequestSchema },
+    { auth: 'required', tag, summary: 'Propose a drop of the session: its split, edition and licence', maxBodyBytes: 8192, body: dropRequestSchema, responses: { 201: dropReply } },
   );
   http.route(
     'GET',
@@ -63,9 +65,9 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
       const { id, principal } = sessionOf(ctx);
       return { json: { drops: await drops.list(principal.tenantId, { sessionId: id }) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'The session\'s drops, newest first', responses: { 200: dropListReply } },
   );
-  http.route('GET', '/api/v1/nft/drops/:id', async (ctx) => ({ json: await dropOf(ctx) }), { auth: 'required' });
+  http.route('GET', '/api/v1/nft/drops/:id', async (ctx) => ({ json: await dropOf(ctx) }), { auth: 'required', tag, summary: 'A drop with its split and everyone\'s answer', responses: { 200: dropReply } });
   http.route(
     'POST',
     '/api/v1/nft/drops/:id/accept',
@@ -75,7 +77,7 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
       const principal = ctx.principal!;
       return { json: await refusing(() => drops.accept(principal.tenantId, drop.id, principal.userId, payoutAddress)) };
     },
-    { auth: 'required', maxBodyBytes: 1024 },
+    { auth: 'required', tag, summary: 'Accept the split, naming where one\'s share is paid', maxBodyBytes: 1024, responses: { 200: dropReply } },
   );
   http.route(
     'POST',
@@ -85,7 +87,7 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
       const principal = ctx.principal!;
       return { json: await refusing(() => drops.decline(principal.tenantId, drop.id, principal.userId)) };
     },
-    { auth: 'required' },
+    { auth: 'required', tag, summary: 'Decline the split: the drop stops for good', responses: { 200: dropReply } },
   );
   http.route(
     'POST',
@@ -101,22 +103,40 @@ export function registerNftRoutes(http: HttpRouter, deps: NftRouteDeps): void {
       const { result, replayed } = await refusing(() => minter.mint(principal.tenantId, principal.userId, drop.id, key, body));
       return { status: replayed ? 200 : 201, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: result };
     },
-    { auth: 'required', maxBodyBytes: 1024 },
+    {
+      auth: 'required',
+      tag,
+      summary: 'Mint a drop everyone accepted (Idempotency-Key required)',
+      maxBodyBytes: 1024,
+      responses: { 201: mintReply, 200: { schema: mintReply, description: 'a retry with the same Idempotency-Key: the first result again (header idempotent-replayed)' } },
+    },
   );
 
   // What editions point at (audio, metadata), as an IPFS gateway serves it: the content id is the
   // hash of the bytes, so the answer never changes. Read in the tenant of the token, of the host
   // (a tenant's domain) or the default tenant.
-  http.route('GET', '/ipfs/:cid', async (ctx) => {
-    const cid = ctx.params.cid ?? '';
-    const tenantId = ctx.principal?.tenantId ?? ctx.hostTenant ?? DEFAULT_TENANT;
-    const entry = await deps.content.get(tenantId, cid);
-    if (!entry) throw notFound(`no content ${cid.slice(0, 120)}`);
-    return fileReply(ctx, deps.content.pathOf(entry.cid), {
-      'content-type': entry.contentType,
-      'cache-control': 'public, max-age=31536000, immutable',
-      etag: `"${entry.cid}"`,
-      'x-ipfs-path': `/ipfs/${entry.cid}`,
-    });
-  });
+  http.route(
+    'GET',
+    '/ipfs/:cid',
+    async (ctx) => {
+      const cid = ctx.params.cid ?? '';
+      const tenantId = ctx.principal?.tenantId ?? ctx.hostTenant ?? DEFAULT_TENANT;
+      const entry = await deps.content.get(tenantId, cid);
+      if (!entry) throw notFound(`no content ${cid.slice(0, 120)}`);
+      return fileReply(ctx, deps.content.pathOf(entry.cid), {
+        'content-type': entry.contentType,
+        'cache-control': 'public, max-age=31536000, immutable',
+        etag: `"${entry.cid}"`,
+        'x-ipfs-path': `/ipfs/${entry.cid}`,
+      });
+    },
+    {
+      tag,
+      summary: 'Stored content by its content id, as an IPFS gateway serves it',
+      responses: {
+        200: { type: 'application/octet-stream', description: 'the bytes, with the content type they were stored with (audio, JSON metadata)' },
+        206: { type: 'application/octet-stream', description: 'the byte range asked for (Range)' },
+      },
+    },
+  );
 }

@@ -12,6 +12,7 @@ import type { Drop, DropService } from './drops.js';
 import { idempotencyKey } from './idempotency.js';
 import type { Minter } from './mint.js';
 import { refusing } from './refusals.js';
+import { redeemReply, voucherListReply, voucherReply } from './reply-schemas.js';
 
 const decimal = z.string().regex(/^[0-9]{1,78}$/, 'a whole number as a decimal string');
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'an Ethereum address');
@@ -68,7 +69,7 @@ export function registerVoucherRoutes(http: HttpRouter, deps: VoucherRouteDeps):
       const lazy = (await drops.list(ctx.principal!.tenantId, { minted: true }, 1000)).filter((d) => d.lazy && d.voucher);
       return { json: { vouchers: lazy.map((d) => served(d, chain.info().chainId)) } };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'nft', summary: 'The tenant\'s open vouchers of lazy drops', responses: { 200: voucherListReply } },
   );
   http.route(
     'GET',
@@ -77,7 +78,7 @@ export function registerVoucherRoutes(http: HttpRouter, deps: VoucherRouteDeps):
       const chain = await deps.chain();
       return { json: served(await voucherDrop(ctx), chain.info().chainId) };
     },
-    { auth: 'required' },
+    { auth: 'required', tag: 'nft', summary: 'A lazy drop\'s signed voucher, as a buyer is served it', responses: { 200: voucherReply } },
   );
   http.route(
     'POST',
@@ -91,6 +92,12 @@ export function registerVoucherRoutes(http: HttpRouter, deps: VoucherRouteDeps):
       const { result, replayed } = await refusing(() => minter.redeem(principal.tenantId, principal.userId, drop.id, key, body));
       return { status: replayed ? 200 : 201, headers: replayed ? { 'idempotent-replayed': 'true' } : {}, json: result };
     },
-    { auth: 'required', maxBodyBytes: 4096 },
+    {
+      auth: 'required',
+      tag: 'nft',
+      summary: 'Redeem a voucher: the edition is created on chain and the copies minted to the buyer (Idempotency-Key required)',
+      maxBodyBytes: 4096,
+      responses: { 201: redeemReply, 200: { schema: redeemReply, description: 'a retry with the same Idempotency-Key: the first result again (header idempotent-replayed)' } },
+    },
   );
 }

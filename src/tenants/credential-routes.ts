@@ -6,6 +6,7 @@ import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js'
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import { ApiKeyError, keyInput, rotateInput, type ApiKeyView } from './api-keys.js';
 import { ProviderError, type ProviderView } from './token-keys.js';
+import { apiKeyListReply, apiKeyReply, apiKeySecretReply, providerReply } from './reply-schemas.js';
 import { operator } from './routes.js';
 
 export interface CredentialRouteDeps {
@@ -38,14 +39,15 @@ const ownTenant: Scope = (ctx) => {
 
 export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRouteDeps): void {
   const required = { auth: 'required' } as const;
+  const tag = 'tenants';
   const anyTenant: Scope = (ctx) => {
     operator(ctx);
     const id = ctx.params.id ?? '';
     if (!deps.exists(id)) throw notFound(`no tenant ${id}`);
     return id;
   };
-  const keyRoutes = (base: string, tenantOf: Scope) => {
-    http.route('GET', base, (ctx) => ({ json: { keys: deps.listKeys(tenantOf(ctx)) } }), required);
+  const keyRoutes = (base: string, tenantOf: Scope, who: string) => {
+    http.route('GET', base, (ctx) => ({ json: { keys: deps.listKeys(tenantOf(ctx)) } }), { ...required, tag, summary: `${who}: the API keys`, responses: { 200: apiKeyListReply } });
     http.route(
       'POST',
       base,
@@ -55,7 +57,7 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
         const createdBy = ctx.principal!.operator ? `operator:${ctx.principal!.userId}` : ctx.principal!.userId;
         return { status: 201, json: await deps.createKey(tenantId, input, createdBy).catch(answer), headers: { 'cache-control': 'no-store' } };
       },
-      { ...required, body: keyInput },
+      { ...required, tag, summary: `${who}: create an API key (its secret shown once)`, body: keyInput, responses: { 201: apiKeySecretReply } },
     );
     http.route(
       'POST',
@@ -65,12 +67,12 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
         const input = ctx.headers['content-length'] === '0' || !ctx.headers['content-type'] ? {} : await ctx.json(rotateInput);
         return { json: await deps.rotateKey(tenantId, ctx.params.key ?? '', input).catch(answer), headers: { 'cache-control': 'no-store' } };
       },
-      { ...required, body: rotateInput },
+      { ...required, tag, summary: `${who}: rotate an API key's secret, the previous one taken for an overlap`, body: rotateInput, responses: { 200: apiKeySecretReply } },
     );
-    http.route('POST', `${base}/:key/revoke`, async (ctx) => ({ json: await deps.revokeKey(tenantOf(ctx), ctx.params.key ?? '').catch(answer) }), required);
+    http.route('POST', `${base}/:key/revoke`, async (ctx) => ({ json: await deps.revokeKey(tenantOf(ctx), ctx.params.key ?? '').catch(answer) }), { ...required, tag, summary: `${who}: revoke an API key`, responses: { 200: apiKeyReply } });
   };
-  keyRoutes('/api/v1/tenant/api-keys', ownTenant);
-  keyRoutes('/api/v1/platform/tenants/:id/api-keys', anyTenant);
+  keyRoutes('/api/v1/tenant/api-keys', ownTenant, 'The caller\'s tenant (its administrator)');
+  keyRoutes('/api/v1/platform/tenants/:id/api-keys', anyTenant, 'A tenant (operator)');
 
   const provider = '/api/v1/platform/tenants/:id/identity-provider';
   http.route(
@@ -82,7 +84,7 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
       if (!view) throw notFound(`tenant ${tenantId} has no identity provider of its own`);
       return { json: view };
     },
-    required,
+    { ...required, tag, summary: 'A tenant\'s own identity provider: its keys\' ids, never a secret (operator)', responses: { 200: providerReply } },
   );
   http.route(
     'PUT',
@@ -92,7 +94,7 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
       const input = await ctx.json(providerBody);
       return { json: await deps.setProvider(tenantId, input).catch(answer) };
     },
-    { ...required, body: providerBody },
+    { ...required, tag, summary: 'Set a tenant\'s identity provider: an HS256 secret or a JWKS (operator)', body: providerBody, responses: { 200: providerReply } },
   );
   http.route(
     'DELETE',
@@ -102,6 +104,6 @@ export function registerCredentialRoutes(http: HttpRouter, deps: CredentialRoute
       if (!(await deps.removeProvider(tenantId))) throw notFound(`tenant ${tenantId} has no identity provider of its own`);
       return { status: 204 };
     },
-    required,
+    { ...required, tag, summary: 'Remove a tenant\'s identity provider (operator)', responses: { 204: { description: 'removed' } } },
   );
 }

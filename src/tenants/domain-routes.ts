@@ -12,9 +12,11 @@ import { DEFAULT_TENANT } from '../storage/schema.js';
 import type { ReportBrand } from '../insights/report.js';
 import { BrandingStore, reportBrand, themeSchema, type Branding } from './branding.js';
 import { DomainError, DomainRegistry } from './domains.js';
+import { brandingReply, domainAskReply, domainListReply, domainReply } from './reply-schemas.js';
 import type { TenantRegistry } from './registry.js';
 import type { TenantsSettings } from './settings.js';
 
+const askQuery = z.object({ domain: z.string().optional().describe('the host name a certificate is asked for') });
 const domainInput = z.object({ domain: z.string().min(1).max(253) }).strict();
 
 function answer(error: unknown): never {
@@ -74,8 +76,9 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
 
   const routes = () => {
     const required = { auth: 'required' } as const;
+    const tag = 'tenants';
     const base = '/api/v1/tenants/:tenant/domains';
-    http.route('GET', base, async (request) => ({ json: { domains: await domains.list(administered(request)) } }), required);
+    http.route('GET', base, async (request) => ({ json: { domains: await domains.list(administered(request)) } }), { ...required, tag, summary: 'A tenant\'s domains (its administrator or the operator)', responses: { 200: domainListReply } });
     http.route(
       'POST',
       base,
@@ -85,7 +88,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         const added = await domains.add(tenantId, domain).catch(answer);
         return { status: 201, json: added };
       },
-      { ...required, body: domainInput },
+      { ...required, tag, summary: 'Add a domain to a tenant, to be verified', body: domainInput, responses: { 201: domainReply } },
     );
     http.route(
       'POST',
@@ -96,7 +99,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         await domainChanged(tenantId, verified.domain, true, false);
         return { json: verified };
       },
-      required,
+      { ...required, tag, summary: 'Verify a domain: the server fetches the token the tenant serves on it', responses: { 200: domainReply } },
     );
     http.route(
       'DELETE',
@@ -107,7 +110,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         await domainChanged(tenantId, domain, false, true);
         return { status: 204 };
       },
-      required,
+      { ...required, tag, summary: 'Remove a tenant\'s domain', responses: { 204: { description: 'removed' } } },
     );
     // Caddy's on-demand TLS asks here (`?domain=`) before it obtains a certificate for a name.
     http.route(
@@ -119,7 +122,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         if (!domains.vouchesFor(domain)) throw notFound(`${domain} is not a verified domain of this platform`);
         return { json: { domain, tenantId: domains.tenantOf(domain) ?? DEFAULT_TENANT } };
       },
-      { auth: 'none' },
+      { auth: 'none', tag, summary: 'On-demand TLS: whether a certificate may be obtained for ?domain= (404 if not)', query: askQuery, responses: { 200: domainAskReply } },
     );
     http.route(
       'GET',
@@ -131,7 +134,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         if (wanted && wanted.split(',').some((tag) => tag.trim().replace(/^W\//, '') === current.etag)) return { status: 304, headers };
         return { json: { tenantId: current.tenantId, custom: current.custom, theme: current.theme }, headers };
       },
-      { auth: 'none' },
+      { auth: 'none', tag, summary: 'The theme of the tenant whose domain the Host names (the platform\'s otherwise)', responses: { 200: brandingReply, 304: { description: 'not modified (If-None-Match named the current ETag)' } } },
     );
     http.route(
       'PUT',
@@ -144,7 +147,7 @@ export async function startDomains(ctx: ModuleContext<TenantsSettings>, tenants:
         await bus.publish(createEvent('tenant.branding.changed', { tenantId: principal.tenantId, payload: { etag: stored.etag } }));
         return { json: { tenantId: stored.tenantId, custom: true, theme: stored.theme }, headers: { etag: stored.etag } };
       },
-      { ...required, body: themeSchema },
+      { ...required, tag, summary: 'Set the caller\'s tenant\'s theme (its administrator)', body: themeSchema, responses: { 200: brandingReply } },
     );
   };
 

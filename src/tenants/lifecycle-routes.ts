@@ -7,6 +7,7 @@ import { fileReply } from '../server/files.js';
 import type { HttpRouter } from '../server/http.js';
 import { TenantLifecycle, SWEEP_INTERVAL_MS } from './lifecycle.js';
 import type { TenantRegistry } from './registry.js';
+import { deletionReply } from './reply-schemas.js';
 import type { TenantsSettings } from './settings.js';
 import { answer, operator } from './routes.js';
 
@@ -40,6 +41,7 @@ export function startTenantLifecycle(
 
 function registerLifecycleRoutes(http: HttpRouter, lifecycle: TenantLifecycle): void {
   const required = { auth: 'required' } as const;
+  const tag = 'tenants';
   http.route(
     'DELETE',
     '/api/v1/platform/tenants/:id',
@@ -61,7 +63,7 @@ function registerLifecycleRoutes(http: HttpRouter, lifecycle: TenantLifecycle): 
       const { deletion } = await lifecycle.request(ctx.params.id ?? '', { by: ctx.principal!.userId, ...input }).catch(answer);
       return { status: 202, json: deletion };
     },
-    required,
+    { ...required, tag, summary: 'Delete a tenant: its export is written, then its grace period runs (operator; body {graceSeconds} optional)', responses: { 202: deletionReply } },
   );
   http.route(
     'GET',
@@ -72,7 +74,7 @@ function registerLifecycleRoutes(http: HttpRouter, lifecycle: TenantLifecycle): 
       if (!deletion) throw notFound(`tenant ${ctx.params.id} has no deletion`);
       return { json: deletion };
     },
-    required,
+    { ...required, tag, summary: 'A tenant\'s latest deletion (operator)', responses: { 200: deletionReply } },
   );
   http.route(
     'GET',
@@ -88,6 +90,11 @@ function registerLifecycleRoutes(http: HttpRouter, lifecycle: TenantLifecycle): 
       }
       return fileReply(ctx, file, { 'content-type': 'application/gzip', 'content-disposition': `attachment; filename="${file.split('/').pop()}"` });
     },
-    required,
+    {
+      ...required,
+      tag,
+      summary: 'A tenant\'s export archive (operator)',
+      responses: { 200: { type: 'application/gzip', description: 'the archive' }, 206: { type: 'application/gzip', description: 'the byte range asked for (Range)' } },
+    },
   );
 }

@@ -1,11 +1,13 @@
 // Usage and invoices over HTTP: a tenant administrator (claim `adm`) reads its own tenant's, the
 // platform operator (claim `op`) any tenant's.
+import { z } from 'zod';
 import { badRequest, forbidden, notFound } from '../server/errors.js';
 import type { HttpContext, HttpReply, HttpRouter } from '../server/http.js';
 import { invoiceCsv, periodBounds, type Invoice } from './invoices.js';
 import type { UsageMeter } from './metering.js';
 import type { Granularity, UsageTotals } from './metering-store.js';
 import type { Tenant } from './registry.js';
+import { tenantInvoiceReply, tenantUsageReply } from './reply-schemas.js';
 import { operator } from './routes.js';
 
 /** The node's metering, as the routes and tests reach it. */
@@ -17,6 +19,13 @@ export interface Metering {
   usage(tenantId: string, from: Date, to: Date, granularity: Granularity): Promise<{ start: string; usage: UsageTotals }[]>;
   invoice(tenantId: string, period: string): Promise<Invoice>;
 }
+
+const usageQuery = z.object({
+  granularity: z.enum(['minute', 'hour', 'day']).optional().describe('hour by default'),
+  from: z.string().optional().describe('ISO 8601 or epoch milliseconds; 24 hours before `to` by default'),
+  to: z.string().optional().describe('ISO 8601 or epoch milliseconds; now by default'),
+});
+const invoiceQuery = z.object({ format: z.enum(['json', 'csv']).optional().describe('csv: the invoice as text/csv (so does Accept: text/csv)') });
 
 const HOUR_MS = 3_600_000;
 /** The most buckets one usage answer holds. */
@@ -67,6 +76,7 @@ function tenantAdmin(ctx: HttpContext): string {
 
 export function registerMeteringRoutes(http: HttpRouter, metering: Metering, tenant: (id: string) => Promise<Tenant>): void {
   const required = { auth: 'required' } as const;
+  const tag = 'tenants';
   const operatorTenant = async (ctx: HttpContext) => {
     operator(ctx);
     const id = ctx.params.id ?? '';
@@ -75,8 +85,10 @@ export function registerMeteringRoutes(http: HttpRouter, metering: Metering, ten
     });
     return id;
   };
-  http.route('GET', '/api/v1/tenant/usage', (ctx) => usageReply(ctx, metering, tenantAdmin(ctx)), required);
-  http.route('GET', '/api/v1/tenant/invoices/:period', (ctx) => invoiceReply(ctx, metering, tenantAdmin(ctx)), required);
-  http.route('GET', '/api/v1/platform/tenants/:id/usage', async (ctx) => usageReply(ctx, metering, await operatorTenant(ctx)), required);
-  http.route('GET', '/api/v1/platform/tenants/:id/invoices/:period', async (ctx) => invoiceReply(ctx, metering, await operatorTenant(ctx)), required);
+  const usage = { ...required, tag, query: usageQuery, responses: { 200: tenantUsageReply } };
+  const invoice = { ...required, tag, query: invoiceQuery, responses: { 200: tenantInvoiceReply } };
+  http.route('GET', '/api/v1/tenant/usage', (ctx) => usageReply(ctx, metering, tenantAdmin(ctx)), { ...usage, summary: 'The caller\'s tenant\'s usage by minute, hour or day (its administrator)' });
+  http.route('GET', '/api/v1/tenant/invoices/:period', (ctx) => invoiceReply(ctx, metering, tenantAdmin(ctx)), { ...invoice, summary: 'The caller\'s tenant\'s invoice for a month, JSON or CSV (its administrator)' });
+  http.route('GET', '/api/v1/platform/tenants/:id/usage', async (ctx) => usageReply(ctx, metering, await operatorTenant(ctx)), { ...usage, summary: 'A tenant\'s usage by minute, hour or day (operator)' });
+  http.route('GET', '/api/v1/platform/tenants/:id/invoices/:period', async (ctx) => invoiceReply(ctx, metering, await operatorTenant(ctx)), { ...invoice, summary: 'A tenant\'s invoice for a month, JSON or CSV (operator)' });
 }

@@ -11,6 +11,7 @@ import { QuotaCluster } from './quota-cluster.js';
 import { QuotaStore } from './quota-store.js';
 import { TenantQuotas } from './quotas.js';
 import { TenantError, type TenantRegistry } from './registry.js';
+import { plansReply, quotaReply } from './reply-schemas.js';
 import { operator } from './routes.js';
 
 export interface StartedQuotas {
@@ -64,6 +65,7 @@ interface QuotaRouteDeps {
 
 function registerQuotaRoutes(http: HttpRouter, deps: QuotaRouteDeps): void {
   const required = { auth: 'required' } as const;
+  const tag = 'tenants';
   http.route(
     'GET',
     '/api/v1/platform/plans',
@@ -71,7 +73,7 @@ function registerQuotaRoutes(http: HttpRouter, deps: QuotaRouteDeps): void {
       operator(ctx);
       return { json: { plans: PLANS, limits: LIMIT_MEANING } };
     },
-    required,
+    { ...required, tag, summary: 'The plans and what each limit counts (operator)', responses: { 200: plansReply } },
   );
   http.route(
     'GET',
@@ -80,7 +82,7 @@ function registerQuotaRoutes(http: HttpRouter, deps: QuotaRouteDeps): void {
       operator(ctx);
       return { json: await deps.view(ctx.params.id ?? '') };
     },
-    required,
+    { ...required, tag, summary: 'A tenant\'s plan, effective limits and usage (operator)', responses: { 200: quotaReply } },
   );
   http.route(
     'PUT',
@@ -90,7 +92,7 @@ function registerQuotaRoutes(http: HttpRouter, deps: QuotaRouteDeps): void {
       const input = await ctx.json(quotaInput);
       return { json: await deps.set(ctx.params.id ?? '', input) };
     },
-    { ...required, body: quotaInput },
+    { ...required, tag, summary: 'Place a tenant on a plan, with overrides (operator)', body: quotaInput, responses: { 200: quotaReply } },
   );
   // A tenant's administrator reads its own limits and usage.
   http.route(
@@ -100,6 +102,6 @@ function registerQuotaRoutes(http: HttpRouter, deps: QuotaRouteDeps): void {
       if (!ctx.principal?.admin) throw forbidden('a tenant administrator\'s credential is required');
       return { json: await deps.view(ctx.principal.tenantId) };
     },
-    required,
+    { ...required, tag, summary: 'The caller\'s tenant\'s plan, limits and usage (its administrator)', responses: { 200: quotaReply } },
   );
 }

@@ -3,6 +3,7 @@
 import { badRequest, forbidden, HttpError, notFound } from '../server/errors.js';
 import type { HttpContext, HttpRouter } from '../server/http.js';
 import { TenantError, tenantInput, type Tenant, type TenantStatus } from './registry.js';
+import { tenantListReply, tenantReply } from './reply-schemas.js';
 
 export interface TenantRouteDeps {
   list(): Promise<Tenant[]>;
@@ -26,6 +27,7 @@ export function answer(error: unknown): never {
 
 export function registerTenantRoutes(http: HttpRouter, tenants: TenantRouteDeps): void {
   const required = { auth: 'required' } as const;
+  const tag = 'tenants';
   http.route(
     'GET',
     '/api/v1/platform/tenants',
@@ -33,7 +35,7 @@ export function registerTenantRoutes(http: HttpRouter, tenants: TenantRouteDeps)
       operator(ctx);
       return { json: { tenants: await tenants.list() } };
     },
-    required,
+    { ...required, tag, summary: 'The platform\'s tenants (operator)', responses: { 200: tenantListReply } },
   );
   http.route(
     'POST',
@@ -43,7 +45,7 @@ export function registerTenantRoutes(http: HttpRouter, tenants: TenantRouteDeps)
       const input = await ctx.json(tenantInput);
       return { status: 201, json: await tenants.create(input).catch(answer) };
     },
-    { ...required, body: tenantInput },
+    { ...required, tag, summary: 'Create a tenant (operator)', body: tenantInput, responses: { 201: tenantReply } },
   );
   http.route(
     'GET',
@@ -52,7 +54,7 @@ export function registerTenantRoutes(http: HttpRouter, tenants: TenantRouteDeps)
       operator(ctx);
       return { json: await tenants.get(ctx.params.id ?? '').catch(answer) };
     },
-    required,
+    { ...required, tag, summary: 'A tenant (operator)', responses: { 200: tenantReply } },
   );
   for (const action of ['suspend', 'resume'] as const) {
     http.route(
@@ -62,7 +64,7 @@ export function registerTenantRoutes(http: HttpRouter, tenants: TenantRouteDeps)
         operator(ctx);
         return { json: await tenants.setStatus(ctx.params.id ?? '', action === 'suspend' ? 'suspended' : 'active').catch(answer) };
       },
-      required,
+      { ...required, tag, summary: action === 'suspend' ? 'Suspend a tenant: its tokens refused, its sockets closed (operator)' : 'Resume a tenant; cancels a deletion in its grace period (operator)', responses: { 200: tenantReply } },
     );
   }
 }
