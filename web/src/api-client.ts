@@ -151,14 +151,24 @@ export interface Operations {
       };
     };
   };
-  /** GET /api/v1/platform/tenants */
+  /** The platform's tenants (operator) */
   "GET /api/v1/platform/tenants": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenants: Array<{
+          id: string;
+          name: string;
+          status: "active" | "suspended" | "deleting";
+          createdAt: string;
+          statusChangedAt: string;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/platform/tenants */
+  /** Create a tenant (operator) */
   "POST /api/v1/platform/tenants": {
     params: Record<string, never>;
     query: Record<string, never>;
@@ -166,58 +176,149 @@ export interface Operations {
       id: string;
       name: string;
     };
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        name: string;
+        status: "active" | "suspended" | "deleting";
+        createdAt: string;
+        statusChangedAt: string;
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id */
+  /** A tenant (operator) */
   "GET /api/v1/platform/tenants/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        name: string;
+        status: "active" | "suspended" | "deleting";
+        createdAt: string;
+        statusChangedAt: string;
+      };
+    };
   };
-  /** DELETE /api/v1/platform/tenants/:id */
+  /** Delete a tenant: its export is written, then its grace period runs (operator; body {graceSeconds} optional) */
   "DELETE /api/v1/platform/tenants/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      202: {
+        id: string;
+        tenant: string;
+        state: "exporting" | "pending" | "cancelled" | "purged" | "failed";
+        requestedBy: string;
+        requestedAt: string;
+        graceSeconds: number;
+        purgeAfter: string | null;
+        archive: string | null;
+        archiveBytes: number | null;
+        error: string | null;
+        finishedAt: string | null;
+        progress?: {
+          step: "tables" | "documents" | "files" | "done";
+          item?: string;
+          done: number;
+          total: number;
+        };
+      };
+    };
   };
-  /** POST /api/v1/platform/tenants/:id/suspend */
+  /** Suspend a tenant: its tokens refused, its sockets closed (operator) */
   "POST /api/v1/platform/tenants/{id}/suspend": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        name: string;
+        status: "active" | "suspended" | "deleting";
+        createdAt: string;
+        statusChangedAt: string;
+      };
+    };
   };
-  /** POST /api/v1/platform/tenants/:id/resume */
+  /** Resume a tenant; cancels a deletion in its grace period (operator) */
   "POST /api/v1/platform/tenants/{id}/resume": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        name: string;
+        status: "active" | "suspended" | "deleting";
+        createdAt: string;
+        statusChangedAt: string;
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id/deletion */
+  /** A tenant's latest deletion (operator) */
   "GET /api/v1/platform/tenants/{id}/deletion": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        tenant: string;
+        state: "exporting" | "pending" | "cancelled" | "purged" | "failed";
+        requestedBy: string;
+        requestedAt: string;
+        graceSeconds: number;
+        purgeAfter: string | null;
+        archive: string | null;
+        archiveBytes: number | null;
+        error: string | null;
+        finishedAt: string | null;
+        progress?: {
+          step: "tables" | "documents" | "files" | "done";
+          item?: string;
+          done: number;
+          total: number;
+        };
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id/export */
+  /** A tenant's export archive (operator) */
   "GET /api/v1/platform/tenants/{id}/export": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+      206: unknown;
+    };
   };
-  /** GET /api/v1/tenant/api-keys */
+  /** The caller's tenant (its administrator): the API keys */
   "GET /api/v1/tenant/api-keys": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        keys: Array<{
+          id: string;
+          tenantId: string;
+          name: string;
+          scopes: Array<string>;
+          version: number;
+          createdBy: string;
+          createdAt: string;
+          rotatedAt: string | null;
+          previousExpiresAt: string | null;
+          revokedAt: string | null;
+          lastUsedAt: string | null;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/tenant/api-keys */
+  /** The caller's tenant (its administrator): create an API key (its secret shown once) */
   "POST /api/v1/tenant/api-keys": {
     params: Record<string, never>;
     query: Record<string, never>;
@@ -225,32 +326,96 @@ export interface Operations {
       name: string;
       scopes: Array<string>;
     };
-    responses: {};
+    responses: {
+      201: {
+        key: {
+          id: string;
+          tenantId: string;
+          name: string;
+          scopes: Array<string>;
+          version: number;
+          createdBy: string;
+          createdAt: string;
+          rotatedAt: string | null;
+          previousExpiresAt: string | null;
+          revokedAt: string | null;
+          lastUsedAt: string | null;
+        };
+        secret: string;
+      };
+    };
   };
-  /** POST /api/v1/tenant/api-keys/:key/rotate */
+  /** The caller's tenant (its administrator): rotate an API key's secret, the previous one taken for an overlap */
   "POST /api/v1/tenant/api-keys/{key}/rotate": {
     params: { key: string };
     query: Record<string, never>;
     body: {
       overlapSeconds?: number;
     };
-    responses: {};
+    responses: {
+      200: {
+        key: {
+          id: string;
+          tenantId: string;
+          name: string;
+          scopes: Array<string>;
+          version: number;
+          createdBy: string;
+          createdAt: string;
+          rotatedAt: string | null;
+          previousExpiresAt: string | null;
+          revokedAt: string | null;
+          lastUsedAt: string | null;
+        };
+        secret: string;
+      };
+    };
   };
-  /** POST /api/v1/tenant/api-keys/:key/revoke */
+  /** The caller's tenant (its administrator): revoke an API key */
   "POST /api/v1/tenant/api-keys/{key}/revoke": {
     params: { key: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        tenantId: string;
+        name: string;
+        scopes: Array<string>;
+        version: number;
+        createdBy: string;
+        createdAt: string;
+        rotatedAt: string | null;
+        previousExpiresAt: string | null;
+        revokedAt: string | null;
+        lastUsedAt: string | null;
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id/api-keys */
+  /** A tenant (operator): the API keys */
   "GET /api/v1/platform/tenants/{id}/api-keys": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        keys: Array<{
+          id: string;
+          tenantId: string;
+          name: string;
+          scopes: Array<string>;
+          version: number;
+          createdBy: string;
+          createdAt: string;
+          rotatedAt: string | null;
+          previousExpiresAt: string | null;
+          revokedAt: string | null;
+          lastUsedAt: string | null;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/platform/tenants/:id/api-keys */
+  /** A tenant (operator): create an API key (its secret shown once) */
   "POST /api/v1/platform/tenants/{id}/api-keys": {
     params: { id: string };
     query: Record<string, never>;
@@ -258,92 +423,235 @@ export interface Operations {
       name: string;
       scopes: Array<string>;
     };
-    responses: {};
+    responses: {
+      201: {
+        key: {
+          id: string;
+          tenantId: string;
+          name: string;
+          scopes: Array<string>;
+          version: number;
+          createdBy: string;
+          createdAt: string;
+          rotatedAt: string | null;
+          previousExpiresAt: string | null;
+          revokedAt: string | null;
+          lastUsedAt: string | null;
+        };
+        secret: string;
+      };
+    };
   };
-  /** POST /api/v1/platform/tenants/:id/api-keys/:key/rotate */
+  /** A tenant (operator): rotate an API key's secret, the previous one taken for an overlap */
   "POST /api/v1/platform/tenants/{id}/api-keys/{key}/rotate": {
     params: { id: string; key: string };
     query: Record<string, never>;
     body: {
       overlapSeconds?: number;
     };
-    responses: {};
+    responses: {
+      200: {
+        key: {
+          id: string;
+          tenantId: string;
+          name: string;
+          scopes: Array<string>;
+          version: number;
+          createdBy: string;
+          createdAt: string;
+          rotatedAt: string | null;
+          previousExpiresAt: string | null;
+          revokedAt: string | null;
+          lastUsedAt: string | null;
+        };
+        secret: string;
+      };
+    };
   };
-  /** POST /api/v1/platform/tenants/:id/api-keys/:key/revoke */
+  /** A tenant (operator): revoke an API key */
   "POST /api/v1/platform/tenants/{id}/api-keys/{key}/revoke": {
     params: { id: string; key: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        tenantId: string;
+        name: string;
+        scopes: Array<string>;
+        version: number;
+        createdBy: string;
+        createdAt: string;
+        rotatedAt: string | null;
+        previousExpiresAt: string | null;
+        revokedAt: string | null;
+        lastUsedAt: string | null;
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id/identity-provider */
+  /** A tenant's own identity provider: its keys' ids, never a secret (operator) */
   "GET /api/v1/platform/tenants/{id}/identity-provider": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        kind: "hs256" | "jwks";
+        keys: Array<{
+          kid: string;
+          alg: string;
+        }>;
+        platformTokens: boolean;
+        issuer: string | null;
+        audience: string | null;
+        updatedAt: string;
+      };
+    };
   };
-  /** PUT /api/v1/platform/tenants/:id/identity-provider */
+  /** Set a tenant's identity provider: an HS256 secret or a JWKS (operator) */
   "PUT /api/v1/platform/tenants/{id}/identity-provider": {
     params: { id: string };
     query: Record<string, never>;
     body: {
       [key: string]: unknown | undefined;
     };
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        kind: "hs256" | "jwks";
+        keys: Array<{
+          kid: string;
+          alg: string;
+        }>;
+        platformTokens: boolean;
+        issuer: string | null;
+        audience: string | null;
+        updatedAt: string;
+      };
+    };
   };
-  /** DELETE /api/v1/platform/tenants/:id/identity-provider */
+  /** Remove a tenant's identity provider (operator) */
   "DELETE /api/v1/platform/tenants/{id}/identity-provider": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      204: unknown;
+    };
   };
-  /** GET /api/v1/tenants/:tenant/domains */
+  /** A tenant's domains (its administrator or the operator) */
   "GET /api/v1/tenants/{tenant}/domains": {
     params: { tenant: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        domains: Array<{
+          domain: string;
+          tenantId: string;
+          verified: boolean;
+          createdAt: string;
+          verifiedAt: string | null;
+          token: string;
+          verifyUrl: string;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/tenants/:tenant/domains */
+  /** Add a domain to a tenant, to be verified */
   "POST /api/v1/tenants/{tenant}/domains": {
     params: { tenant: string };
     query: Record<string, never>;
     body: {
       domain: string;
     };
-    responses: {};
+    responses: {
+      201: {
+        domain: string;
+        tenantId: string;
+        verified: boolean;
+        createdAt: string;
+        verifiedAt: string | null;
+        token: string;
+        verifyUrl: string;
+      };
+    };
   };
-  /** POST /api/v1/tenants/:tenant/domains/:domain/verify */
+  /** Verify a domain: the server fetches the token the tenant serves on it */
   "POST /api/v1/tenants/{tenant}/domains/{domain}/verify": {
     params: { tenant: string; domain: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        domain: string;
+        tenantId: string;
+        verified: boolean;
+        createdAt: string;
+        verifiedAt: string | null;
+        token: string;
+        verifyUrl: string;
+      };
+    };
   };
-  /** DELETE /api/v1/tenants/:tenant/domains/:domain */
+  /** Remove a tenant's domain */
   "DELETE /api/v1/tenants/{tenant}/domains/{domain}": {
     params: { tenant: string; domain: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      204: unknown;
+    };
   };
-  /** GET /api/v1/domains/ask */
+  /** On-demand TLS: whether a certificate may be obtained for ?domain= (404 if not) */
   "GET /api/v1/domains/ask": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { domain?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        domain: string;
+        tenantId: string;
+      };
+    };
   };
-  /** GET /api/v1/branding */
+  /** The theme of the tenant whose domain the Host names (the platform's otherwise) */
   "GET /api/v1/branding": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        custom: boolean;
+        theme: {
+          name: string;
+          logo: string | null;
+          colours: {
+            background: string;
+            surface: string;
+            text: string;
+            muted: string;
+            accent: string;
+            accentText: string;
+          };
+          fonts: {
+            body: string;
+            heading: string;
+          };
+          templates: {
+            emailSubject?: string;
+            emailBody?: string;
+            reportHeader?: string;
+            reportFooter?: string;
+          };
+        };
+      };
+      304: unknown;
+    };
   };
-  /** PUT /api/v1/branding */
+  /** Set the caller's tenant's theme (its administrator) */
   "PUT /api/v1/branding": {
     params: Record<string, never>;
     query: Record<string, never>;
@@ -369,51 +677,228 @@ export interface Operations {
         reportFooter?: string;
       };
     };
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        custom: boolean;
+        theme: {
+          name: string;
+          logo: string | null;
+          colours: {
+            background: string;
+            surface: string;
+            text: string;
+            muted: string;
+            accent: string;
+            accentText: string;
+          };
+          fonts: {
+            body: string;
+            heading: string;
+          };
+          templates: {
+            emailSubject?: string;
+            emailBody?: string;
+            reportHeader?: string;
+            reportFooter?: string;
+          };
+        };
+      };
+    };
   };
-  /** GET /api/v1/tenant/usage */
+  /** The caller's tenant's usage by minute, hour or day (its administrator) */
   "GET /api/v1/tenant/usage": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { granularity?: "minute" | "hour" | "day"; from?: string; to?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        from: string;
+        to: string;
+        granularity: "minute" | "hour" | "day";
+        buckets: Array<{
+          start: string;
+          usage: {
+            [key: string]: number | undefined;
+          };
+        }>;
+        totals: {
+          [key: string]: number | undefined;
+        };
+      };
+    };
   };
-  /** GET /api/v1/tenant/invoices/:period */
+  /** The caller's tenant's invoice for a month, JSON or CSV (its administrator) */
   "GET /api/v1/tenant/invoices/{period}": {
     params: { period: string };
-    query: Record<string, never>;
+    query: { format?: "json" | "csv" };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        period: string;
+        from: string;
+        to: string;
+        plan: "free" | "studio" | "label" | "unlimited";
+        currency: string;
+        final: boolean;
+        lines: Array<{
+          metric: "api_calls" | "egress_bytes" | "connection_ms" | "participant_ms" | "stream_ms" | "recording_ms" | "storage_bytes";
+          unit: string;
+          quantity: number;
+          units: number;
+          included: number;
+          billable: number;
+          unitPrice: number;
+          amount: number;
+        }>;
+        total: number;
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id/usage */
+  /** A tenant's usage by minute, hour or day (operator) */
   "GET /api/v1/platform/tenants/{id}/usage": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { granularity?: "minute" | "hour" | "day"; from?: string; to?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        from: string;
+        to: string;
+        granularity: "minute" | "hour" | "day";
+        buckets: Array<{
+          start: string;
+          usage: {
+            [key: string]: number | undefined;
+          };
+        }>;
+        totals: {
+          [key: string]: number | undefined;
+        };
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id/invoices/:period */
+  /** A tenant's invoice for a month, JSON or CSV (operator) */
   "GET /api/v1/platform/tenants/{id}/invoices/{period}": {
     params: { id: string; period: string };
-    query: Record<string, never>;
+    query: { format?: "json" | "csv" };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenantId: string;
+        period: string;
+        from: string;
+        to: string;
+        plan: "free" | "studio" | "label" | "unlimited";
+        currency: string;
+        final: boolean;
+        lines: Array<{
+          metric: "api_calls" | "egress_bytes" | "connection_ms" | "participant_ms" | "stream_ms" | "recording_ms" | "storage_bytes";
+          unit: string;
+          quantity: number;
+          units: number;
+          included: number;
+          billable: number;
+          unitPrice: number;
+          amount: number;
+        }>;
+        total: number;
+      };
+    };
   };
-  /** GET /api/v1/platform/plans */
+  /** The plans and what each limit counts (operator) */
   "GET /api/v1/platform/plans": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        plans: {
+          [key: string]: {
+            connections: number | null;
+            joinsPerSecond: number | null;
+            messagesPerSecond: number | null;
+            bytesPerSecond: number | null;
+            channelsPerClient: number | null;
+            rooms: number | null;
+            documents: number | null;
+            participantsPerRoom: number | null;
+            storageBytes: number | null;
+            recordingMinutes: number | null;
+            requestsPerSecond: number | null;
+          } | undefined;
+        };
+        limits: {
+          [key: string]: string | undefined;
+        };
+      };
+    };
   };
-  /** GET /api/v1/platform/tenants/:id/quotas */
+  /** A tenant's plan, effective limits and usage (operator) */
   "GET /api/v1/platform/tenants/{id}/quotas": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenant: string;
+        plan: "free" | "studio" | "label" | "unlimited";
+        overrides: {
+          [key: string]: number | null | undefined;
+        };
+        updatedAt: string | null;
+        limits: {
+          connections: number | null;
+          joinsPerSecond: number | null;
+          messagesPerSecond: number | null;
+          bytesPerSecond: number | null;
+          channelsPerClient: number | null;
+          rooms: number | null;
+          documents: number | null;
+          participantsPerRoom: number | null;
+          storageBytes: number | null;
+          recordingMinutes: number | null;
+          requestsPerSecond: number | null;
+        };
+        usage: {
+          connections: {
+            node: number;
+            cluster: number;
+          };
+          rooms: {
+            node: number;
+            cluster: number;
+          };
+          messagesPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          bytesPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          joinsPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          requestsPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          documents: number;
+          storageBytes: number;
+          recordingMinutes: number;
+          storedUsageReadAt: string | null;
+          refusals: {
+            [key: string]: number | undefined;
+          };
+        };
+      };
+    };
   };
-  /** PUT /api/v1/platform/tenants/:id/quotas */
+  /** Place a tenant on a plan, with overrides (operator) */
   "PUT /api/v1/platform/tenants/{id}/quotas": {
     params: { id: string };
     query: Record<string, never>;
@@ -433,14 +918,124 @@ export interface Operations {
         requestsPerSecond?: number | null;
       };
     };
-    responses: {};
+    responses: {
+      200: {
+        tenant: string;
+        plan: "free" | "studio" | "label" | "unlimited";
+        overrides: {
+          [key: string]: number | null | undefined;
+        };
+        updatedAt: string | null;
+        limits: {
+          connections: number | null;
+          joinsPerSecond: number | null;
+          messagesPerSecond: number | null;
+          bytesPerSecond: number | null;
+          channelsPerClient: number | null;
+          rooms: number | null;
+          documents: number | null;
+          participantsPerRoom: number | null;
+          storageBytes: number | null;
+          recordingMinutes: number | null;
+          requestsPerSecond: number | null;
+        };
+        usage: {
+          connections: {
+            node: number;
+            cluster: number;
+          };
+          rooms: {
+            node: number;
+            cluster: number;
+          };
+          messagesPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          bytesPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          joinsPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          requestsPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          documents: number;
+          storageBytes: number;
+          recordingMinutes: number;
+          storedUsageReadAt: string | null;
+          refusals: {
+            [key: string]: number | undefined;
+          };
+        };
+      };
+    };
   };
-  /** GET /api/v1/tenant/quotas */
+  /** The caller's tenant's plan, limits and usage (its administrator) */
   "GET /api/v1/tenant/quotas": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tenant: string;
+        plan: "free" | "studio" | "label" | "unlimited";
+        overrides: {
+          [key: string]: number | null | undefined;
+        };
+        updatedAt: string | null;
+        limits: {
+          connections: number | null;
+          joinsPerSecond: number | null;
+          messagesPerSecond: number | null;
+          bytesPerSecond: number | null;
+          channelsPerClient: number | null;
+          rooms: number | null;
+          documents: number | null;
+          participantsPerRoom: number | null;
+          storageBytes: number | null;
+          recordingMinutes: number | null;
+          requestsPerSecond: number | null;
+        };
+        usage: {
+          connections: {
+            node: number;
+            cluster: number;
+          };
+          rooms: {
+            node: number;
+            cluster: number;
+          };
+          messagesPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          bytesPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          joinsPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          requestsPerSecond: {
+            local: number;
+            cluster: number;
+          };
+          documents: number;
+          storageBytes: number;
+          recordingMinutes: number;
+          storedUsageReadAt: string | null;
+          refusals: {
+            [key: string]: number | undefined;
+          };
+        };
+      };
+    };
   };
   /** Report what a listener did (a play, a like, a share) */
   "POST /api/v1/events": {
@@ -527,14 +1122,47 @@ export interface Operations {
       200: unknown;
     };
   };
-  /** GET /api/v1/sessions/:id/versions */
+  /** A session's versions, newest first, and its branches */
   "GET /api/v1/sessions/{id}/versions": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { limit?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        sessionId: string;
+        versions: Array<{
+          id: string;
+          sessionId: string;
+          label: string;
+          description: string;
+          author: string;
+          kind: "named" | "auto";
+          reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+          uptoId: string | null;
+          at: number | null;
+          updates: number;
+          createdAt: string;
+        }>;
+        branchOf: {
+          sessionId: string;
+          sourceSessionId: string;
+          versionId: string | null;
+          uptoId: string | null;
+          createdBy: string;
+          createdAt: string;
+        } | null;
+        branches: Array<{
+          sessionId: string;
+          sourceSessionId: string;
+          versionId: string | null;
+          uptoId: string | null;
+          createdBy: string;
+          createdAt: string;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/sessions/:id/versions */
+  /** Name a version of the session (now, or as it was at a time) */
   "POST /api/v1/sessions/{id}/versions": {
     params: { id: string };
     query: Record<string, never>;
@@ -543,16 +1171,114 @@ export interface Operations {
       description?: string;
       at?: number;
     };
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        sessionId: string;
+        label: string;
+        description: string;
+        author: string;
+        kind: "named" | "auto";
+        reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+        uptoId: string | null;
+        at: number | null;
+        updates: number;
+        createdAt: string;
+      };
+    };
   };
-  /** GET /api/v1/sessions/:id/versions/:vid */
+  /** A version, with its snapshot (read-only) */
   "GET /api/v1/sessions/{id}/versions/{vid}": {
     params: { id: string; vid: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        sessionId: string;
+        label: string;
+        description: string;
+        author: string;
+        kind: "named" | "auto";
+        reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+        uptoId: string | null;
+        at: number | null;
+        updates: number;
+        createdAt: string;
+        snapshot: {
+          settings: {
+            title: string;
+            ppq: number;
+            key: string;
+          };
+          tempo: Array<{
+            tick: number;
+            bpm: number;
+          }>;
+          timeSignatures: Array<{
+            tick: number;
+            numerator: number;
+            denominator: number;
+          }>;
+          transport: {
+            playing: boolean;
+            bpm: number;
+            beatZeroAt: number;
+            stoppedAtBeat: number;
+            looping: boolean;
+            loopStart: number;
+            loopEnd: number;
+          };
+          tracks: Array<{
+            id: string;
+            name: string;
+            kind: "midi" | "audio";
+            color: string;
+            mute: boolean;
+            solo: boolean;
+            volume: number;
+            pan: number;
+            order: number;
+            program: number;
+            clips: Array<{
+              id: string;
+              trackId: string;
+              name: string;
+              start: number;
+              length: number;
+              notes: Array<{
+                id: string;
+                pitch: number;
+                start: number;
+                duration: number;
+                velocity: number;
+                channel: number;
+              }>;
+              controllers: Array<{
+                tick: number;
+                controller: number;
+                value: number;
+                channel: number;
+              }>;
+            }>;
+          }>;
+          markers: Array<{
+            id: string;
+            tick: number;
+            name: string;
+            color: string;
+          }>;
+          chat: Array<{
+            id: string;
+            author: string;
+            text: string;
+            at: number;
+          }>;
+        };
+      };
+    };
   };
-  /** PATCH /api/v1/sessions/:id/versions/:vid */
+  /** Rename a version or change its description (its author or an owner) */
   "PATCH /api/v1/sessions/{id}/versions/{vid}": {
     params: { id: string; vid: string };
     query: Record<string, never>;
@@ -560,23 +1286,41 @@ export interface Operations {
       label?: string;
       description?: string;
     };
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        sessionId: string;
+        label: string;
+        description: string;
+        author: string;
+        kind: "named" | "auto";
+        reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+        uptoId: string | null;
+        at: number | null;
+        updates: number;
+        createdAt: string;
+      };
+    };
   };
-  /** DELETE /api/v1/sessions/:id/versions/:vid */
+  /** Delete a version (its author or an owner) */
   "DELETE /api/v1/sessions/{id}/versions/{vid}": {
     params: { id: string; vid: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      204: unknown;
+    };
   };
-  /** GET /api/v1/sessions/:id/versions/:vid/state */
+  /** A version's state as one Yjs update, to open it as a Y.Doc */
   "GET /api/v1/sessions/{id}/versions/{vid}/state": {
     params: { id: string; vid: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+    };
   };
-  /** POST /api/v1/sessions/:id/versions/:vid/restore */
+  /** Restore a version: as a new branch session (201), or into the session as one change (200) */
   "POST /api/v1/sessions/{id}/versions/{vid}/restore": {
     params: { id: string; vid: string };
     query: Record<string, never>;
@@ -586,23 +1330,269 @@ export interface Operations {
     } | {
       mode: "into";
     };
-    responses: {};
+    responses: {
+      200: {
+        mode: "branch";
+        version: {
+          id: string;
+          sessionId: string;
+          label: string;
+          description: string;
+          author: string;
+          kind: "named" | "auto";
+          reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+          uptoId: string | null;
+          at: number | null;
+          updates: number;
+          createdAt: string;
+        };
+        branch: {
+          sessionId: string;
+          sourceSessionId: string;
+          versionId: string | null;
+          uptoId: string | null;
+          createdBy: string;
+          createdAt: string;
+        };
+      } | {
+        mode: "into";
+        version: {
+          id: string;
+          sessionId: string;
+          label: string;
+          description: string;
+          author: string;
+          kind: "named" | "auto";
+          reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+          uptoId: string | null;
+          at: number | null;
+          updates: number;
+          createdAt: string;
+        };
+        undo: {
+          id: string;
+          sessionId: string;
+          label: string;
+          description: string;
+          author: string;
+          kind: "named" | "auto";
+          reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+          uptoId: string | null;
+          at: number | null;
+          updates: number;
+          createdAt: string;
+        } | null;
+      };
+      201: {
+        mode: "branch";
+        version: {
+          id: string;
+          sessionId: string;
+          label: string;
+          description: string;
+          author: string;
+          kind: "named" | "auto";
+          reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+          uptoId: string | null;
+          at: number | null;
+          updates: number;
+          createdAt: string;
+        };
+        branch: {
+          sessionId: string;
+          sourceSessionId: string;
+          versionId: string | null;
+          uptoId: string | null;
+          createdBy: string;
+          createdAt: string;
+        };
+      } | {
+        mode: "into";
+        version: {
+          id: string;
+          sessionId: string;
+          label: string;
+          description: string;
+          author: string;
+          kind: "named" | "auto";
+          reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+          uptoId: string | null;
+          at: number | null;
+          updates: number;
+          createdAt: string;
+        };
+        undo: {
+          id: string;
+          sessionId: string;
+          label: string;
+          description: string;
+          author: string;
+          kind: "named" | "auto";
+          reason: "session-end" | "bounce" | "mint" | "interval" | "before-restore" | null;
+          uptoId: string | null;
+          at: number | null;
+          updates: number;
+          createdAt: string;
+        } | null;
+      };
+    };
   };
-  /** GET /api/v1/sessions/:id/authorship */
+  /** Who made each track, clip and note, what was removed, and each user's share */
   "GET /api/v1/sessions/{id}/authorship": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { at?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        sessionId: string;
+        at: number;
+        uptoId: string | null;
+        updates: number;
+        tracks: Array<{
+          id: string;
+          name: string;
+          createdBy: string | null;
+          createdAt: number | null;
+          lastChangedBy: string | null;
+          lastChangedAt: number | null;
+          clips: Array<{
+            id: string;
+            name: string;
+            createdBy: string | null;
+            createdAt: number | null;
+            lastChangedBy: string | null;
+            lastChangedAt: number | null;
+            notes: Array<{
+              id: string;
+              createdBy: string | null;
+              createdAt: number | null;
+              lastChangedBy: string | null;
+              lastChangedAt: number | null;
+            }>;
+          }>;
+        }>;
+        removed: Array<{
+          kind: "track" | "clip" | "note";
+          trackId: string;
+          clipId?: string;
+          noteId?: string;
+          removedBy: string;
+          removedAt: number;
+        }>;
+        shares: Array<{
+          userId: string;
+          notes: {
+            count: number;
+            share: number;
+          };
+          tracks: {
+            count: number;
+            share: number;
+          };
+          edits: {
+            count: number;
+            share: number;
+          };
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/sessions/:id/diff */
+  /** What changed between two moments or versions, and who changed it */
   "GET /api/v1/sessions/{id}/diff": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { from?: string; fromVersion?: string; to?: string; toVersion?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        sessionId: string;
+        from: {
+          at: number;
+          uptoId: string | null;
+        };
+        to: {
+          at: number;
+          uptoId: string | null;
+        };
+        tracks: Array<{
+          trackId: string;
+          name: string;
+          change: "added" | "removed" | "renamed" | null;
+          by: string | null;
+          at: number | null;
+          clips: Array<{
+            clipId: string;
+            name: string;
+            change: "added" | "removed" | "renamed";
+            by: string | null;
+            at: number | null;
+          }>;
+          notes: Array<{
+            noteId: string;
+            clipId: string;
+            change: "added" | "removed" | "moved" | "resized" | "revelocitied";
+            before?: {
+              id: string;
+              pitch: number;
+              start: number;
+              duration: number;
+              velocity: number;
+              channel: number;
+            };
+            after?: {
+              id: string;
+              pitch: number;
+              start: number;
+              duration: number;
+              velocity: number;
+              channel: number;
+            };
+            by: string | null;
+            at: number | null;
+          }>;
+        }>;
+        tempo: Array<{
+          change: "added" | "removed" | "changed";
+          tick: number;
+          before?: number;
+          after?: number;
+          by: string | null;
+          at: number | null;
+        }>;
+        timeSignatures: Array<{
+          change: "added" | "removed" | "changed";
+          tick: number;
+          before?: {
+            numerator: number;
+            denominator: number;
+          };
+          after?: {
+            numerator: number;
+            denominator: number;
+          };
+          by: string | null;
+          at: number | null;
+        }>;
+        summary: {
+          notesAdded: number;
+          notesRemoved: number;
+          notesMoved: number;
+          notesResized: number;
+          notesRevelocitied: number;
+          tracksAdded: number;
+          tracksRemoved: number;
+          clipsAdded: number;
+          clipsRemoved: number;
+          tempoChanges: number;
+          timeSignatureChanges: number;
+        };
+        authors: Array<{
+          userId: string;
+          changes: number;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/sessions/:id/bounces */
+  /** Render the session (now, a version or a time) to FLAC (editors and owners) */
   "POST /api/v1/sessions/{id}/bounces": {
     params: { id: string };
     query: Record<string, never>;
@@ -610,23 +1600,60 @@ export interface Operations {
       at?: number;
       versionId?: string;
     };
-    responses: {};
+    responses: {
+      202: {
+        id: string;
+        sessionId: string;
+        versionId: string | null;
+        uptoId: string | null;
+        at: number | null;
+        state: "running" | "done" | "failed";
+        progress: number;
+        error: string | null;
+        audioCid: string | null;
+        audioHash: string | null;
+        stateHash: string | null;
+        durationMs: number | null;
+        createdBy: string;
+        createdAt: string;
+      };
+    };
   };
-  /** GET /api/v1/bounces/:id */
+  /** A bounce and its progress */
   "GET /api/v1/bounces/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        sessionId: string;
+        versionId: string | null;
+        uptoId: string | null;
+        at: number | null;
+        state: "running" | "done" | "failed";
+        progress: number;
+        error: string | null;
+        audioCid: string | null;
+        audioHash: string | null;
+        stateHash: string | null;
+        durationMs: number | null;
+        createdBy: string;
+        createdAt: string;
+      };
+    };
   };
-  /** GET /api/v1/bounces/:id/audio */
+  /** A finished bounce's FLAC (byte ranges) */
   "GET /api/v1/bounces/{id}/audio": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+      206: unknown;
+    };
   };
-  /** POST /api/v1/sessions/:id/drops */
+  /** Propose a drop of the session: its split, edition and licence */
   "POST /api/v1/sessions/{id}/drops": {
     params: { id: string };
     query: Record<string, never>;
@@ -645,58 +1672,709 @@ export interface Operations {
       stems?: boolean;
       lazy?: boolean;
     };
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        sessionId: string | null;
+        versionId: string | null;
+        bounceId: string | null;
+        proposedBy: string;
+        title: string;
+        description: string;
+        maxSupply: number;
+        mintStart: number | null;
+        mintEnd: number | null;
+        priceWei: string;
+        royaltyBps: number;
+        licence: number;
+        state: "proposed" | "declined" | "minted";
+        split: {
+          rule: string;
+          collaborators: Array<{
+            userId: string;
+            bps: number;
+            notes: number;
+            tracks: number;
+            edits: number;
+            answer: "pending" | "accepted" | "declined";
+            payoutAddress: string | null;
+            answeredAt: string | null;
+          }>;
+          dropped: Array<{
+            userId: string;
+            reason: string;
+          }>;
+        };
+        waitingFor: Array<string>;
+        declinedBy: Array<string>;
+        contract: string | null;
+        tokenId: string | null;
+        splitAddress: string | null;
+        metadataCid: string | null;
+        createdAt: string;
+        kind: "edition" | "record";
+        lazy: boolean;
+        withStems: boolean;
+        stems: Array<{
+          trackId: string;
+          position: number;
+          name: string;
+          audioCid: string;
+          audioHash: string;
+          durationMs: number;
+          metadataCid: string | null;
+          tokenId: string | null;
+          licensed: boolean;
+        }>;
+        voucher: {
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+        } | null;
+        samples: Array<{
+          cid: string;
+          name: string;
+          contentType: string;
+          size: number;
+          sha256: string;
+        }> | null;
+      };
+    };
   };
-  /** GET /api/v1/sessions/:id/drops */
+  /** The session's drops, newest first */
   "GET /api/v1/sessions/{id}/drops": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        drops: Array<{
+          id: string;
+          sessionId: string | null;
+          versionId: string | null;
+          bounceId: string | null;
+          proposedBy: string;
+          title: string;
+          description: string;
+          maxSupply: number;
+          mintStart: number | null;
+          mintEnd: number | null;
+          priceWei: string;
+          royaltyBps: number;
+          licence: number;
+          state: "proposed" | "declined" | "minted";
+          split: {
+            rule: string;
+            collaborators: Array<{
+              userId: string;
+              bps: number;
+              notes: number;
+              tracks: number;
+              edits: number;
+              answer: "pending" | "accepted" | "declined";
+              payoutAddress: string | null;
+              answeredAt: string | null;
+            }>;
+            dropped: Array<{
+              userId: string;
+              reason: string;
+            }>;
+          };
+          waitingFor: Array<string>;
+          declinedBy: Array<string>;
+          contract: string | null;
+          tokenId: string | null;
+          splitAddress: string | null;
+          metadataCid: string | null;
+          createdAt: string;
+          kind: "edition" | "record";
+          lazy: boolean;
+          withStems: boolean;
+          stems: Array<{
+            trackId: string;
+            position: number;
+            name: string;
+            audioCid: string;
+            audioHash: string;
+            durationMs: number;
+            metadataCid: string | null;
+            tokenId: string | null;
+            licensed: boolean;
+          }>;
+          voucher: {
+            voucher: {
+              creator: string;
+              payoutTo: string;
+              maxSupply: string;
+              mintStart: string;
+              mintEnd: string;
+              price: string;
+              royaltyBps: string;
+              uri: string;
+              nonce: string;
+              deadline: string;
+            };
+            signature: string;
+            digest: string;
+          } | null;
+          samples: Array<{
+            cid: string;
+            name: string;
+            contentType: string;
+            size: number;
+            sha256: string;
+          }> | null;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/nft/drops/:id */
+  /** A drop with its split and everyone's answer */
   "GET /api/v1/nft/drops/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        sessionId: string | null;
+        versionId: string | null;
+        bounceId: string | null;
+        proposedBy: string;
+        title: string;
+        description: string;
+        maxSupply: number;
+        mintStart: number | null;
+        mintEnd: number | null;
+        priceWei: string;
+        royaltyBps: number;
+        licence: number;
+        state: "proposed" | "declined" | "minted";
+        split: {
+          rule: string;
+          collaborators: Array<{
+            userId: string;
+            bps: number;
+            notes: number;
+            tracks: number;
+            edits: number;
+            answer: "pending" | "accepted" | "declined";
+            payoutAddress: string | null;
+            answeredAt: string | null;
+          }>;
+          dropped: Array<{
+            userId: string;
+            reason: string;
+          }>;
+        };
+        waitingFor: Array<string>;
+        declinedBy: Array<string>;
+        contract: string | null;
+        tokenId: string | null;
+        splitAddress: string | null;
+        metadataCid: string | null;
+        createdAt: string;
+        kind: "edition" | "record";
+        lazy: boolean;
+        withStems: boolean;
+        stems: Array<{
+          trackId: string;
+          position: number;
+          name: string;
+          audioCid: string;
+          audioHash: string;
+          durationMs: number;
+          metadataCid: string | null;
+          tokenId: string | null;
+          licensed: boolean;
+        }>;
+        voucher: {
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+        } | null;
+        samples: Array<{
+          cid: string;
+          name: string;
+          contentType: string;
+          size: number;
+          sha256: string;
+        }> | null;
+      };
+    };
   };
-  /** POST /api/v1/nft/drops/:id/accept */
+  /** Accept the split, naming where one's share is paid */
   "POST /api/v1/nft/drops/{id}/accept": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        sessionId: string | null;
+        versionId: string | null;
+        bounceId: string | null;
+        proposedBy: string;
+        title: string;
+        description: string;
+        maxSupply: number;
+        mintStart: number | null;
+        mintEnd: number | null;
+        priceWei: string;
+        royaltyBps: number;
+        licence: number;
+        state: "proposed" | "declined" | "minted";
+        split: {
+          rule: string;
+          collaborators: Array<{
+            userId: string;
+            bps: number;
+            notes: number;
+            tracks: number;
+            edits: number;
+            answer: "pending" | "accepted" | "declined";
+            payoutAddress: string | null;
+            answeredAt: string | null;
+          }>;
+          dropped: Array<{
+            userId: string;
+            reason: string;
+          }>;
+        };
+        waitingFor: Array<string>;
+        declinedBy: Array<string>;
+        contract: string | null;
+        tokenId: string | null;
+        splitAddress: string | null;
+        metadataCid: string | null;
+        createdAt: string;
+        kind: "edition" | "record";
+        lazy: boolean;
+        withStems: boolean;
+        stems: Array<{
+          trackId: string;
+          position: number;
+          name: string;
+          audioCid: string;
+          audioHash: string;
+          durationMs: number;
+          metadataCid: string | null;
+          tokenId: string | null;
+          licensed: boolean;
+        }>;
+        voucher: {
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+        } | null;
+        samples: Array<{
+          cid: string;
+          name: string;
+          contentType: string;
+          size: number;
+          sha256: string;
+        }> | null;
+      };
+    };
   };
-  /** POST /api/v1/nft/drops/:id/decline */
+  /** Decline the split: the drop stops for good */
   "POST /api/v1/nft/drops/{id}/decline": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        sessionId: string | null;
+        versionId: string | null;
+        bounceId: string | null;
+        proposedBy: string;
+        title: string;
+        description: string;
+        maxSupply: number;
+        mintStart: number | null;
+        mintEnd: number | null;
+        priceWei: string;
+        royaltyBps: number;
+        licence: number;
+        state: "proposed" | "declined" | "minted";
+        split: {
+          rule: string;
+          collaborators: Array<{
+            userId: string;
+            bps: number;
+            notes: number;
+            tracks: number;
+            edits: number;
+            answer: "pending" | "accepted" | "declined";
+            payoutAddress: string | null;
+            answeredAt: string | null;
+          }>;
+          dropped: Array<{
+            userId: string;
+            reason: string;
+          }>;
+        };
+        waitingFor: Array<string>;
+        declinedBy: Array<string>;
+        contract: string | null;
+        tokenId: string | null;
+        splitAddress: string | null;
+        metadataCid: string | null;
+        createdAt: string;
+        kind: "edition" | "record";
+        lazy: boolean;
+        withStems: boolean;
+        stems: Array<{
+          trackId: string;
+          position: number;
+          name: string;
+          audioCid: string;
+          audioHash: string;
+          durationMs: number;
+          metadataCid: string | null;
+          tokenId: string | null;
+          licensed: boolean;
+        }>;
+        voucher: {
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+        } | null;
+        samples: Array<{
+          cid: string;
+          name: string;
+          contentType: string;
+          size: number;
+          sha256: string;
+        }> | null;
+      };
+    };
   };
-  /** POST /api/v1/nft/drops/:id/mint */
+  /** Mint a drop everyone accepted (Idempotency-Key required) */
   "POST /api/v1/nft/drops/{id}/mint": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        drop: {
+          id: string;
+          sessionId: string | null;
+          versionId: string | null;
+          bounceId: string | null;
+          proposedBy: string;
+          title: string;
+          description: string;
+          maxSupply: number;
+          mintStart: number | null;
+          mintEnd: number | null;
+          priceWei: string;
+          royaltyBps: number;
+          licence: number;
+          state: "proposed" | "declined" | "minted";
+          split: {
+            rule: string;
+            collaborators: Array<{
+              userId: string;
+              bps: number;
+              notes: number;
+              tracks: number;
+              edits: number;
+              answer: "pending" | "accepted" | "declined";
+              payoutAddress: string | null;
+              answeredAt: string | null;
+            }>;
+            dropped: Array<{
+              userId: string;
+              reason: string;
+            }>;
+          };
+          waitingFor: Array<string>;
+          declinedBy: Array<string>;
+          contract: string | null;
+          tokenId: string | null;
+          splitAddress: string | null;
+          metadataCid: string | null;
+          createdAt: string;
+          kind: "edition" | "record";
+          lazy: boolean;
+          withStems: boolean;
+          stems: Array<{
+            trackId: string;
+            position: number;
+            name: string;
+            audioCid: string;
+            audioHash: string;
+            durationMs: number;
+            metadataCid: string | null;
+            tokenId: string | null;
+            licensed: boolean;
+          }>;
+          voucher: {
+            voucher: {
+              creator: string;
+              payoutTo: string;
+              maxSupply: string;
+              mintStart: string;
+              mintEnd: string;
+              price: string;
+              royaltyBps: string;
+              uri: string;
+              nonce: string;
+              deadline: string;
+            };
+            signature: string;
+            digest: string;
+          } | null;
+          samples: Array<{
+            cid: string;
+            name: string;
+            contentType: string;
+            size: number;
+            sha256: string;
+          }> | null;
+        };
+        contract: string;
+        tokenId: string | null;
+        splitAddress: string;
+        metadataUri: string;
+        copies: Array<{
+          userId: string;
+          address: string;
+          amount: number;
+        }>;
+        stems: Array<{
+          trackId: string;
+          name: string;
+          tokenId: string;
+          metadataUri: string;
+          audioCid: string;
+        }>;
+        voucher: {
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+        } | null;
+      };
+      201: {
+        drop: {
+          id: string;
+          sessionId: string | null;
+          versionId: string | null;
+          bounceId: string | null;
+          proposedBy: string;
+          title: string;
+          description: string;
+          maxSupply: number;
+          mintStart: number | null;
+          mintEnd: number | null;
+          priceWei: string;
+          royaltyBps: number;
+          licence: number;
+          state: "proposed" | "declined" | "minted";
+          split: {
+            rule: string;
+            collaborators: Array<{
+              userId: string;
+              bps: number;
+              notes: number;
+              tracks: number;
+              edits: number;
+              answer: "pending" | "accepted" | "declined";
+              payoutAddress: string | null;
+              answeredAt: string | null;
+            }>;
+            dropped: Array<{
+              userId: string;
+              reason: string;
+            }>;
+          };
+          waitingFor: Array<string>;
+          declinedBy: Array<string>;
+          contract: string | null;
+          tokenId: string | null;
+          splitAddress: string | null;
+          metadataCid: string | null;
+          createdAt: string;
+          kind: "edition" | "record";
+          lazy: boolean;
+          withStems: boolean;
+          stems: Array<{
+            trackId: string;
+            position: number;
+            name: string;
+            audioCid: string;
+            audioHash: string;
+            durationMs: number;
+            metadataCid: string | null;
+            tokenId: string | null;
+            licensed: boolean;
+          }>;
+          voucher: {
+            voucher: {
+              creator: string;
+              payoutTo: string;
+              maxSupply: string;
+              mintStart: string;
+              mintEnd: string;
+              price: string;
+              royaltyBps: string;
+              uri: string;
+              nonce: string;
+              deadline: string;
+            };
+            signature: string;
+            digest: string;
+          } | null;
+          samples: Array<{
+            cid: string;
+            name: string;
+            contentType: string;
+            size: number;
+            sha256: string;
+          }> | null;
+        };
+        contract: string;
+        tokenId: string | null;
+        splitAddress: string;
+        metadataUri: string;
+        copies: Array<{
+          userId: string;
+          address: string;
+          amount: number;
+        }>;
+        stems: Array<{
+          trackId: string;
+          name: string;
+          tokenId: string;
+          metadataUri: string;
+          audioCid: string;
+        }>;
+        voucher: {
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+        } | null;
+      };
+    };
   };
-  /** GET /ipfs/:cid */
+  /** Stored content by its content id, as an IPFS gateway serves it */
   "GET /ipfs/{cid}": {
     params: { cid: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+      206: unknown;
+    };
   };
-  /** GET /api/v1/nft/tokens */
+  /** The tenant's minted tokens (?session=, ?creator=) */
   "GET /api/v1/nft/tokens": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { session?: string; creator?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tokens: Array<{
+          contract: string;
+          tokenId: string | null;
+          dropId: string;
+          sessionId: string | null;
+          versionId: string | null;
+          title: string;
+          maxSupply: number;
+          priceWei: string;
+          royaltyBps: number;
+          licence: {
+            terms: number;
+            names: Array<"personal" | "sync" | "commercial" | "exclusive">;
+          };
+          metadataUri: string;
+          splitAddress: string;
+          creators: Array<{
+            userId: string;
+            bps: number;
+          }>;
+          kind: "edition" | "record";
+          lazy: boolean;
+          stems: Array<{
+            trackId: string;
+            name: string;
+            tokenId: string;
+            metadataUri: string;
+            audioCid: string;
+          }>;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/nft/listings */
+  /** List one's copies of a token on the market */
   "POST /api/v1/nft/listings": {
     params: Record<string, never>;
     query: Record<string, never>;
@@ -707,217 +2385,1053 @@ export interface Operations {
       priceWei: string;
       currency?: "ETH" | string;
     };
-    responses: {};
+    responses: {
+      201: {
+        listingId: string;
+        contract: "editions" | "records";
+        tokenId: string;
+        amount: number;
+        priceWei: string;
+        currency: {
+          address: string;
+          symbol: string;
+          decimals: number;
+        };
+        seller: string;
+        tx: {
+          hash: string;
+          blockNumber: number;
+          gasUsed: string;
+        };
+      };
+    };
   };
-  /** POST /api/v1/nft/listings/:id/buy */
+  /** Buy from a listing with one's custodial wallet */
   "POST /api/v1/nft/listings/{id}/buy": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        listingId: string;
+        amount: number;
+        paidWei: string;
+        currency: string;
+        tx: {
+          hash: string;
+          blockNumber: number;
+          gasUsed: string;
+        };
+      };
+    };
   };
-  /** POST /api/v1/nft/listings/:id/cancel */
+  /** Cancel one's own listing */
   "POST /api/v1/nft/listings/{id}/cancel": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        listingId: string;
+        cancelled: true;
+        tx: {
+          hash: string;
+          blockNumber: number;
+          gasUsed: string;
+        };
+      };
+    };
   };
-  /** GET /api/v1/nft/licences/:contract/:tokenId */
+  /** A token's licence as the licence registry holds it */
   "GET /api/v1/nft/licences/{contract}/{tokenId}": {
     params: { contract: string; tokenId: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        contract: string;
+        tokenId: string;
+        dropId: string;
+        sessionId: string | null;
+        versionId: string | null;
+        stem?: {
+          trackId: string;
+          name: string;
+        };
+        terms: number;
+        audioHash: string;
+        stateHash: string;
+        setAt: number;
+        names: Array<"personal" | "sync" | "commercial" | "exclusive">;
+        metadataUri: string;
+      };
+    };
   };
-  /** GET /api/v1/nft/statements/:user */
+  /** A creator's royalty statement, per minted drop crediting them */
   "GET /api/v1/nft/statements/{user}": {
     params: { user: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        userId: string;
+        chainId: number;
+        drops: Array<{
+          dropId: string;
+          kind: "edition" | "record";
+          tokenId: string | null;
+          stemTokenIds: Array<string>;
+          title: string;
+          bps: number;
+          payoutAddress: string;
+          splitAddress: string;
+          sales: {
+            count: number;
+            units: string;
+            paidWei: string;
+          };
+          royaltiesWei: string;
+          shareWei: string;
+          releasedWei: string;
+          releasableWei: string;
+          tokens: Array<{
+            currency: string;
+            sales: {
+              count: number;
+              units: string;
+              paid: string;
+            };
+            royalties: string;
+            share: string;
+            released: string;
+            releasable: string;
+          }>;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/nft/payouts */
+  /** Release the caller's royalties from every split crediting them */
   "POST /api/v1/nft/payouts": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        released: Array<{
+          dropId: string;
+          split: string;
+          account: string;
+          currency: string;
+          amountWei: string;
+          tx: {
+            hash: string;
+            blockNumber: number;
+            gasUsed: string;
+          };
+        }>;
+        totalWei: string;
+        totals: {
+          [key: string]: string | undefined;
+        };
+      };
+    };
   };
-  /** GET /api/v1/nft/wallet */
+  /** The caller's custodial wallet and its ETH balance */
   "GET /api/v1/nft/wallet": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        address: string;
+        balanceWei: string;
+        chainId: number;
+      };
+    };
   };
-  /** GET /api/v1/nft/currencies */
+  /** The currencies the market takes */
   "GET /api/v1/nft/currencies": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        currencies: Array<{
+          address: string;
+          symbol: string;
+          decimals: number;
+          test?: true;
+        }>;
+        anyErc20: true;
+      };
+    };
   };
-  /** POST /api/v1/nft/dev/faucet */
+  /** Local development chain only: send test ETH or test tokens to one's wallet */
   "POST /api/v1/nft/dev/faucet": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        address: string;
+        currency?: string;
+        fundedWei: string;
+        balanceWei: string;
+        tx: {
+          hash: string;
+          blockNumber: number;
+          gasUsed: string;
+        };
+      };
+    };
   };
-  /** GET /api/v1/nft/vouchers */
+  /** The tenant's open vouchers of lazy drops */
   "GET /api/v1/nft/vouchers": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        vouchers: Array<{
+          dropId: string;
+          title: string;
+          sessionId: string | null;
+          chainId: number;
+          contract: string;
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+          metadataUri: string;
+          tokenId: string | null;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/nft/vouchers/:id */
+  /** A lazy drop's signed voucher, as a buyer is served it */
   "GET /api/v1/nft/vouchers/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        dropId: string;
+        title: string;
+        sessionId: string | null;
+        chainId: number;
+        contract: string;
+        voucher: {
+          creator: string;
+          payoutTo: string;
+          maxSupply: string;
+          mintStart: string;
+          mintEnd: string;
+          price: string;
+          royaltyBps: string;
+          uri: string;
+          nonce: string;
+          deadline: string;
+        };
+        signature: string;
+        digest: string;
+        metadataUri: string;
+        tokenId: string | null;
+      };
+    };
   };
-  /** POST /api/v1/nft/vouchers/:id/redeem */
+  /** Redeem a voucher: the edition is created on chain and the copies minted to the buyer (Idempotency-Key required) */
   "POST /api/v1/nft/vouchers/{id}/redeem": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        dropId: string;
+        contract: string;
+        tokenId: string;
+        amount: number;
+        paidWei: string;
+        buyer: string;
+        tx: {
+          hash: string;
+          blockNumber: number;
+          gasUsed: string;
+        };
+        licence: "set" | string;
+      };
+      201: {
+        dropId: string;
+        contract: string;
+        tokenId: string;
+        amount: number;
+        paidWei: string;
+        buyer: string;
+        tx: {
+          hash: string;
+          blockNumber: number;
+          gasUsed: string;
+        };
+        licence: "set" | string;
+      };
+    };
   };
-  /** POST /api/v1/nft/uploads */
+  /** Upload an audio file (FLAC, WAV, AIFF, Ogg, MP3) for a sample pack */
   "POST /api/v1/nft/uploads": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      201: {
+        cid: string;
+        uri: string;
+        name: string;
+        contentType: string;
+        size: number;
+      };
+    };
   };
-  /** POST /api/v1/nft/packs */
+  /** Propose a sample pack of uploaded files or bounces */
   "POST /api/v1/nft/packs": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      title: string;
+      description?: string;
+      samples?: Array<{
+        cid: string;
+        name: string;
+      }>;
+      bounceIds?: Array<string>;
+      split?: Array<{
+        userId: string;
+        bps: number;
+      }>;
+      maxSupply: number;
+      mintStart?: number;
+      mintEnd?: number;
+      priceWei: string;
+      royaltyBps: number;
+      licence?: number;
+    };
+    responses: {
+      201: {
+        id: string;
+        sessionId: string | null;
+        versionId: string | null;
+        bounceId: string | null;
+        proposedBy: string;
+        title: string;
+        description: string;
+        maxSupply: number;
+        mintStart: number | null;
+        mintEnd: number | null;
+        priceWei: string;
+        royaltyBps: number;
+        licence: number;
+        state: "proposed" | "declined" | "minted";
+        split: {
+          rule: string;
+          collaborators: Array<{
+            userId: string;
+            bps: number;
+            notes: number;
+            tracks: number;
+            edits: number;
+            answer: "pending" | "accepted" | "declined";
+            payoutAddress: string | null;
+            answeredAt: string | null;
+          }>;
+          dropped: Array<{
+            userId: string;
+            reason: string;
+          }>;
+        };
+        waitingFor: Array<string>;
+        declinedBy: Array<string>;
+        contract: string | null;
+        tokenId: string | null;
+        splitAddress: string | null;
+        metadataCid: string | null;
+        createdAt: string;
+        kind: "edition" | "record";
+        lazy: boolean;
+        withStems: boolean;
+        stems: Array<{
+          trackId: string;
+          position: number;
+          name: string;
+          audioCid: string;
+          audioHash: string;
+          durationMs: number;
+          metadataCid: string | null;
+          tokenId: string | null;
+          licensed: boolean;
+        }>;
+        voucher: {
+          voucher: {
+            creator: string;
+            payoutTo: string;
+            maxSupply: string;
+            mintStart: string;
+            mintEnd: string;
+            price: string;
+            royaltyBps: string;
+            uri: string;
+            nonce: string;
+            deadline: string;
+          };
+          signature: string;
+          digest: string;
+        } | null;
+        samples: Array<{
+          cid: string;
+          name: string;
+          contentType: string;
+          size: number;
+          sha256: string;
+        }> | null;
+      };
+    };
   };
-  /** GET /api/v1/nft/packs */
+  /** The sample packs the caller proposed or is a creator of */
   "GET /api/v1/nft/packs": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        packs: Array<{
+          id: string;
+          sessionId: string | null;
+          versionId: string | null;
+          bounceId: string | null;
+          proposedBy: string;
+          title: string;
+          description: string;
+          maxSupply: number;
+          mintStart: number | null;
+          mintEnd: number | null;
+          priceWei: string;
+          royaltyBps: number;
+          licence: number;
+          state: "proposed" | "declined" | "minted";
+          split: {
+            rule: string;
+            collaborators: Array<{
+              userId: string;
+              bps: number;
+              notes: number;
+              tracks: number;
+              edits: number;
+              answer: "pending" | "accepted" | "declined";
+              payoutAddress: string | null;
+              answeredAt: string | null;
+            }>;
+            dropped: Array<{
+              userId: string;
+              reason: string;
+            }>;
+          };
+          waitingFor: Array<string>;
+          declinedBy: Array<string>;
+          contract: string | null;
+          tokenId: string | null;
+          splitAddress: string | null;
+          metadataCid: string | null;
+          createdAt: string;
+          kind: "edition" | "record";
+          lazy: boolean;
+          withStems: boolean;
+          stems: Array<{
+            trackId: string;
+            position: number;
+            name: string;
+            audioCid: string;
+            audioHash: string;
+            durationMs: number;
+            metadataCid: string | null;
+            tokenId: string | null;
+            licensed: boolean;
+          }>;
+          voucher: {
+            voucher: {
+              creator: string;
+              payoutTo: string;
+              maxSupply: string;
+              mintStart: string;
+              mintEnd: string;
+              price: string;
+              royaltyBps: string;
+              uri: string;
+              nonce: string;
+              deadline: string;
+            };
+            signature: string;
+            digest: string;
+          } | null;
+          samples: Array<{
+            cid: string;
+            name: string;
+            contentType: string;
+            size: number;
+            sha256: string;
+          }> | null;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/mastering */
+  /** Master a mix: the audio file as the body (or a session bounce as JSON {bounceId}), options in the query */
   "POST /api/v1/mastering": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { target?: string; genre?: string; format?: "wav16" | "wav24" | "flac" | "mp3" | "aac"; reference?: string; name?: string; title?: string; artist?: string; album?: string; comment?: string; date?: string };
     body: never;
-    responses: {};
+    responses: {
+      202: {
+        id: string;
+        state: "queued" | "running" | "done" | "failed";
+        progress: number;
+        stage: string;
+        createdAt: string;
+        updatedAt: string;
+        options: {
+          target: number;
+          genre: string;
+          format: "wav16" | "wav24" | "flac" | "mp3" | "aac";
+          metadata: {
+            [key: string]: string | undefined;
+          };
+          referenceId: string | null;
+          targetGiven: boolean;
+        };
+        input: {
+          name: string;
+          container: string;
+          codec: string;
+          sampleRate: number;
+          channels: number;
+          durationSeconds: number;
+        };
+        result: {
+          template: {
+            id: string;
+            label: string;
+          };
+          genreProbabilities: {
+            [key: string]: number | undefined;
+          } | null;
+          before: {
+            integrated: number;
+            range: number;
+            truePeak: number;
+            samplePeak: number;
+            crestFactorDb: number;
+            stereoWidth: number;
+            correlation: number;
+            clippedRuns: number;
+            dcOffsetDb: Array<number>;
+            durationSeconds: number;
+            bands: {
+              mid: {
+                [key: string]: number | undefined;
+              };
+              side: {
+                [key: string]: number | undefined;
+              };
+            };
+            thirdOctaves: Array<number>;
+            shortTerm: Array<number>;
+          };
+          after: {
+            integrated: number;
+            range: number;
+            truePeak: number;
+            samplePeak: number;
+            crestFactorDb: number;
+            stereoWidth: number;
+            correlation: number;
+            clippedRuns: number;
+            dcOffsetDb: Array<number>;
+            durationSeconds: number;
+            bands: {
+              mid: {
+                [key: string]: number | undefined;
+              };
+              side: {
+                [key: string]: number | undefined;
+              };
+            };
+            thirdOctaves: Array<number>;
+            shortTerm: Array<number>;
+          };
+          passes: Array<{
+            gainDb: number;
+            ceilingDb: number;
+            integrated: number;
+            truePeak: number;
+          }>;
+          settings: {
+            eq: Array<{
+              hz: number;
+              db: number;
+            }>;
+            preGainDb: number;
+            compressor: {
+              thresholdDb: number;
+              ratio: number;
+              attackMs: number;
+              releaseMs: number;
+            } | null;
+            gainDb: number;
+            ceilingDb: number;
+          };
+          converged: boolean;
+          referenceDeviationDb: number | null;
+          referenceDeviationBeforeDb: number | null;
+          suggestions: {
+            before: Array<{
+              id: "too-bright" | "too-dull" | "muddy-low-mids" | "boomy-bass" | "thin-bass" | "over-compressed" | "very-dynamic" | "clipping" | "narrow" | "too-wide" | "phase" | "dc-offset";
+              severity: "info" | "warning";
+              message: string;
+              numbers: {
+                [key: string]: number | undefined;
+              };
+            }>;
+            after: Array<{
+              id: "too-bright" | "too-dull" | "muddy-low-mids" | "boomy-bass" | "thin-bass" | "over-compressed" | "very-dynamic" | "clipping" | "narrow" | "too-wide" | "phase" | "dc-offset";
+              severity: "info" | "warning";
+              message: string;
+              numbers: {
+                [key: string]: number | undefined;
+              };
+            }>;
+          };
+        } | null;
+        error: string | null;
+        links: {
+          self: string;
+          progress: string;
+          input: string;
+          master?: string;
+        };
+      };
+    };
   };
-  /** POST /api/v1/mastering/references */
+  /** Upload a reference track to match */
   "POST /api/v1/mastering/references": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        info: {
+          container: string;
+          codec: string;
+          sampleRate: number;
+          channels: number;
+          durationSeconds: number;
+        };
+      };
+    };
   };
-  /** GET /api/v1/mastering/:id */
+  /** A mastering job: its state, analysis and links */
   "GET /api/v1/mastering/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        state: "queued" | "running" | "done" | "failed";
+        progress: number;
+        stage: string;
+        createdAt: string;
+        updatedAt: string;
+        options: {
+          target: number;
+          genre: string;
+          format: "wav16" | "wav24" | "flac" | "mp3" | "aac";
+          metadata: {
+            [key: string]: string | undefined;
+          };
+          referenceId: string | null;
+          targetGiven: boolean;
+        };
+        input: {
+          name: string;
+          container: string;
+          codec: string;
+          sampleRate: number;
+          channels: number;
+          durationSeconds: number;
+        };
+        result: {
+          template: {
+            id: string;
+            label: string;
+          };
+          genreProbabilities: {
+            [key: string]: number | undefined;
+          } | null;
+          before: {
+            integrated: number;
+            range: number;
+            truePeak: number;
+            samplePeak: number;
+            crestFactorDb: number;
+            stereoWidth: number;
+            correlation: number;
+            clippedRuns: number;
+            dcOffsetDb: Array<number>;
+            durationSeconds: number;
+            bands: {
+              mid: {
+                [key: string]: number | undefined;
+              };
+              side: {
+                [key: string]: number | undefined;
+              };
+            };
+            thirdOctaves: Array<number>;
+            shortTerm: Array<number>;
+          };
+          after: {
+            integrated: number;
+            range: number;
+            truePeak: number;
+            samplePeak: number;
+            crestFactorDb: number;
+            stereoWidth: number;
+            correlation: number;
+            clippedRuns: number;
+            dcOffsetDb: Array<number>;
+            durationSeconds: number;
+            bands: {
+              mid: {
+                [key: string]: number | undefined;
+              };
+              side: {
+                [key: string]: number | undefined;
+              };
+            };
+            thirdOctaves: Array<number>;
+            shortTerm: Array<number>;
+          };
+          passes: Array<{
+            gainDb: number;
+            ceilingDb: number;
+            integrated: number;
+            truePeak: number;
+          }>;
+          settings: {
+            eq: Array<{
+              hz: number;
+              db: number;
+            }>;
+            preGainDb: number;
+            compressor: {
+              thresholdDb: number;
+              ratio: number;
+              attackMs: number;
+              releaseMs: number;
+            } | null;
+            gainDb: number;
+            ceilingDb: number;
+          };
+          converged: boolean;
+          referenceDeviationDb: number | null;
+          referenceDeviationBeforeDb: number | null;
+          suggestions: {
+            before: Array<{
+              id: "too-bright" | "too-dull" | "muddy-low-mids" | "boomy-bass" | "thin-bass" | "over-compressed" | "very-dynamic" | "clipping" | "narrow" | "too-wide" | "phase" | "dc-offset";
+              severity: "info" | "warning";
+              message: string;
+              numbers: {
+                [key: string]: number | undefined;
+              };
+            }>;
+            after: Array<{
+              id: "too-bright" | "too-dull" | "muddy-low-mids" | "boomy-bass" | "thin-bass" | "over-compressed" | "very-dynamic" | "clipping" | "narrow" | "too-wide" | "phase" | "dc-offset";
+              severity: "info" | "warning";
+              message: string;
+              numbers: {
+                [key: string]: number | undefined;
+              };
+            }>;
+          };
+        } | null;
+        error: string | null;
+        links: {
+          self: string;
+          progress: string;
+          input: string;
+          master?: string;
+        };
+      };
+    };
   };
-  /** GET /api/v1/mastering/:id/master */
+  /** The master, in the format asked for (byte ranges) */
   "GET /api/v1/mastering/{id}/master": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+      206: unknown;
+    };
   };
-  /** GET /api/v1/mastering/:id/input */
+  /** The mix as uploaded, for A/B listening (byte ranges) */
   "GET /api/v1/mastering/{id}/input": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+      206: unknown;
+    };
   };
-  /** GET /api/v1/sessions/:id/bundle */
+  /** The session as a bundle file: its updates, authors and times */
   "GET /api/v1/sessions/{id}/bundle": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: string;
+    };
   };
-  /** POST /api/v1/sessions/import */
+  /** Import a bundle as a new session (owner of its id) */
   "POST /api/v1/sessions/import": {
     params: Record<string, never>;
-    query: Record<string, never>;
-    body: never;
-    responses: {};
+    query: { as?: string };
+    body: string;
+    responses: {
+      201: {
+        id: string;
+        updates: number;
+        title: string;
+      };
+    };
   };
-  /** POST /api/v1/rooms/:room/recordings */
+  /** Start recording a room (owner or editor) */
   "POST /api/v1/rooms/{room}/recordings": {
     params: { room: string };
-    query: Record<string, never>;
+    query: { kind?: "live" | "voice" };
     body: never;
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        roomId: string;
+        kind: "recording" | "hls";
+        status: "running" | "finished" | "failed";
+        startedBy: string;
+        startedAt: string;
+        endedAt: string | null;
+        tracks: Array<{
+          kind: "audio" | "video";
+          producerId: string;
+          userId: string;
+          source: string | null;
+        }>;
+        bytes: number | null;
+        durationMs: number | null;
+        error: string | null;
+        url: string | null;
+      };
+    };
   };
-  /** GET /api/v1/rooms/:room/recordings */
+  /** A room's recordings */
   "GET /api/v1/rooms/{room}/recordings": {
     params: { room: string };
-    query: Record<string, never>;
+    query: { kind?: "live" | "voice" };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        recordings: Array<{
+          id: string;
+          roomId: string;
+          kind: "recording" | "hls";
+          status: "running" | "finished" | "failed";
+          startedBy: string;
+          startedAt: string;
+          endedAt: string | null;
+          tracks: Array<{
+            kind: "audio" | "video";
+            producerId: string;
+            userId: string;
+            source: string | null;
+          }>;
+          bytes: number | null;
+          durationMs: number | null;
+          error: string | null;
+          url: string | null;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/rooms/:room/recordings/:id/stop */
+  /** Stop a recording (owner or editor) */
   "POST /api/v1/rooms/{room}/recordings/{id}/stop": {
     params: { room: string; id: string };
-    query: Record<string, never>;
+    query: { kind?: "live" | "voice" };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        roomId: string;
+        kind: "recording" | "hls";
+        status: "running" | "finished" | "failed";
+        startedBy: string;
+        startedAt: string;
+        endedAt: string | null;
+        tracks: Array<{
+          kind: "audio" | "video";
+          producerId: string;
+          userId: string;
+          source: string | null;
+        }>;
+        bytes: number | null;
+        durationMs: number | null;
+        error: string | null;
+        url: string | null;
+      };
+    };
   };
-  /** GET /api/v1/recordings/:id */
+  /** One recording */
   "GET /api/v1/recordings/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        roomId: string;
+        kind: "recording" | "hls";
+        status: "running" | "finished" | "failed";
+        startedBy: string;
+        startedAt: string;
+        endedAt: string | null;
+        tracks: Array<{
+          kind: "audio" | "video";
+          producerId: string;
+          userId: string;
+          source: string | null;
+        }>;
+        bytes: number | null;
+        durationMs: number | null;
+        error: string | null;
+        url: string | null;
+      };
+    };
   };
-  /** GET /api/v1/recordings/:id/file */
+  /** A finished recording's file (WebM or Matroska; byte ranges) */
   "GET /api/v1/recordings/{id}/file": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+      206: unknown;
+    };
   };
-  /** POST /api/v1/rooms/:room/hls */
+  /** Start HLS egress of a room (owner); its url is the public playlist */
   "POST /api/v1/rooms/{room}/hls": {
     params: { room: string };
-    query: Record<string, never>;
+    query: { kind?: "live" | "voice" };
     body: never;
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        roomId: string;
+        kind: "recording" | "hls";
+        status: "running" | "finished" | "failed";
+        startedBy: string;
+        startedAt: string;
+        endedAt: string | null;
+        tracks: Array<{
+          kind: "audio" | "video";
+          producerId: string;
+          userId: string;
+          source: string | null;
+        }>;
+        bytes: number | null;
+        durationMs: number | null;
+        error: string | null;
+        url: string | null;
+      };
+    };
   };
-  /** GET /api/v1/rooms/:room/hls */
+  /** The room's running HLS egress */
   "GET /api/v1/rooms/{room}/hls": {
     params: { room: string };
-    query: Record<string, never>;
+    query: { kind?: "live" | "voice" };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        roomId: string;
+        kind: "recording" | "hls";
+        status: "running" | "finished" | "failed";
+        startedBy: string;
+        startedAt: string;
+        endedAt: string | null;
+        tracks: Array<{
+          kind: "audio" | "video";
+          producerId: string;
+          userId: string;
+          source: string | null;
+        }>;
+        bytes: number | null;
+        durationMs: number | null;
+        error: string | null;
+        url: string | null;
+      };
+    };
   };
-  /** DELETE /api/v1/rooms/:room/hls */
+  /** Stop the room's HLS egress (owner) */
   "DELETE /api/v1/rooms/{room}/hls": {
     params: { room: string };
-    query: Record<string, never>;
+    query: { kind?: "live" | "voice" };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        roomId: string;
+        kind: "recording" | "hls";
+        status: "running" | "finished" | "failed";
+        startedBy: string;
+        startedAt: string;
+        endedAt: string | null;
+        tracks: Array<{
+          kind: "audio" | "video";
+          producerId: string;
+          userId: string;
+          source: string | null;
+        }>;
+        bytes: number | null;
+        durationMs: number | null;
+        error: string | null;
+        url: string | null;
+      };
+    };
   };
-  /** GET /hls/:id/:file */
+  /** An HLS playlist or segment (public to whoever has the id) */
   "GET /hls/{id}/{file}": {
     params: { id: string; file: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: unknown;
+      206: unknown;
+    };
   };
   /** Tracks, samples, artists, playlists and collaborators for a user */
   "GET /api/v1/recommendations": {
@@ -979,105 +3493,486 @@ export interface Operations {
       };
     };
   };
-  /** POST /api/v1/interactions */
+  /** Load history as newline-delimited JSON (administrators) */
   "POST /api/v1/interactions": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        lines: number;
+        accepted: number;
+        rejected: number;
+        errors: Array<{
+          line: number;
+          error: string;
+        }>;
+        counts: {
+          items: number;
+          interactions: number;
+          follows: number;
+          coedits: number;
+        };
+      };
+    };
   };
-  /** POST /api/v1/recommendations/train */
+  /** Start training the tenant's model (administrators); Location names the job */
   "POST /api/v1/recommendations/train": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      202: {
+        id: string;
+        tenantId: string;
+        requestedBy: string;
+        status: "running" | "finished" | "failed";
+        progress: {
+          phase: "loading" | "tuning" | "training" | "exporting" | "done" | "failed";
+          fraction: number;
+          iteration?: number;
+          iterations?: number;
+          loss?: number;
+          message: string;
+        };
+        startedAt: string;
+        endedAt: string | null;
+        result: {
+          version: string;
+          path: string;
+          summary: {
+            [key: string]: unknown | undefined;
+          };
+        } | null;
+        error: string | null;
+      };
+    };
   };
-  /** GET /api/v1/recommendations/jobs/:id */
+  /** A training job's progress and result (administrators) */
   "GET /api/v1/recommendations/jobs/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        tenantId: string;
+        requestedBy: string;
+        status: "running" | "finished" | "failed";
+        progress: {
+          phase: "loading" | "tuning" | "training" | "exporting" | "done" | "failed";
+          fraction: number;
+          iteration?: number;
+          iterations?: number;
+          loss?: number;
+          message: string;
+        };
+        startedAt: string;
+        endedAt: string | null;
+        result: {
+          version: string;
+          path: string;
+          summary: {
+            [key: string]: unknown | undefined;
+          };
+        } | null;
+        error: string | null;
+      };
+    };
   };
-  /** GET /api/v1/recommendations/model */
+  /** The tenant's latest model */
   "GET /api/v1/recommendations/model": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        version: string;
+        createdAt: string;
+        summary: unknown;
+      };
+    };
   };
-  /** POST /api/v1/experiments */
+  /** Start an A/B experiment (administrators; never redefined) */
   "POST /api/v1/experiments": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        variants: Array<{
+          name: string;
+          weight: number;
+          config?: {
+            [key: string]: unknown | undefined;
+          };
+        }>;
+        salt?: string;
+        context?: "discovery" | "collaboration" | "production";
+        status: "running";
+      };
+    };
   };
-  /** GET /api/v1/experiments */
+  /** The tenant's experiments (administrators) */
   "GET /api/v1/experiments": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        experiments: Array<{
+          id: string;
+          variants: Array<{
+            name: string;
+            weight: number;
+            config?: {
+              [key: string]: unknown | undefined;
+            };
+          }>;
+          salt?: string;
+          context?: "discovery" | "collaboration" | "production";
+          status: "running" | "stopped";
+          createdAt: string;
+          stoppedAt: string | null;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/experiments/:id/readout */
+  /** Per variant and metric: conversion against the control, with a z-test (administrators) */
   "GET /api/v1/experiments/{id}/readout": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        experiment: {
+          id: string;
+          variants: Array<{
+            name: string;
+            weight: number;
+            config?: {
+              [key: string]: unknown | undefined;
+            };
+          }>;
+          salt?: string;
+          context?: "discovery" | "collaboration" | "production";
+        };
+        status: "running" | "stopped";
+        exposed: {
+          [key: string]: number | undefined;
+        };
+        metrics: {
+          [key: string]: {
+            control: string;
+            alpha: number;
+            variants: Array<{
+              name: string;
+              users: number;
+              conversions: number;
+              rate: number | null;
+              interval: {
+                lower: number;
+                upper: number;
+              } | null;
+            }>;
+            comparisons: Array<{
+              variant: string;
+              control: string;
+              absoluteLift: number | null;
+              relativeLift: number | null;
+              liftInterval: {
+                lower: number;
+                upper: number;
+              } | null;
+              z: number | null;
+              pValue: number | null;
+              significant: boolean;
+            }>;
+            srm: {
+              chiSquare: number | null;
+              pValue: number | null;
+              mismatch: boolean;
+            };
+          } | undefined;
+        };
+      };
+    };
   };
-  /** POST /api/v1/experiments/:id/stop */
+  /** Stop an experiment (administrators) */
   "POST /api/v1/experiments/{id}/stop": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        status: "stopped";
+      };
+    };
   };
-  /** GET /api/v1/insights */
+  /** A creator's listening, funnel, collaboration, money and churn risk for a period */
   "GET /api/v1/insights": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { from?: string; to?: string; creator_id?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        creatorId: string;
+        from: string;
+        to: string;
+        catalogue: Array<{
+          trackId: string;
+          title: string | null;
+        }>;
+        listening: {
+          plays: number;
+          listeners: number;
+          listenHours: number;
+          completionRate: number | null;
+          skipRate: number | null;
+          likes: number;
+          shares: number;
+          purchases: number;
+          revenue: Array<{
+            currency: string;
+            amountMinor: number;
+            purchases: number;
+          }>;
+          byHourOfDay: Array<number>;
+          byWeekday: Array<number>;
+          daily: Array<{
+            day: string;
+            plays: number;
+            listeners: number;
+          }>;
+          tracks: Array<{
+            trackId: string;
+            title: string | null;
+            plays: number;
+            completes: number;
+            skips: number;
+            listenMs: number;
+            likes: number;
+            shares: number;
+            purchases: number;
+          }>;
+          peakHourOfDay: number | null;
+        };
+        funnel: Array<{
+          step: "stream" | "like" | "share" | "purchase";
+          users: number;
+          conversion: number | null;
+        }>;
+        collaboration: {
+          sessions: number;
+          collaborators: number;
+          score: number;
+          authorship: {
+            sessions: number;
+            sharedSessions: number;
+            balance: number | null;
+          };
+        };
+        monetization: {
+          revenue: Array<{
+            currency: string;
+            amountMinor: number;
+            purchases: number;
+          }>;
+          buyers: number;
+          score: number;
+        };
+        churnRisk: {
+          status: "ok";
+          activeListeners: number;
+          atRiskShare: number | null;
+          atRisk: number;
+          auc: number | null;
+        } | {
+          status: "insufficient-history";
+          reason: string;
+        };
+        recommendations: Array<string>;
+      };
+    };
   };
-  /** GET /api/v1/insights/report */
+  /** The weekly report, as a page, a PDF or JSON */
   "GET /api/v1/insights/report": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { creator_id?: string; format?: "html" | "pdf" | "json"; week?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        creatorId: string;
+        tenantId: string;
+        from: string;
+        to: string;
+        generatedAt: string;
+        totals: {
+          plays: number;
+          listeners: number;
+          listenHours: number;
+          likes: number;
+          shares: number;
+          purchases: number;
+          revenueMinor: number;
+          currency: string | null;
+        };
+        previousTotals: {
+          plays: number;
+          listeners: number;
+          listenHours: number;
+          likes: number;
+          shares: number;
+          purchases: number;
+          revenueMinor: number;
+          currency: string | null;
+        } | null;
+        daily: Array<{
+          day: string;
+          plays: number;
+          listeners: number;
+        }>;
+        topTracks: Array<{
+          trackId: string;
+          title: string | null;
+          plays: number;
+          completionRate: number;
+        }>;
+        funnel: Array<{
+          step: "stream" | "like" | "share" | "purchase";
+          users: number;
+        }>;
+        heatmap: {
+          trackId: string;
+          title: string | null;
+          buckets: Array<number>;
+        } | null;
+        churn: {
+          atRisk: number;
+          users: Array<{
+            userId: string;
+            score: number;
+            reasons: Array<string>;
+          }>;
+        } | null;
+        alerts: Array<{
+          at: string;
+          kind: string;
+          message: string;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/insights/churn */
+  /** Which listeners are likely to leave, and the model's evaluation */
   "GET /api/v1/insights/churn": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { creator_id?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        creatorId: string;
+        status: "ok";
+        horizonDays: number;
+        evaluation: {
+          trainUsers: number;
+          testUsers: number;
+          testChurnRate: number;
+          logLoss: number;
+          auc: number;
+          baseRateLogLoss: number;
+        };
+        activeListeners: number;
+        atRiskShare: number;
+        atRisk: Array<{
+          userId: string;
+          score: number;
+          reasons: Array<string>;
+        }>;
+      } | {
+        creatorId: string;
+        status: "insufficient-history";
+        reason: string;
+        horizonDays: number;
+      };
+    };
   };
-  /** GET /api/v1/insights/heatmap */
+  /** Where in a track listeners drop, seek and replay */
   "GET /api/v1/insights/heatmap": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { from?: string; to?: string; creator_id?: string; track_id?: string; segment?: "all" | "super" | "moderate" | "light" | "previously-active" | "new" };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        trackId: string;
+        segment: "all" | "super" | "moderate" | "light" | "previously-active" | "new";
+        buckets: Array<{
+          bucket: number;
+          position: number;
+          listens: number;
+          retention: number | null;
+          drops: number;
+          seeks: number;
+          replays: number;
+        }>;
+        bySegment: {
+          [key: string]: Array<number | null> | undefined;
+        };
+        otherTracks: Array<number | null> | null;
+        keyMoments: {
+          biggestDrop: number | null;
+          mostReplayed: number | null;
+          mostSeekedTo: number | null;
+        };
+      };
+    };
   };
-  /** GET /api/v1/insights/funnel */
+  /** Stream, like, share, purchase: users at each step */
   "GET /api/v1/insights/funnel": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { from?: string; to?: string; creator_id?: string; track_id?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        creatorId: string;
+        trackId: string | null;
+        from: string;
+        to: string;
+        all: Array<{
+          step: "stream" | "like" | "share" | "purchase";
+          users: number;
+          conversion: number | null;
+        }>;
+        bySegment: {
+          [key: string]: Array<{
+            step: "stream" | "like" | "share" | "purchase";
+            users: number;
+            conversion: number | null;
+          }> | undefined;
+        };
+      };
+    };
   };
-  /** GET /api/v1/insights/cohorts */
+  /** Weekly cohorts of listeners or followers and how many stay */
   "GET /api/v1/insights/cohorts": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { from?: string; to?: string; creator_id?: string; kind?: "listeners" | "followers"; weeks?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        creatorId: string;
+        kind: "listeners" | "followers";
+        weeks: number;
+        cohorts: Array<{
+          week: string;
+          users: number;
+          retention: Array<number | null>;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/insights/webhooks */
+  /** Send a creator's alerts to a URL (signed with the secret shown once) */
   "POST /api/v1/insights/webhooks": {
     params: Record<string, never>;
     query: Record<string, never>;
@@ -1085,28 +3980,59 @@ export interface Operations {
       creator_id: string;
       url: string;
     };
-    responses: {};
+    responses: {
+      201: {
+        id: string;
+        secret: string;
+        creatorId: string;
+        url: string;
+        signature: string;
+      };
+    };
   };
-  /** GET /api/v1/insights/webhooks */
+  /** A creator's alert webhooks */
   "GET /api/v1/insights/webhooks": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { creator_id?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        webhooks: Array<{
+          id: string;
+          url: string;
+          createdAt: string;
+        }>;
+      };
+    };
   };
-  /** DELETE /api/v1/insights/webhooks/:id */
+  /** Remove an alert webhook */
   "DELETE /api/v1/insights/webhooks/{id}": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { creator_id?: string };
     body: never;
-    responses: {};
+    responses: {
+      204: unknown;
+    };
   };
-  /** GET /api/v1/insights/alerts */
+  /** A creator's latest alerts and their delivery */
   "GET /api/v1/insights/alerts": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { creator_id?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        alerts: Array<{
+          id: string;
+          kind: string;
+          subject: string;
+          raisedAt: string;
+          payload: unknown;
+          attempts: number;
+          deliveredAt: string | null;
+          lastError: string | null;
+        }>;
+      };
+    };
   };
   /** The caller's points, level, achievements and quests */
   "GET /api/v1/gamification/me": {
@@ -1186,56 +4112,378 @@ export interface Operations {
       };
     };
   };
-  /** GET /api/v1/gamification/rules */
+  /** Every version of the tenant's achievement rules */
   "GET /api/v1/gamification/rules": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        rules: Array<{
+          title: string;
+          description?: string;
+          category: "creator" | "collaborator" | "supporter" | "listener";
+          event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+          where?: {
+            [key: string]: string | number | boolean | undefined;
+          };
+          subject: "actor" | string;
+          criteria: {
+            kind: "count";
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "sum";
+            field: string;
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "threshold";
+            field: string;
+            atLeast: number;
+          } | {
+            kind: "streak";
+            days: number;
+          };
+          points: number;
+          reward?: {
+            badge?: string;
+            title?: string;
+          };
+          active: boolean;
+          ruleId: string;
+          version: number;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/gamification/rules/:id */
+  /** Every version of one rule */
   "GET /api/v1/gamification/rules/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        ruleId: string;
+        versions: Array<{
+          title: string;
+          description?: string;
+          category: "creator" | "collaborator" | "supporter" | "listener";
+          event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+          where?: {
+            [key: string]: string | number | boolean | undefined;
+          };
+          subject: "actor" | string;
+          criteria: {
+            kind: "count";
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "sum";
+            field: string;
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "threshold";
+            field: string;
+            atLeast: number;
+          } | {
+            kind: "streak";
+            days: number;
+          };
+          points: number;
+          reward?: {
+            badge?: string;
+            title?: string;
+          };
+          active: boolean;
+          ruleId: string;
+          version: number;
+        }>;
+      };
+    };
   };
-  /** PUT /api/v1/gamification/rules/:id */
+  /** Define a rule, or its next version (administrators) */
   "PUT /api/v1/gamification/rules/{id}": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      title: string;
+      description?: string;
+      category: "creator" | "collaborator" | "supporter" | "listener";
+      event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+      where?: {
+        [key: string]: string | number | boolean | undefined;
+      };
+      subject?: "actor" | string;
+      criteria: {
+        kind: "count";
+        atLeast: number;
+        withinSeconds?: number;
+      } | {
+        kind: "sum";
+        field: string;
+        atLeast: number;
+        withinSeconds?: number;
+      } | {
+        kind: "threshold";
+        field: string;
+        atLeast: number;
+      } | {
+        kind: "streak";
+        days: number;
+      };
+      points: number;
+      reward?: {
+        badge?: string;
+        title?: string;
+      };
+      active?: boolean;
+    };
+    responses: {
+      200: {
+        ruleId: string;
+        version: number;
+        rule: {
+          title: string;
+          description?: string;
+          category: "creator" | "collaborator" | "supporter" | "listener";
+          event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+          where?: {
+            [key: string]: string | number | boolean | undefined;
+          };
+          subject: "actor" | string;
+          criteria: {
+            kind: "count";
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "sum";
+            field: string;
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "threshold";
+            field: string;
+            atLeast: number;
+          } | {
+            kind: "streak";
+            days: number;
+          };
+          points: number;
+          reward?: {
+            badge?: string;
+            title?: string;
+          };
+          active: boolean;
+        };
+      };
+      201: {
+        ruleId: string;
+        version: number;
+        rule: {
+          title: string;
+          description?: string;
+          category: "creator" | "collaborator" | "supporter" | "listener";
+          event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+          where?: {
+            [key: string]: string | number | boolean | undefined;
+          };
+          subject: "actor" | string;
+          criteria: {
+            kind: "count";
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "sum";
+            field: string;
+            atLeast: number;
+            withinSeconds?: number;
+          } | {
+            kind: "threshold";
+            field: string;
+            atLeast: number;
+          } | {
+            kind: "streak";
+            days: number;
+          };
+          points: number;
+          reward?: {
+            badge?: string;
+            title?: string;
+          };
+          active: boolean;
+        };
+      };
+    };
   };
-  /** GET /api/v1/gamification/quests */
+  /** The tenant's quests, latest ending first */
   "GET /api/v1/gamification/quests": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        quests: Array<{
+          title: string;
+          description?: string;
+          event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+          where?: {
+            [key: string]: string | number | boolean | undefined;
+          };
+          subject: "actor" | string;
+          measure: {
+            kind: "count";
+          } | {
+            kind: "sum";
+            field: string;
+          };
+          goal: number;
+          startsAt: string;
+          endsAt: string;
+          reward: {
+            points: number;
+            minContribution: number;
+          };
+          questId: string;
+          progress: number;
+          completedAt: string | null;
+          contributors: number;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/gamification/quests/:id */
+  /** One quest and its progress */
   "GET /api/v1/gamification/quests/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        title: string;
+        description?: string;
+        event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+        where?: {
+          [key: string]: string | number | boolean | undefined;
+        };
+        subject: "actor" | string;
+        measure: {
+          kind: "count";
+        } | {
+          kind: "sum";
+          field: string;
+        };
+        goal: number;
+        startsAt: string;
+        endsAt: string;
+        reward: {
+          points: number;
+          minContribution: number;
+        };
+        questId: string;
+        progress: number;
+        completedAt: string | null;
+        contributors: number;
+      };
+    };
   };
-  /** PUT /api/v1/gamification/quests/:id */
+  /** Create a quest (administrators; quests are not changed once made) */
   "PUT /api/v1/gamification/quests/{id}": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      title: string;
+      description?: string;
+      event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+      where?: {
+        [key: string]: string | number | boolean | undefined;
+      };
+      subject?: "actor" | string;
+      measure?: {
+        kind: "count";
+      } | {
+        kind: "sum";
+        field: string;
+      };
+      goal: number;
+      startsAt: string;
+      endsAt: string;
+      reward: {
+        points: number;
+        minContribution?: number;
+      };
+    };
+    responses: {
+      201: {
+        title: string;
+        description?: string;
+        event: "session.opened" | "session.closed" | "session.updated" | "session.versioned" | "session.branched" | "session.authorship" | "presence.joined" | "presence.left" | "track.played" | "track.liked" | "track.shared" | "track.purchased" | "stream.started" | "stream.ended" | "stream.viewer.joined" | "stream.viewer.left" | "stream.quality" | "voice.speaker.changed" | "recording.ended" | "tip.sent" | "tip.refunded" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "user.followed" | "experiment.exposed" | "experiment.outcome" | "tenant.changed" | "tenant.domain.changed" | "tenant.branding.changed" | "usage.minute" | "usage.invoice" | "tenant.credentials.changed" | "tenant.quotas_changed" | "bounce.progress" | "nft.minted" | "nft.sold" | "nft.licensed" | "nft.retracted";
+        where?: {
+          [key: string]: string | number | boolean | undefined;
+        };
+        subject: "actor" | string;
+        measure: {
+          kind: "count";
+        } | {
+          kind: "sum";
+          field: string;
+        };
+        goal: number;
+        startsAt: string;
+        endsAt: string;
+        reward: {
+          points: number;
+          minContribution: number;
+        };
+        questId: string;
+      };
+    };
   };
-  /** GET /api/v1/gamification/leaderboards/:metric */
+  /** A leaderboard's top entries, or those around one user */
   "GET /api/v1/gamification/leaderboards/{metric}": {
     params: { metric: string };
-    query: Record<string, never>;
+    query: { scope?: string; period?: "day" | "week" | "month" | "all"; at?: string; around?: string; neighbours?: string; offset?: string; limit?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        board: {
+          tenantId: string;
+          scope: string;
+          metric: string;
+        };
+        period: "day" | "week" | "month" | "all";
+        entries: Array<{
+          rank: number;
+          member: string;
+          value: number;
+        }>;
+      } | {
+        board: {
+          tenantId: string;
+          scope: string;
+          metric: string;
+        };
+        period: "day" | "week" | "month" | "all";
+        entry: {
+          rank: number;
+          member: string;
+          value: number;
+        } | null;
+        above: Array<{
+          rank: number;
+          member: string;
+          value: number;
+        }>;
+        below: Array<{
+          rank: number;
+          member: string;
+          value: number;
+        }>;
+        size: number;
+      };
+    };
   };
-  /** POST /api/v1/live/:room/tips */
+  /** Tip a creator in a live room (Idempotency-Key header; a retry answers 200 with the first tip) */
   "POST /api/v1/live/{room}/tips": {
     params: { room: string };
     query: Record<string, never>;
@@ -1245,149 +4493,535 @@ export interface Operations {
       currency: string;
       message?: string;
     };
-    responses: {};
+    responses: {
+      200: {
+        tipId: string;
+        roomId: string;
+        fromUserId: string;
+        toUserId: string;
+        amount: number;
+        currency: string;
+        message: string | null;
+        status: "sent" | "refunded";
+        createdAt: string;
+        refundedAt: string | null;
+        pinnedUntil: string | null;
+        provider: string;
+        testMode: boolean;
+      };
+      201: {
+        tipId: string;
+        roomId: string;
+        fromUserId: string;
+        toUserId: string;
+        amount: number;
+        currency: string;
+        message: string | null;
+        status: "sent" | "refunded";
+        createdAt: string;
+        refundedAt: string | null;
+        pinnedUntil: string | null;
+        provider: string;
+        testMode: boolean;
+      };
+    };
   };
-  /** GET /api/v1/live/:room/tips */
+  /** A room's pinned and latest tips */
   "GET /api/v1/live/{room}/tips": {
     params: { room: string };
-    query: Record<string, never>;
+    query: { limit?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        pinned: Array<{
+          tipId: string;
+          roomId: string;
+          fromUserId: string;
+          toUserId: string;
+          amount: number;
+          currency: string;
+          message: string | null;
+          status: "sent" | "refunded";
+          createdAt: string;
+          refundedAt: string | null;
+          pinnedUntil: string | null;
+          provider: string;
+          testMode: boolean;
+        }>;
+        recent: Array<{
+          tipId: string;
+          roomId: string;
+          fromUserId: string;
+          toUserId: string;
+          amount: number;
+          currency: string;
+          message: string | null;
+          status: "sent" | "refunded";
+          createdAt: string;
+          refundedAt: string | null;
+          pinnedUntil: string | null;
+          provider: string;
+          testMode: boolean;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/tips/provider */
+  /** Which payment provider takes tips */
   "GET /api/v1/tips/provider": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        name: string;
+        testMode: boolean;
+        note: string;
+      };
+    };
   };
-  /** GET /api/v1/tips/balance */
+  /** What a user has received in tips, by currency */
   "GET /api/v1/tips/balance": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { user_id?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        userId: string;
+        balances: Array<{
+          currency: string;
+          amount: number;
+        }>;
+        provider: {
+          name: string;
+          testMode: boolean;
+          note: string;
+        };
+      };
+    };
   };
-  /** GET /api/v1/tips/:id */
+  /** One tip (its sender, its recipient or an administrator) */
   "GET /api/v1/tips/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        tipId: string;
+        roomId: string;
+        fromUserId: string;
+        toUserId: string;
+        amount: number;
+        currency: string;
+        message: string | null;
+        status: "sent" | "refunded";
+        createdAt: string;
+        refundedAt: string | null;
+        pinnedUntil: string | null;
+        provider: string;
+        testMode: boolean;
+      };
+    };
   };
-  /** POST /api/v1/tips/:id/refund */
+  /** Refund a tip (its recipient or an administrator) */
   "POST /api/v1/tips/{id}/refund": {
     params: { id: string };
     query: Record<string, never>;
     body: {
       reason?: string;
     };
-    responses: {};
+    responses: {
+      200: {
+        tipId: string;
+        roomId: string;
+        fromUserId: string;
+        toUserId: string;
+        amount: number;
+        currency: string;
+        message: string | null;
+        status: "sent" | "refunded";
+        createdAt: string;
+        refundedAt: string | null;
+        pinnedUntil: string | null;
+        provider: string;
+        testMode: boolean;
+      };
+    };
   };
-  /** GET /api/v1/webhooks/event-types */
+  /** The events an endpoint may subscribe to */
   "GET /api/v1/webhooks/event-types": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        eventTypes: Array<"session.closed" | "session.versioned" | "stream.started" | "stream.ended" | "recording.ended" | "bounce.progress" | "tip.sent" | "tip.refunded" | "track.purchased" | "user.followed" | "achievement.unlocked" | "level.up" | "quest.completed" | "insights.alert" | "nft.minted" | "nft.sold" | "nft.licensed">;
+      };
+    };
   };
-  /** GET /api/v1/webhooks/endpoints */
+  /** The tenant's webhook endpoints */
   "GET /api/v1/webhooks/endpoints": {
     params: Record<string, never>;
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        endpoints: Array<{
+          id: string;
+          url: string;
+          description: string;
+          eventTypes: Array<string>;
+          enabled: boolean;
+          disabledReason: string | null;
+          failingSince: string | null;
+          secrets: Array<{
+            createdAt: string;
+            expiresAt: string | null;
+          }>;
+          createdAt: string;
+          updatedAt: string;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/webhooks/endpoints */
+  /** Add an endpoint; its signing secret is shown once */
   "POST /api/v1/webhooks/endpoints": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      url: string;
+      eventTypes: Array<string>;
+      description?: string;
+      secret?: string;
+      enabled?: boolean;
+    };
+    responses: {
+      201: {
+        endpoint: {
+          id: string;
+          url: string;
+          description: string;
+          eventTypes: Array<string>;
+          enabled: boolean;
+          disabledReason: string | null;
+          failingSince: string | null;
+          secrets: Array<{
+            createdAt: string;
+            expiresAt: string | null;
+          }>;
+          createdAt: string;
+          updatedAt: string;
+        };
+        secret: string;
+      };
+    };
   };
-  /** GET /api/v1/webhooks/endpoints/:id */
+  /** One endpoint */
   "GET /api/v1/webhooks/endpoints/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        url: string;
+        description: string;
+        eventTypes: Array<string>;
+        enabled: boolean;
+        disabledReason: string | null;
+        failingSince: string | null;
+        secrets: Array<{
+          createdAt: string;
+          expiresAt: string | null;
+        }>;
+        createdAt: string;
+        updatedAt: string;
+      };
+    };
   };
-  /** PATCH /api/v1/webhooks/endpoints/:id */
+  /** Change an endpoint's address, events or state */
   "PATCH /api/v1/webhooks/endpoints/{id}": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      url?: string;
+      eventTypes?: Array<string>;
+      description?: string;
+      enabled?: boolean;
+    };
+    responses: {
+      200: {
+        id: string;
+        url: string;
+        description: string;
+        eventTypes: Array<string>;
+        enabled: boolean;
+        disabledReason: string | null;
+        failingSince: string | null;
+        secrets: Array<{
+          createdAt: string;
+          expiresAt: string | null;
+        }>;
+        createdAt: string;
+        updatedAt: string;
+      };
+    };
   };
-  /** DELETE /api/v1/webhooks/endpoints/:id */
+  /** Remove an endpoint */
   "DELETE /api/v1/webhooks/endpoints/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      204: unknown;
+    };
   };
-  /** GET /api/v1/webhooks/endpoints/:id/secrets */
+  /** The secrets signing now, in full */
   "GET /api/v1/webhooks/endpoints/{id}/secrets": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        secrets: Array<{
+          secret: string;
+          createdAt: string;
+          expiresAt: string | null;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/webhooks/endpoints/:id/secrets/rotate */
+  /** Make a new signing secret; the old one signs on for a while */
   "POST /api/v1/webhooks/endpoints/{id}/secrets/rotate": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      secret?: string;
+      overlapSeconds?: number;
+    };
+    responses: {
+      200: {
+        endpoint: {
+          id: string;
+          url: string;
+          description: string;
+          eventTypes: Array<string>;
+          enabled: boolean;
+          disabledReason: string | null;
+          failingSince: string | null;
+          secrets: Array<{
+            createdAt: string;
+            expiresAt: string | null;
+          }>;
+          createdAt: string;
+          updatedAt: string;
+        };
+        secret: string;
+      };
+    };
   };
-  /** GET /api/v1/webhooks/endpoints/:id/attempts */
+  /** An endpoint's latest delivery attempts */
   "GET /api/v1/webhooks/endpoints/{id}/attempts": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { limit?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        attempts: Array<{
+          id: string;
+          deliveryId: string;
+          messageId: string;
+          endpointId: string;
+          attempt: number;
+          at: string;
+          status: "succeeded" | "failed";
+          responseCode: number | null;
+          durationMs: number;
+          error: string | null;
+          responseBody: string | null;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/webhooks/messages */
+  /** The latest messages and their deliveries */
   "GET /api/v1/webhooks/messages": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { limit?: string; endpoint?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        messages: Array<{
+          id: string;
+          eventId: string;
+          eventType: string;
+          createdAt: string;
+          payload: unknown;
+          deliveries: Array<{
+            id: string;
+            endpointId: string;
+            state: "pending" | "delivered" | "failed";
+            attempts: number;
+            nextAttemptAt: string | null;
+            replayOf: string | null;
+            createdAt: string;
+            finishedAt: string | null;
+          }>;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/webhooks/messages/:id */
+  /** One message and its deliveries */
   "GET /api/v1/webhooks/messages/{id}": {
     params: { id: string };
     query: Record<string, never>;
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        id: string;
+        eventId: string;
+        eventType: string;
+        createdAt: string;
+        payload: unknown;
+        deliveries: Array<{
+          id: string;
+          endpointId: string;
+          state: "pending" | "delivered" | "failed";
+          attempts: number;
+          nextAttemptAt: string | null;
+          replayOf: string | null;
+          createdAt: string;
+          finishedAt: string | null;
+        }>;
+      };
+    };
   };
-  /** GET /api/v1/webhooks/messages/:id/attempts */
+  /** A message's delivery attempts */
   "GET /api/v1/webhooks/messages/{id}/attempts": {
     params: { id: string };
-    query: Record<string, never>;
+    query: { limit?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        attempts: Array<{
+          id: string;
+          deliveryId: string;
+          messageId: string;
+          endpointId: string;
+          attempt: number;
+          at: string;
+          status: "succeeded" | "failed";
+          responseCode: number | null;
+          durationMs: number;
+          error: string | null;
+          responseBody: string | null;
+        }>;
+      };
+    };
   };
-  /** POST /api/v1/webhooks/messages/:id/replay */
+  /** Deliver a stored message again, now */
   "POST /api/v1/webhooks/messages/{id}/replay": {
     params: { id: string };
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      endpointId?: string;
+    };
+    responses: {
+      202: {
+        messageId: string;
+        deliveries: Array<{
+          id: string;
+          endpointId: string;
+        }>;
+      };
+    };
   };
-  /** POST /graphql */
+  /** A GraphQL operation as JSON, or a batch of them as a JSON array */
   "POST /graphql": {
     params: Record<string, never>;
     query: Record<string, never>;
-    body: never;
-    responses: {};
+    body: {
+      query?: string;
+      operationName?: string | null;
+      variables?: {
+        [key: string]: unknown | undefined;
+      } | null;
+      extensions?: {
+        persistedQuery?: {
+          version: 1;
+          sha256Hash: string;
+        };
+        [key: string]: unknown | undefined;
+      } | null;
+    } | Array<{
+      query?: string;
+      operationName?: string | null;
+      variables?: {
+        [key: string]: unknown | undefined;
+      } | null;
+      extensions?: {
+        persistedQuery?: {
+          version: 1;
+          sha256Hash: string;
+        };
+        [key: string]: unknown | undefined;
+      } | null;
+    }>;
+    responses: {
+      200: {
+        data?: {
+          [key: string]: unknown | undefined;
+        } | null;
+        errors?: Array<{
+          message: string;
+          path?: Array<string | number>;
+          extensions?: {
+            [key: string]: unknown | undefined;
+          };
+          [key: string]: unknown | undefined;
+        }>;
+        extensions?: {
+          [key: string]: unknown | undefined;
+        };
+      } | Array<{
+        data?: {
+          [key: string]: unknown | undefined;
+        } | null;
+        errors?: Array<{
+          message: string;
+          path?: Array<string | number>;
+          extensions?: {
+            [key: string]: unknown | undefined;
+          };
+          [key: string]: unknown | undefined;
+        }>;
+        extensions?: {
+          [key: string]: unknown | undefined;
+        };
+      }>;
+    };
   };
-  /** GET /graphql */
+  /** A GraphQL query in the query string (persisted queries by hash) */
   "GET /graphql": {
     params: Record<string, never>;
-    query: Record<string, never>;
+    query: { query?: string; operationName?: string; variables?: string; extensions?: string };
     body: never;
-    responses: {};
+    responses: {
+      200: {
+        data?: {
+          [key: string]: unknown | undefined;
+        } | null;
+        errors?: Array<{
+          message: string;
+          path?: Array<string | number>;
+          extensions?: {
+            [key: string]: unknown | undefined;
+          };
+          [key: string]: unknown | undefined;
+        }>;
+        extensions?: {
+          [key: string]: unknown | undefined;
+        };
+      };
+    };
   };
 }
 
