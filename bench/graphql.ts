@@ -56,6 +56,12 @@ const fastify = Fastify({ logger: false });
 await fastify.register(mercurius, { schema: engine.schema, context: (request) => contextOf(request.headers.authorization) });
 await fastify.listen({ host: '127.0.0.1', port: 0 });
 const fastifyPort = (fastify.server.address() as { port: number }).port;
+// mercurius again with its own graphql-jit compilation on (jit: 1 compiles a query from its second
+// run, as ours does): the strongest configuration it offers.
+const fastifyJit = Fastify({ logger: false });
+await fastifyJit.register(mercurius, { schema: engine.schema, jit: 1, context: (request) => contextOf(request.headers.authorization) });
+await fastifyJit.listen({ host: '127.0.0.1', port: 0 });
+const fastifyJitPort = (fastifyJit.server.address() as { port: number }).port;
 
 // graphql-yoga on node:http. Loaded by a name the type checker does not follow: its types pull the
 // DOM's into the whole program, where Node's fetch would then be typed as the browser's.
@@ -72,7 +78,7 @@ const body = JSON.stringify({ query: HOME });
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 // Every server answers the same data first.
 const answers = await Promise.all(
-  [`http://127.0.0.1:${node.port}/graphql`, `http://127.0.0.1:${fastifyPort}/graphql`, `http://127.0.0.1:${yogaPort}/graphql`].map(async (url) => {
+  [`http://127.0.0.1:${node.port}/graphql`, `http://127.0.0.1:${fastifyPort}/graphql`, `http://127.0.0.1:${fastifyJitPort}/graphql`, `http://127.0.0.1:${yogaPort}/graphql`].map(async (url) => {
     const json = (await (await fetch(url, { method: 'POST', headers, body })).json()) as { data?: unknown; errors?: unknown };
     if (json.errors || !json.data) throw new Error(`${url} answered ${JSON.stringify(json).slice(0, 300)}`);
     return JSON.stringify(json.data);
@@ -103,6 +109,7 @@ for (const round of [1, 2]) {
   rows.push({ round, ...(await load('veza (uWS) POST', { url: `http://127.0.0.1:${node.port}/graphql`, body })) });
   rows.push({ round, ...(await load('veza (uWS) GET persisted', { url: `http://127.0.0.1:${node.port}/graphql?${apqQuery}`, method: 'GET' })) });
   rows.push({ round, ...(await load('mercurius 16 (Fastify 5)', { url: `http://127.0.0.1:${fastifyPort}/graphql`, body })) });
+  rows.push({ round, ...(await load('mercurius 16 (Fastify 5), jit: 1', { url: `http://127.0.0.1:${fastifyJitPort}/graphql`, body })) });
   rows.push({ round, ...(await load('graphql-yoga 5 (node:http)', { url: `http://127.0.0.1:${yogaPort}/graphql`, body })) });
 }
 const loadAfter = os.loadavg();
@@ -139,6 +146,7 @@ const out = { commit: gitDescribe(), node: process.version, cpus: os.cpus().leng
 console.log(JSON.stringify(out, null, 2));
 
 await fastify.close();
+await fastifyJit.close();
 await new Promise((resolve) => yogaServer.close(resolve));
 await node.shutdown();
 data.remove();
