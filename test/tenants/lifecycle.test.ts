@@ -155,7 +155,7 @@ describe('deleting a tenant', () => {
     }
     const all = execFileSync('tar', ['-xzOf', '-'], { input: download.buffer }).toString('latin1');
     // Signing secrets are replaced, and the manifest names every such column.
-    expect(manifest.redacted).toEqual(expect.arrayContaining(['ins_webhooks.secret', 'tenant_identity_providers.hs256_secret', 'webhook_endpoints.secrets']));
+    expect(manifest.redacted).toEqual(expect.arrayContaining(['ins_webhooks.secret', 'tenant_identity_providers.hs256_secret', 'wh_endpoints.secrets']));
     const hook = JSON.parse(readFileSync(path.join(dir, 'tables', 'ins_webhooks.jsonl'), 'utf8').trim()) as Json;
     expect(hook).toMatchObject({ id: 'label-a-hook', url: 'https://example.com/alerts', secret: '[redacted]' });
     expect(all).not.toContain('signing-key');
