@@ -169,14 +169,16 @@ export class OnnxScorer {
   }
 }
 
-function tensorInfo(name: string, elemType: number, shape: Array<string | number>): InstanceType<typeof onnx.ValueInfoProto> {
+/** An ONNX graph input or output: its name, element type and shape (a string is a named dimension). */
+export function tensorInfo(name: string, elemType: number, shape: Array<string | number>): InstanceType<typeof onnx.ValueInfoProto> {
   return onnx.ValueInfoProto.create({
     name,
     type: { tensorType: { elemType, shape: { dim: shape.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
   });
 }
 
-function intAttribute(name: string, value: number): InstanceType<typeof onnx.AttributeProto> {
+/** An integer attribute of an ONNX node. */
+export function intAttribute(name: string, value: number): InstanceType<typeof onnx.AttributeProto> {
   return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
 }
 

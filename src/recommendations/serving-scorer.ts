@@ -12,7 +12,7 @@
 import onnxProto from 'onnx-proto';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RecommendationError } from './errors.js';
-import { littleEndianBytes } from './onnx-model.js';
+import { intAttribute, littleEndianBytes, tensorInfo } from './onnx-model.js';
 
 const { onnx } = onnxProto;
 
@@ -237,15 +237,4 @@ function servingGraph(grouped: Float32Array, items: number, factors: number, tra
     graph: { name: 'als_serving', input, output, initializer, node },
   });
   return onnx.ModelProto.encode(model).finish();
-}
-
-function tensorInfo(name: string, elemType: number, shape: Array<string | number>): InstanceType<typeof onnx.ValueInfoProto> {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: { tensorType: { elemType, shape: { dim: shape.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
-  });
-}
-
-function intAttribute(name: string, value: number): InstanceType<typeof onnx.AttributeProto> {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
 }
