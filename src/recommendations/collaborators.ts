@@ -7,7 +7,7 @@
 // reach the top. The scoring call shortlists the creators (their unit vectors ride in the same Gemm);
 // only when that shortlist cannot settle the answer is the per-version table scanned in JavaScript
 // (typed arrays, no object per creator, only the best few dozen tastes sorted unless needed).
-import type { Collaborator, RecommendParams } from './recommend.js';
+import type { Collaborator, RecommendParams } from './answer-types.js';
 import type { ServingModel } from './serving.js';
 import type { UserHistory } from './store.js';
 

@@ -8,70 +8,10 @@ import { recommendCollaborators } from './collaborators.js';
 import { RecommendationError } from './errors.js';
 import { filterKey, type ServingModel } from './serving.js';
 import type { ItemInfo, UserHistory } from './store.js';
-import { keepScored, userState, type ScoredCandidates, type Source, type UserState } from './user-state.js';
+import type { Filters, RecommendedArtist, RecommendedItem, Recommendations, RecommendParams, ScoredCandidates, SmartPlaylist, Source, UserState } from './answer-types.js';
+import { keepScored, userState } from './user-state.js';
 
-export const CONTEXTS = ['discovery', 'collaboration', 'production'] as const;
-export type Context = (typeof CONTEXTS)[number];
-
-export interface Filters {
-  kinds: Set<'track' | 'sample'> | null;
-  tags: Set<string> | null;
-  artists: Set<string> | null;
-}
-
-export interface RecommendParams {
-  userId: string;
-  context: Context;
-  limit: number;
-  filters: Filters;
-  /** An experiment's variant may serve popularity instead of the model. */
-  strategy: 'model' | 'popularity';
-}
-
-export interface RecommendedItem {
-  id: string;
-  kind: 'track' | 'sample';
-  title: string | null;
-  artistId: string | null;
-  score: number;
-  reason: string;
-}
-
-export interface RecommendedArtist {
-  id: string;
-  score: number;
-  reason: string;
-}
-
-export interface SmartPlaylist {
-  id: string;
-  title: string;
-  reason: string;
-  tracks: RecommendedItem[];
-}
-
-export interface Collaborator {
-  userId: string;
-  score: number;
-  taste: number;
-  complementarity: number;
-  reason: string;
-}
-
-export type { Source } from './user-state.js';
-
-export interface Recommendations {
-  userId: string;
-  context: Context;
-  source: Source;
-  modelVersion: string | null;
-  confidence: number;
-  tracks: RecommendedItem[];
-  artists: RecommendedArtist[];
-  samples: RecommendedItem[];
-  playlists: SmartPlaylist[];
-  collaborators: Collaborator[];
-}
+export { CONTEXTS, type Collaborator, type Context, type Filters, type RecommendedArtist, type RecommendedItem, type Recommendations, type RecommendParams, type SmartPlaylist, type Source } from './answer-types.js';
 
 /** `tag:house,artist:a1,kind:sample`: values of one key are alternatives; keys must all hold. */
 export function parseFilters(raw: string | null): Filters {

@@ -6,10 +6,9 @@
 import { ALS_DEFAULTS } from './als.js';
 import { readModel, type ModelMeta } from './model-files.js';
 import { EXCLUDED } from './onnx-model.js';
-import type { Filters } from './recommend.js';
 import { ServingScorer } from './serving-scorer.js';
 import type { UserHistory } from './store.js';
-import type { UserState } from './user-state.js';
+import type { Filters, UserState } from './answer-types.js';
 
 const FILTER_MASKS_KEPT = 32;
 /** Users whose scored candidates and reasons are kept (some 3 KB each), least recently scored out first. */

@@ -3,50 +3,16 @@
 // and the scored candidates per filter set. It hangs off the cached history object for one model
 // version (ServingModel.userStates, a WeakMap): when the bus says the user changed, the history cache
 // drops the history and this goes with it; a new model version starts empty.
-import type { RowTopK } from './serving-scorer.js';
+import type { ScoredCandidates, Source, UserState } from './answer-types.js';
 import type { ServingModel } from './serving.js';
 import type { UserHistory } from './store.js';
 
-export type Source = 'model' | 'fold-in' | 'popularity';
+export type { ScoredCandidates, Source, UserState } from './answer-types.js';
 
 const SEEDS = 20;
 /** Scored-candidate sets kept per user (one per filter set asked for). */
 const SCORED_KEPT = 4;
 
-export interface ScoredCandidates {
-  /** The best tracks and samples the user does not have yet, best first, as many as asked (or all). */
-  tracks: Int32Array;
-  trackScores: Float32Array;
-  samples: Int32Array;
-  sampleScores: Float32Array;
-  /** Per favourite artist, the tracks nearest their centroid (heard or not). */
-  playlists: RowTopK[];
-  /** The creators with the highest float32 vector · creator, best first (collaborators.ts). */
-  creators: Int32Array;
-  creatorDots: Float32Array;
-  /** What was asked; a later request needing no more reuses the set. */
-  trackCount: number;
-  sampleCount: number;
-  playlistCount: number;
-}
-
-export interface UserState {
-  userId: string;
-  strategy: 'model' | 'popularity';
-  known: { item: number; weight: number }[];
-  seen: Set<number>;
-  seenTracks: number;
-  seenSamples: number;
-  source: Source;
-  vector: Float32Array | null;
-  seeds: { item: number }[];
-  favouriteArtists: number[];
-  centroids: Float32Array[];
-  /** Filter key → scored candidates. */
-  scored: Map<string, ScoredCandidates>;
-  /** The reason given for an item (it depends on the seeds and follows only). */
-  reasons: Map<number, string>;
-}
 
 /** The user's state for this model version, from the cache when the history object is the same. */
 export function userState(model: ServingModel, history: UserHistory, userId: string, strategy: 'model' | 'popularity'): UserState {

@@ -1,0 +1,102 @@
+// The shapes of a recommendation answer and of what serving keeps per user, apart from the code that
+// computes them, so that the model, the per-user state, the collaborators and the answer can all
+// name them without importing one another.
+import type { RowTopK } from './serving-scorer.js';
+
+export type Source = 'model' | 'fold-in' | 'popularity';
+
+export const CONTEXTS = ['discovery', 'collaboration', 'production'] as const;
+export type Context = (typeof CONTEXTS)[number];
+
+export interface Filters {
+  kinds: Set<'track' | 'sample'> | null;
+  tags: Set<string> | null;
+  artists: Set<string> | null;
+}
+
+export interface RecommendParams {
+  userId: string;
+  context: Context;
+  limit: number;
+  filters: Filters;
+  /** An experiment's variant may serve popularity instead of the model. */
+  strategy: 'model' | 'popularity';
+}
+
+export interface RecommendedItem {
+  id: string;
+  kind: 'track' | 'sample';
+  title: string | null;
+  artistId: string | null;
+  score: number;
+  reason: string;
+}
+
+export interface RecommendedArtist {
+  id: string;
+  score: number;
+  reason: string;
+}
+
+export interface SmartPlaylist {
+  id: string;
+  title: string;
+  reason: string;
+  tracks: RecommendedItem[];
+}
+
+export interface Collaborator {
+  userId: string;
+  score: number;
+  taste: number;
+  complementarity: number;
+  reason: string;
+}
+
+export interface Recommendations {
+  userId: string;
+  context: Context;
+  source: Source;
+  modelVersion: string | null;
+  confidence: number;
+  tracks: RecommendedItem[];
+  artists: RecommendedArtist[];
+  samples: RecommendedItem[];
+  playlists: SmartPlaylist[];
+  collaborators: Collaborator[];
+}
+
+export interface ScoredCandidates {
+  /** The best tracks and samples the user does not have yet, best first, as many as asked (or all). */
+  tracks: Int32Array;
+  trackScores: Float32Array;
+  samples: Int32Array;
+  sampleScores: Float32Array;
+  /** Per favourite artist, the tracks nearest their centroid (heard or not). */
+  playlists: RowTopK[];
+  /** The creators with the highest float32 vector · creator, best first (collaborators.ts). */
+  creators: Int32Array;
+  creatorDots: Float32Array;
+  /** What was asked; a later request needing no more reuses the set. */
+  trackCount: number;
+  sampleCount: number;
+  playlistCount: number;
+}
+
+export interface UserState {
+  userId: string;
+  strategy: 'model' | 'popularity';
+  known: { item: number; weight: number }[];
+  seen: Set<number>;
+  seenTracks: number;
+  seenSamples: number;
+  source: Source;
+  vector: Float32Array | null;
+  seeds: { item: number }[];
+  favouriteArtists: number[];
+  centroids: Float32Array[];
+  /** Filter key → scored candidates. */
+  scored: Map<string, ScoredCandidates>;
+  /** The reason given for an item (it depends on the seeds and follows only). */
+  reasons: Map<number, string>;
+}
