@@ -30,7 +30,7 @@ const FRAME_MS = 1000 / 30;
  * unless the CPU starves sender, SFU or receiver (two cores shared with other tests). Then the
  * buffer grows in jumps, lip sync chases it a video frame every second or so, and the skew
  * measured is that of a starved machine: the window is not judged (the test is skipped, saying
- * why) when the shared-stream viewer's audio buffer target averaged more than this.
+ * why) when the shared-stream viewer's audio buffer, or its target, averaged more than this.
  */
 const STARVED_AUDIO_BUFFER_MS = 60;
 
@@ -140,9 +140,12 @@ describe.skipIf(!worker || !browserPath)('audio/video sync of a DJ set at the vi
     log('together');
     // A flash lost to a dropped frame loses its pair; nearly all must pair.
     expect(skews(marks.together).length, JSON.stringify(marks.together)).toBeGreaterThanOrEqual(MARKS - 2);
-    const audioBuffer = stats.together.find((c) => c.kind === 'audio')!.jitterBufferTargetMs;
+    // Starved either way: the buffer's target grew, or the buffer itself held far more than its
+    // target (it filled during a stall and drained slowly while lip sync chased it).
+    const audio = stats.together.find((c) => c.kind === 'audio')!;
+    const audioBuffer = Math.max(audio.jitterBufferTargetMs, audio.jitterBufferMs);
     if (audioBuffer > STARVED_AUDIO_BUFFER_MS) {
-      const reason = `lip sync not judged: the audio jitter buffer target averaged ${audioBuffer.toFixed(0)} ms (> ${STARVED_AUDIO_BUFFER_MS} ms on loopback: the machine is starved of CPU)`;
+      const reason = `lip sync not judged: the audio jitter buffer averaged ${audio.jitterBufferMs.toFixed(0)} ms, target ${audio.jitterBufferTargetMs.toFixed(0)} ms (> ${STARVED_AUDIO_BUFFER_MS} ms on loopback: the machine is starved of CPU)`;
       console.warn(`SKIP: ${reason}`);
       ctx.skip(reason);
     }
