@@ -15,7 +15,7 @@ type AutomergeTables = {
 
 /** What the service learns from the adapter's writes. */
 export interface StorageEvents {
-  /** A write failed; it is retried (`retrying` counts those waiting). */
+  /** A write failed; it is retried (`retrying` counts the writes that failed and are not stored yet). */
   onWriteFailed?: (error: unknown) => void;
   /** A chunk is stored (the service clears journal entries a snapshot covers). */
   onSaved?: (key: StorageKey) => void;
@@ -100,22 +100,28 @@ export class DatabaseStorageAdapter implements StorageAdapterInterface {
 
   private async write(fn: (db: Transaction<Database & AutomergeTables>) => Promise<unknown>): Promise<void> {
     let pause = RETRY_FIRST_MS;
-    for (;;) {
-      if (this.closed) return;
-      try {
-        await this.run(fn);
-        return;
-      } catch (error) {
+    // A write counts as retrying from its first failure until it is stored or given up,
+    // including while a retry is in flight (not only while it waits).
+    let failing = false;
+    try {
+      for (;;) {
         if (this.closed) return;
-        this.events.onWriteFailed?.(error);
-      }
-      this.retrying++;
-      try {
+        try {
+          await this.run(fn);
+          return;
+        } catch (error) {
+          if (this.closed) return;
+          this.events.onWriteFailed?.(error);
+        }
+        if (!failing) {
+          failing = true;
+          this.retrying++;
+        }
         await this.pause(pause);
-      } finally {
-        this.retrying--;
+        pause = Math.min(pause * 2, RETRY_LONGEST_MS);
       }
-      pause = Math.min(pause * 2, RETRY_LONGEST_MS);
+    } finally {
+      if (failing) this.retrying--;
     }
   }
 
