@@ -1,16 +1,16 @@
 // Per-user state for serving (items, follows, co-editors), kept in memory so that a request does not
-// query the database for what an earlier one already read. The bus says when it changes: every
-// signal names its user, and a co-edit also changes what the session's other members see. An event
-// reaches this cache before the signals writer has stored it (the writer batches for a second), so
-// an invalidated user is not cached again until `settleMs` after their last event: reads in between
-// go to the database, then one is kept. Entries also expire after `ttlMs` (a missed event costs at
-// most that) and the least recently used go first past `maxUsers`.
+// query the database for what an earlier one already read. The signals writer says when it changes:
+// once a batch of signals is committed, it announces whose signals (and which co-edited sessions) it
+// stored (`recommendations.signals.stored`, consumer.ts), and every node drops those users, and the
+// cached members of those sessions, here. Dropping only then, not when the event is seen, means a read
+// made before the write cannot outlive it: a read under way when its user is dropped is answered but
+// not kept. Entries also expire after `ttlMs` (a lost announcement costs at most that) and the least
+// recently used go first past `maxUsers`.
 import type { UserHistory } from './store.js';
 
 export interface HistoryCacheOptions {
   maxUsers?: number;
   ttlMs?: number;
-  settleMs?: number;
   now?: () => number;
 }
 
@@ -19,15 +19,19 @@ interface Entry {
   at: number;
 }
 
+/** A read under way; `stale` once its user was dropped while it ran. */
+interface Read {
+  stale: boolean;
+}
+
 export class HistoryCache {
   private readonly entries = new Map<string, Entry>();
   /** tenant\0session → cached users in it, so a co-edit reaches the session's other members. */
   private readonly members = new Map<string, Set<string>>();
-  /** Users whose latest event may not be stored yet: key → time until which they are not cached. */
-  private readonly unsettled = new Map<string, number>();
+  /** Reads under way per user, so that a drop during one keeps its result out of the cache. */
+  private readonly reading = new Map<string, Set<Read>>();
   private readonly maxUsers: number;
   private readonly ttlMs: number;
-  private readonly settleMs: number;
   private readonly now: () => number;
   hits = 0;
   misses = 0;
@@ -35,11 +39,10 @@ export class HistoryCache {
   constructor(options: HistoryCacheOptions = {}) {
     this.maxUsers = options.maxUsers ?? 50_000;
     this.ttlMs = options.ttlMs ?? 60_000;
-    this.settleMs = options.settleMs ?? 5_000;
     this.now = options.now ?? Date.now;
   }
 
-  /** The cached history, or what `read` returns (kept unless the user changed moments ago). */
+  /** The cached history, or what `read` returns (kept unless the user was dropped while it ran). */
   async get(tenantId: string, userId: string, read: () => Promise<UserHistory>): Promise<UserHistory> {
     const key = `${tenantId}\0${userId}`;
     const now = this.now();
@@ -52,13 +55,19 @@ export class HistoryCache {
       return entry.history;
     }
     this.misses++;
-    const readAt = now;
-    const history = await read();
-    const until = this.unsettled.get(key);
-    if (until !== undefined && (readAt < until || this.now() < until)) return history;
-    this.unsettled.delete(key);
+    const mine: Read = { stale: false };
+    const reads = this.reading.get(key) ?? this.reading.set(key, new Set()).get(key)!;
+    reads.add(mine);
+    let history: UserHistory;
+    try {
+      history = await read();
+    } finally {
+      reads.delete(mine);
+      if (reads.size === 0 && this.reading.get(key) === reads) this.reading.delete(key);
+    }
+    if (mine.stale) return history;
     this.remove(key);
-    this.entries.set(key, { history, at: readAt });
+    this.entries.set(key, { history, at: now });
     for (const session of history.sessions ?? []) {
       const id = `${tenantId}\0${session}`;
       (this.members.get(id) ?? this.members.set(id, new Set()).get(id)!).add(key);
@@ -67,21 +76,25 @@ export class HistoryCache {
     return history;
   }
 
-  /** Something of the user's changed (an event, an import): drop them, and hold off caching a moment. */
-  invalidate(tenantId: string, userId: string, sessionId?: string): void {
-    const key = `${tenantId}\0${userId}`;
-    this.unsettled.set(key, this.now() + this.settleMs);
-    this.remove(key);
-    if (sessionId === undefined) return;
-    for (const member of this.members.get(`${tenantId}\0${sessionId}`) ?? []) {
-      this.unsettled.set(member, this.now() + this.settleMs);
-      this.remove(member);
+  /**
+   * These users' signals are stored (and so are co-edits of these sessions): drop them and the cached
+   * members of the sessions; reads of theirs under way are not kept.
+   */
+  invalidate(tenantId: string, users: Iterable<string>, sessions: Iterable<string> = []): void {
+    for (const user of users) this.drop(`${tenantId}\0${user}`);
+    for (const session of sessions) {
+      const members = this.members.get(`${tenantId}\0${session}`);
+      if (members) for (const member of [...members]) this.drop(member);
     }
-    if (this.unsettled.size > this.maxUsers) this.sweep();
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  private drop(key: string): void {
+    this.remove(key);
+    for (const read of this.reading.get(key) ?? []) read.stale = true;
   }
 
   private remove(key: string): void {
@@ -95,10 +108,5 @@ export class HistoryCache {
       set?.delete(key);
       if (set?.size === 0) this.members.delete(id);
     }
-  }
-
-  private sweep(): void {
-    const now = this.now();
-    for (const [key, until] of this.unsettled) if (until <= now) this.unsettled.delete(key);
   }
 }

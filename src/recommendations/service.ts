@@ -6,14 +6,14 @@ import type { EventBus, Subscription } from '../events/bus.js';
 import { createEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
-import { SIGNAL_TYPES } from './consumer.js';
+import { announceStored } from './consumer.js';
 import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
 import { ModelSlot, ServingModel } from './serving.js';
 import type { RecommendationsSettings } from './settings.js';
 import { HistoryCache } from './history-cache.js';
-import { parseHistoryLine, rowWeight, signalFromEvent, type CatalogItem, type Interaction } from './signals.js';
+import { parseHistoryLine, rowWeight, type CatalogItem, type Interaction } from './signals.js';
 import { RecommendationStore } from './store.js';
 import { trainTenant, type TrainingProgress, type TrainingResult } from './trainer.js';
 
@@ -78,17 +78,13 @@ export class RecommendationService {
   }
 
   async start(): Promise<this> {
-    // This node's own group: every node drops its own cached users.
+    // This node's own group: every node drops its own cached users once their signals are stored.
     this.invalidations = await this.deps.bus.subscribe(
       'recommendations-serving',
       (event) => {
-        const signal = signalFromEvent(event);
-        if (!signal) return;
-        if (signal.kind === 'interaction') this.histories.invalidate(event.tenantId, signal.interaction.userId);
-        else if (signal.kind === 'follow') this.histories.invalidate(event.tenantId, signal.userId);
-        else this.histories.invalidate(event.tenantId, signal.userId, signal.sessionId);
+        if (event.type === 'recommendations.signals.stored') this.histories.invalidate(event.tenantId, event.payload.users, event.payload.sessions);
       },
-      { types: SIGNAL_TYPES.filter((t) => !t.startsWith('experiment.')), ephemeral: true },
+      { types: ['recommendations.signals.stored'], ephemeral: true },
     );
     const every = this.deps.settings.trainIntervalS;
     if (every > 0) {
@@ -129,8 +125,10 @@ export class RecommendationService {
     if (interactions.length) await this.store.addInteractions(tenantId, interactions);
     if (follows.length) await this.store.addFollows(tenantId, follows);
     if (coedits.length) await this.store.addCoedits(tenantId, coedits);
-    for (const { userId } of [...interactions, ...follows]) this.histories.invalidate(tenantId, userId);
-    for (const { userId, sessionId } of coedits) this.histories.invalidate(tenantId, userId, sessionId);
+    const stored = { users: [...interactions, ...follows, ...coedits].map((row) => row.userId), sessions: coedits.map((c) => c.sessionId) };
+    // This node at once; every node (this one again) through the bus.
+    this.histories.invalidate(tenantId, stored.users, stored.sessions);
+    await announceStored(this.deps.bus, tenantId, stored).catch((error: unknown) => this.deps.logger.warn({ err: error, tenantId }, 'imported history not announced; other nodes keep those users until their cache expires'));
     return {
       lines,
       accepted: lines - rejected,

@@ -147,8 +147,7 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
     const user = 'jazz-fan-3';
     const played = (await get('', user)).body.tracks[0]!.id;
     const { histories } = server.node.modules.api(recommendationsModule);
-    // A user imported moments ago is read from the database until their last change has settled;
-    // after that, answers come from memory.
+    // The first answer reads the history from the database; the next ones come from memory.
     const hits = histories.hits;
     await waitFor(async () => (await get('', user)).body.tracks[0]!.id === played && histories.hits > hits, 'an answer from the cache', 20_000);
     const report = await fetch(`${server.url}/api/v1/events`, {
