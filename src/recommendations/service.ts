@@ -10,6 +10,7 @@ import { announceStored } from './consumer.js';
 import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
+import { prewarm } from './prewarm.js';
 import { ModelSlot, ServingModel } from './serving.js';
 import type { RecommendationsSettings } from './settings.js';
 import { HistoryCache } from './history-cache.js';
@@ -65,6 +66,7 @@ export class RecommendationService {
   private readonly slots = new Map<string, ModelSlot>();
   private readonly jobs = new Map<string, TrainingJob>();
   private readonly running = new Map<string, Promise<unknown>>();
+  private readonly preparing = new Set<Promise<unknown>>();
   private readonly experimentCache = new Map<string, { at: number; experiments: ExperimentInput[] }>();
   /** Users' items, follows and co-editors between requests; the bus says when one changes. */
   readonly histories = new HistoryCache();
@@ -223,6 +225,7 @@ export class RecommendationService {
         }
         void slot.swap(model)?.catch((error: unknown) => this.deps.logger.warn({ err: error }, 'releasing a retired model failed'));
         this.deps.logger.info({ tenantId, version: model.version }, 'recommendation model serving');
+        this.prepareUsers(tenantId, slot, model);
         return model;
       } catch (error) {
         this.deps.logger.error({ err: error, tenantId }, 'recommendation model could not be loaded; the previous version keeps serving');
@@ -232,6 +235,24 @@ export class RecommendationService {
       }
     })();
     return slot.loading;
+  }
+
+  /** The version's users made ready in the background (prewarm.ts), holding a lease while it runs. */
+  private prepareUsers(tenantId: string, slot: ModelSlot, model: ServingModel): void {
+    const count = this.deps.settings.precomputeUsers;
+    if (count === 0 || model.meta.users.length === 0) return;
+    const end = model.lease();
+    const work = prewarm(model, tenantId, { store: this.store, histories: this.histories, logger: this.deps.logger }, count, () => slot.model === model && !this.closed)
+      .then((report) => this.deps.logger.info({ tenantId, version: model.version, ...report }, 'recommendation users prepared'))
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, tenantId }, 'preparing recommendation users failed; they are answered as they come'))
+      .finally(end);
+    this.preparing.add(work);
+    void work.finally(() => this.preparing.delete(work));
+  }
+
+  /** Waits for the users of the versions loaded so far to be prepared (tests, benchmarks). */
+  async prepared(): Promise<void> {
+    while (this.preparing.size > 0) await Promise.all([...this.preparing]);
   }
 
   async recommend(tenantId: string, params: Omit<RecommendParams, 'strategy'>): Promise<Recommendations & { experiments: { id: string; variant: string }[] }> {
@@ -330,7 +351,7 @@ export class RecommendationService {
     if (this.timer) clearInterval(this.timer);
     await this.invalidations?.close();
     this.stopping.abort(new Error('the server is shutting down'));
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.allSettled([...this.running.values(), ...this.preparing]);
     await Promise.all([...this.slots.values()].map((s) => s.close()));
   }
 }

@@ -105,6 +105,41 @@ describe('history cache', () => {
     expect(db.reads).toEqual(['a', 'b', 'c', 'b', 'c']);
   });
 
+  it('reads again after the TTL, and keeps the object it had (and what hangs off it) while the database says the same', async () => {
+    let now = 0;
+    const cache = new HistoryCache({ ttlMs: 1000, now: () => now });
+    const data = new Map([['u', history(['a', 'b'])]]);
+    const db = source(data);
+    const first = await cache.get('t', 'u', db.read('u'));
+    now = 1500;
+    data.set('u', history(['a', 'b'])); // a new object, the same history
+    expect(await cache.get('t', 'u', db.read('u'))).toBe(first);
+    now = 3000;
+    data.set('u', { ...history(['a', 'b']), items: [{ itemId: 'a', weight: 1 }, { itemId: 'b', weight: 0.9 }] });
+    const changed = await cache.get('t', 'u', db.read('u'));
+    expect(changed).not.toBe(first);
+    expect(changed.items[1]!.weight).toBe(0.9);
+    expect(db.reads).toEqual(['u', 'u', 'u']);
+  });
+
+  it('primes many users from one read: not those cached already, nor those dropped while it ran, and no more than room allows', async () => {
+    const cache = new HistoryCache({ maxUsers: 3 });
+    const data = new Map([['a', history(['x'])], ['b', history(['y'])], ['c', history(['z'])], ['d', history(['w'])]]);
+    const db = source(data);
+    const cachedA = await cache.get('t', 'a', db.read('a'));
+    const kept = await cache.prime('t', ['a', 'b', 'c', 'd'], async () => {
+      cache.invalidate('t', ['b']); // b's signals were stored while the bulk read ran
+      return ['a', 'b', 'c', 'd'].map((user) => ({ ...data.get(user)! }));
+    });
+    expect(kept).toBe(2); // c and d; a was cached, b dropped
+    expect(cache.peek('t', 'a')).toBe(cachedA);
+    expect(cache.peek('t', 'b')).toBeUndefined();
+    expect(cache.peek('t', 'c')!.items[0]!.itemId).toBe('z');
+    const full = new HistoryCache({ maxUsers: 1 });
+    expect(await full.prime('t', ['a', 'b'], async () => [history(['x']), history(['y'])])).toBe(1);
+    expect(full.size).toBe(1);
+  });
+
   it('a failed read is not cached and fails the request', async () => {
     const cache = new HistoryCache();
     await expect(cache.get('t', 'u', () => Promise.reject(new Error('database down')))).rejects.toThrow('database down');

@@ -74,6 +74,11 @@ describe('signals from the events bus', () => {
     expect(history.items.map((i) => i.itemId)).toEqual(['t3', 't2', 't4', 't1']);
     expect(history.follows).toEqual(['artist-9']);
     expect(history.coeditors).toEqual(['eli']);
+    // Read in bulk (serving prepares a model's users so), each history is the one read alone.
+    const now = new Date();
+    const bulk = await recommendations.store.histories(tenantId, ['dana', 'eli', 'nobody'], now);
+    for (const user of ['dana', 'eli', 'nobody']) expect(bulk.get(user)).toEqual(await recommendations.store.history(tenantId, user, now));
+    expect(bulk.get('eli')!.coeditors).toEqual(['dana']);
   });
 
   it('serving reads a history again once its signals are stored, however long the write took', async () => {
