@@ -9,10 +9,15 @@
 // 3. With --base DIR (another checkout, e.g. `git worktree add /tmp/wt-recs-base main --detach` with
 //    a node_modules link), the same requests against that checkout's server too, in the same run:
 //    both servers run side by side over the same database and take turns at each step.
+// 4. CPU per answer, per step: the server process's (every thread, from /proc/<pid>/stat) and the load
+//    generator's own (process.cpuUsage), so that a shared machine's load shows in neither.
+// Before measuring, the bench waits until every server's CPU has gone quiet (a server may prepare its
+// users in the background when the model loads: VEZA_RECS_PRECOMPUTE_USERS).
 // Usage: node --import tsx bench/recs-serving.ts [--seconds 15] [--concurrency 1,4,16] [--pglite]
 //        [--base DIR] [--contexts discovery,collaboration,production] [--no-core]
+//        [--precompute-users N (default: every user)] [--server-node-args='--cpu-prof --cpu-prof-dir=DIR']
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -39,6 +44,10 @@ const { values } = parseArgs({
     base: { type: 'string' },
     contexts: { type: 'string', default: 'discovery,collaboration,production' },
     'no-core': { type: 'boolean', default: false },
+    /** Node options for this checkout's server only, e.g. `--cpu-prof --cpu-prof-dir=DIR` for a profile. */
+    'server-node-args': { type: 'string', default: '' },
+    /** Users each server prepares when the model loads (VEZA_RECS_PRECOMPUTE_USERS; a base without the setting ignores it). */
+    'precompute-users': { type: 'string' },
   },
 });
 const ITEMS = Number(values.items);
@@ -48,6 +57,31 @@ const HISTORY = 30;
 const POSTGRES = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100;
+/** A process's CPU time so far, ms (user + system, every thread). */
+const processCpuMs = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+};
+const ownCpuMs = () => {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1000;
+};
+/**
+ * Waits until the process used under 5 % of a core over 2 s (what it does after start-up is done), 15
+ * minutes at most (a server under a CPU profiler never gets that quiet: the sampling costs more).
+ */
+async function quiet(pid: number): Promise<number> {
+  const began = performance.now();
+  while (performance.now() - began < 900_000) {
+    const before = processCpuMs(pid);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    if (processCpuMs(pid) - before < 100) break;
+  }
+  return (performance.now() - began) / 1000;
+}
 const ms = (x: number) => x.toFixed(x < 10 ? 2 : 1);
 
 function summary(samples: number[]): { p50: number; p95: number; p99: number; mean: number } {
@@ -160,7 +194,9 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
       const port = await freePort();
       const args = ['bin/veza.js', 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--rate-limit-requests-per-minute', '0', '--recs-train-interval-s', '0', '--log-level', 'warn'];
       if (databaseUrl) args.push('--database-url', databaseUrl);
-      const child = spawn(process.execPath, args, { cwd: server.dir, stdio: ['ignore', 'ignore', 'inherit'] });
+      const nodeArgs = server.dir === process.cwd() ? values['server-node-args'].split(' ').filter(Boolean) : [];
+      const env = { ...process.env, VEZA_RECS_PRECOMPUTE_USERS: values['precompute-users'] ?? String(USERS) };
+      const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: server.dir, stdio: ['ignore', 'ignore', 'inherit'], env });
       return { ...server, port, child };
     }),
   );
@@ -192,12 +228,23 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
     };
     // Warm-up: the first request loads the model (24 MiB ONNX + factors).
     for (const server of started) for (let i = 0; i < 50; i++) await request(server.port, 'discovery');
-    const rows = ['| server | context | concurrency | requests/s | p50 ms | p95 ms | p99 ms | load average (1 min) |', '|---|---|---|---|---|---|---|---|'];
+    for (const server of started) {
+      const cpuBefore = processCpuMs(server.child.pid!);
+      const waited = await quiet(server.child.pid!);
+      const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1];
+      log(`${server.name}: quiet after ${waited.toFixed(0)} s (${((processCpuMs(server.child.pid!) - cpuBefore) / 1000).toFixed(1)} s of CPU), RSS ${Math.round(Number(rss) / 1024)} MiB`);
+    }
+    const rows = [
+      '| server | context | concurrency | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms per answer | load generator CPU ms per answer | load average (1 min) |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    ];
     for (const context of values.contexts.split(',')) {
       for (const concurrency of values.concurrency.split(',').map(Number)) {
         for (const server of started) {
           const samples: number[] = [];
           const until = performance.now() + Number(values.seconds) * 1000;
+          const serverCpu = processCpuMs(server.child.pid!);
+          const clientCpu = ownCpuMs();
           const began = performance.now();
           await Promise.all(
             Array.from({ length: concurrency }, async () => {
@@ -205,8 +252,11 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
             }),
           );
           const elapsed = (performance.now() - began) / 1000;
+          const perAnswer = (cpu: number) => (cpu / samples.length).toFixed(2);
+          const serverMs = perAnswer(processCpuMs(server.child.pid!) - serverCpu);
+          const clientMs = perAnswer(ownCpuMs() - clientCpu);
           const s = summary(samples);
-          rows.push(`| ${server.name} | ${context} | ${concurrency} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${loadavg()[0]!.toFixed(1)} |`);
+          rows.push(`| ${server.name} | ${context} | ${concurrency} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${serverMs} | ${clientMs} | ${loadavg()[0]!.toFixed(1)} |`);
           log(rows.at(-1)!);
         }
       }

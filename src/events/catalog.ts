@@ -137,6 +137,8 @@ export const payloadSchemas = {
   'experiment.exposed': z.object({ experimentId: id, variant: id, context: z.string().max(100).optional(), items: z.array(id).max(200).optional() }),
   /** A user did what an experiment measures (a play, a like, a purchase of a recommended item). */
   'experiment.outcome': z.object({ experimentId: id, variant: id.optional(), metric: z.string().min(1).max(100), itemId: id.optional(), value: z.number().finite().optional() }),
+  /** The recommendations signals writer committed these users' signals (and co-edits of these sessions): every node drops what it keeps of them. */
+  'recommendations.signals.stored': z.object({ users: z.array(id).max(1000), sessions: z.array(id).max(1000) }),
   /** A tenant was created, suspended, resumed, put to deletion (`deleting`) or purged (`deleted`): every node updates whom it admits. */
   'tenant.changed': z.object({ status: z.enum(['active', 'suspended', 'deleting', 'deleted']) }),
   /** A tenant's domain was added, verified or removed: every node reads it again for its Host map. */

@@ -2,8 +2,12 @@
 // experiment outcomes they may be), follows and co-edits are gathered for a moment and written together, one transaction per tenant and
 // batch (a live session reports `session.updated` every few seconds per author; one transaction each was
 // the largest cost of a busy server's consumers). An event's promise settles when its batch is
-// stored, so the bus acknowledges it only then.
-import type { EventType, VezaEvent } from '../events/catalog.js';
+// stored, so the bus acknowledges it only then. Once a batch is committed, the writer announces whose
+// signals it stored (`recommendations.signals.stored`): that, not the signal's own event, is when the
+// serving nodes drop what they keep of those users (history-cache.ts).
+import type { EventBus } from '../events/bus.js';
+import { createEvent, type EventType, type VezaEvent } from '../events/catalog.js';
+import type { Logger } from '../log.js';
 import { SIDE_MODULE_BATCH_MS, TenantBatches } from '../consumers/batches.js';
 import type { ConsumerModule } from '../consumers/contract.js';
 import { signalFromEvent, type Interaction } from './signals.js';
@@ -28,15 +32,39 @@ type Signal =
   | { kind: 'follow'; userId: string; artistId: string; at: Date }
   | { kind: 'coedit'; userId: string; sessionId: string; at: Date };
 
+/** Users whose signals were stored, and sessions whose co-edits were: what serving must read again. */
+export interface StoredSignals {
+  users: string[];
+  sessions: string[];
+}
+
+/** Users (and sessions) per announcement: well inside an event's payload bounds. */
+const ANNOUNCED_PER_EVENT = 500;
+
+/** Publishes that a tenant's signals are stored, in events of at most ANNOUNCED_PER_EVENT users and sessions each. */
+export async function announceStored(bus: EventBus, tenantId: string, stored: StoredSignals): Promise<void> {
+  const users = [...new Set(stored.users)];
+  const sessions = [...new Set(stored.sessions)];
+  for (let at = 0; at < Math.max(users.length, sessions.length); at += ANNOUNCED_PER_EVENT) {
+    const payload = { users: users.slice(at, at + ANNOUNCED_PER_EVENT), sessions: sessions.slice(at, at + ANNOUNCED_PER_EVENT) };
+    await bus.publish(createEvent('recommendations.signals.stored', { tenantId, payload }));
+  }
+}
+
 export class SignalWriter {
   private readonly batches: TenantBatches<Signal>;
 
   constructor(
     private readonly store: RecommendationStore,
-    options: { flushMs?: number; maxBatch?: number } = {},
+    options: { flushMs?: number; maxBatch?: number; onStored?: (tenantId: string, stored: StoredSignals) => Promise<void>; logger?: Logger } = {},
   ) {
+    this.onStored = options.onStored ?? null;
+    this.logger = options.logger ?? null;
     this.batches = new TenantBatches((tenantId, signals) => this.write(tenantId, signals), { flushMs: options.flushMs ?? SIDE_MODULE_BATCH_MS, maxBatch: options.maxBatch ?? 1000 });
   }
+
+  private readonly onStored: ((tenantId: string, stored: StoredSignals) => Promise<void>) | null;
+  private readonly logger: Logger | null;
 
   /** Applies one event; resolves once what it changed is stored. */
   async handle(event: VezaEvent): Promise<void> {
@@ -72,13 +100,22 @@ export class SignalWriter {
     if (follows.length) await this.store.addFollows(tenantId, follows);
     if (coedits.length) await this.store.addCoedits(tenantId, coedits);
     await this.store.recordTrackOutcomes(tenantId, signals.flatMap((s) => (s.kind === 'interaction' && s.outcome ? [s.outcome] : [])));
+    const stored = {
+      users: [...interactions.map((i) => i.userId), ...follows.map((f) => f.userId), ...coedits.map((c) => c.userId)],
+      sessions: coedits.map((c) => c.sessionId),
+    };
+    // The signals are committed whatever happens now: a failed announcement is logged, not retried
+    // through the events (that would store them twice); serving's cache expiry bounds what it costs.
+    await this.onStored?.(tenantId, stored).catch((error: unknown) =>
+      this.logger?.warn({ err: error, tenantId }, 'stored recommendation signals not announced; serving may keep those users\' histories until they expire'),
+    );
   }
 }
 
 export const recommendationsConsumer: ConsumerModule = {
   name: 'recommendations',
-  async start({ storage, bus }) {
-    const writer = new SignalWriter(new RecommendationStore(storage));
+  async start({ storage, bus, logger }) {
+    const writer = new SignalWriter(new RecommendationStore(storage), { onStored: (tenantId, stored) => announceStored(bus, tenantId, stored), logger });
     // Many in flight: each event waits for its batch.
     const subscription = await bus.subscribe('recommendations', (event) => writer.handle(event), { types: SIGNAL_TYPES, concurrency: 1000 });
     return {
@@ -89,3 +126,4 @@ export const recommendationsConsumer: ConsumerModule = {
     };
   },
 };
+

@@ -146,6 +146,17 @@ export async function recommendWithModel(model: ServingModel, history: UserHisto
   };
 }
 
+const NO_FILTERS: Filters = { kinds: null, tags: null, artists: null };
+
+/**
+ * Makes a user's answers without filters (up to `limit` 20) ready before they ask: their state and
+ * their scored candidates, kept on the history object as a request would keep them.
+ */
+export async function prepareUser(model: ServingModel, history: UserHistory, userId: string): Promise<void> {
+  const state = userState(model, history, userId, 'model');
+  if (state.vector) await scoredCandidates(model, state, NO_FILTERS, null, 20, 20);
+}
+
 /**
  * The user's best tracks and samples not yet theirs, and their artists' playlists, from the scored
  * set kept for these filters or from one scoring call shared with concurrent requests. The items the

@@ -6,14 +6,15 @@ import type { EventBus, Subscription } from '../events/bus.js';
 import { createEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/database.js';
-import { SIGNAL_TYPES } from './consumer.js';
+import { announceStored } from './consumer.js';
 import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
+import { prewarm } from './prewarm.js';
 import { ModelSlot, ServingModel } from './serving.js';
 import type { RecommendationsSettings } from './settings.js';
 import { HistoryCache } from './history-cache.js';
-import { parseHistoryLine, rowWeight, signalFromEvent, type CatalogItem, type Interaction } from './signals.js';
+import { parseHistoryLine, rowWeight, type CatalogItem, type Interaction } from './signals.js';
 import { RecommendationStore } from './store.js';
 import { trainTenant, type TrainingProgress, type TrainingResult } from './trainer.js';
 
@@ -65,6 +66,7 @@ export class RecommendationService {
   private readonly slots = new Map<string, ModelSlot>();
   private readonly jobs = new Map<string, TrainingJob>();
   private readonly running = new Map<string, Promise<unknown>>();
+  private readonly preparing = new Set<Promise<unknown>>();
   private readonly experimentCache = new Map<string, { at: number; experiments: ExperimentInput[] }>();
   /** Users' items, follows and co-editors between requests; the bus says when one changes. */
   readonly histories = new HistoryCache();
@@ -78,17 +80,13 @@ export class RecommendationService {
   }
 
   async start(): Promise<this> {
-    // This node's own group: every node drops its own cached users.
+    // This node's own group: every node drops its own cached users once their signals are stored.
     this.invalidations = await this.deps.bus.subscribe(
       'recommendations-serving',
       (event) => {
-        const signal = signalFromEvent(event);
-        if (!signal) return;
-        if (signal.kind === 'interaction') this.histories.invalidate(event.tenantId, signal.interaction.userId);
-        else if (signal.kind === 'follow') this.histories.invalidate(event.tenantId, signal.userId);
-        else this.histories.invalidate(event.tenantId, signal.userId, signal.sessionId);
+        if (event.type === 'recommendations.signals.stored') this.histories.invalidate(event.tenantId, event.payload.users, event.payload.sessions);
       },
-      { types: SIGNAL_TYPES.filter((t) => !t.startsWith('experiment.')), ephemeral: true },
+      { types: ['recommendations.signals.stored'], ephemeral: true },
     );
     const every = this.deps.settings.trainIntervalS;
     if (every > 0) {
@@ -129,8 +127,10 @@ export class RecommendationService {
     if (interactions.length) await this.store.addInteractions(tenantId, interactions);
     if (follows.length) await this.store.addFollows(tenantId, follows);
     if (coedits.length) await this.store.addCoedits(tenantId, coedits);
-    for (const { userId } of [...interactions, ...follows]) this.histories.invalidate(tenantId, userId);
-    for (const { userId, sessionId } of coedits) this.histories.invalidate(tenantId, userId, sessionId);
+    const stored = { users: [...interactions, ...follows, ...coedits].map((row) => row.userId), sessions: coedits.map((c) => c.sessionId) };
+    // This node at once; every node (this one again) through the bus.
+    this.histories.invalidate(tenantId, stored.users, stored.sessions);
+    await announceStored(this.deps.bus, tenantId, stored).catch((error: unknown) => this.deps.logger.warn({ err: error, tenantId }, 'imported history not announced; other nodes keep those users until their cache expires'));
     return {
       lines,
       accepted: lines - rejected,
@@ -225,6 +225,7 @@ export class RecommendationService {
         }
         void slot.swap(model)?.catch((error: unknown) => this.deps.logger.warn({ err: error }, 'releasing a retired model failed'));
         this.deps.logger.info({ tenantId, version: model.version }, 'recommendation model serving');
+        this.prepareUsers(tenantId, slot, model);
         return model;
       } catch (error) {
         this.deps.logger.error({ err: error, tenantId }, 'recommendation model could not be loaded; the previous version keeps serving');
@@ -234,6 +235,24 @@ export class RecommendationService {
       }
     })();
     return slot.loading;
+  }
+
+  /** The version's users made ready in the background (prewarm.ts), holding a lease while it runs. */
+  private prepareUsers(tenantId: string, slot: ModelSlot, model: ServingModel): void {
+    const count = this.deps.settings.precomputeUsers;
+    if (count === 0 || model.meta.users.length === 0) return;
+    const end = model.lease();
+    const work = prewarm(model, tenantId, { store: this.store, histories: this.histories, logger: this.deps.logger }, count, () => slot.model === model && !this.closed)
+      .then((report) => this.deps.logger.info({ tenantId, version: model.version, ...report }, 'recommendation users prepared'))
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, tenantId }, 'preparing recommendation users failed; they are answered as they come'))
+      .finally(end);
+    this.preparing.add(work);
+    void work.finally(() => this.preparing.delete(work));
+  }
+
+  /** Waits for the users of the versions loaded so far to be prepared (tests, benchmarks). */
+  async prepared(): Promise<void> {
+    while (this.preparing.size > 0) await Promise.all([...this.preparing]);
   }
 
   async recommend(tenantId: string, params: Omit<RecommendParams, 'strategy'>): Promise<Recommendations & { experiments: { id: string; variant: string }[] }> {
@@ -332,7 +351,7 @@ export class RecommendationService {
     if (this.timer) clearInterval(this.timer);
     await this.invalidations?.close();
     this.stopping.abort(new Error('the server is shutting down'));
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.allSettled([...this.running.values(), ...this.preparing]);
     await Promise.all([...this.slots.values()].map((s) => s.close()));
   }
 }

@@ -11,8 +11,8 @@ import type { UserHistory } from './store.js';
 import type { Filters, UserState } from './answer-types.js';
 
 const FILTER_MASKS_KEPT = 32;
-/** Users whose scored candidates and reasons are kept (some 3 KB each), least recently scored out first. */
-const SCORED_USERS_KEPT = 8192;
+/** Users whose scored candidates and reasons are kept (some 3 KB each), least recently scored out first, at least. */
+export const SCORED_USERS_KEPT = 8192;
 
 /** One string per set of filters, whatever the order they were given in; '' for none. */
 export function filterKey(filters: Filters): string {
@@ -55,6 +55,8 @@ export class ServingModel {
   /** Per cached history (the history cache drops it when the bus says the user changed). */
   readonly userStates = new WeakMap<UserHistory, UserState>();
   private readonly scoredUsers = new Set<UserState>();
+  /** How many users keep their scored candidates (serving raises it to the users it prepares). */
+  scoredUsersKept = SCORED_USERS_KEPT;
   /** YᵀY + λI, shared by every fold-in solve. */
   private gramMatrix: Float64Array | null = null;
   private leases = 0;
@@ -138,7 +140,7 @@ export class ServingModel {
     this.scoredUsers.delete(state);
     this.scoredUsers.add(state);
     for (const oldest of this.scoredUsers) {
-      if (this.scoredUsers.size <= SCORED_USERS_KEPT) break;
+      if (this.scoredUsers.size <= this.scoredUsersKept) break;
       this.scoredUsers.delete(oldest);
       oldest.scored.clear();
       oldest.reasons.clear();

@@ -182,6 +182,38 @@ export class RecommendationStore {
     };
   }
 
+  /**
+   * The histories of many users at once (a model version's users, when serving prepares them): what
+   * `history` answers for each, in four statements. Users with nothing stored get empty histories.
+   */
+  async histories(tenantId: string, userIds: string[], now = new Date()): Promise<Map<string, UserHistory>> {
+    const out = new Map<string, UserHistory>(userIds.map((userId) => [userId, { items: [], follows: [], coeditors: [], sessions: [] }]));
+    if (userIds.length === 0) return out;
+    type Rows<T> = { user_id: string; list: T[] };
+    const [items, follows, coeditors, sessions] = await this.storage.withTenant(tenantId, async (trx) => [
+      (await sql<Rows<[string, number]>>`SELECT user_id, json_agg(json_build_array(item_id, strength)) AS list FROM rec_interactions WHERE user_id = ANY(${userIds}::text[]) GROUP BY user_id`.execute(trx)).rows,
+      (await sql<Rows<string>>`SELECT user_id, json_agg(artist_id) AS list FROM rec_follows WHERE user_id = ANY(${userIds}::text[]) GROUP BY user_id`.execute(trx)).rows,
+      (
+        await sql<Rows<string>>`
+          SELECT mine.user_id, json_agg(DISTINCT theirs.user_id) AS list
+            FROM rec_coedits mine
+            JOIN rec_coedits theirs ON theirs.tenant_id = mine.tenant_id AND theirs.session_id = mine.session_id
+           WHERE mine.user_id = ANY(${userIds}::text[]) AND theirs.user_id <> mine.user_id
+           GROUP BY mine.user_id`.execute(trx)
+      ).rows,
+      (await sql<Rows<string>>`SELECT user_id, json_agg(DISTINCT session_id) AS list FROM rec_coedits WHERE user_id = ANY(${userIds}::text[]) GROUP BY user_id`.execute(trx)).rows,
+    ]);
+    for (const row of items) {
+      out.get(row.user_id)!.items = row.list
+        .map(([itemId, strength]) => ({ itemId, weight: decayed(Number(strength), now) }))
+        .sort((a, b) => b.weight - a.weight || (a.itemId < b.itemId ? -1 : 1));
+    }
+    for (const row of follows) out.get(row.user_id)!.follows = row.list;
+    for (const row of coeditors) out.get(row.user_id)!.coeditors = row.list.sort();
+    for (const row of sessions) out.get(row.user_id)!.sessions = row.list;
+    return out;
+  }
+
   /** Everything training needs: decayed interactions, follows spread over artists' items, the catalogue. */
   async trainingData(tenantId: string, now: Date, followWeight: number): Promise<TrainingData> {
     return this.storage.withTenant(tenantId, async (trx) => {

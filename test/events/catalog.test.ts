@@ -58,6 +58,7 @@ describe('event catalog', () => {
         'quest.completed',
         'user.followed',
         'experiment.exposed',
+        'recommendations.signals.stored',
         'experiment.outcome',
         'insights.alert',
         'nft.minted',

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumersModule } from '../../src/consumers/module.js';
 import { eventsModule } from '../../src/events/module.js';
 import { recommendationsModule } from '../../src/recommendations/module.js';
+import { recommendWithModel } from '../../src/recommendations/recommend.js';
 import { ServingModel } from '../../src/recommendations/serving.js';
 import { trainTenant, type TrainingProgress } from '../../src/recommendations/trainer.js';
 import { startModules, type TestNode } from '../helpers/modules.js';
@@ -71,6 +72,7 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
     server = await startModules((config) => [eventsModule, recommendationsModule, consumersModule({ config })], {
       'database-url': db.url,
       'recs-train-interval-s': '0',
+      'recs-precompute-users': '1000',
       'recs-reload-interval-ms': '100',
       'rate-limit-requests-per-minute': '0',
       consumers: 'recommendations',
@@ -147,8 +149,7 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
     const user = 'jazz-fan-3';
     const played = (await get('', user)).body.tracks[0]!.id;
     const { histories } = server.node.modules.api(recommendationsModule);
-    // A user imported moments ago is read from the database until their last change has settled;
-    // after that, answers come from memory.
+    // The first answer reads the history from the database; the next ones come from memory.
     const hits = histories.hits;
     await waitFor(async () => (await get('', user)).body.tracks[0]!.id === played && histories.hits > hits, 'an answer from the cache', 20_000);
     const report = await fetch(`${server.url}/api/v1/events`, {
@@ -159,6 +160,26 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
     expect(report.status).toBe(202);
     // Once the signals writer has stored it, the next answer no longer offers what was just played.
     await waitFor(async () => !(await get('', user)).body.tracks.some((t) => t.id === played), 'the played track to leave the answer', 20_000);
+  });
+
+  it('prepares the version\'s users when it loads: their first answer reads nothing and scores nothing, and is the cold answer', async () => {
+    const service = server.node.modules.api(recommendationsModule);
+    await service.prepared();
+    const user = 'metal-fan-9';
+    const { hits, misses } = service.histories;
+    const prepared = await service.histories.get('default', user, () => Promise.reject(new Error('prepared users are not read')));
+    expect(service.histories).toMatchObject({ hits: hits + 1, misses });
+    const model = (await service.load('default'))!;
+    const calls = model.scorer.calls;
+    const params = { userId: user, context: 'discovery' as const, limit: 20, filters: { kinds: null, tags: null, artists: null }, strategy: 'model' as const };
+    const warm = await recommendWithModel(model, prepared, params);
+    expect(model.scorer.calls).toBe(calls);
+    // A history object nothing was kept on: scored now, the same answer.
+    const cold = await recommendWithModel(model, structuredClone(prepared), params);
+    expect(model.scorer.calls).toBe(calls + 1);
+    expect(warm).toEqual(cold);
+    const answer = await get('', user);
+    expect(answer.body.tracks.map((t) => t.id)).toEqual(cold.tracks.map((t) => t.id));
   });
 
   it('folds in a listener who arrived after training, and gives a new item a vector from its artist', async () => {

@@ -27,9 +27,8 @@ function source(data: Map<string, UserHistory>) {
 }
 
 describe('history cache', () => {
-  it('answers a second request from memory, and reads again once the user changed and settled', async () => {
-    let now = 1000;
-    const cache = new HistoryCache({ settleMs: 100, ttlMs: 60_000, now: () => now });
+  it('answers a second request from memory, and reads again once the user\'s signals are stored', async () => {
+    const cache = new HistoryCache();
     const data = new Map([['u1', history(['a'])]]);
     const db = source(data);
     expect((await cache.get('t', 'u1', db.read('u1'))).items[0]!.itemId).toBe('a');
@@ -37,20 +36,45 @@ describe('history cache', () => {
     expect(db.reads).toEqual(['u1']);
     expect(cache.hits).toBe(1);
 
-    // A play arrives on the bus; the writer stores it a moment later.
-    cache.invalidate('t', 'u1');
-    await cache.get('t', 'u1', db.read('u1')); // before the write: read, not kept
+    // The signals writer commits a play, then announces it: the next answer reads it, and keeps it.
     data.set('u1', history(['a', 'b']));
-    now += 50;
-    expect((await cache.get('t', 'u1', db.read('u1'))).items).toHaveLength(2); // still unsettled: read again
-    now += 100;
-    await cache.get('t', 'u1', db.read('u1')); // settled: this read is kept
-    await cache.get('t', 'u1', db.read('u1'));
-    expect(db.reads).toEqual(['u1', 'u1', 'u1', 'u1']);
+    cache.invalidate('t', ['u1']);
+    expect((await cache.get('t', 'u1', db.read('u1'))).items).toHaveLength(2);
+    expect((await cache.get('t', 'u1', db.read('u1'))).items).toHaveLength(2);
+    expect(db.reads).toEqual(['u1', 'u1']);
+  });
+
+  it('a read under way when its user\'s signals are stored is answered but not kept, however slow the write was', async () => {
+    const cache = new HistoryCache();
+    const data = new Map([['u1', history(['a'])]]);
+    let finishRead!: () => void;
+    const slowRead = () =>
+      new Promise<UserHistory>((resolve) => {
+        const before = data.get('u1')!; // what the database held when the read ran
+        finishRead = () => resolve(before);
+      });
+    const pending = cache.get('t', 'u1', slowRead);
+    // The write commits and is announced while that read is still on its way back.
+    data.set('u1', history(['a', 'b']));
+    cache.invalidate('t', ['u1']);
+    finishRead();
+    expect((await pending).items).toHaveLength(1);
+    const db = source(data);
+    expect((await cache.get('t', 'u1', db.read('u1'))).items).toHaveLength(2);
+    expect(db.reads).toEqual(['u1']);
+    // Another user's announcement leaves a read of this one alone.
+    data.set('u1', history(['a', 'b', 'c']));
+    cache.invalidate('t', ['u1']);
+    const kept = cache.get('t', 'u1', slowRead);
+    cache.invalidate('t', ['u2']);
+    finishRead();
+    expect((await kept).items).toHaveLength(3);
+    expect((await cache.get('t', 'u1', db.read('u1'))).items).toHaveLength(3);
+    expect(db.reads).toEqual(['u1']);
   });
 
   it('a co-edit drops every cached member of the session, not the others; tenants are apart', async () => {
-    const cache = new HistoryCache({ settleMs: 0 });
+    const cache = new HistoryCache();
     const data = new Map([
       ['a', history(['x'], ['song'])],
       ['b', history(['y'], ['song'])],
@@ -59,7 +83,7 @@ describe('history cache', () => {
     const db = source(data);
     for (const user of ['a', 'b', 'c']) await cache.get('t', user, db.read(user));
     await cache.get('t2', 'a', db.read('a'));
-    cache.invalidate('t', 'newcomer', 'song');
+    cache.invalidate('t', ['newcomer'], ['song']);
     for (const user of ['a', 'b', 'c']) await cache.get('t', user, db.read(user));
     await cache.get('t2', 'a', db.read('a'));
     expect(db.reads).toEqual(['a', 'b', 'c', 'a', 'a', 'b']);
@@ -79,6 +103,41 @@ describe('history cache', () => {
     now = 5000;
     await cache.get('t', 'c', db.read('c'));
     expect(db.reads).toEqual(['a', 'b', 'c', 'b', 'c']);
+  });
+
+  it('reads again after the TTL, and keeps the object it had (and what hangs off it) while the database says the same', async () => {
+    let now = 0;
+    const cache = new HistoryCache({ ttlMs: 1000, now: () => now });
+    const data = new Map([['u', history(['a', 'b'])]]);
+    const db = source(data);
+    const first = await cache.get('t', 'u', db.read('u'));
+    now = 1500;
+    data.set('u', history(['a', 'b'])); // a new object, the same history
+    expect(await cache.get('t', 'u', db.read('u'))).toBe(first);
+    now = 3000;
+    data.set('u', { ...history(['a', 'b']), items: [{ itemId: 'a', weight: 1 }, { itemId: 'b', weight: 0.9 }] });
+    const changed = await cache.get('t', 'u', db.read('u'));
+    expect(changed).not.toBe(first);
+    expect(changed.items[1]!.weight).toBe(0.9);
+    expect(db.reads).toEqual(['u', 'u', 'u']);
+  });
+
+  it('primes many users from one read: not those cached already, nor those dropped while it ran, and no more than room allows', async () => {
+    const cache = new HistoryCache({ maxUsers: 3 });
+    const data = new Map([['a', history(['x'])], ['b', history(['y'])], ['c', history(['z'])], ['d', history(['w'])]]);
+    const db = source(data);
+    const cachedA = await cache.get('t', 'a', db.read('a'));
+    const kept = await cache.prime('t', ['a', 'b', 'c', 'd'], async () => {
+      cache.invalidate('t', ['b']); // b's signals were stored while the bulk read ran
+      return ['a', 'b', 'c', 'd'].map((user) => ({ ...data.get(user)! }));
+    });
+    expect(kept).toBe(2); // c and d; a was cached, b dropped
+    expect(cache.peek('t', 'a')).toBe(cachedA);
+    expect(cache.peek('t', 'b')).toBeUndefined();
+    expect(cache.peek('t', 'c')!.items[0]!.itemId).toBe('z');
+    const full = new HistoryCache({ maxUsers: 1 });
+    expect(await full.prime('t', ['a', 'b'], async () => [history(['x']), history(['y'])])).toBe(1);
+    expect(full.size).toBe(1);
   });
 
   it('a failed read is not cached and fails the request', async () => {

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumersModule } from '../../src/consumers/module.js';
 import { createEvent, type VezaEvent } from '../../src/events/catalog.js';
+import { announceStored, SignalWriter } from '../../src/recommendations/consumer.js';
 import { recommendationsModule } from '../../src/recommendations/module.js';
+import { RecommendationStore } from '../../src/recommendations/store.js';
+import type { Interaction } from '../../src/recommendations/signals.js';
 import { decayed, HALF_LIFE_DAYS, parseHistoryLine, playWeight, strengthAt } from '../../src/recommendations/signals.js';
 import { startModules, type TestNode } from '../helpers/modules.js';
 import { waitFor } from '../helpers/wait.js';
@@ -71,5 +74,47 @@ describe('signals from the events bus', () => {
     expect(history.items.map((i) => i.itemId)).toEqual(['t3', 't2', 't4', 't1']);
     expect(history.follows).toEqual(['artist-9']);
     expect(history.coeditors).toEqual(['eli']);
+    // Read in bulk (serving prepares a model's users so), each history is the one read alone.
+    const now = new Date();
+    const bulk = await recommendations.store.histories(tenantId, ['dana', 'eli', 'nobody'], now);
+    for (const user of ['dana', 'eli', 'nobody']) expect(bulk.get(user)).toEqual(await recommendations.store.history(tenantId, user, now));
+    expect(bulk.get('eli')!.coeditors).toEqual(['dana']);
+  });
+
+  it('serving reads a history again once its signals are stored, however long the write took', async () => {
+    const { bus, storage } = server.node;
+    const { histories, store } = server.node.modules.api(recommendationsModule);
+    const tenantId = 'default';
+    const read = () => histories.get(tenantId, 'fay', () => store.history(tenantId, 'fay'));
+    expect((await read()).items).toEqual([]);
+    // A store whose writes wait until the test lets them go: far past any settle window.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    class SlowStore extends RecommendationStore {
+      override async addInteractions(tenant: string, interactions: Interaction[]): Promise<void> {
+        await released;
+        await super.addInteractions(tenant, interactions);
+      }
+    }
+    const writer = new SignalWriter(new SlowStore(storage), { flushMs: 1, onStored: (tenant, stored) => announceStored(bus, tenant, stored) });
+    const stored = writer.handle(createEvent('track.played', { tenantId, actor: 'fay', payload: { trackId: 'slow-1' } }));
+    // Until the write commits, the database and the cache agree: nothing yet.
+    for (let i = 0; i < 3; i++) expect((await read()).items).toEqual([]);
+    release();
+    await stored;
+    await waitFor(async () => ((await read()).items.map((i) => i.itemId).join() === 'slow-1' ? true : undefined), 'the stored play in the served history');
+    // And it is kept from then on.
+    const hits = histories.hits;
+    expect((await read()).items.map((i) => i.itemId)).toEqual(['slow-1']);
+    expect(histories.hits).toBe(hits + 1);
+  });
+
+  it('an announcement that cannot be published leaves the signals stored', async () => {
+    const { storage } = server.node;
+    const { store } = server.node.modules.api(recommendationsModule);
+    const writer = new SignalWriter(new RecommendationStore(storage), { flushMs: 1, onStored: () => Promise.reject(new Error('bus down')) });
+    // The event is done with (the bus would otherwise deliver it again, and it would count twice).
+    await writer.handle(createEvent('track.liked', { tenantId: 'default', actor: 'gus', payload: { trackId: 'kept-1' } }));
+    expect((await store.history('default', 'gus')).items.map((i) => i.itemId)).toEqual(['kept-1']);
   });
 });
