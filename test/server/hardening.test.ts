@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unboundTokensWarning } from '../../src/server/auth.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -83,10 +84,16 @@ describe('tokens not bound to this service', () => {
     }
   };
 
-  it('are named on /healthz outside development mode, until both the issuer and the audience are required', { timeout: 60_000 }, async () => {
-    expect((await health({})).auth).toEqual({ warning });
-    expect((await health({ 'jwt-issuer': 'https://id.example' })).auth).toEqual({ warning: warning.replace('VEZA_JWT_ISSUER and VEZA_JWT_AUDIENCE are', 'VEZA_JWT_AUDIENCE is') });
-    expect((await health({ 'jwt-issuer': 'https://id.example', 'jwt-audience': 'veza' })).auth).toBeUndefined();
-    expect((await health({ dev: 'true' })).auth).toBeUndefined();
+  it('are named on /healthz outside development mode, and not in development mode', { timeout: 60_000 }, async () => {
+    const [production, development] = await Promise.all([health({}), health({ dev: 'true' })]);
+    expect(production.auth).toEqual({ warning });
+    expect(development.auth).toBeUndefined();
+  });
+
+  it('stay named until both the issuer and the audience are required', () => {
+    expect(unboundTokensWarning({})).toBe(warning);
+    expect(unboundTokensWarning({ jwtIssuer: 'https://id.example' })).toBe(warning.replace('VEZA_JWT_ISSUER and VEZA_JWT_AUDIENCE are', 'VEZA_JWT_AUDIENCE is'));
+    expect(unboundTokensWarning({ jwtAudience: 'veza' })).toBe(warning.replace('VEZA_JWT_ISSUER and VEZA_JWT_AUDIENCE are', 'VEZA_JWT_ISSUER is'));
+    expect(unboundTokensWarning({ jwtIssuer: 'https://id.example', jwtAudience: 'veza' })).toBeNull();
   });
 });
