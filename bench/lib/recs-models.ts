@@ -32,7 +32,7 @@ export function describeSpec(spec: ModelSpec): string {
   return `${spec.kind} ${parts.join(' ')}`;
 }
 
-const short: Record<string, string> = { regularization: 'λ', alpha: 'α', beta: 'β', neighbours: 'k', shrink: 'h', minUsers: 'min users', weighting: 'x', confidence: 'conf' };
+const short: Record<string, string> = { regularization: 'λ', alpha: 'α', beta: 'β', neighbours: 'k', shrink: 'h', minUsers: 'min users', weighting: 'x', confidence: 'conf', popularityRegularization: 'ρ', popularityExponent: 'popularity^−' };
 
 export function train(spec: ModelSpec, matrix: CsrMatrix): Trained {
   const started = performance.now();

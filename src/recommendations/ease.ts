@@ -21,6 +21,12 @@ export interface EaseOptions {
    * NeurIPS 2020, where ρ = p/(1 − p)). 0 (the default) is plain EASE.
    */
   popularityRegularization?: number;
+  /**
+   * β: column j of B is divided by (users of j)^β, so every item's score is damped by its
+   * popularity. Folded into the weights, so scoring and the ONNX export are unchanged. 0 (the
+   * default) is plain EASE.
+   */
+  popularityExponent?: number;
   /** Items with fewer users than this are left out of the model. */
   minUsers?: number;
   weighting?: ItemWeighting;
@@ -38,7 +44,7 @@ export interface EaseModel {
   readonly timings: { gramMs: number; inverseMs: number };
 }
 
-export const EASE_DEFAULTS: Readonly<Required<EaseOptions>> = { regularization: 500, popularityRegularization: 0, minUsers: 3, weighting: 'binary' };
+export const EASE_DEFAULTS: Readonly<Required<EaseOptions>> = { regularization: 500, popularityRegularization: 0, popularityExponent: 0, minUsers: 3, weighting: 'binary' };
 
 export function itemWeight(weighting: ItemWeighting, value: number): number {
   return weighting === 'binary' ? 1 : Math.log1p(value);
@@ -46,9 +52,10 @@ export function itemWeight(weighting: ItemWeighting, value: number): number {
 
 /** Trains EASE on a users × items matrix. */
 export function trainEase(matrix: CsrMatrix, options: EaseOptions = {}): EaseModel {
-  const { regularization, popularityRegularization, minUsers, weighting } = { ...EASE_DEFAULTS, ...options };
+  const { regularization, popularityRegularization, popularityExponent, minUsers, weighting } = { ...EASE_DEFAULTS, ...options };
   requireFinite('regularization', regularization, Number.MIN_VALUE);
   requireFinite('popularityRegularization', popularityRegularization, 0);
+  requireFinite('popularityExponent', popularityExponent, 0);
   requireInteger('minUsers', minUsers, 1);
   const users = new Int32Array(matrix.cols);
   for (const col of matrix.indices) users[col]!++;
@@ -83,9 +90,11 @@ export function trainEase(matrix: CsrMatrix, options: EaseOptions = {}): EaseMod
   const inverseStarted = performance.now();
   const p = invertSpd(gram, m);
   const inverseMs = performance.now() - inverseStarted;
+  // B[i][j] = −P[i][j] / P[j][j], times the popularity damping of column j.
+  const columnScale = Float64Array.from(items, (item, j) => 1 / p[j * m + j]! / users[item]! ** popularityExponent);
   const weights = new Float32Array(m * m);
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < m; j++) if (i !== j) weights[i * m + j] = -p[i * m + j]! / p[j * m + j]!;
+    for (let j = 0; j < m; j++) if (i !== j) weights[i * m + j] = -p[i * m + j]! * columnScale[j]!;
   }
   return { items, local, weights, weighting, timings: { gramMs, inverseMs } };
 }

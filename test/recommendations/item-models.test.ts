@@ -107,6 +107,18 @@ describe('EASE', () => {
     expect(() => trainEase(X, { regularization: -1 })).toThrow(RecommendationError);
   });
 
+  it('damps each item column by its popularity^β, leaving the rest of B as it was', () => {
+    const plain = trainEase(X, { regularization: 2, minUsers: 1 });
+    const damped = trainEase(X, { regularization: 2, minUsers: 1, popularityExponent: 0.5 });
+    const m = plain.items.length;
+    for (let j = 0; j < m; j++) {
+      const users = binary.filter((row) => row[plain.items[j]!] === 1).length;
+      for (let i = 0; i < m; i++) expect(damped.weights[i * m + j]).toBeCloseTo(plain.weights[i * m + j]! / Math.sqrt(users), 5);
+    }
+    expect(() => trainEase(X, { popularityExponent: -0.1 })).toThrow(RecommendationError);
+    expect(() => trainEase(X, { popularityExponent: Number.NaN })).toThrow(/popularityExponent/);
+  });
+
   it('scores through the ONNX graph (user vector × item matrix) as in TypeScript', async () => {
     const model = trainEase(X, { regularization: 2, minUsers: 1 });
     const m = model.items.length;
