@@ -26,6 +26,13 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, o
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   const listening = await new Promise<number>((resolve, reject) => {
+    // It logs "veza listening" at info level: a quieter --log-level would leave us waiting. The timer
+    // is cleared once it listens, so a server that started in time is not killed later in its test.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`veza serve did not report listening within ${listenTimeoutMs / 1000} s:\n${stderr}`));
+    }, listenTimeoutMs);
+    timer.unref();
     let buffer = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -36,18 +43,19 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, o
         try {
           const record = JSON.parse(line) as Record<string, unknown>;
           logs.push(record);
-          if (typeof record.port === 'number' && String(record.msg).startsWith('veza listening')) resolve(record.port);
+          if (typeof record.port === 'number' && String(record.msg).startsWith('veza listening')) {
+            clearTimeout(timer);
+            resolve(record.port);
+          }
         } catch {
           // not a log line
         }
       }
     });
-    void exited.then(({ code }) => reject(new Error(`veza serve exited with ${code} before listening:\n${stderr}`)));
-    // It logs "veza listening" at info level: a quieter --log-level would leave us waiting.
-    setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`veza serve did not report listening within ${listenTimeoutMs / 1000} s:\n${stderr}`));
-    }, listenTimeoutMs).unref();
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`veza serve exited with ${code} before listening:\n${stderr}`));
+    });
   });
   return { child, port: listening, url: `http://127.0.0.1:${listening}`, logs, exited };
 }
