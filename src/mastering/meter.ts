@@ -178,8 +178,9 @@ const [, P1, P2, P3] = POLYPHASE as [Float64Array, Float64Array, Float64Array, F
 const MIRRORED = P1.every((tap, k) => Math.abs(tap - P3[TAPS_PER_PHASE - 1 - k]!) < 1e-12) && P2.every((tap, k) => Math.abs(tap - P2[TAPS_PER_PHASE - 1 - k]!) < 1e-12);
 if (!MIRRORED) throw new Error('the true-peak taps are not mirrored');
 const PHASE_GAIN = Math.max(...POLYPHASE.map((taps) => taps.reduce((a, b) => a + Math.abs(b), 0)));
-/** Ring r of the window: the taps r from its centre on either side (k = 15 - r and 16 + r, the samples i + 1 + r and i - r). */
 const HALF = TAPS_PER_PHASE / 2;
+// Ring r of the window between samples i and i + 1: the taps r from its centre on either side
+// (k = 15 - r and 16 + r, which weigh the samples i + 1 + r and i - r).
 /** What the taps beyond the nearest `rings` rings of one phase add at most, per unit of the window's largest sample. */
 const farGain = (taps: Float64Array, rings: number) => taps.reduce((sum, tap, k) => (k >= HALF - rings && k < HALF + rings ? sum : sum + Math.abs(tap)), 0);
 const [F1A, F2A, F3A] = [P1, P2, P3].map((taps) => farGain(taps, 2)) as [number, number, number];
