@@ -26,8 +26,13 @@ const LONG = option('seconds', 120);
 const CONCURRENCY = Math.max(1, option('concurrency', 1));
 /** CPU seconds of this process and of the children it has waited for (ffmpeg), from /proc. */
 function cpuSeconds(): number {
+  const { node, children } = cpuParts();
+  return node + children;
+}
+/** The same, this process (node) and its children (ffmpeg) apart. */
+function cpuParts(): { node: number; children: number } {
   const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+  return { node: (Number(fields[11]) + Number(fields[12])) / 100, children: (Number(fields[13]) + Number(fields[14])) / 100 };
 }
 const dir = mkdtempSync(path.join(os.tmpdir(), 'veza-bench-mastering-'));
 
@@ -78,6 +83,7 @@ const outputs: { out: string; target: number }[] = [];
 let next = 0;
 const startedAll = process.hrtime.bigint();
 const cpuAll = cpuSeconds();
+const partsAll = cpuParts();
 async function worker(slot: number): Promise<void> {
   while (next < jobs.length) {
     const { m, run, rate } = jobs[next++]!;
@@ -99,6 +105,7 @@ async function worker(slot: number): Promise<void> {
 await Promise.all(Array.from({ length: CONCURRENCY }, (_, slot) => worker(slot)));
 const wallSeconds = Number(process.hrtime.bigint() - startedAll) / 1e9;
 const cpuUsed = cpuSeconds() - cpuAll;
+const partsUsed = { node: cpuParts().node - partsAll.node, children: cpuParts().children - partsAll.children };
 // Measured by ebur128 after the clock stopped, so the reference meter's time is not counted.
 for (let i = 0; i < rows.length; i++) {
   const { out, target } = outputs[i]!;
@@ -116,4 +123,5 @@ ${rows.join('\n')}
 Masters: ${rows.length}; worst distance from target by ebur128 ${worstLoudness.toFixed(3)} LU; highest true peak ${worstPeak.toFixed(2)} dBTP.
 Our meter against ebur128 on the ${material.length} inputs: worst integrated ${worstMeter.integrated.toFixed(3)} LU, loudness range ${worstMeter.range.toFixed(3)} LU, true peak ${worstMeter.truePeak.toFixed(3)} dB.
 Speed over all masters, ${CONCURRENCY} at a time: ${audioSeconds.toFixed(0)} s of audio in ${wallSeconds.toFixed(1)} s = ${(audioSeconds / wallSeconds).toFixed(1)}× real time (cores: ${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(2)}).
-CPU: ${cpuUsed.toFixed(1)} s for ${audioSeconds.toFixed(0)} s of audio = ${(cpuUsed / audioSeconds).toFixed(3)} CPU s per audio s, i.e. ${(audioSeconds / cpuUsed).toFixed(1)}× real time per core, ${((2 * audioSeconds) / cpuUsed).toFixed(1)}× on 2 cores kept busy.`);
+CPU: ${cpuUsed.toFixed(1)} s for ${audioSeconds.toFixed(0)} s of audio = ${(cpuUsed / audioSeconds).toFixed(3)} CPU s per audio s, i.e. ${(audioSeconds / cpuUsed).toFixed(1)}× real time per core, ${((2 * audioSeconds) / cpuUsed).toFixed(1)}× on 2 cores kept busy (node ${partsUsed.node.toFixed(1)} s, ffmpeg ${partsUsed.children.toFixed(1)} s).
+Wall clock and CPU: ${wallSeconds.toFixed(1)} s by the clock, ${cpuUsed.toFixed(1)} CPU s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`);
