@@ -2,12 +2,13 @@
 // fb-music-high, openmsx tunes rendered with fluidsynth) at every preset, and reports
 //   - speed: audio seconds mastered per wall-clock second (× real time), whole jobs end to end
 //     (analysis, every render pass and its measurement, the final analysis), `--concurrency` jobs at
-//     a time (default 1);
+//     a time (default: as many as the server's job queue runs);
 //   - CPU: seconds of CPU (this process and its ffmpeg children) per second of audio, which a busy
 //     machine does not change, and the × real time it implies on two cores kept busy;
 //   - accuracy: each master by ffmpeg's ebur128 (distance from the target, true peak), and our
 //     meter against ebur128 on the inputs.
-// Usage: npm run bench:mastering [-- --seconds 120] [--concurrency 2]   (length of the longer excerpts)
+// Usage: npm run bench:mastering [-- --seconds 120] [--concurrency 2]   (length of the longer excerpts;
+// jobs at a time: the queue's, VEZA_MASTERING_CONCURRENCY or its default, unless given)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -15,7 +16,9 @@ import path from 'node:path';
 import { analyzeFile } from '../src/mastering/analysis.js';
 import { master } from '../src/mastering/chain.js';
 import type { ExportFormat } from '../src/mastering/formats.js';
+import { processStarts } from '../src/mastering/ffmpeg.js';
 import { genreById } from '../src/mastering/genres.js';
+import { masteringSettings } from '../src/mastering/settings.js';
 import { ebur128, renderMidi, sample } from '../test/mastering/support.js';
 
 const option = (name: string, fallback: number) => {
@@ -23,7 +26,9 @@ const option = (name: string, fallback: number) => {
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 };
 const LONG = option('seconds', 120);
-const CONCURRENCY = Math.max(1, option('concurrency', 1));
+/** As many jobs at a time as the server's queue runs: VEZA_MASTERING_CONCURRENCY, else its default. */
+const queueDefault = Number(process.env.VEZA_MASTERING_CONCURRENCY ?? masteringSettings.concurrency.schema.parse(undefined));
+const CONCURRENCY = Math.max(1, option('concurrency', queueDefault));
 /** CPU seconds of this process and of the children it has waited for (ffmpeg), from /proc. */
 function cpuSeconds(): number {
   const { node, children } = cpuParts();
@@ -84,6 +89,7 @@ let next = 0;
 const startedAll = process.hrtime.bigint();
 const cpuAll = cpuSeconds();
 const partsAll = cpuParts();
+const startsAll = { ...processStarts };
 async function worker(slot: number): Promise<void> {
   while (next < jobs.length) {
     const { m, run, rate } = jobs[next++]!;
@@ -106,6 +112,7 @@ await Promise.all(Array.from({ length: CONCURRENCY }, (_, slot) => worker(slot))
 const wallSeconds = Number(process.hrtime.bigint() - startedAll) / 1e9;
 const cpuUsed = cpuSeconds() - cpuAll;
 const partsUsed = { node: cpuParts().node - partsAll.node, children: cpuParts().children - partsAll.children };
+const starts = { ffmpeg: processStarts.ffmpeg - startsAll.ffmpeg, ffprobe: processStarts.ffprobe - startsAll.ffprobe };
 // Measured by ebur128 after the clock stopped, so the reference meter's time is not counted.
 for (let i = 0; i < rows.length; i++) {
   const { out, target } = outputs[i]!;
@@ -124,4 +131,5 @@ Masters: ${rows.length}; worst distance from target by ebur128 ${worstLoudness.t
 Our meter against ebur128 on the ${material.length} inputs: worst integrated ${worstMeter.integrated.toFixed(3)} LU, loudness range ${worstMeter.range.toFixed(3)} LU, true peak ${worstMeter.truePeak.toFixed(3)} dB.
 Speed over all masters, ${CONCURRENCY} at a time: ${audioSeconds.toFixed(0)} s of audio in ${wallSeconds.toFixed(1)} s = ${(audioSeconds / wallSeconds).toFixed(1)}× real time (cores: ${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(2)}).
 CPU: ${cpuUsed.toFixed(1)} s for ${audioSeconds.toFixed(0)} s of audio = ${(cpuUsed / audioSeconds).toFixed(3)} CPU s per audio s, i.e. ${(audioSeconds / cpuUsed).toFixed(1)}× real time per core, ${((2 * audioSeconds) / cpuUsed).toFixed(1)}× on 2 cores kept busy (node ${partsUsed.node.toFixed(1)} s, ffmpeg ${partsUsed.children.toFixed(1)} s).
+Processes started: ${starts.ffmpeg} ffmpeg, ${starts.ffprobe} ffprobe for ${rows.length} masters = ${((starts.ffmpeg + starts.ffprobe) / rows.length).toFixed(2)} per job (the upload's probe is not part of a job here).
 Wall clock and CPU: ${wallSeconds.toFixed(1)} s by the clock, ${cpuUsed.toFixed(1)} CPU s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`);

@@ -1,7 +1,7 @@
 // What an uploaded file is, read by ffprobe (through fluent-ffmpeg) before anything decodes it: audio
 // or not, in a container and codec the chain takes, and not longer than the limit.
 import ffmpeg from 'fluent-ffmpeg';
-import { ffmpegFor } from './ffmpeg.js';
+import { ffmpegFor, processStarts } from './ffmpeg.js';
 
 export type InputProblem = 'not-audio' | 'unsupported-format' | 'too-long';
 
@@ -35,6 +35,7 @@ export async function probeAudio(file: string, maxSeconds: number): Promise<Audi
   const data = await new Promise<ffmpeg.FfprobeData>((resolve, reject) => {
     const command = ffmpeg(file);
     command.setFfprobePath(binaries.ffprobe);
+    processStarts.ffprobe++;
     command.ffprobe((error: Error | null, result: ffmpeg.FfprobeData) => (error ? reject(error) : resolve(result)));
   }).catch(() => {
     throw new InputError('not-audio', `the file is not audio that ffmpeg can read; send ${SUPPORTED_LABEL}`);
