@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { analyzeFile } from '../src/mastering/analysis.js';
 import { master } from '../src/mastering/chain.js';
 import type { ExportFormat } from '../src/mastering/formats.js';
@@ -90,6 +91,10 @@ const startedAll = process.hrtime.bigint();
 const cpuAll = cpuSeconds();
 const partsAll = cpuParts();
 const startsAll = { ...processStarts };
+// How long the jobs hold node's event loop (the server's realtime sessions share it): the meter,
+// the spectra and the pipes run on it, ffmpeg beside it.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 async function worker(slot: number): Promise<void> {
   while (next < jobs.length) {
     const { m, run, rate } = jobs[next++]!;
@@ -110,6 +115,7 @@ async function worker(slot: number): Promise<void> {
 }
 await Promise.all(Array.from({ length: CONCURRENCY }, (_, slot) => worker(slot)));
 const wallSeconds = Number(process.hrtime.bigint() - startedAll) / 1e9;
+loopDelay.disable();
 const cpuUsed = cpuSeconds() - cpuAll;
 const partsUsed = { node: cpuParts().node - partsAll.node, children: cpuParts().children - partsAll.children };
 const starts = { ffmpeg: processStarts.ffmpeg - startsAll.ffmpeg, ffprobe: processStarts.ffprobe - startsAll.ffprobe };
@@ -132,4 +138,5 @@ Our meter against ebur128 on the ${material.length} inputs: worst integrated ${w
 Speed over all masters, ${CONCURRENCY} at a time: ${audioSeconds.toFixed(0)} s of audio in ${wallSeconds.toFixed(1)} s = ${(audioSeconds / wallSeconds).toFixed(1)}× real time (cores: ${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(2)}).
 CPU: ${cpuUsed.toFixed(1)} s for ${audioSeconds.toFixed(0)} s of audio = ${(cpuUsed / audioSeconds).toFixed(3)} CPU s per audio s, i.e. ${(audioSeconds / cpuUsed).toFixed(1)}× real time per core, ${((2 * audioSeconds) / cpuUsed).toFixed(1)}× on 2 cores kept busy (node ${partsUsed.node.toFixed(1)} s, ffmpeg ${partsUsed.children.toFixed(1)} s).
 Processes started: ${starts.ffmpeg} ffmpeg, ${starts.ffprobe} ffprobe for ${rows.length} masters = ${((starts.ffmpeg + starts.ffprobe) / rows.length).toFixed(2)} per job (the upload's probe is not part of a job here).
+Event loop held by the jobs: delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, longest ${(loopDelay.max / 1e6).toFixed(0)} ms.
 Wall clock and CPU: ${wallSeconds.toFixed(1)} s by the clock, ${cpuUsed.toFixed(1)} CPU s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`);
