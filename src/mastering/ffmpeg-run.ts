@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { ffmpegFor, processStarts } from './ffmpeg.js';
 import type { Pcm } from './pcm.js';
 import { PcmCollector, writeInterleaved, type PipeFormat } from './pcm-stream.js';
+import { readWav48 } from './wav-reader.js';
 
 export type { PipeFormat } from './pcm-stream.js';
 
@@ -82,9 +83,15 @@ export function runFfmpeg(run: FfmpegRun): Promise<Pcm[]> {
 /**
  * Decodes `file` once: 48 kHz (the chain's, the true peak's and the spectra's rate) and, when
  * `nativeRate` differs, the file's own rate too (loudness is measured there), from one ffmpeg run.
- * Mono stays mono; more than two channels fold to stereo.
+ * Mono stays mono; more than two channels fold to stereo. A 48 kHz mono or stereo PCM WAV is read
+ * by node (wav-reader.ts), the same samples without an ffmpeg start.
  */
 export async function decodeFile(file: string, nativeRate?: number, signal?: AbortSignal): Promise<{ pcm48: Pcm; native: Pcm }> {
+  if (nativeRate === undefined || nativeRate === 48000) {
+    const read = await readWav48(file);
+    signal?.throwIfAborted();
+    if (read) return { pcm48: read, native: read };
+  }
   const both = nativeRate !== undefined && nativeRate > 0 && nativeRate !== 48000;
   const graph = both ? '[0:a:0]aformat=channel_layouts=mono|stereo,asplit=2[native][up];[up]aresample=48000[r48]' : '[0:a:0]aformat=channel_layouts=mono|stereo,aresample=48000[r48]';
   const outputs = both ? ['[r48]', '[native]'] : ['[r48]'];

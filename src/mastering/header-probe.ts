@@ -26,9 +26,23 @@ function wavCodec(tag: number, bits: number): string | null {
   return null;
 }
 
-function readWav(head: Buffer, size: number): HeaderInfo | null {
+/** Where a PCM WAV's samples lie and how they are laid out. */
+export interface WavLayout {
+  codec: string;
+  channels: number;
+  sampleRate: number;
+  bits: number;
+  /** Bytes per frame. */
+  blockAlign: number;
+  dataStart: number;
+  dataLength: number;
+}
+
+/** The layout of a WAV whose header is in `head` (of a file of `size` bytes), or null. */
+export function wavLayout(head: Buffer, size: number): WavLayout | null {
+  if (head.length < 12 || head.toString('ascii', 0, 4) !== 'RIFF' || head.toString('ascii', 8, 12) !== 'WAVE') return null;
   let at = 12;
-  let format: { codec: string; channels: number; sampleRate: number; blockAlign: number } | null = null;
+  let format: Omit<WavLayout, 'dataStart' | 'dataLength'> | null = null;
   while (at + 8 <= head.length) {
     const id = head.toString('ascii', at, at + 4);
     const length = head.readUInt32LE(at + 4);
@@ -45,16 +59,36 @@ function readWav(head: Buffer, size: number): HeaderInfo | null {
       const channels = head.readUInt16LE(body + 2);
       const blockAlign = head.readUInt16LE(body + 12);
       if (!codec || channels === 0 || blockAlign !== (channels * bits) / 8) return null;
-      format = { codec, channels, sampleRate: head.readUInt32LE(body + 4), blockAlign };
+      format = { codec, channels, sampleRate: head.readUInt32LE(body + 4), bits, blockAlign };
     } else if (id === 'data') {
       // The data chunk must be whole and of known size (no streaming WAV's 0 or 0xFFFFFFFF).
       if (!format || format.sampleRate === 0 || length === 0 || body + length > size) return null;
-      const frames = Math.floor(length / format.blockAlign);
-      return { container: 'wav', codec: format.codec, sampleRate: format.sampleRate, channels: format.channels, durationSeconds: micro(frames / format.sampleRate) };
+      return { ...format, dataStart: body, dataLength: length };
     }
     at = body + length + (length % 2);
   }
   return null;
+}
+
+function readWav(head: Buffer, size: number): HeaderInfo | null {
+  const layout = wavLayout(head, size);
+  if (!layout) return null;
+  const frames = Math.floor(layout.dataLength / layout.blockAlign);
+  return { container: 'wav', codec: layout.codec, sampleRate: layout.sampleRate, channels: layout.channels, durationSeconds: micro(frames / layout.sampleRate) };
+}
+
+/** The first bytes of `file` and its size; null when it cannot be opened. */
+export async function fileHead(file: string): Promise<{ head: Buffer; size: number } | null> {
+  const handle = await open(file, 'r').catch(() => null);
+  if (!handle) return null;
+  try {
+    const size = (await handle.stat()).size;
+    const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
+    await handle.read(head, 0, head.length, 0);
+    return { head, size };
+  } finally {
+    await handle.close();
+  }
 }
 
 function readFlac(head: Buffer): HeaderInfo | null {
@@ -70,16 +104,9 @@ function readFlac(head: Buffer): HeaderInfo | null {
 
 /** The header's answer for a WAV or FLAC file, or null where ffprobe must answer. */
 export async function probeHeader(file: string): Promise<HeaderInfo | null> {
-  const handle = await open(file, 'r').catch(() => null);
-  if (!handle) return null;
-  try {
-    const size = (await handle.stat()).size;
-    const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-    await handle.read(head, 0, head.length, 0);
-    if (head.length >= 12 && head.toString('ascii', 0, 4) === 'RIFF' && head.toString('ascii', 8, 12) === 'WAVE') return readWav(head, size);
-    if (head.length >= 4 && head.toString('ascii', 0, 4) === 'fLaC') return readFlac(head);
-    return null;
-  } finally {
-    await handle.close();
-  }
+  const read = await fileHead(file);
+  if (!read) return null;
+  const { head, size } = read;
+  if (head.length >= 4 && head.toString('ascii', 0, 4) === 'fLaC') return readFlac(head);
+  return readWav(head, size);
 }
