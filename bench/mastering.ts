@@ -2,20 +2,24 @@
 // fb-music-high, openmsx tunes rendered with fluidsynth) at every preset, and reports
 //   - speed: audio seconds mastered per wall-clock second (× real time), whole jobs end to end
 //     (analysis, every render pass and its measurement, the final analysis), `--concurrency` jobs at
-//     a time (default 1);
+//     a time (default: as many as the server's job queue runs);
 //   - CPU: seconds of CPU (this process and its ffmpeg children) per second of audio, which a busy
 //     machine does not change, and the × real time it implies on two cores kept busy;
 //   - accuracy: each master by ffmpeg's ebur128 (distance from the target, true peak), and our
 //     meter against ebur128 on the inputs.
-// Usage: npm run bench:mastering [-- --seconds 120] [--concurrency 2]   (length of the longer excerpts)
+// Usage: npm run bench:mastering [-- --seconds 120] [--concurrency 2]   (length of the longer excerpts;
+// jobs at a time: the queue's, VEZA_MASTERING_CONCURRENCY or its default, unless given)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { analyzeFile } from '../src/mastering/analysis.js';
 import { master } from '../src/mastering/chain.js';
 import type { ExportFormat } from '../src/mastering/formats.js';
+import { processStarts } from '../src/mastering/ffmpeg.js';
 import { genreById } from '../src/mastering/genres.js';
+import { masteringSettings } from '../src/mastering/settings.js';
 import { ebur128, renderMidi, sample } from '../test/mastering/support.js';
 
 const option = (name: string, fallback: number) => {
@@ -23,11 +27,18 @@ const option = (name: string, fallback: number) => {
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 };
 const LONG = option('seconds', 120);
-const CONCURRENCY = Math.max(1, option('concurrency', 1));
+/** As many jobs at a time as the server's queue runs: VEZA_MASTERING_CONCURRENCY, else its default. */
+const queueDefault = Number(process.env.VEZA_MASTERING_CONCURRENCY ?? masteringSettings.concurrency.schema.parse(undefined));
+const CONCURRENCY = Math.max(1, option('concurrency', queueDefault));
 /** CPU seconds of this process and of the children it has waited for (ffmpeg), from /proc. */
 function cpuSeconds(): number {
+  const { node, children } = cpuParts();
+  return node + children;
+}
+/** The same, this process (node) and its children (ffmpeg) apart. */
+function cpuParts(): { node: number; children: number } {
   const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+  return { node: (Number(fields[11]) + Number(fields[12])) / 100, children: (Number(fields[13]) + Number(fields[14])) / 100 };
 }
 const dir = mkdtempSync(path.join(os.tmpdir(), 'veza-bench-mastering-'));
 
@@ -78,6 +89,12 @@ const outputs: { out: string; target: number }[] = [];
 let next = 0;
 const startedAll = process.hrtime.bigint();
 const cpuAll = cpuSeconds();
+const partsAll = cpuParts();
+const startsAll = { ...processStarts };
+// How long the jobs hold node's event loop (the server's realtime sessions share it): the meter,
+// the spectra and the pipes run on it, ffmpeg beside it.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 async function worker(slot: number): Promise<void> {
   while (next < jobs.length) {
     const { m, run, rate } = jobs[next++]!;
@@ -98,7 +115,10 @@ async function worker(slot: number): Promise<void> {
 }
 await Promise.all(Array.from({ length: CONCURRENCY }, (_, slot) => worker(slot)));
 const wallSeconds = Number(process.hrtime.bigint() - startedAll) / 1e9;
+loopDelay.disable();
 const cpuUsed = cpuSeconds() - cpuAll;
+const partsUsed = { node: cpuParts().node - partsAll.node, children: cpuParts().children - partsAll.children };
+const starts = { ffmpeg: processStarts.ffmpeg - startsAll.ffmpeg, ffprobe: processStarts.ffprobe - startsAll.ffprobe };
 // Measured by ebur128 after the clock stopped, so the reference meter's time is not counted.
 for (let i = 0; i < rows.length; i++) {
   const { out, target } = outputs[i]!;
@@ -116,4 +136,7 @@ ${rows.join('\n')}
 Masters: ${rows.length}; worst distance from target by ebur128 ${worstLoudness.toFixed(3)} LU; highest true peak ${worstPeak.toFixed(2)} dBTP.
 Our meter against ebur128 on the ${material.length} inputs: worst integrated ${worstMeter.integrated.toFixed(3)} LU, loudness range ${worstMeter.range.toFixed(3)} LU, true peak ${worstMeter.truePeak.toFixed(3)} dB.
 Speed over all masters, ${CONCURRENCY} at a time: ${audioSeconds.toFixed(0)} s of audio in ${wallSeconds.toFixed(1)} s = ${(audioSeconds / wallSeconds).toFixed(1)}× real time (cores: ${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(2)}).
-CPU: ${cpuUsed.toFixed(1)} s for ${audioSeconds.toFixed(0)} s of audio = ${(cpuUsed / audioSeconds).toFixed(3)} CPU s per audio s, i.e. ${(audioSeconds / cpuUsed).toFixed(1)}× real time per core, ${((2 * audioSeconds) / cpuUsed).toFixed(1)}× on 2 cores kept busy.`);
+CPU: ${cpuUsed.toFixed(1)} s for ${audioSeconds.toFixed(0)} s of audio = ${(cpuUsed / audioSeconds).toFixed(3)} CPU s per audio s, i.e. ${(audioSeconds / cpuUsed).toFixed(1)}× real time per core, ${((2 * audioSeconds) / cpuUsed).toFixed(1)}× on 2 cores kept busy (node ${partsUsed.node.toFixed(1)} s, ffmpeg ${partsUsed.children.toFixed(1)} s).
+Processes started: ${starts.ffmpeg} ffmpeg, ${starts.ffprobe} ffprobe for ${rows.length} masters = ${((starts.ffmpeg + starts.ffprobe) / rows.length).toFixed(2)} per job (the upload's probe is not part of a job here).
+Event loop held by the jobs: delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, longest ${(loopDelay.max / 1e6).toFixed(0)} ms.
+Wall clock and CPU: ${wallSeconds.toFixed(1)} s by the clock, ${cpuUsed.toFixed(1)} CPU s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`);

@@ -1,6 +1,7 @@
 // One master from start to end, as the jobs and the CLI run it: analyse, pick the template (the
 // asked-for genre, or the classifier's blend), run the chain, and report before and after with
 // suggestions.
+import { stat } from 'node:fs/promises';
 import type { Analysis } from './analysis.js';
 import { analyzeFile } from './analysis.js';
 import { master } from './chain.js';
@@ -53,9 +54,31 @@ export async function chooseTemplate(genre: string, analysis: Analysis, classifi
   return { template: blendTemplates(probabilities), probabilities };
 }
 
+/** References analysed lately, by file, with the size and time of change they were read at. */
+const references = new Map<string, { stamp: string; analysis: Promise<Analysis> }>();
+const REFERENCES_KEPT = 16;
+
+/**
+ * The analysis of a reference: decoded (one ffmpeg start) the first time, then kept while the file
+ * is unchanged, so every job that matches the same reference does not decode it again.
+ */
+export async function referenceAnalysis(file: string): Promise<Analysis> {
+  const info = await stat(file);
+  const stamp = `${info.size}:${info.mtimeMs}:${info.ino}`;
+  const known = references.get(file);
+  if (known?.stamp === stamp) return known.analysis;
+  const analysis = analyzeFile(file).then((decoded) => decoded.analysis);
+  references.delete(file);
+  references.set(file, { stamp, analysis });
+  // A failed analysis is not kept; the oldest entries go beyond the limit.
+  void analysis.catch(() => references.get(file)?.analysis === analysis && references.delete(file));
+  while (references.size > REFERENCES_KEPT) references.delete(references.keys().next().value!);
+  return analysis;
+}
+
 export async function runAssistant(input: string, output: string, request: AssistantRequest, classifier: GenreClassifier | null): Promise<JobOutcome> {
   const progress = request.onProgress ?? (() => {});
-  const reference = request.reference ? (await analyzeFile(request.reference)).analysis : undefined;
+  const reference = request.reference ? await referenceAnalysis(request.reference) : undefined;
   if (reference && !Number.isFinite(reference.loudness.integrated)) throw new Error('the reference is silent');
   const { analysis: first, pcm48 } = await analyzeFile(input, request.inputRate, request.signal);
   const { template, probabilities } = await chooseTemplate(request.genre, first, classifier);

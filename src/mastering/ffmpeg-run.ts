@@ -3,11 +3,12 @@
 // This is how the chain avoids decoding a file it has just written: the same run that encodes the
 // master hands back the samples the file holds, and intermediate stages never touch the disk.
 import { spawn } from 'node:child_process';
-import { ffmpegFor } from './ffmpeg.js';
-import { parseFloatWav, type Pcm } from './pcm.js';
+import { ffmpegFor, processStarts } from './ffmpeg.js';
+import type { Pcm } from './pcm.js';
+import { PcmCollector, writeInterleaved, type PipeFormat } from './pcm-stream.js';
+import { readWav48 } from './wav-reader.js';
 
-/** How an output pipe's bytes are read: a float WAV (rate and channels from its header) or raw samples. */
-export type PipeFormat = { kind: 'wav' } | { kind: 'raw'; sample: 'f32le' | 's16le' | 's24le'; sampleRate: number; channels: number };
+export type { PipeFormat } from './pcm-stream.js';
 
 export interface FfmpegRun {
   /** Arguments after `ffmpeg -nostdin -v error`; stdin is `-f f32le -ar <rate> -ac <n> -i pipe:0` when `input` is given. */
@@ -24,50 +25,6 @@ export interface FfmpegRun {
 /** The pipe names to put in `args` for the `n` outputs of a run: pipe:1, pipe:3, pipe:4, … */
 export const pipeName = (n: number) => `pipe:${n === 0 ? 1 : n + 2}`;
 
-/** `input`'s channels interleaved, as ffmpeg reads raw f32le. */
-export function interleave(pcm: Pcm): Buffer {
-  const channels = pcm.channels;
-  const n = channels.length;
-  const frames = channels[0]?.length ?? 0;
-  const out = new Float32Array(frames * n);
-  for (let c = 0; c < n; c++) {
-    const channel = channels[c]!;
-    for (let f = 0, i = c; f < frames; f++, i += n) out[i] = channel[f]!;
-  }
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-}
-
-/** Raw little-endian samples (interleaved) into planar floats in [-1, 1). */
-export function parseRaw(bytes: Buffer, format: Extract<PipeFormat, { kind: 'raw' }>): Pcm {
-  const n = format.channels;
-  const width = format.sample === 'f32le' ? 4 : format.sample === 's24le' ? 3 : 2;
-  const frames = Math.floor(bytes.length / (width * n));
-  const channels = Array.from({ length: n }, () => new Float32Array(frames));
-  if (format.sample === 'f32le') {
-    // A copy, so the samples are 4-byte aligned wherever the chunk started.
-    const interleaved = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + frames * n * 4));
-    for (let c = 0; c < n; c++) {
-      const channel = channels[c]!;
-      for (let f = 0, i = c; f < frames; f++, i += n) channel[f] = interleaved[i]!;
-    }
-  } else if (format.sample === 's16le') {
-    const interleaved = new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + frames * n * 2));
-    for (let c = 0; c < n; c++) {
-      const channel = channels[c]!;
-      for (let f = 0, i = c; f < frames; f++, i += n) channel[f] = interleaved[i]! / 32768;
-    }
-  } else {
-    for (let c = 0; c < n; c++) {
-      const channel = channels[c]!;
-      for (let f = 0, at = 3 * c; f < frames; f++, at += 3 * n) {
-        // Three bytes, little-endian, sign from the top one.
-        channel[f] = ((bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 24 >> 8)) / 8388608);
-      }
-    }
-  }
-  return { sampleRate: format.sampleRate, channels };
-}
-
 /** Runs ffmpeg; resolves with each output pipe's samples. Rejects with ffmpeg's last error line. */
 export function runFfmpeg(run: FfmpegRun): Promise<Pcm[]> {
   const ffmpeg = ffmpegFor();
@@ -76,14 +33,23 @@ export function runFfmpeg(run: FfmpegRun): Promise<Pcm[]> {
   const stdio: ('pipe' | 'ignore')[] = [run.input ? 'pipe' : 'ignore', 'pipe', 'pipe', ...run.pipes.slice(1).map(() => 'pipe' as const)];
   if (run.signal?.aborted) return Promise.reject(run.signal.reason as Error);
   const child = spawn(ffmpeg.path, args, { stdio });
-  const chunks = run.pipes.map(() => [] as Buffer[]);
+  processStarts.ffmpeg++;
+  // Each output is split into planar channels as its chunks arrive.
+  const collectors = run.pipes.map((format) => new PcmCollector(format, run.expectedFrames));
   let errors = '';
+  let unreadable: Error | null = null;
   let received = 0;
   const frameBytes = run.input ? 4 * run.input.channels.length : 8;
   run.pipes.forEach((_, n) => {
     const stream = child.stdio[n === 0 ? 1 : n + 2] as NodeJS.ReadableStream;
     stream.on('data', (c: Buffer) => {
-      chunks[n]!.push(c);
+      try {
+        collectors[n]!.push(c);
+      } catch (error) {
+        // Not what the pipe was declared to carry: the run is stopped and fails with this.
+        unreadable ??= error as Error;
+        child.kill('SIGKILL');
+      }
       if (n === 0 && run.expectedFrames && run.onFraction) {
         received += c.length;
         run.onFraction(Math.min(1, received / frameBytes / run.expectedFrames));
@@ -96,16 +62,17 @@ export function runFfmpeg(run: FfmpegRun): Promise<Pcm[]> {
   if (run.input) {
     // ffmpeg may stop reading (an error, or the run was killed): that is reported by its exit, not here.
     child.stdin!.on('error', () => {});
-    child.stdin!.end(interleave(run.input));
+    void writeInterleaved(run.input, child.stdin!);
   }
   return new Promise<Pcm[]>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       run.signal?.removeEventListener('abort', abort);
       if (run.signal?.aborted) return reject(run.signal.reason as Error);
+      if (unreadable) return reject(unreadable);
       if (code !== 0) return reject(new Error(`ffmpeg failed: ${errors.trim().split('\n').slice(-2).join(' ') || `exit ${signal ?? code}`}`));
       try {
-        resolve(run.pipes.map((format, n) => (format.kind === 'wav' ? parseFloatWav(Buffer.concat(chunks[n]!)) : parseRaw(Buffer.concat(chunks[n]!), format))));
+        resolve(collectors.map((collector) => collector.finish()));
       } catch (error) {
         reject(error as Error);
       }
@@ -116,9 +83,15 @@ export function runFfmpeg(run: FfmpegRun): Promise<Pcm[]> {
 /**
  * Decodes `file` once: 48 kHz (the chain's, the true peak's and the spectra's rate) and, when
  * `nativeRate` differs, the file's own rate too (loudness is measured there), from one ffmpeg run.
- * Mono stays mono; more than two channels fold to stereo.
+ * Mono stays mono; more than two channels fold to stereo. A 48 kHz mono or stereo PCM WAV is read
+ * by node (wav-reader.ts), the same samples without an ffmpeg start.
  */
 export async function decodeFile(file: string, nativeRate?: number, signal?: AbortSignal): Promise<{ pcm48: Pcm; native: Pcm }> {
+  if (nativeRate === undefined || nativeRate === 48000) {
+    const read = await readWav48(file);
+    signal?.throwIfAborted();
+    if (read) return { pcm48: read, native: read };
+  }
   const both = nativeRate !== undefined && nativeRate > 0 && nativeRate !== 48000;
   const graph = both ? '[0:a:0]aformat=channel_layouts=mono|stereo,asplit=2[native][up];[up]aresample=48000[r48]' : '[0:a:0]aformat=channel_layouts=mono|stereo,aresample=48000[r48]';
   const outputs = both ? ['[r48]', '[native]'] : ['[r48]'];

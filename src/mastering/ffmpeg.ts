@@ -25,3 +25,6 @@ export function ffmpegFor(): { path: string; version: string; ffprobe: string } 
   if (!binary.available) throw new FfmpegMissingError(binary);
   return { path: binary.path, version: binary.version, ffprobe: ffprobeCommand(process.env, binary.path) };
 }
+
+/** Processes the mastering code has started in this process, by program (the bench reads them per job). */
+export const processStarts = { ffmpeg: 0, ffprobe: 0 };

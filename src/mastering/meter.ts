@@ -178,53 +178,103 @@ const [, P1, P2, P3] = POLYPHASE as [Float64Array, Float64Array, Float64Array, F
 const MIRRORED = P1.every((tap, k) => Math.abs(tap - P3[TAPS_PER_PHASE - 1 - k]!) < 1e-12) && P2.every((tap, k) => Math.abs(tap - P2[TAPS_PER_PHASE - 1 - k]!) < 1e-12);
 if (!MIRRORED) throw new Error('the true-peak taps are not mirrored');
 const PHASE_GAIN = Math.max(...POLYPHASE.map((taps) => taps.reduce((a, b) => a + Math.abs(b), 0)));
+const HALF = TAPS_PER_PHASE / 2;
+// Ring r of the window between samples i and i + 1: the taps r from its centre on either side
+// (k = 15 - r and 16 + r, which weigh the samples i + 1 + r and i - r).
+/** What the taps beyond the nearest `rings` rings of one phase add at most, per unit of the window's largest sample. */
+const farGain = (taps: Float64Array, rings: number) => taps.reduce((sum, tap, k) => (k >= HALF - rings && k < HALF + rings ? sum : sum + Math.abs(tap)), 0);
+const [F1A, F2A, F3A] = [P1, P2, P3].map((taps) => farGain(taps, 2)) as [number, number, number];
+const [F1B, F2B, F3B] = [P1, P2, P3].map((taps) => farGain(taps, 6)) as [number, number, number];
+/** Taps of the six nearest rings, phase by phase: [phase 1 near side, far side, phase 2 ..., phase 3 ...] per ring. */
+const RING_TAPS = Float64Array.from({ length: 6 * 6 }, (_, at) => {
+  const ring = Math.floor(at / 6), which = at % 6;
+  const taps = [P1, P2, P3][which >> 1]!;
+  return taps[which & 1 ? HALF + ring : HALF - 1 - ring]!;
+});
+/** Relative slack for rounding: a partial sum and the full one differ from the exact values by far less. */
+const SLACK = 1e-9;
+
+/** The three interpolated values (phases 1 to 3) between samples i and i + 1, summed in one fixed order. */
+function interpolate(samples: Float32Array, i: number): number {
+  const n = samples.length;
+  const newest = i + HALF;
+  let a1 = 0, a2 = 0, a3 = 0;
+  if (newest - TAPS_PER_PHASE + 1 >= 0 && newest < n) {
+    // The taps mirror each other (phase 3 is phase 1 reversed, phase 2 its own mirror), so the
+    // samples k from either end of the window share them: five products per pair, not six.
+    const oldest = newest - TAPS_PER_PHASE + 1;
+    for (let k = 0; k < HALF; k++) {
+      const u = samples[newest - k]!, v = samples[oldest + k]!;
+      const near = P1[k]!, far = P1[TAPS_PER_PHASE - 1 - k]!;
+      a1 += near * u + far * v; a3 += far * u + near * v; a2 += P2[k]! * (u + v);
+    }
+  } else {
+    for (let k = 0; k < TAPS_PER_PHASE; k++) {
+      const idx = newest - k;
+      if (idx < 0 || idx >= n) continue;
+      const x = samples[idx]!;
+      a1 += P1[k]! * x; a2 += P2[k]! * x; a3 += P3[k]! * x;
+    }
+  }
+  return Math.max(Math.abs(a1), Math.abs(a2), Math.abs(a3));
+}
+
+/** Largest absolute value of the 4x oversampled signal, every sample interpolated (what truePeak must equal). */
+export function truePeakFull(samples: Float32Array): number {
+  let peak = samplePeak(samples);
+  for (let i = 0; i < samples.length; i++) {
+    const v = interpolate(samples, i);
+    if (v > peak) peak = v;
+  }
+  return peak;
+}
 
 /**
- * Largest absolute value of the 4x oversampled signal. A window is interpolated only when its
- * largest sample, times the filter's worst-case gain, could beat the peak found so far.
+ * Largest absolute value of the 4x oversampled signal: the same value as truePeakFull, with most
+ * samples skipped. The samples go in blocks of 16; an interpolated value between two samples of a
+ * block is at most the largest sample of the block and its neighbours (which hold its window) times
+ * the filter's worst-case gain. Where that could beat the peak found so far, the nearest taps are
+ * summed (4, then 12 per phase) and the rest bounded by the sum of their absolute values times that
+ * largest sample. Only a sample whose bound still reaches the peak is interpolated in full, in the
+ * one fixed order, so the result is identical to every sample interpolated.
  */
 export function truePeak(samples: Float32Array): number {
-  let peak = samplePeak(samples);
   const n = samples.length;
-  const half = TAPS_PER_PHASE / 2;
-  let localMax = 0;
-  let localAt = -1;
-  for (let i = 0; i < n; i++) {
-    // The largest |sample| in the window [i - half + 1, i + half], refreshed when it slides out.
-    if (localAt < i - half + 1) {
-      localMax = 0;
-      for (let j = Math.max(0, i - half + 1); j <= Math.min(n - 1, i + half); j++) {
-        const v = Math.abs(samples[j]!);
-        if (v >= localMax) { localMax = v; localAt = j; }
-      }
-    } else if (i + half < n) {
-      const v = Math.abs(samples[i + half]!);
-      if (v >= localMax) { localMax = v; localAt = i + half; }
+  const blocks = Math.ceil(n / HALF);
+  const blockMax = new Float32Array(blocks);
+  let peak = 0;
+  for (let b = 0; b < blocks; b++) {
+    let m = 0;
+    for (let i = b * HALF, end = Math.min(n, i + HALF); i < end; i++) {
+      const v = Math.abs(samples[i]!);
+      if (v > m) m = v;
     }
+    blockMax[b] = m;
+    if (m > peak) peak = m;
+  }
+  for (let b = 0; b < blocks; b++) {
+    // The windows of the samples in block b reach 15 samples back and 16 on: blocks b - 1 to b + 1.
+    const localMax = Math.max(blockMax[b]!, b > 0 ? blockMax[b - 1]! : 0, b + 1 < blocks ? blockMax[b + 1]! : 0);
     if (localMax * PHASE_GAIN <= peak) continue;
-    // Phase 0 is the samples themselves (the sinc is zero at every other source sample), already
-    // counted; the other three share each sample read.
-    const newest = i + half;
-    let a1 = 0, a2 = 0, a3 = 0;
-    if (newest - TAPS_PER_PHASE + 1 >= 0 && newest < n) {
-      // The taps mirror each other (phase 3 is phase 1 reversed, phase 2 its own mirror), so the
-      // samples k from either end of the window share them: five products per pair, not six.
-      const oldest = newest - TAPS_PER_PHASE + 1;
-      for (let k = 0; k < TAPS_PER_PHASE / 2; k++) {
-        const u = samples[newest - k]!, v = samples[oldest + k]!;
-        const near = P1[k]!, far = P1[TAPS_PER_PHASE - 1 - k]!;
-        a1 += near * u + far * v; a3 += far * u + near * v; a2 += P2[k]! * (u + v);
+    for (let i = b * HALF, end = Math.min(n, i + HALF); i < end; i++) {
+      if (i >= 5 && i + 6 < n) {
+        // The two nearest rings (4 taps per phase), then four more (12); phase 0 is the samples themselves.
+        const limit = peak - localMax * SLACK;
+        let b1 = 0, b2 = 0, b3 = 0, ring = 0;
+        for (; ring < 2; ring++) {
+          const u = samples[i + 1 + ring]!, v = samples[i - ring]!, t = ring * 6;
+          b1 += RING_TAPS[t]! * u + RING_TAPS[t + 1]! * v; b2 += RING_TAPS[t + 2]! * u + RING_TAPS[t + 3]! * v; b3 += RING_TAPS[t + 4]! * u + RING_TAPS[t + 5]! * v;
+        }
+        if (Math.abs(b1) + F1A * localMax <= limit && Math.abs(b2) + F2A * localMax <= limit && Math.abs(b3) + F3A * localMax <= limit) continue;
+        for (; ring < 6; ring++) {
+          const u = samples[i + 1 + ring]!, v = samples[i - ring]!, t = ring * 6;
+          b1 += RING_TAPS[t]! * u + RING_TAPS[t + 1]! * v; b2 += RING_TAPS[t + 2]! * u + RING_TAPS[t + 3]! * v; b3 += RING_TAPS[t + 4]! * u + RING_TAPS[t + 5]! * v;
+        }
+        if (Math.abs(b1) + F1B * localMax <= limit && Math.abs(b2) + F2B * localMax <= limit && Math.abs(b3) + F3B * localMax <= limit) continue;
       }
-    } else {
-      for (let k = 0; k < TAPS_PER_PHASE; k++) {
-        const idx = newest - k;
-        if (idx < 0 || idx >= n) continue;
-        const x = samples[idx]!;
-        a1 += P1[k]! * x; a2 += P2[k]! * x; a3 += P3[k]! * x;
-      }
+      const v = interpolate(samples, i);
+      if (v > peak) peak = v;
     }
-    const v = Math.max(Math.abs(a1), Math.abs(a2), Math.abs(a3));
-    if (v > peak) peak = v;
   }
   return peak;
 }

@@ -7,6 +7,7 @@ import { FORMATS, metadataArgs, OUTPUT_RATE, type ExportFormat } from './formats
 import { decodeFile, pipeName, runFfmpeg, type PipeFormat } from './ffmpeg-run.js';
 import { limiterFilters, shapingFilters, type ChainSettings } from './filters.js';
 import type { Pcm } from './pcm.js';
+import { writeWavMaster } from './wav-writer.js';
 
 export interface RenderControl {
   onFraction?: (fraction: number) => void;
@@ -59,9 +60,12 @@ function heldOutput(format: ExportFormat, channels: number): { args: string[]; p
 
 /**
  * Encodes `pcm` into `output` as `format` with `metadata`; resolves with the samples the file holds
- * (at 48 kHz), which is what the chain measures before it accepts the master.
+ * (at 48 kHz), which is what the chain measures before it accepts the master. WAV is written by
+ * node; FLAC, MP3 and AAC by ffmpeg.
  */
 export async function exportMaster(pcm: Pcm, output: string, format: ExportFormat, metadata: Record<string, string>, c: RenderControl = {}): Promise<Pcm> {
+  // A WAV is written here, converted as ffmpeg converts (wav-writer.ts): no ffmpeg start for it.
+  if (format === 'wav16' || format === 'wav24') return writeWavMaster(pcm, format === 'wav16' ? 16 : 24, output, metadata);
   if (FORMATS[format].lossy) {
     await runFfmpeg({ input: pcm, args: fileArgs('0:a', output, format, metadata), pipes: [], ...(c.signal ? { signal: c.signal } : {}) });
     return decodeEncoded(output, c.signal);

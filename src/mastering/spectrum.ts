@@ -17,32 +17,46 @@ export const BANDS = [
 ] as const;
 export type BandName = (typeof BANDS)[number]['name'];
 
-/** In-place radix-2 FFT of `re`/`im` (length a power of two). */
+/** Bit-reversed index of every index below FFT_SIZE, and the twiddles e^(-2 pi i k / FFT_SIZE) for k below FFT_SIZE / 2. */
+const BIT_REVERSED = new Uint16Array(FFT_SIZE);
+for (let i = 1, j = 0; i < FFT_SIZE; i++) {
+  let bit = FFT_SIZE >> 1;
+  for (; j & bit; bit >>= 1) j ^= bit;
+  j ^= bit;
+  BIT_REVERSED[i] = j;
+}
+const TWIDDLE_RE = Float64Array.from({ length: FFT_SIZE / 2 }, (_, k) => Math.cos((2 * Math.PI * k) / FFT_SIZE));
+const TWIDDLE_IM = Float64Array.from({ length: FFT_SIZE / 2 }, (_, k) => -Math.sin((2 * Math.PI * k) / FFT_SIZE));
+
+/**
+ * In-place radix-2 FFT of `re`/`im` (length a power of two, at most FFT_SIZE): bit reversal and
+ * twiddles from tables, each twiddle read once per stage.
+ */
 export function fft(re: Float64Array, im: Float64Array): void {
   const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
+  if (n > FFT_SIZE || (n & (n - 1)) !== 0) throw new Error(`the FFT takes a power of two up to ${FFT_SIZE} points`);
+  const shift = Math.log2(FFT_SIZE / n);
+  for (let i = 1; i < n; i++) {
+    const j = BIT_REVERSED[i]! >> shift;
     if (i < j) {
-      [re[i], re[j]] = [re[j]!, re[i]!];
-      [im[i], im[j]] = [im[j]!, im[i]!];
+      const r = re[i]!; re[i] = re[j]!; re[j] = r;
+      const m = im[i]!; im[i] = im[j]!; im[j] = m;
     }
   }
-  for (let len = 2; len <= n; len <<= 1) {
-    const angle = (-2 * Math.PI) / len;
-    const wr = Math.cos(angle), wi = Math.sin(angle);
-    for (let i = 0; i < n; i += len) {
-      let cr = 1, ci = 0;
-      for (let k = 0; k < len / 2; k++) {
-        const a = i + k, b = a + len / 2;
-        const tr = re[b]! * cr - im[b]! * ci;
-        const ti = re[b]! * ci + im[b]! * cr;
-        re[b] = re[a]! - tr; im[b] = im[a]! - ti;
-        re[a] = re[a]! + tr; im[a] = im[a]! + ti;
-        const next = cr * wr - ci * wi;
-        ci = cr * wi + ci * wr;
-        cr = next;
+  for (let i = 0; i + 1 < n; i += 2) {
+    const ar = re[i]!, ai = im[i]!, br = re[i + 1]!, bi = im[i + 1]!;
+    re[i] = ar + br; im[i] = ai + bi; re[i + 1] = ar - br; im[i + 1] = ai - bi;
+  }
+  for (let len = 4; len <= n; len <<= 1) {
+    const half = len >> 1, stride = FFT_SIZE / len;
+    for (let k = 0; k < half; k++) {
+      const wr = TWIDDLE_RE[k * stride]!, wi = TWIDDLE_IM[k * stride]!;
+      for (let a = k; a < n; a += len) {
+        const b = a + half;
+        const xr = re[b]!, xi = im[b]!;
+        const tr = xr * wr - xi * wi, ti = xr * wi + xi * wr;
+        const ar = re[a]!, ai = im[a]!;
+        re[b] = ar - tr; im[b] = ai - ti; re[a] = ar + tr; im[a] = ai + ti;
       }
     }
   }
@@ -70,28 +84,31 @@ export function powerSpectrum(signal: Float32Array, maxFrames = 256): Float64Arr
 }
 
 /**
- * Mean power spectra of two real signals of one length at once: `a` as the real part and `b` as the
- * imaginary part of one FFT per frame, separated by the transform's symmetry (half the FFTs).
+ * Mean power spectra of the mid (L+R)/2 and side (L-R)/2 signals of `left` and `right` (one length):
+ * mid as the real part and side as the imaginary part of one FFT per frame, separated by the
+ * transform's symmetry (half the FFTs). Mid and side are formed per frame, only where a frame reads.
  */
-export function powerSpectra(a: Float32Array, b: Float32Array, maxFrames = 256): [Float64Array, Float64Array] {
+export function midSidePowerSpectra(left: Float32Array, right: Float32Array, maxFrames = 256): [Float64Array, Float64Array] {
   const half = FFT_SIZE / 2;
   const powerA = new Float64Array(half + 1), powerB = new Float64Array(half + 1);
-  const available = Math.max(1, Math.floor((a.length - FFT_SIZE) / FFT_SIZE) + 1);
+  const available = Math.max(1, Math.floor((left.length - FFT_SIZE) / FFT_SIZE) + 1);
   const frames = Math.min(available, maxFrames);
-  const stride = a.length > FFT_SIZE ? (a.length - FFT_SIZE) / Math.max(1, frames - 1) : 0;
+  const stride = left.length > FFT_SIZE ? (left.length - FFT_SIZE) / Math.max(1, frames - 1) : 0;
   const re = new Float64Array(FFT_SIZE), im = new Float64Array(FFT_SIZE);
   for (let f = 0; f < frames; f++) {
     const start = Math.floor(f * stride);
-    const end = Math.min(FFT_SIZE, a.length - start);
+    const end = Math.min(FFT_SIZE, left.length - start);
     for (let i = 0; i < end; i++) {
-      re[i] = a[start + i]! * HANN[i]!;
-      im[i] = b[start + i]! * HANN[i]!;
+      const l = left[start + i]!, r = right[start + i]!;
+      // Rounded to float as a stored mid and side sample would be, so the spectra do not depend on where they are formed.
+      re[i] = Math.fround((l + r) / 2) * HANN[i]!;
+      im[i] = Math.fround((l - r) / 2) * HANN[i]!;
     }
     re.fill(0, end);
     im.fill(0, end);
     fft(re, im);
     for (let k = 0; k <= half; k++) {
-      const j = (FFT_SIZE - k) % FFT_SIZE;
+      const j = k === 0 ? 0 : FFT_SIZE - k;
       // A = (X[k] + conj X[N-k]) / 2, B = (X[k] - conj X[N-k]) / 2i.
       const ar = (re[k]! + re[j]!) / 2, ai = (im[k]! - im[j]!) / 2;
       const br = (im[k]! + im[j]!) / 2, bi = (re[j]! - re[k]!) / 2;
@@ -143,12 +160,7 @@ export interface Spectrum {
 
 export function spectrumOf(pcm: Pcm): Spectrum {
   const [left, right = left] = pcm.channels as [Float32Array, Float32Array?];
-  const mid = new Float32Array(left.length), side = new Float32Array(left.length);
-  for (let i = 0; i < left.length; i++) {
-    mid[i] = (left[i]! + right[i]!) / 2;
-    side[i] = (left[i]! - right[i]!) / 2;
-  }
-  const [midPower, sidePower] = powerSpectra(mid, side);
+  const [midPower, sidePower] = midSidePowerSpectra(left, right);
   const sideToMid = Object.fromEntries(
     BANDS.map((b) => [b.name, bandPower(sidePower, pcm.sampleRate, b.low, b.high) - bandPower(midPower, pcm.sampleRate, b.low, b.high)]),
   ) as Record<BandName, number>;
