@@ -15,7 +15,8 @@ export interface ServerProcess {
 
 /** Runs `veza serve` as its own process and resolves once it logs the port it listens on. */
 export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, options: { listenTimeoutMs?: number } = {}): Promise<ServerProcess> {
-  const listenTimeoutMs = options.listenTimeoutMs ?? 30_000;
+  // A fresh embedded database is created first (initdb in WebAssembly): on a loaded runner, tens of seconds.
+  const listenTimeoutMs = options.listenTimeoutMs ?? 90_000;
   const port = args.includes('--port') ? [] : ['--port', '0'];
   const child = spawn(process.execPath, [VEZA_BIN, 'serve', '--host', '127.0.0.1', ...port, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },

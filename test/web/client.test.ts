@@ -471,7 +471,7 @@ describe.skipIf(!browserPath)('the web client in Chromium', () => {
     await page.context().close();
   });
 
-  it('the sign-in form checks the name before sending it, and says why the server refused', async () => {
+  it('the sign-in form checks the name before sending it, and says why the server refused', { timeout: 90_000 }, async () => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${server.url}/`);
     await page.getByLabel('user name').fill('no spaces please');
