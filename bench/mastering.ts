@@ -112,11 +112,12 @@ const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 async function worker(slot: number): Promise<void> {
   while (next < jobs.length) {
-    const { m, run, rate } = jobs[next++]!;
+    const id = next++;
+    const { m, run, rate } = jobs[id]!;
     const out = path.join(dir, `out-${slot}-${outputs.length}.${run.format === 'aac' ? 'm4a' : run.format.startsWith('wav') ? 'wav' : run.format}`);
     const started = process.hrtime.bigint();
     const cpu = cpuSeconds();
-    const result = await runJob(`job-${outputs.length}`, m.file, out, { target: run.target, targetGiven: true, genre: m.genre, format: run.format, metadata: {}, reference: null, inputRate: rate });
+    const result = await runJob(`job-${id}`, m.file, out, { target: run.target, targetGiven: true, genre: m.genre, format: run.format, metadata: {}, reference: null, inputRate: rate });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // With one job at a time the process's CPU is this job's; with more it is shared, and not shown per job.
     const cpuPerAudio = CONCURRENCY === 1 ? ((cpuSeconds() - cpu) / result.before.durationSeconds).toFixed(3) : '–';

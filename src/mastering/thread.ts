@@ -76,6 +76,7 @@ export class MasteringThread {
     if (this.closed) return Promise.reject(new Error('the mastering thread is closed'));
     const { signal } = control;
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    if (this.jobs.has(id)) return Promise.reject(new Error(`the mastering job ${id} is running already`));
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     const worker = (this.worker ??= this.spawn());
@@ -188,6 +189,7 @@ export class MasteringThread {
     const worker = this.worker;
     if (!worker || this.closed || this.jobsOn(worker) > 0) return;
     worker.unref();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
       if (this.worker === worker && this.jobsOn(worker) === 0) void this.end(worker);

@@ -67,6 +67,7 @@ describe.skipIf(materialMissing !== null)('the mastering jobs’ thread', () => 
     writeFileSync(text, 'not audio at all\n'.repeat(100));
     const ran = thread.run('bad', text, path.join(files.dir, 'bad.wav'), request, { onProgress: () => {} });
     const threadId = thread.threadId;
+    await expect(thread.run('bad', text, path.join(files.dir, 'again.wav'), request, { onProgress: () => {} })).rejects.toThrow(/job bad is running already/);
     await expect(ran).rejects.toThrow(/ffmpeg could not decode the audio/);
     const next = await thread.run('good', sample('guit_em9'), path.join(files.dir, 'good.wav'), { ...request, genre: 'acoustic' }, { onProgress: () => {} });
     expect(next.threadId).toBe(threadId);
