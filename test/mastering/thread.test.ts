@@ -82,6 +82,9 @@ describe.skipIf(materialMissing !== null)('the mastering jobs’ thread', () => 
     const workers: Worker[] = [];
     const service = new MasteringService(data.dir, settings, logger, { onWorker: (worker) => workers.push(worker) });
     try {
+      // No thread before the first job (nor onnxruntime, which loads on it).
+      expect(service.thread.threadId).toBeNull();
+      expect(workers).toHaveLength(0);
       const job = await service.submit('default', 'ana', 'long.flac', readFileSync(long), options);
       const frames: ProgressFrame[] = [];
       service.subscribe(job.id, (frame) => frames.push(frame));
