@@ -3,7 +3,7 @@
 // This is how the chain avoids decoding a file it has just written: the same run that encodes the
 // master hands back the samples the file holds, and intermediate stages never touch the disk.
 import { spawn } from 'node:child_process';
-import { ffmpegFor, processStarts } from './ffmpeg.js';
+import { ffmpegFor, ffmpegStarted } from './ffmpeg.js';
 import type { Pcm } from './pcm.js';
 import { PcmCollector, writeInterleaved, type PipeFormat } from './pcm-stream.js';
 import { readWav48 } from './wav-reader.js';
@@ -33,7 +33,7 @@ export function runFfmpeg(run: FfmpegRun): Promise<Pcm[]> {
   const stdio: ('pipe' | 'ignore')[] = [run.input ? 'pipe' : 'ignore', 'pipe', 'pipe', ...run.pipes.slice(1).map(() => 'pipe' as const)];
   if (run.signal?.aborted) return Promise.reject(run.signal.reason as Error);
   const child = spawn(ffmpeg.path, args, { stdio });
-  processStarts.ffmpeg++;
+  ffmpegStarted(child);
   // Each output is split into planar channels as its chunks arrive.
   const collectors = run.pipes.map((format) => new PcmCollector(format, run.expectedFrames));
   let errors = '';

@@ -1,6 +1,7 @@
 // The ffmpeg the mastering chain runs: the one the server resolves for recordings and HLS
 // (ffmpeg-static's binary, else FFMPEG_PATH, else PATH; see src/shared/ffmpeg-binary.ts), and the
 // ffprobe beside it (from PATH where there is none beside it, as with ffmpeg-static).
+import type { ChildProcess } from 'node:child_process';
 import { ffprobeCommand, locateFfmpeg, type FfmpegBinary } from '../shared/ffmpeg-binary.js';
 
 /** ffmpeg is missing or broken: the message says why and how to fix it. */
@@ -12,6 +13,11 @@ export class FfmpegMissingError extends Error {
 }
 
 let located: FfmpegBinary | null = null;
+
+/** The ffmpeg another thread of this process resolved already (the jobs' thread: no second `ffmpeg -version`). */
+export function adoptFfmpegBinary(binary: FfmpegBinary): void {
+  located = binary;
+}
 
 /** The resolved ffmpeg, looked up once per process. */
 export function ffmpegBinary(): FfmpegBinary {
@@ -28,3 +34,16 @@ export function ffmpegFor(): { path: string; version: string; ffprobe: string } 
 
 /** Processes the mastering code has started in this process, by program (the bench reads them per job). */
 export const processStarts = { ffmpeg: 0, ffprobe: 0 };
+
+let watcher: ((child: ChildProcess) => void) | null = null;
+
+/** Counts an ffmpeg the chain has started and shows it to the watcher (the jobs' thread reports it to the main thread). */
+export function ffmpegStarted(child: ChildProcess): void {
+  processStarts.ffmpeg++;
+  watcher?.(child);
+}
+
+/** Calls `watch` with every ffmpeg the chain starts from now on in this thread. */
+export function watchFfmpegStarts(watch: (child: ChildProcess) => void): void {
+  watcher = watch;
+}

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { bounceModule } from '../bounce/module.js';
 import { defineModule } from '../modules/contract.js';
 import { HttpError, notFound } from '../server/errors.js';
-import { GenreClassifier } from './classifier.js';
 import { ffmpegBinary } from './ffmpeg.js';
 import { registerMasteringRoutes, type BounceAudio } from './routes.js';
 import { MasteringService } from './service.js';
@@ -16,14 +15,9 @@ export const masteringModule = defineModule({
   async start(ctx) {
     const ffmpeg = ffmpegBinary();
     if (!ffmpeg.available) ctx.logger.warn({ reason: ffmpeg.reason, fix: ffmpeg.fix }, `mastering unavailable: ${ffmpeg.reason}`);
-    // The classifier loads at the first job that asks for it; a missing model falls back to the pop template.
-    let classifier: Promise<GenreClassifier | null> | null = null;
-    const loadClassifier = () =>
-      (classifier ??= GenreClassifier.load().catch((error: unknown) => {
-        ctx.logger.warn({ err: error }, 'genre model not loaded: automatic genre uses the pop template (npm run train:mastering writes it)');
-        return null;
-      }));
-    const service = new MasteringService(path.join(ctx.deployment.dataDir, 'mastering'), ctx.settings, ctx.logger, loadClassifier);
+    // Jobs run on a worker thread started with the first job; the genre classifier (onnxruntime) loads
+    // there with the first job that asks for an automatic genre.
+    const service = new MasteringService(path.join(ctx.deployment.dataDir, 'mastering'), ctx.settings, ctx.logger);
     const recovered = await service.recover();
     if (recovered > 0) ctx.logger.info({ jobs: recovered }, 'mastering jobs queued again after a restart');
     // A session's bounce (rendered by the bounce module) is mastered from its stored audio.
@@ -44,10 +38,7 @@ export const masteringModule = defineModule({
       routes: () => registerMasteringRoutes(ctx.http, ctx.ws, service, ctx.settings.maxUploadBytes, bounceAudio),
       health: [{ name: 'mastering', status: () => health }],
       report: () => [{ name: 'mastering', state: ffmpeg.available ? { on: true, detail: `ffmpeg ${ffmpeg.version} at ${ffmpeg.path} (${ffmpeg.source})` } : { on: false, reason: ffmpeg.reason, fix: ffmpeg.fix } }],
-      close: async () => {
-        await service.close();
-        await (await classifier)?.release();
-      },
+      close: () => service.close(),
     };
   },
 });

@@ -1,7 +1,7 @@
 // Decoded audio as planar float samples: what the meter and the analysis read. ffmpeg decodes any
 // input to 32-bit float WAV on a pipe (mono stays mono, more than two channels fold to stereo).
 import { spawn } from 'node:child_process';
-import { ffmpegFor, processStarts } from './ffmpeg.js';
+import { ffmpegFor, ffmpegStarted } from './ffmpeg.js';
 
 export interface Pcm {
   sampleRate: number;
@@ -16,7 +16,7 @@ export async function decode(file: string, sampleRate = 48000): Promise<Pcm> {
   const ffmpeg = ffmpegFor();
   const args = ['-nostdin', '-v', 'error', '-i', file, '-vn', '-af', 'aformat=channel_layouts=mono|stereo', '-ar', String(sampleRate), '-c:a', 'pcm_f32le', '-f', 'wav', 'pipe:1'];
   const child = spawn(ffmpeg.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  processStarts.ffmpeg++;
+  ffmpegStarted(child);
   const chunks: Buffer[] = [];
   let errors = '';
   child.stdout.on('data', (c: Buffer) => chunks.push(c));

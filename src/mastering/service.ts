@@ -1,16 +1,16 @@
 // The mastering jobs of a node: uploads and references are probed and stored, jobs queue on disk
-// (jobs.ts) and run a few at a time; listeners hear each job's progress (the WebSocket route and
-// tests). Jobs found queued or running on start run again from their stored input.
+// (jobs.ts) and run a few at a time on the jobs' thread (thread.ts), off the event loop; listeners
+// hear each job's progress (the WebSocket route and tests). Jobs found queued or running on start
+// run again from their stored input.
 import { EventEmitter } from 'node:events';
 import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import { runAssistant } from './assistant.js';
-import type { GenreClassifier } from './classifier.js';
 import { FORMATS } from './formats.js';
 import { JobStore, type Job, type JobOptions } from './jobs.js';
 import { probeAudio, type AudioInfo } from './probe.js';
 import type { MasteringSettings } from './settings.js';
+import { MasteringThread, type MasteringThreadOptions } from './thread.js';
 
 export interface ProgressFrame {
   id: string;
@@ -24,6 +24,8 @@ export const frameOf = (job: Job): ProgressFrame => ({ id: job.id, state: job.st
 
 export class MasteringService {
   readonly store: JobStore;
+  /** Where the jobs run: one worker thread, started with the first job. */
+  readonly thread: MasteringThread;
   private readonly events = new EventEmitter();
   private readonly queue: string[] = [];
   private running = 0;
@@ -36,10 +38,15 @@ export class MasteringService {
     root: string,
     private readonly settings: MasteringSettings,
     private readonly logger: Logger,
-    private readonly classifier: () => Promise<GenreClassifier | null>,
+    threadOptions: Omit<MasteringThreadOptions, 'onWarning' | 'onCrash'> = {},
   ) {
     this.store = new JobStore(root);
     this.events.setMaxListeners(0);
+    this.thread = new MasteringThread({
+      ...threadOptions,
+      onWarning: (message, reason) => logger.warn({ reason }, message),
+      onCrash: (reason) => logger.error({ reason }, 'the mastering thread ended unexpectedly; the next job starts a fresh one'),
+    });
   }
 
   /** Queues again the jobs a stopped process left queued or running. */
@@ -160,27 +167,18 @@ export class MasteringService {
     const save = (snapshot: Job) => (saving = saving.then(() => this.store.save(snapshot)).catch(() => undefined));
     try {
       const reference = job.options.referenceId ? this.referenceFile(job.tenantId, job.options.referenceId) : null;
-      job.result = await runAssistant(
-        job.input.file,
-        output,
-        {
-          ...job.options,
-          reference,
-          inputRate: job.input.info.sampleRate,
-          signal: this.stopping.signal,
-          onProgress: (fraction, stage) => {
-            job.progress = Math.round(fraction * 1000) / 1000;
-            job.stage = stage;
-            publish();
-            // The record on disk follows progress at most every 2 s; the socket hears every step.
-            if (Date.now() - lastSaved > 2000) {
-              lastSaved = Date.now();
-              void save({ ...job });
-            }
-          },
-        },
-        await this.classifier(),
-      );
+      const request = { ...job.options, reference, inputRate: job.input.info.sampleRate };
+      const onProgress = (fraction: number, stage: string) => {
+        job.progress = Math.round(fraction * 1000) / 1000;
+        job.stage = stage;
+        publish();
+        // The record on disk follows progress at most every 2 s; the socket hears every step.
+        if (Date.now() - lastSaved > 2000) {
+          lastSaved = Date.now();
+          void save({ ...job });
+        }
+      };
+      job.result = (await this.thread.run(id, job.input.file, output, request, { onProgress, signal: this.stopping.signal })).outcome;
       job.output = output;
       job.state = 'done';
       job.progress = 1;
@@ -201,6 +199,7 @@ export class MasteringService {
     this.queue.length = 0;
     this.stopping.abort(new Error('the node is stopping'));
     await Promise.allSettled([...this.active]);
+    await this.thread.close();
     this.events.removeAllListeners();
   }
 }
