@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runFfmpeg } from '../../src/mastering/ffmpeg-run.js';
 import { truePeak, truePeakFull } from '../../src/mastering/meter.js';
-import { decode } from '../../src/mastering/pcm.js';
+import { decode } from '../../src/mastering/pcm-stream.js';
 import { PcmCollector, type PipeFormat } from '../../src/mastering/pcm-stream.js';
 import { renderLimited } from '../../src/mastering/render.js';
 import { fft } from '../../src/mastering/spectrum.js';
