@@ -32,10 +32,11 @@ const running = new Map<string, AbortController>();
 async function run({ id, input, output, request }: Extract<ToThread, { kind: 'run' }>): Promise<void> {
   const stop = new AbortController();
   running.set(id, stop);
-  // A frame only when what the client sees changes (progress in thousandths, or the stage).
+  // A message only when what the client sees changes (progress in hundredths, what a bar shows, or the
+  // stage): a pipe's every chunk reports a fraction, and each message costs both threads.
   let last = '';
   const onProgress = (fraction: number, stage: string) => {
-    const rounded = Math.round(fraction * 1000) / 1000;
+    const rounded = Math.round(fraction * 100) / 100;
     const key = `${rounded} ${stage}`;
     if (key === last) return;
     last = key;
