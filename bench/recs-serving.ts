@@ -16,6 +16,11 @@
 // Usage: node --import tsx bench/recs-serving.ts [--seconds 15] [--concurrency 1,4,16] [--pglite]
 //        [--base DIR] [--contexts discovery,collaboration,production] [--no-core]
 //        [--precompute-users N (default: every user)] [--server-node-args='--cpu-prof --cpu-prof-dir=DIR']
+//        [--client lean|fetch|lean,fetch]
+// The load generator's client (--client): `lean` (default), one keep-alive connection per simulated
+// client parsed by hand (bench/lib/lean-http.ts), or Node's `fetch`, which costs several times more
+// CPU per request on the cores the server shares; `lean,fetch` measures each step with both.
+// Both ask for compressed answers as `fetch` does (br, gzip, deflate) and check every answer.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +36,7 @@ import { RecommendationStore } from '../src/recommendations/store.js';
 import { topK } from '../src/recommendations/topk.js';
 import { Authenticator } from '../src/server/auth.js';
 import { Storage } from '../src/storage/database.js';
+import { LeanHttpConnection } from './lib/lean-http.js';
 import { freePort, gitDescribe, waitReady } from './lib/servers.js';
 import { percentile } from './lib/stats.js';
 
@@ -48,6 +54,7 @@ const { values } = parseArgs({
     'server-node-args': { type: 'string', default: '' },
     /** Users each server prepares when the model loads (VEZA_RECS_PRECOMPUTE_USERS; a base without the setting ignores it). */
     'precompute-users': { type: 'string' },
+    client: { type: 'string', default: 'lean' },
   },
 });
 const ITEMS = Number(values.items);
@@ -217,13 +224,27 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
     const auth = await Authenticator.create({ settings: config.auth, dataDir: config.storage.dataDir });
     const token = await auth.sign({ sub: 'bench', admin: true });
     const random = seededRandom(9);
-    const request = async (port: number, context: string) => {
-      const user = `user-${Math.floor(random() * USERS)}`;
-      const began = performance.now();
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/recommendations?user_id=${user}&context=${context}&limit=20`, { headers: { authorization: `Bearer ${token}` } });
-      const body = (await res.json()) as { source?: string; tracks?: unknown[]; samples?: unknown[] };
+    const clients = values.client.split(',');
+    for (const client of clients) if (client !== 'lean' && client !== 'fetch') throw new Error(`--client takes lean, fetch or both, not ${client}`);
+    type Answer = { source?: string; tracks?: unknown[]; samples?: unknown[] };
+    const check = (status: number, body: Answer, context: string) => {
       const lead = context === 'production' ? body.samples : body.tracks;
-      if (res.status !== 200 || body.source !== 'model' || lead?.length !== 20) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      if (status !== 200 || body.source !== 'model' || lead?.length !== 20) throw new Error(`unexpected answer ${status}: ${JSON.stringify(body).slice(0, 300)}`);
+    };
+    const pathFor = (context: string) => `/api/v1/recommendations?user_id=user-${Math.floor(random() * USERS)}&context=${context}&limit=20`;
+    /** One answer through `fetch`; its latency, ms. */
+    const request = async (port: number, context: string) => {
+      const began = performance.now();
+      const res = await fetch(`http://127.0.0.1:${port}${pathFor(context)}`, { headers: { authorization: `Bearer ${token}` } });
+      check(res.status, (await res.json()) as Answer, context);
+      return performance.now() - began;
+    };
+    const leanHeaders = { authorization: `Bearer ${token}`, 'accept-encoding': 'br, gzip, deflate' };
+    /** One answer on a lean keep-alive connection; its latency, ms. */
+    const leanRequest = async (connection: LeanHttpConnection, context: string) => {
+      const began = performance.now();
+      const res = await connection.get(pathFor(context), leanHeaders);
+      check(res.status, JSON.parse(res.body.toString('utf8')) as Answer, context);
       return performance.now() - began;
     };
     // Warm-up: the first request loads the model (24 MiB ONNX + factors).
@@ -235,28 +256,32 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
       log(`${server.name}: quiet after ${waited.toFixed(0)} s (${((processCpuMs(server.child.pid!) - cpuBefore) / 1000).toFixed(1)} s of CPU), RSS ${Math.round(Number(rss) / 1024)} MiB`);
     }
     const rows = [
-      '| server | context | concurrency | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms per answer | load generator CPU ms per answer | load average (1 min) |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| server | context | concurrency | client | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms per answer | load generator CPU ms per answer | load average (1 min) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
     ];
     for (const context of values.contexts.split(',')) {
       for (const concurrency of values.concurrency.split(',').map(Number)) {
-        for (const server of started) {
+        for (const client of clients) for (const server of started) {
           const samples: number[] = [];
+          // Connections are opened before the clock starts, as fetch's pool has them from the warm-up.
+          const connections = client === 'lean' ? await Promise.all(Array.from({ length: concurrency }, () => LeanHttpConnection.connect(server.port))) : [];
           const until = performance.now() + Number(values.seconds) * 1000;
           const serverCpu = processCpuMs(server.child.pid!);
           const clientCpu = ownCpuMs();
           const began = performance.now();
           await Promise.all(
-            Array.from({ length: concurrency }, async () => {
-              while (performance.now() < until) samples.push(await request(server.port, context));
+            Array.from({ length: concurrency }, async (_, n) => {
+              const connection = connections[n];
+              while (performance.now() < until) samples.push(await (connection ? leanRequest(connection, context) : request(server.port, context)));
             }),
           );
+          for (const connection of connections) connection.close();
           const elapsed = (performance.now() - began) / 1000;
           const perAnswer = (cpu: number) => (cpu / samples.length).toFixed(2);
           const serverMs = perAnswer(processCpuMs(server.child.pid!) - serverCpu);
           const clientMs = perAnswer(ownCpuMs() - clientCpu);
           const s = summary(samples);
-          rows.push(`| ${server.name} | ${context} | ${concurrency} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${serverMs} | ${clientMs} | ${loadavg()[0]!.toFixed(1)} |`);
+          rows.push(`| ${server.name} | ${context} | ${concurrency} | ${client} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${serverMs} | ${clientMs} | ${loadavg()[0]!.toFixed(1)} |`);
           log(rows.at(-1)!);
         }
       }
