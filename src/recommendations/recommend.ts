@@ -272,15 +272,7 @@ function reasonFor(model: ServingModel, item: number, seeds: { item: number }[],
     return 'new: no plays yet, tagged like what you play';
   }
   if (!personal) return `popular: ${meta.popularity[item]} listener${meta.popularity[item] === 1 ? '' : 's'}`;
-  let best = -1;
-  let bestSimilarity = 0;
-  for (const { item: seed } of seeds) {
-    const similarity = model.itemCosine(item, seed);
-    if (similarity > bestSimilarity) {
-      bestSimilarity = similarity;
-      best = seed;
-    }
-  }
+  const { item: best, similarity: bestSimilarity } = model.closestItem(item, seeds);
   if (best >= 0 && bestSimilarity >= 0.3) return `because you played ${meta.titles[best] ?? meta.items[best]!} (similarity ${round(bestSimilarity)})`;
   return 'listeners whose taste matches yours play it';
 }

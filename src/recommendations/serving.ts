@@ -172,15 +172,40 @@ export class ServingModel {
     return this.itemFactors.subarray(item * this.factors, (item + 1) * this.factors);
   }
 
-  /** cos(yₐ, y_b); 0 when either vector is zero. */
-  itemCosine(a: number, b: number): number {
-    const na = this.itemNorms[a]!;
-    const nb = this.itemNorms[b]!;
-    if (na === 0 || nb === 0) return 0;
+  /**
+   * Of `seeds`, the item whose factors are closest to `item`'s by cosine, with that cosine; item -1
+   * and 0 when none is above 0 (or `item`'s vector is zero). The dot products run on four partial
+   * sums, so that each is not waiting on the previous addition: this runs for every item an answer
+   * describes against each of the user's played items, the largest part of a served answer's time.
+   */
+  closestItem(item: number, seeds: readonly { item: number }[]): { item: number; similarity: number } {
+    let best = -1;
+    let bestSimilarity = 0;
+    const na = this.itemNorms[item]!;
+    if (na === 0) return { item: best, similarity: bestSimilarity };
     const f = this.factors;
-    let dot = 0;
-    for (let d = 0; d < f; d++) dot += this.itemFactors[a * f + d]! * this.itemFactors[b * f + d]!;
-    return dot / (na * nb);
+    const y = this.itemFactors;
+    const a = item * f;
+    for (const { item: seed } of seeds) {
+      const nb = this.itemNorms[seed]!;
+      if (nb === 0) continue;
+      const b = seed * f;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let d = 0;
+      for (; d + 3 < f; d += 4) {
+        s0 += y[a + d]! * y[b + d]!;
+        s1 += y[a + d + 1]! * y[b + d + 1]!;
+        s2 += y[a + d + 2]! * y[b + d + 2]!;
+        s3 += y[a + d + 3]! * y[b + d + 3]!;
+      }
+      for (; d < f; d++) s0 += y[a + d]! * y[b + d]!;
+      const similarity = (s0 + s1 + (s2 + s3)) / (na * nb);
+      if (similarity > bestSimilarity) {
+        bestSimilarity = similarity;
+        best = seed;
+      }
+    }
+    return { item: best, similarity: bestSimilarity };
   }
 
   /**

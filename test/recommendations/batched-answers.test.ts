@@ -117,4 +117,25 @@ describe('answers scored together', () => {
     const excluded = meta.kinds.flatMap((kind, i) => (kind === 1 || [1, 2, 3, 4, 10].includes(i) ? [i] : []));
     expect(answer.tracks.map((t) => t.id)).toEqual(topKByScore(ITEMS, score, excluded, 20).map((s) => `item-${s.item}`));
   });
+
+  it('the seed a reason names is the played item closest by cosine, as computed plainly', () => {
+    const vector = (item: number) => itemFactors.subarray(item * FACTORS, (item + 1) * FACTORS);
+    const cosine = (a: number, b: number) => {
+      const [x, y] = [vector(a), vector(b)];
+      const dot = x.reduce((sum, v, d) => sum + v * y[d]!, 0);
+      return dot / (Math.hypot(...x) * Math.hypot(...y));
+    };
+    const seeds = [5, 77, 301, 1200, 2999, 640, 18].map((item) => ({ item }));
+    for (let item = 0; item < ITEMS; item += 37) {
+      const plain = seeds.map(({ item: seed }) => ({ seed, c: cosine(item, seed) })).reduce((best, next) => (next.c > best.c ? next : best), { seed: -1, c: 0 });
+      const found = model.closestItem(item, seeds);
+      expect(found.item).toBe(plain.seed);
+      expect(found.similarity).toBeCloseTo(plain.c, 5);
+    }
+    // None above zero: no seed, similarity 0.
+    const opposite = seeds.filter(({ item }) => cosine(10, item) <= 0);
+    expect(opposite.length).toBeGreaterThan(0);
+    expect(model.closestItem(10, opposite)).toEqual({ item: -1, similarity: 0 });
+    expect(model.closestItem(10, [])).toEqual({ item: -1, similarity: 0 });
+  });
 });
