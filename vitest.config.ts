@@ -39,6 +39,8 @@ export default defineConfig({
     retry: process.env.CI ? 1 : 0,
     fileParallelism: true,
     maxWorkers: 2,
+    // An empty embedded database made once per run, which test servers copy (test/global-setup.ts).
+    globalSetup: ['test/global-setup.ts'],
     // Every JSON reply of every test is checked against its route's declared schema (http.ts).
     env: { VEZA_CHECK_RESPONSES: 'true' },
   },

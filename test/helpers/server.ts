@@ -2,6 +2,9 @@ import pino from 'pino';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startVeza, type StartOptions, type Veza } from '../../src/main.js';
+import { existsSync, cpSync } from 'node:fs';
+import path from 'node:path';
+import { inject } from 'vitest';
 import { tempDir } from './services.js';
 
 export interface TestServer {
@@ -17,6 +20,7 @@ export async function startTestServer(flags: Record<string, string> = {}, option
   // Test mode's response check (vitest.config.ts) reaches in-process servers too.
   const env = { VEZA_CHECK_RESPONSES: process.env.VEZA_CHECK_RESPONSES, ...options.env };
   const config = loadConfig(env, { host: '127.0.0.1', port: '0', 'log-level': 'silent', ...(data ? { 'data-dir': data.dir } : {}), ...flags });
+  if (data && !config.storage.databaseUrl) seedEmbeddedDatabase(data.dir);
   const veza = await startVeza(config, {
     logger: pino({ level: 'silent' }),
     ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}),
@@ -31,4 +35,14 @@ export async function startTestServer(flags: Record<string, string> = {}, option
       data?.remove();
     },
   };
+}
+
+/**
+ * Puts a copy of the run's empty embedded database (test/global-setup.ts) into a new data directory,
+ * so the server opens it as after initdb instead of running initdb itself. Nothing when the run has
+ * none (the server then creates its own).
+ */
+export function seedEmbeddedDatabase(dataDir: string): void {
+  const template = inject('pgliteTemplate');
+  if (template && existsSync(path.join(template, 'PG_VERSION'))) cpSync(template, path.join(dataDir, 'pglite'), { recursive: true });
 }
