@@ -42,7 +42,7 @@ export async function startTestServer(flags: Record<string, string> = {}, option
  * so the server opens it as after initdb instead of running initdb itself. Nothing when the run has
  * none (the server then creates its own).
  */
-export function seedEmbeddedDatabase(dataDir: string): void {
+function seedEmbeddedDatabase(dataDir: string): void {
   const template = inject('pgliteTemplate');
   if (template && existsSync(path.join(template, 'PG_VERSION'))) cpSync(template, path.join(dataDir, 'pglite'), { recursive: true });
 }
