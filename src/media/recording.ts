@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { types as ms } from 'mediasoup';
 import type { LiveRoom } from './live-room.js';
@@ -43,6 +43,28 @@ async function freePortPair(): Promise<number> {
   }
   throw new Error('no free UDP port pair for ffmpeg');
 }
+
+/**
+ * Whether every port of `ports` has a UDP socket bound to it on this machine, read from the kernel's
+ * socket tables (/proc/net/udp and udp6, read only: nothing is bound to find out); null where those
+ * tables cannot be read (not Linux).
+ */
+async function udpPortsBound(ports: number[]): Promise<boolean | null> {
+  const tables = await Promise.all(['/proc/net/udp', '/proc/net/udp6'].map((file) => readFile(file, 'utf8').catch(() => null)));
+  if (tables.every((table) => table === null)) return null;
+  const bound = new Set<number>();
+  for (const table of tables) {
+    // "  sl  local_address rem_address ...": the local address is "<hex ip>:<hex port>".
+    for (const line of (table ?? '').split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      if (local) bound.add(parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
+    }
+  }
+  return ports.every((port) => bound.has(port));
+}
+
+/** How long ffmpeg may take to bind its RTP sockets before media is let through anyway. */
+const BIND_WAIT_MS = 15_000;
 
 interface Leg {
   transport: ms.PlainTransport;
@@ -156,8 +178,12 @@ export class Recording {
         { stdio: [options.interactive ? 'pipe' : 'ignore', 'ignore', 'pipe'] },
       );
       const recording = new Recording(options.file, legs, ffmpeg, options);
-      // ffmpeg binds its sockets once it has read the SDP; give it a moment before media flows.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // ffmpeg binds its sockets once it has started and read the SDP: media let through before that
+      // is lost, the keyframe asked for with it too, and a camera sends the next one only when asked
+      // again. So the consumers resume once ffmpeg's ports are bound (a slow start on a busy machine
+      // takes seconds), and not before half a second, the delay that was used alone before and what
+      // ffmpeg takes to finish reading the SDP after it binds on an idle machine.
+      await Promise.all([recording.waitForSockets(legs.flatMap((leg) => [leg.port, leg.port + 1])), new Promise((resolve) => setTimeout(resolve, 500))]);
       for (const leg of legs) {
         await leg.consumer.resume();
         if (leg.consumer.kind === 'video') await leg.consumer.requestKeyFrame();
@@ -166,6 +192,16 @@ export class Recording {
     } catch (error) {
       for (const leg of legs) leg.transport.close();
       throw error;
+    }
+  }
+
+  /** Resolves once ffmpeg has bound `ports`, has exited, or BIND_WAIT_MS have passed; at once where the socket tables cannot be read. */
+  private async waitForSockets(ports: number[]): Promise<void> {
+    const until = Date.now() + BIND_WAIT_MS;
+    while (this.running && Date.now() < until) {
+      const bound = await udpPortsBound(ports);
+      if (bound === null || bound) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 

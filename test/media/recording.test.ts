@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,41 @@ describe.skipIf(!ready)('recording a live room with ffmpeg', () => {
     expect(result.error).toMatch(/did not finish within 300 ms of being stopped and was killed/);
     // A later stop with another deadline returns the same result.
     expect(await recording.stop({ killAfterMs: 10 })).toBe(result);
+  }, 30_000);
+
+  it('lets media through only once ffmpeg has bound its ports, however slowly ffmpeg starts', async () => {
+    // An ffmpeg that takes 1.5 s to start, as on a busy machine: media (and the keyframe asked for
+    // with it) sent before its sockets exist would be lost.
+    const slow = path.join(dir, 'slow-ffmpeg');
+    writeFileSync(slow, '#!/bin/sh\nsleep 1.5\nexec ffmpeg "$@"\n', { mode: 0o755 });
+    const before = process.env.FFMPEG_PATH;
+    process.env.FFMPEG_PATH = slow;
+    try {
+      const file = path.join(dir, 'slow.webm');
+      const began = Date.now();
+      const recording = await Recording.start(room, sources.map((s) => s.producer), { file });
+      const waited = Date.now() - began;
+      // The ports ffmpeg was given (the SDP's m= lines, and RTCP on each port + 1) are bound now.
+      const ports = [...readFileSync(`${file}.sdp`, 'utf8').matchAll(/^m=\w+ (\d+) /gm)].flatMap((m) => [Number(m[1]), Number(m[1]) + 1]);
+      const bound = new Set(
+        ['/proc/net/udp', '/proc/net/udp6'].flatMap((table) =>
+          readFileSync(table, 'utf8').split('\n').slice(1).flatMap((line) => {
+            const local = line.trim().split(/\s+/)[1];
+            return local ? [parseInt(local.slice(local.lastIndexOf(':') + 1), 16)] : [];
+          }),
+        ),
+      );
+      expect(ports.length).toBe(2 * sources.length);
+      expect(ports.filter((port) => !bound.has(port))).toEqual([]);
+      expect(waited).toBeGreaterThanOrEqual(1500);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const result = await recording.stop();
+      expect(result.status).toBe('finished');
+      expect(probe(file).kinds).toEqual(['audio', 'video']);
+    } finally {
+      if (before === undefined) delete process.env.FFMPEG_PATH;
+      else process.env.FFMPEG_PATH = before;
+    }
   }, 30_000);
 
   it('refuses to start without producers', async () => {
