@@ -181,8 +181,8 @@ export class Recording {
       // ffmpeg binds its sockets once it has started and read the SDP: media let through before that
       // is lost, the keyframe asked for with it too, and a camera sends the next one only when asked
       // again. So the consumers resume once ffmpeg's ports are bound (a slow start on a busy machine
-      // takes seconds), and not before half a second, the delay that was used alone before and what
-      // ffmpeg takes to finish reading the SDP after it binds on an idle machine.
+      // takes seconds), and no sooner than half a second after the start: resuming at the moment
+      // the ports appear, while ffmpeg still sets up its input, was seen to fail now and then.
       await Promise.all([recording.waitForSockets(legs.flatMap((leg) => [leg.port, leg.port + 1])), new Promise((resolve) => setTimeout(resolve, 500))]);
       for (const leg of legs) {
         await leg.consumer.resume();
