@@ -1,6 +1,6 @@
 // Once per test run: an empty embedded database cluster (initdb, what a server does first in a new
 // data directory), which in-process test servers copy instead of running initdb each (3 s of
-// WebAssembly and a child process per server; copying takes a tenth of that). The copy is the
+// WebAssembly and a child process per server; copying takes a twentieth of that). The copy is the
 // same directory a first start would create, so a test server starts from the state a user's first
 // start does: the server's own migrations and imports run as usual.
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -2,9 +2,7 @@
 // at once (no whole-output buffer joined and copied at the end), and samples written to ffmpeg's
 // stdin a slice at a time. A float WAV pipe's header is read from its first bytes; raw pipes carry
 // 32-bit float, 16-bit or 24-bit integer samples, interleaved.
-import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { ffmpegFor, ffmpegStarted } from './ffmpeg.js';
 import type { Pcm } from './pcm.js';
 
 /** How an output pipe's bytes are read: a float WAV (rate and channels from its header) or raw samples. */
@@ -174,23 +172,3 @@ export async function writeInterleaved(pcm: Pcm, stream: Writable): Promise<void
   stream.end();
 }
 
-/**
- * Decodes `file` on its own ffmpeg run to float samples (mono stays mono, more than two channels fold
- * to stereo) at `sampleRate` (default: 48 kHz, the meter's and the chain's rate).
- */
-export async function decode(file: string, sampleRate = 48000): Promise<Pcm> {
-  const ffmpeg = ffmpegFor();
-  const args = ['-nostdin', '-v', 'error', '-i', file, '-vn', '-af', 'aformat=channel_layouts=mono|stereo', '-ar', String(sampleRate), '-c:a', 'pcm_f32le', '-f', 'wav', 'pipe:1'];
-  const child = spawn(ffmpeg.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  ffmpegStarted(child);
-  const samples = new PcmCollector({ kind: 'wav' });
-  let errors = '';
-  child.stdout.on('data', (c: Buffer) => samples.push(c));
-  child.stderr.on('data', (c: Buffer) => (errors += c.toString()));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`ffmpeg could not decode the audio: ${errors.trim().split('\n').pop() ?? `exit code ${code}`}`);
-  return samples.finish();
-}

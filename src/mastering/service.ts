@@ -169,7 +169,7 @@ export class MasteringService {
       const reference = job.options.referenceId ? this.referenceFile(job.tenantId, job.options.referenceId) : null;
       const request = { ...job.options, reference, inputRate: job.input.info.sampleRate };
       const onProgress = (fraction: number, stage: string) => {
-        job.progress = Math.round(fraction * 100) / 100;
+        job.progress = fraction; // in hundredths already: the jobs' thread rounds it
         job.stage = stage;
         publish();
         // The record on disk follows progress at most every 2 s; the socket hears every step.

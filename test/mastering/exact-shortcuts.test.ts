@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { runFfmpeg } from '../../src/mastering/ffmpeg-run.js';
 import { truePeak, truePeakFull } from '../../src/mastering/meter.js';
-import { decode } from '../../src/mastering/pcm-stream.js';
 import { PcmCollector, type PipeFormat } from '../../src/mastering/pcm-stream.js';
 import { renderLimited } from '../../src/mastering/render.js';
 import { fft } from '../../src/mastering/spectrum.js';
-import { materialMissing, sample } from './support.js';
+import { ffmpegDecode, materialMissing, sample } from './support.js';
 
 /**
  * The meter's shortcuts give the answer of the full computation: the true peak with most samples
@@ -41,7 +40,7 @@ describe('true peak with samples skipped by exact bounds', () => {
 
   it.skipIf(materialMissing !== null)('equals every sample interpolated on real mixes and on the limiter\'s output near the ceiling', async () => {
     for (const name of ['loop_amen_full', 'guit_em9', 'ambi_lunar_land', 'loop_tabla']) {
-      const pcm = await decode(sample(name));
+      const pcm = await ffmpegDecode(sample(name));
       const limited = await renderLimited(pcm, { gainDb: 12, ceilingDb: -1.5 });
       for (const channel of [...pcm.channels, ...limited.channels]) expect(truePeak(channel), name).toBe(truePeakFull(channel));
     }

@@ -3,6 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { pipeName, runFfmpeg } from '../../src/mastering/ffmpeg-run.js';
+import type { Pcm } from '../../src/mastering/pcm.js';
 
 export const SAMPLES = ['/usr/share/sonic-pi/samples', '/usr/lib/sonic-pi/etc/samples'].find(existsSync) ?? null;
 export const XM = '/usr/share/games/frozen-bubble/snd/frozen-mainzik-2p.xm';
@@ -30,6 +32,13 @@ if (materialMissing) {
 }
 
 export const sample = (name: string) => path.join(SAMPLES ?? '', `${name}.flac`);
+
+/** `file` as ffmpeg decodes it, always through ffmpeg (the reference node's own readers are held to): float samples at `sampleRate`, mono or stereo. */
+export async function ffmpegDecode(file: string, sampleRate = 48000): Promise<Pcm> {
+  const args = ['-i', file, '-vn', '-af', 'aformat=channel_layouts=mono|stereo', '-ar', String(sampleRate), '-c:a', 'pcm_f32le', '-f', 'wav', pipeName(0)];
+  const [pcm] = await runFfmpeg({ args, pipes: [{ kind: 'wav' }] });
+  return pcm!;
+}
 
 export interface Ebur128 {
   integrated: number;

@@ -5,9 +5,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { processStarts } from '../../src/mastering/ffmpeg.js';
 import { decodeFile } from '../../src/mastering/ffmpeg-run.js';
-import { decode } from '../../src/mastering/pcm-stream.js';
 import { readWav48 } from '../../src/mastering/wav-reader.js';
-import { materialMissing, sample } from './support.js';
+import { ffmpegDecode, materialMissing, sample } from './support.js';
 
 /** A channel's own bytes (a view may sit in a larger buffer). */
 const bytesOf = (samples: Float32Array) => Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
@@ -33,7 +32,7 @@ describe.skipIf(materialMissing)('48 kHz WAV read by node', () => {
       encode('u8.wav', ['-ar', '48000', '-c:a', 'pcm_u8']),
     ];
     for (const file of files) {
-      const theirs = await decode(file);
+      const theirs = await ffmpegDecode(file);
       const starts = processStarts.ffmpeg;
       const ours = await decodeFile(file, 48000);
       expect(processStarts.ffmpeg).toBe(starts);

@@ -4,10 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Pcm } from '../../src/mastering/pcm.js';
-import { decode } from '../../src/mastering/pcm-stream.js';
 import { exportMaster } from '../../src/mastering/render.js';
 import { writeWavMaster } from '../../src/mastering/wav-writer.js';
-import { materialMissing, sample } from './support.js';
+import { ffmpegDecode, materialMissing, sample } from './support.js';
 
 /** A channel's own bytes (a view may sit in a larger buffer). */
 const bytesOf = (samples: Float32Array) => Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
@@ -38,7 +37,7 @@ const EDGES = [1, -1, 2, -2, 0.99999994, 0.5 / 32768, 1.5 / 32768, 2.5 / 32768, 
 
 describe.skipIf(materialMissing)('WAV written by node', () => {
   it.each([16, 24] as const)('equals ffmpeg\'s %i-bit WAV of the same floats byte for byte, stereo and mono, and hands back what the file holds', async (bits) => {
-    const mix = await decode(sample('loop_amen_full'));
+    const mix = await ffmpegDecode(sample('loop_amen_full'));
     const loud = mix.channels.map((c) => c.map((x, i) => (i < EDGES.length ? EDGES[i]! : x * 3.3)));
     for (const pcm of [{ sampleRate: 48000, channels: loud }, { sampleRate: 44100, channels: [loud[0]!] }]) {
       const ours = path.join(dir, `node-${bits}-${pcm.channels.length}.wav`);
@@ -46,14 +45,14 @@ describe.skipIf(materialMissing)('WAV written by node', () => {
       const theirs = ffmpegWav(pcm, bits, path.join(dir, `ffmpeg-${bits}-${pcm.channels.length}.wav`));
       expect(readFileSync(ours).equals(theirs)).toBe(true);
       // ffmpeg reads the file back as the samples handed back (integers over 2^15 or 2^23, exact in float).
-      const read = await decode(ours, pcm.sampleRate);
+      const read = await ffmpegDecode(ours, pcm.sampleRate);
       expect(read.channels.length).toBe(pcm.channels.length);
       for (let c = 0; c < held.channels.length; c++) expect(bytesOf(read.channels[c]!).equals(bytesOf(held.channels[c]!))).toBe(true);
     }
   });
 
   it('is what exportMaster writes for WAV, with its tags, and the ffmpeg export\'s samples', async () => {
-    const pcm = { sampleRate: 48000, channels: (await decode(sample('guit_em9'))).channels.map((c) => c.map((x) => x * 0.5)) };
+    const pcm = { sampleRate: 48000, channels: (await ffmpegDecode(sample('guit_em9'))).channels.map((c) => c.map((x) => x * 0.5)) };
     const out = path.join(dir, 'export.wav');
     const held = await exportMaster(pcm, out, 'wav24', metadata);
     const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,sample_rate,channels,bits_per_sample:format_tags=title,comment,artist', '-of', 'json', out], { encoding: 'utf8' })) as {
