@@ -8,16 +8,25 @@
 //    CPU time per reply (process.cpuUsage, synchronous zlib, one thread) and the bytes are printed.
 // 3. The same requests go over the wire through node:http with `Accept-Encoding: br, gzip` and
 //    without, and the bytes received are compared (what the router actually sends).
+// 4. Inline or on the pool: each reply compressed on the calling thread (zlib's sync API) against
+//    handed to libuv's thread pool (its async API, one reply at a time as a request would), at the
+//    live qualities: the main thread's CPU (its schedstat), the CPU of every thread, and the wall
+//    time per reply. A recommendations answer of a trained model (20 per list) is among the replies.
 // Usage: node --import tsx bench/compression.ts [--repeat 50]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
 import { startVeza } from '../src/main.js';
+import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
+import { recommendWithModel } from '../src/recommendations/recommend.js';
+import { ServingModel } from '../src/recommendations/serving.js';
+import { seededRandom } from '../src/shared/random.js';
 import { gitDescribe } from './lib/servers.js';
 
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '50' } } });
@@ -91,6 +100,7 @@ const levels: [string, (b: Buffer) => Buffer][] = [
   ['gzip 6', (b) => gzipSync(b, { level: 6 })],
   ['gzip 9', (b) => gzipSync(b, { level: 9 })],
 ];
+bodies.push({ name: 'recommendations answer (trained model)', body: await trainedAnswer() });
 const big = bodies.filter((b) => b.body.length >= 1024);
 console.log(`| coding | ${big.map((b) => `${b.name} (${b.body.length} B)`).join(' | ')} |`);
 console.log(`|---|${big.map(() => '---').join('|')}|`);
@@ -103,6 +113,60 @@ for (const [label, run] of levels) {
   console.log(`| ${label} | ${cells.join(' | ')} |`);
 }
 
+console.log('\n### Inline or on the pool: µs per reply at the live qualities (main thread CPU / every thread\'s CPU / wall)\n');
+const brotliAsync = promisify(brotliCompress);
+const brotliParams = (body: Buffer, quality: number) => ({ params: { [constants.BROTLI_PARAM_QUALITY]: quality, [constants.BROTLI_PARAM_SIZE_HINT]: body.length, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } });
+/** The main thread's time on a CPU so far, µs (schedstat: nanoseconds). */
+const mainThreadMicros = () => Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+const perReply = async (work: () => unknown): Promise<string> => {
+  const repeat = Math.max(REPEAT, 500);
+  for (let i = 0; i < 20; i++) await work();
+  const [cpu, main, wall] = [process.cpuUsage(), mainThreadMicros(), performance.now()];
+  for (let i = 0; i < repeat; i++) await work();
+  const used = process.cpuUsage(cpu);
+  return `${((mainThreadMicros() - main) / repeat).toFixed(0)} / ${((used.user + used.system) / repeat).toFixed(0)} / ${(((performance.now() - wall) * 1000) / repeat).toFixed(0)}`;
+};
+console.log(`| Brotli | ${big.map((b) => `${b.name} (${b.body.length} B)`).join(' | ')} |`);
+console.log(`|---|${big.map(() => '---').join('|')}|`);
+for (const quality of [1, 4]) {
+  for (const where of ['inline', 'pool'] as const) {
+    const cells: string[] = [];
+    for (const { body } of big) cells.push(await perReply(where === 'inline' ? () => brotliCompressSync(body, brotliParams(body, quality)) : () => brotliAsync(body, brotliParams(body, quality))));
+    console.log(`| quality ${quality}, ${where} | ${cells.join(' | ')} |`);
+  }
+}
+
 await veza.shutdown();
 rmSync(dataDir, { recursive: true, force: true });
 process.exit(0);
+
+/** One discovery answer (limit 20) of a trained model of 5,000 items × 32 factors, as the API sends it. */
+async function trainedAnswer(): Promise<Buffer> {
+  const random = seededRandom(3);
+  const items = 5000;
+  const factors = 32;
+  const artists = Array.from({ length: 400 }, (_, a) => `artist-${a}`);
+  const meta: ModelMeta = {
+    version: 'compression-bench',
+    tenantId: 'default',
+    trainedAt: new Date().toISOString(),
+    factors,
+    users: ['listener'],
+    items: Array.from({ length: items }, (_, i) => `item-${i}`),
+    kinds: Array.from({ length: items }, (_, i) => (i % 20 === 0 ? 1 : 0)),
+    artistOf: Array.from({ length: items }, (_, i) => i % artists.length),
+    artists,
+    tags: Array.from({ length: items }, (_, i) => [`tag-${i % 20}`]),
+    titles: Array.from({ length: items }, (_, i) => `Track ${i}`),
+    popularity: Array.from({ length: items }, () => Math.floor(random() * 1000)),
+    coldItems: 0,
+    summary: {},
+  };
+  const vectors = (rows: number) => Float32Array.from({ length: rows * factors }, () => random() - 0.5);
+  const relative = await writeModel(dataDir, { meta, userFactors: vectors(1), itemFactors: vectors(items) });
+  const model = await ServingModel.load(dataDir, relative);
+  const history = { items: Array.from({ length: 30 }, (_, j) => ({ itemId: `item-${(j * 163) % items}`, weight: 1 + (j % 5) })), follows: [], coeditors: [] };
+  const answer = await recommendWithModel(model, history, { userId: 'listener', context: 'discovery', limit: 20, filters: { kinds: null, tags: null, artists: null }, strategy: 'model' });
+  await model.retire();
+  return Buffer.from(JSON.stringify({ ...answer, experiments: [] }));
+}

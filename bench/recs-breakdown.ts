@@ -5,8 +5,10 @@
 // are started together (C = 1 and 16), as concurrent requests would be. Each answer is for a user
 // not asked for before (cold: nothing kept from an earlier answer); with --warm, the answers cycle
 // over 64 users whose history objects stay the same, as the history cache hands them out between bus
-// events, so what the serving code keeps per user is used.
-// Usage: node --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40] [--warm]
+// events, so what the serving code keeps per user is used. With --prepared, every answer is a user's
+// first, for a user prepared beforehand as a model version's load prepares them (`prepareUser`, not
+// timed): what a served answer costs when users are drawn at random from the prepared ones.
+// Usage: node --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40] [--warm | --prepared]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
 import { seededRandom } from '../src/shared/random.js';
 
-const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '40' }, warm: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '40' }, warm: { type: 'boolean', default: false }, prepared: { type: 'boolean', default: false } } });
 const ITEMS = 100_000;
 const USERS = 20_000;
 const FACTORS = 64;
@@ -48,9 +50,9 @@ const histories = Array.from({ length: 200 }, () => ({
 
 const WARM_USERS = 64;
 const kept = new Map<number, (typeof histories)[number]>();
-/** Cold: the shared history object (another user's state on it is not theirs). Warm: one object per user, kept. */
+/** Cold: the shared history object (another user's state on it is not theirs). Warm and prepared: one object per user, kept. */
 const historyOf = (user: number) => {
-  if (!values.warm) return histories[user % histories.length]!;
+  if (!values.warm && !values.prepared) return histories[user % histories.length]!;
   return kept.get(user) ?? kept.set(user, structuredClone(histories[user % histories.length]!)).get(user)!;
 };
 
@@ -58,15 +60,19 @@ interface Code {
   name: string;
   ServingModel: { load(dataDir: string, relative: string, threads?: number): Promise<{ retire(): Promise<void> }> };
   recommendWithModel: (model: never, history: never, params: never) => Promise<unknown>;
+  prepareUser: (model: never, history: never, userId: string) => Promise<void>;
 }
 
 async function codeAt(name: string, root: string): Promise<Code> {
   const serving = (await import(path.join(root, 'src/recommendations/serving.ts'))) as Pick<Code, 'ServingModel'>;
-  const recommend = (await import(path.join(root, 'src/recommendations/recommend.ts'))) as Pick<Code, 'recommendWithModel'>;
+  const recommend = (await import(path.join(root, 'src/recommendations/recommend.ts'))) as Pick<Code, 'recommendWithModel' | 'prepareUser'>;
   return { name, ...serving, ...recommend };
 }
 
 const codes = [await codeAt('this', process.cwd()), ...(values.base ? [await codeAt('base', path.resolve(values.base))] : [])];
+const mode = values.warm ? 'warm' : values.prepared ? 'prepared' : 'cold';
+/** Prepared mode: the next user never answered before. */
+let nextPrepared = 1000;
 const rows = ['| code | users | context | answers at once | wall ms per round (p50) | CPU ms per answer | JSON ms per answer | load average |', '|---|---|---|---|---|---|---|---|'];
 for (const code of codes) {
   const model = await code.ServingModel.load(dataDir, relative, 1);
@@ -78,12 +84,21 @@ for (const code of codes) {
       let answers = 0;
       // Warm-up rounds; with --warm, enough to have asked for every user of the pool once.
       const warmUp = values.warm ? Math.ceil(WARM_USERS / together) + 1 : 5;
+      const firstPrepared = nextPrepared;
+      if (values.prepared) {
+        nextPrepared += (warmUp + Number(values.rounds)) * together;
+        for (let user = firstPrepared; user < nextPrepared; user++) await code.prepareUser(model as never, historyOf(user) as never, `user-${user}`);
+      }
       for (let round = -warmUp; round < Number(values.rounds); round++) {
         const startedCpu = process.cpuUsage();
         const started = performance.now();
         const results = await Promise.all(
           Array.from({ length: together }, (_, j) => {
-            const user = values.warm ? 1000 + ((round * together + j + WARM_USERS) % WARM_USERS) : (round * together + j + 1000) % USERS;
+            const user = values.warm
+              ? 1000 + ((round * together + j + WARM_USERS) % WARM_USERS)
+              : values.prepared
+                ? firstPrepared + (round + warmUp) * together + j
+                : (round * together + j + 1000) % USERS;
             const params = { userId: `user-${user}`, context, limit: 20, filters: { kinds: null, tags: null, artists: null }, strategy: 'model' };
             return code.recommendWithModel(model as never, historyOf(user) as never, params as never);
           }),
@@ -99,7 +114,7 @@ for (const code of codes) {
         answers += together;
       }
       walls.sort((a, b) => a - b);
-      rows.push(`| ${code.name} | ${values.warm ? 'warm' : 'cold'} | ${context} | ${together} | ${walls[walls.length >> 1]!.toFixed(1)} | ${(cpu / answers).toFixed(2)} | ${(json / answers).toFixed(2)} | ${loadavg()[0]!.toFixed(1)} |`);
+      rows.push(`| ${code.name} | ${mode} | ${context} | ${together} | ${walls[walls.length >> 1]!.toFixed(1)} | ${(cpu / answers).toFixed(2)} | ${(json / answers).toFixed(2)} | ${loadavg()[0]!.toFixed(1)} |`);
       process.stderr.write(`${rows.at(-1)}\n`);
     }
   }

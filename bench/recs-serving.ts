@@ -5,7 +5,8 @@
 //    one user on 2 threads) and for the batch of 4 rows one API answer scores.
 // 2. The API end to end, `GET /api/v1/recommendations` on a `veza serve` child process over
 //    PostgreSQL (or PGlite with --pglite), closed loop at each concurrency for a fixed time, with
-//    p50/p95/p99 and throughput. Users have 30 items each in the database (read per request).
+//    p50/p95/p99 and throughput. Users have 30 items each in the database (read once, then kept by
+//    the history cache).
 // 3. With --base DIR (another checkout, e.g. `git worktree add /tmp/wt-recs-base main --detach` with
 //    a node_modules link), the same requests against that checkout's server too, in the same run:
 //    both servers run side by side over the same database and take turns at each step.
@@ -13,10 +14,13 @@
 //    generator's own (process.cpuUsage), so that a shared machine's load shows in neither.
 // Before measuring, the bench waits until every server's CPU has gone quiet (a server may prepare its
 // users in the background when the model loads: VEZA_RECS_PRECOMPUTE_USERS).
-// Usage: node --import tsx bench/recs-serving.ts [--seconds 15] [--concurrency 1,4,16] [--pglite]
+// Each step runs its load for --warmup seconds (default 1) before the measured --seconds.
+// Usage: node --import tsx bench/recs-serving.ts [--seconds 15] [--warmup 1] [--concurrency 1,4,16] [--pglite]
 //        [--base DIR] [--contexts discovery,collaboration,production] [--no-core]
 //        [--precompute-users N (default: every user)] [--server-node-args='--cpu-prof --cpu-prof-dir=DIR']
-//        [--client lean|fetch|lean,fetch]
+//        [--client lean|fetch|lean,fetch] [--server-profile FILE]
+// --server-profile writes a CPU profile of this checkout's server (over its inspector) taken only
+// during the measured steps: where a served answer's time goes on the main thread.
 // The load generator's client (--client): `lean` (default), one keep-alive connection per simulated
 // client parsed by hand (bench/lib/lean-http.ts), or Node's `fetch`, which costs several times more
 // CPU per request on the cores the server shares; `lean,fetch` measures each step with both.
@@ -36,6 +40,7 @@ import { RecommendationStore } from '../src/recommendations/store.js';
 import { topK } from '../src/recommendations/topk.js';
 import { Authenticator } from '../src/server/auth.js';
 import { Storage } from '../src/storage/database.js';
+import { profileWhile } from './lib/inspector-profile.js';
 import { LeanHttpConnection } from './lib/lean-http.js';
 import { freePort, gitDescribe, waitReady } from './lib/servers.js';
 import { percentile } from './lib/stats.js';
@@ -43,6 +48,8 @@ import { percentile } from './lib/stats.js';
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '15' },
+    /** Seconds of the same load before each step's measured seconds. */
+    warmup: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '1,4,16' },
     pglite: { type: 'boolean', default: false },
     items: { type: 'string', default: '100000' },
@@ -55,6 +62,7 @@ const { values } = parseArgs({
     /** Users each server prepares when the model loads (VEZA_RECS_PRECOMPUTE_USERS; a base without the setting ignores it). */
     'precompute-users': { type: 'string' },
     client: { type: 'string', default: 'lean' },
+    'server-profile': { type: 'string' },
   },
 });
 const ITEMS = Number(values.items);
@@ -201,10 +209,13 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
       const port = await freePort();
       const args = ['bin/veza.js', 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--rate-limit-requests-per-minute', '0', '--recs-train-interval-s', '0', '--log-level', 'warn'];
       if (databaseUrl) args.push('--database-url', databaseUrl);
-      const nodeArgs = server.dir === process.cwd() ? values['server-node-args'].split(' ').filter(Boolean) : [];
+      const own = server.dir === process.cwd();
+      const nodeArgs = own ? values['server-node-args'].split(' ').filter(Boolean) : [];
+      const inspectPort = own && values['server-profile'] ? await freePort() : undefined;
+      if (inspectPort) nodeArgs.push(`--inspect=127.0.0.1:${inspectPort}`);
       const env = { ...process.env, VEZA_RECS_PRECOMPUTE_USERS: values['precompute-users'] ?? String(USERS) };
       const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: server.dir, stdio: ['ignore', 'ignore', 'inherit'], env });
-      return { ...server, port, child };
+      return { ...server, port, child, inspectPort };
     }),
   );
   try {
@@ -259,33 +270,43 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
       '| server | context | concurrency | client | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms per answer | load generator CPU ms per answer | load average (1 min) |',
       '|---|---|---|---|---|---|---|---|---|---|---|',
     ];
-    for (const context of values.contexts.split(',')) {
-      for (const concurrency of values.concurrency.split(',').map(Number)) {
-        for (const client of clients) for (const server of started) {
-          const samples: number[] = [];
-          // Connections are opened before the clock starts, as fetch's pool has them from the warm-up.
-          const connections = client === 'lean' ? await Promise.all(Array.from({ length: concurrency }, () => LeanHttpConnection.connect(server.port))) : [];
-          const until = performance.now() + Number(values.seconds) * 1000;
-          const serverCpu = processCpuMs(server.child.pid!);
-          const clientCpu = ownCpuMs();
-          const began = performance.now();
-          await Promise.all(
-            Array.from({ length: concurrency }, async (_, n) => {
-              const connection = connections[n];
-              while (performance.now() < until) samples.push(await (connection ? leanRequest(connection, context) : request(server.port, context)));
-            }),
-          );
-          for (const connection of connections) connection.close();
-          const elapsed = (performance.now() - began) / 1000;
-          const perAnswer = (cpu: number) => (cpu / samples.length).toFixed(2);
-          const serverMs = perAnswer(processCpuMs(server.child.pid!) - serverCpu);
-          const clientMs = perAnswer(ownCpuMs() - clientCpu);
-          const s = summary(samples);
-          rows.push(`| ${server.name} | ${context} | ${concurrency} | ${client} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${serverMs} | ${clientMs} | ${loadavg()[0]!.toFixed(1)} |`);
-          log(rows.at(-1)!);
+    const steps = async () => {
+      for (const context of values.contexts.split(',')) {
+        for (const concurrency of values.concurrency.split(',').map(Number)) {
+          for (const client of clients) for (const server of started) {
+            const samples: number[] = [];
+            // Connections are opened before the clock starts, as fetch's pool has them from the warm-up.
+            const connections = client === 'lean' ? await Promise.all(Array.from({ length: concurrency }, () => LeanHttpConnection.connect(server.port))) : [];
+            const load = (seconds: number, latencies: number[]) => {
+              const until = performance.now() + seconds * 1000;
+              return Promise.all(
+                Array.from({ length: concurrency }, async (_, n) => {
+                  const connection = connections[n];
+                  while (performance.now() < until) latencies.push(await (connection ? leanRequest(connection, context) : request(server.port, context)));
+                }),
+              );
+            };
+            // The same load, not measured, first: the step starts with the code of this path compiled and the heap settled.
+            await load(Number(values.warmup), []);
+            const serverCpu = processCpuMs(server.child.pid!);
+            const clientCpu = ownCpuMs();
+            const began = performance.now();
+            await load(Number(values.seconds), samples);
+            for (const connection of connections) connection.close();
+            const elapsed = (performance.now() - began) / 1000;
+            const perAnswer = (cpu: number) => (cpu / samples.length).toFixed(2);
+            const serverMs = perAnswer(processCpuMs(server.child.pid!) - serverCpu);
+            const clientMs = perAnswer(ownCpuMs() - clientCpu);
+            const s = summary(samples);
+            rows.push(`| ${server.name} | ${context} | ${concurrency} | ${client} | ${Math.round(samples.length / elapsed)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${serverMs} | ${clientMs} | ${loadavg()[0]!.toFixed(1)} |`);
+            log(rows.at(-1)!);
+          }
         }
       }
-    }
+    };
+    const profiled = started.find((server) => server.inspectPort);
+    if (profiled) await profileWhile(profiled.inspectPort!, values['server-profile']!, steps);
+    else await steps();
     console.log(`\nAPI on ${storageName}:\n${rows.join('\n')}`);
   } finally {
     for (const server of started) server.child.kill('SIGTERM');

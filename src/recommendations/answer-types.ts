@@ -81,7 +81,21 @@ export interface ScoredCandidates {
   trackCount: number;
   sampleCount: number;
   playlistCount: number;
+  /**
+   * Reason codes (reasons.ts) by position, in one table: the first `reasonedTracks` tracks, then every
+   * sample, then each playlist's tracks; REASON_UNSET until a position is first described (or prepared).
+   */
+  reasons: Int32Array;
+  reasonedTracks: number;
+  /** The new artists ranked from the tracks, once an answer asked for them (recommend.ts). */
+  artistRanking: ArtistRanking | null;
 }
+
+/**
+ * Artists best first, two numbers each: the artist's index times 4 plus how many of their tracks (at
+ * most 3) the score sums, and that score in thousandths (an answer shows it to three decimals).
+ */
+export type ArtistRanking = Int32Array;
 
 export interface UserState {
   userId: string;
@@ -95,8 +109,6 @@ export interface UserState {
   seeds: { item: number }[];
   favouriteArtists: number[];
   centroids: Float32Array[];
-  /** Filter key → scored candidates. */
+  /** Filter key → scored candidates, with their reasons and artists' ranking. */
   scored: Map<string, ScoredCandidates>;
-  /** The reason given for an item (it depends on the seeds and follows only). */
-  reasons: Map<number, string>;
 }

@@ -143,7 +143,6 @@ export class ServingModel {
       if (this.scoredUsers.size <= this.scoredUsersKept) break;
       this.scoredUsers.delete(oldest);
       oldest.scored.clear();
-      oldest.reasons.clear();
     }
   }
 

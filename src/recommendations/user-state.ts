@@ -48,7 +48,6 @@ export function userState(model: ServingModel, history: UserHistory, userId: str
     favouriteArtists,
     centroids: favouriteArtists.map((artist) => artistCentroid(model, known, artist)),
     scored: new Map(),
-    reasons: new Map(),
   };
   model.userStates.set(history, state);
   return state;

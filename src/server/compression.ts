@@ -3,11 +3,12 @@
 // bodies at or above a size threshold. Live replies use the Brotli quality measured in
 // bench/compression.ts (a few bytes more than quality 11 for a fraction of the CPU); replies marked
 // static (the spec, the web client's files) use quality 11 once and are kept, keyed by their hash.
-// Compression runs on libuv's thread pool (zlib's async API), never on the event loop that carries
-// the collaboration traffic. A strong ETag is the hash of the identity body; an encoded variant
-// carries it with the coding as suffix, and If-None-Match accepts either.
+// Small live Brotli bodies are compressed on the event loop, where that costs less of it than the
+// hand-off to libuv's thread pool would; the rest run on the pool (zlib's async API). A strong ETag
+// is the hash of the identity body; an encoded variant carries it with the coding as suffix, and
+// If-None-Match accepts either.
 import { createHash } from 'node:crypto';
-import { brotliCompress, constants, gzip } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, constants, gzip, type BrotliOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 
 export type Coding = 'br' | 'gzip' | 'identity';
@@ -49,15 +50,35 @@ export function negotiate(header: string | undefined): Coding {
   return br >= gz ? 'br' : 'gzip';
 }
 
-export function compress(body: Uint8Array, coding: 'br' | 'gzip', brotliQuality: number): Promise<Buffer> {
-  if (coding === 'gzip') return gzipAsync(body, { level: 6 });
-  return brotliAsync(body, {
+/**
+ * Brotli bodies up to this size are compressed on the calling thread, at a live quality up to
+ * INLINE_MAX_QUALITY. Handing a body to libuv's pool costs the main thread some 60-200 µs of stream
+ * machinery and wake-ups whatever its size, and the process twice the CPU of the work itself; at
+ * quality 1 a 16 KB answer compresses in about 50 µs (`bench/compression.ts`, "inline or on the
+ * pool"). Larger bodies, higher qualities and gzip go to the pool.
+ */
+export const INLINE_COMPRESS_MAX_BYTES = 24 * 1024;
+export const INLINE_MAX_QUALITY = 4;
+
+function brotliOptions(body: Uint8Array, quality: number): BrotliOptions {
+  return {
     params: {
-      [constants.BROTLI_PARAM_QUALITY]: brotliQuality,
+      [constants.BROTLI_PARAM_QUALITY]: quality,
       [constants.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
       [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
     },
-  });
+  };
+}
+
+/** `body` compressed on libuv's thread pool. */
+export function compress(body: Uint8Array, coding: 'br' | 'gzip', brotliQuality: number): Promise<Buffer> {
+  if (coding === 'gzip') return gzipAsync(body, { level: 6 });
+  return brotliAsync(body, brotliOptions(body, brotliQuality));
+}
+
+/** `body` Brotli-compressed on this thread: for small bodies, where the pool's hand-off costs more than the work. */
+export function compressBrotliInline(body: Uint8Array, quality: number): Buffer {
+  return brotliCompressSync(body, brotliOptions(body, quality));
 }
 
 /** A strong validator for `body`: 16 bytes of its SHA-256, quoted. */
@@ -141,7 +162,8 @@ export interface EncodedReply {
 /**
  * The reply as it goes on the wire. A GET answered 200 (unless `cache-control: no-store`) gets a
  * strong ETag, and a request whose If-None-Match names it gets 304 without a body. A compressible
- * body of at least `minBytes` is encoded as the client prefers, with `Vary: Accept-Encoding`.
+ * body of at least `minBytes` is encoded as the client prefers, with `Vary: Accept-Encoding`: small
+ * Brotli bodies on this thread, the rest on libuv's pool.
  */
 export async function encodeReply(
   request: { method: string; headers: Record<string, string | undefined> },
@@ -166,7 +188,10 @@ export async function encodeReply(
     }
   }
   if (coding === 'identity') return { status, headers: out, body };
-  const encoded = kind === 'static' ? await options.statics.get(etag ?? strongEtag(bytes), coding, bytes) : await compress(bytes, coding, options.brotliQuality);
+  let encoded: Buffer;
+  if (kind === 'static') encoded = await options.statics.get(etag ?? strongEtag(bytes), coding, bytes);
+  else if (coding === 'br' && bytes.byteLength <= INLINE_COMPRESS_MAX_BYTES && options.brotliQuality <= INLINE_MAX_QUALITY) encoded = compressBrotliInline(bytes, options.brotliQuality);
+  else encoded = await compress(bytes, coding, options.brotliQuality);
   out['content-encoding'] = coding;
   return { status, headers: out, body: encoded };
 }

@@ -217,10 +217,12 @@ export class HttpRouter {
         this.sendFile(res, state, snapshot, status, reply.headers ?? {}, reply.file);
         return;
       }
-      const payload = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
+      const text = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
       const type = reply.body === undefined && reply.json !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {};
-      if (this.deps.settings.checkResponses && reply.body === undefined && reply.json !== undefined) this.checkReply(snapshot, route, status, payload as string);
-      this.meter(ctx, state, status, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength);
+      if (this.deps.settings.checkResponses && reply.body === undefined && reply.json !== undefined) this.checkReply(snapshot, route, status, text as string);
+      // UTF-8 once: the meter counts these bytes, and the ETag and the compression read them.
+      const payload = typeof text === 'string' ? Buffer.from(text) : text;
+      this.meter(ctx, state, status, payload.byteLength);
       const encoded = await this.encode(snapshot, status, { ...type, ...reply.headers }, payload, reply.kind ?? 'live');
       this.send(res, state, snapshot, encoded.status, encoded.headers, encoded.body);
     } catch (error) {

@@ -13,7 +13,7 @@ export const serverSettings = {
   maxBodyBytes: { env: 'VEZA_MAX_BODY_BYTES', flag: 'max-body-bytes', schema: int(1, 1 << 30).default(1 << 20), doc: 'Largest accepted request body (413 beyond)' },
   maxHeaderBytes: { env: 'VEZA_MAX_HEADER_BYTES', flag: 'max-header-bytes', schema: int(256, 1 << 20).default(8192), doc: 'Largest accepted total of request header names and values (431 beyond)' },
   compressMinBytes: { env: 'VEZA_COMPRESS_MIN_BYTES', flag: 'compress-min-bytes', schema: int(1, 1 << 30).default(1024), doc: 'JSON and text replies at least this large are sent with Brotli or gzip when the client accepts it' },
-  brotliQuality: { env: 'VEZA_BROTLI_QUALITY', flag: 'brotli-quality', schema: int(0, 11).default(4), doc: 'Brotli quality of replies made per request (the spec and the web client\'s files use 11, once)' },
+  brotliQuality: { env: 'VEZA_BROTLI_QUALITY', flag: 'brotli-quality', schema: int(0, 11).default(1), doc: 'Brotli quality of replies made per request (the spec and the web client\'s files use 11, once)' },
   checkResponses: { env: 'VEZA_CHECK_RESPONSES', flag: 'check-responses', schema: bool.default(false), doc: 'Test mode: each JSON reply is checked against its route\'s declared schema; a mismatch answers 500 (on in the test suite)' },
   maxWsMessageBytes: { env: 'VEZA_MAX_WS_MESSAGE_BYTES', flag: 'max-ws-message-bytes', schema: int(1024, 1 << 30).default(16 << 20), doc: 'Largest WebSocket message (close 1009 beyond)' },
   rateLimitRequestsPerMinute: { env: 'VEZA_RATE_LIMIT_REQUESTS_PER_MINUTE', flag: 'rate-limit-requests-per-minute', schema: int(0, 1e9).default(600), doc: 'HTTP requests per minute per IP and per user (0 disables)' },

@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeModel, type ModelMeta } from '../../src/recommendations/model-files.js';
-import { recommendWithModel, type Context, type Filters, type RecommendParams } from '../../src/recommendations/recommend.js';
+import { prepareUser, recommendWithModel, type Context, type Filters, type RecommendParams } from '../../src/recommendations/recommend.js';
 import { ServingModel } from '../../src/recommendations/serving.js';
 import type { UserHistory } from '../../src/recommendations/store.js';
 import { topKByScore } from '../../src/recommendations/topk.js';
@@ -107,6 +107,34 @@ describe('answers scored together', () => {
     expect(model.scorer.calls).toBe(calls + 1); // the fresh history only
     expect(again).toEqual(fresh);
     expect(first.tracks.length).toBeGreaterThan(0);
+  });
+
+  it('a prepared user is answered from what preparation kept (no similarity searched), as an unprepared user is', async () => {
+    const search = vi.spyOn(model, 'closestItem');
+    try {
+      // Users with a vector and seeds to name: trained and folded in, some following an artist.
+      const users = cases().filter((c) => c.params.strategy === 'model' && c.history().items.length >= 12);
+      expect(users.length).toBeGreaterThan(3);
+      for (const c of users) {
+        const prepared = c.history();
+        await prepareUser(model, prepared, c.params.userId);
+        for (const context of ['discovery', 'collaboration', 'production'] as Context[]) {
+          const params: RecommendParams = { ...c.params, context, limit: 20, filters: NO_FILTERS };
+          const searches = search.mock.calls.length;
+          const answer = await recommendWithModel(model, prepared, params);
+          expect(search.mock.calls.length, `${c.params.userId} ${context}`).toBe(searches);
+          const fresh = await recommendWithModel(model, c.history(), params);
+          expect(search.mock.calls.length).toBeGreaterThan(searches);
+          expect(answer).toEqual(fresh);
+          expect(answer.artists.length).toBeGreaterThan(0);
+        }
+        // Past what preparation kept (a longer list): the rest is computed, and still the same answer.
+        const long: RecommendParams = { ...c.params, context: 'discovery', limit: 60, filters: NO_FILTERS };
+        expect(await recommendWithModel(model, prepared, long)).toEqual(await recommendWithModel(model, c.history(), long));
+      }
+    } finally {
+      search.mockRestore();
+    }
   });
 
   it('tracks are the exact top-k of user · item over unheard tracks', async () => {

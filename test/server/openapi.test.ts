@@ -1,10 +1,11 @@
+import { pbkdf2 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { generateClient } from '../../src/server/client-gen.js';
-import { negotiate } from '../../src/server/compression.js';
+import { encodeReply, INLINE_COMPRESS_MAX_BYTES, negotiate, StaticCodings } from '../../src/server/compression.js';
 import { openApiSpec } from '../../src/server/openapi.js';
 import { VERSION } from '../../src/version.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -148,6 +149,32 @@ describe('compression', () => {
     expect(brotliDecompressSync(br.body).equals(plain.body)).toBe(true);
     expect(br.body.length).toBeLessThan(gz.body.length);
     expect(gz.body.length).toBeLessThan(plain.body.length / 3);
+  });
+
+  it('compresses a small live Brotli reply at once, while the thread pool is busy; larger ones, gzip and high qualities wait for the pool', async () => {
+    const rows = (count: number) => Buffer.from(JSON.stringify(Array.from({ length: count }, (_, i) => ({ id: `item-${i}`, title: `Track ${i}`, score: (i % 997) / 1000 }))));
+    const small = rows(200);
+    const large = rows(2000);
+    expect(small.length).toBeLessThan(INLINE_COMPRESS_MAX_BYTES);
+    expect(large.length).toBeGreaterThan(INLINE_COMPRESS_MAX_BYTES);
+    const options = { minBytes: 1024, brotliQuality: 1, statics: new StaticCodings() };
+    const encode = (body: Buffer, coding: string, brotliQuality = 1) =>
+      encodeReply({ method: 'GET', headers: { 'accept-encoding': coding } }, 200, { 'content-type': 'application/json' }, body, 'live', { ...options, brotliQuality });
+    // Every pool thread busy for a while (libuv's pool: 4 threads unless UV_THREADPOOL_SIZE says otherwise).
+    let freed = 0;
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    for (let t = 0; t < threads; t++) pbkdf2('veza', 'salt', 400_000, 32, 'sha256', () => freed++);
+    const inline = await encode(small, 'br');
+    expect(freed).toBe(0);
+    expect(inline.headers['content-encoding']).toBe('br');
+    expect(brotliDecompressSync(inline.body as Buffer).equals(small)).toBe(true);
+    // Queued behind the busy threads: each is done only once one of them has finished.
+    const queued = [encode(large, 'br'), encode(small, 'gzip'), encode(small, 'br', 9)].map((reply) => reply.then((encoded) => ({ encoded, freed })));
+    const [big, gzipped, best] = await Promise.all(queued);
+    for (const reply of [big, gzipped, best]) expect(reply!.freed).toBeGreaterThan(0);
+    expect(brotliDecompressSync(big!.encoded.body as Buffer).equals(large)).toBe(true);
+    expect(gunzipSync(gzipped!.encoded.body as Buffer).equals(small)).toBe(true);
+    expect(brotliDecompressSync(best!.encoded.body as Buffer).equals(small)).toBe(true);
   });
 
   it('leaves small replies alone', async () => {
