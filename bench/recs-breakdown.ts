@@ -8,7 +8,9 @@
 // events, so what the serving code keeps per user is used. With --prepared, every answer is a user's
 // first, for a user prepared beforehand as a model version's load prepares them (`prepareUser`, not
 // timed): what a served answer costs when users are drawn at random from the prepared ones.
-// Usage: node --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40] [--warm | --prepared]
+// With --prepared, each step also reports the preparation's CPU and, under `node --expose-gc`, the
+// heap each prepared user's state and scored set hold (their history is made before).
+// Usage: node [--expose-gc] --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40] [--warm | --prepared]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -73,7 +75,18 @@ const codes = [await codeAt('this', process.cwd()), ...(values.base ? [await cod
 const mode = values.warm ? 'warm' : values.prepared ? 'prepared' : 'cold';
 /** Prepared mode: the next user never answered before. */
 let nextPrepared = 1000;
-const rows = ['| code | users | context | answers at once | wall ms per round (p50) | CPU ms per answer | JSON ms per answer | load average |', '|---|---|---|---|---|---|---|---|'];
+const rows = [
+  '| code | users | context | answers at once | wall ms per round (p50) | CPU ms per answer | JSON ms per answer | preparing: CPU ms per user | preparing: heap KiB per user | load average |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+];
+/** Heap and array buffers in use after a full collection (null without --expose-gc: the figure would be noise). */
+const heapBytes = (): number | null => {
+  if (!globalThis.gc) return null;
+  globalThis.gc();
+  globalThis.gc();
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
+};
 for (const code of codes) {
   const model = await code.ServingModel.load(dataDir, relative, 1);
   for (const context of ['discovery', 'collaboration', 'production']) {
@@ -85,9 +98,20 @@ for (const code of codes) {
       // Warm-up rounds; with --warm, enough to have asked for every user of the pool once.
       const warmUp = values.warm ? Math.ceil(WARM_USERS / together) + 1 : 5;
       const firstPrepared = nextPrepared;
+      let preparation = '– | –';
       if (values.prepared) {
         nextPrepared += (warmUp + Number(values.rounds)) * together;
-        for (let user = firstPrepared; user < nextPrepared; user++) await code.prepareUser(model as never, historyOf(user) as never, `user-${user}`);
+        const users = Array.from({ length: nextPrepared - firstPrepared }, (_, j) => firstPrepared + j);
+        for (const user of users) historyOf(user); // the histories are not the preparation's: made first
+        const heapBefore = heapBytes();
+        const cpuBefore = process.cpuUsage();
+        // Sixteen users a turn, sharing scoring calls, as a version's load prepares them.
+        for (let at = 0; at < users.length; at += 16) {
+          await Promise.all(users.slice(at, at + 16).map((user) => code.prepareUser(model as never, historyOf(user) as never, `user-${user}`)));
+        }
+        const used = process.cpuUsage(cpuBefore);
+        const heap = heapBytes();
+        preparation = `${((used.user + used.system) / 1000 / users.length).toFixed(2)} | ${heap === null || heapBefore === null ? '–' : ((heap - heapBefore) / 1024 / users.length).toFixed(1)}`;
       }
       for (let round = -warmUp; round < Number(values.rounds); round++) {
         const startedCpu = process.cpuUsage();
@@ -114,7 +138,7 @@ for (const code of codes) {
         answers += together;
       }
       walls.sort((a, b) => a - b);
-      rows.push(`| ${code.name} | ${mode} | ${context} | ${together} | ${walls[walls.length >> 1]!.toFixed(1)} | ${(cpu / answers).toFixed(2)} | ${(json / answers).toFixed(2)} | ${loadavg()[0]!.toFixed(1)} |`);
+      rows.push(`| ${code.name} | ${mode} | ${context} | ${together} | ${walls[walls.length >> 1]!.toFixed(1)} | ${(cpu / answers).toFixed(2)} | ${(json / answers).toFixed(2)} | ${preparation} | ${loadavg()[0]!.toFixed(1)} |`);
       process.stderr.write(`${rows.at(-1)}\n`);
     }
   }
