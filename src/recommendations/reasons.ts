@@ -68,11 +68,3 @@ export function reasonText(model: ServingModel, item: number, code: number, seed
       throw new Error(`reason code ${code} has no text`);
   }
 }
-
-/** The code at `position` of a kept table, computed and kept the first time it is asked for. */
-export function keptReason(table: Int32Array, position: number, model: ServingModel, item: number, inputs: () => ReasonInputs): number {
-  if (position >= table.length) return reasonCode(model, item, inputs());
-  let code = table[position]!;
-  if (code === REASON_UNSET) table[position] = code = reasonCode(model, item, inputs());
-  return code;
-}

@@ -48,7 +48,7 @@ const PLAYLIST_LENGTH = 20;
 const SAMPLE_CANDIDATES = 20;
 /** Creators shortlisted in the scoring call for collaborators (collaborators.ts checks it was enough). */
 const CREATOR_SHORTLIST = 128;
-/** The largest `limit`: ranked positions past it are never described, and no more artists are kept. */
+/** The largest `limit`: no answer lists more artists than the ranking kept. */
 const MAX_LIMIT = 100;
 
 /** Ranked items as typed arrays: indices best first, their scores, and their reason codes by position (reasons.ts). */
