@@ -7,15 +7,18 @@
 // over 64 users whose history objects stay the same, as the history cache hands them out between bus
 // events, so what the serving code keeps per user is used. With --prepared, every answer is a user's
 // first, for a user prepared beforehand as a model version's load prepares them (`prepareUser`, not
-// timed): what a served answer costs when users are drawn at random from the prepared ones.
+// timed): what describing an answer costs when users are drawn at random from the prepared ones.
+// (The server sends a prepared user's default answers from those kept encoded, and describes only
+// the requests they do not cover: another limit, filters, an experiment.)
 // With --prepared, each step also reports the preparation's CPU and, under `node --expose-gc`, the
-// heap each prepared user's state and scored set hold (their history is made before).
+// heap each prepared user's state, scored set and kept answers hold (their history is made before).
 // Usage: node [--expose-gc] --import tsx bench/recs-breakdown.ts [--base DIR] [--rounds 40] [--warm | --prepared]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
+import { keepBody } from '../src/server/compression.js';
 import { seededRandom } from '../src/shared/random.js';
 
 const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '40' }, warm: { type: 'boolean', default: false }, prepared: { type: 'boolean', default: false } } });
@@ -63,12 +66,16 @@ interface Code {
   ServingModel: { load(dataDir: string, relative: string, threads?: number): Promise<{ retire(): Promise<void> }> };
   recommendWithModel: (model: never, history: never, params: never) => Promise<unknown>;
   prepareUser: (model: never, history: never, userId: string) => Promise<void>;
+  /** Where the code keeps whole answers encoded, the part of a preparation that does it. */
+  keepDefaultAnswers?: (model: never, history: never, userId: string, keep: (text: string) => Promise<unknown>) => Promise<void>;
 }
 
 async function codeAt(name: string, root: string): Promise<Code> {
   const serving = (await import(path.join(root, 'src/recommendations/serving.ts'))) as Pick<Code, 'ServingModel'>;
   const recommend = (await import(path.join(root, 'src/recommendations/recommend.ts'))) as Pick<Code, 'recommendWithModel' | 'prepareUser'>;
-  return { name, ...serving, ...recommend };
+  const keptAnswers = path.join(root, 'src/recommendations/kept-answers.ts');
+  const kept = existsSync(keptAnswers) ? ((await import(keptAnswers)) as Pick<Code, 'keepDefaultAnswers'>) : {};
+  return { name, ...serving, ...recommend, ...kept };
 }
 
 const codes = [await codeAt('this', process.cwd()), ...(values.base ? [await codeAt('base', path.resolve(values.base))] : [])];
@@ -108,6 +115,8 @@ for (const code of codes) {
         // Sixteen users a turn, sharing scoring calls, as a version's load prepares them.
         for (let at = 0; at < users.length; at += 16) {
           await Promise.all(users.slice(at, at + 16).map((user) => code.prepareUser(model as never, historyOf(user) as never, `user-${user}`)));
+          // The answers kept encoded, at the live replies' default Brotli quality.
+          if (code.keepDefaultAnswers) for (const user of users.slice(at, at + 16)) await code.keepDefaultAnswers(model as never, historyOf(user) as never, `user-${user}`, (text) => keepBody(text, 1));
         }
         const used = process.cpuUsage(cpuBefore);
         const heap = heapBytes();

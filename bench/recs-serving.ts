@@ -258,13 +258,14 @@ async function api(itemFactors: Float32Array, userFactors: Float32Array): Promis
       check(res.status, JSON.parse(res.body.toString('utf8')) as Answer, context);
       return performance.now() - began;
     };
-    // Warm-up: the first request loads the model (24 MiB ONNX + factors).
-    for (const server of started) for (let i = 0; i < 50; i++) await request(server.port, 'discovery');
+    // One server at a time: the first requests load the model (24 MiB ONNX + factors), then its users
+    // are prepared, with the machine to itself, so that the CPU reported is that server's own.
     for (const server of started) {
       const cpuBefore = processCpuMs(server.child.pid!);
+      for (let i = 0; i < 50; i++) await request(server.port, 'discovery');
       const waited = await quiet(server.child.pid!);
       const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1];
-      log(`${server.name}: quiet after ${waited.toFixed(0)} s (${((processCpuMs(server.child.pid!) - cpuBefore) / 1000).toFixed(1)} s of CPU), RSS ${Math.round(Number(rss) / 1024)} MiB`);
+      log(`${server.name}: model loaded and users prepared in ${waited.toFixed(0)} s (${((processCpuMs(server.child.pid!) - cpuBefore) / 1000).toFixed(1)} s of CPU), RSS ${Math.round(Number(rss) / 1024)} MiB`);
     }
     const rows = [
       '| server | context | concurrency | client | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms per answer | load generator CPU ms per answer | load average (1 min) |',

@@ -1,6 +1,7 @@
 // The shapes of a recommendation answer and of what serving keeps per user, apart from the code that
 // computes them, so that the model, the per-user state, the collaborators and the answer can all
 // name them without importing one another.
+import type { KeptBody } from '../server/compression.js';
 import type { RowTopK } from './serving-scorer.js';
 
 export type Source = 'model' | 'fold-in' | 'popularity';
@@ -89,6 +90,8 @@ export interface ScoredCandidates {
   reasonedTracks: number;
   /** The new artists ranked from the tracks, once an answer asked for them (recommend.ts). */
   artistRanking: ArtistRanking | null;
+  /** Without filters: whole answers kept encoded, by context and limit (kept-answers.ts); null until one is. */
+  answers: Map<string, KeptBody> | null;
 }
 
 /**

@@ -9,7 +9,7 @@ export const recommendationsModule = defineModule({
   settings: 'recommendations',
   async start(ctx) {
     const { settings, deployment, storage, bus, logger } = ctx;
-    const recommendations = await new RecommendationService({ settings, dataDir: deployment.dataDir, storage, bus, logger }).start();
+    const recommendations = await new RecommendationService({ settings, dataDir: deployment.dataDir, storage, bus, logger, keep: (text) => ctx.http.keep(text) }).start();
     return {
       api: recommendations,
       routes: () => registerRecommendationRoutes(ctx.http, recommendations, settings.maxImportBytes),

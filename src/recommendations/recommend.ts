@@ -245,6 +245,7 @@ async function scoredCandidates(model: ServingModel, state: UserState, filters: 
     reasons: new Int32Array(reasonCount).fill(REASON_UNSET),
     reasonedTracks,
     artistRanking: null,
+    answers: null,
   };
   keepScored(model, state, key, scored);
   return toCandidates(scored);

@@ -8,6 +8,7 @@ import type { HttpContext, HttpRouter } from '../server/http.js';
 import { RecommendationError } from './errors.js';
 import { recommendationReplies as r, recommendationsQuery, recommendationsReply, trainingJob } from './schemas.js';
 import { CONTEXTS, parseFilters, type Context } from './recommend.js';
+import { DEFAULT_LIMIT } from './kept-answers.js';
 import { ExperimentExistsError, type RecommendationService } from './service.js';
 
 const USER_ID = /^[^\s]{1,200}$/;
@@ -46,12 +47,11 @@ export function registerRecommendationRoutes(http: HttpRouter, service: Recommen
       if (userId !== principal.userId && !principal.admin) throw forbidden('only a tenant administrator may ask for another user\'s recommendations');
       const context = (ctx.query.get('context') ?? 'discovery') as Context;
       if (!CONTEXTS.includes(context)) throw badRequest(`context must be one of ${CONTEXTS.join(', ')}`);
-      const rawLimit = ctx.query.get('limit') ?? '20';
+      const rawLimit = ctx.query.get('limit') ?? String(DEFAULT_LIMIT);
       const limit = Number(rawLimit);
       if (rawLimit.trim() === '' || !Number.isInteger(limit) || limit < 1 || limit > 100) throw badRequest('limit must be an integer from 1 to 100');
       const filters = asBadRequest(() => parseFilters(ctx.query.get('filters')));
-      const answer = await service.recommend(principal.tenantId, { userId, context, limit, filters });
-      return { json: answer };
+      return service.recommendReply(principal.tenantId, { userId, context, limit, filters });
     },
     { auth: 'required', tag: 'recommendations', summary: 'Tracks, samples, artists, playlists and collaborators for a user', query: recommendationsQuery, responses: { 200: recommendationsReply } },
   );

@@ -5,17 +5,19 @@ import { randomUUID } from 'node:crypto';
 import type { EventBus, Subscription } from '../events/bus.js';
 import { createEvent } from '../events/catalog.js';
 import type { Logger } from '../log.js';
+import type { KeptBody } from '../server/compression.js';
 import type { Storage } from '../storage/database.js';
 import { announceStored } from './consumer.js';
 import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
 import { prewarm } from './prewarm.js';
-import { ModelSlot, ServingModel } from './serving.js';
+import { keptAnswer, type KeepBody } from './kept-answers.js';
+import { filterKey, ModelSlot, ServingModel } from './serving.js';
 import type { RecommendationsSettings } from './settings.js';
 import { HistoryCache } from './history-cache.js';
 import { parseHistoryLine, rowWeight, type CatalogItem, type Interaction } from './signals.js';
-import { RecommendationStore } from './store.js';
+import { RecommendationStore, type UserHistory } from './store.js';
 import { trainTenant, type TrainingProgress, type TrainingResult } from './trainer.js';
 
 export interface TrainingJob {
@@ -49,6 +51,15 @@ export interface ExperimentInput extends ExperimentDefinition {
   context?: Context;
 }
 
+/** An answer as the route sends it: the recommendations and the experiments the request took part in. */
+export type RecommendationsReply = Recommendations & { experiments: { id: string; variant: string }[] };
+
+interface AnswerRequest {
+  slot: ModelSlot;
+  assignments: { experiment: ExperimentInput; variant: ExperimentDefinition['variants'][number] }[];
+  history: UserHistory;
+}
+
 const MAX_JOBS_KEPT = 50;
 const EXPERIMENT_CACHE_MS = 5000;
 
@@ -59,6 +70,8 @@ export interface RecommendationDeps {
   storage: Storage;
   bus: EventBus;
   logger: Logger;
+  /** Encodes an answer once to be sent as it is kept (the server's HttpRouter.keep). */
+  keep: KeepBody;
 }
 
 export class RecommendationService {
@@ -242,7 +255,7 @@ export class RecommendationService {
     const count = this.deps.settings.precomputeUsers;
     if (count === 0 || model.meta.users.length === 0) return;
     const end = model.lease();
-    const work = prewarm(model, tenantId, { store: this.store, histories: this.histories, logger: this.deps.logger }, count, () => slot.model === model && !this.closed)
+    const work = prewarm(model, tenantId, { store: this.store, histories: this.histories, logger: this.deps.logger, keep: this.deps.keep }, count, () => slot.model === model && !this.closed)
       .then((report) => this.deps.logger.info({ tenantId, version: model.version, ...report }, 'recommendation users prepared'))
       .catch((error: unknown) => this.deps.logger.warn({ err: error, tenantId }, 'preparing recommendation users failed; they are answered as they come'))
       .finally(end);
@@ -255,7 +268,33 @@ export class RecommendationService {
     while (this.preparing.size > 0) await Promise.all([...this.preparing]);
   }
 
-  async recommend(tenantId: string, params: Omit<RecommendParams, 'strategy'>): Promise<Recommendations & { experiments: { id: string; variant: string }[] }> {
+  async recommend(tenantId: string, params: Omit<RecommendParams, 'strategy'>): Promise<RecommendationsReply> {
+    return this.answer(tenantId, params, await this.begin(tenantId, params));
+  }
+
+  /**
+   * The route's reply. A request without filters that no experiment takes part in gets the user's
+   * answer kept encoded (kept-answers.ts) where the model has a vector for them; others are answered
+   * as `recommend` answers them.
+   */
+  async recommendReply(tenantId: string, params: Omit<RecommendParams, 'strategy'>): Promise<{ kept: KeptBody } | { json: RecommendationsReply }> {
+    const request = await this.begin(tenantId, params);
+    if (request.assignments.length === 0 && filterKey(params.filters) === '') {
+      const lease = request.slot.acquire();
+      if (lease) {
+        try {
+          const kept = await keptAnswer(lease.model, request.history, params.userId, params.context, params.limit, this.deps.keep);
+          if (kept) return { kept };
+        } finally {
+          lease.end();
+        }
+      }
+    }
+    return { json: await this.answer(tenantId, params, request) };
+  }
+
+  /** What every answer needs: the serving model (loaded, or reloaded when due), the experiments the user is in, their history. */
+  private async begin(tenantId: string, params: Omit<RecommendParams, 'strategy'>): Promise<AnswerRequest> {
     const slot = this.slot(tenantId);
     const reload = this.deps.settings.reloadIntervalMs;
     if (!slot.model) await this.load(tenantId);
@@ -263,8 +302,12 @@ export class RecommendationService {
     const assignments = (await this.runningExperiments(tenantId))
       .filter((e) => e.context === undefined || e.context === params.context)
       .map((e) => ({ experiment: e, variant: assignVariant(e, params.userId) }));
-    const strategy = (assignments[0]?.variant.config as VariantConfig | undefined)?.strategy ?? 'model';
     const history = await this.histories.get(tenantId, params.userId, () => this.store.history(tenantId, params.userId));
+    return { slot, assignments, history };
+  }
+
+  private async answer(tenantId: string, params: Omit<RecommendParams, 'strategy'>, { slot, assignments, history }: AnswerRequest): Promise<RecommendationsReply> {
+    const strategy = (assignments[0]?.variant.config as VariantConfig | undefined)?.strategy ?? 'model';
     const lease = slot.acquire();
     let answer: Recommendations;
     try {

@@ -11,7 +11,7 @@ import type { UserHistory } from './store.js';
 import type { Filters, UserState } from './answer-types.js';
 
 const FILTER_MASKS_KEPT = 32;
-/** Users whose scored candidates, reasons and artists' ranking are kept (some 4 KB each), least recently scored out first, at least. */
+/** Users whose scored candidates, reasons and artists' ranking (some 4 KB each) and kept answers (2-3 KB each, kept-answers.ts) are kept, least recently scored out first, at least. */
 export const SCORED_USERS_KEPT = 8192;
 
 /** One string per set of filters, whatever the order they were given in; '' for none. */

@@ -6,9 +6,11 @@
 // Small live Brotli bodies are compressed on the event loop, where that costs less of it than the
 // hand-off to libuv's thread pool would; the rest run on the pool (zlib's async API). A strong ETag
 // is the hash of the identity body; an encoded variant carries it with the coding as suffix, and
-// If-None-Match accepts either.
+// If-None-Match accepts either. A body kept encoded between requests (`keepBody`: its ETag, length
+// and Brotli form, as a live reply would have them) goes to Brotli clients as it was kept, and is
+// decoded for the others.
 import { createHash } from 'node:crypto';
-import { brotliCompress, brotliCompressSync, constants, gzip, type BrotliOptions } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, brotliDecompressSync, constants, gzip, type BrotliOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 
 export type Coding = 'br' | 'gzip' | 'identity';
@@ -58,7 +60,7 @@ export function negotiate(header: string | undefined): Coding {
  * pool"). Larger bodies, higher qualities and gzip go to the pool.
  */
 export const INLINE_COMPRESS_MAX_BYTES = 24 * 1024;
-export const INLINE_MAX_QUALITY = 4;
+const INLINE_MAX_QUALITY = 4;
 
 function brotliOptions(body: Uint8Array, quality: number): BrotliOptions {
   return {
@@ -77,8 +79,44 @@ export function compress(body: Uint8Array, coding: 'br' | 'gzip', brotliQuality:
 }
 
 /** `body` Brotli-compressed on this thread: for small bodies, where the pool's hand-off costs more than the work. */
-export function compressBrotliInline(body: Uint8Array, quality: number): Buffer {
+function compressBrotliInline(body: Uint8Array, quality: number): Buffer {
   return brotliCompressSync(body, brotliOptions(body, quality));
+}
+
+/** A body encoded once to be sent again and again: its identity ETag and length, and its Brotli form. */
+export interface KeptBody {
+  readonly etag: string;
+  readonly length: number;
+  readonly br: Buffer;
+}
+
+/**
+ * `body` Brotli-compressed as a live reply is: small bodies at a low quality on this thread, the
+ * rest on libuv's pool.
+ */
+function brotliLive(body: Uint8Array, quality: number): Buffer | Promise<Buffer> {
+  if (body.byteLength <= INLINE_COMPRESS_MAX_BYTES && quality <= INLINE_MAX_QUALITY) return compressBrotliInline(body, quality);
+  return compress(body, 'br', quality);
+}
+
+/** `body` hashed and Brotli-compressed once, as a live reply at `quality` would be, to be sent as it is kept. */
+export async function keepBody(body: Uint8Array | string, quality: number): Promise<KeptBody> {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  // Copied into memory of its own: zlib's result can be a view of its whole 16 KiB output chunk, and a
+  // copy from Buffer's shared pool would leave that pool's slack to the kept body.
+  const encoded = await brotliLive(bytes, quality);
+  const br = Buffer.allocUnsafeSlow(encoded.byteLength);
+  encoded.copy(br);
+  return { etag: strongEtag(bytes), length: bytes.byteLength, br };
+}
+
+/** The identity bytes of a kept body. */
+export function keptBytes(kept: KeptBody): Buffer {
+  return brotliDecompressSync(kept.br);
+}
+
+function isKept(body: string | Uint8Array | KeptBody): body is KeptBody {
+  return typeof body === 'object' && !(body instanceof Uint8Array);
 }
 
 /** A strong validator for `body`: 16 bytes of its SHA-256, quoted. */
@@ -163,23 +201,27 @@ export interface EncodedReply {
  * The reply as it goes on the wire. A GET answered 200 (unless `cache-control: no-store`) gets a
  * strong ETag, and a request whose If-None-Match names it gets 304 without a body. A compressible
  * body of at least `minBytes` is encoded as the client prefers, with `Vary: Accept-Encoding`: small
- * Brotli bodies on this thread, the rest on libuv's pool.
+ * Brotli bodies on this thread, the rest on libuv's pool. A kept body goes to Brotli clients as it
+ * was kept; for other clients it is decoded first.
  */
 export async function encodeReply(
   request: { method: string; headers: Record<string, string | undefined> },
   status: number,
   headers: Record<string, string>,
-  body: string | Uint8Array,
+  body: string | Uint8Array | KeptBody,
   kind: ReplyKind,
   options: EncodingOptions,
 ): Promise<EncodedReply> {
-  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  const compressing = compressible(headers['content-type']) && bytes.byteLength >= options.minBytes && !headers['content-encoding'] && status !== 204;
+  const kept = isKept(body) ? body : null;
+  let bytes: Uint8Array | null = kept ? null : typeof body === 'string' ? Buffer.from(body) : (body as Uint8Array);
+  const identity = (): Uint8Array => (bytes ??= keptBytes(kept!));
+  const length = kept ? kept.length : bytes!.byteLength;
+  const compressing = compressible(headers['content-type']) && length >= options.minBytes && !headers['content-encoding'] && status !== 204;
   const coding = compressing ? negotiate(request.headers['accept-encoding']) : 'identity';
   const out: Record<string, string> = compressing ? { ...headers, vary: 'accept-encoding' } : { ...headers };
   let etag: string | undefined;
   if (request.method === 'GET' && status === 200 && !headers.etag && !/no-store/i.test(headers['cache-control'] ?? '')) {
-    etag = strongEtag(bytes);
+    etag = kept ? kept.etag : strongEtag(identity());
     out.etag = variantEtag(etag, coding);
     if (matchesIfNoneMatch(request.headers['if-none-match'], etag)) {
       delete out['content-type'];
@@ -187,11 +229,12 @@ export async function encodeReply(
       return { status: 304, headers: out, body: '' };
     }
   }
-  if (coding === 'identity') return { status, headers: out, body };
+  if (coding === 'identity') return { status, headers: out, body: kept ? identity() : (body as string | Uint8Array) };
   let encoded: Buffer;
-  if (kind === 'static') encoded = await options.statics.get(etag ?? strongEtag(bytes), coding, bytes);
-  else if (coding === 'br' && bytes.byteLength <= INLINE_COMPRESS_MAX_BYTES && options.brotliQuality <= INLINE_MAX_QUALITY) encoded = compressBrotliInline(bytes, options.brotliQuality);
-  else encoded = await compress(bytes, coding, options.brotliQuality);
+  if (kept && coding === 'br' && kind === 'live') encoded = kept.br;
+  else if (kind === 'static') encoded = await options.statics.get(etag ?? strongEtag(identity()), coding, identity());
+  else if (coding === 'br') encoded = await brotliLive(identity(), options.brotliQuality);
+  else encoded = await compress(identity(), coding, options.brotliQuality);
   out['content-encoding'] = coding;
   return { status, headers: out, body: encoded };
 }

@@ -4,7 +4,7 @@ import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import { AuthError, type Authenticator, type Principal } from './auth.js';
-import { compressible, encodeReply, negotiate, StaticCodings, type ReplyKind } from './compression.js';
+import { compressible, encodeReply, keepBody, keptBytes, negotiate, StaticCodings, type KeptBody, type ReplyKind } from './compression.js';
 import { badRequest, forbidden, HttpError, problemBody, statusText, tooManyRequests, unauthorized } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import type { DescribedRoute, RouteDoc } from './openapi.js';
@@ -37,6 +37,8 @@ export interface HttpReply {
   /** Serialised as JSON unless `body` is given. */
   json?: unknown;
   body?: string | Uint8Array;
+  /** A JSON body encoded before it was asked for (`keepBody`): sent as kept to Brotli clients, decoded for others. */
+  kept?: KeptBody;
   /** A file (or a byte range of one) streamed with backpressure instead of `body`; see files.ts. */
   file?: FileBody;
   /** `static`: the same bytes for everyone for a long while (the spec): compressed once at Brotli 11 and kept. */
@@ -120,6 +122,14 @@ export class HttpRouter {
       void this.serve(res, snapshot, pattern, handler, options);
     });
     return this;
+  }
+
+  /**
+   * `body` encoded once as this server's live replies are (`VEZA_BROTLI_QUALITY`), for a handler to
+   * send again and again as a reply's `kept`.
+   */
+  keep(body: string): Promise<KeptBody> {
+    return keepBody(body, this.deps.settings.brotliQuality);
   }
 
   /** Reports each answer to an admitted token to `sink` (the tenants module's metering). */
@@ -217,12 +227,14 @@ export class HttpRouter {
         this.sendFile(res, state, snapshot, status, reply.headers ?? {}, reply.file);
         return;
       }
-      const text = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
-      const type = reply.body === undefined && reply.json !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {};
-      if (this.deps.settings.checkResponses && reply.body === undefined && reply.json !== undefined) this.checkReply(snapshot, route, status, text as string);
+      const { kept } = reply;
+      const json = reply.body === undefined && (reply.json !== undefined || kept !== undefined);
+      const text = kept ? '' : (reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json)));
+      const type = json ? { 'content-type': 'application/json; charset=utf-8' } : {};
+      if (this.deps.settings.checkResponses && json) this.checkReply(snapshot, route, status, kept ? keptBytes(kept).toString() : (text as string));
       // UTF-8 once: the meter counts these bytes, and the ETag and the compression read them.
-      const payload = typeof text === 'string' ? Buffer.from(text) : text;
-      this.meter(ctx, state, status, payload.byteLength);
+      const payload: Uint8Array | KeptBody = kept ?? (typeof text === 'string' ? Buffer.from(text) : text);
+      this.meter(ctx, state, status, kept ? kept.length : (payload as Uint8Array).byteLength);
       const encoded = await this.encode(snapshot, status, { ...type, ...reply.headers }, payload, reply.kind ?? 'live');
       this.send(res, state, snapshot, encoded.status, encoded.headers, encoded.body);
     } catch (error) {
@@ -258,7 +270,7 @@ export class HttpRouter {
     }
   }
 
-  private encode(snapshot: RequestSnapshot, status: number, headers: Record<string, string>, body: string | Uint8Array, kind: ReplyKind) {
+  private encode(snapshot: RequestSnapshot, status: number, headers: Record<string, string>, body: string | Uint8Array | KeptBody, kind: ReplyKind) {
     const { compressMinBytes, brotliQuality } = this.deps.settings;
     return encodeReply(snapshot, status, headers, body, kind, { minBytes: compressMinBytes, brotliQuality, statics: this.statics });
   }

@@ -1,7 +1,10 @@
+import http from 'node:http';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumersModule } from '../../src/consumers/module.js';
 import { eventsModule } from '../../src/events/module.js';
 import { recommendationsModule } from '../../src/recommendations/module.js';
+import { strongEtag, variantEtag } from '../../src/server/compression.js';
 import { recommendWithModel } from '../../src/recommendations/recommend.js';
 import { ServingModel } from '../../src/recommendations/serving.js';
 import { trainTenant, type TrainingProgress } from '../../src/recommendations/trainer.js';
@@ -180,6 +183,55 @@ describe.skipIf(!hasPostgres)('recommendations on PostgreSQL: ingestion, trainin
     expect(warm).toEqual(cold);
     const answer = await get('', user);
     expect(answer.body.tracks.map((t) => t.id)).toEqual(cold.tracks.map((t) => t.id));
+  });
+
+  it('sends a prepared user\'s answers as they were kept: the bytes of the answer made now, in every coding, revalidated by one ETag', async () => {
+    const service = server.node.modules.api(recommendationsModule);
+    await service.prepared();
+    const user = 'house-fan-5';
+    const model = (await service.load('default'))!;
+    const history = await service.histories.get('default', user, () => Promise.reject(new Error('prepared users are not read')));
+    const answers = model.userStates.get(history)!.scored.get('')!.answers!;
+    expect([...answers.keys()].sort()).toEqual(['collaboration/20', 'discovery/20', 'production/20']);
+    const raw = (query: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const url = new URL(`${server.url}/api/v1/recommendations${query}`);
+        const request = http.get(url, { headers: { authorization: `Bearer ${adminToken}`, ...headers } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        request.on('error', reject);
+      });
+    for (const context of ['discovery', 'collaboration', 'production'] as const) {
+      const kept = answers.get(`${context}/20`)!;
+      // The answer made now, as the route writes an answer it does not keep.
+      const made = JSON.stringify(await service.recommend('default', { userId: user, context, limit: 20, filters: { kinds: null, tags: null, artists: null } }));
+      const br = await raw(`?user_id=${user}&context=${context}`, { 'accept-encoding': 'br' });
+      expect(br).toMatchObject({ status: 200, headers: { 'content-encoding': 'br', etag: variantEtag(strongEtag(made), 'br') } });
+      expect(br.body.equals(kept.br)).toBe(true);
+      expect(brotliDecompressSync(br.body).toString()).toBe(made);
+      const gzipped = await raw(`?user_id=${user}&context=${context}&limit=20`, { 'accept-encoding': 'gzip' });
+      expect(gzipped.headers.etag).toBe(variantEtag(strongEtag(made), 'gzip'));
+      expect(gunzipSync(gzipped.body).toString()).toBe(made);
+      const plain = await raw(`?user_id=${user}&context=${context}`, {});
+      expect(plain.headers).toMatchObject({ etag: strongEtag(made), 'content-type': 'application/json; charset=utf-8' });
+      expect(plain.body.toString()).toBe(made);
+      expect(await raw(`?user_id=${user}&context=${context}`, { 'accept-encoding': 'br', 'if-none-match': br.headers.etag! })).toMatchObject({ status: 304, body: Buffer.alloc(0) });
+      expect(answers.get(`${context}/20`)).toBe(kept);
+    }
+    // Another limit is made, kept, and sent as kept from then on.
+    const first = await raw(`?user_id=${user}&limit=7`, { 'accept-encoding': 'br' });
+    expect((JSON.parse(brotliDecompressSync(first.body).toString()) as Answer).tracks).toHaveLength(7);
+    expect(answers.get('discovery/7')!.br.equals(first.body)).toBe(true);
+    expect((await raw(`?user_id=${user}&limit=7`, { 'accept-encoding': 'br' })).body.equals(first.body)).toBe(true);
+    // One answer at another limit is kept beside the default ones: the latest.
+    await raw(`?user_id=${user}&context=production&limit=9`, { 'accept-encoding': 'br' });
+    expect([...answers.keys()].sort()).toEqual(['collaboration/20', 'discovery/20', 'production/20', 'production/9']);
+    // With filters the answer is made for the request, and nothing more is kept.
+    const filtered = await raw(`?user_id=${user}&filters=tag:house`, { 'accept-encoding': 'br' });
+    expect((JSON.parse(brotliDecompressSync(filtered.body).toString()) as Answer).tracks.every((t) => sceneOf(t.id) === 'house')).toBe(true);
+    expect(answers.size).toBe(4);
   });
 
   it('folds in a listener who arrived after training, and gives a new item a vector from its artist', async () => {

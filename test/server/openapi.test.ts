@@ -5,7 +5,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { generateClient } from '../../src/server/client-gen.js';
-import { encodeReply, INLINE_COMPRESS_MAX_BYTES, negotiate, StaticCodings } from '../../src/server/compression.js';
+import { encodeReply, INLINE_COMPRESS_MAX_BYTES, keepBody, negotiate, StaticCodings, strongEtag, variantEtag } from '../../src/server/compression.js';
 import { openApiSpec } from '../../src/server/openapi.js';
 import { VERSION } from '../../src/version.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -175,6 +175,46 @@ describe('compression', () => {
     expect(brotliDecompressSync(big!.encoded.body as Buffer).equals(large)).toBe(true);
     expect(gunzipSync(gzipped!.encoded.body as Buffer).equals(small)).toBe(true);
     expect(brotliDecompressSync(best!.encoded.body as Buffer).equals(small)).toBe(true);
+  });
+
+  it('sends a kept body as it was kept to Brotli clients, decodes it for the others, and revalidates it by its ETag', async () => {
+    const body = Buffer.from(JSON.stringify({ tracks: Array.from({ length: 100 }, (_, i) => ({ id: `track-${i}`, reason: 'because you played "Ünïcode"' })) }));
+    const kept = await keepBody(body, 1);
+    expect(kept).toMatchObject({ etag: strongEtag(body), length: body.length });
+    // Memory of its own, no larger than the encoded body: not a view of zlib's whole output chunk.
+    expect(kept.br.buffer.byteLength).toBe(kept.br.byteLength);
+    const options = { minBytes: 1024, brotliQuality: 1, statics: new StaticCodings() };
+    // The bytes a reply made for the request would carry, at the same quality; a large body or a high quality is compressed on the pool.
+    const live = (bytes: Buffer, brotliQuality: number) => encodeReply({ method: 'GET', headers: { 'accept-encoding': 'br' } }, 200, { 'content-type': 'application/json' }, bytes, 'live', { ...options, brotliQuality });
+    expect(kept.br.equals((await live(body, 1)).body as Buffer)).toBe(true);
+    const large = Buffer.from(JSON.stringify(Array.from({ length: 3000 }, (_, i) => ({ id: `item-${i}`, score: (i % 997) / 1000 }))));
+    expect(large.length).toBeGreaterThan(INLINE_COMPRESS_MAX_BYTES);
+    const keptLarge = await keepBody(large, 9);
+    expect(keptLarge.br.equals((await live(large, 9)).body as Buffer)).toBe(true);
+    expect(brotliDecompressSync(keptLarge.br).equals(large)).toBe(true);
+    const encode = (headers: Record<string, string>, method = 'GET', kind: 'live' | 'static' = 'live') =>
+      encodeReply({ method, headers }, 200, { 'content-type': 'application/json' }, kept, kind, options);
+    const br = await encode({ 'accept-encoding': 'br' });
+    expect(br.body).toBe(kept.br);
+    expect(br.headers).toMatchObject({ 'content-encoding': 'br', etag: variantEtag(kept.etag, 'br'), vary: 'accept-encoding' });
+    const gzipped = await encode({ 'accept-encoding': 'gzip' });
+    expect(gzipped.headers).toMatchObject({ 'content-encoding': 'gzip', etag: variantEtag(kept.etag, 'gzip') });
+    expect(gunzipSync(gzipped.body as Buffer).equals(body)).toBe(true);
+    const plain = await encode({});
+    expect(plain.headers.etag).toBe(kept.etag);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(Buffer.from(plain.body as Uint8Array).equals(body)).toBe(true);
+    // Static replies are recompressed at the best quality from the decoded bytes.
+    const best = await encode({ 'accept-encoding': 'br' }, 'GET', 'static');
+    expect(best.body).not.toBe(kept.br);
+    expect(brotliDecompressSync(best.body as Buffer).equals(body)).toBe(true);
+    for (const tag of [variantEtag(kept.etag, 'br'), kept.etag]) {
+      expect(await encode({ 'accept-encoding': 'gzip', 'if-none-match': tag })).toMatchObject({ status: 304, body: '' });
+    }
+    // Below the size worth compressing, the decoded bytes go as they are.
+    const small = await encodeReply({ method: 'GET', headers: { 'accept-encoding': 'br' } }, 200, { 'content-type': 'application/json' }, await keepBody('{"ok":true}', 1), 'live', options);
+    expect(small.headers['content-encoding']).toBeUndefined();
+    expect(Buffer.from(small.body as Uint8Array).toString()).toBe('{"ok":true}');
   });
 
   it('leaves small replies alone', async () => {
