@@ -7,8 +7,8 @@
 // hand-off to libuv's thread pool would; the rest run on the pool (zlib's async API). A strong ETag
 // is the hash of the identity body; an encoded variant carries it with the coding as suffix, and
 // If-None-Match accepts either. A body kept encoded between requests (`keepBody`: its ETag, length
-// and Brotli form, as a live reply would have them) goes to Brotli clients as it was kept, and is
-// decoded for the others.
+// and Brotli form, as a live reply would have them) goes to Brotli clients as it was kept; its gzip
+// form is made the first time a gzip client asks, and kept too; identity clients get it decoded.
 import { createHash } from 'node:crypto';
 import { brotliCompress, brotliCompressSync, brotliDecompressSync, constants, gzip, type BrotliOptions } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -17,6 +17,8 @@ export type Coding = 'br' | 'gzip' | 'identity';
 
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
+/** gzip's level for replies made per request (its default). */
+const GZIP_LEVEL = 6;
 
 /** Types worth compressing: JSON (problem+json too), text, JavaScript, SVG, source maps. */
 const COMPRESSIBLE = /^(application\/([\w.+-]+\+)?json|text\/|application\/javascript|image\/svg\+xml)/i;
@@ -74,7 +76,7 @@ function brotliOptions(body: Uint8Array, quality: number): BrotliOptions {
 
 /** `body` compressed on libuv's thread pool. */
 export function compress(body: Uint8Array, coding: 'br' | 'gzip', brotliQuality: number): Promise<Buffer> {
-  if (coding === 'gzip') return gzipAsync(body, { level: 6 });
+  if (coding === 'gzip') return gzipAsync(body, { level: GZIP_LEVEL });
   return brotliAsync(body, brotliOptions(body, brotliQuality));
 }
 
@@ -88,6 +90,8 @@ export interface KeptBody {
   readonly etag: string;
   readonly length: number;
   readonly br: Buffer;
+  /** Its gzip form, made the first time a client that takes gzip but not Brotli asks for it (`encodeReply`). */
+  gzip?: Promise<Buffer> | undefined;
 }
 
 /**
@@ -102,12 +106,26 @@ function brotliLive(body: Uint8Array, quality: number): Buffer | Promise<Buffer>
 /** `body` hashed and Brotli-compressed once, as a live reply at `quality` would be, to be sent as it is kept. */
 export async function keepBody(body: Uint8Array | string, quality: number): Promise<KeptBody> {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  // Copied into memory of its own: zlib's result can be a view of its whole 16 KiB output chunk, and a
-  // copy from Buffer's shared pool would leave that pool's slack to the kept body.
-  const encoded = await brotliLive(bytes, quality);
-  const br = Buffer.allocUnsafeSlow(encoded.byteLength);
-  encoded.copy(br);
-  return { etag: strongEtag(bytes), length: bytes.byteLength, br };
+  return { etag: strongEtag(bytes), length: bytes.byteLength, br: ownCopy(await brotliLive(bytes, quality)) };
+}
+
+/**
+ * `encoded` in memory of its own, to be kept: zlib's result can be a view of its whole 16 KiB output
+ * chunk, and a copy from Buffer's shared pool would leave that pool's slack to it.
+ */
+function ownCopy(encoded: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(encoded.byteLength);
+  encoded.copy(copy);
+  return copy;
+}
+
+/** The kept body's gzip form, made once (on the pool) and kept with it. */
+function keptGzip(kept: KeptBody): Promise<Buffer> {
+  kept.gzip ??= gzipAsync(keptBytes(kept), { level: GZIP_LEVEL }).then(ownCopy, (error: unknown) => {
+    kept.gzip = undefined;
+    throw error;
+  });
+  return kept.gzip;
 }
 
 /** The identity bytes of a kept body. */
@@ -201,8 +219,8 @@ export interface EncodedReply {
  * The reply as it goes on the wire. A GET answered 200 (unless `cache-control: no-store`) gets a
  * strong ETag, and a request whose If-None-Match names it gets 304 without a body. A compressible
  * body of at least `minBytes` is encoded as the client prefers, with `Vary: Accept-Encoding`: small
- * Brotli bodies on this thread, the rest on libuv's pool. A kept body goes to Brotli clients as it
- * was kept; for other clients it is decoded first.
+ * Brotli bodies on this thread, the rest on libuv's pool. A kept body goes as it was kept (Brotli),
+ * or in the gzip form kept with it, or decoded.
  */
 export async function encodeReply(
   request: { method: string; headers: Record<string, string | undefined> },
@@ -231,7 +249,7 @@ export async function encodeReply(
   }
   if (coding === 'identity') return { status, headers: out, body: kept ? identity() : (body as string | Uint8Array) };
   let encoded: Buffer;
-  if (kept && coding === 'br' && kind === 'live') encoded = kept.br;
+  if (kept && kind === 'live') encoded = coding === 'br' ? kept.br : await keptGzip(kept);
   else if (kind === 'static') encoded = await options.statics.get(etag ?? strongEtag(identity()), coding, identity());
   else if (coding === 'br') encoded = await brotliLive(identity(), options.brotliQuality);
   else encoded = await compress(identity(), coding, options.brotliQuality);

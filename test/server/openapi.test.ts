@@ -200,6 +200,9 @@ describe('compression', () => {
     const gzipped = await encode({ 'accept-encoding': 'gzip' });
     expect(gzipped.headers).toMatchObject({ 'content-encoding': 'gzip', etag: variantEtag(kept.etag, 'gzip') });
     expect(gunzipSync(gzipped.body as Buffer).equals(body)).toBe(true);
+    // The gzip form is made once and kept with the body.
+    expect((await encode({ 'accept-encoding': 'gzip, deflate' })).body).toBe(gzipped.body);
+    expect(await kept.gzip).toBe(gzipped.body);
     const plain = await encode({});
     expect(plain.headers.etag).toBe(kept.etag);
     expect(plain.headers['content-encoding']).toBeUndefined();
