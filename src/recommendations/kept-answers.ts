@@ -1,10 +1,10 @@
 // A user's whole answer without filters, kept encoded between their requests: the JSON the route
-// writes, hashed and Brotli-compressed once as the server's live replies are (HttpRouter.keep), on the scored set
-// it was described from. It goes when that set goes: when the user's signals change (the history
-// cache drops their history, and their state with it), when a new model version serves, or when the
-// model's bound on users keeping scored sets reaches them. Preparing a user (prewarm.ts) keeps their
-// answers at the default limit in every context, so that a prepared user's requests are sent without
-// describing, serialising, hashing or compressing anything.
+// writes, hashed and Brotli-compressed once as the server's live replies are (HttpRouter.keep), on
+// the scored set it was described from. It goes when that set goes: when the user's signals change
+// (the history cache drops their history, and their state with it), when a new model version
+// serves, or when the model's bound on users keeping scored sets reaches them. Preparing a user
+// (prewarm.ts) keeps their answers at the default limit in every context, so that a prepared user's
+// requests are sent without describing, serialising, hashing or compressing anything.
 import type { KeptBody } from '../server/compression.js';
 import { CONTEXTS, type Context, type Filters } from './answer-types.js';
 import { recommendWithModel } from './recommend.js';
