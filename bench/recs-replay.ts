@@ -8,10 +8,15 @@
 // - --events FILE (repeatable): NDJSON of recorded bus events (`track.played`, `track.liked`, ...,
 //   `session.updated`, as `veza` records them) or of the history rows POST /api/v1/interactions
 //   takes (`item` rows say which items are samples);
-// - without --events, a generated world (--demo, deterministic, SYNTHETIC: it says nothing about
-//   real users; it shows the harness working): listeners in three scenes, each playing tracks and
-//   taking up samples mostly from their scene, and creators who co-edit sessions mostly within it.
-// Usage: node --import tsx bench/recs-replay.ts [--events FILE]... [--sessions DIR] [--no-demo] [--k 10]
+// - --database-url URL or --data-dir DIR (the embedded database), with --tenant T (default
+//   `default`): what a server recorded (src/recommendations/replay-sources.ts): each author's first
+//   edit of each session, each listener's first play, like, share and purchase of each track (the
+//   insights rollups), and which items are samples;
+// - without --events or a database, a generated world (--demo, deterministic, SYNTHETIC: it says
+//   nothing about real users; it shows the harness working): listeners in three scenes, each playing
+//   tracks and taking up samples mostly from their scene, and creators who co-edit sessions mostly
+//   within it.
+// Usage: node --import tsx bench/recs-replay.ts [--events FILE]... [--database-url URL | --data-dir DIR] [--tenant T] [--sessions DIR] [--no-demo] [--k 10]
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,14 +25,19 @@ import { parseEvent } from '../src/events/catalog.js';
 import { differenceInterval, wilsonInterval, type Interval } from '../src/recommendations/experiments.js';
 import { alsRecommender } from '../src/recommendations/replay-model.js';
 import { popularityRecommender, replay, type ItemKind, type ReplayEvent } from '../src/recommendations/replay.js';
+import { recordedReplayInput } from '../src/recommendations/replay-sources.js';
 import { historyRow, rowWeight, signalFromEvent } from '../src/recommendations/signals.js';
 import { seededRandom } from '../src/shared/random.js';
+import { Storage } from '../src/storage/database.js';
 
 const { values } = parseArgs({
   options: {
     events: { type: 'string', multiple: true, default: [] },
     sessions: { type: 'string', default: fileURLToPath(new URL('../sessions', import.meta.url)) },
     'no-demo': { type: 'boolean', default: false },
+    'database-url': { type: 'string' },
+    'data-dir': { type: 'string' },
+    tenant: { type: 'string', default: 'default' },
     k: { type: 'string', default: '10' },
   },
 });
@@ -115,14 +125,31 @@ function demo(into: Input, start: number): void {
 const percent = (x: number) => `${(100 * x).toFixed(1)} %`;
 const interval = (i: Interval | null) => (i ? `[${percent(i.lower)}, ${percent(i.upper)}]` : '—');
 
-function main(): void {
+/** The recorded input of one tenant of a server's database (PostgreSQL, or the embedded one in a data directory). */
+async function databaseInput(into: Input): Promise<string> {
+  const databaseUrl = values['database-url'];
+  const storage = await Storage.open({ dataDir: values['data-dir'] ?? '.', ...(databaseUrl ? { databaseUrl } : {}), thread: false });
+  try {
+    const recorded = await recordedReplayInput(storage, values.tenant);
+    into.events.push(...recorded.events);
+    for (const [item, kind] of recorded.kinds) into.kinds.set(item, kind);
+    const { sessions, coedits, interactions, samples } = recorded.counts;
+    return `tenant ${values.tenant}'s recorded data: ${coedits} first edits of ${sessions} sessions, ${interactions} first interactions, ${samples} sample items`;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function main(): Promise<void> {
   const k = Number(values.k);
   const input: Input = { events: sessionEvents(values.sessions), kinds: new Map() };
   const sessionCount = input.events.length;
   for (const file of values.events) eventFile(file, input);
-  const synthetic = values.events.length === 0 && !values['no-demo'];
+  const recorded = values['database-url'] || values['data-dir'] ? await databaseInput(input) : null;
+  const synthetic = values.events.length === 0 && !recorded && !values['no-demo'];
   if (synthetic) demo(input, Date.UTC(2026, 9, 25));
-  console.log(`${input.events.length} events (${sessionCount} session updates from ${values.sessions}${values.events.length ? `, ${values.events.join(', ')}` : ''}${synthetic ? ', the rest a GENERATED demo world: synthetic, not a measurement of real users' : ''})`);
+  const sources = [`${sessionCount} session updates from ${values.sessions}`, ...values.events, ...(recorded ? [recorded] : []), ...(synthetic ? ['the rest a GENERATED demo world: synthetic, not a measurement of real users'] : [])];
+  console.log(`${input.events.length} events (${sources.join(', ')})`);
   const model = alsRecommender();
   const started = performance.now();
   const result = replay(input.events, input.kinds, [model, popularityRecommender], k);
@@ -139,4 +166,8 @@ function main(): void {
   console.log('\nThe two answer the same trials, so the unpaired Newcombe interval is conservative (wider than a paired one).');
 }
 
-main();
+await main().catch((error: unknown) => {
+  // A database without the server's tables, a bad URL or an unreadable file: say so in one line.
+  console.error(`recs-replay: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});
