@@ -23,7 +23,8 @@ import { brotliCompress, brotliCompressSync, constants, gzipSync } from 'node:zl
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
 import { startVeza } from '../src/main.js';
-import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
+import { writeModel } from '../src/recommendations/model-files.js';
+import { syntheticCatalogue } from './lib/synthetic-catalogue.js';
 import { recommendWithModel } from '../src/recommendations/recommend.js';
 import { ServingModel } from '../src/recommendations/serving.js';
 import { seededRandom } from '../src/shared/random.js';
@@ -145,23 +146,7 @@ async function trainedAnswer(): Promise<Buffer> {
   const random = seededRandom(3);
   const items = 5000;
   const factors = 32;
-  const artists = Array.from({ length: 400 }, (_, a) => `artist-${a}`);
-  const meta: ModelMeta = {
-    version: 'compression-bench',
-    tenantId: 'default',
-    trainedAt: new Date().toISOString(),
-    factors,
-    users: ['listener'],
-    items: Array.from({ length: items }, (_, i) => `item-${i}`),
-    kinds: Array.from({ length: items }, (_, i) => (i % 20 === 0 ? 1 : 0)),
-    artistOf: Array.from({ length: items }, (_, i) => i % artists.length),
-    artists,
-    tags: Array.from({ length: items }, (_, i) => [`tag-${i % 20}`]),
-    titles: Array.from({ length: items }, (_, i) => `Track ${i}`),
-    popularity: Array.from({ length: items }, () => Math.floor(random() * 1000)),
-    coldItems: 0,
-    summary: {},
-  };
+  const meta = syntheticCatalogue({ version: 'compression-bench', factors, items, artists: 400, users: ['listener'], random, summary: {} });
   const vectors = (rows: number) => Float32Array.from({ length: rows * factors }, () => random() - 0.5);
   const relative = await writeModel(dataDir, { meta, userFactors: vectors(1), itemFactors: vectors(items) });
   const model = await ServingModel.load(dataDir, relative);

@@ -17,7 +17,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
+import { writeModel } from '../src/recommendations/model-files.js';
+import { syntheticCatalogue } from './lib/synthetic-catalogue.js';
 import { keepBody } from '../src/server/compression.js';
 import { seededRandom } from '../src/shared/random.js';
 
@@ -28,24 +29,9 @@ const FACTORS = 64;
 const random = seededRandom(1);
 const factors = (rows: number) => Float32Array.from({ length: rows * FACTORS }, () => (random() + random() + random() - 1.5) * 0.2);
 const dataDir = mkdtempSync(path.join(tmpdir(), 'veza-recs-breakdown-'));
-const artists = Array.from({ length: 10_000 }, (_, a) => `artist-${a}`);
-const meta: ModelMeta = {
-  version: 'breakdown',
-  tenantId: 'default',
-  trainedAt: new Date().toISOString(),
-  factors: FACTORS,
-  // Every 2nd artist is a user too (a creator), so collaboration has candidates.
-  users: [...Array.from({ length: USERS }, (_, u) => `user-${u}`), ...artists.filter((_, a) => a % 2 === 0)],
-  items: Array.from({ length: ITEMS }, (_, i) => `item-${i}`),
-  kinds: Array.from({ length: ITEMS }, (_, i) => (i % 20 === 0 ? 1 : 0)),
-  artistOf: Array.from({ length: ITEMS }, (_, i) => i % artists.length),
-  artists,
-  tags: Array.from({ length: ITEMS }, (_, i) => [`tag-${i % 20}`]),
-  titles: Array.from({ length: ITEMS }, (_, i) => `Track ${i}`),
-  popularity: Array.from({ length: ITEMS }, () => Math.floor(random() * 1000)),
-  coldItems: 0,
-  summary: { regularization: 100, alpha: 4, epsilon: 1, confidence: 'log' },
-};
+// Every 2nd artist is a user too (a creator), so collaboration has candidates.
+const creators = Array.from({ length: 5_000 }, (_, a) => `artist-${2 * a}`);
+const meta = syntheticCatalogue({ version: 'breakdown', factors: FACTORS, items: ITEMS, artists: 10_000, users: [...Array.from({ length: USERS }, (_, u) => `user-${u}`), ...creators], random });
 const relative = await writeModel(dataDir, { meta, userFactors: factors(meta.users.length), itemFactors: factors(ITEMS) });
 const histories = Array.from({ length: 200 }, () => ({
   items: Array.from({ length: 30 }, () => ({ itemId: `item-${Math.floor(random() * ITEMS)}`, weight: 1 + random() * 9 })),

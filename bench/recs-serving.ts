@@ -33,7 +33,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
-import { writeModel, type ModelMeta } from '../src/recommendations/model-files.js';
+import { writeModel } from '../src/recommendations/model-files.js';
+import { syntheticCatalogue } from './lib/synthetic-catalogue.js';
 import { buildScoringModel, EXCLUDED, OnnxScorer } from '../src/recommendations/onnx-model.js';
 import { seededRandom } from '../src/shared/random.js';
 import { RecommendationStore } from '../src/recommendations/store.js';
@@ -151,24 +152,7 @@ async function prepare(dataDir: string, databaseUrl: string | undefined, itemFac
   await storage.migrate();
   const store = new RecommendationStore(storage);
   const random = seededRandom(5);
-  const artists = Array.from({ length: 10_000 }, (_, a) => `artist-${a}`);
-  const tags = Array.from({ length: 20 }, (_, t) => `tag-${t}`);
-  const meta: ModelMeta = {
-    version: 'bench-1',
-    tenantId: 'default',
-    trainedAt: new Date().toISOString(),
-    factors: FACTORS,
-    users: Array.from({ length: USERS }, (_, u) => `user-${u}`),
-    items: Array.from({ length: ITEMS }, (_, i) => `item-${i}`),
-    kinds: Array.from({ length: ITEMS }, (_, i) => (i % 20 === 0 ? 1 : 0)),
-    artistOf: Array.from({ length: ITEMS }, (_, i) => i % artists.length),
-    artists,
-    tags: Array.from({ length: ITEMS }, (_, i) => [tags[i % tags.length]!]),
-    titles: Array.from({ length: ITEMS }, (_, i) => `Track ${i}`),
-    popularity: Array.from({ length: ITEMS }, () => Math.floor(random() * 1000)),
-    coldItems: 0,
-    summary: { regularization: 100, alpha: 4, epsilon: 1, confidence: 'log' },
-  };
+  const meta = syntheticCatalogue({ version: 'bench-1', factors: FACTORS, items: ITEMS, artists: 10_000, users: Array.from({ length: USERS }, (_, u) => `user-${u}`), random });
   const relative = await writeModel(dataDir, { meta, userFactors, itemFactors });
   await store.addModel('default', { version: meta.version, createdAt: new Date(), path: relative, summary: meta.summary });
   const at = new Date();
