@@ -67,6 +67,17 @@ export interface Recommendations {
   collaborators: Collaborator[];
 }
 
+/** The limit of a request that names none. */
+export const DEFAULT_LIMIT = 20;
+
+/** An answer as the route sends it: the recommendations and the experiments the request took part in. */
+export type RecommendationsReply = Recommendations & { experiments: { id: string; variant: string }[] };
+
+/** The route's reply for an answer; kept answers (kept-answers.ts) and answers made per request both go through it. */
+export function routeReply(answer: Recommendations, experiments: { id: string; variant: string }[]): RecommendationsReply {
+  return { ...answer, experiments };
+}
+
 export interface ScoredCandidates {
   /** The best tracks and samples the user does not have yet, best first, as many as asked (or all). */
   tracks: Int32Array;

@@ -6,7 +6,7 @@
 // (prewarm.ts) keeps their answers at the default limit in every context, so that a prepared user's
 // requests are sent without describing, serialising, hashing or compressing anything.
 import type { KeptBody } from '../server/compression.js';
-import { CONTEXTS, type Context, type Filters } from './answer-types.js';
+import { CONTEXTS, DEFAULT_LIMIT, routeReply, type Context, type Filters } from './answer-types.js';
 import { recommendWithModel } from './recommend.js';
 import { filterKey, type ServingModel } from './serving.js';
 import type { UserHistory } from './store.js';
@@ -15,23 +15,12 @@ import { userState } from './user-state.js';
 /** Encodes a reply's text once to be sent as it is kept (the server's HttpRouter.keep). */
 export type KeepBody = (text: string) => Promise<KeptBody>;
 
-/** The limit of a request that names none (routes.ts). */
-export const DEFAULT_LIMIT = 20;
-
 const UNFILTERED: Filters = { kinds: null, tags: null, artists: null };
 const UNFILTERED_KEY = filterKey(UNFILTERED);
 
 const answerKey = (context: Context, limit: number) => `${context}/${limit}`;
 /** A scored set keeps the default limit's answers, and one answer at another limit (the latest). */
 const DEFAULT_KEYS = new Set(CONTEXTS.map((context) => answerKey(context, DEFAULT_LIMIT)));
-
-/**
- * The route's reply for a request that no experiment takes part in: the answer, and the experiments
- * it took part in (none). The service writes the same object for requests that are not kept.
- */
-function replyText(answer: object): string {
-  return JSON.stringify({ ...answer, experiments: [] });
-}
 
 /**
  * The user's answer in `context` at `limit`, without filters or experiments, encoded: kept from an
@@ -45,7 +34,8 @@ export async function keptAnswer(model: ServingModel, history: UserHistory, user
   const found = state.scored.get(UNFILTERED_KEY)?.answers?.get(key);
   if (found) return found;
   const answer = await recommendWithModel(model, history, { userId, context, limit, filters: UNFILTERED, strategy: 'model' });
-  const body = await keep(replyText(answer));
+  // The route's reply: the answer, and the experiments it took part in (none).
+  const body = await keep(JSON.stringify(routeReply(answer, [])));
   // The set the answer was described from (the model may have dropped it meanwhile: then nothing is kept).
   const scored = state.scored.get(UNFILTERED_KEY);
   if (scored) {

@@ -3,8 +3,9 @@
 // and each one's state and scored candidates are computed, sixteen users a turn so that their rows
 // share scoring calls, as concurrent requests would; then each one's answers at the default limit in
 // every context are written and kept encoded (kept-answers.ts), one user at a time. Requests go
-// first: the work yields to the event loop after every turn and every user's answers. It stops when the version stops serving or the service closes. A user whose
-// signals are stored later is dropped from the cache as usual, and their next answer is a cold one.
+// first: the work yields to the event loop after every turn and every user's answers. It stops when
+// the version stops serving or the service closes. A user whose signals are stored later is dropped
+// from the cache as usual, and their next answer is a cold one.
 import type { Logger } from '../log.js';
 import type { HistoryCache } from './history-cache.js';
 import { keepDefaultAnswers, type KeepBody } from './kept-answers.js';

@@ -8,7 +8,7 @@ import type { HttpContext, HttpRouter } from '../server/http.js';
 import { RecommendationError } from './errors.js';
 import { recommendationReplies as r, recommendationsQuery, recommendationsReply, trainingJob } from './schemas.js';
 import { CONTEXTS, parseFilters, type Context } from './recommend.js';
-import { DEFAULT_LIMIT } from './kept-answers.js';
+import { DEFAULT_LIMIT } from './answer-types.js';
 import { ExperimentExistsError, type RecommendationService } from './service.js';
 
 const USER_ID = /^[^\s]{1,200}$/;

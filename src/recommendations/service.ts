@@ -10,6 +10,7 @@ import type { Storage } from '../storage/database.js';
 import { announceStored } from './consumer.js';
 import { RecommendationError } from './errors.js';
 import { assignVariant, readout, validateExperiment, type ExperimentDefinition, type Readout } from './experiments.js';
+import { routeReply, type RecommendationsReply } from './answer-types.js';
 import { recommendWithModel, recommendWithoutModel, type Context, type Recommendations, type RecommendParams } from './recommend.js';
 import { prewarm } from './prewarm.js';
 import { keptAnswer, type KeepBody } from './kept-answers.js';
@@ -50,9 +51,6 @@ export interface ExperimentInput extends ExperimentDefinition {
   /** Only requests in this context take part; all contexts when absent. */
   context?: Context;
 }
-
-/** An answer as the route sends it: the recommendations and the experiments the request took part in. */
-export type RecommendationsReply = Recommendations & { experiments: { id: string; variant: string }[] };
 
 interface AnswerRequest {
   slot: ModelSlot;
@@ -324,7 +322,7 @@ export class RecommendationService {
       const event = createEvent('experiment.exposed', { tenantId, actor: params.userId, payload: { experimentId: experiment.id, variant: variant.name, context: params.context, items: shown } });
       await this.deps.bus.publish(event).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'exposure event not published'));
     }
-    return { ...answer, experiments: assignments.map((a) => ({ id: a.experiment.id, variant: a.variant.name })) };
+    return routeReply(answer, assignments.map((a) => ({ id: a.experiment.id, variant: a.variant.name })));
   }
 
   // ---- Experiments ----
